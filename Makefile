@@ -1,0 +1,87 @@
+# Relay: one static binary. `make` fetches and verifies the pinned BearSSL
+# and jsmn (vendor/fetch.sh), builds BearSSL as its own archive with its own
+# flags, and links ./relay statically against musl.
+.POSIX:
+.SUFFIXES:
+
+CC       = musl-gcc
+HOSTCC   = cc
+BUILD    = build
+VERSION  = 0.1.0
+OPT      = -Os
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wsign-compare
+CFLAGS   = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) \
+           -ffunction-sections -fdata-sections -DRELAY_VERSION='"$(VERSION)"' \
+           -DJSMN_STRICT -DJSMN_PARENT_LINKS \
+           -Ivendor/bearssl/inc -Ivendor/jsmn -Isrc -I$(BUILD)
+LDFLAGS  = -static -Wl,--gc-sections -s
+BR_CFLAGS = -W -Wall $(OPT) -ffunction-sections -fdata-sections \
+           -Ivendor/bearssl/inc -Ivendor/bearssl/src
+
+MODULES  = util log clock buf conf http json net loop api server upstream \
+           proxy cli
+OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o
+UNITS    = util conf http json
+VENDOR_OK = vendor/bearssl/.verified vendor/jsmn/.verified
+
+all: relay
+
+$(VENDOR_OK):
+	sh vendor/fetch.sh
+
+# BearSSL sources are listed after fetching, so this rule recurses once.
+$(BUILD)/libbearssl.a: $(VENDOR_OK)
+	@mkdir -p $(BUILD)/bearssl
+	$(MAKE) -s -f vendor/bearssl.mk CC="$(CC)" BR_CFLAGS="$(BR_CFLAGS)" \
+	    OUT=$(BUILD)/bearssl LIB=$@
+
+$(BUILD)/default_conf.c: configs/relay.conf src/embed.sh
+	@mkdir -p $(BUILD)
+	sh src/embed.sh configs/relay.conf > $@
+
+$(BUILD)/default_conf.o: $(BUILD)/default_conf.c
+	$(CC) $(CFLAGS) -c -o $@ $(BUILD)/default_conf.c
+
+$(BUILD)/%.o: src/%.c src/*.h $(VENDOR_OK)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/relay.o: relay.c src/*.h $(VENDOR_OK)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -c -o $@ relay.c
+
+relay: $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a
+
+run: relay
+	./relay
+
+# Unit tests: one program per module, linked with that module and the
+# layers below it only.
+UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
+$(BUILD)/test_util: tests/unit/test_util.c $(BUILD)/util.o $(BUILD)/libbearssl.a
+$(BUILD)/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/util.o $(BUILD)/libbearssl.a
+$(BUILD)/test_json: tests/unit/test_json.c $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/libbearssl.a
+$(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(UNIT_BINS):
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
+
+MOCK = $(BUILD)/mockup
+$(MOCK): tests/e2e/mockup.c
+	@mkdir -p $(BUILD)
+	$(HOSTCC) -std=gnu99 -O2 -Wall -Wextra -Werror -o $@ tests/e2e/mockup.c -lpthread
+
+test: relay $(UNIT_BINS) $(MOCK)
+	sh tests/run.sh
+
+bench: relay $(MOCK)
+	sh bench/run.sh
+
+clean:
+	rm -rf $(BUILD) relay
+
+distclean: clean
+	rm -rf vendor/bearssl vendor/jsmn vendor/cache
+
+.PHONY: all run test bench clean distclean

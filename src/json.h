@@ -1,0 +1,67 @@
+#ifndef RELAY_JSON_H
+#define RELAY_JSON_H
+/* JSON helpers over jsmn (built with JSMN_STRICT): find the fields of a
+ * request body the relay needs, read usage from a response fragment, escape
+ * strings for output. Pure: no I/O; json_scan_request allocates its token
+ * array for the duration of the call only. */
+#include <stddef.h>
+#include <stdint.h>
+#include "util.h"
+
+enum json_result {
+	JSON_OK = 0,
+	JSON_INVALID = -1,	/* not well-formed JSON */
+	JSON_NOT_OBJECT = -2,	/* top level is not an object */
+	JSON_NO_MODEL = -3,	/* no top-level "model" string */
+	JSON_NOMEM = -4
+};
+
+/* What the relay reads from a request body. Offsets are into the body. */
+struct json_request {
+	struct view model;	/* the "model" string's raw contents (between
+				 * the quotes, escapes not decoded) */
+	size_t model_off;	/* offset of the value's opening quote */
+	size_t model_len;	/* length of the value including both quotes */
+	int stream;		/* top-level "stream": true */
+	int has_max_tokens;	/* max_tokens, max_completion_tokens or
+				 * max_output_tokens is a non-negative integer */
+	uint64_t max_tokens;
+	int has_stream_options;	/* top-level "stream_options" present */
+	int include_usage;	/* stream_options.include_usage is true */
+	size_t stream_options_off;	/* value range of "stream_options" */
+	size_t stream_options_len;
+	size_t object_end;	/* offset of the top-level closing '}' */
+};
+
+/* Validate body[0..n) as one JSON value (trailing blanks allowed) and fill
+ * *out. Only top-level keys count ("model" inside "messages" is not the
+ * model). A duplicate top-level "model" key: the last one wins. Returns a
+ * json_result. */
+int json_scan_request(const char *body, size_t n, struct json_request *out);
+
+/* Decode a JSON string's raw contents (escapes included, no quotes) into
+ * out, NUL-terminated, UTF-8 for \u escapes (surrogate pairs joined).
+ * Returns the decoded length, or -1 on a bad escape or when cap is too
+ * small. */
+long json_unescape(struct view raw, char *out, size_t cap);
+
+/* Escape n bytes as the contents of a JSON string (quotes not added) into
+ * out, NUL-terminated: '"', '\\' and control characters are escaped.
+ * Returns the length written, or -1 when cap is too small. */
+long json_escape(const char *in, size_t n, char *out, size_t cap);
+
+/* Token counts of a usage object. */
+struct json_usage {
+	int found;		/* a usage object with at least one count */
+	uint64_t in;		/* prompt_tokens or input_tokens */
+	uint64_t out;		/* completion_tokens or output_tokens */
+};
+
+/* Find the last "usage" key in text[0..n) whose value is a complete object
+ * and read prompt_tokens/input_tokens and completion_tokens/output_tokens
+ * from it (top level of that object only). text may be a fragment of a
+ * larger document (the tail of a response, one SSE data line): the bytes
+ * before the key are not parsed. Returns 1 when found, 0 otherwise. */
+int json_find_usage(const char *text, size_t n, struct json_usage *u);
+
+#endif

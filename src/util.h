@@ -1,0 +1,54 @@
+#ifndef RELAY_UTIL_H
+#define RELAY_UTIL_H
+/* Small pure helpers: length-carrying views, bounded number parsing,
+ * constant-time compare, SHA-256 and hex. Nothing here allocates. */
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define RELAY_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define RELAY_PRINTF(f, a)
+#endif
+
+/* A borrowed byte range; never assumed NUL-terminated. */
+struct view {
+	const char *p;
+	size_t n;
+};
+
+/* 1 when v equals the C string s exactly (case-sensitive). */
+int util_view_eq(struct view v, const char *s);
+/* 1 when v equals s ignoring ASCII case. */
+int util_view_ieq(struct view v, const char *s);
+/* Trim SP/HTAB on both ends. */
+struct view util_view_trim(struct view v);
+
+/* Parse plain decimal digits (no sign, no blanks, at least one digit) into
+ * *out. Returns 0, or -1 on any other character or on overflow. */
+int util_parse_u64(const char *p, size_t n, uint64_t *out);
+
+/* Parse a decimal "123", "1.5", "0.019" with at most max_frac fractional
+ * digits into an integer scaled by 10^scale (scale >= max_frac):
+ * ("1.75", 3, 3) -> 1750. Returns 0, or -1 on bad syntax, too many
+ * decimals or overflow. No floating point. */
+int util_parse_fixed(const char *p, size_t n, unsigned max_frac,
+    unsigned scale, uint64_t *out);
+
+/* Constant-time equality of two n-byte blocks: 1 when equal. */
+int util_ct_equal(const void *a, const void *b, size_t n);
+
+/* SHA-256 of n bytes (BearSSL). */
+void util_sha256(const void *data, size_t n, unsigned char out[32]);
+
+/* Lower-case hex of n bytes into out (2n chars plus a NUL). */
+void util_hex(const unsigned char *in, size_t n, char *out);
+
+/* Parse 64 hex digits into 32 bytes. Returns 0 or -1. */
+int util_unhex32(const char *p, size_t n, unsigned char out[32]);
+
+/* Fill buf with n random bytes from getrandom(2) or /dev/urandom.
+ * Returns 0 or -1. */
+int util_random(void *buf, size_t n);
+
+#endif
