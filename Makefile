@@ -19,7 +19,7 @@ LDFLAGS  = -static -Wl,--gc-sections -s
 BR_CFLAGS = -W -Wall $(OPT) -ffunction-sections -fdata-sections \
            -Ivendor/bearssl/inc -Ivendor/bearssl/src
 
-MODULES  = util log clock buf conf http json net loop api server upstream \
+MODULES  = util log clock buf conf http json net route api server upstream \
            proxy cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o
 UNITS    = util conf http json

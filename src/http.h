@@ -107,7 +107,7 @@ struct http_chunked {
 void http_chunked_init(struct http_chunked *d);
 
 /* Consume from in[0..n). Returns the number of bytes consumed (>= 0) or
- * HTTP_BAD. When it stops at chunk data it sets *data_off/*data_len to the
+ * HTTP_BAD. When it stops at chunk data it sets *data_off and *data_len to the
  * data bytes inside the consumed range (relative to in) and returns right
  * after them; otherwise *data_len is 0. Call again with the rest until it
  * returns 0 with n > 0 only when d->done is set, or n is exhausted.

@@ -1,0 +1,235 @@
+/* cli: argument parsing and the subcommands that do not serve. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "conf.h"
+#include "log.h"
+#include "proxy.h"
+#include "util.h"
+
+static const char usage[] =
+"usage: relay [-c FILE]                 serve (no -c: the embedded default config)\n"
+"       relay check [-c FILE]           validate and print the compiled config\n"
+"       relay models [-c FILE]          print the catalog as a table\n"
+"       relay key                       print a new client key and its sha256 word\n"
+"       relay ledger verify FILE        check a ledger's hash chain\n"
+"       relay ledger report FILE [--by wallet|model|day] [--since DATE]\n"
+"       relay version | relay -h\n";
+
+static struct conf *
+load(const char *path)
+{
+	char err[1024];
+	struct conf *c;
+
+	c = path ? conf_load(path, err, sizeof(err)) :
+	    conf_load_default(err, sizeof(err));
+	if (c == NULL) {
+		fprintf(stderr, "%s\n", err);
+	}
+	return c;
+}
+
+/* Accept "-c FILE" (or "--config FILE") anywhere in argv[from..]. */
+static int
+config_arg(int argc, char **argv, int from, const char **path)
+{
+	int i;
+
+	*path = NULL;
+	for (i = from; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 ||
+		    strcmp(argv[i], "--config") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "relay: -c needs a FILE\n");
+				return -1;
+			}
+			*path = argv[++i];
+		} else {
+			fprintf(stderr, "relay: unexpected argument '%s'\n%s",
+			    argv[i], usage);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+print_models(const struct conf *c)
+{
+	size_t i, j;
+
+	printf("%-26s %-10s %-12s %10s %10s  %s\n", "alias", "modality",
+	    "family", "in $/1M", "out $/1M", "routes");
+	for (i = 0; i < c->nmodels; i++) {
+		const struct conf_model *m = &c->models[i];
+
+		printf("%-26s %-10s %-12s %10s %10s  ", m->alias,
+		    conf_modality_name(m->modality), m->family, m->in_text,
+		    m->out_text);
+		for (j = 0; j < m->nroutes; j++) {
+			printf("%s%s", j ? " " : "", m->routes[j].text);
+		}
+		printf("\n");
+	}
+}
+
+static int
+cmd_check(const char *path)
+{
+	struct conf *c = load(path);
+	size_t i, j;
+
+	if (c == NULL) {
+		return 1;
+	}
+	for (i = 0; i < c->nwarnings; i++) {
+		fprintf(stderr, "%s\n", c->warnings[i]);
+	}
+	printf("config %s: ok\n", c->source);
+	for (i = 0; i < c->nlistens; i++) {
+		printf("listen     %s:%s%s%s\n", c->listens[i].host,
+		    c->listens[i].port, c->listens[i].tls ? " tls" : "",
+		    c->listens[i].open ? " open=yes" : "");
+	}
+	printf("mode       %s\n", conf_open_mode(c) ?
+	    "open (no wallet: requests need no key, metered to 'default')" :
+	    "wallets (requests need a client key)");
+	printf("ledger     %s sync=%s\n", c->ledger_path,
+	    c->ledger_sync == CONF_SYNC_ALWAYS ? "always" :
+	    c->ledger_sync == CONF_SYNC_BATCH ? "batch" : "none");
+	printf("currency   %s rate=%llu/%llu\n", c->currency,
+	    (unsigned long long)c->rate_num, (unsigned long long)c->rate_den);
+	printf("timeouts   header=%llums keepalive=%llums connect=%llums "
+	    "first_byte=%llums idle=%llums total=%llums\n",
+	    (unsigned long long)c->header_timeout_ms,
+	    (unsigned long long)c->keepalive_timeout_ms,
+	    (unsigned long long)c->connect_timeout_ms,
+	    (unsigned long long)c->first_byte_timeout_ms,
+	    (unsigned long long)c->idle_timeout_ms,
+	    (unsigned long long)c->total_timeout_ms);
+	printf("limits     max_body=%llu max_header=%llu max_conns=%llu\n",
+	    (unsigned long long)c->max_body, (unsigned long long)c->max_header,
+	    (unsigned long long)c->max_conns);
+	for (i = 0; i < c->nproviders; i++) {
+		const struct conf_provider *p = &c->providers[i];
+
+		printf("provider   %s %s auth=%s credentials:", p->name, p->base,
+		    conf_auth_name(p->auth));
+		if (p->ncreds == 0) {
+			printf(" (none)");
+		}
+		for (j = 0; j < p->ncreds; j++) {
+			printf(" %s(%s)", p->creds[j].label, p->creds[j].source);
+		}
+		printf("\n");
+	}
+	for (i = 0; i < c->nwallets; i++) {
+		printf("wallet     %s keys=%zu\n", c->wallets[i].name,
+		    c->wallets[i].nkeys);
+	}
+	printf("models     %zu\n", c->nmodels);
+	print_models(c);
+	conf_free(c);
+	return 0;
+}
+
+static int
+cmd_key(void)
+{
+	static const char b62[] =
+	    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	unsigned char raw[128], hash[32];
+	char hex[65], key[40];
+	size_t i, k = 3;
+
+	if (util_random(raw, sizeof(raw)) < 0) {
+		fprintf(stderr, "relay: no randomness available\n");
+		return 1;
+	}
+	memcpy(key, "rk-", 3);
+	/* Rejection sampling keeps every symbol equally likely. */
+	for (i = 0; i < sizeof(raw) && k < 35; i++) {
+		if (raw[i] < 248) {
+			key[k++] = b62[raw[i] % 62];
+		}
+	}
+	if (k < 35) {
+		fprintf(stderr, "relay: not enough randomness\n");
+		return 1;
+	}
+	key[k] = '\0';
+	util_sha256(key, k, hash);
+	util_hex(hash, 32, hex);
+	printf("key: %s\n", key);
+	printf("key=sha256:%s\n", hex);
+	return 0;
+}
+
+int
+cli_main(int argc, char **argv)
+{
+	const char *path = NULL;
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+	struct conf *c;
+
+	if (getenv("RELAY_LOG") != NULL) {
+		const char *l = getenv("RELAY_LOG");
+
+		log_set_level(strcmp(l, "debug") == 0 ? LOG_DEBUG :
+		    strcmp(l, "warn") == 0 ? LOG_WARN :
+		    strcmp(l, "error") == 0 ? LOG_ERROR : LOG_INFO);
+	}
+	if (cmd != NULL && (strcmp(cmd, "-h") == 0 ||
+	    strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (cmd != NULL && (strcmp(cmd, "version") == 0 ||
+	    strcmp(cmd, "--version") == 0)) {
+		printf("relay %s\n", RELAY_VERSION);
+		return 0;
+	}
+	if (cmd != NULL && strcmp(cmd, "check") == 0) {
+		if (config_arg(argc, argv, 2, &path) < 0) {
+			return 2;
+		}
+		return cmd_check(path);
+	}
+	if (cmd != NULL && strcmp(cmd, "models") == 0) {
+		if (config_arg(argc, argv, 2, &path) < 0) {
+			return 2;
+		}
+		c = load(path);
+		if (c == NULL) {
+			return 1;
+		}
+		print_models(c);
+		conf_free(c);
+		return 0;
+	}
+	if (cmd != NULL && strcmp(cmd, "key") == 0) {
+		return cmd_key();
+	}
+	if (cmd != NULL && strcmp(cmd, "ledger") == 0) {
+		fprintf(stderr, "relay: ledger commands are not built yet\n");
+		return 2;
+	}
+	if (cmd != NULL && cmd[0] != '-') {
+		fprintf(stderr, "relay: unknown command '%s'\n%s", cmd, usage);
+		return 2;
+	}
+	if (config_arg(argc, argv, 1, &path) < 0) {
+		return 2;
+	}
+	c = load(path);
+	if (c == NULL) {
+		return 1;
+	}
+	for (size_t i = 0; i < c->nwarnings; i++) {
+		log_warn("%s", c->warnings[i]);
+	}
+	return proxy_run(c, path);
+}

@@ -1,0 +1,1012 @@
+/*
+ * http.c: strict HTTP/1.1 message heads and chunked bodies (RFC 9112).
+ *
+ * It parses a request head (from a client) or a response head (from an
+ * upstream) held whole in the caller's buffer, derives the message framing
+ * (Content-Length, chunked) and connection reuse from the fields, and
+ * decodes chunked framing incrementally.
+ *
+ * It deliberately does no I/O, allocation or clock reading, and keeps no
+ * state between calls to the head parsers: when more bytes arrive the
+ * caller parses again from the start of the head (picohttpparser's model).
+ * Heads are bounded by max_header, so the repeated scan stays cheap, and
+ * every limit is checked against the bytes present so that an over-long
+ * head is refused before it is complete rather than waited for forever.
+ * It never decodes a transfer coding other than chunked, and it is
+ * self-contained (no util.c helpers) so that its bounds arithmetic can be
+ * read in one file.
+ *
+ * Ownership: every view it fills points into the caller's buffer and is
+ * valid while that buffer is unchanged; absent fields are empty views over
+ * a static "". The chunked decoder keeps all of its state in struct
+ * http_chunked and never looks again at bytes it has consumed.
+ */
+#include <limits.h>
+#include <string.h>
+
+#include "http.h"
+
+/* Chunked decoder limits (see the header). */
+#define CHUNK_MAX_SIZE ((uint64_t)1 << 60)
+#define CHUNK_MAX_LINE 4096
+#define CHUNK_MAX_TRAILER (16 * 1024)
+
+/* Longest method accepted; real ones are short, and a bound keeps a
+ * garbage first line from being scanned as a method. */
+#define METHOD_MAX 32
+
+/* Why a head was refused. Each parser maps these to its own answer. */
+enum head_err {
+	HEAD_OK = 0,
+	HEAD_PARTIAL,
+	HEAD_TOO_LARGE,		/* no end of head within max_header */
+	HEAD_TOO_MANY,		/* more than HTTP_MAX_HEADERS fields */
+	HEAD_LINE_TOO_LONG,	/* request line over HTTP_MAX_REQUEST_LINE */
+	HEAD_NUL_CR,		/* NUL or CR not followed by LF */
+	HEAD_START_LINE,	/* malformed request line or status line */
+	HEAD_VERSION,		/* HTTP/x.y other than 1.0 and 1.1 */
+	HEAD_OBS_FOLD,		/* field line starting with SP or HTAB */
+	HEAD_WS_COLON,		/* white space between name and colon */
+	HEAD_FIELD_NAME,	/* not a token, or no colon */
+	HEAD_FIELD_VALUE,	/* control character in a value */
+	HEAD_CL_INVALID,
+	HEAD_CL_CONFLICT,
+	HEAD_CL_AND_TE,
+	HEAD_TE_HTTP10,
+	HEAD_TE_UNSUPPORTED,
+	HEAD_HOST_MISSING,
+	HEAD_HOST_MULTIPLE,
+	HEAD_DUP_CREDENTIAL,
+	HEAD_NERR
+};
+
+struct req_answer {
+	int status;
+	const char *code;
+	const char *message;
+};
+
+/* Answers to a bad request (SPEC §5 and §7). */
+static const struct req_answer req_answers[HEAD_NERR] = {
+	[HEAD_TOO_LARGE] = { 431, "headers_too_large",
+	    "request head too large" },
+	[HEAD_TOO_MANY] = { 431, "headers_too_large",
+	    "too many header fields" },
+	[HEAD_LINE_TOO_LONG] = { 414, "uri_too_long",
+	    "request line too long" },
+	[HEAD_NUL_CR] = { 400, "bad_request",
+	    "NUL or bare CR in request head" },
+	[HEAD_START_LINE] = { 400, "bad_request", "malformed request line" },
+	[HEAD_VERSION] = { 400, "bad_request", "unsupported HTTP version" },
+	[HEAD_OBS_FOLD] = { 400, "bad_request", "obs-fold header line" },
+	[HEAD_WS_COLON] = { 400, "bad_request",
+	    "white space before colon in header field" },
+	[HEAD_FIELD_NAME] = { 400, "bad_request", "malformed header field" },
+	[HEAD_FIELD_VALUE] = { 400, "bad_request",
+	    "invalid character in header field value" },
+	[HEAD_CL_INVALID] = { 400, "bad_request", "invalid Content-Length" },
+	[HEAD_CL_CONFLICT] = { 400, "bad_request",
+	    "conflicting Content-Length values" },
+	[HEAD_CL_AND_TE] = { 400, "bad_request",
+	    "both Content-Length and Transfer-Encoding" },
+	[HEAD_TE_HTTP10] = { 400, "bad_request",
+	    "Transfer-Encoding in HTTP/1.0 request" },
+	[HEAD_TE_UNSUPPORTED] = { 501, "not_implemented",
+	    "unsupported transfer coding" },
+	[HEAD_HOST_MISSING] = { 400, "bad_request", "missing Host header" },
+	[HEAD_HOST_MULTIPLE] = { 400, "bad_request",
+	    "multiple Host headers" },
+	[HEAD_DUP_CREDENTIAL] = { 400, "bad_request",
+	    "duplicate credential header" },
+};
+
+/* Reasons for a bad response, recorded in the attempt list. */
+static const char *const resp_errors[HEAD_NERR] = {
+	[HEAD_TOO_LARGE] = "response head too large",
+	[HEAD_TOO_MANY] = "too many header fields in response",
+	[HEAD_NUL_CR] = "NUL or bare CR in response head",
+	[HEAD_START_LINE] = "malformed status line",
+	[HEAD_VERSION] = "unsupported HTTP version in response",
+	[HEAD_OBS_FOLD] = "obs-fold header line in response",
+	[HEAD_WS_COLON] = "white space before colon in response header",
+	[HEAD_FIELD_NAME] = "malformed header field in response",
+	[HEAD_FIELD_VALUE] = "malformed header field in response",
+	[HEAD_CL_INVALID] = "invalid Content-Length in response",
+	[HEAD_CL_CONFLICT] = "conflicting Content-Length in response",
+};
+
+static const char empty[] = "";
+
+static struct view
+empty_view(void)
+{
+	struct view v;
+
+	v.p = empty;
+	v.n = 0;
+	return v;
+}
+
+/* tchar of RFC 9110 §5.6.2. */
+static int
+is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9')) {
+		return 1;
+	}
+	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static unsigned char
+lower(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+static int
+ieq(struct view v, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < v.n; i++) {
+		if (s[i] == '\0' || lower((unsigned char)v.p[i]) !=
+		    lower((unsigned char)s[i])) {
+			return 0;
+		}
+	}
+	return s[i] == '\0';
+}
+
+static int
+ieq_view(struct view a, struct view b)
+{
+	size_t i;
+
+	if (a.n != b.n) {
+		return 0;
+	}
+	for (i = 0; i < a.n; i++) {
+		if (lower((unsigned char)a.p[i]) !=
+		    lower((unsigned char)b.p[i])) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Strip OWS (SP / HTAB) on both ends, RFC 9110 §5.6.3. */
+static struct view
+trim_ows(struct view v)
+{
+	while (v.n > 0 && (v.p[0] == ' ' || v.p[0] == '\t')) {
+		v.p++;
+		v.n--;
+	}
+	while (v.n > 0 && (v.p[v.n - 1] == ' ' || v.p[v.n - 1] == '\t')) {
+		v.n--;
+	}
+	return v;
+}
+
+/* Content-Length = 1*DIGIT (RFC 9110 §8.6): no sign, no blanks, no list. */
+static int
+parse_digits(struct view v, uint64_t *out)
+{
+	uint64_t x = 0;
+	size_t i;
+	unsigned d;
+
+	if (v.n == 0) {
+		return -1;
+	}
+	for (i = 0; i < v.n; i++) {
+		if (v.p[i] < '0' || v.p[i] > '9') {
+			return -1;
+		}
+		d = (unsigned)(v.p[i] - '0');
+		if (x > (UINT64_MAX - d) / 10) {
+			return -1;
+		}
+		x = x * 10 + d;
+	}
+	*out = x;
+	return 0;
+}
+
+/*
+ * Find the line that starts at pos, looking for its LF before lim only.
+ * The line excludes its terminator: CRLF, or a bare LF, which RFC 9112
+ * §2.2 lets a recipient accept. Returns 1 and sets *line and *next (the
+ * first byte after the LF), or 0 when no LF is there yet.
+ */
+static int
+find_line(const char *buf, size_t pos, size_t lim, struct view *line,
+    size_t *next)
+{
+	const char *lf = NULL;
+
+	if (pos >= lim) {
+		return 0;
+	}
+	lf = memchr(buf + pos, '\n', lim - pos);
+	if (lf == NULL) {
+		return 0;
+	}
+	line->p = buf + pos;
+	line->n = (size_t)(lf - line->p);
+	if (line->n > 0 && line->p[line->n - 1] == '\r') {
+		line->n--;
+	}
+	*next = (size_t)(lf - buf) + 1;
+	return 1;
+}
+
+/* RFC 9112 §2.2: a CR not part of a line ending, or a NUL, is refused. */
+static int
+has_nul_or_cr(struct view line)
+{
+	return memchr(line.p, '\0', line.n) != NULL ||
+	    memchr(line.p, '\r', line.n) != NULL;
+}
+
+/*
+ * field-line = field-name ":" OWS field-value OWS (RFC 9112 §5).
+ * A line starting with white space is obs-fold (§5.2) and white space
+ * before the colon is refused (§5.1): both are request smuggling vectors.
+ * Values may hold HTAB, SP, VCHAR and obs-text, no other control.
+ */
+static enum head_err
+parse_field(struct view line, struct http_header *h)
+{
+	size_t i;
+	unsigned char c;
+
+	if (line.p[0] == ' ' || line.p[0] == '\t') {
+		return HEAD_OBS_FOLD;
+	}
+	for (i = 0; i < line.n && is_tchar((unsigned char)line.p[i]); i++) {
+	}
+	if (i < line.n && i > 0 && (line.p[i] == ' ' || line.p[i] == '\t')) {
+		return HEAD_WS_COLON;
+	}
+	if (i == 0 || i == line.n || line.p[i] != ':') {
+		return HEAD_FIELD_NAME;
+	}
+	h->name.p = line.p;
+	h->name.n = i;
+	h->value.p = line.p + i + 1;
+	h->value.n = line.n - i - 1;
+	h->value = trim_ows(h->value);
+	for (i = 0; i < h->value.n; i++) {
+		c = (unsigned char)h->value.p[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			return HEAD_FIELD_VALUE;
+		}
+	}
+	return HEAD_OK;
+}
+
+/*
+ * Read field lines from pos up to the empty line that ends the head. Lines
+ * are only looked for below lim = min(len, max_header), so the outcome for
+ * a prefix of the input is either HEAD_PARTIAL or the outcome for the
+ * whole input.
+ */
+static enum head_err
+parse_fields(const char *buf, size_t len, size_t max_header, size_t pos,
+    struct http_header *headers, size_t *nheaders, size_t *end)
+{
+	size_t lim = len < max_header ? len : max_header;
+	size_t next = 0;
+	struct view line;
+	enum head_err e;
+
+	*nheaders = 0;
+	for (;;) {
+		if (!find_line(buf, pos, lim, &line, &next)) {
+			return len >= max_header ? HEAD_TOO_LARGE :
+			    HEAD_PARTIAL;
+		}
+		if (has_nul_or_cr(line)) {
+			return HEAD_NUL_CR;
+		}
+		if (line.n == 0) {
+			*end = next;
+			return HEAD_OK;
+		}
+		if (*nheaders == HTTP_MAX_HEADERS) {
+			return HEAD_TOO_MANY;
+		}
+		e = parse_field(line, &headers[*nheaders]);
+		if (e != HEAD_OK) {
+			return e;
+		}
+		(*nheaders)++;
+		pos = next;
+	}
+}
+
+/* HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3), 8 bytes. */
+static enum head_err
+parse_version(const char *p, int *minor)
+{
+	if (memcmp(p, "HTTP/", 5) != 0 || p[5] < '0' || p[5] > '9' ||
+	    p[6] != '.' || p[7] < '0' || p[7] > '9') {
+		return HEAD_START_LINE;
+	}
+	if (p[5] != '1' || (p[7] != '0' && p[7] != '1')) {
+		return HEAD_VERSION;
+	}
+	*minor = p[7] - '0';
+	return HEAD_OK;
+}
+
+/*
+ * request-line = method SP request-target SP HTTP-version (RFC 9112 §3),
+ * with exactly one SP between parts: §3 allows lenient splitting on other
+ * white space, which a strict relay does not need. The target may hold no
+ * CTL, SP, DEL or non-ASCII byte (RFC 3986).
+ */
+static enum head_err
+parse_request_line(struct view line, struct http_request *req)
+{
+	size_t i = 0, start;
+	unsigned char c;
+
+	while (i < line.n && is_tchar((unsigned char)line.p[i])) {
+		i++;
+	}
+	if (i == 0 || i > METHOD_MAX || i == line.n || line.p[i] != ' ') {
+		return HEAD_START_LINE;
+	}
+	req->method.p = line.p;
+	req->method.n = i;
+	start = ++i;
+	while (i < line.n) {
+		c = (unsigned char)line.p[i];
+		if (c <= 0x20 || c >= 0x7f) {
+			break;
+		}
+		i++;
+	}
+	if (i == start || i == line.n || line.p[i] != ' ') {
+		return HEAD_START_LINE;
+	}
+	req->target.p = line.p + start;
+	req->target.n = i - start;
+	i++;
+	if (line.n - i != 8) {
+		return HEAD_START_LINE;
+	}
+	return parse_version(line.p + i, &req->minor_version);
+}
+
+/* 1 when the comma-separated list in v names s. */
+static int
+lists(struct view v, const char *s)
+{
+	struct view n;
+
+	n.p = s;
+	n.n = strlen(s);
+	return http_connection_lists(v, n);
+}
+
+/* Framing and connection fields of a request (RFC 9112 §6, §9.3). */
+static enum head_err
+derive_request(struct http_request *req)
+{
+	const struct http_header *h = NULL;
+	size_t i, nhost = 0;
+	uint64_t v = 0;
+	int has_te = 0, te_chunked = 0, conn_close = 0, ka = 0;
+	int has_auth = 0, has_key = 0, expect = 0;
+
+	for (i = 0; i < req->nheaders; i++) {
+		h = &req->headers[i];
+		if (ieq(h->name, "content-length")) {
+			if (parse_digits(h->value, &v) < 0) {
+				return HEAD_CL_INVALID;
+			}
+			/* RFC 9112 §6.3 rule 5: differing values are
+			 * unrecoverable; identical repeats are harmless. */
+			if (req->has_content_length &&
+			    v != req->content_length) {
+				return HEAD_CL_CONFLICT;
+			}
+			req->has_content_length = 1;
+			req->content_length = v;
+		} else if (ieq(h->name, "transfer-encoding")) {
+			/* A second field extends the coding list (RFC 9110
+			 * §5.3), so it is no longer a lone "chunked". */
+			te_chunked = !has_te && ieq(h->value, "chunked");
+			has_te = 1;
+		} else if (ieq(h->name, "host")) {
+			nhost++;
+			req->host = h->value;
+		} else if (ieq(h->name, "connection")) {
+			conn_close |= lists(h->value, "close");
+			ka |= lists(h->value, "keep-alive");
+		} else if (ieq(h->name, "expect")) {
+			expect |= ieq(h->value, "100-continue");
+		} else if (ieq(h->name, "authorization")) {
+			/* Two credentials leave it unclear whose request
+			 * this is; refuse rather than pick one. */
+			if (has_auth++) {
+				return HEAD_DUP_CREDENTIAL;
+			}
+			req->authorization = h->value;
+		} else if (ieq(h->name, "x-api-key")) {
+			if (has_key++) {
+				return HEAD_DUP_CREDENTIAL;
+			}
+			req->x_api_key = h->value;
+		}
+	}
+	/* RFC 9112 §6.1: Transfer-Encoding in 1.0 means faulty framing, and
+	 * with Content-Length it is a smuggling attempt; a server MAY refuse
+	 * either, and a relay that must not guess does. */
+	if (has_te && req->minor_version == 0) {
+		return HEAD_TE_HTTP10;
+	}
+	if (has_te && req->has_content_length) {
+		return HEAD_CL_AND_TE;
+	}
+	/* RFC 9112 §6.1: an unknown coding gets 501; we decode none but
+	 * chunked. */
+	if (has_te && !te_chunked) {
+		return HEAD_TE_UNSUPPORTED;
+	}
+	req->chunked = has_te;
+	/* RFC 9112 §3.2: 400 for a 1.1 request without Host or with more
+	 * than one. */
+	if (nhost > 1) {
+		return HEAD_HOST_MULTIPLE;
+	}
+	if (nhost == 0 && req->minor_version == 1) {
+		return HEAD_HOST_MISSING;
+	}
+	/* RFC 9112 §9.3 */
+	if (req->minor_version == 1) {
+		req->keep_alive = !conn_close;
+	} else {
+		req->keep_alive = ka && !conn_close;
+	}
+	/* RFC 9110 §10.1.1: a server MUST ignore 100-continue in a 1.0
+	 * request. */
+	req->expect_continue = expect && req->minor_version == 1;
+	return HEAD_OK;
+}
+
+static void
+reset_request(struct http_request *req)
+{
+	req->method = empty_view();
+	req->target = empty_view();
+	req->minor_version = 0;
+	req->nheaders = 0;
+	req->has_content_length = 0;
+	req->content_length = 0;
+	req->chunked = 0;
+	req->keep_alive = 0;
+	req->expect_continue = 0;
+	req->host = empty_view();
+	req->authorization = empty_view();
+	req->x_api_key = empty_view();
+	req->error_status = 0;
+	req->error_code = NULL;
+	req->error_message = NULL;
+}
+
+static int
+request_result(struct http_request *req, enum head_err e, size_t end)
+{
+	if (e == HEAD_OK) {
+		return (int)end;
+	}
+	if (e == HEAD_PARTIAL) {
+		return HTTP_PARTIAL;
+	}
+	req->error_status = req_answers[e].status;
+	req->error_code = req_answers[e].code;
+	req->error_message = req_answers[e].message;
+	return HTTP_BAD;
+}
+
+int
+http_parse_request(const char *buf, size_t len, size_t max_header,
+    struct http_request *req)
+{
+	size_t lim, pos = 0, next = 0, end = 0;
+	struct view line;
+	enum head_err e;
+
+	reset_request(req);
+	/* The result is an int byte count. */
+	if (max_header > INT_MAX) {
+		max_header = INT_MAX;
+	}
+	lim = len < max_header ? len : max_header;
+	/* RFC 9112 §2.2: ignore empty lines before the request line. They
+	 * count towards the head, so max_header bounds them too. */
+	for (;;) {
+		if (pos < lim && buf[pos] == '\n') {
+			pos++;
+		} else if (pos + 1 < lim && buf[pos] == '\r' &&
+		    buf[pos + 1] == '\n') {
+			pos += 2;
+		} else {
+			break;
+		}
+	}
+	if (!find_line(buf, pos, lim, &line, &next)) {
+		/* Without its LF the line is at least lim - pos - 1 bytes
+		 * long (the last byte may be the CR of CRLF). */
+		if (lim - pos >= (size_t)HTTP_MAX_REQUEST_LINE + 2) {
+			e = HEAD_LINE_TOO_LONG;
+		} else if (len >= max_header) {
+			e = HEAD_TOO_LARGE;
+		} else {
+			e = HEAD_PARTIAL;
+		}
+		return request_result(req, e, 0);
+	}
+	if (line.n > HTTP_MAX_REQUEST_LINE) {
+		return request_result(req, HEAD_LINE_TOO_LONG, 0);
+	}
+	if (has_nul_or_cr(line)) {
+		return request_result(req, HEAD_NUL_CR, 0);
+	}
+	e = parse_request_line(line, req);
+	if (e == HEAD_OK) {
+		e = parse_fields(buf, len, max_header, next, req->headers,
+		    &req->nheaders, &end);
+	}
+	if (e == HEAD_OK) {
+		e = derive_request(req);
+	}
+	return request_result(req, e, end);
+}
+
+/*
+ * status-line = HTTP-version SP status-code SP [ reason-phrase ]
+ * (RFC 9112 §4). A missing SP after the code is accepted too: some
+ * servers send "HTTP/1.1 200" and §4 asks recipients to accept it.
+ */
+static enum head_err
+parse_status_line(struct view line, struct http_response *resp)
+{
+	const char *p = line.p;
+	size_t i;
+	unsigned char c;
+	enum head_err e;
+
+	if (line.n < 12 || p[8] != ' ') {
+		return HEAD_START_LINE;
+	}
+	e = parse_version(p, &resp->minor_version);
+	if (e != HEAD_OK) {
+		return e;
+	}
+	if (p[9] < '1' || p[9] > '9' || p[10] < '0' || p[10] > '9' ||
+	    p[11] < '0' || p[11] > '9') {
+		return HEAD_START_LINE;
+	}
+	resp->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+	if (line.n == 12) {
+		return HEAD_OK;
+	}
+	if (p[12] != ' ') {
+		return HEAD_START_LINE;
+	}
+	/* reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ) */
+	for (i = 13; i < line.n; i++) {
+		c = (unsigned char)p[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			return HEAD_START_LINE;
+		}
+	}
+	resp->reason.p = p + 13;
+	resp->reason.n = line.n - 13;
+	return HEAD_OK;
+}
+
+/* Framing and reuse of a response (RFC 9112 §6.3, §9.3). */
+static enum head_err
+derive_response(struct http_response *resp)
+{
+	const struct http_header *h = NULL;
+	size_t i;
+	uint64_t v = 0;
+	int has_te = 0, te_chunked = 0, conn_close = 0, ka = 0, reuse = 1;
+
+	for (i = 0; i < resp->nheaders; i++) {
+		h = &resp->headers[i];
+		if (ieq(h->name, "content-length")) {
+			if (parse_digits(h->value, &v) < 0) {
+				return HEAD_CL_INVALID;
+			}
+			if (resp->has_content_length &&
+			    v != resp->content_length) {
+				return HEAD_CL_CONFLICT;
+			}
+			resp->has_content_length = 1;
+			resp->content_length = v;
+		} else if (ieq(h->name, "transfer-encoding")) {
+			te_chunked = !has_te && ieq(h->value, "chunked");
+			has_te = 1;
+		} else if (ieq(h->name, "connection")) {
+			conn_close |= lists(h->value, "close");
+			ka |= lists(h->value, "keep-alive");
+		}
+	}
+	if (has_te) {
+		/* §6.3 rule 3: Transfer-Encoding overrides Content-Length,
+		 * but a message with both may be a smuggling attempt, so the
+		 * connection is not reused. Rule 4: a coding list not ending
+		 * in a chunked we decode leaves the body close-delimited.
+		 * §6.1: in a 1.0 message the framing is faulty; close after
+		 * it. */
+		if (resp->has_content_length || !te_chunked ||
+		    resp->minor_version == 0) {
+			reuse = 0;
+		}
+		resp->has_content_length = 0;
+		resp->content_length = 0;
+		resp->chunked = te_chunked;
+	}
+	if (resp->minor_version == 1) {
+		resp->keep_alive = !conn_close;
+	} else {
+		resp->keep_alive = ka && !conn_close;
+	}
+	/* §6.3 rule 8: no length at all means read until close. */
+	if (!resp->has_content_length && !resp->chunked &&
+	    !(resp->status < 200 || resp->status == 204 ||
+	    resp->status == 304)) {
+		reuse = 0;
+	}
+	if (!reuse) {
+		resp->keep_alive = 0;
+	}
+	return HEAD_OK;
+}
+
+static void
+reset_response(struct http_response *resp)
+{
+	resp->minor_version = 0;
+	resp->status = 0;
+	resp->reason = empty_view();
+	resp->nheaders = 0;
+	resp->has_content_length = 0;
+	resp->content_length = 0;
+	resp->chunked = 0;
+	resp->keep_alive = 0;
+	resp->error = NULL;
+}
+
+int
+http_parse_response(const char *buf, size_t len, size_t max_header,
+    struct http_response *resp)
+{
+	size_t lim, next = 0, end = 0;
+	struct view line;
+	enum head_err e;
+
+	reset_response(resp);
+	if (max_header > INT_MAX) {
+		max_header = INT_MAX;
+	}
+	lim = len < max_header ? len : max_header;
+	if (!find_line(buf, 0, lim, &line, &next)) {
+		e = len >= max_header ? HEAD_TOO_LARGE : HEAD_PARTIAL;
+	} else if (has_nul_or_cr(line)) {
+		e = HEAD_NUL_CR;
+	} else {
+		e = parse_status_line(line, resp);
+	}
+	if (e == HEAD_OK) {
+		e = parse_fields(buf, len, max_header, next, resp->headers,
+		    &resp->nheaders, &end);
+	}
+	if (e == HEAD_OK) {
+		e = derive_response(resp);
+	}
+	if (e == HEAD_OK) {
+		return (int)end;
+	}
+	if (e == HEAD_PARTIAL) {
+		return HTTP_PARTIAL;
+	}
+	resp->error = resp_errors[e] ? resp_errors[e] :
+	    "malformed response head";
+	return HTTP_BAD;
+}
+
+int
+http_response_has_no_body(int status, struct view method)
+{
+	/* RFC 9110 §6.4.1; methods are case-sensitive (§9.1). */
+	if ((status >= 100 && status < 200) || status == 204 ||
+	    status == 304) {
+		return 1;
+	}
+	return method.n == 4 && memcmp(method.p, "HEAD", 4) == 0;
+}
+
+int
+http_is_hop_by_hop(struct view name)
+{
+	/* RFC 9110 §7.6.1, plus Keep-Alive (RFC 2068) and the
+	 * Proxy-* fields meant for this hop only. */
+	static const char *const hop[] = {
+		"connection", "keep-alive", "te", "trailer",
+		"transfer-encoding", "upgrade",
+	};
+	struct view prefix;
+	size_t i;
+
+	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
+		if (ieq(name, hop[i])) {
+			return 1;
+		}
+	}
+	if (name.n < 6) {
+		return 0;
+	}
+	prefix.p = name.p;
+	prefix.n = 6;
+	return ieq(prefix, "proxy-");
+}
+
+int
+http_connection_lists(struct view connection_value, struct view name)
+{
+	/* #token (RFC 9110 §5.6.1): elements separated by commas with OWS,
+	 * empty elements allowed and ignored. */
+	const char *p = connection_value.p;
+	size_t n = connection_value.n, i = 0, start;
+	struct view elem;
+
+	while (i <= n) {
+		start = i;
+		while (i < n && p[i] != ',') {
+			i++;
+		}
+		elem.p = p + start;
+		elem.n = i - start;
+		elem = trim_ows(elem);
+		if (elem.n > 0 && ieq_view(elem, name)) {
+			return 1;
+		}
+		i++;
+	}
+	return 0;
+}
+
+/* Chunked decoder states: what the next byte should be. */
+enum {
+	CH_SIZE = 0,		/* chunk-size hex digit, or what ends it */
+	CH_SIZE_WS,		/* BWS after the size, before ';' */
+	CH_EXT,			/* chunk-ext, skipped to the line end */
+	CH_SIZE_LF,		/* CR of the size line seen */
+	CH_DATA,		/* chunk data; remaining bytes left */
+	CH_DATA_CR,		/* CRLF after the data */
+	CH_DATA_LF,
+	CH_TRAILER,		/* start of a trailer line or final CRLF */
+	CH_TRAILER_NAME,
+	CH_TRAILER_VALUE,
+	CH_TRAILER_LF,		/* CR of a trailer line seen */
+	CH_END_LF,		/* CR of the final empty line seen */
+	CH_DONE,
+	CH_BAD			/* sticky: every later call is HTTP_BAD */
+};
+
+void
+http_chunked_init(struct http_chunked *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->state = CH_SIZE;
+}
+
+static int
+hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	c = lower(c);
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	return -1;
+}
+
+static int
+is_ctl(unsigned char c)
+{
+	return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+/* The size line ended: a zero size is the last chunk (RFC 9112 §7.1). */
+static void
+end_size_line(struct http_chunked *d)
+{
+	d->line_len = 0;
+	d->digits = 0;
+	d->state = d->remaining == 0 ? CH_TRAILER : CH_DATA;
+}
+
+/* Take one framing byte; returns 0, or -1 when it is malformed. */
+static int
+chunked_byte(struct http_chunked *d, unsigned char c)
+{
+	int v;
+
+	if (d->state <= CH_SIZE_LF && c != '\r' && c != '\n' &&
+	    ++d->line_len > CHUNK_MAX_LINE) {
+		return -1;
+	}
+	if (d->state >= CH_TRAILER && d->state <= CH_END_LF &&
+	    ++d->trailer_bytes > CHUNK_MAX_TRAILER) {
+		return -1;
+	}
+	switch (d->state) {
+	case CH_SIZE:
+		/* chunk-size = 1*HEXDIG */
+		v = hex_value(c);
+		if (v >= 0) {
+			if (d->remaining > CHUNK_MAX_SIZE >> 4) {
+				return -1;
+			}
+			d->remaining = d->remaining * 16 + (unsigned)v;
+			if (d->remaining > CHUNK_MAX_SIZE) {
+				return -1;
+			}
+			d->digits++;
+			return 0;
+		}
+		if (d->digits == 0) {
+			return -1;
+		}
+		if (c == '\r') {
+			d->state = CH_SIZE_LF;
+		} else if (c == '\n') {
+			end_size_line(d);
+		} else if (c == ';') {
+			d->state = CH_EXT;
+		} else if (c == ' ' || c == '\t') {
+			d->state = CH_SIZE_WS;
+		} else {
+			return -1;
+		}
+		return 0;
+	case CH_SIZE_WS:
+		/* chunk-ext = *( BWS ";" ...): white space only before ';'. */
+		if (c == ';') {
+			d->state = CH_EXT;
+		} else if (c != ' ' && c != '\t') {
+			return -1;
+		}
+		return 0;
+	case CH_EXT:
+		/* Extensions are ignored (RFC 9112 §7.1.1); only the line
+		 * length and control characters are checked. */
+		if (c == '\r') {
+			d->state = CH_SIZE_LF;
+		} else if (c == '\n') {
+			end_size_line(d);
+		} else if (is_ctl(c)) {
+			return -1;
+		}
+		return 0;
+	case CH_SIZE_LF:
+		if (c != '\n') {
+			return -1;
+		}
+		end_size_line(d);
+		return 0;
+	case CH_DATA_CR:
+		/* The data must be followed by exactly CRLF (or LF): anything
+		 * else means the size lied. */
+		if (c == '\r') {
+			d->state = CH_DATA_LF;
+		} else if (c == '\n') {
+			d->state = CH_SIZE;
+		} else {
+			return -1;
+		}
+		return 0;
+	case CH_DATA_LF:
+		if (c != '\n') {
+			return -1;
+		}
+		d->state = CH_SIZE;
+		return 0;
+	case CH_TRAILER:
+		/* trailer-section = *( field-line CRLF ) CRLF (§7.1.2); the
+		 * fields are dropped, but checked like head fields. */
+		if (c == '\r') {
+			d->state = CH_END_LF;
+		} else if (c == '\n') {
+			d->state = CH_DONE;
+		} else if (is_tchar(c)) {
+			d->state = CH_TRAILER_NAME;
+		} else {
+			return -1;
+		}
+		return 0;
+	case CH_TRAILER_NAME:
+		if (c == ':') {
+			d->state = CH_TRAILER_VALUE;
+		} else if (!is_tchar(c)) {
+			return -1;
+		}
+		return 0;
+	case CH_TRAILER_VALUE:
+		if (c == '\r') {
+			d->state = CH_TRAILER_LF;
+		} else if (c == '\n') {
+			d->state = CH_TRAILER;
+		} else if (is_ctl(c)) {
+			return -1;
+		}
+		return 0;
+	case CH_TRAILER_LF:
+		if (c != '\n') {
+			return -1;
+		}
+		d->state = CH_TRAILER;
+		return 0;
+	case CH_END_LF:
+		if (c != '\n') {
+			return -1;
+		}
+		d->state = CH_DONE;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+long
+http_chunked_step(struct http_chunked *d, const char *in, size_t n,
+    size_t *data_off, size_t *data_len)
+{
+	size_t i = 0, take;
+
+	*data_off = 0;
+	*data_len = 0;
+	if (d->state == CH_BAD) {
+		return HTTP_BAD;
+	}
+	if (n > LONG_MAX) {
+		n = LONG_MAX;
+	}
+	while (i < n && d->state != CH_DONE) {
+		if (d->state == CH_DATA) {
+			take = n - i;
+			if (take > d->remaining) {
+				take = (size_t)d->remaining;
+			}
+			d->remaining -= take;
+			if (d->remaining == 0) {
+				d->state = CH_DATA_CR;
+			}
+			*data_off = i;
+			*data_len = take;
+			return (long)(i + take);
+		}
+		if (chunked_byte(d, (unsigned char)in[i]) < 0) {
+			d->state = CH_BAD;
+			return HTTP_BAD;
+		}
+		i++;
+	}
+	if (d->state == CH_DONE) {
+		d->done = 1;
+	}
+	return (long)i;
+}

@@ -1,0 +1,785 @@
+/*
+ * json: the few JSON questions the relay asks, answered over jsmn.
+ *
+ * json_scan_request validates a whole request body and reports the
+ * top-level fields routing and billing need (model, stream, max tokens,
+ * stream_options) as offsets into the body, so the caller can splice in
+ * the upstream model id without re-serialising anything.
+ * json_find_usage reads token counts from the tail of a response or one SSE
+ * data line. json_escape / json_unescape convert string contents.
+ *
+ * What it does not do: build a DOM, decode numbers other than token
+ * counts, or check that strings are valid UTF-8.
+ *
+ * jsmn (even with JSMN_STRICT) is a tokenizer, not a validator: it accepts
+ * missing or extra commas and colons, "01", "1.", "-", "nul", several
+ * top-level values, and raw control characters in strings. So every token
+ * array is re-walked by check_value(), a small grammar check that consumes
+ * the tokens in document order and verifies every byte between them. Only
+ * what passes that walk is read.
+ *
+ * Ownership: all views and offsets point into the caller's input; nothing
+ * is kept between calls. json_scan_request mallocs its token array and
+ * frees it before returning; json_find_usage runs on the streaming path,
+ * so it uses a small token array on the stack and never allocates.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsmn.h"
+#include "json.h"
+
+enum {
+	/* A usage object is a handful of counters and a few detail objects;
+	 * one that needs more tokens is not one we can bill from. */
+	USAGE_MAX_TOKENS = 128,
+	/* Each candidate "usage" costs a forward scan to its closing brace;
+	 * bounding the candidates keeps a hostile upstream from making the
+	 * scan quadratic in the fragment length. */
+	USAGE_MAX_TRIES = 16,
+	/* Longest key we compare against, decoded, plus its NUL. */
+	KEY_MAX = 32
+};
+
+static const char USAGE_KEY[] = "\"usage\"";
+#define USAGE_KEY_LEN (sizeof USAGE_KEY - 1)
+
+static int
+is_ws(char c)
+{
+	/* RFC 8259 section 2: exactly these four. */
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static size_t
+skip_ws(const char *s, size_t n, size_t pos)
+{
+	while (pos < n && is_ws(s[pos])) {
+		pos++;
+	}
+	return pos;
+}
+
+static int
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* RFC 8259 section 6:
+ * -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+static int
+valid_number(const char *p, size_t n)
+{
+	size_t i = 0;
+
+	if (i < n && p[i] == '-') {
+		i++;
+	}
+	if (i >= n) {
+		return 0;
+	}
+	if (p[i] == '0') {
+		i++;
+	} else if (p[i] >= '1' && p[i] <= '9') {
+		while (i < n && is_digit(p[i])) {
+			i++;
+		}
+	} else {
+		return 0;
+	}
+	if (i < n && p[i] == '.') {
+		i++;
+		if (i >= n || !is_digit(p[i])) {
+			return 0;
+		}
+		while (i < n && is_digit(p[i])) {
+			i++;
+		}
+	}
+	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+		i++;
+		if (i < n && (p[i] == '+' || p[i] == '-')) {
+			i++;
+		}
+		if (i >= n || !is_digit(p[i])) {
+			return 0;
+		}
+		while (i < n && is_digit(p[i])) {
+			i++;
+		}
+	}
+	return i == n;
+}
+
+static int
+lit_eq(const char *p, size_t n, const char *lit)
+{
+	size_t len = strlen(lit);
+
+	return n == len && memcmp(p, lit, len) == 0;
+}
+
+/* jsmn strict only looks at a primitive's first byte ("nul", "tru",
+ * "-", "1." all pass), so the whole token is checked here. */
+static int
+valid_primitive(const char *p, size_t n)
+{
+	return lit_eq(p, n, "true") || lit_eq(p, n, "false") ||
+	    lit_eq(p, n, "null") || valid_number(p, n);
+}
+
+/* Token counts: plain digits only, so "-1", "1.0", "1e3" are refused
+ * rather than rounded, and anything above UINT64_MAX is refused rather
+ * than clamped. */
+static int
+parse_count(const char *p, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (n == 0) {
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned d;
+
+		if (!is_digit(p[i])) {
+			return -1;
+		}
+		d = (unsigned)(p[i] - '0');
+		if (v > (UINT64_MAX - d) / 10) {
+			return -1;
+		}
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+tok_count(const char *s, const jsmntok_t *t, uint64_t *out)
+{
+	if (t->type != JSMN_PRIMITIVE) {
+		return -1;
+	}
+	return parse_count(s + t->start, (size_t)(t->end - t->start), out);
+}
+
+static int
+tok_is_true(const char *s, const jsmntok_t *t)
+{
+	return t->type == JSMN_PRIMITIVE &&
+	    lit_eq(s + t->start, (size_t)(t->end - t->start), "true");
+}
+
+/* Compare a key token with name after decoding escapes. Comparing raw
+ * bytes would let {"model":"cheap","mod\u0065l":"dear"} route and bill
+ * by the first key while the provider, which decodes, obeys the second. */
+static int
+key_is(const char *s, const jsmntok_t *t, const char *name)
+{
+	struct view raw;
+	char buf[KEY_MAX];
+	size_t len = strlen(name);
+	long got;
+
+	if (t->type != JSMN_STRING) {
+		return 0;
+	}
+	raw.p = s + t->start;
+	raw.n = (size_t)(t->end - t->start);
+	if (memchr(raw.p, '\\', raw.n) == NULL) {
+		return raw.n == len && memcmp(raw.p, name, len) == 0;
+	}
+	got = json_unescape(raw, buf, sizeof buf);
+	return got >= 0 && (size_t)got == len && memcmp(buf, name, len) == 0;
+}
+
+/* A string token starts just after the quote at pos. jsmn already checked
+ * the escapes; RFC 8259 section 7 also forbids raw bytes below 0x20. */
+static int
+check_string(const char *s, size_t pos, const jsmntok_t *t)
+{
+	int i;
+
+	if (t->type != JSMN_STRING || t->start != (int)pos + 1) {
+		return -1;
+	}
+	for (i = t->start; i < t->end; i++) {
+		if ((unsigned char)s[i] < 0x20) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Walk the jsmn tokens t[0..ntok) of s[0..n) in document order as the
+ * RFC 8259 grammar for one value starting at pos, checking every byte
+ * between tokens (blanks, ':' and ','), each token's kind and position,
+ * and that each container closes where jsmn says it ends. All tokens must
+ * be used. On success *endp is just past the value.
+ *
+ * Iterative on purpose: a body of a million '[' must not recurse. The
+ * container stack lives in the tokens' parent fields, which are
+ * rewritten here (jsmn's own links are not trusted on malformed input).
+ */
+static int
+check_value(const char *s, size_t n, size_t pos, jsmntok_t *t, int ntok,
+    size_t *endp)
+{
+	enum { W_VALUE, W_KEY, W_AFTER } state = W_VALUE;
+	int i = 0, cur = -1;
+	jsmntok_t *tk = NULL;
+	char c, closer;
+
+	pos = skip_ws(s, n, pos);
+	for (;;) {
+		switch (state) {
+		case W_VALUE:
+			if (pos >= n || i >= ntok) {
+				return -1;
+			}
+			tk = &t[i];
+			c = s[pos];
+			if (c == '{' || c == '[') {
+				if (tk->type != (c == '{' ? JSMN_OBJECT :
+				    JSMN_ARRAY) || tk->start != (int)pos) {
+					return -1;
+				}
+				tk->parent = cur;
+				cur = i++;
+				pos = skip_ws(s, n, pos + 1);
+				closer = c == '{' ? '}' : ']';
+				if (pos < n && s[pos] == closer) {
+					if (tk->end != (int)pos + 1) {
+						return -1;
+					}
+					pos++;
+					cur = tk->parent;
+					state = W_AFTER;
+				} else {
+					state = c == '{' ? W_KEY : W_VALUE;
+				}
+			} else if (c == '"') {
+				if (check_string(s, pos, tk) < 0) {
+					return -1;
+				}
+				pos = (size_t)tk->end + 1;
+				i++;
+				state = W_AFTER;
+			} else {
+				if (tk->type != JSMN_PRIMITIVE ||
+				    tk->start != (int)pos ||
+				    !valid_primitive(s + pos,
+				    (size_t)(tk->end - tk->start))) {
+					return -1;
+				}
+				pos = (size_t)tk->end;
+				i++;
+				state = W_AFTER;
+			}
+			break;
+		case W_KEY:
+			if (pos >= n || i >= ntok || s[pos] != '"' ||
+			    check_string(s, pos, &t[i]) < 0) {
+				return -1;
+			}
+			pos = skip_ws(s, n, (size_t)t[i].end + 1);
+			i++;
+			if (pos >= n || s[pos] != ':') {
+				return -1;
+			}
+			pos = skip_ws(s, n, pos + 1);
+			state = W_VALUE;
+			break;
+		case W_AFTER:
+			if (cur == -1) {
+				if (i != ntok) {
+					return -1;
+				}
+				*endp = pos;
+				return 0;
+			}
+			pos = skip_ws(s, n, pos);
+			if (pos >= n) {
+				return -1;
+			}
+			tk = &t[cur];
+			closer = tk->type == JSMN_OBJECT ? '}' : ']';
+			if (s[pos] == ',') {
+				pos = skip_ws(s, n, pos + 1);
+				state = tk->type == JSMN_OBJECT ? W_KEY :
+				    W_VALUE;
+			} else if (s[pos] == closer && tk->end == (int)pos + 1) {
+				pos++;
+				cur = tk->parent;
+			} else {
+				return -1;
+			}
+			break;
+		}
+	}
+}
+
+/* Index of the token after t[i] and everything inside it: the first
+ * token starting at or after t[i]'s end. */
+static int
+next_sibling(const jsmntok_t *t, int ntok, int i)
+{
+	int end = t[i].end;
+
+	for (i++; i < ntok && t[i].start < end; i++) {
+	}
+	return i;
+}
+
+/* Byte range of a value token, quotes included for strings. */
+static size_t
+tok_off(const jsmntok_t *t)
+{
+	return (size_t)t->start - (t->type == JSMN_STRING ? 1 : 0);
+}
+
+static size_t
+tok_len(const jsmntok_t *t)
+{
+	return (size_t)(t->end - t->start) + (t->type == JSMN_STRING ? 2 : 0);
+}
+
+static int
+object_include_usage(const char *s, const jsmntok_t *t, int ntok, int obj)
+{
+	int k, on = 0;
+
+	if (t[obj].type != JSMN_OBJECT) {
+		return 0;
+	}
+	for (k = obj + 1; k < ntok && t[k].start < t[obj].end;
+	    k = next_sibling(t, ntok, k + 1)) {
+		/* Duplicate keys: the last one wins, as for "model". */
+		if (key_is(s, &t[k], "include_usage")) {
+			on = tok_is_true(s, &t[k + 1]);
+		}
+	}
+	return on;
+}
+
+static void
+read_request(const char *s, const jsmntok_t *t, int ntok,
+    struct json_request *out, int *has_model)
+{
+	int k, v = 0;
+	uint64_t mt;
+
+	for (k = 1; k < ntok && t[k].start < t[0].end;
+	    k = next_sibling(t, ntok, v)) {
+		v = k + 1;
+		if (key_is(s, &t[k], "model")) {
+			*has_model = t[v].type == JSMN_STRING;
+			out->model.p = s + t[v].start;
+			out->model.n = (size_t)(t[v].end - t[v].start);
+			out->model_off = tok_off(&t[v]);
+			out->model_len = tok_len(&t[v]);
+		} else if (key_is(s, &t[k], "stream")) {
+			out->stream = tok_is_true(s, &t[v]);
+		} else if (key_is(s, &t[k], "max_tokens") ||
+		    key_is(s, &t[k], "max_completion_tokens") ||
+		    key_is(s, &t[k], "max_output_tokens")) {
+			/* Several limits: hold the largest, so a budget
+			 * check never under-reserves. */
+			if (tok_count(s, &t[v], &mt) == 0 &&
+			    (!out->has_max_tokens || mt > out->max_tokens)) {
+				out->has_max_tokens = 1;
+				out->max_tokens = mt;
+			}
+		} else if (key_is(s, &t[k], "stream_options")) {
+			out->has_stream_options = 1;
+			out->stream_options_off = tok_off(&t[v]);
+			out->stream_options_len = tok_len(&t[v]);
+			out->include_usage = object_include_usage(s, t, ntok,
+			    v);
+		}
+	}
+}
+
+int
+json_scan_request(const char *body, size_t n, struct json_request *out)
+{
+	jsmn_parser p;
+	jsmntok_t *t = NULL;
+	size_t pos, end;
+	int r, has_model = 0, res;
+
+	memset(out, 0, sizeof *out);
+	/* jsmn keeps offsets in int. */
+	if (n >= INT_MAX) {
+		return JSON_NOMEM;
+	}
+	pos = skip_ws(body, n, 0);
+	if (pos >= n) {
+		return JSON_INVALID;
+	}
+	/* A bare top-level primitive is handled here: jsmn strict reports
+	 * "1" at the end of input as partial, since it wants a delimiter. */
+	if (body[pos] != '{' && body[pos] != '[' && body[pos] != '"') {
+		end = pos;
+		while (end < n && !is_ws(body[end])) {
+			end++;
+		}
+		if (!valid_primitive(body + pos, end - pos) ||
+		    skip_ws(body, n, end) != n) {
+			return JSON_INVALID;
+		}
+		return JSON_NOT_OBJECT;
+	}
+
+	/* Count first, so the array fits this body exactly. */
+	jsmn_init(&p);
+	r = jsmn_parse(&p, body, n, NULL, 0);
+	if (r <= 0) {
+		return JSON_INVALID;
+	}
+	if ((size_t)r > SIZE_MAX / sizeof *t) {
+		return JSON_NOMEM;
+	}
+	t = malloc((size_t)r * sizeof *t);
+	if (t == NULL) {
+		return JSON_NOMEM;
+	}
+	jsmn_init(&p);
+	r = jsmn_parse(&p, body, n, t, (unsigned)r);
+	if (r < 0) {
+		res = r == JSMN_ERROR_NOMEM ? JSON_NOMEM : JSON_INVALID;
+		goto done;
+	}
+	if (check_value(body, n, 0, t, (int)p.toknext, &end) < 0 ||
+	    skip_ws(body, n, end) != n) {
+		res = JSON_INVALID;
+		goto done;
+	}
+	if (t[0].type != JSMN_OBJECT) {
+		res = JSON_NOT_OBJECT;
+		goto done;
+	}
+	out->object_end = (size_t)t[0].end - 1;
+	read_request(body, t, (int)p.toknext, out, &has_model);
+	res = has_model ? JSON_OK : JSON_NO_MODEL;
+done:
+	free(t);
+	return res;
+}
+
+static int
+hex_val(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	return -1;
+}
+
+/* Read "\uXXXX" at raw[i..]; returns the code unit or -1. */
+static long
+read_u(struct view raw, size_t i)
+{
+	long v = 0;
+	size_t k;
+
+	if (i + 6 > raw.n || raw.p[i] != '\\' || raw.p[i + 1] != 'u') {
+		return -1;
+	}
+	for (k = i + 2; k < i + 6; k++) {
+		int h = hex_val(raw.p[k]);
+
+		if (h < 0) {
+			return -1;
+		}
+		v = v * 16 + h;
+	}
+	return v;
+}
+
+static size_t
+utf8_put(unsigned long cp, unsigned char *b)
+{
+	if (cp < 0x80) {
+		b[0] = (unsigned char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		b[0] = (unsigned char)(0xc0 | (cp >> 6));
+		b[1] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		b[0] = (unsigned char)(0xe0 | (cp >> 12));
+		b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+		b[2] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	b[0] = (unsigned char)(0xf0 | (cp >> 18));
+	b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+	b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+	b[3] = (unsigned char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+long
+json_unescape(struct view raw, char *out, size_t cap)
+{
+	unsigned char b[4];
+	size_t i = 0, o = 0, len;
+	long hi, lo;
+	unsigned long cp;
+
+	if (cap > LONG_MAX) {
+		cap = LONG_MAX;
+	}
+	while (i < raw.n) {
+		if (raw.p[i] != '\\') {
+			b[0] = (unsigned char)raw.p[i++];
+			len = 1;
+		} else if (i + 1 >= raw.n) {
+			return -1;
+		} else if (raw.p[i + 1] != 'u') {
+			switch (raw.p[i + 1]) {
+			case '"': b[0] = '"'; break;
+			case '\\': b[0] = '\\'; break;
+			case '/': b[0] = '/'; break;
+			case 'b': b[0] = '\b'; break;
+			case 'f': b[0] = '\f'; break;
+			case 'n': b[0] = '\n'; break;
+			case 'r': b[0] = '\r'; break;
+			case 't': b[0] = '\t'; break;
+			default: return -1;
+			}
+			i += 2;
+			len = 1;
+		} else {
+			hi = read_u(raw, i);
+			if (hi < 0) {
+				return -1;
+			}
+			i += 6;
+			cp = (unsigned long)hi;
+			/* UTF-16 surrogates (RFC 8259 section 7): a high
+			 * one must be followed by an escaped low one. A lone
+			 * half has no UTF-8 form, so it is refused. */
+			if (hi >= 0xdc00 && hi <= 0xdfff) {
+				return -1;
+			}
+			if (hi >= 0xd800 && hi <= 0xdbff) {
+				lo = read_u(raw, i);
+				if (lo < 0xdc00 || lo > 0xdfff) {
+					return -1;
+				}
+				i += 6;
+				cp = 0x10000 + (((unsigned long)hi - 0xd800) <<
+				    10) + ((unsigned long)lo - 0xdc00);
+			}
+			/* \u0000 decodes to a NUL byte inside the output;
+			 * callers go by the returned length. */
+			len = utf8_put(cp, b);
+		}
+		if (cap - o <= len) {
+			return -1;
+		}
+		memcpy(out + o, b, len);
+		o += len;
+	}
+	if (o >= cap) {
+		return -1;
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
+long
+json_escape(const char *in, size_t n, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	char b[6];
+	size_t i, o = 0, len;
+
+	if (cap > LONG_MAX) {
+		cap = LONG_MAX;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		b[0] = '\\';
+		len = 2;
+		switch (c) {
+		case '"': b[1] = '"'; break;
+		case '\\': b[1] = '\\'; break;
+		case '\n': b[1] = 'n'; break;
+		case '\r': b[1] = 'r'; break;
+		case '\t': b[1] = 't'; break;
+		case '\b': b[1] = 'b'; break;
+		case '\f': b[1] = 'f'; break;
+		default:
+			/* DEL is legal raw JSON but not safe in every log
+			 * viewer or terminal, so it is escaped too. Bytes
+			 * >= 0x80 pass through: UTF-8 stays readable. */
+			if (c < 0x20 || c == 0x7f) {
+				memcpy(b, "\\u00", 4);
+				b[4] = hex[c >> 4];
+				b[5] = hex[c & 0xf];
+				len = 6;
+			} else {
+				b[0] = (char)c;
+				len = 1;
+			}
+			break;
+		}
+		if (cap - o <= len) {
+			return -1;
+		}
+		memcpy(out + o, b, len);
+		o += len;
+	}
+	if (o >= cap) {
+		return -1;
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
+/* Last start s < before where the quoted key fits in text[0..n). */
+static int
+find_key_before(const char *text, size_t n, size_t before, size_t *at)
+{
+	size_t s;
+
+	if (n < USAGE_KEY_LEN) {
+		return 0;
+	}
+	s = n - USAGE_KEY_LEN + 1;
+	if (before < s) {
+		s = before;
+	}
+	while (s > 0) {
+		s--;
+		if (text[s] == '"' &&
+		    memcmp(text + s, USAGE_KEY, USAGE_KEY_LEN) == 0) {
+			*at = s;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The '}' matching the '{' at text[q], skipping braces inside strings.
+ * Brackets are left to the jsmn pass that follows. */
+static int
+match_brace(const char *text, size_t n, size_t q, size_t *end)
+{
+	size_t i, depth = 0;
+	int in_str = 0;
+
+	for (i = q; i < n; i++) {
+		char c = text[i];
+
+		if (in_str) {
+			if (c == '\\') {
+				i++;
+			} else if (c == '"') {
+				in_str = 0;
+			}
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '{') {
+			depth++;
+		} else if (c == '}' && --depth == 0) {
+			*end = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Parse s[0..n) as one usage object; fill *u only when a count is read. */
+static int
+read_usage(const char *s, size_t n, struct json_usage *u)
+{
+	jsmntok_t t[USAGE_MAX_TOKENS];
+	jsmn_parser p;
+	struct json_usage got;
+	size_t end;
+	uint64_t v;
+	int r, ntok, k;
+
+	jsmn_init(&p);
+	r = jsmn_parse(&p, s, n, t, USAGE_MAX_TOKENS);
+	if (r <= 0) {
+		return 0;
+	}
+	ntok = (int)p.toknext;
+	if (check_value(s, n, 0, t, ntok, &end) < 0 || end != n ||
+	    t[0].type != JSMN_OBJECT) {
+		return 0;
+	}
+	memset(&got, 0, sizeof got);
+	for (k = 1; k < ntok && t[k].start < t[0].end;
+	    k = next_sibling(t, ntok, k + 1)) {
+		if (tok_count(s, &t[k + 1], &v) < 0) {
+			continue;
+		}
+		if (key_is(s, &t[k], "prompt_tokens") ||
+		    key_is(s, &t[k], "input_tokens")) {
+			got.in = v;
+			got.found = 1;
+		} else if (key_is(s, &t[k], "completion_tokens") ||
+		    key_is(s, &t[k], "output_tokens")) {
+			got.out = v;
+			got.found = 1;
+		}
+	}
+	if (got.found) {
+		*u = got;
+	}
+	return got.found;
+}
+
+int
+json_find_usage(const char *text, size_t n, struct json_usage *u)
+{
+	size_t at = n, q, end;
+	int tries = 0;
+
+	memset(u, 0, sizeof *u);
+	if (n >= INT_MAX) {
+		return 0;
+	}
+	/* Backwards: in a stream or a tail buffer the last usage is the
+	 * final one. An occurrence that is cut off, null, or has no counts
+	 * falls through to the one before it. */
+	while (tries < USAGE_MAX_TRIES &&
+	    find_key_before(text, n, at, &at)) {
+		q = skip_ws(text, n, at + USAGE_KEY_LEN);
+		if (q >= n || text[q] != ':') {
+			continue;
+		}
+		q = skip_ws(text, n, q + 1);
+		if (q >= n || text[q] != '{') {
+			continue;
+		}
+		tries++;
+		if (match_brace(text, n, q, &end) < 0) {
+			continue;
+		}
+		if (read_usage(text + q, end - q + 1, u)) {
+			return 1;
+		}
+	}
+	return 0;
+}

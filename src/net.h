@@ -1,0 +1,43 @@
+#ifndef RELAY_NET_H
+#define RELAY_NET_H
+/* Sockets: listen, accept, non-blocking connect, options, addresses.
+ * Functions return 0 / an fd, or -1 with errno set. */
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct net_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+/* Resolve host:port (numeric or a name; getaddrinfo, so it can block:
+ * startup only) into up to max addresses. Returns the count, or -1 with a
+ * message in err. */
+int net_resolve(const char *host, const char *port, struct net_addr *out,
+    int max, char *err, size_t errlen);
+
+/* Bind and listen (non-blocking, SO_REUSEADDR). */
+int net_listen(const struct net_addr *a);
+
+/* Port a bound socket listens on. */
+int net_local_port(int fd);
+
+/* Accept one connection, non-blocking with TCP_NODELAY. -1 with EAGAIN
+ * when none is pending. */
+int net_accept(int lfd);
+
+/* Start a non-blocking connect. Returns the fd (connect may still be in
+ * progress: wait for POLLOUT then net_connect_result) or -1. */
+int net_connect_start(const struct net_addr *a);
+
+/* After POLLOUT on a connecting socket: 0, or -1 with errno = the
+ * connect error. */
+int net_connect_result(int fd);
+
+/* 1 when the address is loopback (127/8, ::1). */
+int net_is_loopback(const struct net_addr *a);
+
+/* "127.0.0.1:8080" or "[::1]:8080" into out. */
+void net_format(const struct net_addr *a, char *out, size_t cap);
+
+#endif

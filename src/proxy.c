@@ -1,0 +1,1593 @@
+/* proxy: the relay's runtime.
+ *
+ * One poll() loop drives every socket. Each pass rebuilds the poll set
+ * from the state of every connection (interest follows buffer levels, so
+ * a full buffer stops reading: that is the backpressure), waits until the
+ * nearest deadline, steps whatever is ready, then handles expired
+ * deadlines and frees what was closed during the pass. Objects are only
+ * freed at the end of a pass, so a pointer taken during the pass stays
+ * valid.
+ *
+ * A client request that is relayed gets an exchange: its candidate walk
+ * (route.c), the current upstream attempt, and the per-attempt log that a
+ * 503 lists. Until the first response byte reaches the client, any
+ * retryable outcome moves on to the next candidate; after it, a failure
+ * ends the client's response visibly (SPEC §4).
+ *
+ * Configs are generations: a reload makes a new one and connections keep
+ * the one they started with until they finish. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "clock.h"
+#include "conf.h"
+#include "json.h"
+#include "log.h"
+#include "net.h"
+#include "proxy.h"
+#include "route.h"
+#include "server.h"
+#include "upstream.h"
+#include "util.h"
+
+#define PROXY_MAX_ADDRS 4
+#define PROXY_DRAIN_MS 10000
+#define ATTEMPT_LOG_CAP 2048
+
+/* One config in force, with everything derived from it. */
+struct gen {
+	struct conf *conf;		/* owned */
+	struct route_table routes;	/* owned; credential health */
+	char *models_json;		/* owned; GET /v1/models body */
+	size_t models_len;
+	struct net_addr (*addrs)[PROXY_MAX_ADDRS];	/* owned; per provider */
+	int *naddrs;			/* owned; per provider, 0 = unresolved */
+	char **resolve_err;		/* owned; per provider, or NULL */
+	unsigned long refs;		/* connections using it */
+	struct gen *next;		/* older generations */
+};
+
+struct exchange {
+	struct server_conn *sc;		/* borrowed: the client */
+	struct gen *gen;		/* borrowed */
+	struct upstream *up;		/* the live attempt, or NULL */
+	const struct conf_model *model;	/* borrowed from gen->conf */
+	struct route_plan plan;
+	size_t route;			/* current candidate */
+	size_t cred;			/* (size_t)-1 for auth=none */
+	unsigned attempts;		/* upstream attempts made */
+	int fresh_retry;		/* a stale pooled conn was retried */
+	struct json_request jr;		/* offsets into the request body */
+	char *up_head;			/* owned: request head for this attempt
+					 * (holds a secret: wiped on free) */
+	size_t up_head_cap;
+	uint64_t deadline_ms;		/* `total` for the whole request */
+	uint64_t attempt_ms;		/* when this attempt started */
+	int head_sent;			/* the client has the response head */
+	int client_chunked;		/* we frame the body as chunked */
+	int sse;			/* text/event-stream response */
+	int status;			/* status the client got */
+	char log[ATTEMPT_LOG_CAP];	/* "; "-separated attempt outcomes */
+	size_t log_len;
+};
+
+static struct {
+	struct gen *gen;		/* current generation (head of list) */
+	const char *config_path;	/* NULL: embedded */
+	int *lfds;			/* owned listening sockets */
+	size_t nlfds;
+	struct server_conn **conns;	/* owned */
+	size_t nconns, conns_cap;
+	struct upstream **ups;		/* owned: active and idle */
+	size_t nups, ups_cap;
+	struct pollfd *pfds;		/* owned; rebuilt every pass */
+	void **powner;
+	unsigned char *pkind;
+	size_t pcap;
+	uint64_t next_conn_id;
+	/* counters for /metrics */
+	unsigned long long m_requests, m_relayed, m_attempts, m_upstream_conns,
+	    m_errors_5xx, m_busy;
+	char body_tmp[64];
+} P;
+
+enum { KIND_LISTEN, KIND_SERVER, KIND_UPSTREAM };
+
+static volatile sig_atomic_t got_term, got_hup;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP) {
+		got_hup = 1;
+	} else {
+		got_term = 1;
+	}
+}
+
+/* ---- generations -------------------------------------------------------- */
+
+static void
+gen_free(struct gen *g)
+{
+	size_t i;
+
+	if (g == NULL) {
+		return;
+	}
+	route_table_free(&g->routes);
+	free(g->models_json);
+	if (g->resolve_err != NULL) {
+		for (i = 0; i < g->conf->nproviders; i++) {
+			free(g->resolve_err[i]);
+		}
+	}
+	free(g->resolve_err);
+	free(g->addrs);
+	free(g->naddrs);
+	conf_free(g->conf);
+	free(g);
+}
+
+static struct gen *
+gen_new(struct conf *c)
+{
+	struct gen *g = calloc(1, sizeof(*g));
+	size_t i, n = c->nproviders ? c->nproviders : 1;
+
+	if (g == NULL) {
+		return NULL;
+	}
+	g->conf = c;
+	g->addrs = calloc(n, sizeof(*g->addrs));
+	g->naddrs = calloc(n, sizeof(*g->naddrs));
+	g->resolve_err = calloc(n, sizeof(*g->resolve_err));
+	if (g->addrs == NULL || g->naddrs == NULL || g->resolve_err == NULL ||
+	    route_table_init(&g->routes, c) < 0) {
+		goto fail;
+	}
+	g->models_json = api_models_json(c, &g->models_len);
+	if (g->models_json == NULL) {
+		goto fail;
+	}
+	for (i = 0; i < c->nproviders; i++) {
+		char err[256];
+		int k = net_resolve(c->providers[i].host, c->providers[i].port,
+		    g->addrs[i], PROXY_MAX_ADDRS, err, sizeof(err));
+
+		if (k < 0) {
+			log_warn("provider %s: %s", c->providers[i].name, err);
+			g->resolve_err[i] = strdup(err);
+			k = 0;
+		}
+		g->naddrs[i] = k;
+	}
+	return g;
+fail:
+	g->conf = NULL;	/* the caller still owns c on failure */
+	route_table_free(&g->routes);
+	free(g->models_json);
+	free(g->addrs);
+	free(g->naddrs);
+	free(g->resolve_err);
+	free(g);
+	return NULL;
+}
+
+static struct gen *
+gen_of(const struct conf *c)
+{
+	struct gen *g;
+
+	for (g = P.gen; g != NULL; g = g->next) {
+		if (g->conf == c) {
+			return g;
+		}
+	}
+	return P.gen;
+}
+
+static void
+gen_release(const struct conf *c)
+{
+	struct gen *g = gen_of(c), **pp;
+
+	if (g->refs > 0) {
+		g->refs--;
+	}
+	if (g == P.gen || g->refs > 0) {
+		return;
+	}
+	for (pp = &P.gen; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == g) {
+			*pp = g->next;
+			gen_free(g);
+			return;
+		}
+	}
+}
+
+/* ---- bookkeeping -------------------------------------------------------- */
+
+static int
+grow(void **arr, size_t *cap, size_t elem)
+{
+	size_t ncap = *cap ? *cap * 2 : 64;
+	void *p = realloc(*arr, ncap * elem);
+
+	if (p == NULL) {
+		return -1;
+	}
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+static int
+track_upstream(struct upstream *u)
+{
+	if (P.nups == P.ups_cap &&
+	    grow((void **)&P.ups, &P.ups_cap, sizeof(*P.ups)) < 0) {
+		return -1;
+	}
+	P.ups[P.nups++] = u;
+	gen_of(u->conf)->refs++;
+	return 0;
+}
+
+static void
+exchange_free(struct exchange *ex)
+{
+	if (ex == NULL) {
+		return;
+	}
+	if (ex->up_head != NULL) {
+		volatile char *p = ex->up_head;
+		size_t i;
+
+		for (i = 0; i < ex->up_head_cap; i++) {
+			p[i] = 0;
+		}
+		free(ex->up_head);
+	}
+	free(ex);
+}
+
+/* Detach and close the exchange's upstream (not reusable). */
+static void
+drop_upstream(struct exchange *ex)
+{
+	if (ex->up != NULL) {
+		ex->up->owner = NULL;
+		upstream_close(ex->up);
+		ex->up = NULL;
+	}
+}
+
+static void
+release_upstream(struct exchange *ex, uint64_t now_ms)
+{
+	struct upstream *u = ex->up;
+
+	if (u == NULL) {
+		return;
+	}
+	ex->up = NULL;
+	u->owner = NULL;
+	if (upstream_reusable(u) && u->conf == P.gen->conf && !got_term) {
+		upstream_park(u, now_ms);
+	} else {
+		upstream_close(u);
+	}
+}
+
+static void
+end_exchange(struct server_conn *sc)
+{
+	if (sc->ex != NULL) {
+		drop_upstream(sc->ex);
+		exchange_free(sc->ex);
+		sc->ex = NULL;
+	}
+}
+
+/* ---- attempts ----------------------------------------------------------- */
+
+static void
+attempt_note(struct exchange *ex, const char *fmt, ...)
+    RELAY_PRINTF(2, 3);
+
+static void
+attempt_note(struct exchange *ex, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (ex->log_len + 4 >= sizeof(ex->log)) {
+		return;
+	}
+	if (ex->log_len > 0) {
+		memcpy(ex->log + ex->log_len, "; ", 2);
+		ex->log_len += 2;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(ex->log + ex->log_len, sizeof(ex->log) - ex->log_len,
+	    fmt, ap);
+	va_end(ap);
+	if (n > 0) {
+		ex->log_len += (size_t)n;
+		if (ex->log_len >= sizeof(ex->log)) {
+			ex->log_len = sizeof(ex->log) - 1;
+		}
+	}
+}
+
+static const char *
+cred_label(const struct exchange *ex)
+{
+	const struct conf *c = ex->gen->conf;
+	const struct conf_provider *p =
+	    &c->providers[ex->model->routes[ex->route].provider];
+
+	if (ex->cred == (size_t)-1) {
+		return "(none)";
+	}
+	return p->creds[ex->cred].label;
+}
+
+static int
+header_dropped(const struct view name, const struct conf_provider *p,
+    const struct view connection)
+{
+	static const char *const drop[] = {
+		"host", "authorization", "x-api-key", "api-key",
+		"content-length", "expect", "accept-encoding",
+	};
+	size_t i;
+
+	if (http_is_hop_by_hop(name) ||
+	    (connection.n > 0 && http_connection_lists(connection, name))) {
+		return 1;
+	}
+	for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
+		if (util_view_ieq(name, drop[i])) {
+			return 1;
+		}
+	}
+	for (i = 0; i < p->nheaders; i++) {
+		if (util_view_ieq(name, p->headers[i].name)) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static struct view
+find_header(const struct http_header *h, size_t n, const char *name)
+{
+	struct view none = { "", 0 };
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (util_view_ieq(h[i].name, name)) {
+			return h[i].value;
+		}
+	}
+	return none;
+}
+
+/* Build the upstream request for the current candidate into ex->up_head
+ * and the iovecs around the client's body. Returns the iov count or -1. */
+static int
+build_request(struct exchange *ex, struct iovec *iov)
+{
+	const struct conf *c = ex->gen->conf;
+	const struct conf_route *r = &ex->model->routes[ex->route];
+	const struct conf_provider *p = &c->providers[r->provider];
+	const struct server_request *rq = &ex->sc->req;
+	const struct http_request *h = &rq->head;
+	const char *body = rq->mem + rq->head_len;
+	const char *secret = ex->cred == (size_t)-1 ? "" :
+	    p->creds[ex->cred].secret;
+	struct view connection = find_header(h->headers, h->nheaders,
+	    "connection");
+	size_t need, i, pos = 0, model_len;
+	size_t new_body_len;
+	char *o;
+	long e;
+	int n;
+
+	need = 512 + strlen(p->path) + rq->path.n + rq->query.n +
+	    strlen(p->host_header) + strlen(secret) +
+	    2 * strlen(r->upstream_model) + 8;
+	for (i = 0; i < p->nheaders; i++) {
+		need += strlen(p->headers[i].name) +
+		    strlen(p->headers[i].value) + 4;
+	}
+	for (i = 0; i < h->nheaders; i++) {
+		need += h->headers[i].name.n + h->headers[i].value.n + 4;
+	}
+	if (need > ex->up_head_cap) {
+		free(ex->up_head);
+		ex->up_head = malloc(need);
+		if (ex->up_head == NULL) {
+			ex->up_head_cap = 0;
+			return -1;
+		}
+		ex->up_head_cap = need;
+	}
+	o = ex->up_head;
+
+	/* The new "model" value first, at the end of the buffer. */
+	model_len = 0;
+	{
+		char *mv = o + need - (2 * strlen(r->upstream_model) + 8);
+
+		mv[0] = '"';
+		e = json_escape(r->upstream_model, strlen(r->upstream_model),
+		    mv + 1, 2 * strlen(r->upstream_model) + 4);
+		if (e < 0) {
+			return -1;
+		}
+		mv[e + 1] = '"';
+		model_len = (size_t)e + 2;
+		iov[2].iov_base = mv;
+		iov[2].iov_len = model_len;
+	}
+	new_body_len = rq->body_len - ex->jr.model_len + model_len;
+
+#define PUT(...) do { \
+	n = snprintf(o + pos, need - pos, __VA_ARGS__); \
+	if (n < 0 || (size_t)n >= need - pos) { return -1; } \
+	pos += (size_t)n; \
+} while (0)
+	/* rq->path starts with "/v1"; the provider's base path replaces it. */
+	PUT("%.*s %s%.*s%.*s HTTP/1.1\r\nHost: %s\r\n", (int)h->method.n,
+	    h->method.p, p->path, (int)(rq->path.n - 3), rq->path.p + 3,
+	    (int)rq->query.n, rq->query.p, p->host_header);
+	switch (p->auth) {
+	case CONF_AUTH_BEARER:
+		PUT("Authorization: Bearer %s\r\n", secret);
+		break;
+	case CONF_AUTH_X_API_KEY:
+		PUT("x-api-key: %s\r\n", secret);
+		break;
+	case CONF_AUTH_API_KEY:
+		PUT("api-key: %s\r\n", secret);
+		break;
+	case CONF_AUTH_NONE:
+		break;
+	}
+	for (i = 0; i < p->nheaders; i++) {
+		PUT("%s: %s\r\n", p->headers[i].name, p->headers[i].value);
+	}
+	for (i = 0; i < h->nheaders; i++) {
+		const struct http_header *f = &h->headers[i];
+
+		if (header_dropped(f->name, p, connection)) {
+			continue;
+		}
+		PUT("%.*s: %.*s\r\n", (int)f->name.n, f->name.p,
+		    (int)f->value.n, f->value.p);
+	}
+	PUT("Content-Length: %zu\r\n\r\n", new_body_len);
+#undef PUT
+	iov[0].iov_base = o;
+	iov[0].iov_len = pos;
+	iov[1].iov_base = (void *)(uintptr_t)body;
+	iov[1].iov_len = ex->jr.model_off;
+	iov[3].iov_base = (void *)(uintptr_t)(body + ex->jr.model_off +
+	    ex->jr.model_len);
+	iov[3].iov_len = rq->body_len - ex->jr.model_off - ex->jr.model_len;
+	return 4;
+}
+
+static struct upstream *
+take_idle(size_t provider, const struct conf *c)
+{
+	size_t i;
+
+	/* Most recently parked first: the likeliest to still be open. */
+	for (i = P.nups; i > 0; i--) {
+		struct upstream *u = P.ups[i - 1];
+
+		if (u->state == UPSTREAM_IDLE && u->provider == provider &&
+		    u->conf == c) {
+			return u;
+		}
+	}
+	return NULL;
+}
+
+static void fail_all(struct exchange *ex, uint64_t now_ms);
+
+/* Start the next attempt, or answer 503 when no candidate is left. */
+static void
+next_attempt(struct exchange *ex, uint64_t now_ms, int fresh)
+{
+	const struct conf *c = ex->gen->conf;
+	struct iovec iov[UPSTREAM_IOV_MAX];
+	enum route_next_kind k;
+	size_t route, cred, prov;
+	uint64_t wait_ms;
+	int niov;
+
+	for (;;) {
+		struct upstream *u = NULL;
+		char err[160];
+
+		if (!fresh) {
+			if (now_ms >= ex->deadline_ms) {
+				attempt_note(ex, "total timeout of %llu ms "
+				    "reached", (unsigned long long)
+				    c->total_timeout_ms);
+				fail_all(ex, now_ms);
+				return;
+			}
+			k = route_next(&ex->plan, &ex->gen->routes, c, now_ms,
+			    &route, &cred, &wait_ms);
+			if (k == ROUTE_END) {
+				fail_all(ex, now_ms);
+				return;
+			}
+			ex->route = route;
+			ex->cred = cred;
+			if (k == ROUTE_SKIP_NO_CRED) {
+				attempt_note(ex, "%s: no credential configured",
+				    ex->model->routes[route].text);
+				continue;
+			}
+			if (k == ROUTE_SKIP_COOLING) {
+				attempt_note(ex, "%s key %s: cooling down, "
+				    "%llu s left", ex->model->routes[route].text,
+				    cred_label(ex), (unsigned long long)
+				    ((wait_ms + 999) / 1000));
+				continue;
+			}
+		}
+		fresh = 0;
+		prov = ex->model->routes[ex->route].provider;
+		niov = build_request(ex, iov);
+		if (niov < 0) {
+			attempt_note(ex, "%s: cannot build the request",
+			    ex->model->routes[ex->route].text);
+			continue;
+		}
+		ex->attempt_ms = now_ms;
+		if (!ex->fresh_retry) {
+			u = take_idle(prov, c);
+		}
+		if (u == NULL) {
+			if (ex->gen->naddrs[prov] == 0) {
+				ex->attempts++;
+				P.m_attempts++;
+				attempt_note(ex, "%s key %s: %s",
+				    ex->model->routes[ex->route].text,
+				    cred_label(ex), ex->gen->resolve_err[prov] ?
+				    ex->gen->resolve_err[prov] :
+				    "no address");
+				continue;
+			}
+			u = upstream_connect(&ex->gen->addrs[prov][0], prov, c,
+			    now_ms, err, sizeof(err));
+			if (u == NULL || track_upstream(u) < 0) {
+				if (u != NULL) {
+					upstream_free(u);
+					snprintf(err, sizeof(err),
+					    "out of memory");
+				}
+				ex->attempts++;
+				P.m_attempts++;
+				attempt_note(ex, "%s key %s: %s",
+				    ex->model->routes[ex->route].text,
+				    cred_label(ex), err);
+				continue;
+			}
+			P.m_upstream_conns++;
+		}
+		if (!ex->fresh_retry) {
+			ex->attempts++;
+			P.m_attempts++;
+		}
+		u->owner = ex;
+		ex->up = u;
+		upstream_send(u, iov, niov, ex->sc->req.head.method, now_ms);
+		/* Try to write at once: saves a poll round trip. */
+		if (u->state == UPSTREAM_SENDING) {
+			upstream_step(u, POLLOUT, now_ms);
+		}
+		return;
+	}
+}
+
+static void
+fail_all(struct exchange *ex, uint64_t now_ms)
+{
+	struct server_conn *sc = ex->sc;
+	char msg[ATTEMPT_LOG_CAP + 256], extra[64];
+	uint64_t wait = route_soonest_ms(&ex->gen->routes, ex->gen->conf,
+	    ex->model, now_ms);
+	unsigned long secs = (unsigned long)((wait + 999) / 1000);
+
+	if (secs < 1) {
+		secs = 1;
+	}
+	snprintf(msg, sizeof(msg), "no upstream could answer for model '%s' "
+	    "(%u attempt%s): %s", ex->model->alias, ex->attempts,
+	    ex->attempts == 1 ? "" : "s", ex->log_len ? ex->log :
+	    "no candidate");
+	snprintf(extra, sizeof(extra), "Retry-After: %lu\r\nx-relay-attempts: "
+	    "%u\r\n", secs, ex->attempts);
+	log_warn("%s %s", sc->req.id, msg);
+	drop_upstream(ex);
+	end_exchange(sc);
+	P.m_errors_5xx++;
+	/* server_error() cannot add headers; build it here. */
+	{
+		char body[ATTEMPT_LOG_CAP * 2 + 512], esc[ATTEMPT_LOG_CAP * 2 + 300];
+		int n;
+
+		if (json_escape(msg, strlen(msg), esc, sizeof(esc)) < 0) {
+			snprintf(esc, sizeof(esc), "no upstream could answer");
+		}
+		n = snprintf(body, sizeof(body), "{\"error\":{\"message\":\"%s\","
+		    "\"type\":\"server_error\",\"code\":"
+		    "\"upstream_unavailable\"}}\n", esc);
+		server_respond(sc, 503, "application/json", extra, body,
+		    (size_t)n, 0, now_ms);
+	}
+}
+
+/* ---- the response ------------------------------------------------------- */
+
+static int
+forward_head(struct exchange *ex, uint64_t now_ms)
+{
+	struct server_conn *sc = ex->sc;
+	struct upstream *u = ex->up;
+	const struct http_response *r = &u->resp;
+	struct view connection = find_header(r->headers, r->nheaders,
+	    "connection");
+	struct view ctype = find_header(r->headers, r->nheaders,
+	    "content-type");
+	struct buf *o = &sc->out;
+	char line[256];
+	size_t i;
+	int n, has_body;
+
+	ex->status = r->status;
+	ex->sse = ctype.n >= 17 && util_view_ieq((struct view){ ctype.p, 17 },
+	    "text/event-stream");
+	has_body = !http_response_has_no_body(r->status, sc->req.head.method);
+	n = snprintf(line, sizeof(line), "HTTP/1.1 %d %.*s\r\n", r->status,
+	    (int)(r->reason.n > 100 ? 100 : r->reason.n), r->reason.p);
+	if (buf_append(o, line, (size_t)n) < 0) {
+		return -1;
+	}
+	for (i = 0; i < r->nheaders; i++) {
+		const struct http_header *f = &r->headers[i];
+
+		if (http_is_hop_by_hop(f->name) ||
+		    (connection.n && http_connection_lists(connection,
+		    f->name)) || util_view_ieq(f->name, "content-length") ||
+		    util_view_ieq(f->name, "x-relay-route") ||
+		    util_view_ieq(f->name, "x-relay-attempts")) {
+			continue;
+		}
+		if (util_view_ieq(f->name, "x-request-id")) {
+			/* Ours names the request; keep theirs beside it. */
+			if (buf_puts(o, "x-upstream-request-id: ") < 0 ||
+			    buf_append(o, f->value.p, f->value.n) < 0 ||
+			    buf_append(o, "\r\n", 2) < 0) {
+				return -1;
+			}
+			continue;
+		}
+		if (buf_append(o, f->name.p, f->name.n) < 0 ||
+		    buf_append(o, ": ", 2) < 0 ||
+		    buf_append(o, f->value.p, f->value.n) < 0 ||
+		    buf_append(o, "\r\n", 2) < 0) {
+			return -1;
+		}
+	}
+	if (!has_body) {
+		if (r->status != 204 && r->status != 304) {
+			(void)buf_puts(o, "Content-Length: 0\r\n");
+		}
+	} else if (r->has_content_length && !r->chunked) {
+		n = snprintf(line, sizeof(line), "Content-Length: %llu\r\n",
+		    (unsigned long long)r->content_length);
+		(void)buf_append(o, line, (size_t)n);
+	} else if (sc->req.head.minor_version >= 1) {
+		ex->client_chunked = 1;
+		(void)buf_puts(o, "Transfer-Encoding: chunked\r\n");
+	} else {
+		/* HTTP/1.0 has no chunked coding: the close ends the body. */
+		sc->close_after = 1;
+	}
+	n = snprintf(line, sizeof(line), "x-request-id: %s\r\nx-relay-route: "
+	    "%s\r\nx-relay-attempts: %u\r\n%s\r\n", sc->req.id,
+	    ex->model->routes[ex->route].text, ex->attempts,
+	    sc->close_after ? "Connection: close\r\n" :
+	    (sc->req.head.minor_version == 0 ? "Connection: keep-alive\r\n" :
+	    ""));
+	if (buf_append(o, line, (size_t)n) < 0) {
+		return -1;
+	}
+	ex->head_sent = 1;
+	(void)now_ms;
+	return 0;
+}
+
+static void
+finish_exchange(struct exchange *ex, uint64_t now_ms)
+{
+	struct server_conn *sc = ex->sc;
+
+	log_info("%s %.*s %.*s model=%s route=%s key=%s -> %d attempts=%u "
+	    "%llu ms", sc->req.id, (int)sc->req.head.method.n,
+	    sc->req.head.method.p, (int)sc->req.path.n, sc->req.path.p,
+	    ex->model->alias, ex->model->routes[ex->route].text,
+	    cred_label(ex), ex->status, ex->attempts,
+	    (unsigned long long)(now_ms - sc->req.started_ms));
+	release_upstream(ex, now_ms);
+	end_exchange(sc);
+	server_response_done(sc, now_ms);
+}
+
+/* The upstream broke after the client got the head: never present a cut
+ * body as complete (SPEC §4.4, §7). */
+static void
+break_stream(struct exchange *ex, const char *why, uint64_t now_ms)
+{
+	struct server_conn *sc = ex->sc;
+
+	log_warn("%s stream from %s broke: %s", sc->req.id,
+	    ex->model->routes[ex->route].text, why);
+	if (ex->sse) {
+		char ev[512], esc[256], frame[16];
+		int n;
+
+		if (json_escape(why, strlen(why), esc, sizeof(esc)) < 0) {
+			snprintf(esc, sizeof(esc), "upstream failed");
+		}
+		n = snprintf(ev, sizeof(ev), "event: error\ndata: {\"error\":{"
+		    "\"message\":\"upstream stream broke: %s\",\"type\":"
+		    "\"server_error\",\"code\":\"upstream_unavailable\"}}\n\n",
+		    esc);
+		if (ex->client_chunked) {
+			int m = snprintf(frame, sizeof(frame), "%x\r\n", n);
+
+			(void)buf_append(&sc->out, frame, (size_t)m);
+			(void)buf_append(&sc->out, ev, (size_t)n);
+			(void)buf_append(&sc->out, "\r\n", 2);
+		} else {
+			(void)buf_append(&sc->out, ev, (size_t)n);
+		}
+	}
+	drop_upstream(ex);
+	end_exchange(sc);
+	/* No last chunk and a close: the client sees a cut body. */
+	sc->close_after = 1;
+	server_response_done(sc, now_ms);
+}
+
+/* Move decoded body bytes from the upstream to the client's out buffer,
+ * as far as out has room. */
+static void
+pump(struct exchange *ex, uint64_t now_ms)
+{
+	struct server_conn *sc = ex->sc;
+	struct upstream *u = ex->up;
+
+	while (u != NULL && sc->state == SERVER_BUSY) {
+		struct buf *o = &sc->out;
+		size_t room, got;
+		char *dst;
+
+		if (u->state == UPSTREAM_FAILED) {
+			break_stream(ex, u->error, now_ms);
+			return;
+		}
+		if (u->state == UPSTREAM_DONE) {
+			if (ex->client_chunked &&
+			    buf_append(o, "0\r\n\r\n", 5) < 0) {
+				break;	/* wait for room */
+			}
+			finish_exchange(ex, now_ms);
+			return;
+		}
+		if (buf_len(o) == 0 || buf_room(o) < 64) {
+			buf_compact(o);
+		}
+		room = buf_room(o);
+		if (room < 64) {
+			break;
+		}
+		dst = (char *)buf_tail(o);
+		if (ex->client_chunked) {
+			/* A fixed-width size line lets the data land in place:
+			 * "0000001a\r\n" is valid chunk-size syntax. */
+			got = upstream_read_body(u, dst + 10, room - 10 - 7,
+			    now_ms);
+			if (got > 0) {
+				static const char hex[] = "0123456789abcdef";
+				size_t v = got;
+				int k;
+
+				for (k = 7; k >= 0; k--) {
+					dst[k] = hex[v & 15];
+					v >>= 4;
+				}
+				dst[8] = '\r';
+				dst[9] = '\n';
+				memcpy(dst + 10 + got, "\r\n", 2);
+				buf_produced(o, got + 12);
+			}
+		} else {
+			got = upstream_read_body(u, dst, room, now_ms);
+			buf_produced(o, got);
+		}
+		if (got == 0 && u->state == UPSTREAM_BODY) {
+			break;
+		}
+	}
+	if (sc->state != SERVER_CLOSED) {
+		(void)server_flush(sc, now_ms);
+	}
+}
+
+static void
+on_upstream_head(struct exchange *ex, uint64_t now_ms)
+{
+	struct upstream *u = ex->up;
+	const struct http_response *r = &u->resp;
+	enum route_outcome o = route_classify(r->status);
+	size_t prov = ex->model->routes[ex->route].provider;
+
+	if (o != ROUTE_OK) {
+		struct view ra = find_header(r->headers, r->nheaders,
+		    "retry-after");
+		uint64_t retry_ms = 0, secs;
+
+		if (ra.n > 0 && util_parse_u64(ra.p, ra.n, &secs) == 0 &&
+		    secs < 86400) {
+			retry_ms = secs * 1000;
+		}
+		if (ex->cred != (size_t)-1) {
+			route_report(&ex->gen->routes, prov, ex->cred, o,
+			    retry_ms, now_ms);
+		}
+		attempt_note(ex, "%s key %s: %d %.*s",
+		    ex->model->routes[ex->route].text, cred_label(ex),
+		    r->status, (int)(r->reason.n > 60 ? 60 : r->reason.n),
+		    r->reason.p);
+		log_info("%s attempt %u %s key %s: %d (%llu ms)",
+		    ex->sc->req.id, ex->attempts,
+		    ex->model->routes[ex->route].text, cred_label(ex),
+		    r->status, (unsigned long long)(now_ms - ex->attempt_ms));
+		drop_upstream(ex);
+		next_attempt(ex, now_ms, 0);
+		return;
+	}
+	if (ex->cred != (size_t)-1) {
+		route_report(&ex->gen->routes, prov, ex->cred, ROUTE_OK, 0,
+		    now_ms);
+	}
+	if (forward_head(ex, now_ms) < 0) {
+		break_stream(ex, "response head does not fit", now_ms);
+		return;
+	}
+	upstream_start_body(u, now_ms);
+	pump(ex, now_ms);
+}
+
+static void
+on_upstream_failed(struct exchange *ex, uint64_t now_ms)
+{
+	struct upstream *u = ex->up;
+
+	if (ex->head_sent) {
+		pump(ex, now_ms);
+		return;
+	}
+	if (u->reused && !u->got_bytes && !u->timed_out && !ex->fresh_retry) {
+		/* A pooled connection the peer had already closed: not the
+		 * candidate's fault, try once more on a new connection. */
+		drop_upstream(ex);
+		ex->fresh_retry = 1;
+		next_attempt(ex, now_ms, 1);
+		ex->fresh_retry = 0;
+		return;
+	}
+	attempt_note(ex, "%s key %s: %s", ex->model->routes[ex->route].text,
+	    cred_label(ex), u->error);
+	log_info("%s attempt %u %s key %s: %s (%llu ms)", ex->sc->req.id,
+	    ex->attempts, ex->model->routes[ex->route].text, cred_label(ex),
+	    u->error, (unsigned long long)(now_ms - ex->attempt_ms));
+	drop_upstream(ex);
+	next_attempt(ex, now_ms, 0);
+}
+
+static void
+after_upstream(struct upstream *u, uint64_t now_ms)
+{
+	struct exchange *ex = u->owner;
+
+	if (ex == NULL) {
+		return;
+	}
+	switch (u->state) {
+	case UPSTREAM_FAILED:
+		on_upstream_failed(ex, now_ms);
+		break;
+	case UPSTREAM_HEAD:
+		on_upstream_head(ex, now_ms);
+		break;
+	case UPSTREAM_BODY:
+	case UPSTREAM_DONE:
+		pump(ex, now_ms);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static int
+path_is(const struct view p, const char *s)
+{
+	return util_view_eq(p, s);
+}
+
+static int
+path_starts(const struct view p, const char *s)
+{
+	size_t n = strlen(s);
+
+	return p.n >= n && memcmp(p.p, s, n) == 0;
+}
+
+static int
+is_local_get(const struct view p)
+{
+	return path_is(p, "/") || path_is(p, "/healthz") ||
+	    path_is(p, "/metrics") || path_is(p, "/v1/models");
+}
+
+/* Decide on the head alone: path, method, key (SPEC §7: 100 Continue only
+ * once these are accepted). */
+static void
+on_head(struct server_conn *sc, uint64_t now_ms)
+{
+	const struct conf *c = sc->conf;
+	const struct http_request *h = &sc->req.head;
+	struct view path = sc->req.path;
+	int get = util_view_eq(h->method, "GET");
+	int post = util_view_eq(h->method, "POST");
+
+	P.m_requests++;
+	if (is_local_get(path)) {
+		if (!get) {
+			server_error(sc, 405, "method_not_allowed",
+			    "use GET for this path", now_ms);
+			return;
+		}
+		server_accept_head(sc, now_ms);
+		return;
+	}
+	if (!path_starts(path, "/v1/")) {
+		server_error(sc, 404, "not_found", "unknown path", now_ms);
+		return;
+	}
+	if (!post) {
+		server_error(sc, 405, "method_not_allowed",
+		    "use POST for this path", now_ms);
+		return;
+	}
+	if (!conf_open_mode(c)) {
+		struct view key = { NULL, 0 };
+		unsigned char hash[32];
+
+		if (h->authorization.n > 7 &&
+		    util_view_ieq((struct view){ h->authorization.p, 7 },
+		    "Bearer ")) {
+			key.p = h->authorization.p + 7;
+			key.n = h->authorization.n - 7;
+			key = util_view_trim(key);
+		} else if (h->x_api_key.n > 0) {
+			key = h->x_api_key;
+		}
+		if (key.n == 0) {
+			server_error(sc, 401, "invalid_api_key", "missing API "
+			    "key: send Authorization: Bearer <key> or "
+			    "x-api-key", now_ms);
+			return;
+		}
+		util_sha256(key.p, key.n, hash);
+		sc->req.wallet = conf_find_wallet(c, hash);
+		if (sc->req.wallet < 0) {
+			server_error(sc, 401, "invalid_api_key",
+			    "unknown API key", now_ms);
+			return;
+		}
+	}
+	server_accept_head(sc, now_ms);
+}
+
+static void
+serve_local(struct server_conn *sc, uint64_t now_ms)
+{
+	struct gen *g = gen_of(sc->conf);
+	struct view path = sc->req.path;
+
+	if (path_is(path, "/healthz")) {
+		server_respond(sc, 200, "application/json", NULL,
+		    "{\"status\":\"ok\"}\n", 16, 1, now_ms);
+	} else if (path_is(path, "/v1/models")) {
+		server_respond(sc, 200, "application/json", NULL,
+		    g->models_json, g->models_len, 1, now_ms);
+	} else if (path_is(path, "/")) {
+		server_respond(sc, 200, "text/html; charset=utf-8", NULL,
+		    api_console_html, api_console_len, 1, now_ms);
+	} else {
+		char body[1024];
+		size_t i, idle = 0;
+		int n;
+
+		for (i = 0; i < P.nups; i++) {
+			idle += P.ups[i]->state == UPSTREAM_IDLE;
+		}
+		n = snprintf(body, sizeof(body),
+		    "# TYPE relay_requests_total counter\n"
+		    "relay_requests_total %llu\n"
+		    "# TYPE relay_relayed_total counter\n"
+		    "relay_relayed_total %llu\n"
+		    "# TYPE relay_upstream_attempts_total counter\n"
+		    "relay_upstream_attempts_total %llu\n"
+		    "# TYPE relay_upstream_connects_total counter\n"
+		    "relay_upstream_connects_total %llu\n"
+		    "# TYPE relay_upstream_unavailable_total counter\n"
+		    "relay_upstream_unavailable_total %llu\n"
+		    "# TYPE relay_busy_rejections_total counter\n"
+		    "relay_busy_rejections_total %llu\n"
+		    "# TYPE relay_client_connections gauge\n"
+		    "relay_client_connections %zu\n"
+		    "# TYPE relay_upstream_connections gauge\n"
+		    "relay_upstream_connections %zu\n"
+		    "# TYPE relay_upstream_idle_connections gauge\n"
+		    "relay_upstream_idle_connections %zu\n",
+		    P.m_requests, P.m_relayed, P.m_attempts,
+		    P.m_upstream_conns, P.m_errors_5xx, P.m_busy, P.nconns,
+		    P.nups, idle);
+		server_respond(sc, 200, "text/plain; version=0.0.4", NULL,
+		    body, (size_t)n, 0, now_ms);
+	}
+}
+
+static void
+start_relay(struct server_conn *sc, uint64_t now_ms)
+{
+	struct gen *g = gen_of(sc->conf);
+	const char *body = sc->req.mem + sc->req.head_len;
+	struct json_request jr;
+	char alias[256];
+	const struct conf_model *m;
+	struct exchange *ex;
+	int r;
+
+	r = json_scan_request(body, sc->req.body_len, &jr);
+	if (r == JSON_INVALID || r == JSON_NOT_OBJECT) {
+		server_error(sc, 400, "invalid_json", r == JSON_INVALID ?
+		    "the request body is not valid JSON" :
+		    "the request body must be a JSON object", now_ms);
+		return;
+	}
+	if (r == JSON_NOMEM) {
+		server_error(sc, 503, "server_busy", "out of memory", now_ms);
+		return;
+	}
+	if (r == JSON_NO_MODEL) {
+		server_error(sc, 400, "missing_model",
+		    "the request body has no \"model\" string", now_ms);
+		return;
+	}
+	if (json_unescape(jr.model, alias, sizeof(alias)) < 0) {
+		server_error(sc, 404, "model_not_found", "unknown model",
+		    now_ms);
+		return;
+	}
+	m = conf_find_model(sc->conf, alias, strlen(alias));
+	if (m == NULL) {
+		char close_to[200], msg[512], shown[64];
+
+		api_close_aliases(sc->conf, alias, close_to, sizeof(close_to));
+		snprintf(shown, sizeof(shown), "%.60s", alias);
+		snprintf(msg, sizeof(msg), "unknown model '%s'%s%s%s", shown,
+		    close_to[0] ? " (did you mean " : "", close_to,
+		    close_to[0] ? "?)" : "; GET /v1/models lists them");
+		server_error(sc, 404, "model_not_found", msg, now_ms);
+		return;
+	}
+	ex = calloc(1, sizeof(*ex));
+	if (ex == NULL) {
+		server_error(sc, 503, "server_busy", "out of memory", now_ms);
+		return;
+	}
+	ex->sc = sc;
+	ex->gen = g;
+	ex->model = m;
+	ex->jr = jr;
+	ex->deadline_ms = now_ms + sc->conf->total_timeout_ms;
+	route_plan_start(&ex->plan, m);
+	sc->ex = ex;
+	sc->state = SERVER_BUSY;
+	sc->deadline_ms = 0;
+	P.m_relayed++;
+	next_attempt(ex, now_ms, 0);
+}
+
+static void
+after_server(struct server_conn *sc, uint64_t now_ms)
+{
+	for (;;) {
+		switch (sc->state) {
+		case SERVER_HEAD_READY:
+			on_head(sc, now_ms);
+			break;
+		case SERVER_BODY_READY:
+			if (is_local_get(sc->req.path)) {
+				serve_local(sc, now_ms);
+			} else {
+				start_relay(sc, now_ms);
+			}
+			break;
+		case SERVER_BUSY:
+			if (sc->ex != NULL && sc->ex->up != NULL &&
+			    sc->ex->head_sent) {
+				pump(sc->ex, now_ms);
+			}
+			return;
+		case SERVER_CLOSED:
+			end_exchange(sc);
+			return;
+		default:
+			return;
+		}
+		if (sc->state == SERVER_CLOSED) {
+			end_exchange(sc);
+			return;
+		}
+		/* Buffered bytes may already complete the next step. */
+		server_step(sc, 0, now_ms);
+	}
+}
+
+/* ---- accept ------------------------------------------------------------- */
+
+static void
+accept_ready(int lfd, uint64_t now_ms)
+{
+	const struct conf *c = P.gen->conf;
+	int budget = 64;
+
+	while (budget-- > 0) {
+		int fd = net_accept(lfd);
+		struct server_conn *sc;
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				log_warn("accept: %s", strerror(errno));
+			}
+			return;
+		}
+		if (P.nconns >= c->max_conns) {
+			static const char busy[] =
+			    "HTTP/1.1 503 Service Unavailable\r\n"
+			    "Content-Type: application/json\r\n"
+			    "Content-Length: 105\r\nRetry-After: 1\r\n"
+			    "Connection: close\r\n\r\n"
+			    "{\"error\":{\"message\":\"too many open "
+			    "connections\",\"type\":\"server_error\",\"code\":"
+			    "\"server_busy\"}}\n";
+			ssize_t w;
+
+			P.m_busy++;
+			w = write(fd, busy, sizeof(busy) - 1);
+			(void)w;
+			close(fd);
+			continue;
+		}
+		if (P.nconns == P.conns_cap &&
+		    grow((void **)&P.conns, &P.conns_cap,
+		    sizeof(*P.conns)) < 0) {
+			close(fd);
+			return;
+		}
+		sc = server_new(fd, ++P.next_conn_id, c, now_ms);
+		if (sc == NULL) {
+			close(fd);
+			return;
+		}
+		P.conns[P.nconns++] = sc;
+		P.gen->refs++;
+	}
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static int
+ensure_pfds(size_t n)
+{
+	if (n <= P.pcap) {
+		return 0;
+	}
+	n = n * 2;
+	{
+		struct pollfd *pf = realloc(P.pfds, n * sizeof(*pf));
+		void **po;
+		unsigned char *pk;
+
+		if (pf == NULL) {
+			return -1;
+		}
+		P.pfds = pf;
+		po = realloc(P.powner, n * sizeof(*po));
+		if (po == NULL) {
+			return -1;
+		}
+		P.powner = po;
+		pk = realloc(P.pkind, n);
+		if (pk == NULL) {
+			return -1;
+		}
+		P.pkind = pk;
+	}
+	P.pcap = n;
+	return 0;
+}
+
+static uint64_t
+conn_deadline(const struct server_conn *sc)
+{
+	uint64_t d = sc->deadline_ms;
+
+	if (sc->ex != NULL && (d == 0 || sc->ex->deadline_ms < d)) {
+		d = sc->ex->deadline_ms;
+	}
+	return d;
+}
+
+static void
+sweep(void)
+{
+	size_t i, j;
+
+	for (i = 0, j = 0; i < P.nconns; i++) {
+		struct server_conn *sc = P.conns[i];
+
+		if (sc->state == SERVER_CLOSED) {
+			end_exchange(sc);
+			gen_release(sc->conf);
+			server_free(sc);
+			continue;
+		}
+		P.conns[j++] = sc;
+	}
+	P.nconns = j;
+	for (i = 0, j = 0; i < P.nups; i++) {
+		struct upstream *u = P.ups[i];
+
+		if (u->state == UPSTREAM_CLOSED) {
+			const struct conf *c = u->conf;
+
+			upstream_free(u);
+			gen_release(c);
+			continue;
+		}
+		P.ups[j++] = u;
+	}
+	P.nups = j;
+}
+
+static void
+handle_timeouts(uint64_t now_ms)
+{
+	size_t i;
+
+	for (i = 0; i < P.nups; i++) {
+		struct upstream *u = P.ups[i];
+
+		if (u->deadline_ms != 0 && u->deadline_ms <= now_ms &&
+		    u->state != UPSTREAM_CLOSED) {
+			upstream_timeout(u, now_ms);
+			after_upstream(u, now_ms);
+		}
+	}
+	for (i = 0; i < P.nconns; i++) {
+		struct server_conn *sc = P.conns[i];
+		struct exchange *ex = sc->ex;
+
+		if (sc->state == SERVER_CLOSED) {
+			continue;
+		}
+		if (ex != NULL && ex->deadline_ms <= now_ms) {
+			if (ex->head_sent) {
+				break_stream(ex, "total timeout reached",
+				    now_ms);
+			} else {
+				if (ex->up != NULL) {
+					attempt_note(ex, "%s key %s: total "
+					    "timeout of %llu ms reached",
+					    ex->model->routes[ex->route].text,
+					    cred_label(ex), (unsigned long long)
+					    sc->conf->total_timeout_ms);
+				}
+				fail_all(ex, now_ms);
+			}
+			continue;
+		}
+		if (sc->deadline_ms != 0 && sc->deadline_ms <= now_ms) {
+			server_timeout(sc, now_ms);
+			after_server(sc, now_ms);
+		}
+	}
+}
+
+static void
+reload(void)
+{
+	char err[1024];
+	struct conf *c;
+	struct gen *g;
+	size_t i;
+
+	c = P.config_path ? conf_load(P.config_path, err, sizeof(err)) :
+	    conf_load_default(err, sizeof(err));
+	if (c == NULL) {
+		log_error("reload refused, keeping the running config: %s",
+		    err);
+		return;
+	}
+	g = gen_new(c);
+	if (g == NULL) {
+		conf_free(c);
+		log_error("reload refused: out of memory");
+		return;
+	}
+	route_table_inherit(&g->routes, c, &P.gen->routes, P.gen->conf);
+	g->next = P.gen;
+	P.gen = g;
+	/* Parked connections belong to the old config: let them go. */
+	for (i = 0; i < P.nups; i++) {
+		if (P.ups[i]->state == UPSTREAM_IDLE) {
+			upstream_close(P.ups[i]);
+		}
+	}
+	/* The old generation dies once its last connection does. */
+	g->refs++;
+	gen_release(g->next->conf);
+	g->refs--;
+	log_info("config reloaded: %zu models, %zu providers (listeners "
+	    "unchanged)", c->nmodels, c->nproviders);
+}
+
+static int
+open_listeners(const struct conf *c)
+{
+	size_t i;
+
+	P.lfds = calloc(c->nlistens ? c->nlistens : 1, sizeof(*P.lfds));
+	if (P.lfds == NULL) {
+		return -1;
+	}
+	for (i = 0; i < c->nlistens; i++) {
+		const struct conf_listen *l = &c->listens[i];
+		struct net_addr a;
+		char err[256];
+		int fd;
+
+		if (l->tls) {
+			log_error("%s:%d: listen ... tls is not supported yet",
+			    c->source, l->line);
+			return -1;
+		}
+		if (net_resolve(l->host, l->port, &a, 1, err, sizeof(err)) <
+		    0) {
+			log_error("listen %s:%s: %s", l->host, l->port, err);
+			return -1;
+		}
+		fd = net_listen(&a);
+		if (fd < 0) {
+			log_error("listen %s:%s: %s", l->host, l->port,
+			    strerror(errno));
+			return -1;
+		}
+		P.lfds[P.nlfds++] = fd;
+		log_info("listening on http://%s%s%s:%d", strchr(l->host, ':') ?
+		    "[" : "", l->host, strchr(l->host, ':') ? "]" : "",
+		    net_local_port(fd));
+	}
+	return 0;
+}
+
+int
+proxy_run(struct conf *conf, const char *config_path)
+{
+	struct sigaction sa;
+	uint64_t drain_until = 0;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	P.config_path = config_path;
+	P.gen = gen_new(conf);
+	if (P.gen == NULL) {
+		log_error("out of memory");
+		conf_free(conf);
+		return 1;
+	}
+	P.gen->refs++;	/* the current generation is held by the loop */
+	if (open_listeners(conf) < 0) {
+		return 1;
+	}
+	log_info("relay %s serving %zu models from %s%s", RELAY_VERSION,
+	    conf->nmodels, conf->source, conf_open_mode(conf) ?
+	    " (open mode: no wallet, no key needed)" : "");
+
+	for (;;) {
+		uint64_t now_ms = clock_mono_ms(), nearest = 0;
+		size_t n = 0;
+		int timeout, rc;
+
+		if (got_hup) {
+			got_hup = 0;
+			reload();
+		}
+		if (got_term && drain_until == 0) {
+			log_info("stopping: no new connections, draining %zu",
+			    P.nconns);
+			for (i = 0; i < P.nlfds; i++) {
+				close(P.lfds[i]);
+			}
+			P.nlfds = 0;
+			drain_until = now_ms + PROXY_DRAIN_MS;
+			/* Idle keep-alive clients have nothing in flight. */
+			for (i = 0; i < P.nconns; i++) {
+				if (P.conns[i]->state == SERVER_READ_HEAD &&
+				    !P.conns[i]->got_bytes) {
+					server_close(P.conns[i], "shutdown");
+				}
+			}
+			sweep();
+		}
+		if (drain_until != 0 && (P.nconns == 0 ||
+		    now_ms >= drain_until)) {
+			break;
+		}
+		if (ensure_pfds(P.nlfds + P.nconns + P.nups + 1) < 0) {
+			log_error("out of memory for the poll set");
+			break;
+		}
+		for (i = 0; i < P.nlfds; i++) {
+			P.pfds[n].fd = P.lfds[i];
+			P.pfds[n].events = POLLIN;
+			P.pkind[n] = KIND_LISTEN;
+			P.powner[n++] = NULL;
+		}
+		for (i = 0; i < P.nconns; i++) {
+			struct server_conn *sc = P.conns[i];
+			uint64_t d = conn_deadline(sc);
+
+			P.pfds[n].fd = sc->fd;
+			P.pfds[n].events = server_interest(sc);
+			P.pkind[n] = KIND_SERVER;
+			P.powner[n++] = sc;
+			if (d != 0 && (nearest == 0 || d < nearest)) {
+				nearest = d;
+			}
+		}
+		for (i = 0; i < P.nups; i++) {
+			struct upstream *u = P.ups[i];
+
+			P.pfds[n].fd = u->fd;
+			P.pfds[n].events = upstream_interest(u);
+			P.pkind[n] = KIND_UPSTREAM;
+			P.powner[n++] = u;
+			if (u->deadline_ms != 0 && (nearest == 0 ||
+			    u->deadline_ms < nearest)) {
+				nearest = u->deadline_ms;
+			}
+		}
+		if (drain_until != 0 && (nearest == 0 || drain_until < nearest)) {
+			nearest = drain_until;
+		}
+		timeout = -1;
+		if (nearest != 0) {
+			timeout = nearest <= now_ms ? 0 :
+			    (nearest - now_ms > 60000 ? 60000 :
+			    (int)(nearest - now_ms));
+		}
+		rc = poll(P.pfds, (nfds_t)n, timeout);
+		if (rc < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			break;
+		}
+		now_ms = clock_mono_ms();
+		for (i = 0; rc > 0 && i < n; i++) {
+			short re = P.pfds[i].revents;
+
+			if (re == 0) {
+				continue;
+			}
+			switch (P.pkind[i]) {
+			case KIND_LISTEN:
+				if (!got_term) {
+					accept_ready(P.pfds[i].fd, now_ms);
+				}
+				break;
+			case KIND_SERVER: {
+				struct server_conn *sc = P.powner[i];
+
+				if (sc->state == SERVER_CLOSED) {
+					break;
+				}
+				server_step(sc, re, now_ms);
+				after_server(sc, now_ms);
+				break;
+			}
+			case KIND_UPSTREAM: {
+				struct upstream *u = P.powner[i];
+
+				if (u->state == UPSTREAM_CLOSED) {
+					break;
+				}
+				upstream_step(u, re, now_ms);
+				after_upstream(u, now_ms);
+				break;
+			}
+			}
+		}
+		handle_timeouts(now_ms);
+		sweep();
+	}
+	for (i = 0; i < P.nconns; i++) {
+		end_exchange(P.conns[i]);
+		server_free(P.conns[i]);
+	}
+	for (i = 0; i < P.nups; i++) {
+		upstream_free(P.ups[i]);
+	}
+	for (i = 0; i < P.nlfds; i++) {
+		close(P.lfds[i]);
+	}
+	while (P.gen != NULL) {
+		struct gen *g = P.gen;
+
+		P.gen = g->next;
+		gen_free(g);
+	}
+	free(P.conns);
+	free(P.ups);
+	free(P.pfds);
+	free(P.powner);
+	free(P.pkind);
+	free(P.lfds);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,670 @@
+/* server: the client-facing connection.
+ *
+ * One fixed allocation per connection holds the input buffer (a request
+ * head of up to max_header plus a window of body or pipelined bytes) and
+ * the output buffer (a response head plus a window of body). The request
+ * head is copied into req.mem together with the body, so the input buffer
+ * can move on; the proxy then borrows views into req.mem for the life of
+ * the request. Nothing else is allocated per request.
+ *
+ * Framing follows RFC 9112 strictly (see http.c); after any framing error
+ * the connection is closed, since the relay never guesses where the next
+ * request starts (SPEC §7). */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "json.h"
+#include "log.h"
+#include "server.h"
+#include "util.h"
+
+#define SERVER_BODY_WINDOW 16384
+#define SERVER_OUT_EXTRA 16384
+#define SERVER_CHUNKED_START 16384
+
+static uint64_t id_seed;
+static uint64_t id_counter;
+
+static void
+make_request_id(char *out, size_t cap)
+{
+	/* splitmix64 over a random seed: unique and unguessable enough for
+	 * a correlation id, without a syscall per request. */
+	uint64_t z;
+
+	if (id_seed == 0) {
+		if (util_random(&id_seed, sizeof(id_seed)) < 0) {
+			id_seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
+		}
+		id_seed |= 1;
+	}
+	z = id_seed + 0x9e3779b97f4a7c15ull * ++id_counter;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	snprintf(out, cap, "req_%016llx%06llx", (unsigned long long)z,
+	    (unsigned long long)(id_counter & 0xffffff));
+}
+
+struct server_conn *
+server_new(int fd, uint64_t id, const struct conf *c, uint64_t now_ms)
+{
+	struct server_conn *sc;
+	size_t in_cap = (size_t)c->max_header + SERVER_BODY_WINDOW;
+	size_t out_cap = (size_t)c->max_header + SERVER_OUT_EXTRA;
+
+	sc = calloc(1, sizeof(*sc));
+	if (sc == NULL) {
+		return NULL;
+	}
+	sc->store = malloc(in_cap + out_cap);
+	if (sc->store == NULL) {
+		free(sc);
+		return NULL;
+	}
+	buf_init(&sc->in, sc->store, in_cap);
+	buf_init(&sc->out, sc->store + in_cap, out_cap);
+	sc->fd = fd;
+	sc->id = id;
+	sc->conf = c;
+	sc->state = SERVER_READ_HEAD;
+	sc->deadline_ms = now_ms + c->header_timeout_ms;
+	sc->last_io_ms = now_ms;
+	sc->req.wallet = -1;
+	return sc;
+}
+
+static void
+reset_request(struct server_conn *sc)
+{
+	free(sc->req.mem);
+	memset(&sc->req, 0, sizeof(sc->req));
+	sc->req.wallet = -1;
+	sc->body_ptr = NULL;
+	sc->body_left = 0;
+	sc->got_bytes = 0;
+}
+
+void
+server_free(struct server_conn *sc)
+{
+	if (sc == NULL) {
+		return;
+	}
+	if (sc->fd >= 0) {
+		close(sc->fd);
+	}
+	reset_request(sc);
+	free(sc->store);
+	free(sc);
+}
+
+void
+server_close(struct server_conn *sc, const char *reason)
+{
+	if (sc->state == SERVER_CLOSED) {
+		return;
+	}
+	log_debug("conn %llu closed: %s", (unsigned long long)sc->id, reason);
+	sc->close_reason = reason;
+	sc->state = SERVER_CLOSED;
+	if (sc->fd >= 0) {
+		close(sc->fd);
+		sc->fd = -1;
+	}
+}
+
+short
+server_interest(const struct server_conn *sc)
+{
+	short ev = 0;
+
+	if (sc->state == SERVER_CLOSED) {
+		return 0;
+	}
+	if (buf_len(&sc->out) > 0 || sc->body_left > 0) {
+		ev |= POLLOUT;
+	}
+	switch (sc->state) {
+	case SERVER_READ_HEAD:
+	case SERVER_READ_BODY:
+	case SERVER_BUSY:
+		/* In BUSY we still watch for the client going away, so its
+		 * upstream is closed at once; pipelined bytes wait in in. */
+		if (buf_len(&sc->in) < sc->in.cap) {
+			ev |= POLLIN;
+		}
+		break;
+	default:
+		break;
+	}
+	return ev;
+}
+
+int
+server_flush(struct server_conn *sc, uint64_t now_ms)
+{
+	while (buf_len(&sc->out) > 0 || sc->body_left > 0) {
+		struct iovec iov[2];
+		int n = 0;
+		ssize_t w;
+		size_t from_out;
+
+		if (buf_len(&sc->out) > 0) {
+			iov[n].iov_base = buf_head(&sc->out);
+			iov[n].iov_len = buf_len(&sc->out);
+			n++;
+		}
+		if (sc->body_left > 0) {
+			iov[n].iov_base = (void *)(uintptr_t)sc->body_ptr;
+			iov[n].iov_len = sc->body_left;
+			n++;
+		}
+		w = writev(sc->fd, iov, n);
+		if (w < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				break;
+			}
+			server_close(sc, "client write failed");
+			return -1;
+		}
+		sc->last_io_ms = now_ms;
+		from_out = buf_len(&sc->out);
+		if ((size_t)w < from_out) {
+			buf_consume(&sc->out, (size_t)w);
+			continue;
+		}
+		buf_consume(&sc->out, from_out);
+		w -= (ssize_t)from_out;
+		sc->body_ptr += w;
+		sc->body_left -= (size_t)w;
+	}
+	if (sc->state == SERVER_BUSY || sc->state == SERVER_DRAIN) {
+		/* A client that stops reading is bounded by `idle`. */
+		sc->deadline_ms = (buf_len(&sc->out) > 0 || sc->body_left > 0) ?
+		    sc->last_io_ms + sc->conf->idle_timeout_ms : 0;
+	}
+	return 0;
+}
+
+/* Read once into in. Returns 1 when bytes arrived, 0 when nothing more can
+ * be read now (EAGAIN or no room), -1 when the connection ended. */
+static int
+read_some(struct server_conn *sc, uint64_t now_ms)
+{
+	ssize_t r;
+
+	if (buf_room(&sc->in) == 0) {
+		buf_compact(&sc->in);
+		if (buf_room(&sc->in) == 0) {
+			return 0;
+		}
+	}
+	do {
+		r = read(sc->fd, buf_tail(&sc->in), buf_room(&sc->in));
+	} while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			return 0;
+		}
+		server_close(sc, "client read failed");
+		return -1;
+	}
+	if (r == 0) {
+		server_close(sc, "client closed");
+		return -1;
+	}
+	buf_produced(&sc->in, (size_t)r);
+	sc->last_io_ms = now_ms;
+	return 1;
+}
+
+static void
+rebase(struct view *v, const char *from, const char *to)
+{
+	if (v->p != NULL) {
+		v->p = to + (v->p - from);
+	}
+}
+
+/* Copy the parsed head into req.mem (sized for the body as well) and
+ * point every view at the copy. */
+static int
+take_head(struct server_conn *sc, size_t head_len)
+{
+	struct server_request *rq = &sc->req;
+	struct http_request *h = &rq->head;
+	const char *from = (const char *)buf_head(&sc->in);
+	size_t cap = head_len, i, q;
+
+	if (h->has_content_length) {
+		cap += (size_t)h->content_length;
+	} else if (h->chunked) {
+		cap += SERVER_CHUNKED_START;
+	}
+	rq->mem = malloc(cap + 1);
+	if (rq->mem == NULL) {
+		return -1;
+	}
+	rq->mem_cap = cap;
+	memcpy(rq->mem, from, head_len);
+	rq->head_len = head_len;
+	rebase(&h->method, from, rq->mem);
+	rebase(&h->target, from, rq->mem);
+	rebase(&h->host, from, rq->mem);
+	rebase(&h->authorization, from, rq->mem);
+	rebase(&h->x_api_key, from, rq->mem);
+	for (i = 0; i < h->nheaders; i++) {
+		rebase(&h->headers[i].name, from, rq->mem);
+		rebase(&h->headers[i].value, from, rq->mem);
+	}
+	buf_consume(&sc->in, head_len);
+	rq->path = h->target;
+	rq->query.p = h->target.p + h->target.n;
+	rq->query.n = 0;
+	for (q = 0; q < h->target.n; q++) {
+		if (h->target.p[q] == '?') {
+			rq->path.n = q;
+			rq->query.p = h->target.p + q;
+			rq->query.n = h->target.n - q;
+			break;
+		}
+	}
+	return 0;
+}
+
+static int
+parse_head(struct server_conn *sc, uint64_t now_ms)
+{
+	struct http_request *h = &sc->req.head;
+	int r;
+
+	if (buf_len(&sc->in) == 0) {
+		return HTTP_PARTIAL;
+	}
+	if (!sc->got_bytes) {
+		/* The head must now arrive within `header`. */
+		sc->got_bytes = 1;
+		sc->deadline_ms = now_ms + sc->conf->header_timeout_ms;
+	}
+	r = http_parse_request((const char *)buf_head(&sc->in),
+	    buf_len(&sc->in), (size_t)sc->conf->max_header, h);
+	if (r == HTTP_PARTIAL) {
+		return r;
+	}
+	make_request_id(sc->req.id, sizeof(sc->req.id));
+	sc->req.started_ms = now_ms;
+	if (r == HTTP_BAD) {
+		sc->close_after = 1;
+		server_error(sc, h->error_status, h->error_code,
+		    h->error_message, now_ms);
+		return r;
+	}
+	if (h->has_content_length && h->content_length > sc->conf->max_body) {
+		sc->close_after = 1;
+		server_error(sc, 413, "request_too_large",
+		    "request body is larger than max_body", now_ms);
+		return HTTP_BAD;
+	}
+	if (!h->keep_alive) {
+		sc->close_after = 1;
+	}
+	if (take_head(sc, (size_t)r) < 0) {
+		sc->close_after = 1;
+		server_error(sc, 503, "server_busy", "out of memory", now_ms);
+		return HTTP_BAD;
+	}
+	sc->deadline_ms = 0;
+	return r;
+}
+
+void
+server_accept_head(struct server_conn *sc, uint64_t now_ms)
+{
+	const struct http_request *h = &sc->req.head;
+
+	if (h->expect_continue && (h->chunked || h->content_length > 0)) {
+		/* RFC 9110 §10.1.1: the head is acceptable, send the body. */
+		(void)buf_puts(&sc->out, "HTTP/1.1 100 Continue\r\n\r\n");
+	}
+	sc->state = SERVER_READ_BODY;
+	sc->deadline_ms = now_ms + sc->conf->idle_timeout_ms;
+}
+
+static int
+grow_body(struct server_conn *sc, size_t need)
+{
+	struct server_request *rq = &sc->req;
+	size_t cap = rq->mem_cap;
+	char *p;
+
+	if (rq->head_len + rq->body_len + need <= cap) {
+		return 0;
+	}
+	while (rq->head_len + rq->body_len + need > cap) {
+		cap *= 2;
+	}
+	if (cap > rq->head_len + (size_t)sc->conf->max_body) {
+		cap = rq->head_len + (size_t)sc->conf->max_body;
+	}
+	p = realloc(rq->mem, cap + 1);
+	if (p == NULL) {
+		return -1;
+	}
+	/* Views point into mem: move them with it. */
+	if (p != rq->mem) {
+		struct http_request *h = &rq->head;
+		size_t i;
+
+		rebase(&h->method, rq->mem, p);
+		rebase(&h->target, rq->mem, p);
+		rebase(&h->host, rq->mem, p);
+		rebase(&h->authorization, rq->mem, p);
+		rebase(&h->x_api_key, rq->mem, p);
+		rebase(&rq->path, rq->mem, p);
+		rebase(&rq->query, rq->mem, p);
+		for (i = 0; i < h->nheaders; i++) {
+			rebase(&h->headers[i].name, rq->mem, p);
+			rebase(&h->headers[i].value, rq->mem, p);
+		}
+		rq->mem = p;
+	}
+	rq->mem_cap = cap;
+	return 0;
+}
+
+/* Move body bytes from in to req.mem. Returns 1 when the body is
+ * complete, 0 when more is needed, -1 after an error response. */
+static int
+take_body(struct server_conn *sc, uint64_t now_ms)
+{
+	struct server_request *rq = &sc->req;
+	const struct http_request *h = &rq->head;
+
+	if (!h->chunked) {
+		size_t want = (size_t)h->content_length - rq->body_len;
+		size_t n = buf_len(&sc->in) < want ? buf_len(&sc->in) : want;
+
+		memcpy(rq->mem + rq->head_len + rq->body_len,
+		    buf_head(&sc->in), n);
+		rq->body_len += n;
+		buf_consume(&sc->in, n);
+		return rq->body_len == h->content_length;
+	}
+	while (buf_len(&sc->in) > 0 && !rq->chunked.done) {
+		size_t off = 0, dlen = 0;
+		long r;
+
+		r = http_chunked_step(&rq->chunked,
+		    (const char *)buf_head(&sc->in), buf_len(&sc->in), &off,
+		    &dlen);
+		if (r < 0) {
+			sc->close_after = 1;
+			server_error(sc, 400, "bad_request",
+			    "invalid chunked request body", now_ms);
+			return -1;
+		}
+		if (dlen > 0) {
+			if (rq->body_len + dlen > sc->conf->max_body) {
+				sc->close_after = 1;
+				server_error(sc, 413, "request_too_large",
+				    "request body is larger than max_body",
+				    now_ms);
+				return -1;
+			}
+			if (grow_body(sc, dlen) < 0) {
+				sc->close_after = 1;
+				server_error(sc, 503, "server_busy",
+				    "out of memory", now_ms);
+				return -1;
+			}
+			memcpy(rq->mem + rq->head_len + rq->body_len,
+			    buf_head(&sc->in) + off, dlen);
+			rq->body_len += dlen;
+		}
+		buf_consume(&sc->in, (size_t)r);
+		if (r == 0) {
+			break;
+		}
+	}
+	return rq->chunked.done;
+}
+
+void
+server_step(struct server_conn *sc, short revents, uint64_t now_ms)
+{
+	int can_read = (revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+	int r;
+
+	if (sc->state == SERVER_CLOSED) {
+		return;
+	}
+	if (revents & POLLNVAL) {
+		server_close(sc, "invalid socket");
+		return;
+	}
+	if ((revents & POLLOUT) && server_flush(sc, now_ms) < 0) {
+		return;
+	}
+	for (;;) {
+		switch (sc->state) {
+		case SERVER_READ_HEAD:
+			r = parse_head(sc, now_ms);
+			if (r > 0) {
+				sc->state = SERVER_HEAD_READY;
+				return;
+			}
+			if (r == HTTP_BAD) {
+				break;	/* now DRAIN (or CLOSED) */
+			}
+			if (!can_read || read_some(sc, now_ms) <= 0) {
+				return;
+			}
+			break;
+		case SERVER_READ_BODY:
+			r = take_body(sc, now_ms);
+			if (r > 0) {
+				sc->req.mem[sc->req.head_len +
+				    sc->req.body_len] = '\0';
+				sc->state = SERVER_BODY_READY;
+				sc->deadline_ms = 0;
+				return;
+			}
+			if (r < 0) {
+				break;
+			}
+			if (!can_read || read_some(sc, now_ms) <= 0) {
+				return;
+			}
+			sc->deadline_ms = now_ms + sc->conf->idle_timeout_ms;
+			break;
+		case SERVER_BUSY:
+			/* Only to notice a client that went away. */
+			if (can_read) {
+				(void)read_some(sc, now_ms);
+			}
+			return;
+		case SERVER_DRAIN:
+			if (buf_len(&sc->out) > 0 || sc->body_left > 0) {
+				return;
+			}
+			if (sc->close_after) {
+				server_close(sc, "response complete");
+				return;
+			}
+			reset_request(sc);
+			sc->served++;
+			sc->state = SERVER_READ_HEAD;
+			sc->deadline_ms = now_ms + sc->conf->keepalive_timeout_ms;
+			if (buf_len(&sc->in) > 0) {
+				/* A pipelined request is already here. */
+				can_read = 0;
+			}
+			break;
+		default:
+			return;
+		}
+	}
+}
+
+void
+server_timeout(struct server_conn *sc, uint64_t now_ms)
+{
+	switch (sc->state) {
+	case SERVER_READ_HEAD:
+		if (!sc->got_bytes && sc->served > 0) {
+			/* Idle keep-alive: nothing was asked, nothing to answer. */
+			server_close(sc, "keep-alive timeout");
+			return;
+		}
+		make_request_id(sc->req.id, sizeof(sc->req.id));
+		sc->close_after = 1;
+		server_error(sc, 408, "request_timeout",
+		    "the request head did not arrive in time", now_ms);
+		break;
+	case SERVER_READ_BODY:
+		sc->close_after = 1;
+		server_error(sc, 408, "request_timeout",
+		    "the request body stalled", now_ms);
+		break;
+	case SERVER_BUSY:
+	case SERVER_DRAIN:
+		server_close(sc, "client stopped reading");
+		break;
+	default:
+		break;
+	}
+}
+
+const char *
+server_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 402: return "Payment Required";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Unknown";
+	}
+}
+
+void
+server_respond(struct server_conn *sc, int status, const char *content_type,
+    const char *extra, const char *body, size_t len, int borrow,
+    uint64_t now_ms)
+{
+	char head[512];
+	int n;
+
+	if (sc->state == SERVER_CLOSED) {
+		return;
+	}
+	if (sc->req.id[0] == '\0') {
+		make_request_id(sc->req.id, sizeof(sc->req.id));
+	}
+	n = snprintf(head, sizeof(head),
+	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	    "x-request-id: %s\r\n%s",
+	    status, server_reason(status), content_type, len, sc->req.id,
+	    sc->close_after ? "Connection: close\r\n" :
+	    (sc->req.head.minor_version == 0 ?
+	    "Connection: keep-alive\r\n" : ""));
+	if (buf_append(&sc->out, head, (size_t)n) < 0 ||
+	    (extra != NULL && buf_puts(&sc->out, extra) < 0) ||
+	    buf_append(&sc->out, "\r\n", 2) < 0) {
+		server_close(sc, "response head does not fit");
+		return;
+	}
+	if (borrow || len > buf_room(&sc->out)) {
+		sc->body_ptr = body;
+		sc->body_left = len;
+	} else {
+		(void)buf_append(&sc->out, body, len);
+	}
+	sc->state = SERVER_DRAIN;
+	(void)server_flush(sc, now_ms);
+	if (sc->state != SERVER_CLOSED) {
+		sc->deadline_ms = (buf_len(&sc->out) || sc->body_left) ?
+		    now_ms + sc->conf->idle_timeout_ms : 0;
+	}
+}
+
+void
+server_error(struct server_conn *sc, int status, const char *code,
+    const char *message, uint64_t now_ms)
+{
+	char body[1024], esc[600];
+	const char *type;
+	int n;
+
+	switch (status) {
+	case 401: type = "authentication_error"; break;
+	case 402: type = "insufficient_quota"; break;
+	case 404: type = "not_found_error"; break;
+	case 429: type = "rate_limit_error"; break;
+	case 503: type = "server_error"; break;
+	default: type = status >= 500 ? "server_error" :
+	    "invalid_request_error"; break;
+	}
+	if (json_escape(message, strlen(message), esc, sizeof(esc)) < 0) {
+		snprintf(esc, sizeof(esc), "%s", code);
+	}
+	n = snprintf(body, sizeof(body),
+	    "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":\"%s\"}}\n",
+	    esc, type, code);
+	if (n < 0 || (size_t)n >= sizeof(body)) {
+		n = snprintf(body, sizeof(body),
+		    "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":\"%s\"}}\n",
+		    code, type, code);
+	}
+	/* A request whose body was not read leaves the framing unknown. */
+	if (sc->state == SERVER_READ_HEAD || sc->state == SERVER_HEAD_READY ||
+	    sc->state == SERVER_READ_BODY) {
+		sc->close_after = 1;
+	}
+	log_info("%s %.*s %.*s -> %d %s", sc->req.id[0] ? sc->req.id : "-",
+	    (int)sc->req.head.method.n, sc->req.head.method.p ?
+	    sc->req.head.method.p : "", (int)sc->req.path.n,
+	    sc->req.path.p ? sc->req.path.p : "", status, code);
+	server_respond(sc, status, "application/json",
+	    status == 405 ? "Allow: GET, POST\r\n" : NULL, body, (size_t)n, 0,
+	    now_ms);
+}
+
+void
+server_response_done(struct server_conn *sc, uint64_t now_ms)
+{
+	if (sc->state == SERVER_CLOSED) {
+		return;
+	}
+	sc->state = SERVER_DRAIN;
+	(void)server_flush(sc, now_ms);
+}

@@ -1,0 +1,108 @@
+#ifndef RELAY_SERVER_H
+#define RELAY_SERVER_H
+/* The downstream side: one client connection, its request parsing and
+ * response writing. server_step() does the I/O and moves the state
+ * forward; when it stops in SERVER_HEAD_READY or SERVER_BODY_READY the
+ * caller (proxy) decides what the request means and answers through the
+ * server_respond*() helpers or by streaming into out. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "http.h"
+
+struct conf;
+struct exchange;
+
+enum server_state {
+	SERVER_READ_HEAD,	/* waiting for a complete request head */
+	SERVER_HEAD_READY,	/* head parsed; the proxy checks path/key */
+	SERVER_READ_BODY,	/* reading the body into req.mem */
+	SERVER_BODY_READY,	/* request complete; the proxy acts */
+	SERVER_BUSY,		/* the proxy is producing the response */
+	SERVER_DRAIN,		/* response complete; flushing out */
+	SERVER_CLOSED		/* released at the end of the loop pass */
+};
+
+struct server_request {
+	struct http_request head;	/* views into mem */
+	char *mem;		/* owned: copy of the head, then the body */
+	size_t mem_cap;
+	size_t head_len;
+	size_t body_len;	/* body bytes in mem after the head */
+	struct http_chunked chunked;
+	char id[32];		/* x-request-id "req_<hex>" */
+	struct view path;	/* target without the query, view into mem */
+	struct view query;	/* "?..." or empty, view into mem */
+	long wallet;		/* conf wallet index, -1 open mode */
+	uint64_t started_ms;
+};
+
+struct server_conn {
+	int fd;
+	uint64_t id;		/* connection number, for logs */
+	enum server_state state;
+	uint64_t deadline_ms;	/* absolute monotonic; 0 = none */
+	uint64_t last_io_ms;	/* last read/write progress */
+	int close_after;	/* close once out is flushed */
+	int got_bytes;		/* bytes of the current head have arrived */
+	unsigned long served;	/* requests answered on this connection */
+	struct buf in;		/* request bytes not yet consumed */
+	struct buf out;		/* response bytes not yet written */
+	const char *body_ptr;	/* borrowed: a response body sent after out */
+	size_t body_left;
+	unsigned char *store;	/* owned: storage of in and out */
+	struct server_request req;
+	struct exchange *ex;	/* owned by proxy while a relay is running */
+	const struct conf *conf;	/* borrowed; the config this conn started on */
+	const char *close_reason;	/* why it closed, for the log */
+};
+
+/* Allocate a connection for an accepted fd. Returns NULL on no memory. */
+struct server_conn *server_new(int fd, uint64_t id, const struct conf *c,
+    uint64_t now_ms);
+
+/* Free everything the connection owns and close its fd. */
+void server_free(struct server_conn *sc);
+
+/* Mark closed (fd closed at once; memory freed by the owner later). */
+void server_close(struct server_conn *sc, const char *reason);
+
+/* Do the I/O the revents allow and advance. Safe to call with revents 0
+ * (just makes progress on buffered bytes). */
+void server_step(struct server_conn *sc, short revents, uint64_t now_ms);
+
+/* poll() interest for the current state and buffer levels. */
+short server_interest(const struct server_conn *sc);
+
+/* Handle an expired deadline (408, or a silent close when idle). */
+void server_timeout(struct server_conn *sc, uint64_t now_ms);
+
+/* Write as much of out (then body_ptr) as the socket takes. Returns 0, or
+ * -1 when the connection failed (it is then closed). */
+int server_flush(struct server_conn *sc, uint64_t now_ms);
+
+/* Accept the head: go on to read the body (sending 100 Continue when the
+ * client asked for it). */
+void server_accept_head(struct server_conn *sc, uint64_t now_ms);
+
+/* A complete response with a small body copied into out (or borrowed when
+ * borrow is set; the body must then outlive the response). extra is
+ * additional header lines, each ending in CRLF, or NULL. Moves to
+ * SERVER_DRAIN. */
+void server_respond(struct server_conn *sc, int status,
+    const char *content_type, const char *extra, const char *body,
+    size_t len, int borrow, uint64_t now_ms);
+
+/* An error response in OpenAI's shape {"error":{...}}. Closes after it
+ * when the request's framing is not known to be consumed. */
+void server_error(struct server_conn *sc, int status, const char *code,
+    const char *message, uint64_t now_ms);
+
+/* The response is complete (streamed by the proxy): flush and go on. */
+void server_response_done(struct server_conn *sc, uint64_t now_ms);
+
+/* Fixed reason phrase for a status. */
+const char *server_reason(int status);
+
+#endif

@@ -1,0 +1,481 @@
+/* upstream: the relay's client side of HTTP/1.1 towards a provider.
+ *
+ * The request is written with writev() straight from borrowed pieces (the
+ * client's body around a rewritten "model" value), so a 32 MiB request is
+ * never copied. The response is read into one fixed buffer; the caller
+ * pulls decoded body bytes at its own pace, and we only ask poll() for
+ * input while that buffer has room, which is what pushes a slow client's
+ * backpressure back to the provider's TCP window.
+ *
+ * A connection from the pool may have been closed by the peer just as we
+ * reused it; the caller learns that from `reused` with no response byte
+ * (`got_bytes` 0) and retries on a fresh connection. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "upstream.h"
+
+#define UPSTREAM_BODY_WINDOW 16384
+
+static void
+fail(struct upstream *u, const char *fmt, const char *arg)
+{
+	if (u->state == UPSTREAM_FAILED || u->state == UPSTREAM_CLOSED) {
+		return;
+	}
+	snprintf(u->error, sizeof(u->error), fmt, arg ? arg : "");
+	u->state = UPSTREAM_FAILED;
+	u->deadline_ms = 0;
+}
+
+struct upstream *
+upstream_connect(const struct net_addr *a, size_t provider,
+    const struct conf *c, uint64_t now_ms, char *err, size_t errlen)
+{
+	struct upstream *u;
+	size_t cap = (size_t)c->max_header + UPSTREAM_BODY_WINDOW;
+
+	u = calloc(1, sizeof(*u));
+	if (u == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	u->store = malloc(cap);
+	if (u->store == NULL) {
+		free(u);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	buf_init(&u->in, u->store, cap);
+	u->provider = provider;
+	u->conf = c;
+	u->fd = net_connect_start(a);
+	if (u->fd < 0) {
+		snprintf(err, errlen, "connect failed: %s", strerror(errno));
+		free(u->store);
+		free(u);
+		return NULL;
+	}
+	u->state = UPSTREAM_CONNECTING;
+	u->deadline_ms = now_ms + c->connect_timeout_ms;
+	return u;
+}
+
+void
+upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
+    struct view method, uint64_t now_ms)
+{
+	int i;
+
+	u->iovcnt = 0;
+	for (i = 0; i < iovcnt && u->iovcnt < UPSTREAM_IOV_MAX; i++) {
+		if (iov[i].iov_len > 0) {
+			u->iov[u->iovcnt++] = iov[i];
+		}
+	}
+	u->method = method;
+	u->got_bytes = 0;
+	u->eof = 0;
+	u->error[0] = '\0';
+	u->timed_out = 0;
+	u->requests++;
+	buf_reset(&u->in);
+	memset(&u->resp, 0, sizeof(u->resp));
+	if (u->state == UPSTREAM_IDLE) {
+		u->reused = 1;
+		u->state = UPSTREAM_SENDING;
+		u->deadline_ms = now_ms + u->conf->idle_timeout_ms;
+	}
+}
+
+short
+upstream_interest(const struct upstream *u)
+{
+	switch (u->state) {
+	case UPSTREAM_CONNECTING:
+		return POLLOUT;
+	case UPSTREAM_SENDING:
+		return u->iovcnt > 0 ? POLLOUT | POLLIN : POLLIN;
+	case UPSTREAM_READ_HEAD:
+	case UPSTREAM_IDLE:
+		return POLLIN;
+	case UPSTREAM_BODY:
+		return buf_room(&u->in) > 0 || u->in.start > 0 ? POLLIN : 0;
+	default:
+		return 0;
+	}
+}
+
+static void
+send_some(struct upstream *u, uint64_t now_ms)
+{
+	while (u->iovcnt > 0) {
+		ssize_t w = writev(u->fd, u->iov, u->iovcnt);
+		int i;
+
+		if (w < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				return;
+			}
+			fail(u, "connection reset while sending the request (%s)",
+			    strerror(errno));
+			return;
+		}
+		u->deadline_ms = now_ms + u->conf->idle_timeout_ms;
+		for (i = 0; i < u->iovcnt && w > 0; i++) {
+			if ((size_t)w < u->iov[i].iov_len) {
+				u->iov[i].iov_base =
+				    (char *)u->iov[i].iov_base + w;
+				u->iov[i].iov_len -= (size_t)w;
+				w = 0;
+				break;
+			}
+			w -= (ssize_t)u->iov[i].iov_len;
+			u->iov[i].iov_len = 0;
+		}
+		while (u->iovcnt > 0 && u->iov[0].iov_len == 0) {
+			memmove(&u->iov[0], &u->iov[1],
+			    (size_t)(u->iovcnt - 1) * sizeof(u->iov[0]));
+			u->iovcnt--;
+		}
+	}
+	u->state = UPSTREAM_READ_HEAD;
+	u->deadline_ms = now_ms + u->conf->first_byte_timeout_ms;
+}
+
+/* Read once into in. Returns 1 on bytes, 0 on EAGAIN/no room, -1 on EOF
+ * or error (eof set; error text set for errors). */
+static int
+read_some(struct upstream *u)
+{
+	ssize_t r;
+
+	if (buf_room(&u->in) == 0) {
+		buf_compact(&u->in);
+		if (buf_room(&u->in) == 0) {
+			return 0;
+		}
+	}
+	do {
+		r = read(u->fd, buf_tail(&u->in), buf_room(&u->in));
+	} while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			return 0;
+		}
+		u->eof = 1;
+		snprintf(u->error, sizeof(u->error), "connection reset (%s)",
+		    strerror(errno));
+		return -1;
+	}
+	if (r == 0) {
+		u->eof = 1;
+		return -1;
+	}
+	u->got_bytes = 1;
+	buf_produced(&u->in, (size_t)r);
+	return 1;
+}
+
+static void
+parse_head(struct upstream *u, uint64_t now_ms)
+{
+	for (;;) {
+		int r = http_parse_response((const char *)buf_head(&u->in),
+		    buf_len(&u->in), (size_t)u->conf->max_header, &u->resp);
+
+		if (r == HTTP_PARTIAL) {
+			return;
+		}
+		if (r == HTTP_BAD) {
+			fail(u, "malformed response head: %s", u->resp.error);
+			return;
+		}
+		if (u->resp.status >= 100 && u->resp.status < 200) {
+			if (u->resp.status == 101) {
+				fail(u, "unexpected protocol switch%s", NULL);
+				return;
+			}
+			/* Interim responses (100 Continue, 103) are not
+			 * forwarded: the client gets the final one. */
+			buf_consume(&u->in, (size_t)r);
+			continue;
+		}
+		u->head_len = (size_t)r;
+		u->state = UPSTREAM_HEAD;
+		u->deadline_ms = now_ms + u->conf->idle_timeout_ms;
+		return;
+	}
+}
+
+void
+upstream_step(struct upstream *u, short revents, uint64_t now_ms)
+{
+	int r;
+
+	switch (u->state) {
+	case UPSTREAM_CONNECTING:
+		if (!(revents & (POLLOUT | POLLERR | POLLHUP))) {
+			return;
+		}
+		if (net_connect_result(u->fd) < 0) {
+			fail(u, "connect failed: %s", strerror(errno));
+			return;
+		}
+		u->state = UPSTREAM_SENDING;
+		u->deadline_ms = now_ms + u->conf->idle_timeout_ms;
+		/* fall through */
+	case UPSTREAM_SENDING:
+		send_some(u, now_ms);
+		if (u->state != UPSTREAM_READ_HEAD) {
+			if (u->state == UPSTREAM_SENDING &&
+			    (revents & (POLLHUP | POLLERR))) {
+				fail(u, "connection closed while sending%s",
+				    NULL);
+			}
+			return;
+		}
+		/* fall through */
+	case UPSTREAM_READ_HEAD:
+		for (;;) {
+			r = read_some(u);
+			if (r <= 0) {
+				break;
+			}
+			parse_head(u, now_ms);
+			if (u->state != UPSTREAM_READ_HEAD) {
+				return;
+			}
+		}
+		if (r < 0) {
+			if (u->error[0] != '\0') {
+				char why[160];
+
+				snprintf(why, sizeof(why), "%s", u->error);
+				fail(u, "%s before the response head", why);
+			} else if (u->got_bytes) {
+				fail(u, "connection closed inside the response "
+				    "head%s", NULL);
+			} else {
+				fail(u, "connection closed before the response "
+				    "head%s", NULL);
+			}
+			return;
+		}
+		if (buf_len(&u->in) >= u->conf->max_header) {
+			fail(u, "response head too large%s", NULL);
+		}
+		return;
+	case UPSTREAM_BODY:
+		if (revents & (POLLIN | POLLHUP | POLLERR)) {
+			if (read_some(u) > 0) {
+				u->deadline_ms = now_ms +
+				    u->conf->idle_timeout_ms;
+			}
+		}
+		return;
+	case UPSTREAM_IDLE:
+		/* An idle connection has nothing to say: data or EOF means
+		 * the peer closed or broke it. */
+		if (revents & (POLLIN | POLLHUP | POLLERR)) {
+			upstream_close(u);
+		}
+		return;
+	default:
+		return;
+	}
+}
+
+void
+upstream_timeout(struct upstream *u, uint64_t now_ms)
+{
+	char why[96];
+
+	(void)now_ms;
+	u->timed_out = 1;
+	switch (u->state) {
+	case UPSTREAM_CONNECTING:
+		snprintf(why, sizeof(why), "connect timeout after %llu ms",
+		    (unsigned long long)u->conf->connect_timeout_ms);
+		break;
+	case UPSTREAM_SENDING:
+		snprintf(why, sizeof(why), "timeout while sending the request");
+		break;
+	case UPSTREAM_READ_HEAD:
+		snprintf(why, sizeof(why), "no response head within %llu ms "
+		    "(first_byte)",
+		    (unsigned long long)u->conf->first_byte_timeout_ms);
+		break;
+	case UPSTREAM_IDLE:
+		upstream_close(u);
+		return;
+	default:
+		snprintf(why, sizeof(why), "upstream idle for %llu ms",
+		    (unsigned long long)u->conf->idle_timeout_ms);
+		break;
+	}
+	fail(u, "%s", why);
+}
+
+void
+upstream_start_body(struct upstream *u, uint64_t now_ms)
+{
+	const struct http_response *h = &u->resp;
+
+	buf_consume(&u->in, u->head_len);
+	u->head_len = 0;
+	memset(&u->chunked, 0, sizeof(u->chunked));
+	http_chunked_init(&u->chunked);
+	if (http_response_has_no_body(h->status, u->method)) {
+		u->framing = UPSTREAM_BODY_NONE;
+	} else if (h->chunked) {
+		u->framing = UPSTREAM_BODY_CHUNKED;
+	} else if (h->has_content_length) {
+		u->framing = UPSTREAM_BODY_LENGTH;
+		u->remaining = h->content_length;
+	} else {
+		u->framing = UPSTREAM_BODY_CLOSE;
+	}
+	u->state = UPSTREAM_BODY;
+	u->deadline_ms = now_ms + u->conf->idle_timeout_ms;
+	if (u->framing == UPSTREAM_BODY_NONE ||
+	    (u->framing == UPSTREAM_BODY_LENGTH && u->remaining == 0)) {
+		u->state = UPSTREAM_DONE;
+		u->deadline_ms = 0;
+	}
+}
+
+size_t
+upstream_read_body(struct upstream *u, char *dst, size_t cap,
+    uint64_t now_ms)
+{
+	size_t got = 0;
+
+	(void)now_ms;
+	while (u->state == UPSTREAM_BODY && got < cap) {
+		size_t avail = buf_len(&u->in);
+		size_t n;
+
+		if (avail == 0) {
+			if (u->eof) {
+				if (u->framing == UPSTREAM_BODY_CLOSE) {
+					u->state = UPSTREAM_DONE;
+					u->deadline_ms = 0;
+				} else {
+					fail(u, "upstream closed the connection "
+					    "before the end of the body%s", NULL);
+				}
+			}
+			break;
+		}
+		switch (u->framing) {
+		case UPSTREAM_BODY_LENGTH:
+			n = avail;
+			if (n > cap - got) {
+				n = cap - got;
+			}
+			if (n > u->remaining) {
+				n = (size_t)u->remaining;
+			}
+			memcpy(dst + got, buf_head(&u->in), n);
+			got += n;
+			buf_consume(&u->in, n);
+			u->remaining -= n;
+			if (u->remaining == 0) {
+				u->state = UPSTREAM_DONE;
+				u->deadline_ms = 0;
+			}
+			break;
+		case UPSTREAM_BODY_CHUNKED: {
+			size_t off = 0, dlen = 0;
+			long r;
+
+			/* Never let the decoder hand out more data than dst
+			 * can take: it resumes mid-chunk on the next call. */
+			n = avail < cap - got ? avail : cap - got;
+			r = http_chunked_step(&u->chunked,
+			    (const char *)buf_head(&u->in), n, &off, &dlen);
+			if (r < 0) {
+				fail(u, "malformed chunked body from upstream%s",
+				    NULL);
+				return got;
+			}
+			if (dlen > cap - got) {
+				/* Defensive: cannot happen with the bound. */
+				fail(u, "chunk bookkeeping error%s", NULL);
+				return got;
+			}
+			memcpy(dst + got, buf_head(&u->in) + off, dlen);
+			got += dlen;
+			buf_consume(&u->in, (size_t)r);
+			if (u->chunked.done) {
+				u->state = UPSTREAM_DONE;
+				u->deadline_ms = 0;
+			} else if (r == 0) {
+				return got;
+			}
+			break;
+		}
+		case UPSTREAM_BODY_CLOSE:
+			n = avail < cap - got ? avail : cap - got;
+			memcpy(dst + got, buf_head(&u->in), n);
+			got += n;
+			buf_consume(&u->in, n);
+			break;
+		default:
+			u->state = UPSTREAM_DONE;
+			break;
+		}
+	}
+	return got;
+}
+
+int
+upstream_reusable(const struct upstream *u)
+{
+	return u->state == UPSTREAM_DONE && u->resp.keep_alive && !u->eof &&
+	    buf_len(&u->in) == 0 && u->framing != UPSTREAM_BODY_CLOSE;
+}
+
+void
+upstream_park(struct upstream *u, uint64_t now_ms)
+{
+	u->state = UPSTREAM_IDLE;
+	u->owner = NULL;
+	u->iovcnt = 0;
+	u->idle_since_ms = now_ms;
+	u->deadline_ms = now_ms + u->conf->keepalive_timeout_ms;
+}
+
+void
+upstream_close(struct upstream *u)
+{
+	if (u->fd >= 0) {
+		close(u->fd);
+		u->fd = -1;
+	}
+	u->state = UPSTREAM_CLOSED;
+	u->deadline_ms = 0;
+}
+
+void
+upstream_free(struct upstream *u)
+{
+	if (u == NULL) {
+		return;
+	}
+	if (u->fd >= 0) {
+		close(u->fd);
+	}
+	free(u->store);
+	free(u);
+}

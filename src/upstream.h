@@ -1,0 +1,106 @@
+#ifndef RELAY_UPSTREAM_H
+#define RELAY_UPSTREAM_H
+/* The upstream side: one connection from the relay to a provider. It
+ * connects, writes a request given as iovecs (borrowed), reads and parses
+ * the response head, then hands out the decoded body on demand, so the
+ * caller controls the pace (backpressure). Keep-alive connections are
+ * parked by the caller and reused. */
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "buf.h"
+#include "http.h"
+#include "net.h"
+
+struct conf;
+
+enum upstream_state {
+	UPSTREAM_CONNECTING,	/* waiting for the TCP connect to finish */
+	UPSTREAM_SENDING,	/* writing the request */
+	UPSTREAM_READ_HEAD,	/* request sent; waiting for the response head */
+	UPSTREAM_HEAD,		/* head parsed; the caller looks at resp */
+	UPSTREAM_BODY,		/* body bytes arrive; the caller pulls them */
+	UPSTREAM_DONE,		/* the whole body was handed out */
+	UPSTREAM_FAILED,	/* error[] says why */
+	UPSTREAM_IDLE,		/* parked in the keep-alive pool */
+	UPSTREAM_CLOSED		/* released at the end of the loop pass */
+};
+
+enum upstream_framing {
+	UPSTREAM_BODY_NONE,
+	UPSTREAM_BODY_LENGTH,
+	UPSTREAM_BODY_CHUNKED,
+	UPSTREAM_BODY_CLOSE	/* ends when the peer closes */
+};
+
+#define UPSTREAM_IOV_MAX 6
+
+struct upstream {
+	int fd;
+	enum upstream_state state;
+	uint64_t deadline_ms;	/* absolute monotonic; 0 = none */
+	size_t provider;	/* conf provider index */
+	const struct conf *conf;	/* borrowed; the config it was made for */
+	struct buf in;		/* response bytes not yet handed out */
+	unsigned char *store;	/* owned storage of in */
+	struct http_response resp;	/* views into in, valid in HEAD */
+	size_t head_len;
+	struct view method;	/* borrowed: the request method (no-body rule) */
+	enum upstream_framing framing;
+	uint64_t remaining;	/* LENGTH: body bytes still to come */
+	struct http_chunked chunked;
+	int eof;		/* the peer closed its side */
+	struct iovec iov[UPSTREAM_IOV_MAX];	/* borrowed request pieces */
+	int iovcnt;
+	int reused;		/* taken from the pool for this request */
+	int got_bytes;		/* some response byte arrived */
+	unsigned long requests;	/* requests sent on this connection */
+	uint64_t idle_since_ms;	/* when it was parked */
+	char error[160];	/* why it failed (FAILED) */
+	int timed_out;		/* the failure was a timeout */
+	void *owner;		/* borrowed: the exchange using it, or NULL */
+};
+
+/* Start a connection to a. Returns NULL with error text in err when the
+ * socket cannot even be created. */
+struct upstream *upstream_connect(const struct net_addr *a, size_t provider,
+    const struct conf *c, uint64_t now_ms, char *err, size_t errlen);
+
+/* Queue a request (the iovecs and what they point to are borrowed until
+ * the head arrives) and arm the timers. The connection is CONNECTING or
+ * IDLE. */
+void upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
+    struct view method, uint64_t now_ms);
+
+/* Do the I/O revents allow and advance. */
+void upstream_step(struct upstream *u, short revents, uint64_t now_ms);
+
+/* poll() interest. */
+short upstream_interest(const struct upstream *u);
+
+/* The deadline passed: FAILED with a timeout reason for the state. */
+void upstream_timeout(struct upstream *u, uint64_t now_ms);
+
+/* In HEAD: the caller is done with resp; drop the head and start the body
+ * (DONE at once when there is none). */
+void upstream_start_body(struct upstream *u, uint64_t now_ms);
+
+/* In BODY: copy up to cap decoded body bytes into dst. Returns the count
+ * (0 when nothing is buffered). Moves to DONE at the end of the body, or
+ * FAILED on a framing error. */
+size_t upstream_read_body(struct upstream *u, char *dst, size_t cap,
+    uint64_t now_ms);
+
+/* 1 when the finished connection can be parked for reuse. */
+int upstream_reusable(const struct upstream *u);
+
+/* Park: IDLE, no owner, the idle timer armed. */
+void upstream_park(struct upstream *u, uint64_t now_ms);
+
+/* Close the socket and mark CLOSED (memory released with upstream_free). */
+void upstream_close(struct upstream *u);
+
+void upstream_free(struct upstream *u);
+
+#endif

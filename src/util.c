@@ -1,0 +1,252 @@
+/* util: small pure helpers shared by every layer.
+ *
+ * Views are borrowed (pointer, length) pairs and are never assumed to be
+ * NUL-terminated. Number parsing is bounded and rejects overflow instead of
+ * wrapping; money never goes through floating point. Nothing here allocates
+ * or keeps state; util_random() is the only function that does I/O. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "bearssl.h"
+#include "util.h"
+
+int
+util_view_eq(struct view v, const char *s)
+{
+	size_t n = strlen(s);
+
+	return v.n == n && (n == 0 || memcmp(v.p, s, n) == 0);
+}
+
+static int
+lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+int
+util_view_ieq(struct view v, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < v.n; i++) {
+		if (s[i] == '\0' || lower((unsigned char)v.p[i]) !=
+		    lower((unsigned char)s[i])) {
+			return 0;
+		}
+	}
+	return s[i] == '\0';
+}
+
+struct view
+util_view_trim(struct view v)
+{
+	while (v.n > 0 && (v.p[0] == ' ' || v.p[0] == '\t')) {
+		v.p++;
+		v.n--;
+	}
+	while (v.n > 0 && (v.p[v.n - 1] == ' ' || v.p[v.n - 1] == '\t')) {
+		v.n--;
+	}
+	return v;
+}
+
+/* Append one decimal digit to *acc, or fail on overflow. */
+static int
+push_digit(uint64_t *acc, unsigned d)
+{
+	if (*acc > (UINT64_MAX - d) / 10) {
+		return -1;
+	}
+	*acc = *acc * 10 + d;
+	return 0;
+}
+
+int
+util_parse_u64(const char *p, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (n == 0) {
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9' ||
+		    push_digit(&v, (unsigned)(p[i] - '0')) < 0) {
+			return -1;
+		}
+	}
+	*out = v;
+	return 0;
+}
+
+int
+util_parse_fixed(const char *p, size_t n, unsigned max_frac,
+    unsigned scale, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i = 0, nint = 0;
+	unsigned nfrac = 0;
+
+	if (scale < max_frac) {
+		return -1;
+	}
+	for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, nint++) {
+		if (push_digit(&v, (unsigned)(p[i] - '0')) < 0) {
+			return -1;
+		}
+	}
+	if (nint == 0) {
+		return -1;
+	}
+	if (i < n) {
+		/* "1." and ".5" are refused: a price is written in full. */
+		if (p[i] != '.' || i + 1 == n) {
+			return -1;
+		}
+		for (i++; i < n; i++, nfrac++) {
+			if (p[i] < '0' || p[i] > '9' || nfrac == max_frac ||
+			    push_digit(&v, (unsigned)(p[i] - '0')) < 0) {
+				return -1;
+			}
+		}
+	}
+	for (; nfrac < scale; nfrac++) {
+		if (push_digit(&v, 0) < 0) {
+			return -1;
+		}
+	}
+	*out = v;
+	return 0;
+}
+
+int
+util_ct_equal(const void *a, const void *b, size_t n)
+{
+	const unsigned char *x = a, *y = b;
+	unsigned diff = 0;
+	size_t i;
+
+	/* No early exit: the time taken says nothing about where a
+	 * mismatch is. */
+	for (i = 0; i < n; i++) {
+		diff |= (unsigned)(x[i] ^ y[i]);
+	}
+	return (int)(1 & ((diff - 1) >> 8));
+}
+
+void
+util_sha256(const void *data, size_t n, unsigned char out[32])
+{
+	br_sha256_context ctx;
+
+	br_sha256_init(&ctx);
+	br_sha256_update(&ctx, data, n);
+	br_sha256_out(&ctx, out);
+}
+
+void
+util_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	c = lower(c);
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	return -1;
+}
+
+int
+util_unhex32(const char *p, size_t n, unsigned char out[32])
+{
+	unsigned char tmp[32];
+	size_t i;
+	int hi, lo;
+
+	if (n != 64) {
+		return -1;
+	}
+	for (i = 0; i < 32; i++) {
+		hi = hexval((unsigned char)p[2 * i]);
+		lo = hexval((unsigned char)p[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			return -1;
+		}
+		tmp[i] = (unsigned char)(hi << 4 | lo);
+	}
+	memcpy(out, tmp, 32);
+	return 0;
+}
+
+/* /dev/urandom, for kernels older than getrandom(2) (Linux < 3.17). */
+static int
+urandom(unsigned char *p, size_t n)
+{
+	ssize_t r;
+	int fd;
+
+	fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return -1;
+	}
+	while (n > 0) {
+		r = read(fd, p, n);
+		if (r < 0 && errno == EINTR) {
+			continue;
+		}
+		if (r <= 0) {
+			close(fd);
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+util_random(void *buf, size_t n)
+{
+	unsigned char *p = buf;
+	long r;
+
+#ifdef SYS_getrandom
+	while (n > 0) {
+		r = syscall(SYS_getrandom, p, n, 0);
+		if (r < 0 && errno == EINTR) {
+			continue;
+		}
+		if (r < 0 && errno == ENOSYS) {
+			break;
+		}
+		if (r <= 0) {
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+#else
+	(void)r;
+#endif
+	return n > 0 ? urandom(p, n) : 0;
+}

@@ -1,0 +1,41 @@
+#!/bin/sh
+# `make test`: every unit test program, then the end-to-end suite (the real
+# ./relay and the mock upstream on loopback, curl and the official SDKs).
+# Prints each suite's result and ends with the total "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+pass=0
+fail=0
+add() {
+	# $1: a suite's summary line "name: N passed, N failed"
+	p=$(echo "$1" | sed -n 's/.* \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\1/p')
+	f=$(echo "$1" | sed -n 's/.* \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\2/p')
+	pass=$((pass + ${p:-0}))
+	fail=$((fail + ${f:-1}))
+}
+
+for t in build/test_*; do
+	[ -x "$t" ] || continue
+	out=$("$t" 2>&1)
+	rc=$?
+	echo "$out" | grep -v '^ok ' | tail -n 20
+	last=$(echo "$out" | tail -n 1)
+	add "$last"
+	[ $rc -eq 0 ] || case "$last" in *" 0 failed"*) fail=$((fail + 1)); echo "$t exited $rc";; esac
+done
+
+# The SDK clients are pinned in tests/clients/package.json + lockfile.
+if [ ! -d tests/clients/node_modules/openai ]; then
+	(cd tests/clients && npm ci --no-audit --no-fund >/dev/null 2>&1) ||
+	    { echo "npm ci in tests/clients failed"; fail=$((fail + 1)); }
+fi
+
+out=$(python3 tests/e2e/run.py 2>&1)
+rc=$?
+echo "$out"
+last=$(echo "$out" | tail -n 1)
+add "$last"
+[ $rc -eq 0 ] || case "$last" in *" 0 failed"*) fail=$((fail + 1));; esac
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

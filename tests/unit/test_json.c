@@ -1,0 +1,824 @@
+/*
+ * test_json: request scanning (fields, validation), escape round trips,
+ * and usage extraction from each provider shape the relay bills.
+ *
+ * Every input is also copied to end right before a PROT_NONE page
+ * (picohttpparser's test.c idea), and every prefix of the valid inputs is
+ * fed the same way, so a read past n crashes instead of passing quietly.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "t.h"
+
+/* Room for the deep-nesting case; the page after it is PROT_NONE. */
+#define GUARD_CAP (512 * 1024)
+
+static char *guard_base;	/* owned: GUARD_CAP bytes then one guard page */
+
+static void
+guard_init(void)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	void *m;
+
+	m = mmap(NULL, GUARD_CAP + ps, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED || mprotect((char *)m + GUARD_CAP, ps,
+	    PROT_NONE) != 0) {
+		printf("guard page setup failed\n");
+		exit(2);
+	}
+	guard_base = m;
+}
+
+/* s[0..n) copied so that its last byte is the last readable one. */
+static const char *
+guarded(const char *s, size_t n)
+{
+	char *p;
+
+	if (n > GUARD_CAP) {
+		printf("input too large for the guard area\n");
+		exit(2);
+	}
+	p = guard_base + GUARD_CAP - n;
+	memmove(p, s, n);
+	return p;
+}
+
+static size_t
+rel(const char *p, const char *base)
+{
+	return p == NULL ? (size_t)-1 : (size_t)(p - base);
+}
+
+/* Scan s twice, in place and before the guard page, and insist the two
+ * runs agree. The in-place result lands in *r. */
+static int
+scan_n(const char *s, size_t n, struct json_request *r)
+{
+	struct json_request g;
+	const char *p;
+	int a, b;
+
+	a = json_scan_request(s, n, r);
+	p = guarded(s, n);
+	b = json_scan_request(p, n, &g);
+	ok(a == b, "guarded result %d != %d for %.*s", b, a, (int)n, s);
+	if (a == JSON_OK && b == JSON_OK) {
+		ok(rel(r->model.p, s) == rel(g.model.p, p) &&
+		    r->model.n == g.model.n && r->model_off == g.model_off &&
+		    r->model_len == g.model_len && r->stream == g.stream &&
+		    r->has_max_tokens == g.has_max_tokens &&
+		    r->max_tokens == g.max_tokens &&
+		    r->has_stream_options == g.has_stream_options &&
+		    r->include_usage == g.include_usage &&
+		    r->stream_options_off == g.stream_options_off &&
+		    r->stream_options_len == g.stream_options_len &&
+		    r->object_end == g.object_end,
+		    "guarded fields differ for %.*s", (int)n, s);
+	}
+	return a;
+}
+
+static int
+scan(const char *s, struct json_request *r)
+{
+	return scan_n(s, strlen(s), r);
+}
+
+/* The model view must be what sits between the quotes at model_off. */
+static void
+check_model(const char *s, const struct json_request *r, const char *want)
+{
+	size_t wn = strlen(want);
+
+	ok(r->model.n == wn && memcmp(r->model.p, want, wn) == 0,
+	    "model: got \"%.*s\", want \"%s\"", (int)r->model.n,
+	    r->model.p ? r->model.p : "", want);
+	ok(r->model_len == wn + 2 && s[r->model_off] == '"' &&
+	    s[r->model_off + r->model_len - 1] == '"' &&
+	    r->model.p == s + r->model_off + 1,
+	    "model range %zu+%zu in %s", r->model_off, r->model_len, s);
+}
+
+/* No proper prefix of a complete object is a complete object. */
+static void
+check_prefixes(const char *s)
+{
+	struct json_request r;
+	size_t n = strlen(s), k, end, bad = 0;
+
+	if (json_scan_request(s, n, &r) != JSON_OK) {
+		ok(0, "prefix base %s not valid", s);
+		return;
+	}
+	end = r.object_end;
+	for (k = 0; k <= end; k++) {
+		if (json_scan_request(guarded(s, k), k, &r) != JSON_INVALID) {
+			bad++;
+		}
+	}
+	ok(bad == 0, "%zu prefixes of %s not invalid", bad, s);
+}
+
+static void
+test_model(void)
+{
+	struct json_request r;
+	const char *s;
+	char buf[64];
+	long len;
+
+	s = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"hi\"}]}";
+	ok_int(scan(s, &r), JSON_OK, "model first");
+	check_model(s, &r, "gpt-4o");
+	ok_int(r.model_off, 9, "model_off");
+	ok_int(r.object_end, strlen(s) - 1, "object_end");
+	ok_int(r.stream, 0, "no stream");
+	ok_int(r.has_max_tokens, 0, "no max tokens");
+	ok_int(r.has_stream_options, 0, "no stream_options");
+	check_prefixes(s);
+
+	s = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\","
+	    "\"model\":\"nested\"}],\"stream\":true,\"model\":\"claude\"}";
+	ok_int(scan(s, &r), JSON_OK, "model last");
+	check_model(s, &r, "claude");
+	ok_int(r.stream, 1, "stream true");
+	check_prefixes(s);
+
+	s = "\n {\n  \"temperature\": 0.5,\n  \"model\" : \"m1\" ,\n"
+	    "  \"n\": 1\n}\n\t\r ";
+	ok_int(scan(s, &r), JSON_OK, "model middle, blanks");
+	check_model(s, &r, "m1");
+	ok_int(r.object_end, strchr(s, '}') - s, "object_end with blanks");
+	check_prefixes(s);
+
+	s = "{\"messages\":[{\"model\":\"x\"}],\"meta\":{\"model\":\"y\"},"
+	    "\"m\":\"model\"}";
+	ok_int(scan(s, &r), JSON_NO_MODEL, "nested model only");
+	ok_int(scan("{}", &r), JSON_NO_MODEL, "empty object");
+	ok_int(scan(" { } ", &r), JSON_NO_MODEL, "empty object, blanks");
+	ok_int(scan("{\"model\":null}", &r), JSON_NO_MODEL, "model null");
+	ok_int(scan("{\"model\":7}", &r), JSON_NO_MODEL, "model number");
+	ok_int(scan("{\"model\":[\"a\"]}", &r), JSON_NO_MODEL, "model array");
+	ok_int(scan("{\"model\":{\"id\":\"a\"}}", &r), JSON_NO_MODEL,
+	    "model object");
+	ok_int(scan("{\"Model\":\"a\"}", &r), JSON_NO_MODEL, "key case");
+	ok_int(scan("{\"models\":\"a\"}", &r), JSON_NO_MODEL, "longer key");
+
+	s = "{\"model\":\"\"}";
+	ok_int(scan(s, &r), JSON_OK, "empty model");
+	check_model(s, &r, "");
+
+	s = "{\"model\":\"gpt\\u002d4o \\\"x\\\" \\\\ \\/\"}";
+	ok_int(scan(s, &r), JSON_OK, "escaped model");
+	check_model(s, &r, "gpt\\u002d4o \\\"x\\\" \\\\ \\/");
+	len = json_unescape(r.model, buf, sizeof buf);
+	ok_str(len >= 0 ? buf : NULL, "gpt-4o \"x\" \\ /", "model decoded");
+
+	/* An escaped key is still the key the provider will read. */
+	s = "{\"mod\\u0065l\":\"m\"}";
+	ok_int(scan(s, &r), JSON_OK, "escaped key");
+	check_model(s, &r, "m");
+	s = "{\"model\":\"cheap\",\"mod\\u0065l\":\"dear\"}";
+	ok_int(scan(s, &r), JSON_OK, "escaped duplicate key");
+	check_model(s, &r, "dear");
+
+	s = "{\"model\":\"a\",\"x\":1,\"model\":\"b\"}";
+	ok_int(scan(s, &r), JSON_OK, "duplicate model");
+	check_model(s, &r, "b");
+	ok_int(scan("{\"model\":\"a\",\"model\":1}", &r), JSON_NO_MODEL,
+	    "duplicate model, last not a string");
+	s = "{\"model\":1,\"model\":\"a\"}";
+	ok_int(scan(s, &r), JSON_OK, "duplicate model, last a string");
+	check_model(s, &r, "a");
+
+	/* Raw UTF-8 and DEL are fine inside strings. */
+	s = "{\"model\":\"caf\xc3\xa9\x7f\"}";
+	ok_int(scan(s, &r), JSON_OK, "utf-8 model");
+	check_model(s, &r, "caf\xc3\xa9\x7f");
+}
+
+static void
+test_stream(void)
+{
+	struct json_request r;
+
+	ok_int(scan("{\"model\":\"m\",\"stream\":true}", &r), JSON_OK, "s1");
+	ok_int(r.stream, 1, "stream true");
+	ok_int(scan("{\"stream\":false,\"model\":\"m\"}", &r), JSON_OK, "s2");
+	ok_int(r.stream, 0, "stream false");
+	ok_int(scan("{\"model\":\"m\",\"stream\":\"true\"}", &r), JSON_OK,
+	    "s3");
+	ok_int(r.stream, 0, "stream \"true\"");
+	ok_int(scan("{\"model\":\"m\",\"stream\":1}", &r), JSON_OK, "s4");
+	ok_int(r.stream, 0, "stream 1");
+	ok_int(scan("{\"model\":\"m\",\"stream\":null}", &r), JSON_OK, "s5");
+	ok_int(r.stream, 0, "stream null");
+	ok_int(scan("{\"model\":\"m\",\"stream\":true,\"stream\":false}", &r),
+	    JSON_OK, "s6");
+	ok_int(r.stream, 0, "stream duplicate, last false");
+	ok_int(scan("{\"model\":\"m\",\"o\":{\"stream\":true}}", &r), JSON_OK,
+	    "s7");
+	ok_int(r.stream, 0, "nested stream");
+}
+
+static void
+test_max_tokens(void)
+{
+	static const struct {
+		const char *body;
+		int has;
+		uint64_t want;
+	} cases[] = {
+		{ "{\"model\":\"m\",\"max_tokens\":100}", 1, 100 },
+		{ "{\"model\":\"m\",\"max_tokens\":0}", 1, 0 },
+		{ "{\"model\":\"m\",\"max_completion_tokens\":64}", 1, 64 },
+		{ "{\"max_output_tokens\":4096,\"model\":\"m\"}", 1, 4096 },
+		{ "{\"model\":\"m\",\"max_tokens\":-5}", 0, 0 },
+		{ "{\"model\":\"m\",\"max_tokens\":-0}", 0, 0 },
+		{ "{\"model\":\"m\",\"max_tokens\":1.5}", 0, 0 },
+		{ "{\"model\":\"m\",\"max_tokens\":100.0}", 0, 0 },
+		{ "{\"model\":\"m\",\"max_tokens\":1e3}", 0, 0 },
+		{ "{\"model\":\"m\",\"max_tokens\":\"100\"}", 0, 0 },
+		{ "{\"model\":\"m\",\"max_tokens\":null}", 0, 0 },
+		{ "{\"model\":\"m\",\"max_tokens\":true}", 0, 0 },
+		{ "{\"model\":\"m\",\"max_tokens\":[1]}", 0, 0 },
+		{ "{\"model\":\"m\",\"max_tokens\":18446744073709551615}", 1,
+		    UINT64_MAX },
+		{ "{\"model\":\"m\",\"max_tokens\":18446744073709551616}", 0,
+		    0 },
+		{ "{\"model\":\"m\",\"max_tokens\":99999999999999999999999}",
+		    0, 0 },
+		{ "{\"model\":\"m\",\"max_tokens\":10,"
+		    "\"max_completion_tokens\":20}", 1, 20 },
+		{ "{\"max_output_tokens\":30,\"model\":\"m\","
+		    "\"max_tokens\":5}", 1, 30 },
+		{ "{\"max_tokens\":30,\"max_tokens\":7,\"model\":\"m\"}", 1,
+		    30 },
+		{ "{\"model\":\"m\",\"max_tokens\":-1,"
+		    "\"max_completion_tokens\":8}", 1, 8 },
+		{ "{\"model\":\"m\",\"o\":{\"max_tokens\":8}}", 0, 0 },
+	};
+	struct json_request r;
+	size_t i;
+	char name[32];
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(name, sizeof name, "max_tokens case %zu", i);
+		ok_int(scan(cases[i].body, &r), JSON_OK, name);
+		ok(r.has_max_tokens == cases[i].has &&
+		    r.max_tokens == cases[i].want,
+		    "%s: has %d %" PRIu64 ", want %d %" PRIu64, cases[i].body,
+		    r.has_max_tokens, r.max_tokens, cases[i].has,
+		    cases[i].want);
+	}
+}
+
+static void
+test_stream_options(void)
+{
+	static const struct {
+		const char *body;
+		int has, include;
+		const char *value;	/* the recorded range, or NULL */
+	} cases[] = {
+		{ "{\"model\":\"m\",\"stream_options\":{\"include_usage\":true}}",
+		    1, 1, "{\"include_usage\":true}" },
+		{ "{\"stream_options\" : { \"include_usage\" : true } ,"
+		    "\"model\":\"m\"}", 1, 1, "{ \"include_usage\" : true }" },
+		{ "{\"model\":\"m\",\"stream_options\":{\"include_usage\":false}}",
+		    1, 0, "{\"include_usage\":false}" },
+		{ "{\"model\":\"m\",\"stream_options\":"
+		    "{\"include_usage\":\"true\"}}", 1, 0,
+		    "{\"include_usage\":\"true\"}" },
+		{ "{\"model\":\"m\",\"stream_options\":"
+		    "{\"x\":{\"include_usage\":true}}}", 1, 0,
+		    "{\"x\":{\"include_usage\":true}}" },
+		{ "{\"model\":\"m\",\"stream_options\":"
+		    "{\"a\":[1,{\"b\":2}],\"include_usage\":true}}", 1, 1,
+		    "{\"a\":[1,{\"b\":2}],\"include_usage\":true}" },
+		{ "{\"model\":\"m\",\"stream_options\":"
+		    "{\"include_usage\":true,\"include_usage\":false}}", 1, 0,
+		    "{\"include_usage\":true,\"include_usage\":false}" },
+		{ "{\"model\":\"m\",\"stream_options\":{}}", 1, 0, "{}" },
+		{ "{\"model\":\"m\",\"stream_options\":null}", 1, 0, "null" },
+		{ "{\"model\":\"m\",\"stream_options\":\"s\"}", 1, 0, "\"s\"" },
+		{ "{\"model\":\"m\",\"stream_options\":[true]}", 1, 0,
+		    "[true]" },
+		{ "{\"model\":\"m\",\"include_usage\":true}", 0, 0, NULL },
+		{ "{\"model\":\"m\",\"o\":{\"stream_options\":"
+		    "{\"include_usage\":true}}}", 0, 0, NULL },
+		{ "{\"stream_options\":{\"include_usage\":true},"
+		    "\"stream_options\":{}, \"model\":\"m\"}", 1, 0, "{}" },
+	};
+	struct json_request r;
+	size_t i, wn;
+	const char *s;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		s = cases[i].body;
+		ok_int(scan(s, &r), JSON_OK, s);
+		ok(r.has_stream_options == cases[i].has &&
+		    r.include_usage == cases[i].include,
+		    "%s: has %d include %d", s, r.has_stream_options,
+		    r.include_usage);
+		if (cases[i].value != NULL) {
+			wn = strlen(cases[i].value);
+			ok(r.stream_options_len == wn &&
+			    memcmp(s + r.stream_options_off, cases[i].value,
+			    wn) == 0, "%s: range %zu+%zu", s,
+			    r.stream_options_off, r.stream_options_len);
+		}
+		check_prefixes(s);
+	}
+}
+
+static void
+test_valid_values(void)
+{
+	static const char *const cases[] = {
+		"{\"model\":\"a\",\"x\":[1,-0,0,0.5e-3,1E+2,-12.34,10e5,"
+		    "true,false,null,\"s\",{},[],[[]],{\"k\":{}}]}",
+		"{\"model\":\"a\",\"x\":\"\\b\\f\\n\\r\\t\\\"\\\\\\/"
+		    "\\u00e9\\uD83D\\uDE00\"}",
+		"{\"model\":\"a\",\"\":\"\",\"x\":-0.0E-0}",
+		"\t\r\n {\"model\":\"a\"}\t\r\n ",
+		"{\"model\":\"a\",\"x\":[ 1 , 2 ,\n3 ]}",
+	};
+	struct json_request r;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ok_int(scan(cases[i], &r), JSON_OK, cases[i]);
+		check_prefixes(cases[i]);
+	}
+}
+
+static void
+test_invalid(void)
+{
+	static const struct {
+		const char *body;
+		size_t n;	/* 0: strlen */
+		int want;
+	} cases[] = {
+		{ "", 0, JSON_INVALID },
+		{ "   \n", 0, JSON_INVALID },
+		{ "{\"model\":\"a\"} x", 0, JSON_INVALID },
+		{ "{\"model\":\"a\"}{}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\"} {\"model\":\"b\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\"}}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\"}]", 0, JSON_INVALID },
+		{ "{\"model\":\"a\"]", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",}", 0, JSON_INVALID },
+		{ "{,\"model\":\"a\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",,\"b\":1}", 0, JSON_INVALID },
+		{ "{\"model\" \"a\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\" \"b\":1}", 0, JSON_INVALID },
+		{ "{\"model\"::\"a\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\":1}", 0, JSON_INVALID },
+		{ "{\"model\"}", 0, JSON_INVALID },
+		{ "{\"model\":}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"b\"}", 0, JSON_INVALID },
+		{ "{1:\"a\"}", 0, JSON_INVALID },
+		{ "{null:\"a\"}", 0, JSON_INVALID },
+		{ "{{}:\"a\"}", 0, JSON_INVALID },
+		{ "{model:\"a\"}", 0, JSON_INVALID },
+		{ "{'model':'a'}", 0, JSON_INVALID },
+		{ "{\"model\":a}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":[1,]}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":[,1]}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":[1 2]}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":[1:2]}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":[\"k\":2]}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":{\"y\":1,}}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":{\"y\":1]}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":[1}}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":tru}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":nul}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":truex}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":True}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":NaN}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":true\"y\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":01}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":-01}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":00}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":1.}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":-}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":--1}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":.5}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":+1}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":1e}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":1e+}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":1.5e}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":1.e5}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":0x10}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":1-2}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":1[}", 0, JSON_INVALID },
+		{ "{\"model\":\"a", 0, JSON_INVALID },
+		{ "{\"model\":\"a}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\\\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\"", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",", 0, JSON_INVALID },
+		{ "{\"model\":1", 0, JSON_INVALID },
+		{ "{\"model\":\"a\x01\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\x1f\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\tb\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\nb\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"k\x02\":1}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\\q\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\\x41\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\\'\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"\\u12\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"\\u12g4\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"\\u", 0, JSON_INVALID },
+		{ "{\"model\":\"\\", 0, JSON_INVALID },
+		{ "{\f\"model\":\"a\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\"}\f", 0, JSON_INVALID },
+		{ "\xef\xbb\xbf{\"model\":\"a\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\"}\0", 14, JSON_INVALID },
+		{ "{\"model\":\"a\"} \0 ", 16, JSON_INVALID },
+		{ "{\"model\":\"a\0b\"}", 15, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":1\0}", 20, JSON_INVALID },
+		{ "\0{\"model\":\"a\"}", 14, JSON_INVALID },
+		{ "}", 0, JSON_INVALID },
+		{ "]", 0, JSON_INVALID },
+		{ "{", 0, JSON_INVALID },
+		{ "[", 0, JSON_INVALID },
+		{ ":", 0, JSON_INVALID },
+		{ ",", 0, JSON_INVALID },
+		{ "01", 0, JSON_INVALID },
+		{ "1 2", 0, JSON_INVALID },
+		{ "1,", 0, JSON_INVALID },
+		{ "[1,]", 0, JSON_INVALID },
+		{ "\"abc", 0, JSON_INVALID },
+		{ "\"abc\" x", 0, JSON_INVALID },
+		{ "[{\"model\":\"a\"}]", 0, JSON_NOT_OBJECT },
+		{ "[]", 0, JSON_NOT_OBJECT },
+		{ " [ ] ", 0, JSON_NOT_OBJECT },
+		{ "\"model\"", 0, JSON_NOT_OBJECT },
+		{ "42", 0, JSON_NOT_OBJECT },
+		{ "42 ", 0, JSON_NOT_OBJECT },
+		{ "-1.5e3", 0, JSON_NOT_OBJECT },
+		{ "true", 0, JSON_NOT_OBJECT },
+		{ " null\n", 0, JSON_NOT_OBJECT },
+	};
+	struct json_request r;
+	size_t i, n;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		n = cases[i].n ? cases[i].n : strlen(cases[i].body);
+		ok(scan_n(cases[i].body, n, &r) == cases[i].want,
+		    "invalid case %zu: %.*s: want %d", i, (int)n,
+		    cases[i].body, cases[i].want);
+	}
+}
+
+/* A million-deep body must neither recurse nor over-read. */
+static void
+test_deep(void)
+{
+	static const char head[] = "{\"model\":\"a\",\"x\":";
+	size_t depth = 200000, hl = sizeof head - 1, n, i;
+	struct json_request r;
+	char *s;
+
+	s = malloc(hl + 2 * depth + 1);
+	if (s == NULL) {
+		ok(0, "malloc");
+		return;
+	}
+	memcpy(s, head, hl);
+	for (i = 0; i < depth; i++) {
+		s[hl + i] = '[';
+		s[hl + depth + i] = ']';
+	}
+	s[hl + 2 * depth] = '}';
+	n = hl + 2 * depth + 1;
+	ok_int(scan_n(s, n, &r), JSON_OK, "deep nesting");
+	ok_int(r.object_end, n - 1, "deep object_end");
+	ok_int(scan_n(s, n - 1, &r), JSON_INVALID, "deep, no closing brace");
+	ok_int(scan_n(s, hl + depth, &r), JSON_INVALID, "deep, unclosed");
+	s[hl + depth] = '}';
+	ok_int(scan_n(s, n, &r), JSON_INVALID, "deep, mismatched");
+	free(s);
+}
+
+static void
+test_escape(void)
+{
+	char out[1024], back[1024], body[1200];
+	unsigned char all[256];
+	struct json_request r;
+	struct view v;
+	long len, blen;
+	size_t i;
+	const char *in = "a\"b\\c\n\r\t\b\f\x01\x1f\x7f/\xc3\xa9 z";
+	const char *want = "a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f"
+	    "\\u007f/\xc3\xa9 z";
+
+	len = json_escape(in, strlen(in), out, sizeof out);
+	ok_int(len, strlen(want), "escape length");
+	ok_str(out, want, "escape");
+	ok_int(json_escape(in, strlen(in), out, strlen(want)), -1,
+	    "escape, no room for NUL");
+	ok_int(json_escape(in, strlen(in), out, strlen(want) + 1),
+	    strlen(want), "escape, exact room");
+	ok_int(json_escape("\n", 1, out, 2), -1, "escape pair cut");
+	ok_int(json_escape("\x01", 1, out, 6), -1, "escape \\u cut");
+	ok_int(json_escape("", 0, out, 1), 0, "escape empty");
+	ok_int(json_escape("", 0, out, 0), -1, "escape cap 0");
+
+	v.p = "caf\\u00e9"; v.n = strlen(v.p);
+	len = json_unescape(v, out, sizeof out);
+	ok_str(len == 5 ? out : NULL, "caf\xc3\xa9", "\\u00e9");
+	v.p = "\\ud83d\\ude00!"; v.n = strlen(v.p);
+	len = json_unescape(v, out, sizeof out);
+	ok_str(len == 5 ? out : NULL, "\xf0\x9f\x98\x80!", "surrogate pair");
+	v.p = "\\uD83D\\uDE00"; v.n = strlen(v.p);
+	len = json_unescape(v, out, sizeof out);
+	ok_str(len == 4 ? out : NULL, "\xf0\x9f\x98\x80", "upper-case hex");
+	v.p = "\\u20ac\\u0041\\u07ff"; v.n = strlen(v.p);
+	len = json_unescape(v, out, sizeof out);
+	ok_str(len == 6 ? out : NULL, "\xe2\x82\xac" "A\xdf\xbf",
+	    "2- and 3-byte forms");
+	v.p = "\\\"\\\\\\/\\b\\f\\n\\r\\t"; v.n = strlen(v.p);
+	len = json_unescape(v, out, sizeof out);
+	ok_str(len == 8 ? out : NULL, "\"\\/\b\f\n\r\t", "short escapes");
+	v.p = "a\\u0000b"; v.n = strlen(v.p);
+	len = json_unescape(v, out, sizeof out);
+	ok(len == 3 && memcmp(out, "a\0b", 4) == 0, "\\u0000 kept, len %ld",
+	    len);
+
+	{
+		static const char *const bad[] = {
+			"\\", "a\\", "\\x", "\\u", "\\u12", "\\u12g4",
+			"\\ud83d", "\\ud83dx", "\\ud83d\\u0041", "\\ud83d\\n",
+			"\\ude00", "\\ud83d\\ud83d", "\\U00e9",
+		};
+
+		for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			v.p = bad[i];
+			v.n = strlen(bad[i]);
+			ok(json_unescape(v, out, sizeof out) == -1,
+			    "bad escape %s accepted", bad[i]);
+			v.p = guarded(bad[i], v.n);
+			ok(json_unescape(v, out, sizeof out) == -1,
+			    "guarded bad escape %s accepted", bad[i]);
+		}
+	}
+
+	v.p = "caf\\u00e9"; v.n = strlen(v.p);
+	ok_int(json_unescape(v, out, 5), -1, "unescape, no room for NUL");
+	ok_int(json_unescape(v, out, 6), 5, "unescape, exact room");
+	ok_int(json_unescape(v, out, 4), -1, "unescape, \\u cut");
+	v.p = ""; v.n = 0;
+	ok_int(json_unescape(v, out, 1), 0, "unescape empty");
+	ok_int(json_unescape(v, out, 0), -1, "unescape cap 0");
+
+	/* Every byte value survives escape then unescape, and the escaped
+	 * form is a string json_scan_request accepts. */
+	for (i = 0; i < 256; i++) {
+		all[i] = (unsigned char)i;
+	}
+	len = json_escape((const char *)all, sizeof all, out, sizeof out);
+	ok(len > 0, "escape all bytes");
+	v.p = guarded(out, (size_t)len);
+	v.n = (size_t)len;
+	blen = json_unescape(v, back, sizeof back);
+	ok(blen == 256 && memcmp(back, all, 256) == 0,
+	    "all bytes round trip (%ld)", blen);
+	snprintf(body, sizeof body, "{\"model\":\"%s\"}", out);
+	ok_int(scan(body, &r), JSON_OK, "escaped bytes as a model");
+	blen = json_unescape(r.model, back, sizeof back);
+	ok(blen == 256 && memcmp(back, all, 256) == 0,
+	    "model round trip (%ld)", blen);
+
+	{
+		static const char *const texts[] = {
+			"plain", "", "caf\xc3\xa9", "\xf0\x9f\x98\x80",
+			"quote \" back \\ slash / end", "\x7f\x1b[0m",
+		};
+
+		for (i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+			len = json_escape(texts[i], strlen(texts[i]), out,
+			    sizeof out);
+			v.p = out;
+			v.n = len < 0 ? 0 : (size_t)len;
+			blen = json_unescape(v, back, sizeof back);
+			ok_str(len >= 0 && blen >= 0 ? back : NULL, texts[i],
+			    "round trip");
+		}
+	}
+}
+
+/* Run json_find_usage in place and guarded; both must agree. */
+static int
+usage_n(const char *s, size_t n, struct json_usage *u)
+{
+	struct json_usage g;
+	int a, b;
+
+	a = json_find_usage(s, n, u);
+	b = json_find_usage(guarded(s, n), n, &g);
+	ok(a == b && a == u->found && u->found == g.found && u->in == g.in &&
+	    u->out == g.out, "guarded usage differs for %.*s", (int)n, s);
+	return a;
+}
+
+static void
+check_usage(const char *s, int found, uint64_t in, uint64_t out)
+{
+	struct json_usage u;
+
+	usage_n(s, strlen(s), &u);
+	ok(u.found == found && u.in == in && u.out == out,
+	    "%s: got %d %" PRIu64 "/%" PRIu64 ", want %d %" PRIu64 "/%"
+	    PRIu64, s, u.found, u.in, u.out, found, in, out);
+}
+
+/* Offset just past the last usage object's closing brace, and where its
+ * key starts (these shapes hold no braces inside strings). */
+static void
+usage_span(const char *s, size_t *key, size_t *end)
+{
+	const char *p = s, *q = NULL;
+	int depth = 0;
+
+	while ((p = strstr(p, "\"usage\":{")) != NULL) {
+		q = p++;
+	}
+	*key = (size_t)(q - s);
+	for (p = q + 8; *p; p++) {
+		if (*p == '{') {
+			depth++;
+		} else if (*p == '}' && --depth == 0) {
+			break;
+		}
+	}
+	*end = (size_t)(p - s) + 1;
+}
+
+static void
+test_usage(void)
+{
+	static const struct {
+		const char *text;
+		uint64_t in, out;
+	} shapes[] = {
+		{ "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":"
+		    "{\"role\":\"assistant\",\"content\":\"hi\"}}],\"usage\":"
+		    "{\"prompt_tokens\":12,\"completion_tokens\":34,"
+		    "\"total_tokens\":46,\"prompt_tokens_details\":"
+		    "{\"cached_tokens\":0}}}", 12, 34 },
+		{ "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\","
+		    "\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
+		    "\"completion_tokens\":7,\"total_tokens\":12}}\n\n", 5, 7 },
+		{ "{\"type\":\"response.completed\",\"response\":{\"id\":\"r\","
+		    "\"usage\":{\"input_tokens\":10,\"output_tokens\":20,"
+		    "\"output_tokens_details\":{\"reasoning_tokens\":5}}}}",
+		    10, 20 },
+		{ "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+		    "\"end_turn\"},\"usage\":{\"output_tokens\":15}}", 0, 15 },
+		{ "{\"type\":\"message_start\",\"message\":{\"id\":\"m\","
+		    "\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}",
+		    25, 1 },
+		{ "{\"data\":[{\"object\":\"embedding\",\"embedding\":[0.1,"
+		    "-0.2]}],\"usage\":{\"prompt_tokens\":8,"
+		    "\"total_tokens\":8}}", 8, 0 },
+		{ "{\"id\":\"cgt-1\",\"status\":\"succeeded\",\"usage\":"
+		    "{\"completion_tokens\":108900,\"total_tokens\":108900}}",
+		    0, 108900 },
+	};
+	struct json_usage u;
+	size_t i, k, n, key, end, bad;
+	const char *s;
+
+	for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+		s = shapes[i].text;
+		n = strlen(s);
+		check_usage(s, 1, shapes[i].in, shapes[i].out);
+		usage_span(s, &key, &end);
+		/* A prefix holds the usage once its '}' is in. */
+		bad = 0;
+		for (k = 0; k <= n; k++) {
+			usage_n(s, k, &u);
+			if (u.found != (k >= end) || (u.found &&
+			    (u.in != shapes[i].in || u.out != shapes[i].out))) {
+				bad++;
+			}
+		}
+		ok(bad == 0, "%zu bad prefixes of %s", bad, s);
+		/* A suffix holds it while the key is whole. */
+		bad = 0;
+		for (k = 0; k <= n; k++) {
+			usage_n(s + k, n - k, &u);
+			if (u.found != (k <= key)) {
+				bad++;
+			}
+		}
+		ok(bad == 0, "%zu bad suffixes of %s", bad, s);
+	}
+
+	/* Fragments and odd placements. */
+	check_usage("\"content\":\"hi\"}}],\"usage\":{\"prompt_tokens\":3,"
+	    "\"completion_tokens\":4}}", 1, 3, 4);
+	check_usage("ns\":3}}, \"usage\" :\n { \"prompt_tokens\" : 3 ,\r\n"
+	    "\t\"completion_tokens\" : 9 } ,", 1, 3, 9);
+	check_usage("{\"usage\": null}", 0, 0, 0);
+	check_usage("{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},"
+	    "\"x\":{\"usage\": null}}", 1, 1, 2);
+	check_usage("{\"usage\":{\"prompt_tokens\":12,\"completion_tok", 0, 0,
+	    0);
+	check_usage("{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}"
+	    "\n{\"usage\":{\"prompt_tokens\":5,", 1, 1, 2);
+	check_usage("{\"usage\":{\"prompt_tokens\":1}}\n"
+	    "{\"usage\":{\"prompt_tokens\":9}}", 1, 9, 0);
+	check_usage("{\"usage\":{}}", 0, 0, 0);
+	check_usage("{\"usage\":{\"prompt_tokens\":4}} {\"usage\":{}}", 1, 4,
+	    0);
+	check_usage("{\"usage\":{\"prompt_tokens\":-1,"
+	    "\"completion_tokens\":1.5,\"input_tokens\":\"3\"}}", 0, 0, 0);
+	check_usage("{\"usage\":{\"prompt_tokens\":18446744073709551616}}", 0,
+	    0, 0);
+	check_usage("{\"usage\":{\"details\":{\"prompt_tokens\":99},"
+	    "\"completion_tokens\":4}}", 1, 0, 4);
+	check_usage("{\"usage\":{\"note\":\"}{\\\"\",\"prompt_tokens\":6}}", 1,
+	    6, 0);
+	check_usage("{\"usage\":{\"prompt\\u005ftokens\":7}}", 1, 7, 0);
+	check_usage("{\"usage\":{\"prompt_tokens\":7,}}", 0, 0, 0);
+	check_usage("{\"usage\":{\"prompt_tokens\" 7}}", 0, 0, 0);
+	check_usage("{\"usage\":{\"prompt_tokens\":07}}", 0, 0, 0);
+	check_usage("{\"usage\":[{\"prompt_tokens\":7}]}", 0, 0, 0);
+	check_usage("{\"usage\":\"{\\\"prompt_tokens\\\":7}\"}", 0, 0, 0);
+	check_usage("{\"text\":\"usage\",\"x\":{\"prompt_tokens\":7}}", 0, 0,
+	    0);
+	check_usage("{\"usage\":{\"prompt_tokens\":7}", 1, 7, 0);
+	check_usage("", 0, 0, 0);
+	check_usage("\"usage\"", 0, 0, 0);
+	check_usage("\"usage\":", 0, 0, 0);
+	check_usage("\"usage\":{", 0, 0, 0);
+	check_usage("\"usage\":{\"}", 0, 0, 0);
+	check_usage("\"usage\":{\"a\":\"\\", 0, 0, 0);
+	check_usage("\"usage\":{}}}}}}", 0, 0, 0);
+	check_usage("usage\":{\"prompt_tokens\":1}", 0, 0, 0);
+	check_usage("\x01\xff garbage {{{ \"\"\" ]]] : , \\", 0, 0, 0);
+
+	/* Too many tokens for the stack array: refused, not overflowed. */
+	{
+		char big[4096];
+		size_t o;
+
+		o = (size_t)snprintf(big, sizeof big,
+		    "{\"usage\":{\"prompt_tokens\":3,\"list\":[");
+		for (i = 0; i < 300; i++) {
+			o += (size_t)snprintf(big + o, sizeof big - o, "%s1",
+			    i ? "," : "");
+		}
+		snprintf(big + o, sizeof big - o, "]}}");
+		check_usage(big, 0, 0, 0);
+	}
+
+	/* Many unclosed candidates stay cheap and end in the real one. */
+	{
+		char big[8192];
+		size_t o;
+
+		o = (size_t)snprintf(big, sizeof big,
+		    "{\"usage\":{\"prompt_tokens\":2}}");
+		for (i = 0; i < 10; i++) {
+			o += (size_t)snprintf(big + o, sizeof big - o,
+			    "\"usage\":{\"a\":[");
+		}
+		check_usage(big, 1, 2, 0);
+		for (i = 0; i < 400; i++) {
+			o += (size_t)snprintf(big + o, sizeof big - o,
+			    "\"usage\":{");
+		}
+		check_usage(big, 0, 0, 0);
+	}
+}
+
+int
+main(void)
+{
+	guard_init();
+	test_model();
+	test_stream();
+	test_max_tokens();
+	test_stream_options();
+	test_valid_values();
+	test_invalid();
+	test_deep();
+	test_escape();
+	test_usage();
+	return t_done("json");
+}

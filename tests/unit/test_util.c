@@ -1,0 +1,177 @@
+/* Unit tests for util: views, bounded number parsing, constant-time
+ * compare, SHA-256, hex and random bytes. */
+#include <stdint.h>
+#include <string.h>
+
+#include "t.h"
+#include "util.h"
+
+static struct view
+v(const char *s)
+{
+	struct view r;
+
+	r.p = s;
+	r.n = strlen(s);
+	return r;
+}
+
+static void
+test_views(void)
+{
+	struct view t;
+
+	ok(util_view_eq(v("gpt-5.2"), "gpt-5.2"), "view_eq equal");
+	ok(!util_view_eq(v("gpt-5.2"), "gpt-5"), "view_eq prefix");
+	ok(!util_view_eq(v("gpt"), "gpt-5"), "view_eq longer s");
+	ok(!util_view_eq(v("GPT"), "gpt"), "view_eq is case-sensitive");
+	ok(util_view_eq(v(""), ""), "view_eq empty");
+	ok(util_view_ieq(v("Content-Length"), "content-length"), "view_ieq");
+	ok(!util_view_ieq(v("Content-Lengt"), "content-length"),
+	    "view_ieq short");
+	ok(!util_view_ieq(v("Content-Lengthx"), "content-length"),
+	    "view_ieq long");
+	t = util_view_trim(v(" \t chunked \t"));
+	ok(t.n == 7 && memcmp(t.p, "chunked", 7) == 0, "view_trim both");
+	t = util_view_trim(v(" \t "));
+	ok_int(t.n, 0, "view_trim all blank");
+	t = util_view_trim(v("a b"));
+	ok_int(t.n, 3, "view_trim keeps inner blank");
+}
+
+static void
+test_parse_u64(void)
+{
+	uint64_t x = 7;
+
+	ok(util_parse_u64("0", 1, &x) == 0 && x == 0, "u64 zero");
+	ok(util_parse_u64("12345", 5, &x) == 0 && x == 12345, "u64 12345");
+	ok(util_parse_u64("123abc", 3, &x) == 0 && x == 123,
+	    "u64 honours n");
+	ok(util_parse_u64("18446744073709551615", 20, &x) == 0 &&
+	    x == UINT64_MAX, "u64 max");
+	x = 7;
+	ok(util_parse_u64("18446744073709551616", 20, &x) < 0 && x == 7,
+	    "u64 overflow by one");
+	ok(util_parse_u64("99999999999999999999", 20, &x) < 0,
+	    "u64 overflow");
+	ok(util_parse_u64("", 0, &x) < 0, "u64 empty");
+	ok(util_parse_u64("12a", 3, &x) < 0, "u64 letter");
+	ok(util_parse_u64("-1", 2, &x) < 0, "u64 sign");
+	ok(util_parse_u64("+1", 2, &x) < 0, "u64 plus");
+	ok(util_parse_u64(" 1", 2, &x) < 0, "u64 blank");
+	ok(util_parse_u64("1.0", 3, &x) < 0, "u64 dot");
+}
+
+static void
+test_parse_fixed(void)
+{
+	static const struct {
+		const char *s;
+		unsigned max_frac, scale;
+		int rc;
+		uint64_t want;
+	} cases[] = {
+		{ "1.75", 3, 3, 0, 1750 },
+		{ "0.019", 3, 3, 0, 19 },
+		{ "15", 3, 3, 0, 15000 },
+		{ "0.140", 3, 3, 0, 140 },
+		{ "14.00", 3, 3, 0, 14000 },
+		{ "1.2345", 3, 3, -1, 0 },
+		{ "1.5", 1, 9, 0, 1500000000 },
+		{ "7.2000", 4, 4, 0, 72000 },
+		{ "0", 0, 0, 0, 0 },
+		{ "1.", 3, 3, -1, 0 },
+		{ ".5", 3, 3, -1, 0 },
+		{ "1..5", 3, 3, -1, 0 },
+		{ "1.5x", 3, 3, -1, 0 },
+		{ "-1", 3, 3, -1, 0 },
+		{ "", 3, 3, -1, 0 },
+		{ "1.5", 3, 2, -1, 0 },		/* scale below max_frac */
+		{ "18446744073709551.615", 3, 3, 0, UINT64_MAX },
+		{ "18446744073709551.616", 3, 3, -1, 0 },
+		{ "18446744073709552", 3, 3, -1, 0 },
+	};
+	uint64_t x;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		x = 0;
+		rc = util_parse_fixed(cases[i].s, strlen(cases[i].s),
+		    cases[i].max_frac, cases[i].scale, &x);
+		ok(rc == cases[i].rc && (rc < 0 || x == cases[i].want),
+		    "parse_fixed(\"%s\", %u, %u): rc %d value %" PRIu64,
+		    cases[i].s, cases[i].max_frac, cases[i].scale, rc, x);
+	}
+}
+
+static void
+test_ct_equal(void)
+{
+	unsigned char a[32], b[32];
+
+	memset(a, 0xab, sizeof a);
+	memcpy(b, a, sizeof b);
+	ok(util_ct_equal(a, b, 32) == 1, "ct_equal same");
+	b[31] ^= 1;
+	ok(util_ct_equal(a, b, 32) == 0, "ct_equal last byte");
+	b[31] ^= 1;
+	b[0] ^= 0x80;
+	ok(util_ct_equal(a, b, 32) == 0, "ct_equal first byte");
+	ok(util_ct_equal(a, b, 0) == 1, "ct_equal empty");
+	ok(util_ct_equal("abc", "abd", 2) == 1, "ct_equal honours n");
+}
+
+static void
+test_sha256_hex(void)
+{
+	unsigned char h[32], back[32];
+	char hex[65];
+
+	util_sha256("abc", 3, h);
+	util_hex(h, 32, hex);
+	ok_str(hex, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad", "sha256(abc)");
+	util_sha256("", 0, h);
+	util_hex(h, 32, hex);
+	ok_str(hex, "e3b0c44298fc1c149afbf4c8996fb924"
+	    "27ae41e4649b934ca495991b7852b855", "sha256(empty)");
+	ok(util_unhex32(hex, 64, back) == 0 && memcmp(back, h, 32) == 0,
+	    "unhex32 round trip");
+	memcpy(hex, "E3B0C442", 8);
+	ok(util_unhex32(hex, 64, back) == 0 && memcmp(back, h, 32) == 0,
+	    "unhex32 upper case");
+	ok(util_unhex32(hex, 63, back) < 0, "unhex32 short");
+	hex[10] = 'g';
+	ok(util_unhex32(hex, 64, back) < 0, "unhex32 non-hex");
+	util_hex((const unsigned char *)"\x00\xff", 2, hex);
+	ok_str(hex, "00ff", "hex two bytes");
+	util_hex(h, 0, hex);
+	ok_str(hex, "", "hex empty");
+}
+
+static void
+test_random(void)
+{
+	unsigned char a[32], b[32];
+
+	memset(a, 0, sizeof a);
+	memset(b, 0, sizeof b);
+	ok(util_random(a, sizeof a) == 0 && util_random(b, sizeof b) == 0,
+	    "random returns 0");
+	ok(memcmp(a, b, sizeof a) != 0, "random differs between calls");
+	ok(util_random(a, 0) == 0, "random of nothing");
+}
+
+int
+main(void)
+{
+	test_views();
+	test_parse_u64();
+	test_parse_fixed();
+	test_ct_equal();
+	test_sha256_hex();
+	test_random();
+	return t_done("util");
+}
