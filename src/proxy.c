@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "api.h"
 #include "clock.h"
@@ -92,13 +93,19 @@ static struct {
 	unsigned char *pkind;
 	size_t pcap;
 	uint64_t next_conn_id;
+	/* Connections refused with 503 server_busy: read and discarded until
+	 * the client closes (or a second passes), so that our answer is not
+	 * lost to a TCP reset for unread request bytes. */
+	int reject_fd[64];
+	uint64_t reject_until[64];
+	size_t nrejects;
 	/* counters for /metrics */
 	unsigned long long m_requests, m_relayed, m_attempts, m_upstream_conns,
 	    m_errors_5xx, m_busy;
 	char body_tmp[64];
 } P;
 
-enum { KIND_LISTEN, KIND_SERVER, KIND_UPSTREAM };
+enum { KIND_LISTEN, KIND_SERVER, KIND_UPSTREAM, KIND_REJECT };
 
 static volatile sig_atomic_t got_term, got_hup;
 
@@ -507,6 +514,7 @@ take_idle(size_t provider, const struct conf *c)
 }
 
 static void fail_all(struct exchange *ex, uint64_t now_ms);
+static void after_upstream(struct upstream *u, uint64_t now_ms);
 
 /* Start the next attempt, or answer 503 when no candidate is left. */
 static void
@@ -602,6 +610,9 @@ next_attempt(struct exchange *ex, uint64_t now_ms, int fresh)
 		/* Try to write at once: saves a poll round trip. */
 		if (u->state == UPSTREAM_SENDING) {
 			upstream_step(u, POLLOUT, now_ms);
+			if (u->state == UPSTREAM_FAILED) {
+				after_upstream(u, now_ms);
+			}
 		}
 		return;
 	}
@@ -916,14 +927,18 @@ on_upstream_failed(struct exchange *ex, uint64_t now_ms)
 	next_attempt(ex, now_ms, 0);
 }
 
+static void after_server(struct server_conn *sc, uint64_t now_ms);
+
 static void
 after_upstream(struct upstream *u, uint64_t now_ms)
 {
 	struct exchange *ex = u->owner;
+	struct server_conn *sc;
 
 	if (ex == NULL) {
 		return;
 	}
+	sc = ex->sc;
 	switch (u->state) {
 	case UPSTREAM_FAILED:
 		on_upstream_failed(ex, now_ms);
@@ -937,6 +952,10 @@ after_upstream(struct upstream *u, uint64_t now_ms)
 		break;
 	default:
 		break;
+	}
+	/* The exchange may have ended: let the client side move on. */
+	if (sc->state != SERVER_BUSY) {
+		after_server(sc, now_ms);
 	}
 }
 
@@ -1139,6 +1158,8 @@ static void
 after_server(struct server_conn *sc, uint64_t now_ms)
 {
 	for (;;) {
+		enum server_state before = sc->state;
+
 		switch (sc->state) {
 		case SERVER_HEAD_READY:
 			on_head(sc, now_ms);
@@ -1155,7 +1176,12 @@ after_server(struct server_conn *sc, uint64_t now_ms)
 			    sc->ex->head_sent) {
 				pump(sc->ex, now_ms);
 			}
-			return;
+			if (sc->state == SERVER_BUSY) {
+				return;
+			}
+			break;
+		case SERVER_DRAIN:
+			break;
 		case SERVER_CLOSED:
 			end_exchange(sc);
 			return;
@@ -1166,8 +1192,12 @@ after_server(struct server_conn *sc, uint64_t now_ms)
 			end_exchange(sc);
 			return;
 		}
-		/* Buffered bytes may already complete the next step. */
+		/* Buffered bytes may already complete the next step, and a
+		 * drained response moves on to the next request. */
 		server_step(sc, 0, now_ms);
+		if (sc->state == before && before == SERVER_DRAIN) {
+			return;	/* still flushing: wait for POLLOUT */
+		}
 	}
 }
 
@@ -1203,7 +1233,14 @@ accept_ready(int lfd, uint64_t now_ms)
 			P.m_busy++;
 			w = write(fd, busy, sizeof(busy) - 1);
 			(void)w;
-			close(fd);
+			if (P.nrejects < sizeof(P.reject_fd) /
+			    sizeof(P.reject_fd[0])) {
+				shutdown(fd, SHUT_WR);
+				P.reject_fd[P.nrejects] = fd;
+				P.reject_until[P.nrejects++] = now_ms + 1000;
+			} else {
+				close(fd);
+			}
 			continue;
 		}
 		if (P.nconns == P.conns_cap &&
@@ -1299,6 +1336,24 @@ sweep(void)
 }
 
 static void
+sweep_rejects(uint64_t now_ms)
+{
+	size_t i, j;
+
+	for (i = 0, j = 0; i < P.nrejects; i++) {
+		if (P.reject_fd[i] >= 0 && P.reject_until[i] <= now_ms) {
+			close(P.reject_fd[i]);
+			P.reject_fd[i] = -1;
+		}
+		if (P.reject_fd[i] >= 0) {
+			P.reject_fd[j] = P.reject_fd[i];
+			P.reject_until[j++] = P.reject_until[i];
+		}
+	}
+	P.nrejects = j;
+}
+
+static void
 handle_timeouts(uint64_t now_ms)
 {
 	size_t i;
@@ -1333,6 +1388,7 @@ handle_timeouts(uint64_t now_ms)
 				}
 				fail_all(ex, now_ms);
 			}
+			after_server(sc, now_ms);
 			continue;
 		}
 		if (sc->deadline_ms != 0 && sc->deadline_ms <= now_ms) {
@@ -1480,7 +1536,7 @@ proxy_run(struct conf *conf, const char *config_path)
 		    now_ms >= drain_until)) {
 			break;
 		}
-		if (ensure_pfds(P.nlfds + P.nconns + P.nups + 1) < 0) {
+		if (ensure_pfds(P.nlfds + P.nconns + P.nups + P.nrejects + 1) < 0) {
 			log_error("out of memory for the poll set");
 			break;
 		}
@@ -1512,6 +1568,15 @@ proxy_run(struct conf *conf, const char *config_path)
 			if (u->deadline_ms != 0 && (nearest == 0 ||
 			    u->deadline_ms < nearest)) {
 				nearest = u->deadline_ms;
+			}
+		}
+		for (i = 0; i < P.nrejects; i++) {
+			P.pfds[n].fd = P.reject_fd[i];
+			P.pfds[n].events = POLLIN;
+			P.pkind[n] = KIND_REJECT;
+			P.powner[n++] = &P.reject_fd[i];
+			if (nearest == 0 || P.reject_until[i] < nearest) {
+				nearest = P.reject_until[i];
 			}
 		}
 		if (drain_until != 0 && (nearest == 0 || drain_until < nearest)) {
@@ -1551,6 +1616,17 @@ proxy_run(struct conf *conf, const char *config_path)
 				after_server(sc, now_ms);
 				break;
 			}
+			case KIND_REJECT: {
+				int *fdp = P.powner[i];
+				char sink[4096];
+				ssize_t r = read(*fdp, sink, sizeof(sink));
+
+				if (r <= 0 && !(r < 0 && errno == EAGAIN)) {
+					close(*fdp);
+					*fdp = -1;
+				}
+				break;
+			}
 			case KIND_UPSTREAM: {
 				struct upstream *u = P.powner[i];
 
@@ -1565,6 +1641,7 @@ proxy_run(struct conf *conf, const char *config_path)
 		}
 		handle_timeouts(now_ms);
 		sweep();
+		sweep_rejects(now_ms);
 	}
 	for (i = 0; i < P.nconns; i++) {
 		end_exchange(P.conns[i]);
@@ -1575,6 +1652,9 @@ proxy_run(struct conf *conf, const char *config_path)
 	}
 	for (i = 0; i < P.nlfds; i++) {
 		close(P.lfds[i]);
+	}
+	for (i = 0; i < P.nrejects; i++) {
+		close(P.reject_fd[i]);
 	}
 	while (P.gen != NULL) {
 		struct gen *g = P.gen;

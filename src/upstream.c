@@ -246,6 +246,9 @@ upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 		}
 		/* fall through */
 	case UPSTREAM_READ_HEAD:
+		if (!(revents & (POLLIN | POLLHUP | POLLERR))) {
+			return;	/* nothing to read yet: wait for poll */
+		}
 		for (;;) {
 			r = read_some(u);
 			if (r <= 0) {

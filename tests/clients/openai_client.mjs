@@ -32,7 +32,7 @@ async function main() {
     return { content: parts.join(''), chunks };
   }
   if (cmd === 'embed') {
-    const r = await client.embeddings.create({ model, input: 'hello' });
+    const r = await client.embeddings.create({ model, input: 'hello', encoding_format: 'float' });
     return { dims: r.data[0].embedding.length, usage: r.usage };
   }
   if (cmd === 'models') {

@@ -71,8 +71,8 @@ def test_curl_chat_and_relay_headers(env):
          '-H', 'Connection: keep-alive, X-Drop-Me', '-H', 'X-Drop-Me: 1',
          '-d', '{"model":"gpt-5.2","messages":[{"role":"user","content":"hi"}]}',
          'http://127.0.0.1:%d/v1/chat/completions' % r.port],
-        capture_output=True, text=True, timeout=20)
-    head, _, body = p.stdout.partition('\r\n\r\n')
+        capture_output=True, timeout=20)
+    head, _, body = p.stdout.decode().partition('\r\n\r\n')
     assert head.startswith('HTTP/1.1 200'), p.stdout
     h = head.lower()
     assert 'x-request-id: req_' in h
@@ -310,13 +310,13 @@ def test_check_and_models_commands(env):
     for text, prefix in cases:
         with open(conf, 'w') as f:
             f.write(text)
-        p = subprocess.run([RELAY, 'check', '-c', conf], capture_output=True, text=True,
+        p = subprocess.run([RELAY, 'check', '-c', 'bad.conf'], capture_output=True, text=True,
                            cwd=env.dir)
         assert p.returncode == 1, (text, p.stdout, p.stderr)
         assert p.stderr.startswith(prefix), (text, p.stderr)
         assert 'sk-inline-secret' not in p.stderr
         # and the server refuses to start on it, with the same message
-        p2 = subprocess.run([RELAY, '-c', conf], capture_output=True, text=True, timeout=10,
+        p2 = subprocess.run([RELAY, '-c', 'bad.conf'], capture_output=True, text=True, timeout=10,
                             cwd=env.dir)
         assert p2.returncode == 1 and prefix in p2.stderr, p2.stderr
     p = subprocess.run([RELAY, 'check'], capture_output=True, text=True)
@@ -393,10 +393,16 @@ def test_slow_reader_backpressure(env):
 
 def test_upstream_stream_cut_gives_error_event(env):
     m, r = start(env)
-    res = http('127.0.0.1', r.port, 'POST', '/v1/chat/completions',
-               {'model': 'gpt-5.2', 'stream': True},
-               dict(auth(), **{'x-mock': 'sse_cut:2'}))
-    pass
+    body = b'{"model":"gpt-5.2","stream":true}'
+    out = raw(r.port, b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ' +
+              KEY.encode() + b'\r\nx-mock: sse_cut:2\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+    head, _, rest = out.partition(b'\r\n\r\n')
+    assert head.startswith(b'HTTP/1.1 200') and b'transfer-encoding: chunked' in head.lower(), head
+    assert b'tok1' in rest and b'[DONE]' not in rest, rest
+    assert b'event: error\ndata: {"error":{' in rest, rest
+    assert b'"code":"upstream_unavailable"' in rest
+    # no last chunk: the client cannot mistake it for a clean end
+    assert not rest.endswith(b'0\r\n\r\n'), rest[-40:]
 
 
 def test_truncated_upstream_body_is_not_complete(env):
