@@ -1,0 +1,182 @@
+#ifndef RELAY_LEDGER_H
+#define RELAY_LEDGER_H
+/* The billing ledger (SPEC §6): an append-only file of JSON lines, each
+ * chained to the previous one by its SHA-256, replayed at start to rebuild
+ * wallet balances, today's usage and the table of async tasks. One relay
+ * process holds a write lock on it; `relay ledger verify|report` only read
+ * it. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "conf.h"
+
+enum {
+	LEDGER_LINE_MAX = 65536,	/* longest line replay accepts, without
+					 * its newline */
+	LEDGER_RECORD_MAX = 8192,	/* longest line the relay writes */
+	LEDGER_NAME_MAX = 256,		/* longest string field, in bytes */
+	LEDGER_BATCH_MS = 100		/* sync=batch: fsync at most this often */
+};
+
+/* One wallet as the ledger knows it. Wallets that are no longer in the
+ * config are kept: their history is still money. */
+struct ledger_wallet {
+	char *name;		/* owned */
+	int64_t balance_nano;	/* credits minus charges, wallet currency */
+	int64_t today_nano;	/* charged on the day ledger.today */
+	uint64_t today_requests;	/* charge lines on that day */
+};
+
+/* An async (video) task: who created it and where it lives upstream. As
+ * an argument to ledger_task() only the five strings are read. */
+struct ledger_task {
+	const char *id;		/* the provider's task id */
+	const char *wallet;
+	const char *model;	/* the alias */
+	const char *route;	/* "provider/upstream-model" */
+	const char *cred;	/* credential label, e.g. "ark#1" */
+	int charged;		/* a charge line with "task": this id exists */
+	uint64_t line;		/* ledger line of the task record */
+	char *mem;		/* owned block the five strings point into */
+};
+
+/* A finished request to be charged. Strings are borrowed for the call. */
+struct ledger_charge {
+	const char *id;		/* request id (x-request-id) */
+	const char *task;	/* the task this charge settles, or NULL */
+	const char *wallet;
+	const char *model;	/* the alias the client asked for */
+	const char *route;	/* "provider/upstream-model" that answered */
+	const char *cred;	/* credential label, or NULL to leave it out */
+	int status;		/* HTTP status, 0..999 (0: none was received) */
+	uint64_t in;		/* input tokens */
+	uint64_t out;		/* output tokens */
+	uint64_t usd_nano;	/* cost, from money_cost_usd_nano() */
+	uint64_t cur_nano;	/* debit, from money_convert(); <= INT64_MAX */
+	int estimated;		/* tokens were estimated, not reported */
+};
+
+/* An open ledger. Callers embed it; the fields are private by convention
+ * and read only through the functions below. */
+struct ledger {
+	int fd;			/* O_APPEND, locked; -1 when closed */
+	char *path;		/* owned */
+	enum conf_sync sync;
+	char cur[4];		/* wallet currency, lower-case ("cny") */
+	char last_hash[65];	/* hex SHA-256 of the last line: next prev */
+	char today[11];		/* UTC day the today_* counters are for */
+	uint64_t lines;		/* complete lines in the file */
+	off_t size;		/* bytes of complete lines: a failed write is
+				 * cut back to here */
+	int dirty;		/* written since the last fsync (batch) */
+	int broken;		/* a partial write could not be undone: no more
+				 * writes until a restart repairs the tail */
+	uint64_t last_sync_ms;	/* monotonic time of the last fsync */
+	uint64_t fsyncs;	/* fsync(2) calls made, for metrics */
+	struct ledger_wallet *wallets;	/* owned, sorted by name */
+	size_t nwallets, cap_wallets;
+	struct ledger_task *tasks;	/* owned, in ledger order */
+	size_t ntasks, cap_tasks;
+	uint32_t *task_slots;	/* owned hash index: 0 empty, else index+1 */
+	size_t cap_slots;	/* a power of two, or 0 */
+};
+
+/* Open (creating, mode 0600) and lock the ledger at path, then replay it:
+ * check every line and the hash chain, rebuild balances, today's counters
+ * (today is the current UTC day "2026-11-24", or NULL) and the task table.
+ * A torn last line (no newline) is appended to "<path>.torn", cut off the
+ * file and logged. A malformed line or a broken chain is an error naming
+ * the line, unless allow_broken: then it is logged, a malformed line is
+ * skipped, and the chain continues from the file's real last line.
+ * Amounts must be in currency_lower ("cny"). Blocks on disk I/O only; use
+ * at startup. Returns 0, or -1 with a message in err; after a failure l
+ * holds nothing and needs no ledger_close(). The lock is a POSIX record
+ * lock: it belongs to the process, and closing any other descriptor of
+ * the same file in this process releases it. */
+int ledger_open(struct ledger *l, const char *path, enum conf_sync sync,
+    const char *currency_lower, const char *today, int allow_broken,
+    char *err, size_t errlen);
+
+/* fsync (unless sync=none), unlock, close and free. l may be passed again
+ * and is then left alone. */
+void ledger_close(struct ledger *l);
+
+/* Make sure wallet has an entry (balance 0 if new), so that later charges
+ * do not allocate. For startup, from the config's wallets. Returns 0, or
+ * -1 when out of memory. */
+int ledger_add_wallet(struct ledger *l, const char *wallet);
+
+/* Append a charge line and debit the wallet. With c->task set, the task
+ * must be known and not yet charged (a task is charged exactly once).
+ * The line is written with one write(2); sync=always then fsyncs. Returns
+ * 0, or -1 with a message in err and nothing changed (no line written, or
+ * a partial one cut back off). An fsync failure after a complete write is
+ * logged, not returned: the line is in the file and counts. */
+int ledger_charge(struct ledger *l, const struct ledger_charge *c,
+    char *err, size_t errlen);
+
+/* Append a credit line: amount_nano (wallet currency; negative for a
+ * correction) is added to wallet's balance. note may be NULL (""). Same
+ * write, sync and error rules as ledger_charge(). */
+int ledger_credit(struct ledger *l, const char *wallet, int64_t amount_nano,
+    const char *note, char *err, size_t errlen);
+
+/* Append a task line recording who created task t->id and where (t->cred
+ * may be NULL). An id already in the table is refused. Same write, sync
+ * and error rules as ledger_charge(). */
+int ledger_task(struct ledger *l, const struct ledger_task *t, char *err,
+    size_t errlen);
+
+/* sync=batch: fsync when lines were written and LEDGER_BATCH_MS have
+ * passed since the last fsync. Call from the event loop with the
+ * monotonic now; does nothing for the other policies. */
+void ledger_tick(struct ledger *l, uint64_t now_ms);
+
+/* Monotonic time at which ledger_tick() has work, or UINT64_MAX when none
+ * is pending; for the loop's poll timeout. */
+uint64_t ledger_tick_due_ms(const struct ledger *l);
+
+/* Wallet balance in nano-units of the wallet currency; 0 for a wallet the
+ * ledger has never seen. */
+int64_t ledger_balance(const struct ledger *l, const char *wallet);
+
+/* Charged nano-units and charge count of wallet on the UTC day today
+ * ("2026-11-24"); zeros when the ledger's counters are for another day or
+ * the wallet is unknown. */
+void ledger_today(const struct ledger *l, const char *wallet,
+    const char *today, int64_t *charged_nano, uint64_t *requests);
+
+/* The task with this id, or NULL. The pointer (and its strings) stay
+ * valid until the next ledger_task() or ledger_close(). */
+const struct ledger_task *ledger_task_find(const struct ledger *l,
+    const char *id);
+
+/* Iterate open (uncharged) tasks in ledger order: start with *cursor = 0;
+ * each call returns the next one, or NULL at the end. Same validity as
+ * ledger_task_find(). */
+const struct ledger_task *ledger_task_next_open(const struct ledger *l,
+    size_t *cursor);
+
+/* `relay ledger verify`: read path (no lock, read-only), check every line
+ * (shape and types for its record type, one currency throughout, each
+ * task recorded once and charged at most once) and the hash chain. On
+ * success print "wallet CURRENCY balance" lines (2 decimals, wallets
+ * sorted) to out and return 0. On damage return -1 with err naming the
+ * first bad line: "line 7: hash chain broken: prev does not match line
+ * 6". A torn last line is damage too. Reads in bounded memory apart from
+ * the wallet and task tables. */
+int ledger_verify_file(const char *path, FILE *out, char *err,
+    size_t errlen);
+
+/* `relay ledger report`: the same checks, then a table of charges grouped
+ * by "wallet", "model" or "day" (by NULL means wallet), only from UTC day
+ * since ("YYYY-MM-DD") on when since is not NULL: key, requests, in and
+ * out tokens, USD (6 decimals) and the wallet currency (2 decimals), then
+ * a total row. A torn last line is skipped with a note. Returns 0, or -1
+ * with a message in err. */
+int ledger_report_file(const char *path, const char *by, const char *since,
+    FILE *out, char *err, size_t errlen);
+
+#endif
