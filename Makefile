@@ -22,7 +22,7 @@ BR_CFLAGS = -W -Wall $(OPT) -ffunction-sections -fdata-sections \
 MODULES  = util log clock buf conf http json net route api server upstream \
            proxy cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o
-UNITS    = util conf http json
+UNITS    = util conf http json route
 VENDOR_OK = vendor/bearssl/.verified vendor/jsmn/.verified
 
 all: relay
@@ -64,6 +64,7 @@ $(BUILD)/test_util: tests/unit/test_util.c $(BUILD)/util.o $(BUILD)/libbearssl.a
 $(BUILD)/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/util.o $(BUILD)/libbearssl.a
 $(BUILD)/test_json: tests/unit/test_json.c $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/libbearssl.a
 $(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(UNIT_BINS):
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
 

@@ -39,7 +39,15 @@ enum {
 	 * scan quadratic in the fragment length. */
 	USAGE_MAX_TRIES = 16,
 	/* Longest key we compare against, decoded, plus its NUL. */
-	KEY_MAX = 32
+	KEY_MAX = 32,
+	/* Deepest request nesting accepted (RFC 8259 section 9 allows a
+	 * limit). Not about stack: jsmn's PARENT_LINKS close walks up from
+	 * the newest token past every closed ancestor, so a run of k closing
+	 * brackets costs k*k/2 and "[[[[...]]]]" is quadratic. The limit
+	 * bounds the whole parse to O(n * depth): about 1 s for a 32 MB body
+	 * of worst-case blocks at 64 (0.2 s for a flat one), against hours
+	 * unbounded. Real tool schemas stay well under it. */
+	MAX_DEPTH = 64
 };
 
 static const char USAGE_KEY[] = "\"usage\"";
@@ -324,6 +332,60 @@ check_value(const char *s, size_t n, size_t pos, jsmntok_t *t, int ntok,
 	}
 }
 
+/*
+ * Reject nesting deeper than MAX_DEPTH before jsmn sees the body. This
+ * must follow jsmn's own lexing, not just JSON's: in strict mode jsmn
+ * reads a primitive up to a blank, ',', ']' or '}', so in
+ * [t" [[[[ ... the quote belongs to the primitive and the brackets after
+ * it are real to jsmn. A scan that took the quote as a string would see
+ * one long string and let the deep run through. Stops where jsmn stops
+ * (a NUL byte); anything jsmn rejects may be counted either way.
+ */
+static int
+nesting_ok(const char *s, size_t n)
+{
+	enum { L_TOP, L_STRING, L_PRIMITIVE } mode = L_TOP;
+	size_t i, depth = 0;
+	char c;
+
+	for (i = 0; i < n && s[i] != '\0'; i++) {
+		c = s[i];
+		switch (mode) {
+		case L_STRING:
+			if (c == '\\') {
+				i++;
+			} else if (c == '"') {
+				mode = L_TOP;
+			}
+			break;
+		case L_PRIMITIVE:
+			if (!is_ws(c) && c != ',' && c != ']' && c != '}') {
+				break;
+			}
+			mode = L_TOP;
+			/* FALLTHROUGH: the delimiter is read at top level */
+		case L_TOP:
+			if (c == '"') {
+				mode = L_STRING;
+			} else if (c == '{' || c == '[') {
+				if (++depth > MAX_DEPTH) {
+					return 0;
+				}
+			} else if (c == '}' || c == ']') {
+				if (depth == 0) {
+					return 0;
+				}
+				depth--;
+			} else if (c == '-' || is_digit(c) || c == 't' ||
+			    c == 'f' || c == 'n') {
+				mode = L_PRIMITIVE;
+			}
+			break;
+		}
+	}
+	return 1;
+}
+
 /* Index of the token after t[i] and everything inside it: the first
  * token starting at or after t[i]'s end. */
 static int
@@ -436,6 +498,9 @@ json_scan_request(const char *body, size_t n, struct json_request *out)
 		return JSON_NOT_OBJECT;
 	}
 
+	if (!nesting_ok(body, n)) {
+		return JSON_INVALID;
+	}
 	/* Count first, so the array fits this body exactly. */
 	jsmn_init(&p);
 	r = jsmn_parse(&p, body, n, NULL, 0);
