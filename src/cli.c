@@ -10,7 +10,8 @@
 #include "util.h"
 
 static const char usage[] =
-"usage: relay [-c FILE]                 serve (no -c: the embedded default config)\n"
+"usage: relay [-c FILE] [-l ADDR:PORT]   serve (no -c: the embedded default config;\n"
+"                                        -l replaces its listen lines)\n"
 "       relay check [-c FILE]           validate and print the compiled config\n"
 "       relay models [-c FILE]          print the catalog as a table\n"
 "       relay key                       print a new client key and its sha256 word\n"
@@ -32,7 +33,10 @@ load(const char *path)
 	return c;
 }
 
-/* Accept "-c FILE" (or "--config FILE") anywhere in argv[from..]. */
+static const char *listen_override;	/* -l ADDR:PORT, serve only */
+
+/* Accept "-c FILE" (or "--config FILE") anywhere in argv[from..], and
+ * "-l ADDR:PORT" when serving. */
 static int
 config_arg(int argc, char **argv, int from, const char **path)
 {
@@ -47,6 +51,13 @@ config_arg(int argc, char **argv, int from, const char **path)
 				return -1;
 			}
 			*path = argv[++i];
+		} else if (from == 1 && (strcmp(argv[i], "-l") == 0 ||
+		    strcmp(argv[i], "--listen") == 0)) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "relay: -l needs ADDR:PORT\n");
+				return -1;
+			}
+			listen_override = argv[++i];
 		} else {
 			fprintf(stderr, "relay: unexpected argument '%s'\n%s",
 			    argv[i], usage);
@@ -168,6 +179,58 @@ cmd_key(void)
 	return 0;
 }
 
+/* -l replaces the config's listen lines with one plain listener; open
+ * mode still keeps it to loopback unless the config said open=yes. */
+static int
+override_listen(struct conf *c)
+{
+	const char *colon = strrchr(listen_override, ':');
+	char *host, *port;
+	size_t hl;
+	int open = 0;
+	size_t i;
+
+	if (colon == NULL || colon == listen_override || colon[1] == '\0') {
+		fprintf(stderr, "relay: -l wants ADDR:PORT, got '%s'\n",
+		    listen_override);
+		return -1;
+	}
+	hl = (size_t)(colon - listen_override);
+	if (listen_override[0] == '[' && hl > 2 && colon[-1] == ']') {
+		host = strndup(listen_override + 1, hl - 2);
+	} else {
+		host = strndup(listen_override, hl);
+	}
+	port = strdup(colon + 1);
+	if (host == NULL || port == NULL) {
+		free(host);
+		free(port);
+		return -1;
+	}
+	for (i = 0; i < c->nlistens; i++) {
+		open |= c->listens[i].open;
+		free(c->listens[i].host);
+		free(c->listens[i].port);
+		free(c->listens[i].cert_path);
+		free(c->listens[i].key_path);
+	}
+	if (conf_open_mode(c) && !open && strcmp(host, "127.0.0.1") != 0 &&
+	    strcmp(host, "::1") != 0 && strcmp(host, "localhost") != 0) {
+		fprintf(stderr, "relay: open mode (no wallet lines) serves "
+		    "loopback only: -l %s refused\n", listen_override);
+		free(host);
+		free(port);
+		c->nlistens = 0;
+		return -1;
+	}
+	c->nlistens = 1;
+	memset(&c->listens[0], 0, sizeof(c->listens[0]));
+	c->listens[0].host = host;
+	c->listens[0].port = port;
+	c->listens[0].open = open;
+	return 0;
+}
+
 int
 cli_main(int argc, char **argv)
 {
@@ -226,6 +289,10 @@ cli_main(int argc, char **argv)
 	}
 	c = load(path);
 	if (c == NULL) {
+		return 1;
+	}
+	if (listen_override != NULL && override_listen(c) < 0) {
+		conf_free(c);
 		return 1;
 	}
 	for (size_t i = 0; i < c->nwarnings; i++) {

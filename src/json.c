@@ -19,9 +19,11 @@
  * what passes that walk is read.
  *
  * Ownership: all views and offsets point into the caller's input; nothing
- * is kept between calls. json_scan_request mallocs its token array and
- * frees it before returning; json_find_usage runs on the streaming path,
- * so it uses a small token array on the stack and never allocates.
+ * is kept between calls. json_scan_request mallocs its token array (one
+ * jsmntok_t per value or key, so up to ~10 bytes per body byte; the
+ * caller's max_body is the bound) and frees it before returning;
+ * json_find_usage runs on the streaming path, so it uses a small token
+ * array on the stack and never allocates.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -321,7 +323,8 @@ check_value(const char *s, size_t n, size_t pos, jsmntok_t *t, int ntok,
 				pos = skip_ws(s, n, pos + 1);
 				state = tk->type == JSMN_OBJECT ? W_KEY :
 				    W_VALUE;
-			} else if (s[pos] == closer && tk->end == (int)pos + 1) {
+			} else if (s[pos] == closer &&
+			    tk->end == (int)pos + 1) {
 				pos++;
 				cur = tk->parent;
 			} else {
@@ -350,6 +353,11 @@ nesting_ok(const char *s, size_t n)
 
 	for (i = 0; i < n && s[i] != '\0'; i++) {
 		c = s[i];
+		if (mode == L_PRIMITIVE && (is_ws(c) || c == ',' || c == ']' ||
+		    c == '}')) {
+			/* The delimiter ends it and is read at top level. */
+			mode = L_TOP;
+		}
 		switch (mode) {
 		case L_STRING:
 			if (c == '\\') {
@@ -359,11 +367,7 @@ nesting_ok(const char *s, size_t n)
 			}
 			break;
 		case L_PRIMITIVE:
-			if (!is_ws(c) && c != ',' && c != ']' && c != '}') {
-				break;
-			}
-			mode = L_TOP;
-			/* FALLTHROUGH: the delimiter is read at top level */
+			break;
 		case L_TOP:
 			if (c == '"') {
 				mode = L_STRING;

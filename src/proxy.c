@@ -41,6 +41,9 @@
 #define PROXY_MAX_ADDRS 4
 #define PROXY_DRAIN_MS 10000
 #define ATTEMPT_LOG_CAP 2048
+#define USAGE_TAIL 4096		/* usage is read from this window */
+#define EV_CAP 32768		/* an SSE event larger than this passes
+				 * through unfiltered */
 
 /* One config in force, with everything derived from it. */
 struct gen {
@@ -75,6 +78,17 @@ struct exchange {
 	int client_chunked;		/* we frame the body as chunked */
 	int sse;			/* text/event-stream response */
 	int status;			/* status the client got */
+	int drop_usage;			/* we asked for stream usage the client
+					 * did not: drop the usage-only chunk */
+	char *ev;			/* owned: SSE bytes of the event being
+					 * assembled (EV_CAP), NULL until SSE */
+	size_t ev_len;
+	char tail[USAGE_TAIL];		/* last body bytes (usage lives at the
+					 * end of every non-stream shape) */
+	size_t tail_len;
+	uint64_t body_bytes;		/* decoded body bytes relayed */
+	int has_usage;
+	uint64_t usage_in, usage_out;
 	char log[ATTEMPT_LOG_CAP];	/* "; "-separated attempt outcomes */
 	size_t log_len;
 };
@@ -264,6 +278,7 @@ exchange_free(struct exchange *ex)
 		}
 		free(ex->up_head);
 	}
+	free(ex->ev);
 	free(ex);
 }
 
@@ -390,6 +405,62 @@ find_header(const struct http_header *h, size_t n, const char *name)
 	return none;
 }
 
+/* A change to the client's body: delete del bytes at off, insert ins. */
+struct edit {
+	size_t off;
+	size_t del;
+	const char *ins;
+	size_t ins_len;
+};
+
+static int
+path_ends(const struct view p, const char *s)
+{
+	size_t n = strlen(s);
+
+	return p.n >= n && memcmp(p.p + p.n - n, s, n) == 0;
+}
+
+/* For an OpenAI chat stream the relay needs the final usage chunk
+ * (SPEC §3): ask for it, and remember to hide it when the client did not
+ * ask. The body is never copied: the insertion is one more iovec. */
+static int
+usage_edit(struct exchange *ex, const char *body, struct edit *e)
+{
+	const struct json_request *jr = &ex->jr;
+
+	if (!jr->stream || jr->include_usage ||
+	    !path_ends(ex->sc->req.path, "/chat/completions")) {
+		return 0;
+	}
+	ex->drop_usage = 1;
+	if (jr->has_stream_options && jr->stream_options_len >= 2 &&
+	    body[jr->stream_options_off] == '{') {
+		size_t close = jr->stream_options_off + jr->stream_options_len - 1;
+		size_t k = jr->stream_options_off + 1;
+
+		while (k < close && (body[k] == ' ' || body[k] == '\t' ||
+		    body[k] == '\n' || body[k] == '\r')) {
+			k++;
+		}
+		/* A later duplicate key wins in every common parser. */
+		e->off = close;
+		e->del = 0;
+		e->ins = k == close ? "\"include_usage\":true" :
+		    ",\"include_usage\":true";
+	} else if (jr->has_stream_options) {
+		e->off = jr->stream_options_off;
+		e->del = jr->stream_options_len;
+		e->ins = "{\"include_usage\":true}";
+	} else {
+		e->off = jr->object_end;
+		e->del = 0;
+		e->ins = ",\"stream_options\":{\"include_usage\":true}";
+	}
+	e->ins_len = strlen(e->ins);
+	return 1;
+}
+
 /* Build the upstream request for the current candidate into ex->up_head
  * and the iovecs around the client's body. Returns the iov count or -1. */
 static int
@@ -405,15 +476,16 @@ build_request(struct exchange *ex, struct iovec *iov)
 	    p->creds[ex->cred].secret;
 	struct view connection = find_header(h->headers, h->nheaders,
 	    "connection");
-	size_t need, i, pos = 0, model_len;
-	size_t new_body_len;
-	char *o;
+	size_t need, i, pos = 0, mcap = 2 * strlen(r->upstream_model) + 8;
+	size_t new_body_len, at;
+	struct edit edits[2], tmp;
+	int nedits = 1, niov;
+	char *o, *mv;
 	long e;
 	int n;
 
 	need = 512 + strlen(p->path) + rq->path.n + rq->query.n +
-	    strlen(p->host_header) + strlen(secret) +
-	    2 * strlen(r->upstream_model) + 8;
+	    strlen(p->host_header) + strlen(secret) + mcap;
 	for (i = 0; i < p->nheaders; i++) {
 		need += strlen(p->headers[i].name) +
 		    strlen(p->headers[i].value) + 4;
@@ -432,27 +504,34 @@ build_request(struct exchange *ex, struct iovec *iov)
 	}
 	o = ex->up_head;
 
-	/* The new "model" value first, at the end of the buffer. */
-	model_len = 0;
-	{
-		char *mv = o + need - (2 * strlen(r->upstream_model) + 8);
-
-		mv[0] = '"';
-		e = json_escape(r->upstream_model, strlen(r->upstream_model),
-		    mv + 1, 2 * strlen(r->upstream_model) + 4);
-		if (e < 0) {
-			return -1;
-		}
-		mv[e + 1] = '"';
-		model_len = (size_t)e + 2;
-		iov[2].iov_base = mv;
-		iov[2].iov_len = model_len;
+	/* The new "model" value lives at the end of the same buffer. */
+	mv = o + need - mcap;
+	mv[0] = '"';
+	e = json_escape(r->upstream_model, strlen(r->upstream_model), mv + 1,
+	    mcap - 2);
+	if (e < 0) {
+		return -1;
 	}
-	new_body_len = rq->body_len - ex->jr.model_len + model_len;
+	mv[e + 1] = '"';
+	edits[0].off = ex->jr.model_off;
+	edits[0].del = ex->jr.model_len;
+	edits[0].ins = mv;
+	edits[0].ins_len = (size_t)e + 2;
+	ex->drop_usage = 0;
+	nedits += usage_edit(ex, body, &edits[1]);
+	if (nedits == 2 && edits[1].off < edits[0].off) {
+		tmp = edits[0];
+		edits[0] = edits[1];
+		edits[1] = tmp;
+	}
+	new_body_len = rq->body_len;
+	for (i = 0; i < (size_t)nedits; i++) {
+		new_body_len = new_body_len - edits[i].del + edits[i].ins_len;
+	}
 
 #define PUT(...) do { \
-	n = snprintf(o + pos, need - pos, __VA_ARGS__); \
-	if (n < 0 || (size_t)n >= need - pos) { return -1; } \
+	n = snprintf(o + pos, need - mcap - pos, __VA_ARGS__); \
+	if (n < 0 || (size_t)n >= need - mcap - pos) { return -1; } \
 	pos += (size_t)n; \
 } while (0)
 	/* rq->path starts with "/v1"; the provider's base path replaces it. */
@@ -488,12 +567,18 @@ build_request(struct exchange *ex, struct iovec *iov)
 #undef PUT
 	iov[0].iov_base = o;
 	iov[0].iov_len = pos;
-	iov[1].iov_base = (void *)(uintptr_t)body;
-	iov[1].iov_len = ex->jr.model_off;
-	iov[3].iov_base = (void *)(uintptr_t)(body + ex->jr.model_off +
-	    ex->jr.model_len);
-	iov[3].iov_len = rq->body_len - ex->jr.model_off - ex->jr.model_len;
-	return 4;
+	niov = 1;
+	at = 0;
+	for (i = 0; i < (size_t)nedits; i++) {
+		iov[niov].iov_base = (void *)(uintptr_t)(body + at);
+		iov[niov++].iov_len = edits[i].off - at;
+		iov[niov].iov_base = (void *)(uintptr_t)edits[i].ins;
+		iov[niov++].iov_len = edits[i].ins_len;
+		at = edits[i].off + edits[i].del;
+	}
+	iov[niov].iov_base = (void *)(uintptr_t)(body + at);
+	iov[niov++].iov_len = rq->body_len - at;
+	return niov;
 }
 
 static struct upstream *
@@ -515,6 +600,9 @@ take_idle(size_t provider, const struct conf *c)
 
 static void fail_all(struct exchange *ex, uint64_t now_ms);
 static void after_upstream(struct upstream *u, uint64_t now_ms);
+static void break_stream(struct exchange *ex, const char *why,
+    uint64_t now_ms);
+static void note_usage(struct exchange *ex, const char *p, size_t n);
 
 /* Start the next attempt, or answer 503 when no candidate is left. */
 static void
@@ -742,12 +830,17 @@ finish_exchange(struct exchange *ex, uint64_t now_ms)
 {
 	struct server_conn *sc = ex->sc;
 
+	if (!ex->sse && ex->tail_len > 0) {
+		note_usage(ex, ex->tail, ex->tail_len);
+	}
 	log_info("%s %.*s %.*s model=%s route=%s key=%s -> %d attempts=%u "
-	    "%llu ms", sc->req.id, (int)sc->req.head.method.n,
-	    sc->req.head.method.p, (int)sc->req.path.n, sc->req.path.p,
-	    ex->model->alias, ex->model->routes[ex->route].text,
-	    cred_label(ex), ex->status, ex->attempts,
-	    (unsigned long long)(now_ms - sc->req.started_ms));
+	    "in=%llu out=%llu%s %llu ms", sc->req.id,
+	    (int)sc->req.head.method.n, sc->req.head.method.p,
+	    (int)sc->req.path.n, sc->req.path.p, ex->model->alias,
+	    ex->model->routes[ex->route].text, cred_label(ex), ex->status,
+	    ex->attempts, (unsigned long long)ex->usage_in,
+	    (unsigned long long)ex->usage_out, ex->has_usage ? "" :
+	    " (no usage)", (unsigned long long)(now_ms - sc->req.started_ms));
 	release_upstream(ex, now_ms);
 	end_exchange(sc);
 	server_response_done(sc, now_ms);
@@ -790,6 +883,161 @@ break_stream(struct exchange *ex, const char *why, uint64_t now_ms)
 	server_response_done(sc, now_ms);
 }
 
+/* Keep the last USAGE_TAIL body bytes: every non-stream response shape
+ * puts its usage object at the end. */
+static void
+keep_tail(struct exchange *ex, const char *p, size_t n)
+{
+	ex->body_bytes += n;
+	if (n >= USAGE_TAIL) {
+		memcpy(ex->tail, p + n - USAGE_TAIL, USAGE_TAIL);
+		ex->tail_len = USAGE_TAIL;
+		return;
+	}
+	if (ex->tail_len + n > USAGE_TAIL) {
+		size_t drop = ex->tail_len + n - USAGE_TAIL;
+
+		memmove(ex->tail, ex->tail + drop, ex->tail_len - drop);
+		ex->tail_len -= drop;
+	}
+	memcpy(ex->tail + ex->tail_len, p, n);
+	ex->tail_len += n;
+}
+
+static void
+note_usage(struct exchange *ex, const char *p, size_t n)
+{
+	struct json_usage u;
+
+	if (json_find_usage(p, n, &u) && u.found) {
+		/* Anthropic splits usage over message_start (input) and
+		 * message_delta (output, cumulative): keep the latest of
+		 * each that is present. */
+		ex->has_usage = 1;
+		if (u.in > 0) {
+			ex->usage_in = u.in;
+		}
+		if (u.out > 0 || ex->usage_out == 0) {
+			ex->usage_out = u.out;
+		}
+	}
+}
+
+/* Append body bytes to the client's out buffer in the client's framing.
+ * Returns 0, or -1 when out has no room for them now. */
+static int
+emit(struct exchange *ex, const char *p, size_t n)
+{
+	struct buf *o = &ex->sc->out;
+	char sz[20];
+	int k;
+
+	if (n == 0) {
+		return 0;
+	}
+	if (buf_room(o) < n + 16) {
+		buf_compact(o);
+		if (buf_room(o) < n + 16) {
+			return -1;
+		}
+	}
+	if (ex->client_chunked) {
+		k = snprintf(sz, sizeof(sz), "%zx\r\n", n);
+		(void)buf_append(o, sz, (size_t)k);
+	}
+	(void)buf_append(o, p, n);
+	if (ex->client_chunked) {
+		(void)buf_append(o, "\r\n", 2);
+	}
+	return 0;
+}
+
+/* Length of the first complete SSE event in p[0..n) including its blank
+ * line, or 0. */
+static size_t
+sse_event_len(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 1; i < n; i++) {
+		if (p[i] == '\n' && (p[i - 1] == '\n' ||
+		    (i >= 2 && p[i - 1] == '\r' && p[i - 2] == '\n'))) {
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+/* The usage-only chunk of an OpenAI stream: empty choices plus usage. */
+static int
+is_usage_only_chunk(const char *p, size_t n)
+{
+	static const char needle[] = "\"choices\":[]";
+	size_t i, k = sizeof(needle) - 1;
+
+	for (i = 0; i + k <= n; i++) {
+		if (memcmp(p + i, needle, k) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* SSE: assemble whole events so usage can be read from them and the
+ * usage-only chunk we asked for can be hidden; each event is forwarded as
+ * soon as it is complete. */
+static void
+pump_sse(struct exchange *ex, uint64_t now_ms)
+{
+	struct upstream *u = ex->up;
+
+	if (ex->ev == NULL) {
+		ex->ev = malloc(EV_CAP);
+		if (ex->ev == NULL) {
+			break_stream(ex, "out of memory", now_ms);
+			return;
+		}
+	}
+	for (;;) {
+		size_t len, got;
+
+		while ((len = sse_event_len(ex->ev, ex->ev_len)) > 0) {
+			int had = ex->has_usage;
+
+			note_usage(ex, ex->ev, len);
+			if (!(ex->drop_usage && ex->has_usage && !had &&
+			    is_usage_only_chunk(ex->ev, len))) {
+				if (emit(ex, ex->ev, len) < 0) {
+					return;	/* out is full: wait */
+				}
+			}
+			ex->body_bytes += len;
+			memmove(ex->ev, ex->ev + len, ex->ev_len - len);
+			ex->ev_len -= len;
+		}
+		if (ex->ev_len == EV_CAP || (u->state == UPSTREAM_DONE &&
+		    ex->ev_len > 0)) {
+			/* An oversized event, or a last one without its
+			 * blank line: pass it on as it is. */
+			note_usage(ex, ex->ev, ex->ev_len);
+			if (emit(ex, ex->ev, ex->ev_len) < 0) {
+				return;
+			}
+			ex->body_bytes += ex->ev_len;
+			ex->ev_len = 0;
+		}
+		if (u->state != UPSTREAM_BODY) {
+			return;
+		}
+		got = upstream_read_body(u, ex->ev + ex->ev_len,
+		    EV_CAP - ex->ev_len, now_ms);
+		ex->ev_len += got;
+		if (got == 0 && u->state == UPSTREAM_BODY) {
+			return;
+		}
+	}
+}
+
 /* Move decoded body bytes from the upstream to the client's out buffer,
  * as far as out has room. */
 static void
@@ -806,6 +1054,13 @@ pump(struct exchange *ex, uint64_t now_ms)
 		if (u->state == UPSTREAM_FAILED) {
 			break_stream(ex, u->error, now_ms);
 			return;
+		}
+		if (ex->sse) {
+			pump_sse(ex, now_ms);
+			if (sc->state != SERVER_BUSY || ex->ev_len > 0 ||
+			    u->state == UPSTREAM_BODY) {
+				break;
+			}
 		}
 		if (u->state == UPSTREAM_DONE) {
 			if (ex->client_chunked &&
@@ -840,10 +1095,12 @@ pump(struct exchange *ex, uint64_t now_ms)
 				dst[8] = '\r';
 				dst[9] = '\n';
 				memcpy(dst + 10 + got, "\r\n", 2);
+				keep_tail(ex, dst + 10, got);
 				buf_produced(o, got + 12);
 			}
 		} else {
 			got = upstream_read_body(u, dst, room, now_ms);
+			keep_tail(ex, dst, got);
 			buf_produced(o, got);
 		}
 		if (got == 0 && u->state == UPSTREAM_BODY) {
@@ -1099,6 +1356,7 @@ start_relay(struct server_conn *sc, uint64_t now_ms)
 	const char *body = sc->req.mem + sc->req.head_len;
 	struct json_request jr;
 	char alias[256];
+	long alias_len;
 	const struct conf_model *m;
 	struct exchange *ex;
 	int r;
@@ -1119,12 +1377,13 @@ start_relay(struct server_conn *sc, uint64_t now_ms)
 		    "the request body has no \"model\" string", now_ms);
 		return;
 	}
-	if (json_unescape(jr.model, alias, sizeof(alias)) < 0) {
+	alias_len = json_unescape(jr.model, alias, sizeof(alias));
+	if (alias_len < 0) {
 		server_error(sc, 404, "model_not_found", "unknown model",
 		    now_ms);
 		return;
 	}
-	m = conf_find_model(sc->conf, alias, strlen(alias));
+	m = conf_find_model(sc->conf, alias, (size_t)alias_len);
 	if (m == NULL) {
 		char close_to[200], msg[512], shown[64];
 

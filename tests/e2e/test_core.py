@@ -3,6 +3,7 @@ curl and the official openai SDK; headers; framing; memory bounds."""
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -263,37 +264,33 @@ def test_models_healthz_metrics_console(env):
 
 
 def test_default_config_serves_17_aliases(env):
-    # `make run` serves the embedded config on 127.0.0.1:8080
-    s = socket.socket()
+    # `make run` serves the embedded config; -l moves it off 8080 for the test
+    log = os.path.join(env.dir, 'default.log')
+    lf = open(log, 'wb')
+    p = subprocess.Popen([RELAY, '-l', '127.0.0.1:0'], cwd=env.dir, stdout=lf, stderr=lf)
     try:
-        s.bind(('127.0.0.1', 8080))
-    except OSError:
-        raise AssertionError('port 8080 is taken: cannot test the default config')
-    finally:
-        s.close()
-    log = open(os.path.join(env.dir, 'default.log'), 'wb')
-    p = subprocess.Popen([RELAY], cwd=env.dir, stdout=log, stderr=log)
-    try:
-        def up():
-            try:
-                return http('127.0.0.1', 8080, 'GET', '/v1/models')
-            except OSError:
-                assert p.poll() is None, open(os.path.join(env.dir, 'default.log')).read()
-                return None
-        res = wait_for(up, 10, 'default relay')
+        def port():
+            assert p.poll() is None, open(log).read()
+            m = re.search(r'listening on http://127\.0\.0\.1:(\d+)', open(log).read())
+            return m and int(m.group(1))
+        prt = wait_for(port, 10, 'default relay')
+        res = http('127.0.0.1', prt, 'GET', '/v1/models')
         ids = [x['id'] for x in res.json()['data']]
         assert len(ids) == 17, ids
         assert 'deepseek-v4-flash' in ids and 'doubao-seedance-2-0-pro' in ids
         fam = {x['id']: x['family'] for x in res.json()['data']}
         assert fam['deepseek-v4-flash'] == 'deepseek-v' and fam['claude-3-5-sonnet'] == 'claude'
         # open mode: no key needed; no credential configured -> 503 listing why
-        res = http('127.0.0.1', 8080, 'POST', '/v1/chat/completions',
+        res = http('127.0.0.1', prt, 'POST', '/v1/chat/completions',
                    {'model': 'gpt-5.2', 'messages': []})
         assert res.status == 503 and 'no credential' in res.json()['error']['message'], res.body
     finally:
         p.terminate()
         p.wait(10)
-        log.close()
+        lf.close()
+    # open mode refuses a non-loopback -l
+    q = subprocess.run([RELAY, '-l', '0.0.0.0:0'], capture_output=True, text=True, timeout=10)
+    assert q.returncode == 1 and 'loopback only' in q.stderr, q.stderr
 
 
 def test_check_and_models_commands(env):
@@ -417,3 +414,41 @@ def test_truncated_upstream_body_is_not_complete(env):
     except ConnectionError as e:
         assert 'closed after 100 of 1000' in str(e), e
     s.close()
+
+
+def test_stream_usage_is_requested_and_hidden_unless_asked(env):
+    m, r = start(env)
+    for asked in (False, True):
+        body = {'model': 'gpt-5.2', 'stream': True, 'messages': []}
+        if asked:
+            body['stream_options'] = {'include_usage': True}
+        res = http('127.0.0.1', r.port, 'POST', '/v1/chat/completions', body, auth())
+        sent = json.loads(m.stats()['last']['body'])
+        assert sent['stream_options']['include_usage'] is True, sent
+        events = [e for e in res.body.decode().split('\n\n') if e.strip()]
+        usage_events = [e for e in events if '"usage"' in e]
+        assert events[-1] == 'data: [DONE]', events[-3:]
+        assert len(usage_events) == (1 if asked else 0), (asked, events)
+    # the relay metered both streams from the usage chunk
+    assert r.log().count('in=12 out=34') == 2, r.log()
+    # stream_options present without include_usage: it is added, others kept
+    res = http('127.0.0.1', r.port, 'POST', '/v1/chat/completions',
+               {'model': 'gpt-5.2', 'stream': True, 'stream_options': {'x': 1}}, auth())
+    assert json.loads(m.stats()['last']['body'])['stream_options'] == {'x': 1, 'include_usage': True}
+    assert '"usage"' not in res.body.decode()
+
+
+def test_usage_read_from_every_shape(env):
+    m, r = start(env)
+    for path, model, want in (('/v1/chat/completions', 'gpt-5.2', 'in=12 out=34'),
+                              ('/v1/embeddings', 'text-embedding-3-small', 'in=8 out=0'),
+                              ('/v1/responses', 'gpt-5.2', 'in=10 out=20'),
+                              ('/v1/messages', 'claude-3-5-sonnet', 'in=25 out=15')):
+        for stream in (False, True):
+            if stream and path == '/v1/embeddings':
+                continue
+            before = r.log().count(want)
+            res = http('127.0.0.1', r.port, 'POST', path,
+                       {'model': model, 'stream': stream, 'input': 'x'}, auth())
+            assert res.status == 200, res.body
+            wait_for(lambda: r.log().count(want) == before + 1, 5, '%s %s %s' % (path, stream, want))

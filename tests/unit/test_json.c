@@ -290,12 +290,15 @@ test_stream_options(void)
 		int has, include;
 		const char *value;	/* the recorded range, or NULL */
 	} cases[] = {
-		{ "{\"model\":\"m\",\"stream_options\":{\"include_usage\":true}}",
-		    1, 1, "{\"include_usage\":true}" },
+		{ "{\"model\":\"m\",\"stream_options\":"
+		    "{\"include_usage\":true}}", 1, 1,
+		    "{\"include_usage\":true}" },
 		{ "{\"stream_options\" : { \"include_usage\" : true } ,"
-		    "\"model\":\"m\"}", 1, 1, "{ \"include_usage\" : true }" },
-		{ "{\"model\":\"m\",\"stream_options\":{\"include_usage\":false}}",
-		    1, 0, "{\"include_usage\":false}" },
+		    "\"model\":\"m\"}", 1, 1,
+		    "{ \"include_usage\" : true }" },
+		{ "{\"model\":\"m\",\"stream_options\":"
+		    "{\"include_usage\":false}}", 1, 0,
+		    "{\"include_usage\":false}" },
 		{ "{\"model\":\"m\",\"stream_options\":"
 		    "{\"include_usage\":\"true\"}}", 1, 0,
 		    "{\"include_usage\":\"true\"}" },
@@ -384,6 +387,9 @@ test_invalid(void)
 		{ "{\"model\" \"a\"}", 0, JSON_INVALID },
 		{ "{\"model\":\"a\" \"b\":1}", 0, JSON_INVALID },
 		{ "{\"model\"::\"a\"}", 0, JSON_INVALID },
+		{ "{\"model\",\"a\"}", 0, JSON_INVALID },
+		{ "{\"x\":1,\"model\",\"a\"}", 0, JSON_INVALID },
+		{ "{\"model\":\"a\",\"x\":{\"y\",1}}", 0, JSON_INVALID },
 		{ "{\"model\":\"a\":1}", 0, JSON_INVALID },
 		{ "{\"model\"}", 0, JSON_INVALID },
 		{ "{\"model\":}", 0, JSON_INVALID },
