@@ -19,10 +19,10 @@ LDFLAGS  = -static -Wl,--gc-sections -s
 BR_CFLAGS = -W -Wall $(OPT) -ffunction-sections -fdata-sections \
            -Ivendor/bearssl/inc -Ivendor/bearssl/src
 
-MODULES  = util log clock buf conf http json net route api server upstream \
-           proxy cli
+MODULES  = util log clock buf conf http json net route money ledger api \
+           server upstream proxy cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o
-UNITS    = util conf http json route
+UNITS    = util conf http json route money ledger
 VENDOR_OK = vendor/bearssl/.verified vendor/jsmn/.verified
 
 all: relay
@@ -65,7 +65,10 @@ $(BUILD)/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/util.o $(BUI
 $(BUILD)/test_json: tests/unit/test_json.c $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/libbearssl.a
 $(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
-$(UNIT_BINS):
+$(BUILD)/test_money: tests/unit/test_money.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/libbearssl.a
+$(BUILD)/test_ledger: tests/unit/test_ledger.c $(BUILD)/ledger.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/money_cases: tests/unit/money_cases.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/libbearssl.a
+$(UNIT_BINS) $(BUILD)/money_cases:
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
 
 MOCK = $(BUILD)/mockup
@@ -73,7 +76,7 @@ $(MOCK): tests/e2e/mockup.c
 	@mkdir -p $(BUILD)
 	$(HOSTCC) -std=gnu99 -O2 -Wall -Wextra -Werror -o $@ tests/e2e/mockup.c -lpthread
 
-test: relay $(UNIT_BINS) $(MOCK)
+test: relay $(UNIT_BINS) $(BUILD)/money_cases $(MOCK)
 	sh tests/run.sh
 
 bench: relay $(MOCK)

@@ -471,15 +471,18 @@ read_request(const char *s, const jsmntok_t *t, int ntok,
 	}
 }
 
-int
-json_scan_request(const char *body, size_t n, struct json_request *out)
+/* Validate body[0..n) as one JSON object and tokenize it. On JSON_OK *tp
+ * is a malloc'd token array of *ntok tokens (the caller frees it). */
+static int
+tokenize_object(const char *body, size_t n, jsmntok_t **tp, int *ntok)
 {
 	jsmn_parser p;
 	jsmntok_t *t = NULL;
 	size_t pos, end;
-	int r, has_model = 0, res;
+	int r, res;
 
-	memset(out, 0, sizeof *out);
+	*tp = NULL;
+	*ntok = 0;
 	/* jsmn keeps offsets in int. */
 	if (n >= INT_MAX) {
 		return JSON_NOMEM;
@@ -522,21 +525,68 @@ json_scan_request(const char *body, size_t n, struct json_request *out)
 	r = jsmn_parse(&p, body, n, t, (unsigned)r);
 	if (r < 0) {
 		res = r == JSMN_ERROR_NOMEM ? JSON_NOMEM : JSON_INVALID;
-		goto done;
+		goto fail;
 	}
 	if (check_value(body, n, 0, t, (int)p.toknext, &end) < 0 ||
 	    skip_ws(body, n, end) != n) {
 		res = JSON_INVALID;
-		goto done;
+		goto fail;
 	}
 	if (t[0].type != JSMN_OBJECT) {
 		res = JSON_NOT_OBJECT;
-		goto done;
+		goto fail;
+	}
+	*tp = t;
+	*ntok = (int)p.toknext;
+	return JSON_OK;
+fail:
+	free(t);
+	return res;
+}
+
+int
+json_scan_request(const char *body, size_t n, struct json_request *out)
+{
+	jsmntok_t *t;
+	int ntok, has_model = 0, res;
+
+	memset(out, 0, sizeof *out);
+	res = tokenize_object(body, n, &t, &ntok);
+	if (res != JSON_OK) {
+		return res;
 	}
 	out->object_end = (size_t)t[0].end - 1;
-	read_request(body, t, (int)p.toknext, out, &has_model);
-	res = has_model ? JSON_OK : JSON_NO_MODEL;
-done:
+	read_request(body, t, ntok, out, &has_model);
+	free(t);
+	return has_model ? JSON_OK : JSON_NO_MODEL;
+}
+
+int
+json_top_string(const char *body, size_t n, const char *key,
+    struct view *out)
+{
+	jsmntok_t *t;
+	int ntok, i, res;
+
+	out->p = NULL;
+	out->n = 0;
+	res = tokenize_object(body, n, &t, &ntok);
+	if (res != JSON_OK) {
+		return res;
+	}
+	res = JSON_NO_MODEL;
+	for (i = 1; i + 1 < ntok && t[i].start < t[0].end;
+	    i = next_sibling(t, ntok, i + 1)) {
+		if (key_is(body, &t[i], key)) {
+			if (t[i + 1].type == JSMN_STRING) {
+				out->p = body + t[i + 1].start;
+				out->n = (size_t)(t[i + 1].end - t[i + 1].start);
+				res = JSON_OK;
+			} else {
+				res = JSON_NO_MODEL;
+			}
+		}
+	}
 	free(t);
 	return res;
 }

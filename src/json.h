@@ -39,6 +39,13 @@ struct json_request {
  * json_result. */
 int json_scan_request(const char *body, size_t n, struct json_request *out);
 
+/* Validate body as a JSON object and find the top-level string value of
+ * key (the last one wins). Returns JSON_OK with *out the raw contents (a
+ * view into body, escapes not decoded), JSON_NO_MODEL when the key is
+ * absent or not a string, or another json_result. */
+int json_top_string(const char *body, size_t n, const char *key,
+    struct view *out);
+
 /* Decode a JSON string's raw contents (escapes included, no quotes) into
  * out, NUL-terminated, UTF-8 for \u escapes (surrogate pairs joined).
  * Returns the decoded length, or -1 on a bad escape or when cap is too

@@ -17,7 +17,8 @@ enum {
 					 * its newline */
 	LEDGER_RECORD_MAX = 8192,	/* longest line the relay writes */
 	LEDGER_NAME_MAX = 256,		/* longest string field, in bytes */
-	LEDGER_BATCH_MS = 100		/* sync=batch: fsync at most this often */
+	LEDGER_BATCH_MS = 100		/* sync=batch: fsync at most this
+					 * often */
 };
 
 /* One wallet as the ledger knows it. Wallets that are no longer in the
@@ -42,7 +43,9 @@ struct ledger_task {
 	char *mem;		/* owned block the five strings point into */
 };
 
-/* A finished request to be charged. Strings are borrowed for the call. */
+/* A finished request to be charged. Strings are borrowed for the call.
+ * With currency USD the two amounts share the key "usd_nano", so the line
+ * carries one usd_nano field: the debit, cur_nano. */
 struct ledger_charge {
 	const char *id;		/* request id (x-request-id) */
 	const char *task;	/* the task this charge settles, or NULL */
@@ -50,7 +53,7 @@ struct ledger_charge {
 	const char *model;	/* the alias the client asked for */
 	const char *route;	/* "provider/upstream-model" that answered */
 	const char *cred;	/* credential label, or NULL to leave it out */
-	int status;		/* HTTP status, 0..999 (0: none was received) */
+	int status;		/* HTTP status 0..999 (0: none received) */
 	uint64_t in;		/* input tokens */
 	uint64_t out;		/* output tokens */
 	uint64_t usd_nano;	/* cost, from money_cost_usd_nano() */

@@ -24,6 +24,14 @@ for t in build/test_*; do
 	[ $rc -eq 0 ] || case "$last" in *" 0 failed"*) fail=$((fail + 1)); echo "$t exited $rc";; esac
 done
 
+# Money arithmetic against Python's decimal module, 100,000 random cases.
+out=$(python3 tests/unit/money_ref.py build/money_cases 100000 2>&1)
+rc=$?
+echo "$out" | tail -n 2
+last=$(echo "$out" | tail -n 1)
+add "$last"
+[ $rc -eq 0 ] || case "$last" in *" 0 failed"*) fail=$((fail + 1));; esac
+
 # The SDK clients are pinned in tests/clients/package.json + lockfile.
 if [ ! -d tests/clients/node_modules/openai ]; then
 	(cd tests/clients && npm ci --no-audit --no-fund >/dev/null 2>&1) ||

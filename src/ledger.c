@@ -1,0 +1,1913 @@
+/* ledger: the append-only billing file of SPEC §6.
+ *
+ * Each event is one JSON line ending in "prev", the hex SHA-256 of the
+ * previous line's bytes without its newline, so an edited, dropped or
+ * reordered line breaks the chain at the line after it. A line is built in
+ * a stack buffer and written with one write(2) to an O_APPEND descriptor:
+ * a crash leaves either the whole line or a torn tail, which the next
+ * start keeps aside in "<path>.torn" and cuts off. Earlier lines are never
+ * rewritten; the only truncations are that tail cut and undoing a partial
+ * write of our own.
+ *
+ * At start the file is replayed in bounded memory (a fixed read window,
+ * one line at a time) to rebuild wallet balances, today's per-wallet
+ * counters and the table of async tasks; `relay ledger verify|report` run
+ * the same replay read-only with every problem fatal.
+ *
+ * Records are flat objects, so they are read by a small strict parser
+ * below rather than jsmn: jsmn is a tokenizer that accepts missing commas
+ * and half-written literals, and a billing file should be held to the
+ * exact grammar without a token array or a second validation walk.
+ *
+ * What it does not do: compute prices (money.c does, and prices change,
+ * so replay never re-derives an amount), hold requests or keep any clock
+ * of its own beyond stamping lines.
+ *
+ * Ownership: struct ledger owns its path, the wallet table (names
+ * included) and the task table, whose five strings per task live in one
+ * block (task.mem). ledger_close() is the single release site. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "json.h"
+#include "ledger.h"
+#include "log.h"
+#include "money.h"
+#include "util.h"
+
+static const char ZERO_HASH[] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+enum {
+	/* A whole maximal line fits after the carried-over partial one, and
+	 * each read still asks for a useful amount. */
+	READ_CAP = LEDGER_LINE_MAX + 1 + 32768,
+	WHY_MAX = LEDGER_NAME_MAX + 128	/* a name plus words */
+};
+
+/* ---- parsing one record ---- */
+
+enum field {
+	F_TS, F_TYPE, F_ID, F_TASK, F_WALLET, F_MODEL, F_ROUTE, F_CRED,
+	F_STATUS, F_IN, F_OUT, F_USD, F_CUR, F_EST, F_NOTE, F_PREV, F_COUNT
+};
+
+enum kind {
+	K_NONE,		/* key absent */
+	K_STR,
+	K_INT,		/* -?(0|[1-9][0-9]*) within 64 bits of magnitude */
+	K_BIG,		/* an integer beyond that */
+	K_BOOL,
+	K_OTHER		/* null, or a number with a fraction or exponent */
+};
+
+/* F_CUR has no fixed name: it is "<cur>_nano" for the wallet currency. */
+static const char *const field_names[F_COUNT] = {
+	"ts", "type", "id", "task", "wallet", "model", "route", "cred",
+	"status", "in", "out", "usd_nano", NULL, "estimated", "note", "prev"
+};
+
+static const enum kind field_kinds[F_COUNT] = {
+	K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_STR,
+	K_INT, K_INT, K_INT, K_INT, K_INT, K_BOOL, K_STR, K_STR
+};
+
+enum rec_type { REC_CHARGE, REC_CREDIT, REC_TASK };
+
+#define B(f) (1u << (f))
+#define COMMON (B(F_TS) | B(F_TYPE) | B(F_WALLET) | B(F_PREV))
+#define ROUTED (B(F_ID) | B(F_MODEL) | B(F_ROUTE))
+
+static const struct {
+	const char *name;
+	unsigned need;		/* fields that must be present */
+	unsigned allow;		/* fields that may be present */
+} rec_types[] = {
+	{ "charge", COMMON | ROUTED | B(F_STATUS) | B(F_IN) | B(F_OUT) |
+	    B(F_USD), COMMON | ROUTED | B(F_STATUS) | B(F_IN) | B(F_OUT) |
+	    B(F_USD) | B(F_CUR) | B(F_TASK) | B(F_CRED) | B(F_EST) },
+	/* The amount is <cur>_nano, or usd_nano when the currency is USD. */
+	{ "credit", COMMON, COMMON | B(F_CUR) | B(F_USD) | B(F_NOTE) },
+	{ "task", COMMON | ROUTED, COMMON | ROUTED | B(F_CRED) }
+};
+
+struct val {
+	enum kind kind;
+	struct view s;		/* K_STR: raw contents, view into the line */
+	int neg;		/* K_INT: a '-' was written */
+	uint64_t mag;		/* K_INT: magnitude */
+	int b;			/* K_BOOL */
+};
+
+/* One parsed line. Views point into the line; names are decoded copies. */
+struct rec {
+	enum rec_type type;
+	struct val v[F_COUNT];
+	char cur[4];		/* currency of the amount, lower-case */
+	int cur_keyed;		/* it came from a "<cur>_nano" key */
+	int64_t amount;		/* charge: debit (>= 0); credit: signed */
+	char id[LEDGER_NAME_MAX + 1];
+	char task[LEDGER_NAME_MAX + 1];
+	char wallet[LEDGER_NAME_MAX + 1];
+	char model[LEDGER_NAME_MAX + 1];
+	char route[LEDGER_NAME_MAX + 1];
+	char cred[LEDGER_NAME_MAX + 1];
+};
+
+static int
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int
+is_lower(char c)
+{
+	return c >= 'a' && c <= 'z';
+}
+
+static int
+is_hex(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'f') ||
+	    (c >= 'A' && c <= 'F');
+}
+
+static size_t
+skip_ws(const char *p, size_t n, size_t i)
+{
+	/* RFC 8259 section 2: exactly these four. */
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' ||
+	    p[i] == '\r')) {
+		i++;
+	}
+	return i;
+}
+
+/* p[*ip] is the opening quote. On success *ip is past the closing quote
+ * and *out holds the raw contents. Escapes are checked for shape only;
+ * json_unescape() decodes the ones we need. */
+static int
+scan_string(const char *p, size_t n, size_t *ip, struct view *out)
+{
+	size_t i = *ip + 1, start = i, k;
+
+	while (i < n && p[i] != '"') {
+		if ((unsigned char)p[i] < 0x20) {
+			return -1;	/* RFC 8259 section 7 */
+		}
+		if (p[i] != '\\') {
+			i++;
+			continue;
+		}
+		if (i + 1 >= n) {
+			return -1;
+		}
+		if (p[i + 1] == 'u') {
+			for (k = 2; k < 6; k++) {
+				if (i + k >= n || !is_hex(p[i + k])) {
+					return -1;
+				}
+			}
+			i += 6;
+		} else if (strchr("\"\\/bfnrt", p[i + 1]) != NULL &&
+		    p[i + 1] != '\0') {
+			i += 2;
+		} else {
+			return -1;
+		}
+	}
+	if (i >= n) {
+		return -1;
+	}
+	out->p = p + start;
+	out->n = i - start;
+	*ip = i + 1;
+	return 0;
+}
+
+static size_t
+skip_digits(const char *p, size_t n, size_t i)
+{
+	while (i < n && is_digit(p[i])) {
+		i++;
+	}
+	return i;
+}
+
+/* One JSON value at p[*ip]; objects and arrays are not part of the
+ * format and are refused. */
+static int
+scan_value(const char *p, size_t n, size_t *ip, struct val *v)
+{
+	size_t i = *ip, d;
+
+	memset(v, 0, sizeof *v);
+	if (i >= n) {
+		return -1;
+	}
+	if (p[i] == '"') {
+		v->kind = K_STR;
+		return scan_string(p, n, ip, &v->s);
+	}
+	if (p[i] == '-' || is_digit(p[i])) {
+		if (p[i] == '-') {
+			v->neg = 1;
+			i++;
+		}
+		d = i;
+		if (i < n && p[i] == '0') {
+			i++;
+		} else if (i < n && is_digit(p[i])) {
+			i = skip_digits(p, n, i);
+		} else {
+			return -1;
+		}
+		v->kind = util_parse_u64(p + d, i - d, &v->mag) < 0 ? K_BIG :
+		    K_INT;
+		if (i < n && p[i] == '.') {
+			if (i + 1 >= n || !is_digit(p[i + 1])) {
+				return -1;
+			}
+			i = skip_digits(p, n, i + 1);
+			v->kind = K_OTHER;
+		}
+		if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+			i++;
+			if (i < n && (p[i] == '+' || p[i] == '-')) {
+				i++;
+			}
+			if (i >= n || !is_digit(p[i])) {
+				return -1;
+			}
+			i = skip_digits(p, n, i);
+			v->kind = K_OTHER;
+		}
+		*ip = i;
+		return 0;
+	}
+	if (n - i >= 4 && memcmp(p + i, "true", 4) == 0) {
+		v->kind = K_BOOL;
+		v->b = 1;
+		*ip = i + 4;
+		return 0;
+	}
+	if (n - i >= 5 && memcmp(p + i, "false", 5) == 0) {
+		v->kind = K_BOOL;
+		*ip = i + 5;
+		return 0;
+	}
+	if (n - i >= 4 && memcmp(p + i, "null", 4) == 0) {
+		v->kind = K_OTHER;
+		*ip = i + 4;
+		return 0;
+	}
+	return -1;
+}
+
+/* The field a key names, or -1. "xyz_nano" (three lower-case letters,
+ * not usd) is the wallet-currency amount; its code goes to cur. */
+static int
+match_key(struct view k, char cur[4])
+{
+	int f;
+
+	for (f = 0; f < F_COUNT; f++) {
+		if (field_names[f] != NULL &&
+		    util_view_eq(k, field_names[f])) {
+			return f;
+		}
+	}
+	if (k.n == 8 && is_lower(k.p[0]) && is_lower(k.p[1]) &&
+	    is_lower(k.p[2]) && memcmp(k.p + 3, "_nano", 5) == 0) {
+		memcpy(cur, k.p, 3);
+		cur[3] = '\0';
+		return F_CUR;
+	}
+	return -1;
+}
+
+static int why_set(char *why, size_t whylen, const char *fmt, ...)
+    RELAY_PRINTF(3, 4);
+
+/* Format a reason into why; returns -1 so callers can return it. */
+static int
+why_set(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* "2026-11-24T22:10:00.123Z", as clock_iso8601() writes it. */
+static int
+valid_ts(struct view v)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	size_t i;
+
+	if (v.n != sizeof shape - 1) {
+		return 0;
+	}
+	for (i = 0; i < v.n; i++) {
+		if (shape[i] == 'd' ? !is_digit(v.p[i]) : v.p[i] != shape[i]) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int
+valid_hash(struct view v)
+{
+	size_t i;
+
+	if (v.n != 64) {
+		return 0;
+	}
+	for (i = 0; i < 64; i++) {
+		if (!is_digit(v.p[i]) && !(v.p[i] >= 'a' && v.p[i] <= 'f')) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Decode a string field into out (LEDGER_NAME_MAX + 1 bytes); an absent
+ * one becomes "". A NUL inside would cut the name short, so it is
+ * refused like a bad escape. */
+static int
+decode(const struct val *v, char *out)
+{
+	long k;
+
+	out[0] = '\0';
+	if (v->kind != K_STR) {
+		return 0;
+	}
+	k = json_unescape(v->s, out, LEDGER_NAME_MAX + 1);
+	return k < 0 || strlen(out) != (size_t)k ? -1 : 0;
+}
+
+/* Type, presence, kind and range checks once the syntax is known good. */
+static int
+check_fields(struct rec *r, char *why, size_t whylen)
+{
+	static const int names[] = { F_ID, F_TASK, F_WALLET, F_MODEL,
+	    F_ROUTE, F_CRED };
+	char *const dst[] = { r->id, r->task, r->wallet, r->model, r->route,
+	    r->cred };
+	char curkey[16];
+	const char *fn;
+	const struct val *a;
+	unsigned t;
+	int f;
+
+	snprintf(curkey, sizeof curkey, "%s_nano", r->cur);
+	if (r->v[F_TYPE].kind != K_STR) {
+		return why_set(why, whylen, "missing \"type\"");
+	}
+	for (t = 0; t < sizeof rec_types / sizeof rec_types[0]; t++) {
+		if (util_view_eq(r->v[F_TYPE].s, rec_types[t].name)) {
+			break;
+		}
+	}
+	if (t == sizeof rec_types / sizeof rec_types[0]) {
+		return why_set(why, whylen, "unknown record type \"%.*s\"",
+		    (int)(r->v[F_TYPE].s.n > 32 ? 32 : r->v[F_TYPE].s.n),
+		    r->v[F_TYPE].s.p);
+	}
+	r->type = (enum rec_type)t;
+	for (f = 0; f < F_COUNT; f++) {
+		fn = f == F_CUR ? curkey : field_names[f];
+		if (r->v[f].kind == K_NONE) {
+			if (rec_types[t].need & B(f)) {
+				return why_set(why, whylen, "missing \"%s\"",
+				    fn);
+			}
+			continue;
+		}
+		if (!(rec_types[t].allow & B(f))) {
+			return why_set(why, whylen, "\"%s\" does not belong "
+			    "in a %s record", fn, rec_types[t].name);
+		}
+		if (field_kinds[f] == K_INT && r->v[f].kind == K_BIG) {
+			return why_set(why, whylen, "\"%s\" is out of range",
+			    fn);
+		}
+		if (r->v[f].kind != field_kinds[f]) {
+			return why_set(why, whylen, "\"%s\" must be %s", fn,
+			    field_kinds[f] == K_STR ? "a string" :
+			    field_kinds[f] == K_INT ? "an integer" :
+			    "true or false");
+		}
+		/* Only a credit amount may be negative (a correction). */
+		if (field_kinds[f] == K_INT && r->v[f].neg &&
+		    r->v[f].mag != 0 && r->type != REC_CREDIT) {
+			return why_set(why, whylen, "\"%s\" is negative", fn);
+		}
+	}
+	if (!valid_ts(r->v[F_TS].s)) {
+		return why_set(why, whylen, "\"ts\" is not a UTC time like "
+		    "2026-11-24T22:10:00.123Z");
+	}
+	if (!valid_hash(r->v[F_PREV].s)) {
+		return why_set(why, whylen, "\"prev\" is not 64 lower-case "
+		    "hex digits");
+	}
+	if (r->type == REC_CHARGE && r->v[F_STATUS].mag > 999) {
+		return why_set(why, whylen, "\"status\" is out of range");
+	}
+	if (r->type == REC_CREDIT && (r->v[F_CUR].kind == K_NONE) ==
+	    (r->v[F_USD].kind == K_NONE)) {
+		return why_set(why, whylen, "a credit needs exactly one "
+		    "amount (\"<currency>_nano\")");
+	}
+	if (r->type != REC_TASK) {
+		/* Without a "<cur>_nano" key the currency is USD and
+		 * usd_nano is the wallet amount too. */
+		r->cur_keyed = r->v[F_CUR].kind != K_NONE;
+		a = r->cur_keyed ? &r->v[F_CUR] : &r->v[F_USD];
+		if (!r->cur_keyed) {
+			memcpy(r->cur, "usd", 4);
+		}
+		if (a->mag > (uint64_t)INT64_MAX) {
+			return why_set(why, whylen, "the amount is out of "
+			    "range");
+		}
+		r->amount = a->neg ? -(int64_t)a->mag : (int64_t)a->mag;
+	}
+	for (t = 0; t < sizeof names / sizeof names[0]; t++) {
+		if (decode(&r->v[names[t]], dst[t]) < 0) {
+			return why_set(why, whylen, "\"%s\" is not a valid "
+			    "string of at most %d bytes",
+			    field_names[names[t]], LEDGER_NAME_MAX);
+		}
+	}
+	if (r->wallet[0] == '\0') {
+		return why_set(why, whylen, "\"wallet\" is empty");
+	}
+	if (r->type != REC_CREDIT && r->id[0] == '\0') {
+		return why_set(why, whylen, "\"id\" is empty");
+	}
+	return 0;
+}
+
+/* Parse one line (without its newline) into *r. Returns 0, or -1 with
+ * the reason in why. */
+static int
+parse_record(const char *p, size_t n, struct rec *r, char *why,
+    size_t whylen)
+{
+	struct view key;
+	struct val v;
+	char cur[4];
+	size_t i;
+	int f;
+
+	memset(r->v, 0, sizeof r->v);
+	r->cur[0] = '\0';
+	i = skip_ws(p, n, 0);
+	if (i >= n || p[i] != '{') {
+		return why_set(why, whylen, "not a JSON object");
+	}
+	i = skip_ws(p, n, i + 1);
+	if (i < n && p[i] == '}') {
+		i++;
+		goto end;
+	}
+	for (;;) {
+		if (i >= n || p[i] != '"' || scan_string(p, n, &i, &key) < 0) {
+			return why_set(why, whylen, "bad JSON at byte %zu "
+			    "(expected a key)", i + 1);
+		}
+		i = skip_ws(p, n, i);
+		if (i >= n || p[i] != ':') {
+			return why_set(why, whylen, "bad JSON at byte %zu "
+			    "(expected ':')", i + 1);
+		}
+		i = skip_ws(p, n, i + 1);
+		if (scan_value(p, n, &i, &v) < 0) {
+			return why_set(why, whylen, "bad JSON at byte %zu "
+			    "(expected a string, number or literal)", i + 1);
+		}
+		if ((f = match_key(key, cur)) < 0) {
+			return why_set(why, whylen, "unknown key \"%.*s\"",
+			    (int)(key.n > 32 ? 32 : key.n), key.p);
+		}
+		if (r->v[f].kind != K_NONE) {
+			return why_set(why, whylen, "duplicate key \"%.*s\"",
+			    (int)key.n, key.p);
+		}
+		r->v[f] = v;
+		if (f == F_CUR) {
+			memcpy(r->cur, cur, 4);
+		}
+		i = skip_ws(p, n, i);
+		if (i < n && p[i] == ',') {
+			i = skip_ws(p, n, i + 1);
+			continue;
+		}
+		if (i < n && p[i] == '}') {
+			i++;
+			break;
+		}
+		return why_set(why, whylen, "bad JSON at byte %zu (expected "
+		    "',' or '}')", i + 1);
+	}
+end:
+	if ((i = skip_ws(p, n, i)) != n) {
+		return why_set(why, whylen, "bad JSON at byte %zu (bytes "
+		    "after the object)", i + 1);
+	}
+	return check_fields(r, why, whylen);
+}
+
+/* ---- tables ---- */
+
+static void
+ledger_init(struct ledger *l)
+{
+	memset(l, 0, sizeof *l);
+	l->fd = -1;
+	memcpy(l->last_hash, ZERO_HASH, sizeof ZERO_HASH);
+}
+
+/* Close and free everything l owns, without syncing. */
+static void
+release(struct ledger *l)
+{
+	size_t i;
+
+	if (l->fd >= 0) {
+		close(l->fd);
+	}
+	for (i = 0; i < l->nwallets; i++) {
+		free(l->wallets[i].name);
+	}
+	for (i = 0; i < l->ntasks; i++) {
+		free(l->tasks[i].mem);
+	}
+	free(l->wallets);
+	free(l->tasks);
+	free(l->task_slots);
+	free(l->path);
+	ledger_init(l);
+}
+
+/* Position of name in the sorted wallet table, or where it would go. */
+static size_t
+wallet_pos(const struct ledger *l, const char *name, int *found)
+{
+	size_t lo = 0, hi = l->nwallets, mid;
+	int c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = strcmp(name, l->wallets[mid].name);
+		if (c == 0) {
+			*found = 1;
+			return mid;
+		}
+		if (c < 0) {
+			hi = mid;
+		} else {
+			lo = mid + 1;
+		}
+	}
+	*found = 0;
+	return lo;
+}
+
+static const struct ledger_wallet *
+wallet_find(const struct ledger *l, const char *name)
+{
+	size_t i;
+	int found;
+
+	i = wallet_pos(l, name, &found);
+	return found ? &l->wallets[i] : NULL;
+}
+
+/* The wallet's entry, inserted with balance 0 when new; NULL when out of
+ * memory. The pointer is valid until the next insertion. */
+static struct ledger_wallet *
+wallet_get(struct ledger *l, const char *name)
+{
+	struct ledger_wallet *w;
+	size_t i, ncap;
+	char *copy;
+	int found;
+
+	i = wallet_pos(l, name, &found);
+	if (found) {
+		return &l->wallets[i];
+	}
+	if (l->nwallets == l->cap_wallets) {
+		ncap = l->cap_wallets ? l->cap_wallets * 2 : 16;
+		w = realloc(l->wallets, ncap * sizeof *w);
+		if (w == NULL) {
+			return NULL;
+		}
+		l->wallets = w;
+		l->cap_wallets = ncap;
+	}
+	if ((copy = strdup(name)) == NULL) {
+		return NULL;
+	}
+	memmove(&l->wallets[i + 1], &l->wallets[i],
+	    (l->nwallets - i) * sizeof *l->wallets);
+	l->nwallets++;
+	w = &l->wallets[i];
+	memset(w, 0, sizeof *w);
+	w->name = copy;
+	return w;
+}
+
+/* FNV-1a: task ids come from the provider, but the table only ever holds
+ * ids our own wallets created, so a simple hash is enough. */
+static uint32_t
+hash_id(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s != '\0') {
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	}
+	return h;
+}
+
+static struct ledger_task *
+task_lookup(const struct ledger *l, const char *id)
+{
+	size_t i, mask;
+
+	if (l->cap_slots == 0) {
+		return NULL;
+	}
+	mask = l->cap_slots - 1;
+	for (i = hash_id(id) & mask; l->task_slots[i] != 0;
+	    i = (i + 1) & mask) {
+		if (strcmp(l->tasks[l->task_slots[i] - 1].id, id) == 0) {
+			return &l->tasks[l->task_slots[i] - 1];
+		}
+	}
+	return NULL;
+}
+
+/* Keep the index at most half full: linear probing stays short. */
+static int
+task_index_grow(struct ledger *l)
+{
+	size_t ncap = l->cap_slots ? l->cap_slots * 2 : 64, i, j;
+	uint32_t *slots;
+
+	if (ncap > UINT32_MAX) {
+		return -1;
+	}
+	if ((slots = calloc(ncap, sizeof *slots)) == NULL) {
+		return -1;
+	}
+	for (i = 0; i < l->ntasks; i++) {
+		j = hash_id(l->tasks[i].id) & (ncap - 1);
+		while (slots[j] != 0) {
+			j = (j + 1) & (ncap - 1);
+		}
+		slots[j] = (uint32_t)(i + 1);
+	}
+	free(l->task_slots);
+	l->task_slots = slots;
+	l->cap_slots = ncap;
+	return 0;
+}
+
+/* Add a task (id not yet in the table). cred may be "". Returns 0 or -1
+ * when out of memory. */
+static int
+task_add(struct ledger *l, const char *id, const char *wallet,
+    const char *model, const char *route, const char *cred, uint64_t line)
+{
+	const char *src[5];
+	const char **dst[5];
+	struct ledger_task *t;
+	size_t len[5], total = 0, i, ncap;
+	char *mem, *p;
+
+	if ((l->ntasks + 1) * 2 > l->cap_slots && task_index_grow(l) < 0) {
+		return -1;
+	}
+	if (l->ntasks == l->cap_tasks) {
+		ncap = l->cap_tasks ? l->cap_tasks * 2 : 16;
+		t = realloc(l->tasks, ncap * sizeof *t);
+		if (t == NULL) {
+			return -1;
+		}
+		l->tasks = t;
+		l->cap_tasks = ncap;
+	}
+	t = &l->tasks[l->ntasks];
+	memset(t, 0, sizeof *t);
+	src[0] = id;
+	src[1] = wallet;
+	src[2] = model;
+	src[3] = route;
+	src[4] = cred;
+	dst[0] = &t->id;
+	dst[1] = &t->wallet;
+	dst[2] = &t->model;
+	dst[3] = &t->route;
+	dst[4] = &t->cred;
+	for (i = 0; i < 5; i++) {
+		len[i] = strlen(src[i]) + 1;
+		total += len[i];
+	}
+	if ((mem = malloc(total)) == NULL) {
+		return -1;
+	}
+	for (p = mem, i = 0; i < 5; p += len[i], i++) {
+		memcpy(p, src[i], len[i]);
+		*dst[i] = p;
+	}
+	t->mem = mem;
+	t->line = line;
+	l->ntasks++;
+	i = hash_id(id) & (l->cap_slots - 1);
+	while (l->task_slots[i] != 0) {
+		i = (i + 1) & (l->cap_slots - 1);
+	}
+	l->task_slots[i] = (uint32_t)l->ntasks;
+	return 0;
+}
+
+/* balance + delta, refused when it leaves int64_t. */
+static int
+add_i64(int64_t a, int64_t delta, int64_t *out)
+{
+	if ((delta > 0 && a > INT64_MAX - delta) ||
+	    (delta < 0 && a < INT64_MIN - delta)) {
+		return -1;
+	}
+	*out = a + delta;
+	return 0;
+}
+
+/* Count a charge of day (the first 10 bytes of its ts) in today's
+ * counters. live: the line was just written, so its day is the current
+ * one and a new day resets every wallet's counters; replay only counts
+ * lines of the day ledger_open() was given. */
+static void
+count_today(struct ledger *l, struct ledger_wallet *w, const char *day,
+    int64_t nano, int live)
+{
+	size_t i;
+
+	if (memcmp(day, l->today, 10) != 0 || l->today[0] == '\0') {
+		if (!live) {
+			return;
+		}
+		for (i = 0; i < l->nwallets; i++) {
+			l->wallets[i].today_nano = 0;
+			l->wallets[i].today_requests = 0;
+		}
+		memcpy(l->today, day, 10);
+		l->today[10] = '\0';
+	}
+	/* A statistic: saturate rather than refuse a charge. */
+	if (add_i64(w->today_nano, nano, &w->today_nano) < 0) {
+		w->today_nano = INT64_MAX;
+	}
+	w->today_requests++;
+}
+
+/* ---- replay ---- */
+
+/* Sequential line reader over a fixed window. */
+struct reader {
+	int fd;
+	char *buf;		/* owned, READ_CAP bytes */
+	size_t start, len;	/* unread bytes are buf[start..len) */
+	int eof;
+	uint64_t line;		/* number of the line last returned */
+	off_t end;		/* file offset past the last complete line */
+	char prev[65];		/* hash of the line before the last one */
+	char hash[65];		/* hash of the last line returned */
+};
+
+enum {
+	LINE_OK = 1,		/* *p, *n: a complete line, no newline */
+	LINE_EOF = 0,		/* *p, *n: torn bytes after the last newline */
+	LINE_ERR = -1,		/* read(2) failed, errno set */
+	LINE_LONG = -2		/* line r->line is over LEDGER_LINE_MAX */
+};
+
+static void
+hash_hex(const char *p, size_t n, char out[65])
+{
+	unsigned char h[32];
+
+	util_sha256(p, n, h);
+	util_hex(h, 32, out);
+}
+
+static int
+reader_next(struct reader *r, const char **p, size_t *n)
+{
+	char *nl;
+	ssize_t got;
+
+	for (;;) {
+		nl = memchr(r->buf + r->start, '\n', r->len - r->start);
+		if (nl != NULL) {
+			*p = r->buf + r->start;
+			*n = (size_t)(nl - *p);
+			r->start += *n + 1;
+			r->end += (off_t)*n + 1;
+			r->line++;
+			memcpy(r->prev, r->hash, sizeof r->hash);
+			hash_hex(*p, *n, r->hash);
+			return *n > LEDGER_LINE_MAX ? LINE_LONG : LINE_OK;
+		}
+		if (r->len - r->start > LEDGER_LINE_MAX) {
+			r->line++;
+			return LINE_LONG;
+		}
+		if (r->eof) {
+			*p = r->buf + r->start;
+			*n = r->len - r->start;
+			return LINE_EOF;
+		}
+		memmove(r->buf, r->buf + r->start, r->len - r->start);
+		r->len -= r->start;
+		r->start = 0;
+		got = read(r->fd, r->buf + r->len, READ_CAP - r->len);
+		if (got < 0 && errno == EINTR) {
+			continue;
+		}
+		if (got < 0) {
+			return LINE_ERR;
+		}
+		if (got == 0) {
+			r->eof = 1;
+		}
+		r->len += (size_t)got;
+	}
+}
+
+enum replay_mode {
+	REPLAY_OPEN,		/* ledger_open: rebuild, cut a torn tail */
+	REPLAY_VERIFY,		/* every problem is fatal */
+	REPLAY_REPORT		/* as verify, but a torn tail is skipped */
+};
+
+/* How bad a problem is for ledger_open (verify and report stop on all). */
+enum severity {
+	P_SOFT,			/* billing oddity: log it and go on */
+	P_DAMAGE,		/* fatal unless allow_broken */
+	P_FATAL			/* cannot go on at all */
+};
+
+typedef int replay_fn(void *arg, const struct rec *r, uint64_t line,
+    char *err, size_t errlen);
+
+struct replay {
+	enum replay_mode mode;
+	int allow_broken;
+	const char *path;	/* borrowed, for messages */
+	struct ledger *l;	/* state rebuilt from the records */
+	replay_fn *fn;		/* called for each applied charge, or NULL */
+	void *arg;
+	uint64_t torn_line;	/* report: the torn line skipped, or 0 */
+};
+
+/* Report a problem on line. Returns 0 when replay goes on, -1 with err
+ * set when it stops. */
+static int
+problem(const struct replay *rp, uint64_t line, enum severity sev,
+    const char *what, const char *detail, char *err, size_t errlen)
+{
+	if (rp->mode != REPLAY_OPEN) {
+		snprintf(err, errlen, "line %" PRIu64 ": %s: %s", line, what,
+		    detail);
+		return -1;
+	}
+	if (sev == P_SOFT || (sev == P_DAMAGE && rp->allow_broken)) {
+		log_warn("ledger %s:%" PRIu64 ": %s (%s)%s", rp->path, line,
+		    what, detail, sev == P_SOFT ? "" : "; going on because "
+		    "broken ledgers are allowed");
+		return 0;
+	}
+	snprintf(err, errlen, "ledger %s:%" PRIu64 ": %s (%s)", rp->path, line,
+	    what, detail);
+	return -1;
+}
+
+static int
+oom(char *err, size_t errlen)
+{
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+/* Apply one well-formed record to the state. */
+static int
+apply(struct replay *rp, const struct rec *r, uint64_t line, char *err,
+    size_t errlen)
+{
+	struct ledger *l = rp->l;
+	struct ledger_wallet *w = NULL;
+	struct ledger_task *t;
+	char detail[WHY_MAX];
+	int64_t bal = 0;
+
+	if (r->type != REC_TASK) {
+		if (l->cur[0] == '\0') {
+			memcpy(l->cur, r->cur, 4);
+		}
+		if (strcmp(r->cur, l->cur) != 0) {
+			if (r->cur_keyed) {
+				snprintf(detail, sizeof detail, "amounts in "
+				    "%s_nano, but the ledger's currency is "
+				    "%s; a ledger keeps one currency", r->cur,
+				    l->cur);
+			} else {
+				snprintf(detail, sizeof detail, "missing "
+				    "\"%s_nano\"", l->cur);
+			}
+			return problem(rp, line, P_DAMAGE, "wrong currency",
+			    detail, err, errlen);
+		}
+		if ((w = wallet_get(l, r->wallet)) == NULL) {
+			return oom(err, errlen);
+		}
+		if (add_i64(w->balance_nano, r->type == REC_CHARGE ?
+		    -r->amount : r->amount, &bal) < 0) {
+			return problem(rp, line, P_DAMAGE, "balance out of "
+			    "range", r->wallet, err, errlen);
+		}
+	}
+	switch (r->type) {
+	case REC_CHARGE:
+		t = r->task[0] != '\0' ? task_lookup(l, r->task) : NULL;
+		if (r->task[0] != '\0' && (t == NULL || t->charged)) {
+			snprintf(detail, sizeof detail, "task \"%s\" %s",
+			    r->task, t == NULL ? "is not recorded by an "
+			    "earlier line" : "was charged before");
+			if (problem(rp, line, P_SOFT, "bad task charge",
+			    detail, err, errlen) < 0) {
+				return -1;
+			}
+		}
+		w->balance_nano = bal;
+		count_today(l, w, r->v[F_TS].s.p, r->amount, 0);
+		if (t != NULL) {
+			t->charged = 1;
+		}
+		if (rp->fn != NULL) {
+			return rp->fn(rp->arg, r, line, err, errlen);
+		}
+		return 0;
+	case REC_CREDIT:
+		w->balance_nano = bal;
+		return 0;
+	case REC_TASK:
+		if ((t = task_lookup(l, r->id)) != NULL) {
+			snprintf(detail, sizeof detail, "task \"%s\" was "
+			    "recorded on line %" PRIu64, r->id, t->line);
+			return problem(rp, line, P_SOFT, "task recorded twice",
+			    detail, err, errlen);
+		}
+		if (task_add(l, r->id, r->wallet, r->model, r->route, r->cred,
+		    line) < 0) {
+			return oom(err, errlen);
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static int
+write_all(int fd, const char *p, size_t n, size_t *done)
+{
+	ssize_t w;
+
+	*done = 0;
+	while (*done < n) {
+		w = write(fd, p + *done, n - *done);
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			if (w == 0) {
+				errno = EIO;
+			}
+			return -1;
+		}
+		*done += (size_t)w;
+	}
+	return 0;
+}
+
+static void
+sync_now(struct ledger *l, uint64_t now_ms)
+{
+	/* Nothing useful can be done about a failed fsync here: the line
+	 * is in the page cache and counts; say so loudly. */
+	if (fsync(l->fd) < 0) {
+		log_error("ledger %s: fsync: %s", l->path, strerror(errno));
+	}
+	l->fsyncs++;
+	l->dirty = 0;
+	l->last_sync_ms = now_ms;
+}
+
+/* A torn tail: keep its bytes in "<path>.torn" first, then cut it, so a
+ * crash in between can only keep it twice, never lose it. */
+static int
+cut_torn(struct ledger *l, off_t end, const char *p, size_t n,
+    uint64_t line, char *err, size_t errlen)
+{
+	char *tpath = NULL;
+	size_t k = strlen(l->path), done;
+	int tfd = -1;
+
+	if ((tpath = malloc(k + sizeof ".torn")) == NULL) {
+		oom(err, errlen);
+		goto fail;
+	}
+	memcpy(tpath, l->path, k);
+	memcpy(tpath + k, ".torn", sizeof ".torn");
+	tfd = open(tpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (tfd < 0 || write_all(tfd, p, n, &done) < 0 ||
+	    write_all(tfd, "\n", 1, &done) < 0 || fsync(tfd) < 0) {
+		snprintf(err, errlen, "ledger %s: cannot keep the torn last "
+		    "line in %s: %s", l->path, tpath, strerror(errno));
+		goto fail;
+	}
+	if (ftruncate(l->fd, end) < 0) {
+		snprintf(err, errlen, "ledger %s: cannot cut the torn last "
+		    "line: %s", l->path, strerror(errno));
+		goto fail;
+	}
+	if (l->sync != CONF_SYNC_NONE) {
+		sync_now(l, clock_mono_ms());
+	}
+	log_warn("ledger %s:%" PRIu64 ": torn last line (%zu bytes, no "
+	    "newline) cut off and appended to %s", l->path, line, n, tpath);
+	close(tfd);
+	free(tpath);
+	return 0;
+fail:
+	if (tfd >= 0) {
+		close(tfd);
+	}
+	free(tpath);
+	return -1;
+}
+
+/* Read fd from its current offset to the end, checking and applying every
+ * line to rp->l. On success rp->l's chain position (last_hash, lines,
+ * size) is where the next line goes. */
+static int
+replay(struct replay *rp, int fd, char *err, size_t errlen)
+{
+	struct reader rd;
+	struct rec *rec = NULL;
+	char why[WHY_MAX];
+	const char *p = NULL;
+	size_t n = 0;
+	int rc;
+
+	memset(&rd, 0, sizeof rd);
+	rd.fd = fd;
+	memcpy(rd.hash, ZERO_HASH, sizeof ZERO_HASH);
+	if ((rd.buf = malloc(READ_CAP)) == NULL ||
+	    (rec = malloc(sizeof *rec)) == NULL) {
+		oom(err, errlen);
+		goto fail;
+	}
+	for (;;) {
+		rc = reader_next(&rd, &p, &n);
+		if (rc == LINE_ERR) {
+			snprintf(err, errlen, "%s%s: read: %s",
+			    rp->mode == REPLAY_OPEN ? "ledger " : "", rp->path,
+			    strerror(errno));
+			goto fail;
+		}
+		if (rc == LINE_LONG) {
+			snprintf(why, sizeof why, "longer than %d bytes",
+			    LEDGER_LINE_MAX);
+			problem(rp, rd.line, P_FATAL, "malformed line", why,
+			    err, errlen);
+			goto fail;
+		}
+		if (rc == LINE_EOF) {
+			break;
+		}
+		if (parse_record(p, n, rec, why, sizeof why) < 0) {
+			if (problem(rp, rd.line, P_DAMAGE, "malformed record",
+			    why, err, errlen) < 0) {
+				goto fail;
+			}
+			continue;
+		}
+		if (memcmp(rec->v[F_PREV].s.p, rd.prev, 64) != 0) {
+			if (rd.line == 1) {
+				snprintf(why, sizeof why, "prev of the first "
+				    "line is not 64 zeros");
+			} else {
+				snprintf(why, sizeof why, "prev does not "
+				    "match line %" PRIu64, rd.line - 1);
+			}
+			/* The record itself is sound: apply it anyway if we
+			 * go on, the balance is what the file says. */
+			if (problem(rp, rd.line, P_DAMAGE, "hash chain broken",
+			    why, err, errlen) < 0) {
+				goto fail;
+			}
+		}
+		if (apply(rp, rec, rd.line, err, errlen) < 0) {
+			goto fail;
+		}
+	}
+	if (n > 0) {
+		switch (rp->mode) {
+		case REPLAY_OPEN:
+			if (cut_torn(rp->l, rd.end, p, n, rd.line + 1, err,
+			    errlen) < 0) {
+				goto fail;
+			}
+			break;
+		case REPLAY_VERIFY:
+			snprintf(err, errlen, "line %" PRIu64 ": torn last "
+			    "line: no newline at the end of the file (the "
+			    "relay cuts it off at start)", rd.line + 1);
+			goto fail;
+		case REPLAY_REPORT:
+			rp->torn_line = rd.line + 1;
+			break;
+		}
+	}
+	memcpy(rp->l->last_hash, rd.hash, sizeof rd.hash);
+	rp->l->lines = rd.line;
+	rp->l->size = rd.end;
+	free(rec);
+	free(rd.buf);
+	return 0;
+fail:
+	free(rec);
+	free(rd.buf);
+	return -1;
+}
+
+/* ---- the serving relay's side ---- */
+
+static int
+lock_file(struct ledger *l, char *err, size_t errlen)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(l->fd, F_SETLK, &fl) == 0) {
+		return 0;
+	}
+	if (errno != EACCES && errno != EAGAIN) {
+		snprintf(err, errlen, "ledger %s: cannot lock: %s", l->path,
+		    strerror(errno));
+		return -1;
+	}
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(l->fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+		snprintf(err, errlen, "ledger %s is locked by another relay "
+		    "(pid %ld)", l->path, (long)fl.l_pid);
+	} else {
+		snprintf(err, errlen, "ledger %s is locked by another relay",
+		    l->path);
+	}
+	return -1;
+}
+
+int
+ledger_open(struct ledger *l, const char *path, enum conf_sync sync,
+    const char *currency_lower, const char *today, int allow_broken,
+    char *err, size_t errlen)
+{
+	struct replay rp;
+
+	ledger_init(l);
+	l->sync = sync;
+	if (strlen(currency_lower) != 3) {
+		snprintf(err, errlen, "ledger %s: bad currency '%s'", path,
+		    currency_lower);
+		return -1;
+	}
+	memcpy(l->cur, currency_lower, 4);
+	if (today != NULL && strlen(today) == 10) {
+		memcpy(l->today, today, 11);
+	}
+	if ((l->path = strdup(path)) == NULL) {
+		oom(err, errlen);
+		goto fail;
+	}
+	l->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (l->fd < 0) {
+		snprintf(err, errlen, "ledger %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (lock_file(l, err, errlen) < 0) {
+		goto fail;
+	}
+	memset(&rp, 0, sizeof rp);
+	rp.mode = REPLAY_OPEN;
+	rp.allow_broken = allow_broken;
+	rp.path = l->path;
+	rp.l = l;
+	if (replay(&rp, l->fd, err, errlen) < 0) {
+		goto fail;
+	}
+	l->last_sync_ms = clock_mono_ms();
+	return 0;
+fail:
+	release(l);
+	return -1;
+}
+
+void
+ledger_close(struct ledger *l)
+{
+	if (l->fd >= 0 && l->sync != CONF_SYNC_NONE) {
+		sync_now(l, clock_mono_ms());
+	}
+	release(l);
+}
+
+int
+ledger_add_wallet(struct ledger *l, const char *wallet)
+{
+	return wallet_get(l, wallet) == NULL ? -1 : 0;
+}
+
+/* A line under construction; `full` is sticky once anything did not
+ * fit, and is checked once at the end. */
+struct line {
+	char buf[LEDGER_RECORD_MAX];
+	size_t n;
+	int full;
+};
+
+static void
+put_raw(struct line *b, const char *s)
+{
+	size_t k = strlen(s);
+
+	if (b->full || k >= sizeof b->buf - b->n) {
+		b->full = 1;
+		return;
+	}
+	memcpy(b->buf + b->n, s, k);
+	b->n += k;
+}
+
+static void
+put_str(struct line *b, const char *key, const char *val)
+{
+	long k;
+
+	put_raw(b, ",\"");
+	put_raw(b, key);
+	put_raw(b, "\":\"");
+	if (b->full) {
+		return;
+	}
+	k = json_escape(val, strlen(val), b->buf + b->n, sizeof b->buf - b->n);
+	if (k < 0) {
+		b->full = 1;
+		return;
+	}
+	b->n += (size_t)k;
+	put_raw(b, "\"");
+}
+
+static void
+put_num(struct line *b, const char *key, int neg, uint64_t mag)
+{
+	char num[32];
+
+	snprintf(num, sizeof num, "%s%" PRIu64, neg ? "-" : "", mag);
+	put_raw(b, ",\"");
+	put_raw(b, key);
+	put_raw(b, "\":");
+	put_raw(b, num);
+}
+
+/* ts and type, the start of every record; ts gets the time stamp. */
+static void
+put_head(struct line *b, const char *type, char ts[32])
+{
+	clock_iso8601(ts, 32);
+	b->n = 0;
+	b->full = 0;
+	put_raw(b, "{\"ts\":\"");
+	put_raw(b, ts);
+	put_raw(b, "\",\"type\":\"");
+	put_raw(b, type);
+	put_raw(b, "\"");
+}
+
+/* Refuse before formatting: a closed or stopped ledger, a missing or
+ * oversized required string strs[i] (called names[i]), an oversized
+ * optional one (opt, may be NULL). Names, labels, ids and notes are short;
+ * the bound keeps every record far below LEDGER_RECORD_MAX. */
+static int
+check_write(const struct ledger *l, const char *const *strs,
+    const char *const *names, size_t n, const char *opt, char *err,
+    size_t errlen)
+{
+	size_t i;
+
+	if (l->fd < 0) {
+		snprintf(err, errlen, "ledger is not open");
+		return -1;
+	}
+	if (l->broken) {
+		snprintf(err, errlen, "ledger %s: writes stopped after a "
+		    "partial write could not be undone; restart to repair",
+		    l->path);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (strs[i] == NULL || strs[i][0] == '\0') {
+			snprintf(err, errlen, "ledger record without %s",
+			    names[i]);
+			return -1;
+		}
+		if (strlen(strs[i]) > LEDGER_NAME_MAX) {
+			snprintf(err, errlen, "ledger record %s longer than "
+			    "%d bytes", names[i], LEDGER_NAME_MAX);
+			return -1;
+		}
+	}
+	if (opt != NULL && strlen(opt) > LEDGER_NAME_MAX) {
+		snprintf(err, errlen, "ledger record field longer than %d "
+		    "bytes", LEDGER_NAME_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* Finish the line with prev and write it with one write(2). */
+static int
+append(struct ledger *l, struct line *b, char *err, size_t errlen)
+{
+	size_t done;
+	int e;
+
+	put_raw(b, ",\"prev\":\"");
+	put_raw(b, l->last_hash);
+	put_raw(b, "\"}\n");
+	if (b->full) {
+		snprintf(err, errlen, "ledger record longer than %d bytes",
+		    LEDGER_RECORD_MAX);
+		return -1;
+	}
+	if (write_all(l->fd, b->buf, b->n, &done) < 0) {
+		e = errno;
+		/* Half a line would glue the next one onto it: cut back
+		 * to the last complete line, which only we append to. */
+		if (done > 0 && ftruncate(l->fd, l->size) < 0) {
+			l->broken = 1;
+		}
+		snprintf(err, errlen, "ledger %s: write: %s%s", l->path,
+		    strerror(e), l->broken ? "; a partial line is left and "
+		    "writes are stopped" : "");
+		return -1;
+	}
+	hash_hex(b->buf, b->n - 1, l->last_hash);
+	l->size += (off_t)b->n;
+	l->lines++;
+	if (l->sync == CONF_SYNC_ALWAYS) {
+		sync_now(l, clock_mono_ms());
+	} else if (l->sync == CONF_SYNC_BATCH) {
+		l->dirty = 1;
+	}
+	return 0;
+}
+
+int
+ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
+    size_t errlen)
+{
+	const char *const strs[] = { c->id, c->wallet, c->model, c->route };
+	const char *const names[] = { "id", "wallet", "model", "route" };
+	struct ledger_wallet *w;
+	struct ledger_task *t = NULL;
+	struct line b;
+	char ts[32], key[16];
+	int64_t bal;
+
+	if (check_write(l, strs, names, 4, c->cred, err, errlen) < 0 ||
+	    check_write(l, strs, names, 0, c->task, err, errlen) < 0) {
+		return -1;
+	}
+	if (c->status < 0 || c->status > 999 ||
+	    c->cur_nano > (uint64_t)INT64_MAX) {
+		snprintf(err, errlen, "ledger charge %s: status or amount out "
+		    "of range", c->id);
+		return -1;
+	}
+	if (c->task != NULL) {
+		t = task_lookup(l, c->task);
+		if (t == NULL || t->charged) {
+			snprintf(err, errlen, "ledger charge %s: task %s %s",
+			    c->id, c->task, t == NULL ? "is unknown" :
+			    "is already charged");
+			return -1;
+		}
+	}
+	if ((w = wallet_get(l, c->wallet)) == NULL) {
+		return oom(err, errlen);
+	}
+	if (add_i64(w->balance_nano, -(int64_t)c->cur_nano, &bal) < 0) {
+		snprintf(err, errlen, "ledger charge %s: balance of %s out of "
+		    "range", c->id, c->wallet);
+		return -1;
+	}
+	put_head(&b, "charge", ts);
+	put_str(&b, "id", c->id);
+	if (c->task != NULL) {
+		put_str(&b, "task", c->task);
+	}
+	put_str(&b, "wallet", c->wallet);
+	put_str(&b, "model", c->model);
+	put_str(&b, "route", c->route);
+	if (c->cred != NULL) {
+		put_str(&b, "cred", c->cred);
+	}
+	put_num(&b, "status", 0, (uint64_t)c->status);
+	put_num(&b, "in", 0, c->in);
+	put_num(&b, "out", 0, c->out);
+	/* With currency USD the two amounts are one field: the debit. */
+	if (strcmp(l->cur, "usd") == 0) {
+		put_num(&b, "usd_nano", 0, c->cur_nano);
+	} else {
+		snprintf(key, sizeof key, "%s_nano", l->cur);
+		put_num(&b, "usd_nano", 0, c->usd_nano);
+		put_num(&b, key, 0, c->cur_nano);
+	}
+	if (c->estimated) {
+		put_raw(&b, ",\"estimated\":true");
+	}
+	if (append(l, &b, err, errlen) < 0) {
+		return -1;
+	}
+	w->balance_nano = bal;
+	count_today(l, w, ts, (int64_t)c->cur_nano, 1);
+	if (t != NULL) {
+		t->charged = 1;
+	}
+	return 0;
+}
+
+int
+ledger_credit(struct ledger *l, const char *wallet, int64_t amount_nano,
+    const char *note, char *err, size_t errlen)
+{
+	const char *const names[] = { "wallet" };
+	struct ledger_wallet *w;
+	struct line b;
+	char ts[32], key[16];
+	int64_t bal;
+
+	if (note == NULL) {
+		note = "";
+	}
+	if (check_write(l, &wallet, names, 1, note, err, errlen) < 0) {
+		return -1;
+	}
+	if ((w = wallet_get(l, wallet)) == NULL) {
+		return oom(err, errlen);
+	}
+	if (add_i64(w->balance_nano, amount_nano, &bal) < 0) {
+		snprintf(err, errlen, "ledger credit: balance of %s out of "
+		    "range", wallet);
+		return -1;
+	}
+	put_head(&b, "credit", ts);
+	put_str(&b, "wallet", wallet);
+	snprintf(key, sizeof key, "%s_nano", l->cur);
+	put_num(&b, key, amount_nano < 0, amount_nano < 0 ?
+	    (uint64_t)-(amount_nano + 1) + 1 : (uint64_t)amount_nano);
+	put_str(&b, "note", note);
+	if (append(l, &b, err, errlen) < 0) {
+		return -1;
+	}
+	w->balance_nano = bal;
+	return 0;
+}
+
+int
+ledger_task(struct ledger *l, const struct ledger_task *t, char *err,
+    size_t errlen)
+{
+	const char *const strs[] = { t->id, t->wallet, t->model, t->route };
+	const char *const names[] = { "id", "wallet", "model", "route" };
+	struct line b;
+	char ts[32];
+
+	if (check_write(l, strs, names, 4, t->cred, err, errlen) < 0) {
+		return -1;
+	}
+	if (task_lookup(l, t->id) != NULL) {
+		snprintf(err, errlen, "ledger task %s is already recorded",
+		    t->id);
+		return -1;
+	}
+	put_head(&b, "task", ts);
+	put_str(&b, "id", t->id);
+	put_str(&b, "wallet", t->wallet);
+	put_str(&b, "model", t->model);
+	put_str(&b, "route", t->route);
+	if (t->cred != NULL) {
+		put_str(&b, "cred", t->cred);
+	}
+	if (append(l, &b, err, errlen) < 0) {
+		return -1;
+	}
+	/* The line is written; if the table cannot hold it now, a restart
+	 * will (replay reads it back). */
+	if (task_add(l, t->id, t->wallet, t->model, t->route,
+	    t->cred != NULL ? t->cred : "", l->lines) < 0) {
+		log_error("ledger %s: out of memory recording task %s",
+		    l->path, t->id);
+	}
+	return 0;
+}
+
+void
+ledger_tick(struct ledger *l, uint64_t now_ms)
+{
+	if (l->fd >= 0 && l->dirty && now_ms >= ledger_tick_due_ms(l)) {
+		sync_now(l, now_ms);
+	}
+}
+
+uint64_t
+ledger_tick_due_ms(const struct ledger *l)
+{
+	if (l->sync != CONF_SYNC_BATCH || !l->dirty) {
+		return UINT64_MAX;
+	}
+	return l->last_sync_ms + LEDGER_BATCH_MS;
+}
+
+int64_t
+ledger_balance(const struct ledger *l, const char *wallet)
+{
+	const struct ledger_wallet *w = wallet_find(l, wallet);
+
+	return w != NULL ? w->balance_nano : 0;
+}
+
+void
+ledger_today(const struct ledger *l, const char *wallet, const char *today,
+    int64_t *charged_nano, uint64_t *requests)
+{
+	const struct ledger_wallet *w = wallet_find(l, wallet);
+
+	*charged_nano = 0;
+	*requests = 0;
+	if (w != NULL && today != NULL && strcmp(today, l->today) == 0) {
+		*charged_nano = w->today_nano;
+		*requests = w->today_requests;
+	}
+}
+
+const struct ledger_task *
+ledger_task_find(const struct ledger *l, const char *id)
+{
+	return task_lookup(l, id);
+}
+
+const struct ledger_task *
+ledger_task_next_open(const struct ledger *l, size_t *cursor)
+{
+	while (*cursor < l->ntasks) {
+		if (!l->tasks[(*cursor)++].charged) {
+			return &l->tasks[*cursor - 1];
+		}
+	}
+	return NULL;
+}
+
+/* ---- the CLI's side: verify and report ---- */
+
+/* Replay path read-only into l (which the caller frees). */
+static int
+replay_file(const char *path, enum replay_mode mode, struct ledger *l,
+    replay_fn *fn, void *arg, uint64_t *torn_line, char *err,
+    size_t errlen)
+{
+	struct replay rp;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	memset(&rp, 0, sizeof rp);
+	rp.mode = mode;
+	rp.path = path;
+	rp.l = l;
+	rp.fn = fn;
+	rp.arg = arg;
+	rc = replay(&rp, fd, err, errlen);
+	close(fd);
+	if (torn_line != NULL) {
+		*torn_line = rp.torn_line;
+	}
+	return rc;
+}
+
+static void
+upper(const char *cur, char out[9])
+{
+	size_t i;
+
+	if (cur[0] == '\0') {
+		memcpy(out, "currency", 9);
+		return;
+	}
+	for (i = 0; i < 4; i++) {
+		out[i] = is_lower(cur[i]) ? (char)(cur[i] - 'a' + 'A') :
+		    cur[i];
+	}
+}
+
+int
+ledger_verify_file(const char *path, FILE *out, char *err, size_t errlen)
+{
+	struct ledger l;
+	char cur[9], amount[MONEY_FMT_MAX];
+	size_t i;
+
+	ledger_init(&l);
+	if (replay_file(path, REPLAY_VERIFY, &l, NULL, NULL, NULL, err,
+	    errlen) < 0) {
+		release(&l);
+		return -1;
+	}
+	upper(l.cur, cur);
+	for (i = 0; i < l.nwallets; i++) {
+		money_format(l.wallets[i].balance_nano, 2, amount,
+		    sizeof amount);
+		fprintf(out, "%s %s %s\n", l.wallets[i].name, cur, amount);
+	}
+	release(&l);
+	return 0;
+}
+
+/* One report row: charges summed under one key. */
+struct row {
+	char *key;		/* owned */
+	uint64_t requests, in, out, usd_nano, cur_nano;
+};
+
+struct report {
+	int by;			/* F_WALLET, F_MODEL or F_TS (day) */
+	const char *since;	/* "YYYY-MM-DD" or NULL */
+	struct row *rows;	/* owned, sorted by key */
+	size_t n, cap;
+	struct row total;
+};
+
+static int
+add_u64(uint64_t *a, uint64_t b)
+{
+	if (*a > UINT64_MAX - b) {
+		return -1;
+	}
+	*a += b;
+	return 0;
+}
+
+static int
+row_add(struct row *w, const struct rec *r)
+{
+	/* Amounts are printed through int64_t. */
+	if (add_u64(&w->requests, 1) < 0 ||
+	    add_u64(&w->in, r->v[F_IN].mag) < 0 ||
+	    add_u64(&w->out, r->v[F_OUT].mag) < 0 ||
+	    add_u64(&w->usd_nano, r->v[F_USD].mag) < 0 ||
+	    add_u64(&w->cur_nano, (uint64_t)r->amount) < 0 ||
+	    w->usd_nano > INT64_MAX || w->cur_nano > INT64_MAX) {
+		return -1;
+	}
+	return 0;
+}
+
+static int
+report_add(void *arg, const struct rec *r, uint64_t line, char *err,
+    size_t errlen)
+{
+	struct report *rp = arg;
+	struct row *row;
+	char key[LEDGER_NAME_MAX + 1], *copy;
+	size_t lo = 0, hi = rp->n, mid, ncap;
+	int c = 1;
+
+	if (rp->since != NULL && memcmp(r->v[F_TS].s.p, rp->since, 10) < 0) {
+		return 0;
+	}
+	if (rp->by == F_TS) {
+		memcpy(key, r->v[F_TS].s.p, 10);
+		key[10] = '\0';
+	} else {
+		snprintf(key, sizeof key, "%s", rp->by == F_MODEL ? r->model :
+		    r->wallet);
+	}
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = strcmp(key, rp->rows[mid].key)) == 0) {
+			lo = mid;
+			break;
+		}
+		if (c < 0) {
+			hi = mid;
+		} else {
+			lo = mid + 1;
+		}
+	}
+	if (c != 0) {
+		if ((copy = strdup(key)) == NULL) {
+			return oom(err, errlen);
+		}
+		if (rp->n == rp->cap) {
+			ncap = rp->cap ? rp->cap * 2 : 16;
+			row = realloc(rp->rows, ncap * sizeof *row);
+			if (row == NULL) {
+				free(copy);
+				return oom(err, errlen);
+			}
+			rp->rows = row;
+			rp->cap = ncap;
+		}
+		memmove(&rp->rows[lo + 1], &rp->rows[lo],
+		    (rp->n - lo) * sizeof *rp->rows);
+		memset(&rp->rows[lo], 0, sizeof *rp->rows);
+		rp->rows[lo].key = copy;
+		rp->n++;
+	}
+	if (row_add(&rp->rows[lo], r) < 0 || row_add(&rp->total, r) < 0) {
+		snprintf(err, errlen, "line %" PRIu64 ": totals out of range",
+		    line);
+		return -1;
+	}
+	return 0;
+}
+
+enum { COLS = 6, CELL_MAX = 32 };
+
+/* The five number cells of a row. */
+static void
+row_cells(const struct row *w, char cell[COLS][CELL_MAX])
+{
+	snprintf(cell[1], CELL_MAX, "%" PRIu64, w->requests);
+	snprintf(cell[2], CELL_MAX, "%" PRIu64, w->in);
+	snprintf(cell[3], CELL_MAX, "%" PRIu64, w->out);
+	money_format((int64_t)w->usd_nano, 6, cell[4], CELL_MAX);
+	money_format((int64_t)w->cur_nano, 2, cell[5], CELL_MAX);
+}
+
+static void
+print_row(FILE *out, const char *key, char cell[COLS][CELL_MAX],
+    const int width[COLS])
+{
+	int i;
+
+	fprintf(out, "%-*s", width[0], key);
+	for (i = 1; i < COLS; i++) {
+		fprintf(out, "  %*s", width[i], cell[i]);
+	}
+	fputc('\n', out);
+}
+
+static void
+widen(int width[COLS], const char *key, char cell[COLS][CELL_MAX])
+{
+	int i, k;
+
+	if ((k = (int)strlen(key)) > width[0]) {
+		width[0] = k;
+	}
+	for (i = 1; i < COLS; i++) {
+		if ((k = (int)strlen(cell[i])) > width[i]) {
+			width[i] = k;
+		}
+	}
+}
+
+static void
+header_cells(const char *cur, char cell[COLS][CELL_MAX])
+{
+	snprintf(cell[1], CELL_MAX, "requests");
+	snprintf(cell[2], CELL_MAX, "in tokens");
+	snprintf(cell[3], CELL_MAX, "out tokens");
+	snprintf(cell[4], CELL_MAX, "USD");
+	snprintf(cell[5], CELL_MAX, "%s", cur);
+}
+
+static int
+valid_day(const char *s)
+{
+	static const char shape[] = "dddd-dd-dd";
+	size_t i;
+
+	if (strlen(s) != sizeof shape - 1) {
+		return 0;
+	}
+	for (i = 0; i < sizeof shape - 1; i++) {
+		if (shape[i] == 'd' ? !is_digit(s[i]) : s[i] != shape[i]) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int
+ledger_report_file(const char *path, const char *by, const char *since,
+    FILE *out, char *err, size_t errlen)
+{
+	struct report rp;
+	struct ledger l;
+	char cell[COLS][CELL_MAX], cur[9];
+	int width[COLS] = { 0 };
+	uint64_t torn = 0;
+	size_t i;
+	int rc = -1;
+
+	memset(&rp, 0, sizeof rp);
+	ledger_init(&l);
+	if (by == NULL || strcmp(by, "wallet") == 0) {
+		rp.by = F_WALLET;
+	} else if (strcmp(by, "model") == 0) {
+		rp.by = F_MODEL;
+	} else if (strcmp(by, "day") == 0) {
+		rp.by = F_TS;
+	} else {
+		snprintf(err, errlen, "bad --by '%s' (wallet, model or day)",
+		    by);
+		goto done;
+	}
+	if (since != NULL && !valid_day(since)) {
+		snprintf(err, errlen, "bad --since '%s' (YYYY-MM-DD)", since);
+		goto done;
+	}
+	rp.since = since;
+	if (replay_file(path, REPLAY_REPORT, &l, report_add, &rp, &torn, err,
+	    errlen) < 0) {
+		goto done;
+	}
+	upper(l.cur, cur);
+	header_cells(cur, cell);
+	by = rp.by == F_TS ? "day" : rp.by == F_MODEL ? "model" : "wallet";
+	widen(width, by, cell);
+	for (i = 0; i < rp.n; i++) {
+		row_cells(&rp.rows[i], cell);
+		widen(width, rp.rows[i].key, cell);
+	}
+	row_cells(&rp.total, cell);
+	widen(width, "total", cell);
+	header_cells(cur, cell);
+	print_row(out, by, cell, width);
+	for (i = 0; i < rp.n; i++) {
+		row_cells(&rp.rows[i], cell);
+		print_row(out, rp.rows[i].key, cell, width);
+	}
+	row_cells(&rp.total, cell);
+	print_row(out, "total", cell, width);
+	if (torn != 0) {
+		fprintf(out, "note: line %" PRIu64 " is torn (no newline at "
+		    "the end of the file) and was left out\n", torn);
+	}
+	rc = 0;
+done:
+	for (i = 0; i < rp.n; i++) {
+		free(rp.rows[i].key);
+	}
+	free(rp.rows);
+	release(&l);
+	return rc;
+}

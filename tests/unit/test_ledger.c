@@ -1,0 +1,1045 @@
+/* Unit tests for ledger: exact line format and key order, the hash chain
+ * over appends, replay after reopen, a torn tail, tampering found by
+ * verify, malformed records, the lock against a second relay, the sync
+ * policies, tasks, a partial write undone, and the report table. Files
+ * live in a fresh directory under /tmp. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "ledger.h"
+#include "log.h"
+#include "t.h"
+#include "util.h"
+
+static const char ZEROS[] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+static char dir[64];
+static char err[512];
+
+static const char *
+path_of(const char *name)
+{
+	static char p[4][128];
+	static int k;
+
+	k = (k + 1) % 4;
+	snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+	return p[k];
+}
+
+/* Whole file into a malloc'd NUL-terminated buffer (caller frees). */
+static char *
+slurp(const char *path, size_t *len)
+{
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+	ssize_t r;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0) {
+		return NULL;
+	}
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			cap = cap * 2 + 8192;
+			buf = realloc(buf, cap);
+		}
+		r = read(fd, buf + n, cap - n - 1);
+		if (r <= 0) {
+			break;
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	if (len != NULL) {
+		*len = n;
+	}
+	return buf;
+}
+
+static void
+spit(const char *path, const char *data, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd < 0 || write(fd, data, n) != (ssize_t)n) {
+		perror(path);
+		exit(2);
+	}
+	close(fd);
+}
+
+/* Line k (1-based) of text, without its newline, into out. */
+static const char *
+line_of(const char *text, int k, char *out, size_t cap)
+{
+	const char *p = text, *nl;
+
+	while (--k > 0 && (p = strchr(p, '\n')) != NULL) {
+		p++;
+	}
+	if (p == NULL || *p == '\0') {
+		return NULL;
+	}
+	nl = strchr(p, '\n');
+	snprintf(out, cap, "%.*s", (int)(nl ? nl - p : (long)strlen(p)), p);
+	return out;
+}
+
+static void
+hex_sha(const char *p, size_t n, char out[65])
+{
+	unsigned char h[32];
+
+	util_sha256(p, n, h);
+	util_hex(h, 32, out);
+}
+
+/* Append body + ,"prev":"<hash of the file's last line>"}\n to path:
+ * hand-written records that are correctly chained. */
+static void
+append_raw(const char *path, const char *body)
+{
+	char *text = slurp(path, NULL), prev[65], *line;
+	const char *last = NULL, *p;
+	size_t n = 0, cap = strlen(body) + 128;
+	int fd;
+
+	memcpy(prev, ZEROS, sizeof ZEROS);
+	if (text != NULL && text[0] != '\0') {
+		for (p = text; *p != '\0'; p = strchr(p, '\n') + 1) {
+			last = p;
+			n = (size_t)(strchr(p, '\n') - p);
+		}
+		hex_sha(last, n, prev);
+	}
+	free(text);
+	line = malloc(cap);
+	snprintf(line, cap, "%s,\"prev\":\"%s\"}\n", body, prev);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (fd < 0 || write(fd, line, strlen(line)) !=
+	    (ssize_t)strlen(line)) {
+		perror(path);
+		exit(2);
+	}
+	close(fd);
+	free(line);
+}
+
+static int
+verify(const char *path, char *out, size_t cap)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	int rc;
+
+	err[0] = '\0';
+	rc = ledger_verify_file(path, f, err, sizeof err);
+	fclose(f);
+	snprintf(out, cap, "%s", buf);
+	free(buf);
+	return rc;
+}
+
+static int
+report(const char *path, const char *by, const char *since, char *out,
+    size_t cap)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	int rc;
+
+	err[0] = '\0';
+	rc = ledger_report_file(path, by, since, f, err, sizeof err);
+	fclose(f);
+	snprintf(out, cap, "%s", buf);
+	free(buf);
+	return rc;
+}
+
+static struct ledger_charge
+charge(const char *id, const char *wallet, uint64_t cur_nano)
+{
+	struct ledger_charge c;
+
+	memset(&c, 0, sizeof c);
+	c.id = id;
+	c.wallet = wallet;
+	c.model = "gpt-5.2";
+	c.route = "openai/gpt-5.2";
+	c.cred = "openai#1";
+	c.status = 200;
+	c.in = 1234;
+	c.out = 567;
+	c.usd_nano = 10097500;
+	c.cur_nano = cur_nano;
+	return c;
+}
+
+static int
+ts_ok(const char *line)
+{
+	static const char shape[] = "{\"ts\":\"dddd-dd-ddTdd:dd:dd.dddZ\"";
+	size_t i;
+
+	for (i = 0; i < sizeof shape - 1; i++) {
+		if (shape[i] == 'd' ? line[i] < '0' || line[i] > '9' :
+		    line[i] != shape[i]) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static void
+test_format(void)
+{
+	const char *p = path_of("format.jsonl");
+	struct ledger l;
+	struct ledger_charge c;
+	struct ledger_task t;
+	char today[11], line[2048], prev[65], want[2048], *text;
+	int rc;
+
+	clock_today(today, sizeof today);
+	rc = ledger_open(&l, p, CONF_SYNC_BATCH, "cny", today, 0, err,
+	    sizeof err);
+	ok(rc == 0, "open new ledger: %s", err);
+	c = charge("req_1", "acme", 72702000);
+	ok(ledger_charge(&l, &c, err, sizeof err) == 0, "charge: %s", err);
+	ok(ledger_credit(&l, "acme", 100000000000, "top-up \"Q4\"\\\n", err,
+	    sizeof err) == 0, "credit: %s", err);
+	memset(&t, 0, sizeof t);
+	t.id = "cgt-2026";
+	t.wallet = "acme";
+	t.model = "doubao-seedance-2-0-pro";
+	t.route = "ark/doubao-seedance-2-0-pro-250528";
+	t.cred = "ark#1";
+	ok(ledger_task(&l, &t, err, sizeof err) == 0, "task: %s", err);
+	c = charge("req_2", "acme", 5);
+	c.task = "cgt-2026";
+	c.cred = NULL;
+	c.estimated = 1;
+	c.in = 0;
+	c.out = 1000;
+	c.usd_nano = 6400000;
+	ok(ledger_charge(&l, &c, err, sizeof err) == 0, "task charge: %s",
+	    err);
+	ledger_close(&l);
+
+	text = slurp(p, NULL);
+	ok(line_of(text, 1, line, sizeof line) && ts_ok(line), "line 1 ts");
+	ok_str(line + 32, ",\"type\":\"charge\",\"id\":\"req_1\",\"wallet\":"
+	    "\"acme\",\"model\":\"gpt-5.2\",\"route\":\"openai/gpt-5.2\","
+	    "\"cred\":\"openai#1\",\"status\":200,\"in\":1234,\"out\":567,"
+	    "\"usd_nano\":10097500,\"cny_nano\":72702000,\"prev\":\"0000000000"
+	    "000000000000000000000000000000000000000000000000000000\"}",
+	    "charge line");
+	hex_sha(line, strlen(line), prev);
+	ok(line_of(text, 2, line, sizeof line) && ts_ok(line), "line 2 ts");
+	snprintf(want, sizeof want, ",\"type\":\"credit\",\"wallet\":\"acme\","
+	    "\"cny_nano\":100000000000,\"note\":\"top-up \\\"Q4\\\"\\\\\\n\","
+	    "\"prev\":\"%s\"}", prev);
+	ok_str(line + 32, want, "credit line, escaped note, chained");
+	hex_sha(line, strlen(line), prev);
+	ok(line_of(text, 3, line, sizeof line) && ts_ok(line), "line 3 ts");
+	snprintf(want, sizeof want, ",\"type\":\"task\",\"id\":\"cgt-2026\","
+	    "\"wallet\":\"acme\",\"model\":\"doubao-seedance-2-0-pro\","
+	    "\"route\":\"ark/doubao-seedance-2-0-pro-250528\",\"cred\":"
+	    "\"ark#1\",\"prev\":\"%s\"}", prev);
+	ok_str(line + 32, want, "task line");
+	hex_sha(line, strlen(line), prev);
+	ok(line_of(text, 4, line, sizeof line) && ts_ok(line), "line 4 ts");
+	snprintf(want, sizeof want, ",\"type\":\"charge\",\"id\":\"req_2\","
+	    "\"task\":\"cgt-2026\",\"wallet\":\"acme\",\"model\":\"gpt-5.2\","
+	    "\"route\":\"openai/gpt-5.2\",\"status\":200,\"in\":0,\"out\":1000,"
+	    "\"usd_nano\":6400000,\"cny_nano\":5,\"estimated\":true,"
+	    "\"prev\":\"%s\"}", prev);
+	ok_str(line + 32, want, "task charge: task after id, no cred, "
+	    "estimated");
+	ok(line_of(text, 5, line, sizeof line) == NULL, "four lines");
+	ok(text[strlen(text) - 1] == '\n', "ends in a newline");
+	free(text);
+}
+
+static void
+test_usd(void)
+{
+	const char *p = path_of("usd.jsonl");
+	struct ledger l;
+	struct ledger_charge c;
+	char line[2048], out[256], *text;
+
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "usd", NULL, 0, err,
+	    sizeof err) == 0, "open usd: %s", err);
+	ledger_credit(&l, "w", 5000000000, NULL, err, sizeof err);
+	c = charge("req_1", "w", 11000000);
+	ok(ledger_charge(&l, &c, err, sizeof err) == 0, "usd charge: %s", err);
+	ledger_close(&l);
+	text = slurp(p, NULL);
+	line_of(text, 2, line, sizeof line);
+	ok(strstr(line, "\"out\":567,\"usd_nano\":11000000,\"prev\"") != NULL,
+	    "USD: one usd_nano field, the debit: %s", line);
+	line_of(text, 1, line, sizeof line);
+	ok(strstr(line, "\"usd_nano\":5000000000,\"note\":\"\"") != NULL,
+	    "USD credit: %s", line);
+	free(text);
+	ok(verify(p, out, sizeof out) == 0, "verify usd: %s", err);
+	ok_str(out, "w USD 4.99\n", "usd balance");
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "usd", NULL, 0, err,
+	    sizeof err) == 0 && ledger_balance(&l, "w") == 4989000000,
+	    "usd replay: %s", err);
+	ledger_close(&l);
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) < 0, "a usd ledger under a cny config is refused");
+	ok(strstr(err, ":1: wrong currency (missing \"cny_nano\")") != NULL,
+	    "wrong currency message: %s", err);
+}
+
+/* A ledger with 8 lines over three wallets, for replay and tampering. */
+static void
+build_chain(const char *p, struct ledger *l, const char *today)
+{
+	struct ledger_charge c;
+	char id[16];
+	int i;
+
+	ok(ledger_open(l, p, CONF_SYNC_ALWAYS, "cny", today, 0, err,
+	    sizeof err) == 0, "open chain: %s", err);
+	ledger_credit(l, "acme", 1000000000000, "top-up", err, sizeof err);
+	ledger_credit(l, "beta", 5000000000, "trial", err, sizeof err);
+	for (i = 0; i < 5; i++) {
+		snprintf(id, sizeof id, "req_%d", i);
+		c = charge(id, i % 2 ? "beta" : "acme", 72702000);
+		ok(ledger_charge(l, &c, err, sizeof err) == 0, "charge %d: %s",
+		    i, err);
+	}
+	ledger_credit(l, "old-wallet", -3000000000, "correction", err,
+	    sizeof err);
+}
+
+static void
+test_chain_replay(void)
+{
+	const char *p = path_of("chain.jsonl");
+	struct ledger l, m;
+	int64_t nano;
+	uint64_t reqs;
+	char today[11], out[512], hash[65];
+	uint64_t lines;
+
+	clock_today(today, sizeof today);
+	build_chain(p, &l, today);
+	ok_int(l.lines, 8, "8 lines");
+	ok_int(ledger_balance(&l, "acme"), 1000000000000 - 3 * 72702000,
+	    "acme balance");
+	ok_int(ledger_balance(&l, "beta"), 5000000000 - 2 * 72702000,
+	    "beta balance");
+	ok_int(ledger_balance(&l, "old-wallet"), -3000000000, "negative");
+	ok_int(ledger_balance(&l, "nobody"), 0, "unknown wallet");
+	ledger_today(&l, "acme", today, &nano, &reqs);
+	ok(nano == 3 * 72702000 && reqs == 3, "acme today %lld/%llu",
+	    (long long)nano, (unsigned long long)reqs);
+	ledger_today(&l, "acme", "1999-01-01", &nano, &reqs);
+	ok(nano == 0 && reqs == 0, "another day reads zero");
+	memcpy(hash, l.last_hash, sizeof hash);
+	lines = l.lines;
+	ledger_close(&l);
+
+	ok(verify(p, out, sizeof out) == 0, "verify chain: %s", err);
+	ok_str(out, "acme CNY 999.78\nbeta CNY 4.85\nold-wallet CNY -3.00\n",
+	    "verify balances");
+
+	ok(ledger_open(&m, p, CONF_SYNC_ALWAYS, "cny", today, 0, err,
+	    sizeof err) == 0, "reopen: %s", err);
+	ok_int(ledger_balance(&m, "acme"), 1000000000000 - 3 * 72702000,
+	    "replayed acme");
+	ok_int(ledger_balance(&m, "beta"), 5000000000 - 2 * 72702000,
+	    "replayed beta");
+	ok_int(ledger_balance(&m, "old-wallet"), -3000000000,
+	    "replayed wallet that is in no config");
+	ledger_today(&m, "beta", today, &nano, &reqs);
+	ok(nano == 2 * 72702000 && reqs == 2, "replayed today");
+	ok_str(m.last_hash, hash, "replayed chain head");
+	ok_int(m.lines, lines, "replayed line count");
+	ok(ledger_credit(&m, "beta", 1, "x", err, sizeof err) == 0,
+	    "append after reopen");
+	ledger_close(&m);
+	ok(verify(p, out, sizeof out) == 0, "chain continues: %s", err);
+
+	ok(ledger_open(&m, p, CONF_SYNC_ALWAYS, "cny", "2000-01-01", 0, err,
+	    sizeof err) == 0, "reopen on another day");
+	ledger_today(&m, "acme", "2000-01-01", &nano, &reqs);
+	ok(nano == 0 && reqs == 0, "charges of other days do not count");
+	ok(ledger_add_wallet(&m, "fresh") == 0 &&
+	    ledger_balance(&m, "fresh") == 0, "add_wallet");
+	ledger_close(&m);
+	ledger_close(&m);
+	ok(m.fd == -1, "close twice is harmless");
+}
+
+static void
+test_torn(void)
+{
+	const char *p = path_of("torn.jsonl"), *tp = path_of("torn.jsonl.torn");
+	static const char torn[] = "{\"ts\":\"2026-11-24T22:10:00.1";
+	struct ledger l;
+	char out[512], *text, *kept;
+	size_t before, after;
+	int fd;
+
+	build_chain(p, &l, NULL);
+	ledger_close(&l);
+	free(slurp(p, &before));
+	fd = open(p, O_WRONLY | O_APPEND);
+	ok(write(fd, torn, sizeof torn - 1) == (ssize_t)sizeof torn - 1,
+	    "tear");
+	close(fd);
+	ok(verify(p, out, sizeof out) < 0, "verify sees the torn line");
+	ok_str(err, "line 9: torn last line: no newline at the end of the "
+	    "file (the relay cuts it off at start)", "torn message");
+	ok(report(p, "wallet", NULL, out, sizeof out) == 0 &&
+	    strstr(out, "note: line 9 is torn") != NULL,
+	    "report skips it with a note: %s", err);
+
+	ok(ledger_open(&l, p, CONF_SYNC_BATCH, "cny", NULL, 0, err,
+	    sizeof err) == 0, "open cuts the torn tail: %s", err);
+	ok_int(l.lines, 8, "8 complete lines");
+	text = slurp(p, &after);
+	ok_int(after, before, "file back to its last complete line");
+	kept = slurp(tp, NULL);
+	ok(kept != NULL && strcmp(kept, "{\"ts\":\"2026-11-24T22:10:00.1\n") ==
+	    0, "torn bytes kept in .torn: %s", kept ? kept : "(none)");
+	free(text);
+	free(kept);
+	ok(ledger_credit(&l, "acme", 7, NULL, err, sizeof err) == 0,
+	    "append after the cut");
+	ledger_close(&l);
+	ok(verify(p, out, sizeof out) == 0, "chain intact after cut: %s", err);
+}
+
+static void
+tamper_case(const char *name, const char *text, const char *want_verify,
+    const char *want_open)
+{
+	const char *p = path_of("tampered.jsonl");
+	struct ledger l;
+	char out[512];
+
+	spit(p, text, strlen(text));
+	ok(verify(p, out, sizeof out) < 0, "%s: verify fails", name);
+	ok_str(err, want_verify, name);
+	if (want_open != NULL) {
+		ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+		    sizeof err) < 0, "%s: open refuses", name);
+		ok(strstr(err, want_open) != NULL, "%s: open says %s", name,
+		    err);
+	}
+}
+
+static void
+test_tamper(void)
+{
+	const char *p = path_of("orig.jsonl"), *tp;
+	struct ledger l;
+	char *text, *mod, *d, *s3, *s4, *s5, out[512], last[2048],
+	    prevline[2048], hash[65];
+	size_t n;
+
+	build_chain(p, &l, NULL);
+	ledger_close(&l);
+	text = slurp(p, &n);
+	mod = malloc(n + 1);
+
+	/* A digit changed in line 3 ("in":1234 -> 1235). */
+	memcpy(mod, text, n + 1);
+	s3 = mod;
+	s3 = strchr(s3, '\n') + 1;
+	s3 = strchr(s3, '\n') + 1;
+	d = strstr(s3, "\"in\":1234");
+	d[8] = '5';
+	tamper_case("digit changed", mod, "line 4: hash chain broken: prev "
+	    "does not match line 3", ":4: hash chain broken (prev does not "
+	    "match line 3)");
+
+	/* Line 3 deleted. */
+	s4 = strchr(strchr(strchr(text, '\n') + 1, '\n') + 1, '\n') + 1;
+	s3 = strchr(strchr(text, '\n') + 1, '\n') + 1;
+	memcpy(mod, text, (size_t)(s3 - text));
+	strcpy(mod + (s3 - text), s4);
+	tamper_case("line deleted", mod, "line 3: hash chain broken: prev "
+	    "does not match line 2", NULL);
+
+	/* Lines 3 and 4 swapped. */
+	s5 = strchr(s4, '\n') + 1;
+	memcpy(mod, text, (size_t)(s3 - text));
+	memcpy(mod + (s3 - text), s4, (size_t)(s5 - s4));
+	memcpy(mod + (s3 - text) + (s5 - s4), s3, (size_t)(s4 - s3));
+	strcpy(mod + (s5 - text), s5);
+	ok_int(strlen(mod), n, "swap keeps the size");
+	tamper_case("lines swapped", mod, "line 3: hash chain broken: prev "
+	    "does not match line 2", NULL);
+
+	/* The first line's prev is not zeros. */
+	memcpy(mod, text, n + 1);
+	d = strstr(mod, ZEROS);
+	d[63] = '1';
+	tamper_case("first prev", mod, "line 1: hash chain broken: prev of "
+	    "the first line is not 64 zeros", NULL);
+
+	/* Garbage in the middle. */
+	memcpy(mod, text, (size_t)(s3 - text));
+	strcpy(mod + (s3 - text), "garbage\n");
+	strcat(mod, s4);
+	tamper_case("garbage line", mod, "line 3: malformed record: not a "
+	    "JSON object", ":3: malformed record (not a JSON object)");
+
+	/* allow_broken: open goes on, balances are what the file says, and
+	 * new lines chain to the file's real last line. */
+	memcpy(mod, text, n + 1);
+	d = strstr(mod, "\"in\":1234");
+	d = strstr(d + 1, "\"in\":1234");	/* second charge, line 4 */
+	d = strstr(d, "\"cny_nano\":72702000");
+	d[15] = '3';			/* 72702000 -> 72703000 */
+	tp = path_of("tampered.jsonl");
+	spit(tp, mod, strlen(mod));
+	ok(ledger_open(&l, tp, CONF_SYNC_NONE, "cny", NULL, 1, err,
+	    sizeof err) == 0, "allow_broken opens: %s", err);
+	ok_int(ledger_balance(&l, "beta"), 5000000000 - 72703000 - 72702000,
+	    "balance from the edited line");
+	ok(ledger_credit(&l, "beta", 1, NULL, err, sizeof err) == 0,
+	    "append to a broken ledger");
+	ledger_close(&l);
+	free(text);
+	text = slurp(tp, &n);
+	line_of(text, 8, prevline, sizeof prevline);
+	line_of(text, 9, last, sizeof last);
+	hex_sha(prevline, strlen(prevline), hash);
+	ok(strstr(last, hash) != NULL, "new line chains to the real last "
+	    "line");
+	ok(verify(tp, out, sizeof out) < 0 && strcmp(err, "line 5: hash "
+	    "chain broken: prev does not match line 4") == 0,
+	    "old damage is still reported: %s", err);
+	free(text);
+	free(mod);
+}
+
+static void
+malformed_case(const char *name, const char *body, const char *want)
+{
+	const char *p = path_of("bad.jsonl");
+	char out[512];
+
+	unlink(p);
+	append_raw(p, "{\"ts\":\"2026-11-20T10:00:00.000Z\",\"type\":\"credit\","
+	    "\"wallet\":\"acme\",\"cny_nano\":1000000000,\"note\":\"\"");
+	append_raw(p, body);
+	ok(verify(p, out, sizeof out) < 0, "%s: refused", name);
+	ok_str(err, want, name);
+}
+
+#define TS "{\"ts\":\"2026-11-20T10:00:00.000Z\","
+#define CH TS "\"type\":\"charge\",\"id\":\"r\",\"wallet\":\"acme\"," \
+	"\"model\":\"m\",\"route\":\"p/m\",\"status\":200,"
+
+static void
+test_malformed(void)
+{
+	const char *p = path_of("good.jsonl");
+	char out[512];
+
+	unlink(p);
+	append_raw(p, TS "\"type\":\"credit\",\"wallet\":\"a\\u0063me\","
+	    "\"cny_nano\":1000000000,\"note\":\"\"");
+	append_raw(p, CH "\"in\":1,\"out\":2,\"usd_nano\":3,"
+	    "\"cny_nano\":100000000,\"estimated\":false");
+	append_raw(p, " { \"type\" : \"credit\" , \"ts\" : "
+	    "\"2026-11-20T10:00:00.000Z\", \"wallet\":\"acme\", "
+	    "\"cny_nano\":-1 ");
+	ok(verify(p, out, sizeof out) == 0, "hand-written records: %s", err);
+	ok_str(out, "acme CNY 0.90\n", "escaped wallet name decoded");
+
+	malformed_case("missing usd", CH "\"in\":1,\"out\":2,\"cny_nano\":1",
+	    "line 2: malformed record: missing \"usd_nano\"");
+	malformed_case("negative", CH "\"in\":-1,\"out\":2,\"usd_nano\":3,"
+	    "\"cny_nano\":1", "line 2: malformed record: \"in\" is negative");
+	malformed_case("fraction", CH "\"in\":1.5,\"out\":2,\"usd_nano\":3,"
+	    "\"cny_nano\":1", "line 2: malformed record: \"in\" must be an "
+	    "integer");
+	malformed_case("string number", CH "\"in\":\"1\",\"out\":2,"
+	    "\"usd_nano\":3,\"cny_nano\":1", "line 2: malformed record: "
+	    "\"in\" must be an integer");
+	malformed_case("huge", CH "\"in\":18446744073709551616,\"out\":2,"
+	    "\"usd_nano\":3,\"cny_nano\":1", "line 2: malformed record: "
+	    "\"in\" is out of range");
+	malformed_case("amount range", CH "\"in\":1,\"out\":2,\"usd_nano\":3,"
+	    "\"cny_nano\":9223372036854775808", "line 2: malformed record: "
+	    "the amount is out of range");
+	malformed_case("unknown key", CH "\"in\":1,\"out\":2,\"usd_nano\":3,"
+	    "\"cny_nano\":1,\"bonus\":1", "line 2: malformed record: unknown "
+	    "key \"bonus\"");
+	malformed_case("duplicate", CH "\"in\":1,\"in\":1,\"out\":2,"
+	    "\"usd_nano\":3,\"cny_nano\":1", "line 2: malformed record: "
+	    "duplicate key \"in\"");
+	malformed_case("bad type", TS "\"type\":\"refund\",\"wallet\":\"a\"",
+	    "line 2: malformed record: unknown record type \"refund\"");
+	malformed_case("note on charge", CH "\"in\":1,\"out\":2,"
+	    "\"usd_nano\":3,\"cny_nano\":1,\"note\":\"x\"", "line 2: "
+	    "malformed record: \"note\" does not belong in a charge record");
+	malformed_case("bad ts", "{\"ts\":\"yesterday\",\"type\":\"credit\","
+	    "\"wallet\":\"a\",\"cny_nano\":1", "line 2: malformed record: "
+	    "\"ts\" is not a UTC time like 2026-11-24T22:10:00.123Z");
+	malformed_case("other currency", TS "\"type\":\"credit\",\"wallet\":"
+	    "\"a\",\"eur_nano\":1", "line 2: wrong currency: amounts in "
+	    "eur_nano, but the ledger's currency is cny; a ledger keeps one "
+	    "currency");
+	malformed_case("two amounts", TS "\"type\":\"credit\",\"wallet\":"
+	    "\"a\",\"cny_nano\":1,\"usd_nano\":1", "line 2: malformed record: "
+	    "a credit needs exactly one amount (\"<currency>_nano\")");
+	malformed_case("missing comma", CH "\"in\":1 \"out\":2,"
+	    "\"usd_nano\":3,\"cny_nano\":1", "line 2: malformed record: bad "
+	    "JSON at byte 121 (expected ',' or '}')");
+	malformed_case("bad literal", CH "\"in\":1,\"out\":2,\"usd_nano\":3,"
+	    "\"cny_nano\":1,\"estimated\":tru", "line 2: malformed record: "
+	    "bad JSON at byte 167 (expected a string, number or literal)");
+	malformed_case("bad escape", TS "\"type\":\"credit\",\"wallet\":"
+	    "\"a\\q\",\"cny_nano\":1", "line 2: malformed record: bad JSON at "
+	    "byte 59 (expected a string, number or literal)");
+	malformed_case("nested", CH "\"in\":{},\"out\":2,\"usd_nano\":3,"
+	    "\"cny_nano\":1", "line 2: malformed record: bad JSON at byte 119 "
+	    "(expected a string, number or literal)");
+	malformed_case("nul in name", TS "\"type\":\"credit\",\"wallet\":"
+	    "\"a\\u0000b\",\"cny_nano\":1", "line 2: malformed record: "
+	    "\"wallet\" is not a valid string of at most 256 bytes");
+	malformed_case("empty wallet", TS "\"type\":\"credit\",\"wallet\":"
+	    "\"\",\"cny_nano\":1", "line 2: malformed record: \"wallet\" is "
+	    "empty");
+	malformed_case("unknown task", CH "\"task\":\"t1\",\"in\":1,\"out\":2,"
+	    "\"usd_nano\":3,\"cny_nano\":1", "line 2: bad task charge: task "
+	    "\"t1\" is not recorded by an earlier line");
+	malformed_case("trailing", TS "\"type\":\"credit\",\"wallet\":\"a\","
+	    "\"cny_nano\":1} x", "line 2: malformed record: bad JSON at byte "
+	    "77 (bytes after the object)");
+	malformed_case("empty line", "", "line 2: malformed record: not a JSON "
+	    "object");
+}
+
+static void
+test_long_line(void)
+{
+	const char *p = path_of("long.jsonl");
+	char *big = malloc(LEDGER_LINE_MAX + 2), out[256];
+
+	memset(big, 'x', LEDGER_LINE_MAX + 1);
+	big[LEDGER_LINE_MAX + 1] = '\n';
+	spit(p, big, LEDGER_LINE_MAX + 2);
+	ok(verify(p, out, sizeof out) < 0 && strcmp(err, "line 1: malformed "
+	    "line: longer than 65536 bytes") == 0, "over-long line: %s", err);
+	free(big);
+	spit(p, "", 0);
+	ok(verify(p, out, sizeof out) == 0 && out[0] == '\0',
+	    "empty ledger verifies");
+	ok(verify(path_of("missing.jsonl"), out, sizeof out) < 0 &&
+	    strstr(err, "No such file") != NULL, "missing file: %s", err);
+}
+
+/* Many lines, so they straddle the reader's window, then records of
+ * exactly LEDGER_LINE_MAX bytes (padded with blanks, which JSON allows)
+ * and one byte more. */
+static void
+test_big(void)
+{
+	static const char body[] = "{\"ts\":\"2026-11-20T10:00:00.000Z\","
+	    "\"type\":\"credit\",\"wallet\":\"w0\",\"cny_nano\":1,"
+	    "\"note\":\"pad\"";
+	const char *p = path_of("big.jsonl");
+	struct ledger_charge c;
+	struct ledger l;
+	char id[32], wallet[8], out[512], *pad;
+	size_t fixed = sizeof body - 1 + 75, i;
+	int64_t sum = 0;
+
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) == 0, "open big");
+	for (i = 0; i < 3000; i++) {
+		snprintf(id, sizeof id, "req_%zu", i);
+		snprintf(wallet, sizeof wallet, "w%zu", i % 7);
+		c = charge(id, wallet, i);
+		if (ledger_charge(&l, &c, err, sizeof err) < 0) {
+			break;
+		}
+	}
+	ok_int(i, 3000, "3000 charges");
+	ledger_close(&l);
+	for (i = 0; i < 3000; i += 7) {
+		sum += (int64_t)i;
+	}
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) == 0 && l.lines == 3000 &&
+	    ledger_balance(&l, "w0") == -sum, "replay across reads: %s", err);
+	ledger_close(&l);
+
+	pad = malloc(LEDGER_LINE_MAX + 2);
+	for (i = 0; i < 2; i++) {
+		/* "{" + blanks + the rest of body: fixed + blanks bytes. */
+		pad[0] = '{';
+		memset(pad + 1, ' ', LEDGER_LINE_MAX - fixed + i);
+		strcpy(pad + 1 + LEDGER_LINE_MAX - fixed + i, body + 1);
+		append_raw(p, pad);
+	}
+	ok(verify(p, out, sizeof out) < 0 && strcmp(err, "line 3002: "
+	    "malformed line: longer than 65536 bytes") == 0,
+	    "line 3001 of exactly %d bytes passes, 3002 is one too long: %s",
+	    LEDGER_LINE_MAX, err);
+	free(pad);
+}
+
+static void
+test_lock(void)
+{
+	const char *p = path_of("lock.jsonl");
+	struct ledger l, m;
+	char want[128], msg[512];
+	int fds[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) == 0, "parent holds the lock");
+	if (pipe(fds) < 0) {
+		perror("pipe");
+		exit(2);
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		if (ledger_open(&m, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+		    sizeof err) == 0) {
+			_exit(3);
+		}
+		n = write(fds[1], err, strlen(err));
+		_exit(n > 0 ? 0 : 4);
+	}
+	close(fds[1]);
+	n = read(fds[0], msg, sizeof msg - 1);
+	msg[n > 0 ? n : 0] = '\0';
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "second open in another process fails (status %d)", status);
+	snprintf(want, sizeof want, "ledger %s is locked by another relay "
+	    "(pid %ld)", p, (long)getpid());
+	ok_str(msg, want, "lock message names the holder");
+	ledger_close(&l);
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) == 0, "lock released by close: %s", err);
+	ledger_close(&l);
+}
+
+static void
+test_sync(void)
+{
+	struct ledger l;
+	uint64_t due;
+
+	ok(ledger_open(&l, path_of("always.jsonl"), CONF_SYNC_ALWAYS, "cny",
+	    NULL, 0, err, sizeof err) == 0, "open always");
+	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
+	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
+	ok(l.fsyncs == 2 && !l.dirty, "always: one fsync per line");
+	ok(ledger_tick_due_ms(&l) == UINT64_MAX, "always: no tick work");
+	ledger_close(&l);
+
+	ok(ledger_open(&l, path_of("batch.jsonl"), CONF_SYNC_BATCH, "cny",
+	    NULL, 0, err, sizeof err) == 0, "open batch");
+	ok(ledger_tick_due_ms(&l) == UINT64_MAX, "batch: clean");
+	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
+	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
+	due = ledger_tick_due_ms(&l);
+	ok(l.fsyncs == 0 && l.dirty && due == l.last_sync_ms +
+	    LEDGER_BATCH_MS, "batch: dirty, due 100 ms after the last fsync");
+	ledger_tick(&l, due - 1);
+	ok(l.fsyncs == 0 && l.dirty, "batch: not before it is due");
+	ledger_tick(&l, due);
+	ok(l.fsyncs == 1 && !l.dirty && l.last_sync_ms == due,
+	    "batch: one fsync for both lines");
+	ok(ledger_tick_due_ms(&l) == UINT64_MAX, "batch: clean again");
+	ledger_tick(&l, due + 1000);
+	ok_int(l.fsyncs, 1, "batch: nothing to sync, no fsync");
+	ledger_close(&l);
+
+	ok(ledger_open(&l, path_of("none.jsonl"), CONF_SYNC_NONE, "cny", NULL,
+	    0, err, sizeof err) == 0, "open none");
+	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
+	ledger_tick(&l, UINT64_MAX - 1);
+	ok(l.fsyncs == 0 && !l.dirty, "none: never");
+	ledger_close(&l);
+}
+
+static void
+test_tasks(void)
+{
+	const char *p = path_of("tasks.jsonl");
+	const struct ledger_task *t;
+	struct ledger l;
+	struct ledger_task nt;
+	struct ledger_charge c;
+	char id[32], out[256];
+	size_t cur;
+	int i, nopen;
+
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) == 0, "open tasks");
+	memset(&nt, 0, sizeof nt);
+	nt.wallet = "acme";
+	nt.model = "doubao-seedance-2-0-pro";
+	nt.route = "ark/seedance";
+	nt.cred = "ark#2";
+	for (i = 0; i < 100; i++) {
+		snprintf(id, sizeof id, "cgt-%03d", i);
+		nt.id = id;
+		ok(ledger_task(&l, &nt, err, sizeof err) == 0, "task %d", i);
+	}
+	ok(ledger_task(&l, &nt, err, sizeof err) < 0 &&
+	    strstr(err, "already recorded") != NULL, "duplicate task refused");
+	t = ledger_task_find(&l, "cgt-042");
+	ok(t != NULL && strcmp(t->cred, "ark#2") == 0 &&
+	    strcmp(t->route, "ark/seedance") == 0 && !t->charged &&
+	    t->line == 43, "find task");
+	ok(ledger_task_find(&l, "cgt-100") == NULL, "unknown task");
+	c = charge("req_t", "acme", 10);
+	c.task = "cgt-042";
+	ok(ledger_charge(&l, &c, err, sizeof err) == 0, "charge task");
+	ok(ledger_charge(&l, &c, err, sizeof err) < 0 &&
+	    strstr(err, "already charged") != NULL, "charged only once");
+	c.task = "nope";
+	ok(ledger_charge(&l, &c, err, sizeof err) < 0 &&
+	    strstr(err, "is unknown") != NULL, "unknown task refused");
+	c.task = "cgt-007";
+	ledger_charge(&l, &c, err, sizeof err);
+	ledger_close(&l);
+
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) == 0, "reopen tasks");
+	ok(ledger_task_find(&l, "cgt-042")->charged, "replayed charged");
+	ok(!ledger_task_find(&l, "cgt-041")->charged, "replayed open");
+	ok_str(ledger_task_find(&l, "cgt-099")->model,
+	    "doubao-seedance-2-0-pro", "replayed model");
+	for (cur = 0, nopen = 0; (t = ledger_task_next_open(&l, &cur)) !=
+	    NULL; nopen++) {
+		if (strcmp(t->id, "cgt-042") == 0 ||
+		    strcmp(t->id, "cgt-007") == 0) {
+			break;
+		}
+	}
+	ok_int(nopen, 98, "98 open tasks, charged ones skipped");
+	ledger_close(&l);
+	ok(verify(p, out, sizeof out) == 0, "verify tasks: %s", err);
+
+	/* A second charge of one task written by hand. */
+	append_raw(p, CH "\"task\":\"cgt-042\",\"in\":1,\"out\":2,"
+	    "\"usd_nano\":3,\"cny_nano\":1");
+	ok(verify(p, out, sizeof out) < 0 && strcmp(err, "line 103: bad task "
+	    "charge: task \"cgt-042\" was charged before") == 0,
+	    "verify: a task charged twice: %s", err);
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) == 0, "open only warns about it: %s", err);
+	ledger_close(&l);
+}
+
+static void
+test_refusals(void)
+{
+	struct ledger l;
+	struct ledger_charge c;
+	char big[LEDGER_NAME_MAX + 2];
+
+	ok(ledger_open(&l, path_of("refuse.jsonl"), CONF_SYNC_NONE, "cny",
+	    NULL, 0, err, sizeof err) == 0, "open refuse");
+	memset(big, 'n', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	c = charge("req", big, 1);
+	ok(ledger_charge(&l, &c, err, sizeof err) < 0 &&
+	    strstr(err, "wallet longer than 256") != NULL, "long wallet: %s",
+	    err);
+	c = charge("req", "w", 1);
+	c.cred = big;
+	ok(ledger_charge(&l, &c, err, sizeof err) < 0, "long cred");
+	c = charge("", "w", 1);
+	ok(ledger_charge(&l, &c, err, sizeof err) < 0 &&
+	    strstr(err, "without id") != NULL, "empty id: %s", err);
+	c = charge("req", "w", (uint64_t)INT64_MAX + 1);
+	ok(ledger_charge(&l, &c, err, sizeof err) < 0, "debit too large");
+	c = charge("req", "w", 1);
+	c.status = 1000;
+	ok(ledger_charge(&l, &c, err, sizeof err) < 0, "bad status");
+	ok(ledger_credit(&l, "w", INT64_MAX, NULL, err, sizeof err) == 0,
+	    "credit max");
+	ok(ledger_credit(&l, "w", 1, NULL, err, sizeof err) < 0 &&
+	    strstr(err, "out of range") != NULL, "balance overflow refused");
+	ok_int(ledger_balance(&l, "w"), INT64_MAX, "balance unchanged");
+	ok_int(l.lines, 1, "nothing refused was written");
+	ledger_close(&l);
+	ok(ledger_credit(&l, "w", 1, NULL, err, sizeof err) < 0 &&
+	    strstr(err, "not open") != NULL, "closed ledger refuses");
+	ok(ledger_open(&l, dir, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) < 0 && strstr(err, "Is a directory") != NULL,
+	    "unopenable path: %s", err);
+}
+
+/* RLIMIT_FSIZE makes the kernel accept only part of a line: the ledger
+ * must cut the half line back off and stay usable. */
+static void
+test_partial_write(void)
+{
+	const char *p = path_of("partial.jsonl");
+	struct ledger l;
+	struct rlimit old, lim;
+	char out[256];
+	size_t size, after;
+	int rc;
+
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) == 0, "open partial");
+	ledger_credit(&l, "w", 5, NULL, err, sizeof err);
+	free(slurp(p, &size));
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = size + 40;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	rc = ledger_credit(&l, "w", 7, "a note that does not fit", err,
+	    sizeof err);
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	ok(rc < 0 && strstr(err, "write:") != NULL && !l.broken,
+	    "partial write refused: %s", err);
+	free(slurp(p, &after));
+	ok_int(after, size, "half line cut back off");
+	ok_int(ledger_balance(&l, "w"), 5, "balance unchanged");
+	ok(ledger_credit(&l, "w", 1, NULL, err, sizeof err) == 0,
+	    "next write works");
+	ledger_close(&l);
+	ok(verify(p, out, sizeof out) == 0, "chain intact: %s", err);
+}
+
+static void
+test_report(void)
+{
+	const char *p = path_of("report.jsonl");
+	char out[2048];
+
+	unlink(p);
+	append_raw(p, "{\"ts\":\"2026-11-19T09:00:00.000Z\",\"type\":\"credit\","
+	    "\"wallet\":\"acme\",\"cny_nano\":100000000000,\"note\":\"top-up\"");
+	append_raw(p, "{\"ts\":\"2026-11-20T10:00:00.000Z\",\"type\":\"charge\","
+	    "\"id\":\"r1\",\"wallet\":\"acme\",\"model\":\"gpt-5.2\",\"route\":"
+	    "\"openai/gpt-5.2\",\"cred\":\"openai#1\",\"status\":200,"
+	    "\"in\":1000,\"out\":500,\"usd_nano\":8750000,"
+	    "\"cny_nano\":63000000");
+	append_raw(p, "{\"ts\":\"2026-11-21T11:00:00.000Z\",\"type\":\"charge\","
+	    "\"id\":\"r2\",\"wallet\":\"beta\",\"model\":\"claude-3-5-sonnet\","
+	    "\"route\":\"anthropic/claude\",\"status\":200,\"in\":2000,"
+	    "\"out\":100,\"usd_nano\":7500000,\"cny_nano\":54000000");
+	append_raw(p, "{\"ts\":\"2026-11-21T12:00:00.000Z\",\"type\":\"charge\","
+	    "\"id\":\"r3\",\"wallet\":\"acme\",\"model\":\"gpt-5.2\",\"route\":"
+	    "\"openai/gpt-5.2\",\"status\":502,\"in\":10,\"out\":10,"
+	    "\"usd_nano\":157500,\"cny_nano\":1134000,\"estimated\":true");
+
+	ok(verify(p, out, sizeof out) == 0, "verify report ledger: %s", err);
+	ok_str(out, "acme CNY 99.94\nbeta CNY -0.05\n", "report balances");
+
+	ok(report(p, NULL, NULL, out, sizeof out) == 0, "report: %s", err);
+	ok_str(out,
+	    "wallet  requests  in tokens  out tokens       USD   CNY\n"
+	    "acme           2       1010         510  0.008908  0.06\n"
+	    "beta           1       2000         100  0.007500  0.05\n"
+	    "total          3       3010         610  0.016408  0.12\n",
+	    "report by wallet");
+	ok(report(p, "model", NULL, out, sizeof out) == 0, "by model");
+	ok_str(out,
+	    "model              requests  in tokens  out tokens       USD   "
+	    "CNY\n"
+	    "claude-3-5-sonnet         1       2000         100  0.007500  "
+	    "0.05\n"
+	    "gpt-5.2                   2       1010         510  0.008908  "
+	    "0.06\n"
+	    "total                     3       3010         610  0.016408  "
+	    "0.12\n", "report by model");
+	ok(report(p, "day", "2026-11-21", out, sizeof out) == 0, "by day");
+	ok_str(out,
+	    "day         requests  in tokens  out tokens       USD   CNY\n"
+	    "2026-11-21         2       2010         110  0.007658  0.06\n"
+	    "total              2       2010         110  0.007658  0.06\n",
+	    "report by day since");
+	ok(report(p, "day", "2027-01-01", out, sizeof out) == 0 &&
+	    strstr(out, "total         0          0           0  0.000000  "
+	    "0.00\n") != NULL, "nothing since: %s", out);
+	ok(report(p, "colour", NULL, out, sizeof out) < 0 &&
+	    strcmp(err, "bad --by 'colour' (wallet, model or day)") == 0,
+	    "bad by");
+	ok(report(p, "day", "21/11/2026", out, sizeof out) < 0 &&
+	    strcmp(err, "bad --since '21/11/2026' (YYYY-MM-DD)") == 0,
+	    "bad since");
+}
+
+static void
+remove_dir(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] != '.') {
+			unlink(path_of(e->d_name));
+		}
+	}
+	if (d != NULL) {
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+int
+main(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/test_ledger.XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 2;
+	}
+	/* Torn tails and allow_broken are expected to warn. */
+	log_set_level(LOG_ERROR);
+	test_format();
+	test_usd();
+	test_chain_replay();
+	test_torn();
+	test_tamper();
+	test_malformed();
+	test_long_line();
+	test_big();
+	test_lock();
+	test_sync();
+	test_tasks();
+	test_refusals();
+	test_partial_write();
+	test_report();
+	/* Leave the files for a post-mortem when something failed. */
+	if (t_fail == 0) {
+		remove_dir();
+	}
+	return t_done("ledger");
+}
