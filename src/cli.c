@@ -5,12 +5,14 @@
 
 #include "cli.h"
 #include "conf.h"
+#include "ledger.h"
 #include "log.h"
 #include "proxy.h"
 #include "util.h"
 
 static const char usage[] =
-"usage: relay [-c FILE] [-l ADDR:PORT]   serve (no -c: the embedded default config;\n"
+"usage: relay [-c FILE] [-l ADDR:PORT] [--ledger-allow-broken]\n"
+"                                        serve (no -c: the embedded default config;\n"
 "                                        -l replaces its listen lines)\n"
 "       relay check [-c FILE]           validate and print the compiled config\n"
 "       relay models [-c FILE]          print the catalog as a table\n"
@@ -34,6 +36,7 @@ load(const char *path)
 }
 
 static const char *listen_override;	/* -l ADDR:PORT, serve only */
+static int allow_broken;		/* --ledger-allow-broken */
 
 /* Accept "-c FILE" (or "--config FILE") anywhere in argv[from..], and
  * "-l ADDR:PORT" when serving. */
@@ -51,6 +54,9 @@ config_arg(int argc, char **argv, int from, const char **path)
 				return -1;
 			}
 			*path = argv[++i];
+		} else if (from == 1 &&
+		    strcmp(argv[i], "--ledger-allow-broken") == 0) {
+			allow_broken = 1;
 		} else if (from == 1 && (strcmp(argv[i], "-l") == 0 ||
 		    strcmp(argv[i], "--listen") == 0)) {
 			if (i + 1 >= argc) {
@@ -179,6 +185,53 @@ cmd_key(void)
 	return 0;
 }
 
+static int
+cmd_ledger(int argc, char **argv)
+{
+	const char *by = "wallet", *since = NULL;
+	char err[512];
+	int i;
+
+	if (argc < 4 || (strcmp(argv[2], "verify") != 0 &&
+	    strcmp(argv[2], "report") != 0)) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (strcmp(argv[2], "verify") == 0) {
+		if (argc != 4) {
+			fputs(usage, stderr);
+			return 2;
+		}
+		if (ledger_verify_file(argv[3], stdout, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s: %s\n", argv[3], err);
+			return 1;
+		}
+		return 0;
+	}
+	for (i = 4; i < argc; i++) {
+		if (strcmp(argv[i], "--by") == 0 && i + 1 < argc) {
+			by = argv[++i];
+		} else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc) {
+			since = argv[++i];
+		} else {
+			fprintf(stderr, "relay: unexpected argument '%s'\n%s",
+			    argv[i], usage);
+			return 2;
+		}
+	}
+	if (strcmp(by, "wallet") != 0 && strcmp(by, "model") != 0 &&
+	    strcmp(by, "day") != 0) {
+		fprintf(stderr, "relay: --by wallet|model|day\n");
+		return 2;
+	}
+	if (ledger_report_file(argv[3], by, since, stdout, err,
+	    sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", argv[3], err);
+		return 1;
+	}
+	return 0;
+}
+
 /* -l replaces the config's listen lines with one plain listener; open
  * mode still keeps it to loopback unless the config said open=yes. */
 static int
@@ -277,8 +330,7 @@ cli_main(int argc, char **argv)
 		return cmd_key();
 	}
 	if (cmd != NULL && strcmp(cmd, "ledger") == 0) {
-		fprintf(stderr, "relay: ledger commands are not built yet\n");
-		return 2;
+		return cmd_ledger(argc, argv);
 	}
 	if (cmd != NULL && cmd[0] != '-') {
 		fprintf(stderr, "relay: unknown command '%s'\n%s", cmd, usage);
@@ -298,5 +350,5 @@ cli_main(int argc, char **argv)
 	for (size_t i = 0; i < c->nwarnings; i++) {
 		log_warn("%s", c->warnings[i]);
 	}
-	return proxy_run(c, path);
+	return proxy_run(c, path, allow_broken);
 }

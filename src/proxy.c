@@ -30,7 +30,9 @@
 #include "clock.h"
 #include "conf.h"
 #include "json.h"
+#include "ledger.h"
 #include "log.h"
+#include "money.h"
 #include "net.h"
 #include "proxy.h"
 #include "route.h"
@@ -89,6 +91,10 @@ struct exchange {
 	uint64_t body_bytes;		/* decoded body bytes relayed */
 	int has_usage;
 	uint64_t usage_in, usage_out;
+	const char *wallet;		/* borrowed from conf ("default" open) */
+	int64_t hold_nano;		/* wallet-currency hold while running */
+	uint64_t est_in, est_out;	/* the hold's token estimate */
+	int settled;			/* hold released, charge written */
 	char log[ATTEMPT_LOG_CAP];	/* "; "-separated attempt outcomes */
 	size_t log_len;
 };
@@ -113,9 +119,15 @@ static struct {
 	int reject_fd[64];
 	uint64_t reject_until[64];
 	size_t nrejects;
+	struct ledger ledger;		/* the one ledger this process writes */
+	struct held {
+		char *name;		/* owned */
+		int64_t nano;		/* sum of running requests' holds */
+	} *held;
+	size_t nheld;
 	/* counters for /metrics */
 	unsigned long long m_requests, m_relayed, m_attempts, m_upstream_conns,
-	    m_errors_5xx, m_busy;
+	    m_errors_5xx, m_busy, m_charges, m_refused_402;
 	char body_tmp[64];
 } P;
 
@@ -310,10 +322,102 @@ release_upstream(struct exchange *ex, uint64_t now_ms)
 	}
 }
 
+static const char *cred_label(const struct exchange *ex);
+
+static int64_t *
+held_of(const char *wallet)
+{
+	size_t i;
+	struct held *h;
+
+	for (i = 0; i < P.nheld; i++) {
+		if (strcmp(P.held[i].name, wallet) == 0) {
+			return &P.held[i].nano;
+		}
+	}
+	h = realloc(P.held, (P.nheld + 1) * sizeof(*h));
+	if (h == NULL) {
+		return NULL;
+	}
+	P.held = h;
+	h[P.nheld].name = strdup(wallet);
+	if (h[P.nheld].name == NULL) {
+		return NULL;
+	}
+	h[P.nheld].nano = 0;
+	return &h[P.nheld++].nano;
+}
+
+static void
+write_charge(struct exchange *ex)
+{
+	const struct conf *c = ex->gen->conf;
+	const struct conf_model *m = ex->model;
+	struct ledger_charge ch;
+	char err[256];
+	uint64_t usd = 0, cur = 0;
+
+	memset(&ch, 0, sizeof(ch));
+	ch.id = ex->sc->req.id;
+	ch.wallet = ex->wallet;
+	ch.model = m->alias;
+	ch.route = m->routes[ex->route].text;
+	ch.cred = ex->cred == (size_t)-1 ? NULL : cred_label(ex);
+	ch.status = ex->status;
+	if (ex->has_usage) {
+		ch.in = ex->usage_in;
+		ch.out = ex->usage_out;
+	} else {
+		/* No usage in the answer: charge the hold's estimate, with
+		 * output bounded by what actually streamed. */
+		ch.in = ex->est_in;
+		ch.out = ex->body_bytes / 4 < ex->est_out ?
+		    ex->body_bytes / 4 : ex->est_out;
+		ch.estimated = 1;
+	}
+	if (money_cost_usd_nano(ch.in, m->in_nano_usd, ch.out,
+	    m->out_nano_usd, &usd) < 0 ||
+	    money_convert(usd, c->rate_num, c->rate_den, &cur) < 0 ||
+	    cur > (uint64_t)INT64_MAX) {
+		log_error("%s charge overflows 64 bits (in=%llu out=%llu): "
+		    "not written", ch.id, (unsigned long long)ch.in,
+		    (unsigned long long)ch.out);
+		return;
+	}
+	ch.usd_nano = usd;
+	ch.cur_nano = cur;
+	if (ledger_charge(&P.ledger, &ch, err, sizeof(err)) < 0) {
+		log_error("%s ledger write failed: %s", ch.id, err);
+		return;
+	}
+	P.m_charges++;
+}
+
+/* Release the hold and, for a response the client got from an upstream,
+ * write its one charge line. Idempotent: called on every way out. */
+static void
+settle(struct exchange *ex)
+{
+	int64_t *h;
+
+	if (ex->settled || ex->wallet == NULL) {
+		return;
+	}
+	ex->settled = 1;
+	h = held_of(ex->wallet);
+	if (h != NULL) {
+		*h -= ex->hold_nano;
+	}
+	if (ex->head_sent && ex->status >= 200 && ex->status < 300) {
+		write_charge(ex);
+	}
+}
+
 static void
 end_exchange(struct server_conn *sc)
 {
 	if (sc->ex != NULL) {
+		settle(sc->ex);
 		drop_upstream(sc->ex);
 		exchange_free(sc->ex);
 		sc->ex = NULL;
@@ -1236,7 +1340,99 @@ static int
 is_local_get(const struct view p)
 {
 	return path_is(p, "/") || path_is(p, "/healthz") ||
-	    path_is(p, "/metrics") || path_is(p, "/v1/models");
+	    path_is(p, "/metrics") || path_is(p, "/v1/models") ||
+	    path_is(p, "/v1/wallet");
+}
+
+static const char *
+wallet_name(const struct server_conn *sc)
+{
+	return sc->req.wallet >= 0 ? sc->conf->wallets[sc->req.wallet].name :
+	    "default";
+}
+
+/* The caller's wallet from its key (SPEC §3: Bearer or x-api-key).
+ * Returns 0, or -1 after answering 401. Open mode needs no key. */
+static int
+check_key(struct server_conn *sc, uint64_t now_ms)
+{
+	const struct http_request *h = &sc->req.head;
+	struct view key = { NULL, 0 };
+	unsigned char hash[32];
+
+	if (conf_open_mode(sc->conf)) {
+		return 0;
+	}
+	if (h->authorization.n > 7 &&
+	    util_view_ieq((struct view){ h->authorization.p, 7 }, "Bearer ")) {
+		key.p = h->authorization.p + 7;
+		key.n = h->authorization.n - 7;
+		key = util_view_trim(key);
+	} else if (h->x_api_key.n > 0) {
+		key = h->x_api_key;
+	}
+	if (key.n == 0) {
+		server_error(sc, 401, "invalid_api_key", "missing API key: send "
+		    "Authorization: Bearer <key> or x-api-key", now_ms);
+		return -1;
+	}
+	util_sha256(key.p, key.n, hash);
+	sc->req.wallet = conf_find_wallet(sc->conf, hash);
+	if (sc->req.wallet < 0) {
+		server_error(sc, 401, "invalid_api_key", "unknown API key",
+		    now_ms);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_admin(struct server_conn *sc, uint64_t now_ms)
+{
+	const struct http_request *h = &sc->req.head;
+	unsigned char hash[32];
+	struct view key;
+
+	if (!sc->conf->has_admin_key) {
+		server_error(sc, 403, "forbidden", "the admin API is off: set "
+		    "admin_key in the config", now_ms);
+		return -1;
+	}
+	if (h->authorization.n <= 7 ||
+	    !util_view_ieq((struct view){ h->authorization.p, 7 }, "Bearer ")) {
+		server_error(sc, 401, "invalid_api_key", "missing admin key",
+		    now_ms);
+		return -1;
+	}
+	key.p = h->authorization.p + 7;
+	key.n = h->authorization.n - 7;
+	key = util_view_trim(key);
+	util_sha256(key.p, key.n, hash);
+	if (!util_ct_equal(hash, sc->conf->admin_key_hash, 32)) {
+		server_error(sc, 401, "invalid_api_key", "wrong admin key",
+		    now_ms);
+		return -1;
+	}
+	return 0;
+}
+
+/* "/admin/wallets/<name>/credit" -> name view, or an empty view. */
+static struct view
+credit_target(const struct view path)
+{
+	static const char pre[] = "/admin/wallets/", post[] = "/credit";
+	struct view w = { NULL, 0 };
+	size_t np = sizeof(pre) - 1, ns = sizeof(post) - 1;
+
+	if (path.n > np + ns && memcmp(path.p, pre, np) == 0 &&
+	    memcmp(path.p + path.n - ns, post, ns) == 0) {
+		w.p = path.p + np;
+		w.n = path.n - np - ns;
+		if (memchr(w.p, '/', w.n) != NULL) {
+			w.n = 0;
+		}
+	}
+	return w;
 }
 
 /* Decide on the head alone: path, method, key (SPEC §7: 100 Continue only
@@ -1244,7 +1440,6 @@ is_local_get(const struct view p)
 static void
 on_head(struct server_conn *sc, uint64_t now_ms)
 {
-	const struct conf *c = sc->conf;
 	const struct http_request *h = &sc->req.head;
 	struct view path = sc->req.path;
 	int get = util_view_eq(h->method, "GET");
@@ -1257,7 +1452,26 @@ on_head(struct server_conn *sc, uint64_t now_ms)
 			    "use GET for this path", now_ms);
 			return;
 		}
+		if (path_is(path, "/v1/wallet") && check_key(sc, now_ms) < 0) {
+			return;
+		}
 		server_accept_head(sc, now_ms);
+		return;
+	}
+	if (path_starts(path, "/admin/")) {
+		if (credit_target(path).n == 0) {
+			server_error(sc, 404, "not_found", "unknown path",
+			    now_ms);
+			return;
+		}
+		if (!post) {
+			server_error(sc, 405, "method_not_allowed",
+			    "use POST for this path", now_ms);
+			return;
+		}
+		if (check_admin(sc, now_ms) == 0) {
+			server_accept_head(sc, now_ms);
+		}
 		return;
 	}
 	if (!path_starts(path, "/v1/")) {
@@ -1269,34 +1483,94 @@ on_head(struct server_conn *sc, uint64_t now_ms)
 		    "use POST for this path", now_ms);
 		return;
 	}
-	if (!conf_open_mode(c)) {
-		struct view key = { NULL, 0 };
-		unsigned char hash[32];
+	if (check_key(sc, now_ms) == 0) {
+		server_accept_head(sc, now_ms);
+	}
+}
 
-		if (h->authorization.n > 7 &&
-		    util_view_ieq((struct view){ h->authorization.p, 7 },
-		    "Bearer ")) {
-			key.p = h->authorization.p + 7;
-			key.n = h->authorization.n - 7;
-			key = util_view_trim(key);
-		} else if (h->x_api_key.n > 0) {
-			key = h->x_api_key;
-		}
-		if (key.n == 0) {
-			server_error(sc, 401, "invalid_api_key", "missing API "
-			    "key: send Authorization: Bearer <key> or "
-			    "x-api-key", now_ms);
-			return;
-		}
-		util_sha256(key.p, key.n, hash);
-		sc->req.wallet = conf_find_wallet(c, hash);
-		if (sc->req.wallet < 0) {
-			server_error(sc, 401, "invalid_api_key",
-			    "unknown API key", now_ms);
-			return;
+static void
+serve_wallet(struct server_conn *sc, uint64_t now_ms)
+{
+	const struct conf *c = sc->conf;
+	const char *w = wallet_name(sc);
+	int64_t bal = ledger_balance(&P.ledger, w), today_nano = 0;
+	int64_t *held = held_of(w);
+	uint64_t requests = 0, usd_abs = 0, abs_bal;
+	char today[16], b[MONEY_FMT_MAX], u[MONEY_FMT_MAX + 1], body[768];
+	int n;
+
+	clock_today(today, sizeof(today));
+	ledger_today(&P.ledger, w, today, &today_nano, &requests);
+	money_format_trim(bal, b, sizeof(b));
+	/* USD = balance / rate, exact to the nano and rounded half-even. */
+	abs_bal = bal < 0 ? (uint64_t)0 - (uint64_t)bal : (uint64_t)bal;
+	if (money_convert(abs_bal, c->rate_den, c->rate_num, &usd_abs) < 0) {
+		usd_abs = 0;
+	}
+	u[0] = '-';
+	money_format_trim((int64_t)usd_abs, u + (bal < 0), sizeof(u) - 1);
+	n = snprintf(body, sizeof(body), "{\"wallet\":\"%s\",\"currency\":\"%s\","
+	    "\"balance\":\"%s\",\"balance_nano\":%lld,\"balance_usd\":\"%s\","
+	    "\"held_nano\":%lld,\"today\":{\"charged_nano\":%lld,"
+	    "\"requests\":%llu}}\n", w, c->currency, b, (long long)bal, u,
+	    (long long)(held ? *held : 0), (long long)today_nano,
+	    (unsigned long long)requests);
+	server_respond(sc, 200, "application/json", NULL, body, (size_t)n, 0,
+	    now_ms);
+}
+
+static void
+serve_credit(struct server_conn *sc, uint64_t now_ms)
+{
+	const struct conf *c = sc->conf;
+	const char *body = sc->req.mem + sc->req.head_len;
+	struct view target = credit_target(sc->req.path), amount, note;
+	char name[128], note_s[128], err[256], out[300], b[MONEY_FMT_MAX];
+	int64_t nano;
+	long nl;
+	size_t i;
+	int n;
+
+	snprintf(name, sizeof(name), "%.*s", (int)target.n, target.p);
+	for (i = 0; i < c->nwallets; i++) {
+		if (strcmp(c->wallets[i].name, name) == 0) {
+			break;
 		}
 	}
-	server_accept_head(sc, now_ms);
+	if (i == c->nwallets && !(conf_open_mode(c) &&
+	    strcmp(name, "default") == 0)) {
+		server_error(sc, 404, "not_found", "no such wallet in the config",
+		    now_ms);
+		return;
+	}
+	if (json_top_string(body, sc->req.body_len, "amount", &amount) !=
+	    JSON_OK || money_parse(amount.p, amount.n, &nano) < 0 ||
+	    nano == 0) {
+		server_error(sc, 400, "bad_request", "body must be "
+		    "{\"amount\":\"100.00\"} (a non-zero decimal string in the "
+		    "wallet currency)", now_ms);
+		return;
+	}
+	snprintf(note_s, sizeof(note_s), "top-up");
+	if (json_top_string(body, sc->req.body_len, "note", &note) == JSON_OK) {
+		nl = json_unescape(note, note_s, sizeof(note_s));
+		if (nl < 0 || strlen(note_s) != (size_t)nl) {
+			snprintf(note_s, sizeof(note_s), "top-up");
+		}
+	}
+	if (ledger_credit(&P.ledger, name, nano, note_s, err,
+	    sizeof(err)) < 0) {
+		server_error(sc, 500, "ledger_error", err, now_ms);
+		return;
+	}
+	log_info("%s credit wallet=%s %s_nano=%lld", sc->req.id, name,
+	    c->currency_lower, (long long)nano);
+	money_format_trim(ledger_balance(&P.ledger, name), b, sizeof(b));
+	n = snprintf(out, sizeof(out), "{\"wallet\":\"%s\",\"currency\":\"%s\","
+	    "\"credited_nano\":%lld,\"balance\":\"%s\"}\n", name, c->currency,
+	    (long long)nano, b);
+	server_respond(sc, 200, "application/json", NULL, out, (size_t)n, 0,
+	    now_ms);
 }
 
 static void
@@ -1311,6 +1585,8 @@ serve_local(struct server_conn *sc, uint64_t now_ms)
 	} else if (path_is(path, "/v1/models")) {
 		server_respond(sc, 200, "application/json", NULL,
 		    g->models_json, g->models_len, 1, now_ms);
+	} else if (path_is(path, "/v1/wallet")) {
+		serve_wallet(sc, now_ms);
 	} else if (path_is(path, "/")) {
 		server_respond(sc, 200, "text/html; charset=utf-8", NULL,
 		    api_console_html, api_console_len, 1, now_ms);
@@ -1333,6 +1609,10 @@ serve_local(struct server_conn *sc, uint64_t now_ms)
 		    "relay_upstream_connects_total %llu\n"
 		    "# TYPE relay_upstream_unavailable_total counter\n"
 		    "relay_upstream_unavailable_total %llu\n"
+		    "# TYPE relay_charges_total counter\n"
+		    "relay_charges_total %llu\n"
+		    "# TYPE relay_insufficient_balance_total counter\n"
+		    "relay_insufficient_balance_total %llu\n"
 		    "# TYPE relay_busy_rejections_total counter\n"
 		    "relay_busy_rejections_total %llu\n"
 		    "# TYPE relay_client_connections gauge\n"
@@ -1342,11 +1622,62 @@ serve_local(struct server_conn *sc, uint64_t now_ms)
 		    "# TYPE relay_upstream_idle_connections gauge\n"
 		    "relay_upstream_idle_connections %zu\n",
 		    P.m_requests, P.m_relayed, P.m_attempts,
-		    P.m_upstream_conns, P.m_errors_5xx, P.m_busy, P.nconns,
+		    P.m_upstream_conns, P.m_errors_5xx, P.m_charges,
+		    P.m_refused_402, P.m_busy, P.nconns,
 		    P.nups, idle);
 		server_respond(sc, 200, "text/plain; version=0.0.4", NULL,
 		    body, (size_t)n, 0, now_ms);
 	}
+}
+
+/* SPEC §6: hold the request's maximum cost before relaying; refuse it
+ * when the wallet (minus running holds, plus overdraft) cannot cover it.
+ * Single-threaded, so check and hold are one step under any concurrency. */
+static int
+take_hold(struct server_conn *sc, struct exchange *ex, uint64_t now_ms)
+{
+	const struct conf *c = sc->conf;
+	const struct conf_model *m = ex->model;
+	uint64_t usd, cur;
+	int64_t *held, balance, overdraft = 0;
+	char msg[400], b[MONEY_FMT_MAX], h[MONEY_FMT_MAX], need[MONEY_FMT_MAX];
+
+	ex->wallet = wallet_name(sc);
+	ex->est_in = sc->req.body_len / 4;
+	ex->est_out = ex->jr.has_max_tokens ? ex->jr.max_tokens :
+	    c->hold_max_tokens;
+	if (money_cost_usd_nano(ex->est_in, m->in_nano_usd, ex->est_out,
+	    m->out_nano_usd, &usd) < 0 ||
+	    money_convert(usd, c->rate_num, c->rate_den, &cur) < 0 ||
+	    cur > (uint64_t)INT64_MAX / 4) {
+		cur = (uint64_t)INT64_MAX / 4;
+	}
+	held = held_of(ex->wallet);
+	if (held == NULL) {
+		server_error(sc, 503, "server_busy", "out of memory", now_ms);
+		return -1;
+	}
+	if (sc->req.wallet >= 0) {
+		overdraft = (int64_t)c->wallets[sc->req.wallet].overdraft_nano;
+		balance = ledger_balance(&P.ledger, ex->wallet);
+		if (balance - *held - (int64_t)cur < -overdraft) {
+			money_format(balance, 2, b, sizeof(b));
+			money_format(*held, 2, h, sizeof(h));
+			money_format((int64_t)cur, 2, need, sizeof(need));
+			snprintf(msg, sizeof(msg), "wallet '%s' has %s %s "
+			    "(%s held by running requests) and cannot cover "
+			    "this request's hold of %s %s; top it up or lower "
+			    "max_tokens", ex->wallet, b, c->currency, h, need,
+			    c->currency);
+			P.m_refused_402++;
+			server_error(sc, 402, "insufficient_balance", msg,
+			    now_ms);
+			return -1;
+		}
+	}
+	*held += (int64_t)cur;
+	ex->hold_nano = (int64_t)cur;
+	return 0;
 }
 
 static void
@@ -1404,6 +1735,10 @@ start_relay(struct server_conn *sc, uint64_t now_ms)
 	ex->gen = g;
 	ex->model = m;
 	ex->jr = jr;
+	if (take_hold(sc, ex, now_ms) < 0) {
+		exchange_free(ex);
+		return;
+	}
 	ex->deadline_ms = now_ms + sc->conf->total_timeout_ms;
 	route_plan_start(&ex->plan, m);
 	sc->ex = ex;
@@ -1426,6 +1761,8 @@ after_server(struct server_conn *sc, uint64_t now_ms)
 		case SERVER_BODY_READY:
 			if (is_local_get(sc->req.path)) {
 				serve_local(sc, now_ms);
+			} else if (path_starts(sc->req.path, "/admin/")) {
+				serve_credit(sc, now_ms);
 			} else {
 				start_relay(sc, now_ms);
 			}
@@ -1735,7 +2072,8 @@ open_listeners(const struct conf *c)
 }
 
 int
-proxy_run(struct conf *conf, const char *config_path)
+proxy_run(struct conf *conf, const char *config_path,
+    int allow_broken_ledger)
 {
 	struct sigaction sa;
 	uint64_t drain_until = 0;
@@ -1758,7 +2096,23 @@ proxy_run(struct conf *conf, const char *config_path)
 		return 1;
 	}
 	P.gen->refs++;	/* the current generation is held by the loop */
+	{
+		char err[512], today[16];
+
+		clock_today(today, sizeof(today));
+		if (ledger_open(&P.ledger, conf->ledger_path, conf->ledger_sync,
+		    conf->currency_lower, today, allow_broken_ledger, err,
+		    sizeof(err)) < 0) {
+			log_error("%s", err);
+			return 1;
+		}
+		for (i = 0; i < conf->nwallets; i++) {
+			(void)ledger_add_wallet(&P.ledger,
+			    conf->wallets[i].name);
+		}
+	}
 	if (open_listeners(conf) < 0) {
+		ledger_close(&P.ledger);
 		return 1;
 	}
 	log_info("relay %s serving %zu models from %s%s", RELAY_VERSION,
@@ -1838,6 +2192,14 @@ proxy_run(struct conf *conf, const char *config_path)
 				nearest = P.reject_until[i];
 			}
 		}
+		{
+			uint64_t due = ledger_tick_due_ms(&P.ledger);
+
+			if (due != UINT64_MAX && (nearest == 0 ||
+			    due < nearest)) {
+				nearest = due;
+			}
+		}
 		if (drain_until != 0 && (nearest == 0 || drain_until < nearest)) {
 			nearest = drain_until;
 		}
@@ -1901,6 +2263,7 @@ proxy_run(struct conf *conf, const char *config_path)
 		handle_timeouts(now_ms);
 		sweep();
 		sweep_rejects(now_ms);
+		ledger_tick(&P.ledger, now_ms);
 	}
 	for (i = 0; i < P.nconns; i++) {
 		end_exchange(P.conns[i]);
@@ -1927,6 +2290,11 @@ proxy_run(struct conf *conf, const char *config_path)
 	free(P.powner);
 	free(P.pkind);
 	free(P.lfds);
+	ledger_close(&P.ledger);
+	for (i = 0; i < P.nheld; i++) {
+		free(P.held[i].name);
+	}
+	free(P.held);
 	log_info("stopped");
 	return 0;
 }

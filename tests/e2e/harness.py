@@ -276,7 +276,7 @@ def raw(port, data, timeout=10):
 
 
 def config(mock_port, extra='', wallets=True, providers=None, models=None,
-           creds=('sk-upstream-1',), timeouts=''):
+           creds=('sk-upstream-1',), timeouts='', overdraft='100000'):
     """A small config: one provider 'mock' on the mock upstream."""
     lines = ['listen 127.0.0.1:0']
     if timeouts:
@@ -295,7 +295,7 @@ def config(mock_port, extra='', wallets=True, providers=None, models=None,
     else:
         lines += models
     if wallets:
-        lines.append('wallet acme key=sha256:%s overdraft=0' % sha256_hex(KEY))
+        lines.append('wallet acme key=sha256:%s overdraft=%s' % (sha256_hex(KEY), overdraft))
     lines.append(extra)
     return '\n'.join(lines) + '\n'
 
