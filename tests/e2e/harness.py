@@ -67,13 +67,15 @@ class Mock:
 class Relay:
     """./relay on a config written to a temp dir, listening on an
     ephemeral port that it reports in its log."""
+    count = 0
 
     def __init__(self, workdir, config, env=None, args=None, wait=True):
         self.workdir = workdir
         self.conf = os.path.join(workdir, 'relay.conf')
         with open(self.conf, 'w') as f:
             f.write(config)
-        self.logpath = os.path.join(workdir, 'relay.log')
+        Relay.count += 1
+        self.logpath = os.path.join(workdir, 'relay-%d.log' % Relay.count)
         self.logf = open(self.logpath, 'ab')
         e = dict(os.environ)
         e.update(env or {})
@@ -276,12 +278,13 @@ def raw(port, data, timeout=10):
 
 
 def config(mock_port, extra='', wallets=True, providers=None, models=None,
-           creds=('sk-upstream-1',), timeouts='', overdraft='100000'):
+           creds=('sk-upstream-1',), timeouts='', overdraft='100000',
+           ledger='relay-ledger.jsonl sync=none'):
     """A small config: one provider 'mock' on the mock upstream."""
     lines = ['listen 127.0.0.1:0']
     if timeouts:
         lines.append('timeouts ' + timeouts)
-    lines.append('ledger relay-ledger.jsonl sync=none')
+    lines.append('ledger ' + ledger)
     if providers is None:
         lines.append('provider mock base=http://127.0.0.1:%d/v1 auth=bearer' % mock_port)
         for i, _ in enumerate(creds):

@@ -3,14 +3,18 @@
  * tests.  Standalone test program, not part of the relay binary.
  *
  *   build/mockup [--port N] [--port-file PATH] [--log PATH]
+ *                [--tls-cert PATH --tls-key PATH [--tls-port N]
+ *                 [--tls-port-file PATH] [--tls-ciphers LIST]
+ *                 [--tls-no-tickets] [--tls-no-resume]]
  *
  * One detached thread per connection, blocking sockets, HTTP/1.1 with
  * keep-alive.  Per-request behaviour is picked by a "script" taken from the
  * x-mock request header or, failing that, from the credential.  See
  * tests/e2e/README.md for the full list of steps and observation endpoints.
  *
- * All socket I/O of a connection goes through conn_read()/conn_write() so a
- * TLS mode can later be slotted in per connection.
+ * All socket data of a connection goes through conn_read()/conn_write(),
+ * which use OpenSSL on TLS connections (--tls-cert) and plain recv()/send()
+ * otherwise.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -33,6 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #define HEAD_MAX      (64 * 1024)          /* request head limit */
 #define RBUF_SIZE     (HEAD_MAX + 8 * 1024) /* per-connection read buffer */
 #define BODY_MAX      (64 * 1024 * 1024)   /* request body limit */
@@ -40,6 +47,7 @@
 #define KEYS_MAX      256                  /* per-credential table entries */
 #define LAST_BODY_MAX (1024 * 1024)        /* body bytes kept for stats.last */
 #define IDLE_SECS     300                  /* keep-alive idle / read timeout */
+#define HS_SECS       10                   /* TLS handshake timeout */
 #define MODEL_MAX     256
 
 /* ------------------------------------------------------------------ */
@@ -236,6 +244,9 @@ static int g_nsteps;
 static long long g_steps_over;
 static char *g_last; /* echo object of the last non-_mock request */
 static FILE *g_log;
+static SSL_CTX *g_ssl_ctx;          /* NULL unless --tls-cert */
+static long long g_tls_handshakes, g_tls_resumed, g_tls_failed;
+static char *g_tls_err;             /* reason of the last failed handshake */
 
 /* Increment key's counter; returns the count before the increment.  When
  * the table is full, unknown keys share one overflow counter.  Call with
@@ -270,12 +281,39 @@ static void kc_reset(kc_t *t, int *nt, long long *over)
 typedef struct {
     int fd;
     int rst;               /* close with SO_LINGER 0 */
+    int tls;               /* accepted on a TLS listener */
+    int tls_dead;          /* fatal TLS error: no close_notify on close */
+    SSL *ssl;              /* set once the TLS handshake has started */
+    char *tls_info;        /* JSON object describing the TLS session */
+    int started;           /* a request head has been read */
     size_t rpos, rlen;
     char rbuf[RBUF_SIZE];
 } conn_t;
 
+/* Classify a failed SSL_read/SSL_write: fatal errors forbid SSL_shutdown. */
+static void conn_ssl_error(conn_t *c, int r)
+{
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_SSL) c->tls_dead = 1;
+    ERR_clear_error();
+}
+
 static ssize_t conn_read(conn_t *c, void *buf, size_t n)
 {
+    if (c->ssl) {
+        if (c->tls_dead) return -1;
+        int want = n > INT_MAX ? INT_MAX : (int)n;
+        ERR_clear_error();
+        int r = SSL_read(c->ssl, buf, want);
+        if (r > 0) return r;
+        /* close_notify, or (SSL_OP_IGNORE_UNEXPECTED_EOF) a bare TCP EOF */
+        if (SSL_get_error(c->ssl, r) == SSL_ERROR_ZERO_RETURN) {
+            ERR_clear_error();
+            return 0;
+        }
+        conn_ssl_error(c, r);
+        return -1;
+    }
     for (;;) {
         ssize_t r = recv(c->fd, buf, n, 0);
         if (r < 0 && errno == EINTR) continue;
@@ -287,6 +325,21 @@ static ssize_t conn_read(conn_t *c, void *buf, size_t n)
 static int conn_write(conn_t *c, const void *buf, size_t n)
 {
     const char *p = buf;
+    if (c->ssl) {
+        if (c->tls_dead) return -1;
+        while (n > 0) {
+            int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
+            ERR_clear_error();
+            int w = SSL_write(c->ssl, p, chunk); /* blocking: all or error */
+            if (w <= 0) {
+                conn_ssl_error(c, w);
+                return -1;
+            }
+            p += w;
+            n -= (size_t)w;
+        }
+        return 0;
+    }
     while (n > 0) {
         ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
         if (w < 0) {
@@ -299,9 +352,30 @@ static int conn_write(conn_t *c, const void *buf, size_t n)
     return 0;
 }
 
+/* TLS: send close_notify once (the TLS counterpart of a FIN), unless the
+ * connection is to be reset or TLS already failed. */
+static void conn_tls_notify(conn_t *c)
+{
+    if (!c->ssl || c->rst || c->tls_dead || !SSL_is_init_finished(c->ssl) ||
+        (SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
+        return;
+    struct timeval tv = {1, 0}; /* never hang on a peer that stopped reading */
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    ERR_clear_error();
+    SSL_shutdown(c->ssl);
+    ERR_clear_error();
+}
+
 static void conn_close(conn_t *c)
 {
     if (c->fd < 0) return;
+    if (c->ssl) {
+        conn_tls_notify(c);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    free(c->tls_info);
+    c->tls_info = NULL;
     if (c->rst) {
         struct linger lg = {1, 0};
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -311,10 +385,13 @@ static void conn_close(conn_t *c)
 }
 
 /* Half-close and swallow what the client still sends for a short while, so
- * an error response is not destroyed by an RST caused by unread data. */
+ * an error response is not destroyed by an RST caused by unread data.  The
+ * swallowed bytes are discarded, so they are read raw (also under TLS, after
+ * the close_notify). */
 static void conn_drain_close(conn_t *c)
 {
     static char scratch[16384];
+    conn_tls_notify(c);
     shutdown(c->fd, SHUT_WR);
     long long deadline = now_ms() + 1000;
     for (;;) {
@@ -325,9 +402,75 @@ static void conn_drain_close(conn_t *c)
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
         /* scratch is shared between threads: its content is never used */
-        if (conn_read(c, scratch, sizeof scratch) <= 0) break;
+        ssize_t n = recv(c->fd, scratch, sizeof scratch, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
     }
     conn_close(c);
+}
+
+/* Server side of the TLS handshake, with a short timeout so silent or
+ * garbage-sending clients cannot pin a thread.  0 ok, -1 failed. */
+static int conn_tls_accept(conn_t *c)
+{
+    c->ssl = SSL_new(g_ssl_ctx);
+    if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
+        c->tls_dead = 1;
+        ERR_clear_error();
+        return -1;
+    }
+    struct timeval hs = {HS_SECS, 0}, idle = {IDLE_SECS, 0}, none = {0, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &hs, sizeof hs);
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &hs, sizeof hs);
+    ERR_clear_error();
+    int r = SSL_accept(c->ssl);
+    int saved_errno = errno;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof idle);
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+
+    if (r == 1) {
+        int resumed = SSL_session_reused(c->ssl) ? 1 : 0;
+        const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+        sb_t j = {0};
+        sb_adds(&j, "{\"version\":");
+        sb_json_strz(&j, SSL_get_version(c->ssl));
+        sb_adds(&j, ",\"cipher\":");
+        sb_json_strz(&j, SSL_get_cipher_name(c->ssl));
+        sb_adds(&j, ",\"sni\":");
+        if (sni) sb_json_strz(&j, sni);
+        else sb_adds(&j, "null");
+        sb_addf(&j, ",\"resumed\":%s}", resumed ? "true" : "false");
+        c->tls_info = j.p;
+        pthread_mutex_lock(&g_mu);
+        g_tls_handshakes++;
+        g_tls_resumed += resumed;
+        pthread_mutex_unlock(&g_mu);
+        return 0;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    unsigned long le = ERR_peek_last_error();
+    const char *why = le ? ERR_reason_error_string(le) : NULL;
+    char tmp[64];
+    if (!why) {
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            why = "handshake timeout";
+        else if (e == SSL_ERROR_SYSCALL && saved_errno)
+            why = strerror_r(saved_errno, tmp, sizeof tmp);
+        else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
+            why = "eof during handshake";
+        else
+            why = "handshake failed";
+    }
+    char *w = xstrdup(why);
+    ERR_clear_error();
+    c->tls_dead = 1;
+    pthread_mutex_lock(&g_mu);
+    g_tls_failed++;
+    char *old = g_tls_err;
+    g_tls_err = w;
+    pthread_mutex_unlock(&g_mu);
+    free(old);
+    return -1;
 }
 
 /* Wait ms milliseconds; return -1 early if the peer closes or resets. */
@@ -456,6 +599,11 @@ static int has_token(const char *v, const char *tok)
 static int read_head(conn_t *c, char **out)
 {
     for (;;) {
+        /* a TLS ClientHello (record type 22) sent to a plain listener: answer
+         * 400 at once instead of waiting for a head that never comes */
+        if (!c->ssl && !c->started && c->rpos < c->rlen &&
+            (unsigned char)c->rbuf[c->rpos] == 0x16)
+            return RQ_BAD;
         /* tolerate empty lines before a request line */
         while (c->rpos < c->rlen &&
                (c->rbuf[c->rpos] == '\r' || c->rbuf[c->rpos] == '\n'))
@@ -473,6 +621,7 @@ static int read_head(conn_t *c, char **out)
             if (end - c->rpos > HEAD_MAX) return RQ_HEAD_BIG;
             *out = xstrndup(c->rbuf + c->rpos, end - c->rpos);
             c->rpos = end;
+            c->started = 1;
             return RQ_OK;
         }
         if (c->rlen - c->rpos > HEAD_MAX) return RQ_HEAD_BIG;
@@ -1237,8 +1386,14 @@ static int handle_mock(ctx_t *x)
         strcmp(r->method, "GET") == 0) {
         sb_t b = {0};
         pthread_mutex_lock(&g_mu);
-        sb_addf(&b, "{\"connections\":%lld,\"requests\":%lld,\"by_key\":{",
-                g_connections, g_requests);
+        sb_addf(&b, "{\"connections\":%lld,\"requests\":%lld,"
+                    "\"tls_handshakes\":%lld,\"tls_resumed\":%lld,"
+                    "\"tls_failed\":%lld,\"tls_last_error\":",
+                g_connections, g_requests, g_tls_handshakes, g_tls_resumed,
+                g_tls_failed);
+        if (g_tls_err) sb_json_strz(&b, g_tls_err);
+        else sb_adds(&b, "null");
+        sb_adds(&b, ",\"by_key\":{");
         for (int i = 0; i < g_nbykey; i++) {
             if (i) sb_addc(&b, ',');
             sb_json_strz(&b, g_bykey[i].key);
@@ -1259,6 +1414,9 @@ static int handle_mock(ctx_t *x)
         pthread_mutex_lock(&g_mu);
         g_connections = 0;
         g_requests = 0;
+        g_tls_handshakes = g_tls_resumed = g_tls_failed = 0;
+        free(g_tls_err);
+        g_tls_err = NULL;
         kc_reset(g_bykey, &g_nbykey, &g_bykey_over);
         kc_reset(g_steps, &g_nsteps, &g_steps_over);
         free(g_last);
@@ -1299,6 +1457,12 @@ static int handle(conn_t *c, req_t *r)
 
     sb_t echo = {0};
     build_echo(&echo, r, LAST_BODY_MAX);
+    if (c->tls_info) { /* stats.last only: the echo step is unchanged */
+        echo.len--;    /* drop the closing brace */
+        sb_adds(&echo, ",\"tls\":");
+        sb_adds(&echo, c->tls_info);
+        sb_addc(&echo, '}');
+    }
 
     pthread_mutex_lock(&g_mu);
     g_requests++;
@@ -1338,6 +1502,11 @@ static void send_error_close(conn_t *c, int code)
 static void *conn_main(void *arg)
 {
     conn_t *c = arg;
+    if (c->tls && conn_tls_accept(c) < 0) {
+        conn_drain_close(c); /* so a TLS alert is not lost to an RST */
+        free(c);
+        return NULL;
+    }
     for (;;) {
         req_t r;
         int rc = read_request(c, &r);
@@ -1369,23 +1538,135 @@ static void on_term(int sig)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: mockup [--port N] [--port-file PATH] [--log PATH]\n");
+    fprintf(stderr,
+            "usage: mockup [--port N] [--port-file PATH] [--log PATH]\n"
+            "              [--tls-cert PATH --tls-key PATH [--tls-port N]\n"
+            "               [--tls-port-file PATH] [--tls-ciphers LIST]\n"
+            "               [--tls-no-tickets] [--tls-no-resume]]\n");
     exit(2);
+}
+
+static void tls_die(const char *what, const char *arg)
+{
+    unsigned long e = ERR_peek_last_error();
+    fprintf(stderr, "mockup: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "",
+            e ? ERR_reason_error_string(e) : "failed");
+    exit(1);
+}
+
+/* Default TLS 1.2 suites: ECDHE with AES-GCM or ChaCha20-Poly1305, which is
+ * what the relay's BearSSL client offers.  TLS 1.3 keeps OpenSSL's list. */
+#define TLS12_CIPHERS                                                       \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"            \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"            \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+static SSL_CTX *tls_setup(const char *cert, const char *key, const char *ciphers,
+                          int no_tickets, int no_resume)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) tls_die("SSL_CTX_new", NULL);
+    if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
+        tls_die("min version", NULL);
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+    if (!SSL_CTX_set_cipher_list(ctx, ciphers ? ciphers : TLS12_CIPHERS))
+        tls_die("--tls-ciphers", ciphers);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        tls_die("--tls-cert", cert);
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+        tls_die("--tls-key", key);
+    if (SSL_CTX_check_private_key(ctx) != 1) tls_die("key does not match", cert);
+    static const unsigned char sid_ctx[] = "mockup";
+    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
+    SSL_CTX_set_timeout(ctx, 7200);
+    if (no_resume) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(ctx, 0);
+    } else {
+        /* session ids (TLS 1.2) and, unless --tls-no-tickets, tickets */
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_sess_set_cache_size(ctx, 20480);
+        if (no_tickets) SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    }
+    ERR_clear_error();
+    return ctx;
+}
+
+/* Listening socket on 127.0.0.1:port; *actual gets the bound port. */
+static int open_listener(long port, unsigned *actual)
+{
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (ls < 0) {
+        perror("socket");
+        exit(1);
+    }
+    int one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(ls, (struct sockaddr *)&sin, sizeof sin) < 0) {
+        perror("bind");
+        exit(1);
+    }
+    if (listen(ls, 1024) < 0) {
+        perror("listen");
+        exit(1);
+    }
+    socklen_t sl = sizeof sin;
+    getsockname(ls, (struct sockaddr *)&sin, &sl);
+    *actual = ntohs(sin.sin_port);
+    return ls;
+}
+
+/* Write "port\n" to path via a temporary name and rename. */
+static void write_port_file(const char *path, unsigned port)
+{
+    size_t pl = strlen(path);
+    char *tmp = xrealloc(NULL, pl + 8);
+    snprintf(tmp, pl + 8, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 ||
+        rename(tmp, path) != 0) {
+        perror(path);
+        exit(1);
+    }
+    free(tmp);
 }
 
 int main(int argc, char **argv)
 {
-    long port = 0;
+    long port = 0, tls_port = -1;
     const char *port_file = NULL, *log_path = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL, *tls_port_file = NULL;
+    const char *tls_ciphers = NULL;
+    int no_tickets = 0, no_resume = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--tls-no-tickets") == 0) { no_tickets = 1; continue; }
+        if (strcmp(a, "--tls-no-resume") == 0) { no_resume = 1; continue; }
         if (i + 1 >= argc) usage();
         if (strcmp(a, "--port") == 0) port = (long)parse_ll(argv[++i], -1, -1, 65536);
         else if (strcmp(a, "--port-file") == 0) port_file = argv[++i];
         else if (strcmp(a, "--log") == 0) log_path = argv[++i];
+        else if (strcmp(a, "--tls-cert") == 0) tls_cert = argv[++i];
+        else if (strcmp(a, "--tls-key") == 0) tls_key = argv[++i];
+        else if (strcmp(a, "--tls-port") == 0)
+            tls_port = (long)parse_ll(argv[++i], -2, -2, 65536);
+        else if (strcmp(a, "--tls-port-file") == 0) tls_port_file = argv[++i];
+        else if (strcmp(a, "--tls-ciphers") == 0) tls_ciphers = argv[++i];
         else usage();
         if (port < 0 || port > 65535) usage();
+        if (tls_port < -1 || tls_port > 65535) usage();
     }
+    int tls_any = tls_cert || tls_key || tls_port >= 0 || tls_port_file ||
+                  tls_ciphers || no_tickets || no_resume;
+    if (tls_any && !tls_cert) usage();
+    if (tls_port_file && tls_port < 0) usage();
+    if (tls_cert && !tls_key) tls_key = tls_cert; /* combined PEM */
 
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
@@ -1401,44 +1682,24 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (tls_cert)
+        g_ssl_ctx = tls_setup(tls_cert, tls_key, tls_ciphers, no_tickets, no_resume);
 
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (ls < 0) {
-        perror("socket");
-        return 1;
+    /* lfd[0]: the main listener (TLS when --tls-cert without --tls-port);
+     * lfd[1]: the extra TLS listener of --tls-port. */
+    int lfd[2], ltls[2], nl = 1;
+    unsigned actual, tls_actual = 0;
+    lfd[0] = open_listener(port, &actual);
+    ltls[0] = tls_cert && tls_port < 0;
+    if (tls_port >= 0) {
+        lfd[1] = open_listener(tls_port, &tls_actual);
+        ltls[1] = 1;
+        nl = 2;
     }
-    int one = 1;
-    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(ls, (struct sockaddr *)&sin, sizeof sin) < 0) {
-        perror("bind");
-        return 1;
-    }
-    if (listen(ls, 1024) < 0) {
-        perror("listen");
-        return 1;
-    }
-    socklen_t sl = sizeof sin;
-    getsockname(ls, (struct sockaddr *)&sin, &sl);
-    unsigned actual = ntohs(sin.sin_port);
-
-    if (port_file) {
-        size_t pl = strlen(port_file);
-        char *tmp = xrealloc(NULL, pl + 8);
-        snprintf(tmp, pl + 8, "%s.tmp", port_file);
-        FILE *f = fopen(tmp, "w");
-        if (!f || fprintf(f, "%u\n", actual) < 0 || fclose(f) != 0 ||
-            rename(tmp, port_file) != 0) {
-            perror(port_file);
-            return 1;
-        }
-        free(tmp);
-    }
+    if (port_file) write_port_file(port_file, actual);
+    if (tls_port_file) write_port_file(tls_port_file, tls_actual);
     printf("mockup listening on 127.0.0.1:%u\n", actual);
+    if (nl == 2) printf("mockup tls listening on 127.0.0.1:%u\n", tls_actual);
     fflush(stdout);
 
     pthread_attr_t attr;
@@ -1446,33 +1707,45 @@ int main(int argc, char **argv)
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 512 * 1024);
 
+    int one = 1;
+    struct pollfd pfd[2];
+    for (int i = 0; i < nl; i++) pfd[i] = (struct pollfd){lfd[i], POLLIN, 0};
     for (;;) {
-        int fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-                errno == ENOMEM)
+        if (poll(pfd, (nfds_t)nl, -1) < 0) continue;
+        for (int i = 0; i < nl; i++) {
+            if (!(pfd[i].revents & POLLIN)) continue;
+            int fd = accept4(lfd[i], NULL, NULL, SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                    errno == ENOMEM)
+                    usleep(10000);
+                continue;
+            }
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            struct timeval tv = {IDLE_SECS, 0};
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            pthread_mutex_lock(&g_mu);
+            g_connections++;
+            pthread_mutex_unlock(&g_mu);
+            conn_t *c = malloc(sizeof *c);
+            if (!c) {
+                close(fd);
+                continue;
+            }
+            c->fd = fd;
+            c->rst = 0;
+            c->tls = ltls[i];
+            c->tls_dead = 0;
+            c->ssl = NULL;
+            c->tls_info = NULL;
+            c->started = 0;
+            c->rpos = c->rlen = 0;
+            pthread_t t;
+            if (pthread_create(&t, &attr, conn_main, c) != 0) {
+                close(fd);
+                free(c);
                 usleep(10000);
-            continue;
-        }
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        struct timeval tv = {IDLE_SECS, 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        pthread_mutex_lock(&g_mu);
-        g_connections++;
-        pthread_mutex_unlock(&g_mu);
-        conn_t *c = malloc(sizeof *c);
-        if (!c) {
-            close(fd);
-            continue;
-        }
-        c->fd = fd;
-        c->rst = 0;
-        c->rpos = c->rlen = 0;
-        pthread_t t;
-        if (pthread_create(&t, &attr, conn_main, c) != 0) {
-            close(fd);
-            free(c);
-            usleep(10000);
+            }
         }
     }
 }

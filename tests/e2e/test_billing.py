@@ -1,0 +1,265 @@
+"""Exact billing (SPEC §6): charges equal an independent decimal reference,
+wallets, holds and 402, the hash-chained ledger, crash and tamper."""
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from decimal import Decimal, ROUND_HALF_EVEN
+
+from harness import KEY, RELAY, config, connect, http, read_response, sha256_hex, wait_for
+
+ADMIN = 'rk-admin-test-0000000000000000000009'
+RATE = Decimal('7.2000')
+
+
+def conf(mport, overdraft='0', extra='', creds=('sk-up',), ledger='relay-ledger.jsonl sync=none'):
+    return config(mport, creds=creds, overdraft=overdraft, ledger=ledger,
+                  extra='admin_key sha256:%s\ncurrency CNY rate=7.2000\n%s' % (sha256_hex(ADMIN), extra))
+
+
+def start(env, **kw):
+    m = env.start_mock()
+    creds = kw.pop('creds', ('sk-up',))
+    r = env.start_relay(conf(m.port, creds=creds, **kw),
+                        env={'MOCK_KEY_%d' % (i + 1): c for i, c in enumerate(creds)})
+    return m, r
+
+
+def credit(r, amount, wallet='acme', key=ADMIN):
+    return http('127.0.0.1', r.port, 'POST', '/admin/wallets/%s/credit' % wallet,
+                {'amount': amount}, {'Authorization': 'Bearer ' + key})
+
+
+def chat(r, body=None, extra=None):
+    h = {'Authorization': 'Bearer ' + KEY}
+    h.update(extra or {})
+    return http('127.0.0.1', r.port, 'POST', '/v1/chat/completions',
+                body or {'model': 'gpt-5.2', 'messages': [], 'max_tokens': 100}, h)
+
+
+def ledger_lines(r):
+    with open(os.path.join(r.workdir, 'relay-ledger.jsonl'), 'rb') as f:
+        return [json.loads(l) for l in f.read().splitlines()]
+
+
+def reference(tin, tout, pin, pout):
+    """USD per 1M tokens -> nano-USD; wallet debit half-even at RATE."""
+    usd_nano = tin * int(Decimal(pin) * 1000) + tout * int(Decimal(pout) * 1000)
+    cny_nano = (Decimal(usd_nano) * RATE).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+    return usd_nano, int(cny_nano)
+
+
+def test_charges_equal_the_decimal_reference(env):
+    m, r = start(env)
+    assert credit(r, '100.00').status == 200
+    shapes = [('/v1/chat/completions', 'gpt-5.2', 12, 34, '1.75', '14.00'),
+              ('/v1/embeddings', 'text-embedding-3-small', 8, 0, '0.019', '0'),
+              ('/v1/messages', 'claude-3-5-sonnet', 25, 15, '3.00', '15.00')]
+    for path, model, tin, tout, pin, pout in shapes:
+        res = http('127.0.0.1', r.port, 'POST', path, {'model': model, 'max_tokens': 50, 'input': 'x'},
+                   {'Authorization': 'Bearer ' + KEY})
+        assert res.status == 200, res.body
+        line = ledger_lines(r)[-1]
+        usd, cny = reference(tin, tout, pin, pout)
+        assert line['type'] == 'charge' and line['model'] == model, line
+        assert (line['in'], line['out'], line['usd_nano'], line['cny_nano']) == (tin, tout, usd, cny), (line, usd, cny)
+        assert line['id'] == res.header('x-request-id') and line['wallet'] == 'acme'
+        assert 'estimated' not in line
+    # a stream is charged from its usage chunk
+    chat(r, {'model': 'gpt-5.2', 'stream': True, 'messages': []})
+    line = ledger_lines(r)[-1]
+    assert (line['in'], line['out']) == (12, 34) and line['usd_nano'] == reference(12, 34, '1.75', '14.00')[0]
+    # /v1/wallet equals credits minus charges
+    w = http('127.0.0.1', r.port, 'GET', '/v1/wallet', None, {'Authorization': 'Bearer ' + KEY}).json()
+    spent = sum(l['cny_nano'] for l in ledger_lines(r) if l['type'] == 'charge')
+    assert w['balance_nano'] == 100 * 10**9 - spent, (w, spent)
+    assert w['currency'] == 'CNY' and w['held_nano'] == 0 and w['today']['requests'] == 4, w
+    assert Decimal(w['balance']) == Decimal(w['balance_nano']) / 10**9
+    assert abs(Decimal(w['balance_usd']) - Decimal(w['balance_nano']) / 10**9 / RATE) < Decimal('1e-9')
+    # the chain verifies and the CLI prints the same balance
+    p = subprocess.run([RELAY, 'ledger', 'verify', 'relay-ledger.jsonl'], cwd=r.workdir,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert 'acme CNY %s' % (Decimal(w['balance_nano']) / 10**9).quantize(Decimal('0.01')) in p.stdout, p.stdout
+    p = subprocess.run([RELAY, 'ledger', 'report', 'relay-ledger.jsonl', '--by', 'model'], cwd=r.workdir,
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and 'claude-3-5-sonnet' in p.stdout, p.stdout + p.stderr
+
+
+def test_failover_charges_only_the_answering_attempt(env):
+    m, r = start(env, overdraft='1000', creds=('500', 'sk-ok'))
+    res = chat(r)
+    assert res.status == 200 and res.header('x-relay-attempts') == '2'
+    charges = [l for l in ledger_lines(r) if l['type'] == 'charge']
+    assert len(charges) == 1 and charges[0]['cred'] == 'mock#2', charges
+    # an upstream client error is passed through and not charged
+    chat(r, extra={'x-mock': 'status:400'})
+    # every candidate failing: 503, not charged
+    chat(r, extra={'x-mock': '500'})
+    assert len([l for l in ledger_lines(r) if l['type'] == 'charge']) == 1
+
+
+def test_wallet_runs_dry_then_402(env):
+    m, r = start(env)
+    assert chat(r).status == 402
+    body = chat(r).json()['error']
+    assert body['code'] == 'insufficient_balance' and "wallet 'acme'" in body['message'], body
+    assert m.stats()['requests'] == 0
+    # hold for max_tokens=100 of gpt-5.2 is about 0.0101 CNY; 0.05 covers a few
+    assert credit(r, '0.05').status == 200
+    ok = 0
+    for _ in range(20):
+        res = chat(r)
+        if res.status == 402:
+            break
+        assert res.status == 200
+        ok += 1
+    assert 1 <= ok < 20, ok
+    w = http('127.0.0.1', r.port, 'GET', '/v1/wallet', None, {'Authorization': 'Bearer ' + KEY}).json()
+    assert w['balance_nano'] >= 0, w
+    # admin API: wrong key, unknown wallet, bad amount
+    assert credit(r, '1', key='nope').status == 401
+    assert credit(r, '1', wallet='ghost').status == 404
+    assert credit(r, 'abc').status == 400
+
+
+def test_concurrency_never_goes_below_overdraft(env):
+    m, r = start(env, overdraft='0.10')
+    assert credit(r, '0.05').status == 200
+    results = []
+
+    def one():
+        try:
+            results.append(chat(r, {'model': 'gpt-5.2', 'messages': [], 'max_tokens': 1000},
+                                {'x-mock': 'stall:200'}).status)
+        except Exception as e:
+            results.append(str(e))
+    ts = [threading.Thread(target=one) for _ in range(100)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert results.count(200) + results.count(402) == 100, results
+    assert results.count(402) > 0 and results.count(200) > 0, results
+    w = http('127.0.0.1', r.port, 'GET', '/v1/wallet', None, {'Authorization': 'Bearer ' + KEY}).json()
+    assert w['balance_nano'] >= -100000000, w
+    assert w['held_nano'] == 0
+
+
+def test_client_disconnect_mid_stream_is_charged_once(env):
+    m, r = start(env, overdraft='100')
+    s = connect(r.port)
+    body = b'{"model":"gpt-5.2","stream":true,"max_tokens":500}'
+    s.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ' + KEY.encode() +
+              b'\r\nx-mock: sse:50:100\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+    s.settimeout(5)
+    got = b''
+    while b'tok1' not in got:
+        got += s.recv(4096)
+    s.close()
+    wait_for(lambda: [l for l in ledger_lines(r) if l['type'] == 'charge'], 5, 'charge line')
+    time.sleep(0.3)   # nothing more may arrive: exactly one line
+    charges = [l for l in ledger_lines(r) if l['type'] == 'charge']
+    assert len(charges) == 1 and charges[0]['estimated'] is True, charges
+    assert 0 < charges[0]['out'] <= 500
+
+
+def burst(port, n, results):
+    def one(i):
+        try:
+            res = chat_port(port)
+            results.append((res.status, res.header('x-request-id'), len(res.body)))
+        except Exception:
+            pass
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    return ts
+
+
+def chat_port(port):
+    return http('127.0.0.1', port, 'POST', '/v1/chat/completions',
+                {'model': 'gpt-5.2', 'messages': []},
+                {'Authorization': 'Bearer ' + KEY, 'x-mock': 'stall:30'})
+
+
+def test_kill_9_mid_burst_loses_no_charge(env):
+    m, r = start(env, overdraft='1000', ledger='relay-ledger.jsonl sync=always')
+    results = []
+    ts = burst(r.port, 60, results)
+    wait_for(lambda: len(results) >= 20, 10, 'some answers')
+    r.proc.send_signal(signal.SIGKILL)
+    r.proc.wait()
+    for t in ts:
+        t.join(10)
+    done = {rid for status, rid, blen in results if status == 200 and blen > 0}
+    assert len(done) >= 20
+    lines = ledger_lines(r)
+    ids = [l['id'] for l in lines if l['type'] == 'charge']
+    for rid in done:
+        assert ids.count(rid) == 1, rid
+    assert len(ids) == len(set(ids))
+    p = subprocess.run([RELAY, 'ledger', 'verify', 'relay-ledger.jsonl'], cwd=r.workdir,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    # restart on the same ledger: balances are the replay
+    r2 = env.start_relay(open(r.conf).read(), env={'MOCK_KEY_1': 'sk-up'})
+    w = http('127.0.0.1', r2.port, 'GET', '/v1/wallet', None, {'Authorization': 'Bearer ' + KEY}).json()
+    assert w['balance_nano'] == -sum(l['cny_nano'] for l in ledger_lines(r) if l['type'] == 'charge')
+
+
+def test_tamper_is_detected_and_named(env):
+    m, r = start(env, overdraft='1000')
+    for _ in range(5):
+        assert chat(r).status == 200
+    r.stop()
+    path = os.path.join(r.workdir, 'relay-ledger.jsonl')
+    good = open(path, 'rb').read().splitlines(keepends=True)
+    assert len(good) == 5
+
+    def verify(lines):
+        with open(path, 'wb') as f:
+            f.writelines(lines)
+        return subprocess.run([RELAY, 'ledger', 'verify', path], capture_output=True, text=True)
+    p = verify(good)
+    assert p.returncode == 0, p.stderr
+    digit = good[2].replace(b'"in":12', b'"in":13')
+    assert digit != good[2]
+    p = verify(good[:2] + [digit] + good[3:])
+    assert p.returncode == 1 and 'line 4' in p.stderr, p.stderr
+    p = verify(good[:2] + good[3:])
+    assert p.returncode == 1 and 'line 3' in p.stderr, p.stderr
+    p = verify(good[:1] + [good[2], good[1]] + good[3:])
+    assert p.returncode == 1 and 'line 2' in p.stderr, p.stderr
+    # the relay refuses to start on a broken chain, unless told to
+    verify(good[:2] + good[3:])
+    r2 = env.start_relay(open(r.conf).read(), env={'MOCK_KEY_1': 'sk-up'}, wait=False)
+    assert r2.proc.wait(10) == 1 and 'hash chain broken' in r2.log(), r2.log()
+
+
+def test_torn_tail_is_cut_and_a_second_relay_is_refused(env):
+    m, r = start(env, overdraft='1000')
+    assert chat(r).status == 200
+    # a second relay on the same ledger is refused (lock)
+    other = os.path.join(env.dir, 'second')
+    os.mkdir(other)
+    cfg = open(r.conf).read().replace('ledger relay-ledger.jsonl', 'ledger %s/relay-ledger.jsonl' % r.workdir)
+    with open(os.path.join(other, 'relay.conf'), 'w') as f:
+        f.write(cfg)
+    p = subprocess.run([RELAY, '-c', 'relay.conf'], cwd=other, capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1 and 'locked by another relay' in p.stderr, p.stderr
+    r.stop()
+    path = os.path.join(r.workdir, 'relay-ledger.jsonl')
+    with open(path, 'ab') as f:
+        f.write(b'{"ts":"2026-11-24T22:10:00.123Z","type":"cha')
+    r2 = env.start_relay(open(r.conf).read(), env={'MOCK_KEY_1': 'sk-up'})
+    assert 'torn' in r2.log(), r2.log()
+    assert open(path + '.torn', 'rb').read().rstrip(b'\n').endswith(b'"type":"cha')
+    assert chat(r2).status == 200
+    r2.stop()
+    p = subprocess.run([RELAY, 'ledger', 'verify', path], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
