@@ -19,10 +19,10 @@ LDFLAGS  = -static -Wl,--gc-sections -s
 BR_CFLAGS = -W -Wall $(OPT) -ffunction-sections -fdata-sections \
            -Ivendor/bearssl/inc -Ivendor/bearssl/src
 
-MODULES  = util log clock buf conf http json net route money ledger api \
-           server upstream proxy cli
+MODULES  = util log clock buf conf http json net dns route money ledger \
+           api server upstream proxy cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o
-UNITS    = util conf http json route money ledger
+UNITS    = util conf http json route money ledger dns
 VENDOR_OK = vendor/bearssl/.verified vendor/jsmn/.verified
 
 all: relay
@@ -68,15 +68,18 @@ $(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(
 $(BUILD)/test_money: tests/unit/test_money.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger: tests/unit/test_ledger.c $(BUILD)/ledger.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/money_cases: tests/unit/money_cases.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/libbearssl.a
+$(BUILD)/test_dns: tests/unit/test_dns.c $(BUILD)/dns.o $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/dnsprobe: tests/e2e/dnsprobe.c $(BUILD)/dns.o $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+	$(CC) $(CFLAGS) -static -o $@ tests/e2e/dnsprobe.c $(filter %.o %.a,$^)
 $(UNIT_BINS) $(BUILD)/money_cases:
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
 
 MOCK = $(BUILD)/mockup
 $(MOCK): tests/e2e/mockup.c
 	@mkdir -p $(BUILD)
-	$(HOSTCC) -std=gnu99 -O2 -Wall -Wextra -Werror -o $@ tests/e2e/mockup.c -lpthread
+	$(HOSTCC) -std=gnu99 -O2 -Wall -Wextra -Werror -o $@ tests/e2e/mockup.c -lpthread -lssl -lcrypto
 
-test: relay $(UNIT_BINS) $(BUILD)/money_cases $(MOCK)
+test: relay $(UNIT_BINS) $(BUILD)/money_cases $(BUILD)/dnsprobe $(MOCK)
 	sh tests/run.sh
 
 bench: relay $(MOCK)

@@ -1052,7 +1052,7 @@ send_try(struct dns *d, struct dns_query *q)
 	const struct net_addr *ns = &d->conf.ns[q->ns];
 	unsigned char msg[QUERY_BUF];
 	char nsb[64];
-	int n, fd;
+	int n, fd, e;
 
 	n = dns_build_query(msg, sizeof(msg), q->id, d->cache[q->entry].name,
 	    q->qtype);
@@ -1061,11 +1061,15 @@ send_try(struct dns *d, struct dns_query *q)
 	    (const struct sockaddr *)&ns->ss, ns->len) < 0 &&
 	    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
 		/* EAGAIN and EINTR count as sent: the try times out and
-		 * the next one goes out. */
-		fmt_ns(ns, nsb, sizeof(nsb));
-		say(q->why, sizeof(q->why),
-		    "cannot send to nameserver %s: %s", nsb,
-		    n < 0 ? "bad name" : strerror(errno));
+		 * the next one goes out. An error code a nameserver gave
+		 * earlier says more than this, so it is kept. */
+		e = errno;
+		if (q->outcome != Q_RCODE) {
+			fmt_ns(ns, nsb, sizeof(nsb));
+			say(q->why, sizeof(q->why),
+			    "cannot send to nameserver %s: %s", nsb,
+			    n < 0 ? "bad name" : strerror(e));
+		}
 		return -1;
 	}
 	return 0;
@@ -1108,7 +1112,8 @@ static void
 query_next(struct dns *d, int qi, uint64_t now_ms)
 {
 	struct dns_query *q = &d->q[qi];
-	unsigned total = d->conf.attempts * (unsigned)d->conf.nns;
+	unsigned attempts = d->conf.attempts > 0 ? d->conf.attempts : 1;
+	unsigned total = attempts * (unsigned)d->conf.nns;
 
 	while (q->tries < total) {
 		q->ns = (int)(q->tries % (unsigned)d->conf.nns);

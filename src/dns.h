@@ -6,7 +6,7 @@
  * "localhost", the cache, then A and AAAA queries over UDP to the
  * nameservers of /etc/resolv.conf. No NSS, no getaddrinfo, no threads: it
  * works in a static binary inside an empty root that only has those two
- * files. The process has one struct dns; it is about 80 KB, so keep it
+ * files. The process has one struct dns; it is about 90 KB, so keep it
  * static or inside a heap-allocated owner, not on a small stack.
  *
  * Loop integration: a lookup that returns DNS_PENDING is retried by its

@@ -28,6 +28,7 @@
 
 #include "api.h"
 #include "clock.h"
+#include "dns.h"
 #include "conf.h"
 #include "json.h"
 #include "ledger.h"
@@ -95,6 +96,7 @@ struct exchange {
 	int64_t hold_nano;		/* wallet-currency hold while running */
 	uint64_t est_in, est_out;	/* the hold's token estimate */
 	int settled;			/* hold released, charge written */
+	int resolving;			/* waiting for DNS for this candidate */
 	char log[ATTEMPT_LOG_CAP];	/* "; "-separated attempt outcomes */
 	size_t log_len;
 };
@@ -131,9 +133,10 @@ static struct {
 	char body_tmp[64];
 } P;
 
-enum { KIND_LISTEN, KIND_SERVER, KIND_UPSTREAM, KIND_REJECT };
+enum { KIND_LISTEN, KIND_SERVER, KIND_UPSTREAM, KIND_REJECT, KIND_DNS };
 
 static volatile sig_atomic_t got_term, got_hup;
+static struct dns D;		/* the one resolver; large, so not on a stack */
 
 static void
 on_signal(int sig)
@@ -173,7 +176,7 @@ static struct gen *
 gen_new(struct conf *c)
 {
 	struct gen *g = calloc(1, sizeof(*g));
-	size_t i, n = c->nproviders ? c->nproviders : 1;
+	size_t n = c->nproviders ? c->nproviders : 1;
 
 	if (g == NULL) {
 		return NULL;
@@ -189,18 +192,6 @@ gen_new(struct conf *c)
 	g->models_json = api_models_json(c, &g->models_len);
 	if (g->models_json == NULL) {
 		goto fail;
-	}
-	for (i = 0; i < c->nproviders; i++) {
-		char err[256];
-		int k = net_resolve(c->providers[i].host, c->providers[i].port,
-		    g->addrs[i], PROXY_MAX_ADDRS, err, sizeof(err));
-
-		if (k < 0) {
-			log_warn("provider %s: %s", c->providers[i].name, err);
-			g->resolve_err[i] = strdup(err);
-			k = 0;
-		}
-		g->naddrs[i] = k;
 	}
 	return g;
 fail:
@@ -765,18 +756,36 @@ next_attempt(struct exchange *ex, uint64_t now_ms, int fresh)
 			u = take_idle(prov, c);
 		}
 		if (u == NULL) {
-			if (ex->gen->naddrs[prov] == 0) {
+			const struct conf_provider *pv = &c->providers[prov];
+			struct net_addr addrs[PROXY_MAX_ADDRS];
+			int naddr = 0, d;
+
+			/* Never blocks: a name not in the cache is queried and
+			 * the exchange waits for the answer (dns_generation). */
+			d = dns_lookup(&D, pv->host, (uint16_t)atoi(pv->port),
+			    now_ms, addrs, PROXY_MAX_ADDRS, &naddr, err,
+			    sizeof(err));
+			if (d == DNS_PENDING) {
+				ex->resolving = 1;
+				return;
+			}
+			ex->resolving = 0;
+			if (d == DNS_FAILED || naddr == 0) {
 				ex->attempts++;
 				P.m_attempts++;
 				attempt_note(ex, "%s key %s: %s",
 				    ex->model->routes[ex->route].text,
-				    cred_label(ex), ex->gen->resolve_err[prov] ?
-				    ex->gen->resolve_err[prov] :
+				    cred_label(ex), d == DNS_FAILED ? err :
+				    "no address");
+				log_info("%s attempt %u %s key %s: %s",
+				    ex->sc->req.id, ex->attempts,
+				    ex->model->routes[ex->route].text,
+				    cred_label(ex), d == DNS_FAILED ? err :
 				    "no address");
 				continue;
 			}
-			u = upstream_connect(&ex->gen->addrs[prov][0], prov, c,
-			    now_ms, err, sizeof(err));
+			u = upstream_connect(&addrs[0], prov, c, now_ms, err,
+			    sizeof(err));
 			if (u == NULL || track_upstream(u) < 0) {
 				if (u != NULL) {
 					upstream_free(u);
@@ -786,6 +795,10 @@ next_attempt(struct exchange *ex, uint64_t now_ms, int fresh)
 				ex->attempts++;
 				P.m_attempts++;
 				attempt_note(ex, "%s key %s: %s",
+				    ex->model->routes[ex->route].text,
+				    cred_label(ex), err);
+				log_info("%s attempt %u %s key %s: %s",
+				    ex->sc->req.id, ex->attempts,
 				    ex->model->routes[ex->route].text,
 				    cred_label(ex), err);
 				continue;
@@ -1931,6 +1944,34 @@ sweep(void)
 	P.nups = j;
 }
 
+/* Exchanges waiting for DNS try again once an answer (or failure) came. */
+static void
+resume_resolving(uint64_t now_ms)
+{
+	static unsigned seen;
+	unsigned g;
+	size_t i, n;
+
+	dns_step(&D, now_ms);
+	g = dns_generation(&D);
+	if (g == seen) {
+		return;
+	}
+	seen = g;
+	n = P.nconns;
+	for (i = 0; i < n; i++) {
+		struct server_conn *sc = P.conns[i];
+
+		if (sc->state == SERVER_BUSY && sc->ex != NULL &&
+		    sc->ex->resolving && sc->ex->up == NULL) {
+			next_attempt(sc->ex, now_ms, 1);
+			if (sc->state != SERVER_BUSY) {
+				after_server(sc, now_ms);
+			}
+		}
+	}
+}
+
 static void
 sweep_rejects(uint64_t now_ms)
 {
@@ -2099,6 +2140,11 @@ proxy_run(struct conf *conf, const char *config_path,
 	{
 		char err[512], today[16];
 
+		if (dns_init(&D, NULL, NULL, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return 1;
+		}
+
 		clock_today(today, sizeof(today));
 		if (ledger_open(&P.ledger, conf->ledger_path, conf->ledger_sync,
 		    conf->currency_lower, today, allow_broken_ledger, err,
@@ -2149,7 +2195,7 @@ proxy_run(struct conf *conf, const char *config_path,
 		    now_ms >= drain_until)) {
 			break;
 		}
-		if (ensure_pfds(P.nlfds + P.nconns + P.nups + P.nrejects + 1) < 0) {
+		if (ensure_pfds(P.nlfds + P.nconns + P.nups + P.nrejects + 3) < 0) {
 			log_error("out of memory for the poll set");
 			break;
 		}
@@ -2190,6 +2236,18 @@ proxy_run(struct conf *conf, const char *config_path,
 			P.powner[n++] = &P.reject_fd[i];
 			if (nearest == 0 || P.reject_until[i] < nearest) {
 				nearest = P.reject_until[i];
+			}
+		}
+		{
+			int k = dns_fds(&D, P.pfds + n, 2), j;
+			uint64_t dd = dns_deadline(&D);
+
+			for (j = 0; j < k; j++) {
+				P.pkind[n] = KIND_DNS;
+				P.powner[n++] = NULL;
+			}
+			if (dd != 0 && (nearest == 0 || dd < nearest)) {
+				nearest = dd;
 			}
 		}
 		{
@@ -2260,6 +2318,7 @@ proxy_run(struct conf *conf, const char *config_path,
 			}
 			}
 		}
+		resume_resolving(now_ms);
 		handle_timeouts(now_ms);
 		sweep();
 		sweep_rejects(now_ms);
@@ -2291,6 +2350,7 @@ proxy_run(struct conf *conf, const char *config_path,
 	free(P.pkind);
 	free(P.lfds);
 	ledger_close(&P.ledger);
+	dns_free(&D);
 	for (i = 0; i < P.nheld; i++) {
 		free(P.held[i].name);
 	}

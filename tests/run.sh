@@ -24,6 +24,11 @@ for t in build/test_*; do
 	[ $rc -eq 0 ] || case "$last" in *" 0 failed"*) fail=$((fail + 1)); echo "$t exited $rc";; esac
 done
 
+# The static resolver in an empty root: only etc/resolv.conf and etc/hosts.
+out=$(DNSPROBE=build/dnsprobe sh tests/e2e/chroot_dns.sh 2>&1)
+echo "$out" | tail -n 3
+add "$(echo "$out" | tail -n 1)"
+
 # Money arithmetic against Python's decimal module, 100,000 random cases.
 out=$(python3 tests/unit/money_ref.py build/money_cases 100000 2>&1)
 rc=$?

@@ -87,7 +87,8 @@ EOF
     "$OPENSSL" ca -batch -notext -config "$db/ca.cnf" \
         -cert "$issuer.pem" -keyfile "$issuer.key" \
         -startdate "$start" -enddate "$end" \
-        -in "$db/req.csr" -out "$name.pem" 2>/dev/null
+        -in "$db/req.csr" -out "$name.pem" 2>"$db/ca.log" ||
+        { cat "$db/ca.log" >&2; exit 1; }
 }
 
 START=20200101000000Z        # any time in the past works as a start date

@@ -1548,7 +1548,7 @@ static void usage(void)
 
 static void tls_die(const char *what, const char *arg)
 {
-    unsigned long e = ERR_peek_last_error();
+    unsigned long e = ERR_peek_error(); /* the root cause */
     fprintf(stderr, "mockup: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "",
             e ? ERR_reason_error_string(e) : "failed");
     exit(1);
@@ -1564,6 +1564,16 @@ static void tls_die(const char *what, const char *arg)
 static SSL_CTX *tls_setup(const char *cert, const char *key, const char *ciphers,
                           int no_tickets, int no_resume)
 {
+    const char *files[2][2] = {{"--tls-cert", cert}, {"--tls-key", key}};
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(files[i][1], "r");
+        if (!f) {
+            fprintf(stderr, "mockup: %s %s: %s\n", files[i][0], files[i][1],
+                    strerror(errno));
+            exit(1);
+        }
+        fclose(f);
+    }
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) tls_die("SSL_CTX_new", NULL);
     if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))

@@ -452,3 +452,17 @@ def test_usage_read_from_every_shape(env):
                        {'model': model, 'stream': stream, 'input': 'x'}, auth())
             assert res.status == 200, res.body
             wait_for(lambda: r.log().count(want) == before + 1, 5, '%s %s %s' % (path, stream, want))
+
+
+def test_provider_by_name_resolves_without_blocking(env):
+    m = env.start_mock()
+    conf = config(m.port, providers=[
+        'provider named base=http://localhost:%d/v1' % m.port, 'credential named env:N',
+        'provider nx base=http://no-such-host.invalid:%d/v1 insecure=yes' % m.port, 'credential nx env:N'],
+        models=['model gpt-5.2 text 1.75 14.00 nx/x named/gpt-5.2'])
+    r = env.start_relay(conf, env={'N': 'sk-n'})
+    res = http('127.0.0.1', r.port, 'POST', '/v1/chat/completions', {'model': 'gpt-5.2'},
+               {'Authorization': 'Bearer ' + KEY})
+    assert res.status == 200 and res.header('x-relay-route') == 'named/gpt-5.2', res.body
+    assert res.header('x-relay-attempts') == '2'
+    assert 'cannot resolve no-such-host.invalid' in r.log(), r.log()
