@@ -23,12 +23,14 @@ MODULES  = util log clock buf conf http json net dns route money ledger \
            api server upstream proxy cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o
 UNITS    = util conf http json route money ledger dns
-VENDOR_OK = vendor/bearssl/.verified vendor/jsmn/.verified
+VENDOR_OK = vendor/.fetched
 
 all: relay
 
-$(VENDOR_OK):
+# One stamp for both, so a parallel make fetches once.
+$(VENDOR_OK): vendor/VERSIONS vendor/fetch.sh
 	sh vendor/fetch.sh
+	touch $@
 
 # BearSSL sources are listed after fetching, so this rule recurses once.
 $(BUILD)/libbearssl.a: $(VENDOR_OK)
