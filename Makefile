@@ -19,9 +19,9 @@ LDFLAGS  = -static -Wl,--gc-sections -s
 BR_CFLAGS = -W -Wall $(OPT) -ffunction-sections -fdata-sections \
            -Ivendor/bearssl/inc -Ivendor/bearssl/src
 
-MODULES  = util log clock buf conf http json net dns route money ledger \
-           api server upstream proxy cli
-OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o
+MODULES  = util log clock buf conf http json net dns tls route money \
+           ledger api server upstream proxy cli
+OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
 UNITS    = util conf http json route money ledger dns
 VENDOR_OK = vendor/.fetched
 
@@ -41,6 +41,18 @@ $(BUILD)/libbearssl.a: $(VENDOR_OK)
 $(BUILD)/default_conf.c: configs/relay.conf src/embed.sh
 	@mkdir -p $(BUILD)
 	sh src/embed.sh configs/relay.conf > $@
+
+# Trust anchors compiled in from the build machine's CA bundle, parsed by
+# the same code that loads ca_file (tools/mkroots includes src/tls.c).
+CA_BUNDLE = /etc/ssl/certs/ca-certificates.crt
+$(BUILD)/mkroots: tools/mkroots.c src/tls.c src/tls.h $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -static -o $@ tools/mkroots.c $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+
+$(BUILD)/roots.c: $(BUILD)/mkroots
+	$(BUILD)/mkroots $(CA_BUNDLE) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/roots.o: $(BUILD)/roots.c
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $(BUILD)/roots.c
 
 $(BUILD)/default_conf.o: $(BUILD)/default_conf.c
 	$(CC) $(CFLAGS) -c -o $@ $(BUILD)/default_conf.c

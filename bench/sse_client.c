@@ -2,10 +2,12 @@
  * every server-sent event. Built and run by bench/bench.py (not part of the
  * relay).
  *
- *   sse_client HOST PORT PATH N TIMEOUT_S BODY [HEADER]...
+ *   sse_client HOST PORT PATH N RAMP_MS TIMEOUT_S BODY [HEADER]...
  *
- * All N connections are opened at once (non-blocking connect, one epoll
- * loop, one thread). For each stream it records: connect time, time from
+ * The N connections are opened evenly over RAMP_MS milliseconds (0: all at
+ * once), so all N are open together while the first byte of each is timed
+ * without a thundering herd of N simultaneous connects (non-blocking
+ * connect, one epoll loop, one thread). For each stream it records: connect time, time from
  * request sent to the first response byte (TTFB), to the first content
  * event ("data: {"), the gaps between consecutive content events, and the
  * end ("data: [DONE]"). Prints one line:
@@ -115,11 +117,37 @@ count_pat(struct conn *c, const char *data, size_t n, const char *pat,
 	return hits;
 }
 
+static int
+start_conn(struct conn *c, uint32_t idx, int ep, const struct sockaddr_in *sa)
+{
+	struct epoll_event ev;
+	int one = 1;
+
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (c->fd < 0) {
+		c->state = ST_FAILED;
+		return -1;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->t_start = now_us();
+	if (connect(c->fd, (const struct sockaddr *)sa, sizeof *sa) < 0 &&
+	    errno != EINPROGRESS) {
+		close(c->fd);
+		c->state = ST_FAILED;
+		return -1;
+	}
+	c->state = ST_CONNECTING;
+	ev.events = EPOLLOUT;
+	ev.data.u32 = idx;
+	epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *host, *path, *body;
-	int port, n, timeout_s, ep, i, active;
+	int port, n, timeout_s, ramp_ms, ep, i, active, next;
 	char *req;
 	size_t reqlen, cap;
 	struct conn *cs;
@@ -130,16 +158,18 @@ main(int argc, char **argv)
 	int ok = 0, non200 = 0, failed = 0, incomplete = 0, ev_min = -1, ev_max = 0;
 	long long ev_total = 0;
 
-	if (argc < 7) {
-		fprintf(stderr, "usage: %s HOST PORT PATH N TIMEOUT_S BODY [HEADER]...\n", argv[0]);
+	if (argc < 8) {
+		fprintf(stderr, "usage: %s HOST PORT PATH N RAMP_MS TIMEOUT_S BODY [HEADER]...\n",
+		    argv[0]);
 		return 2;
 	}
 	host = argv[1];
 	port = atoi(argv[2]);
 	path = argv[3];
 	n = atoi(argv[4]);
-	timeout_s = atoi(argv[5]);
-	body = argv[6];
+	ramp_ms = atoi(argv[5]);
+	timeout_s = atoi(argv[6]);
+	body = argv[7];
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -147,7 +177,7 @@ main(int argc, char **argv)
 	}
 
 	cap = 1024 + strlen(path) + strlen(body);
-	for (i = 7; i < argc; i++) {
+	for (i = 8; i < argc; i++) {
 		cap += strlen(argv[i]) + 2;
 	}
 	req = malloc(cap);
@@ -155,7 +185,7 @@ main(int argc, char **argv)
 	    "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
 	    "Accept: text/event-stream\r\nContent-Length: %zu\r\n",
 	    path, host, port, strlen(body));
-	for (i = 7; i < argc; i++) {
+	for (i = 8; i < argc; i++) {
 		reqlen += (size_t)snprintf(req + reqlen, cap - reqlen, "%s\r\n", argv[i]);
 	}
 	reqlen += (size_t)snprintf(req + reqlen, cap - reqlen, "\r\n%s", body);
@@ -184,42 +214,28 @@ main(int argc, char **argv)
 	t0 = now_us();
 	deadline = t0 + (int64_t)timeout_s * 1000000;
 	active = 0;
-	for (i = 0; i < n; i++) {
-		struct conn *c = &cs[i];
-		struct epoll_event ev;
-		int one = 1;
-
-		c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-		if (c->fd < 0) {
-			c->state = ST_FAILED;
-			failed++;
-			continue;
-		}
-		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		c->t_start = now_us();
-		if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 &&
-		    errno != EINPROGRESS) {
-			close(c->fd);
-			c->state = ST_FAILED;
-			failed++;
-			continue;
-		}
-		c->state = ST_CONNECTING;
-		ev.events = EPOLLOUT;
-		ev.data.u32 = (uint32_t)i;
-		epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
-		active++;
-	}
-
-	while (active > 0) {
+	next = 0;
+	while (active > 0 || next < n) {
 		struct epoll_event evs[256];
-		int64_t t = now_us();
+		int64_t t = now_us(), wait_until = deadline;
 		int k, m;
 
 		if (t >= deadline) {
 			break;
 		}
-		m = epoll_wait(ep, evs, 256, (int)((deadline - t) / 1000) + 1);
+		/* Open the streams due by now: stream i starts at t0 + i * ramp / n. */
+		while (next < n && t >= t0 + (int64_t)ramp_ms * 1000 * next / n) {
+			if (start_conn(&cs[next], (uint32_t)next, ep, &sa) == 0) {
+				active++;
+			} else {
+				failed++;
+			}
+			next++;
+		}
+		if (next < n) {
+			wait_until = t0 + (int64_t)ramp_ms * 1000 * next / n;
+		}
+		m = epoll_wait(ep, evs, 256, (int)((wait_until - t + 999) / 1000));
 		if (m < 0) {
 			if (errno == EINTR) {
 				continue;
@@ -318,12 +334,13 @@ main(int argc, char **argv)
 			}
 		}
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < next; i++) {
 		if (cs[i].state == ST_CONNECTING || cs[i].state == ST_READING) {
 			incomplete++;
 			close(cs[i].fd);
 		}
 	}
+	incomplete += n - next;		/* never started: out of time */
 	for (i = 0; i < n; i++) {
 		struct conn *c = &cs[i];
 

@@ -8,6 +8,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "proxy.h"
+#include "tls.h"
 #include "util.h"
 
 static const char usage[] =
@@ -119,6 +120,19 @@ cmd_check(const char *path)
 	    c->ledger_sync == CONF_SYNC_BATCH ? "batch" : "none");
 	printf("currency   %s rate=%llu/%llu\n", c->currency,
 	    (unsigned long long)c->rate_num, (unsigned long long)c->rate_den);
+	{
+		struct tls_anchors ta;
+		char err[512];
+
+		if (tls_anchors_load(&ta, c->ca_file, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s\n", err);
+			conf_free(c);
+			return 1;
+		}
+		printf("trust      %zu anchors from %s\n",
+		    tls_anchors_count(&ta), tls_anchors_source(&ta));
+		tls_anchors_free(&ta);
+	}
 	printf("timeouts   header=%llums keepalive=%llums connect=%llums "
 	    "first_byte=%llums idle=%llums total=%llums\n",
 	    (unsigned long long)c->header_timeout_ms,

@@ -38,6 +38,7 @@
 #include "proxy.h"
 #include "route.h"
 #include "server.h"
+#include "tls.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -52,6 +53,8 @@
 struct gen {
 	struct conf *conf;		/* owned */
 	struct route_table routes;	/* owned; credential health */
+	struct tls_anchors anchors;	/* owned; ca_file or the embedded roots */
+	int has_anchors;
 	char *models_json;		/* owned; GET /v1/models body */
 	size_t models_len;
 	struct net_addr (*addrs)[PROXY_MAX_ADDRS];	/* owned; per provider */
@@ -159,6 +162,9 @@ gen_free(struct gen *g)
 		return;
 	}
 	route_table_free(&g->routes);
+	if (g->has_anchors) {
+		tls_anchors_free(&g->anchors);
+	}
 	free(g->models_json);
 	if (g->resolve_err != NULL) {
 		for (i = 0; i < g->conf->nproviders; i++) {
@@ -192,6 +198,19 @@ gen_new(struct conf *c)
 	g->models_json = api_models_json(c, &g->models_len);
 	if (g->models_json == NULL) {
 		goto fail;
+	}
+	{
+		char err[512];
+
+		if (tls_anchors_load(&g->anchors, c->ca_file, err,
+		    sizeof(err)) < 0) {
+			log_error("%s", err);
+			goto fail;
+		}
+		g->has_anchors = 1;
+		log_info("TLS trust anchors: %zu from %s",
+		    tls_anchors_count(&g->anchors),
+		    tls_anchors_source(&g->anchors));
 	}
 	return g;
 fail:
@@ -784,8 +803,9 @@ next_attempt(struct exchange *ex, uint64_t now_ms, int fresh)
 				    "no address");
 				continue;
 			}
-			u = upstream_connect(&addrs[0], prov, c, now_ms, err,
-			    sizeof(err));
+			u = upstream_connect(&addrs[0], prov, c,
+			    pv->https ? &ex->gen->anchors : NULL, pv->host,
+			    now_ms, err, sizeof(err));
 			if (u == NULL || track_upstream(u) < 0) {
 				if (u != NULL) {
 					upstream_free(u);
@@ -2057,6 +2077,9 @@ reload(void)
 		return;
 	}
 	route_table_inherit(&g->routes, c, &P.gen->routes, P.gen->conf);
+	/* A resumed session skips certificate checks: new anchors, new
+	 * sessions. */
+	tls_sessions_forget();
 	g->next = P.gen;
 	P.gen = g;
 	/* Parked connections belong to the old config: let them go. */

@@ -19,6 +19,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "tls.h"
 #include "upstream.h"
 
 #define UPSTREAM_BODY_WINDOW 16384
@@ -36,7 +37,8 @@ fail(struct upstream *u, const char *fmt, const char *arg)
 
 struct upstream *
 upstream_connect(const struct net_addr *a, size_t provider,
-    const struct conf *c, uint64_t now_ms, char *err, size_t errlen)
+    const struct conf *c, const struct tls_anchors *ta,
+    const char *server_name, uint64_t now_ms, char *err, size_t errlen)
 {
 	struct upstream *u;
 	size_t cap = (size_t)c->max_header + UPSTREAM_BODY_WINDOW;
@@ -55,9 +57,18 @@ upstream_connect(const struct net_addr *a, size_t provider,
 	buf_init(&u->in, u->store, cap);
 	u->provider = provider;
 	u->conf = c;
+	if (ta != NULL) {
+		u->tls = tls_client_new(ta, server_name, err, errlen);
+		if (u->tls == NULL) {
+			free(u->store);
+			free(u);
+			return NULL;
+		}
+	}
 	u->fd = net_connect_start(a);
 	if (u->fd < 0) {
 		snprintf(err, errlen, "connect failed: %s", strerror(errno));
+		tls_free(u->tls);
 		free(u->store);
 		free(u);
 		return NULL;
@@ -94,8 +105,8 @@ upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
 	}
 }
 
-short
-upstream_interest(const struct upstream *u)
+static short
+plain_interest(const struct upstream *u)
 {
 	switch (u->state) {
 	case UPSTREAM_CONNECTING:
@@ -112,11 +123,55 @@ upstream_interest(const struct upstream *u)
 	}
 }
 
+short
+upstream_interest(const struct upstream *u)
+{
+	short want = plain_interest(u), ev;
+
+	if (u->tls == NULL || u->state == UPSTREAM_CONNECTING || want == 0) {
+		return want;
+	}
+	/* Under TLS the engine decides what the socket must do; we only
+	 * hold back input while our buffer is full (backpressure). */
+	ev = tls_interest(u->tls);
+	if (!(want & POLLIN) && tls_handshake_done(u->tls)) {
+		ev &= ~POLLIN;
+	}
+	return ev;
+}
+
+static ssize_t
+io_writev(struct upstream *u, const struct iovec *iov, int n)
+{
+	if (u->tls != NULL) {
+		return tls_writev(u->tls, u->fd, iov, n);
+	}
+	return writev(u->fd, iov, n);
+}
+
+static ssize_t
+io_read(struct upstream *u, void *p, size_t n)
+{
+	if (u->tls != NULL) {
+		return tls_read(u->tls, u->fd, p, n);
+	}
+	return read(u->fd, p, n);
+}
+
+static const char *
+io_error(const struct upstream *u, int e)
+{
+	if (u->tls != NULL && tls_error(u->tls) != NULL) {
+		return tls_error(u->tls);
+	}
+	return strerror(e);
+}
+
 static void
 send_some(struct upstream *u, uint64_t now_ms)
 {
 	while (u->iovcnt > 0) {
-		ssize_t w = writev(u->fd, u->iov, u->iovcnt);
+		ssize_t w = io_writev(u, u->iov, u->iovcnt);
 		int i;
 
 		if (w < 0) {
@@ -126,8 +181,12 @@ send_some(struct upstream *u, uint64_t now_ms)
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				return;
 			}
-			fail(u, "connection reset while sending the request (%s)",
-			    strerror(errno));
+			if (u->tls != NULL && !tls_handshake_done(u->tls)) {
+				fail(u, "TLS: %s", io_error(u, errno));
+			} else {
+				fail(u, "connection reset while sending the "
+				    "request (%s)", io_error(u, errno));
+			}
 			return;
 		}
 		u->deadline_ms = now_ms + u->conf->idle_timeout_ms;
@@ -148,6 +207,13 @@ send_some(struct upstream *u, uint64_t now_ms)
 			u->iovcnt--;
 		}
 	}
+	if (u->tls != NULL && tls_flush_pending(u->tls, u->fd) < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			fail(u, "TLS: %s", io_error(u, errno));
+		}
+		/* Records still queued: tls_interest asks for POLLOUT while
+		 * we already wait for the answer. */
+	}
 	u->state = UPSTREAM_READ_HEAD;
 	u->deadline_ms = now_ms + u->conf->first_byte_timeout_ms;
 }
@@ -166,15 +232,20 @@ read_some(struct upstream *u)
 		}
 	}
 	do {
-		r = read(u->fd, buf_tail(&u->in), buf_room(&u->in));
+		r = io_read(u, buf_tail(&u->in), buf_room(&u->in));
 	} while (r < 0 && errno == EINTR);
 	if (r < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			return 0;
 		}
 		u->eof = 1;
-		snprintf(u->error, sizeof(u->error), "connection reset (%s)",
-		    strerror(errno));
+		if (u->tls != NULL && !tls_handshake_done(u->tls)) {
+			snprintf(u->error, sizeof(u->error), "TLS: %s",
+			    io_error(u, errno));
+		} else {
+			snprintf(u->error, sizeof(u->error),
+			    "connection reset (%s)", io_error(u, errno));
+		}
 		return -1;
 	}
 	if (r == 0) {
@@ -232,9 +303,19 @@ upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 			return;
 		}
 		u->state = UPSTREAM_SENDING;
-		u->deadline_ms = now_ms + u->conf->idle_timeout_ms;
+		if (u->tls == NULL) {
+			u->deadline_ms = now_ms + u->conf->idle_timeout_ms;
+		}
+		/* Under TLS `connect` also bounds the handshake: the
+		 * deadline set at connect stays until data flows. */
 		/* fall through */
 	case UPSTREAM_SENDING:
+		if (u->tls != NULL && u->iovcnt == 0 &&
+		    tls_flush_pending(u->tls, u->fd) < 0 &&
+		    errno != EAGAIN && errno != EWOULDBLOCK) {
+			fail(u, "TLS: %s", io_error(u, errno));
+			return;
+		}
 		send_some(u, now_ms);
 		if (u->state != UPSTREAM_READ_HEAD) {
 			if (u->state == UPSTREAM_SENDING &&
@@ -246,6 +327,12 @@ upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 		}
 		/* fall through */
 	case UPSTREAM_READ_HEAD:
+		if (u->tls != NULL && (revents & POLLOUT) &&
+		    tls_flush_pending(u->tls, u->fd) < 0 &&
+		    errno != EAGAIN && errno != EWOULDBLOCK) {
+			fail(u, "TLS: %s", io_error(u, errno));
+			return;
+		}
 		if (!(revents & (POLLIN | POLLHUP | POLLERR))) {
 			return;	/* nothing to read yet: wait for poll */
 		}
@@ -279,10 +366,16 @@ upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 		}
 		return;
 	case UPSTREAM_BODY:
+		if (u->tls != NULL && (revents & POLLOUT)) {
+			(void)tls_flush_pending(u->tls, u->fd);
+		}
 		if (revents & (POLLIN | POLLHUP | POLLERR)) {
-			if (read_some(u) > 0) {
+			while ((r = read_some(u)) > 0) {
 				u->deadline_ms = now_ms +
 				    u->conf->idle_timeout_ms;
+				if (u->tls == NULL) {
+					break;
+				}
 			}
 		}
 		return;
@@ -311,7 +404,14 @@ upstream_timeout(struct upstream *u, uint64_t now_ms)
 		    (unsigned long long)u->conf->connect_timeout_ms);
 		break;
 	case UPSTREAM_SENDING:
-		snprintf(why, sizeof(why), "timeout while sending the request");
+		if (u->tls != NULL && !tls_handshake_done(u->tls)) {
+			snprintf(why, sizeof(why), "TLS handshake timeout after "
+			    "%llu ms (connect)", (unsigned long long)
+			    u->conf->connect_timeout_ms);
+		} else {
+			snprintf(why, sizeof(why),
+			    "timeout while sending the request");
+		}
 		break;
 	case UPSTREAM_READ_HEAD:
 		snprintf(why, sizeof(why), "no response head within %llu ms "
@@ -368,6 +468,10 @@ upstream_read_body(struct upstream *u, char *dst, size_t cap,
 		size_t avail = buf_len(&u->in);
 		size_t n;
 
+		if (avail == 0 && u->tls != NULL && !u->eof &&
+		    tls_pending(u->tls) > 0 && read_some(u) > 0) {
+			continue;	/* decrypted bytes no poll would report */
+		}
 		if (avail == 0) {
 			if (u->eof) {
 				if (u->framing == UPSTREAM_BODY_CLOSE) {
@@ -462,6 +566,8 @@ upstream_park(struct upstream *u, uint64_t now_ms)
 void
 upstream_close(struct upstream *u)
 {
+	tls_free(u->tls);
+	u->tls = NULL;
 	if (u->fd >= 0) {
 		close(u->fd);
 		u->fd = -1;
@@ -476,6 +582,7 @@ upstream_free(struct upstream *u)
 	if (u == NULL) {
 		return;
 	}
+	tls_free(u->tls);
 	if (u->fd >= 0) {
 		close(u->fd);
 	}

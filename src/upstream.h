@@ -14,6 +14,8 @@
 #include "net.h"
 
 struct conf;
+struct tls_anchors;
+struct tls_conn;
 
 enum upstream_state {
 	UPSTREAM_CONNECTING,	/* waiting for the TCP connect to finish */
@@ -59,13 +61,16 @@ struct upstream {
 	uint64_t idle_since_ms;	/* when it was parked */
 	char error[160];	/* why it failed (FAILED) */
 	int timed_out;		/* the failure was a timeout */
+	struct tls_conn *tls;	/* owned; NULL for plain http */
 	void *owner;		/* borrowed: the exchange using it, or NULL */
 };
 
-/* Start a connection to a. Returns NULL with error text in err when the
+/* Start a connection to a; with ta set, TLS to server_name (SNI and the
+ * certificate's host name). Returns NULL with error text in err when the
  * socket cannot even be created. */
 struct upstream *upstream_connect(const struct net_addr *a, size_t provider,
-    const struct conf *c, uint64_t now_ms, char *err, size_t errlen);
+    const struct conf *c, const struct tls_anchors *ta,
+    const char *server_name, uint64_t now_ms, char *err, size_t errlen);
 
 /* Queue a request (the iovecs and what they point to are borrowed until
  * the head arrives) and arm the timers. The connection is CONNECTING or

@@ -37,9 +37,10 @@ def wait_for(pred, timeout=10.0, what='condition'):
 
 
 class Mock:
-    def __init__(self, workdir):
+    def __init__(self, workdir, args=None):
         self.log = os.path.join(workdir, 'mock.log')
-        self.proc = subprocess.Popen([MOCK, '--port', '0'],
+        args = args or []
+        self.proc = subprocess.Popen([MOCK, '--port', '0'] + args,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
@@ -47,6 +48,13 @@ class Mock:
         if not m:
             raise AssertionError('mock did not start: %r' % line)
         self.port = int(m.group(1))
+        self.tls_port = None
+        if '--tls-port' in args:
+            line = self.proc.stdout.readline()
+            m = re.search(r'tls listening on 127\.0\.0\.1:(\d+)', line)
+            if not m:
+                raise AssertionError('mock TLS did not start: %r' % line)
+            self.tls_port = int(m.group(1))
 
     def stats(self):
         return json.loads(http('127.0.0.1', self.port, 'GET', '/_mock/stats').body)
@@ -325,11 +333,16 @@ class Env:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix='relay-e2e-')
         self.mock = None
+        self.extra_mocks = []
         self.relays = []
 
-    def start_mock(self):
-        self.mock = Mock(self.dir)
-        return self.mock
+    def start_mock(self, args=None):
+        m = Mock(self.dir, args)
+        if self.mock is None:
+            self.mock = m
+        else:
+            self.extra_mocks.append(m)
+        return m
 
     def start_relay(self, conf, env=None, args=None, wait=True):
         r = Relay(self.dir, conf, env, args, wait)
@@ -342,5 +355,6 @@ class Env:
                 r.stop()
             except Exception:
                 pass
-        if self.mock:
-            self.mock.stop()
+        for m in [self.mock] + self.extra_mocks:
+            if m:
+                m.stop()
