@@ -22,7 +22,7 @@ BR_CFLAGS = -W -Wall $(OPT) -ffunction-sections -fdata-sections \
 MODULES  = util log clock buf conf http json net dns tls route money \
            ledger api server upstream proxy cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
-UNITS    = util conf http json route money ledger dns
+UNITS    = util conf http json route money ledger dns tls
 VENDOR_OK = vendor/.fetched
 
 all: relay
@@ -85,6 +85,7 @@ $(BUILD)/money_cases: tests/unit/money_cases.c $(BUILD)/money.o $(BUILD)/util.o 
 $(BUILD)/test_dns: tests/unit/test_dns.c $(BUILD)/dns.o $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/dnsprobe: tests/e2e/dnsprobe.c $(BUILD)/dns.o $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 	$(CC) $(CFLAGS) -static -o $@ tests/e2e/dnsprobe.c $(filter %.o %.a,$^)
+$(BUILD)/test_tls: tests/unit/test_tls.c $(BUILD)/tls.o $(BUILD)/roots.o $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(UNIT_BINS) $(BUILD)/money_cases:
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
 

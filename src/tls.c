@@ -56,11 +56,13 @@ struct tls_cache {
 
 struct tls_conn {
 	union {
-		br_ssl_client_context cc;
+		struct {
+			br_ssl_client_context cc;
+			br_x509_minimal_context xc;
+		} c;
 		br_ssl_server_context sc;
 	} u;
-	br_ssl_engine_context *eng;	/* &u.cc.eng or &u.sc.eng */
-	br_x509_minimal_context xc;	/* client only */
+	br_ssl_engine_context *eng;	/* &u.c.cc.eng or &u.sc.eng */
 	int is_client;
 	int hs_done;
 	int resumed;
@@ -928,10 +930,10 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 		return NULL;
 	}
 	t->is_client = 1;
-	eng = t->eng = &t->u.cc.eng;
+	eng = t->eng = &t->u.c.cc.eng;
 	snprintf(t->name, sizeof t->name, "%s", server_name);
 
-	br_ssl_client_zero(&t->u.cc);
+	br_ssl_client_zero(&t->u.c.cc);
 	set_common(eng, t->iobuf, sizeof t->iobuf);
 	br_ssl_engine_set_suites(eng, client_suites,
 	    sizeof client_suites / sizeof client_suites[0]);
@@ -941,16 +943,16 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 	/* Full chain validation: the minimal engine checks signatures up
 	 * to an anchor, validity dates against time(), and the server name
 	 * (SAN dNSName, wildcards in the first label). */
-	br_x509_minimal_init(&t->xc, &br_sha256_vtable, ta->v, ta->n);
-	br_x509_minimal_set_rsa(&t->xc, br_ssl_engine_get_rsavrfy(eng));
-	br_x509_minimal_set_ecdsa(&t->xc, br_ssl_engine_get_ec(eng),
+	br_x509_minimal_init(&t->u.c.xc, &br_sha256_vtable, ta->v, ta->n);
+	br_x509_minimal_set_rsa(&t->u.c.xc, br_ssl_engine_get_rsavrfy(eng));
+	br_x509_minimal_set_ecdsa(&t->u.c.xc, br_ssl_engine_get_ec(eng),
 	    br_ssl_engine_get_ecdsa(eng));
 	for (i = 0; i < sizeof hashes / sizeof hashes[0]; i++) {
-		br_x509_minimal_set_hash(&t->xc,
+		br_x509_minimal_set_hash(&t->u.c.xc,
 		    (int)((hashes[i]->desc >> BR_HASHDESC_ID_OFF)
 		    & BR_HASHDESC_ID_MASK), hashes[i]);
 	}
-	br_ssl_engine_set_x509(eng, &t->xc.vtable);
+	br_ssl_engine_set_x509(eng, &t->u.c.xc.vtable);
 
 	if (seed_engine(eng) < 0) {
 		errf(err, errlen, "no entropy (getrandom and /dev/urandom "
@@ -966,7 +968,7 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 		s->last_use = ++session_clock;
 		resume = 1;
 	}
-	if (!br_ssl_client_reset(&t->u.cc, server_name, resume)) {
+	if (!br_ssl_client_reset(&t->u.c.cc, server_name, resume)) {
 		errf(err, errlen, "TLS client setup failed (BearSSL error %d)",
 		    br_ssl_engine_last_error(eng));
 		goto fail;
@@ -1108,7 +1110,7 @@ static const struct {
 	{ 46, "certificate unknown" }, { 47, "illegal parameter" },
 	{ 48, "unknown CA" }, { 49, "access denied" },
 	{ 50, "decode error" }, { 51, "decrypt error" },
-	{ 70, "protocol version" }, { 71, "insufficient security" },
+	{ 70, "protocol version: TLS 1.2 refused" }, { 71, "insufficient security" },
 	{ 80, "internal error" }, { 90, "user canceled" },
 	{ 100, "no renegotiation" }, { 110, "unsupported extension" },
 	{ 112, "unrecognized name" }, { 120, "no application protocol" }
@@ -1460,6 +1462,12 @@ tls_writev(struct tls_conn *t, int fd, const struct iovec *iov, int iovcnt)
 	size_t total = 0, off = 0, len, m;
 	int i = 0, r;
 
+	if (t->closing && !t->failed) {
+		snprintf(t->reason, sizeof t->reason,
+		    "write after tls_shutdown");
+		errno = EPIPE;
+		return -1;
+	}
 	while (i < iovcnt) {
 		if (off == iov[i].iov_len) {
 			i++;
