@@ -212,7 +212,7 @@ def test_cooldown_survives_reload(env):
 
 def test_no_secret_in_any_output_of_a_failing_run(env):
     m = env.start_mock()
-    secrets = ('sk-live-SECRET-one-1234567890', 'sk-live-SECRET-two-0987654321')
+    secrets = ('up-live-SECRET-one-1234567890', 'up-live-SECRET-two-0987654321')
     r = env.start_relay(config(m.port, creds=secrets, extra='cooldown failures=1 seconds=5'),
                         env={'MOCK_KEY_1': secrets[0], 'MOCK_KEY_2': secrets[1]})
     outputs = []
