@@ -12,9 +12,9 @@
  * Heads are bounded by max_header, so the repeated scan stays cheap, and
  * every limit is checked against the bytes present so that an over-long
  * head is refused before it is complete rather than waited for forever.
- * It never decodes a transfer coding other than chunked, and it is
- * self-contained (no util.c helpers) so that its bounds arithmetic can be
- * read in one file.
+ * It never decodes a transfer coding other than chunked. Of util.c it
+ * uses only the view helpers (case-insensitive compare, OWS trim); all
+ * bounds arithmetic on the message is in this file.
  *
  * Ownership: every view it fills points into the caller's buffer and is
  * valid while that buffer is unchanged; absent fields are empty views over
@@ -145,20 +145,6 @@ lower(unsigned char c)
 }
 
 static int
-ieq(struct view v, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < v.n; i++) {
-		if (s[i] == '\0' || lower((unsigned char)v.p[i]) !=
-		    lower((unsigned char)s[i])) {
-			return 0;
-		}
-	}
-	return s[i] == '\0';
-}
-
-static int
 ieq_view(struct view a, struct view b)
 {
 	size_t i;
@@ -175,19 +161,6 @@ ieq_view(struct view a, struct view b)
 	return 1;
 }
 
-/* Strip OWS (SP / HTAB) on both ends, RFC 9110 §5.6.3. */
-static struct view
-trim_ows(struct view v)
-{
-	while (v.n > 0 && (v.p[0] == ' ' || v.p[0] == '\t')) {
-		v.p++;
-		v.n--;
-	}
-	while (v.n > 0 && (v.p[v.n - 1] == ' ' || v.p[v.n - 1] == '\t')) {
-		v.n--;
-	}
-	return v;
-}
 
 /* Content-Length = 1*DIGIT (RFC 9110 §8.6): no sign, no blanks, no list. */
 static int
@@ -277,7 +250,7 @@ parse_field(struct view line, struct http_header *h)
 	h->name.n = i;
 	h->value.p = line.p + i + 1;
 	h->value.n = line.n - i - 1;
-	h->value = trim_ows(h->value);
+	h->value = util_view_trim(h->value);
 	for (i = 0; i < h->value.n; i++) {
 		c = (unsigned char)h->value.p[i];
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
@@ -405,7 +378,7 @@ derive_request(struct http_request *req)
 
 	for (i = 0; i < req->nheaders; i++) {
 		h = &req->headers[i];
-		if (ieq(h->name, "content-length")) {
+		if (util_view_ieq(h->name, "content-length")) {
 			if (parse_digits(h->value, &v) < 0) {
 				return HEAD_CL_INVALID;
 			}
@@ -417,27 +390,27 @@ derive_request(struct http_request *req)
 			}
 			req->has_content_length = 1;
 			req->content_length = v;
-		} else if (ieq(h->name, "transfer-encoding")) {
+		} else if (util_view_ieq(h->name, "transfer-encoding")) {
 			/* A second field extends the coding list (RFC 9110
 			 * §5.3), so it is no longer a lone "chunked". */
-			te_chunked = !has_te && ieq(h->value, "chunked");
+			te_chunked = !has_te && util_view_ieq(h->value, "chunked");
 			has_te = 1;
-		} else if (ieq(h->name, "host")) {
+		} else if (util_view_ieq(h->name, "host")) {
 			nhost++;
 			req->host = h->value;
-		} else if (ieq(h->name, "connection")) {
+		} else if (util_view_ieq(h->name, "connection")) {
 			conn_close |= lists(h->value, "close");
 			ka |= lists(h->value, "keep-alive");
-		} else if (ieq(h->name, "expect")) {
-			expect |= ieq(h->value, "100-continue");
-		} else if (ieq(h->name, "authorization")) {
+		} else if (util_view_ieq(h->name, "expect")) {
+			expect |= util_view_ieq(h->value, "100-continue");
+		} else if (util_view_ieq(h->name, "authorization")) {
 			/* Two credentials leave it unclear whose request
 			 * this is; refuse rather than pick one. */
 			if (has_auth++) {
 				return HEAD_DUP_CREDENTIAL;
 			}
 			req->authorization = h->value;
-		} else if (ieq(h->name, "x-api-key")) {
+		} else if (util_view_ieq(h->name, "x-api-key")) {
 			if (has_key++) {
 				return HEAD_DUP_CREDENTIAL;
 			}
@@ -623,7 +596,7 @@ derive_response(struct http_response *resp)
 
 	for (i = 0; i < resp->nheaders; i++) {
 		h = &resp->headers[i];
-		if (ieq(h->name, "content-length")) {
+		if (util_view_ieq(h->name, "content-length")) {
 			if (parse_digits(h->value, &v) < 0) {
 				return HEAD_CL_INVALID;
 			}
@@ -633,10 +606,10 @@ derive_response(struct http_response *resp)
 			}
 			resp->has_content_length = 1;
 			resp->content_length = v;
-		} else if (ieq(h->name, "transfer-encoding")) {
-			te_chunked = !has_te && ieq(h->value, "chunked");
+		} else if (util_view_ieq(h->name, "transfer-encoding")) {
+			te_chunked = !has_te && util_view_ieq(h->value, "chunked");
 			has_te = 1;
-		} else if (ieq(h->name, "connection")) {
+		} else if (util_view_ieq(h->name, "connection")) {
 			conn_close |= lists(h->value, "close");
 			ka |= lists(h->value, "keep-alive");
 		}
@@ -749,7 +722,7 @@ http_is_hop_by_hop(struct view name)
 	size_t i;
 
 	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
-		if (ieq(name, hop[i])) {
+		if (util_view_ieq(name, hop[i])) {
 			return 1;
 		}
 	}
@@ -758,7 +731,7 @@ http_is_hop_by_hop(struct view name)
 	}
 	prefix.p = name.p;
 	prefix.n = 6;
-	return ieq(prefix, "proxy-");
+	return util_view_ieq(prefix, "proxy-");
 }
 
 int
@@ -777,7 +750,7 @@ http_connection_lists(struct view connection_value, struct view name)
 		}
 		elem.p = p + start;
 		elem.n = i - start;
-		elem = trim_ows(elem);
+		elem = util_view_trim(elem);
 		if (elem.n > 0 && ieq_view(elem, name)) {
 			return 1;
 		}
