@@ -108,6 +108,8 @@ static struct {
 	struct gen *gen;		/* current generation (head of list) */
 	const char *config_path;	/* NULL: embedded */
 	int *lfds;			/* owned listening sockets */
+	struct tls_server_cert **lcerts;	/* owned; per listener, or NULL */
+	size_t ncerts;			/* slots in lcerts */
 	size_t nlfds;
 	struct server_conn **conns;	/* owned */
 	size_t nconns, conns_cap;
@@ -1175,10 +1177,10 @@ pump_sse(struct exchange *ex, uint64_t now_ms)
 	}
 }
 
-/* Move decoded body bytes from the upstream to the client's out buffer,
- * as far as out has room. */
+/* One round: move decoded body bytes from the upstream to the client's
+ * out buffer as far as it has room, then write what the socket takes. */
 static void
-pump(struct exchange *ex, uint64_t now_ms)
+pump_once(struct exchange *ex, uint64_t now_ms)
 {
 	struct server_conn *sc = ex->sc;
 	struct upstream *u = ex->up;
@@ -1246,6 +1248,32 @@ pump(struct exchange *ex, uint64_t now_ms)
 	}
 	if (sc->state != SERVER_CLOSED) {
 		(void)server_flush(sc, now_ms);
+	}
+}
+
+/* Pump until the client socket or the upstream has nothing more to give.
+ * A round that empties out while body bytes are still buffered here (or
+ * decrypted inside TLS) must go again: no poll() event would come for
+ * bytes that already left their sockets. */
+static void
+pump(struct exchange *ex, uint64_t now_ms)
+{
+	struct server_conn *sc = ex->sc;
+	int rounds = 0;
+
+	for (;;) {
+		struct upstream *u;
+
+		pump_once(ex, now_ms);
+		if (sc->state != SERVER_BUSY || ex->up == NULL ||
+		    buf_len(&sc->out) > 0 || ++rounds > 64) {
+			return;
+		}
+		u = ex->up;
+		if (buf_len(&u->in) == 0 && u->state == UPSTREAM_BODY &&
+		    !(ex->sse && ex->ev_len > 0) && !upstream_tls_buffered(u)) {
+			return;
+		}
 	}
 }
 
@@ -1833,7 +1861,7 @@ after_server(struct server_conn *sc, uint64_t now_ms)
 /* ---- accept ------------------------------------------------------------- */
 
 static void
-accept_ready(int lfd, uint64_t now_ms)
+accept_ready(int lfd, const struct tls_server_cert *cert, uint64_t now_ms)
 {
 	const struct conf *c = P.gen->conf;
 	int budget = 64;
@@ -1878,7 +1906,7 @@ accept_ready(int lfd, uint64_t now_ms)
 			close(fd);
 			return;
 		}
-		sc = server_new(fd, ++P.next_conn_id, c, now_ms);
+		sc = server_new(fd, ++P.next_conn_id, c, cert, now_ms);
 		if (sc == NULL) {
 			close(fd);
 			return;
@@ -2102,9 +2130,11 @@ open_listeners(const struct conf *c)
 	size_t i;
 
 	P.lfds = calloc(c->nlistens ? c->nlistens : 1, sizeof(*P.lfds));
-	if (P.lfds == NULL) {
+	P.lcerts = calloc(c->nlistens ? c->nlistens : 1, sizeof(*P.lcerts));
+	if (P.lfds == NULL || P.lcerts == NULL) {
 		return -1;
 	}
+	P.ncerts = c->nlistens;
 	for (i = 0; i < c->nlistens; i++) {
 		const struct conf_listen *l = &c->listens[i];
 		struct net_addr a;
@@ -2112,9 +2142,16 @@ open_listeners(const struct conf *c)
 		int fd;
 
 		if (l->tls) {
-			log_error("%s:%d: listen ... tls is not supported yet",
-			    c->source, l->line);
-			return -1;
+			P.lcerts[P.nlfds] = calloc(1, sizeof(**P.lcerts));
+			if (P.lcerts[P.nlfds] == NULL ||
+			    tls_server_cert_load(P.lcerts[P.nlfds],
+			    l->cert_path, l->key_path, err, sizeof(err)) < 0) {
+				log_error("%s:%d: %s", c->source, l->line,
+				    P.lcerts[P.nlfds] ? err : "out of memory");
+				free(P.lcerts[P.nlfds]);
+				P.lcerts[P.nlfds] = NULL;
+				return -1;
+			}
 		}
 		if (net_resolve(l->host, l->port, &a, 1, err, sizeof(err)) <
 		    0) {
@@ -2128,9 +2165,9 @@ open_listeners(const struct conf *c)
 			return -1;
 		}
 		P.lfds[P.nlfds++] = fd;
-		log_info("listening on http://%s%s%s:%d", strchr(l->host, ':') ?
-		    "[" : "", l->host, strchr(l->host, ':') ? "]" : "",
-		    net_local_port(fd));
+		log_info("listening on %s://%s%s%s:%d", l->tls ? "https" : "http",
+		    strchr(l->host, ':') ? "[" : "", l->host,
+		    strchr(l->host, ':') ? "]" : "", net_local_port(fd));
 	}
 	return 0;
 }
@@ -2234,6 +2271,9 @@ proxy_run(struct conf *conf, const char *config_path,
 
 			P.pfds[n].fd = sc->fd;
 			P.pfds[n].events = server_interest(sc);
+			if (server_tls_buffered(sc)) {
+				nearest = now_ms;	/* do not wait */
+			}
 			P.pkind[n] = KIND_SERVER;
 			P.powner[n++] = sc;
 			if (d != 0 && (nearest == 0 || d < nearest)) {
@@ -2245,6 +2285,9 @@ proxy_run(struct conf *conf, const char *config_path,
 
 			P.pfds[n].fd = u->fd;
 			P.pfds[n].events = upstream_interest(u);
+			if (upstream_tls_buffered(u)) {
+				nearest = now_ms;	/* do not wait */
+			}
 			P.pkind[n] = KIND_UPSTREAM;
 			P.powner[n++] = u;
 			if (u->deadline_ms != 0 && (nearest == 0 ||
@@ -2296,16 +2339,26 @@ proxy_run(struct conf *conf, const char *config_path,
 			break;
 		}
 		now_ms = clock_mono_ms();
-		for (i = 0; rc > 0 && i < n; i++) {
+		for (i = 0; rc >= 0 && i < n; i++) {
 			short re = P.pfds[i].revents;
 
+			/* TLS may hold decrypted bytes the socket no longer
+			 * announces: treat those as readable. */
+			if (re == 0 && P.pkind[i] == KIND_UPSTREAM &&
+			    upstream_tls_buffered(P.powner[i])) {
+				re = POLLIN;
+			} else if (re == 0 && P.pkind[i] == KIND_SERVER &&
+			    server_tls_buffered(P.powner[i])) {
+				re = POLLIN;
+			}
 			if (re == 0) {
 				continue;
 			}
 			switch (P.pkind[i]) {
 			case KIND_LISTEN:
 				if (!got_term) {
-					accept_ready(P.pfds[i].fd, now_ms);
+					accept_ready(P.pfds[i].fd,
+					    P.lcerts[i], now_ms);
 				}
 				break;
 			case KIND_SERVER: {
@@ -2357,6 +2410,15 @@ proxy_run(struct conf *conf, const char *config_path,
 	for (i = 0; i < P.nlfds; i++) {
 		close(P.lfds[i]);
 	}
+	if (P.lcerts != NULL) {
+		for (i = 0; i < P.ncerts; i++) {
+			if (P.lcerts[i] != NULL) {
+				tls_server_cert_free(P.lcerts[i]);
+				free(P.lcerts[i]);
+			}
+		}
+	}
+	free(P.lcerts);
 	for (i = 0; i < P.nrejects; i++) {
 		close(P.reject_fd[i]);
 	}

@@ -22,6 +22,7 @@
 #include "json.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 #include "util.h"
 
 #define SERVER_BODY_WINDOW 16384
@@ -53,7 +54,8 @@ make_request_id(char *out, size_t cap)
 }
 
 struct server_conn *
-server_new(int fd, uint64_t id, const struct conf *c, uint64_t now_ms)
+server_new(int fd, uint64_t id, const struct conf *c,
+    const struct tls_server_cert *cert, uint64_t now_ms)
 {
 	struct server_conn *sc;
 	size_t in_cap = (size_t)c->max_header + SERVER_BODY_WINDOW;
@@ -67,6 +69,17 @@ server_new(int fd, uint64_t id, const struct conf *c, uint64_t now_ms)
 	if (sc->store == NULL) {
 		free(sc);
 		return NULL;
+	}
+	if (cert != NULL) {
+		char err[160];
+
+		sc->tls = tls_server_new(cert, err, sizeof(err));
+		if (sc->tls == NULL) {
+			log_warn("conn %llu: %s", (unsigned long long)id, err);
+			free(sc->store);
+			free(sc);
+			return NULL;
+		}
 	}
 	buf_init(&sc->in, sc->store, in_cap);
 	buf_init(&sc->out, sc->store + in_cap, out_cap);
@@ -100,6 +113,7 @@ server_free(struct server_conn *sc)
 	if (sc->fd >= 0) {
 		close(sc->fd);
 	}
+	tls_free(sc->tls);
 	reset_request(sc);
 	free(sc->store);
 	free(sc);
@@ -111,7 +125,16 @@ server_close(struct server_conn *sc, const char *reason)
 	if (sc->state == SERVER_CLOSED) {
 		return;
 	}
-	log_debug("conn %llu closed: %s", (unsigned long long)sc->id, reason);
+	if (sc->tls != NULL && tls_error(sc->tls) != NULL) {
+		log_info("conn %llu closed: %s", (unsigned long long)sc->id,
+		    tls_error(sc->tls));
+	} else {
+		log_debug("conn %llu closed: %s", (unsigned long long)sc->id,
+		    reason);
+	}
+	if (sc->tls != NULL && sc->fd >= 0 && tls_handshake_done(sc->tls)) {
+		(void)tls_shutdown(sc->tls, sc->fd);	/* best effort */
+	}
 	sc->close_reason = reason;
 	sc->state = SERVER_CLOSED;
 	if (sc->fd >= 0) {
@@ -120,8 +143,28 @@ server_close(struct server_conn *sc, const char *reason)
 	}
 }
 
+static short plain_interest(const struct server_conn *sc);
+
 short
 server_interest(const struct server_conn *sc)
+{
+	short want = plain_interest(sc), ev;
+
+	if (sc->tls == NULL || sc->state == SERVER_CLOSED) {
+		return want;
+	}
+	/* The engine says what the socket must do; we hold back input only
+	 * while our buffer is full (backpressure), and never during the
+	 * handshake. */
+	ev = tls_interest(sc->tls);
+	if (!(want & POLLIN) && tls_handshake_done(sc->tls)) {
+		ev &= ~POLLIN;
+	}
+	return ev;
+}
+
+static short
+plain_interest(const struct server_conn *sc)
 {
 	short ev = 0;
 
@@ -166,7 +209,8 @@ server_flush(struct server_conn *sc, uint64_t now_ms)
 			iov[n].iov_len = sc->body_left;
 			n++;
 		}
-		w = writev(sc->fd, iov, n);
+		w = sc->tls != NULL ? tls_writev(sc->tls, sc->fd, iov, n) :
+		    writev(sc->fd, iov, n);
 		if (w < 0) {
 			if (errno == EINTR) {
 				continue;
@@ -187,6 +231,11 @@ server_flush(struct server_conn *sc, uint64_t now_ms)
 		w -= (ssize_t)from_out;
 		sc->body_ptr += w;
 		sc->body_left -= (size_t)w;
+	}
+	if (sc->tls != NULL && tls_flush_pending(sc->tls, sc->fd) < 0 &&
+	    errno != EAGAIN && errno != EWOULDBLOCK) {
+		server_close(sc, "client write failed");
+		return -1;
 	}
 	if (sc->state == SERVER_BUSY || sc->state == SERVER_DRAIN) {
 		/* A client that stops reading is bounded by `idle`. */
@@ -210,7 +259,9 @@ read_some(struct server_conn *sc, uint64_t now_ms)
 		}
 	}
 	do {
-		r = read(sc->fd, buf_tail(&sc->in), buf_room(&sc->in));
+		r = sc->tls != NULL ? tls_read(sc->tls, sc->fd, buf_tail(&sc->in),
+		    buf_room(&sc->in)) : read(sc->fd, buf_tail(&sc->in),
+		    buf_room(&sc->in));
 	} while (r < 0 && errno == EINTR);
 	if (r < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -509,6 +560,10 @@ server_step(struct server_conn *sc, short revents, uint64_t now_ms)
 				/* A pipelined request is already here. */
 				can_read = 0;
 			}
+			if (sc->tls != NULL && tls_pending(sc->tls) > 0) {
+				/* Decrypted bytes no poll() would report. */
+				can_read = 1;
+			}
 			break;
 		default:
 			return;
@@ -667,4 +722,12 @@ server_response_done(struct server_conn *sc, uint64_t now_ms)
 	}
 	sc->state = SERVER_DRAIN;
 	(void)server_flush(sc, now_ms);
+}
+
+int
+server_tls_buffered(const struct server_conn *sc)
+{
+	return sc->tls != NULL && sc->fd >= 0 &&
+	    (sc->state == SERVER_READ_HEAD || sc->state == SERVER_READ_BODY) &&
+	    tls_pending(sc->tls) > 0 && buf_len(&sc->in) < sc->in.cap;
 }

@@ -13,6 +13,8 @@
 
 struct conf;
 struct exchange;
+struct tls_conn;
+struct tls_server_cert;
 
 enum server_state {
 	SERVER_READ_HEAD,	/* waiting for a complete request head */
@@ -54,13 +56,16 @@ struct server_conn {
 	unsigned char *store;	/* owned: storage of in and out */
 	struct server_request req;
 	struct exchange *ex;	/* owned by proxy while a relay is running */
+	struct tls_conn *tls;	/* owned; NULL on a plain listener */
 	const struct conf *conf;	/* borrowed; the config this conn started on */
 	const char *close_reason;	/* why it closed, for the log */
 };
 
-/* Allocate a connection for an accepted fd. Returns NULL on no memory. */
+/* Allocate a connection for an accepted fd; with cert set, it speaks TLS
+ * (the handshake runs under the `header` timeout). Returns NULL on no
+ * memory. */
 struct server_conn *server_new(int fd, uint64_t id, const struct conf *c,
-    uint64_t now_ms);
+    const struct tls_server_cert *cert, uint64_t now_ms);
 
 /* Free everything the connection owns and close its fd. */
 void server_free(struct server_conn *sc);
@@ -74,6 +79,10 @@ void server_step(struct server_conn *sc, short revents, uint64_t now_ms);
 
 /* poll() interest for the current state and buffer levels. */
 short server_interest(const struct server_conn *sc);
+
+/* 1 when TLS holds decrypted request bytes that no poll() event will
+ * announce and there is room for them: step it as if readable. */
+int server_tls_buffered(const struct server_conn *sc);
 
 /* Handle an expired deadline (408, or a silent close when idle). */
 void server_timeout(struct server_conn *sc, uint64_t now_ms);

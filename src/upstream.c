@@ -589,3 +589,12 @@ upstream_free(struct upstream *u)
 	free(u->store);
 	free(u);
 }
+
+int
+upstream_tls_buffered(const struct upstream *u)
+{
+	return u->tls != NULL && u->fd >= 0 &&
+	    (u->state == UPSTREAM_READ_HEAD || u->state == UPSTREAM_BODY) &&
+	    tls_pending(u->tls) > 0 &&
+	    (buf_room(&u->in) > 0 || u->in.start > 0);
+}

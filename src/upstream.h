@@ -84,6 +84,10 @@ void upstream_step(struct upstream *u, short revents, uint64_t now_ms);
 /* poll() interest. */
 short upstream_interest(const struct upstream *u);
 
+/* 1 when TLS holds decrypted bytes that no poll() event will announce and
+ * there is room to take them: the caller steps it as if readable. */
+int upstream_tls_buffered(const struct upstream *u);
+
 /* The deadline passed: FAILED with a timeout reason for the state. */
 void upstream_timeout(struct upstream *u, uint64_t now_ms);
 

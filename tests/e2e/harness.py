@@ -98,7 +98,7 @@ class Relay:
         if self.proc.poll() is not None:
             raise AssertionError('relay exited %s: %s' %
                                  (self.proc.returncode, self.log()))
-        m = re.search(r'listening on http://127\.0\.0\.1:(\d+)', self.log())
+        m = re.search(r'listening on https?://127\.0\.0\.1:(\d+)', self.log())
         return m and m.group(1)
 
     def log(self):

@@ -97,3 +97,67 @@ def test_200_requests_reuse_a_handful_of_connections(env):
     assert chat(r).status == 200
     st = http('127.0.0.1', m.port, 'GET', '/_mock/stats').json()
     assert st['tls_resumed'] >= 1, st
+
+
+def test_inbound_tls_with_curl(env):
+    d = certs(env)
+    m = env.start_mock()
+    for name in ('localhost', 'localhost-ec'):
+        conf = config(m.port, creds=('sk-in',)).replace(
+            'listen 127.0.0.1:0', 'listen 127.0.0.1:0 tls cert=%s key=%s' % (
+                os.path.join(d, name + '.pem'), os.path.join(d, name + '.key')))
+        r = env.start_relay(conf, env={'MOCK_KEY_1': 'sk-in'})
+        assert 'listening on https://127.0.0.1:%d' % r.port in r.log()
+        url = 'https://localhost:%d' % r.port
+        p = subprocess.run(['curl', '-sS', '--cacert', os.path.join(d, 'ca.pem'), url + '/healthz'],
+                           capture_output=True, text=True, timeout=20)
+        assert p.stdout.strip() == '{"status":"ok"}', (name, p.stdout, p.stderr)
+        p = subprocess.run(['curl', '-sS', '--cacert', os.path.join(d, 'ca.pem'),
+                            '-H', 'Authorization: Bearer ' + KEY, '-N',
+                            '-d', '{"model":"gpt-5.2","stream":true}', url + '/v1/chat/completions'],
+                           capture_output=True, text=True, timeout=20)
+        assert 'tok4' in p.stdout and p.stdout.rstrip().endswith('data: [DONE]'), (name, p.stdout, p.stderr)
+        # keep-alive over TLS: several requests on one connection
+        p = subprocess.run(['curl', '-sS', '--cacert', os.path.join(d, 'ca.pem'), '-o', '/dev/null',
+                            '-o', '/dev/null', '-w', '%{http_code} %{num_connects}\\n',
+                            url + '/healthz', url + '/v1/models'],
+                           capture_output=True, text=True, timeout=20)
+        assert p.stdout.split('\n')[:2] == ['200 1', '200 0'], p.stdout
+        # a wrong CA is refused by the client; plain HTTP to the TLS port gets no answer, no hang
+        p = subprocess.run(['curl', '-sS', '--cacert', os.path.join(d, 'other-ca.pem'), url + '/healthz'],
+                           capture_output=True, text=True, timeout=20)
+        assert p.returncode != 0
+        p = subprocess.run(['curl', '-sS', '-m', '5', 'http://127.0.0.1:%d/healthz' % r.port],
+                           capture_output=True, text=True, timeout=20)
+        assert p.returncode != 0 and p.returncode != 28, (p.returncode, p.stderr)
+        assert http('127.0.0.1', m.port, 'GET', '/_mock/stats').status == 200
+        r.stop()
+
+
+def test_big_bodies_through_tls_on_both_sides(env):
+    d = certs(env)
+    m = tls_mock(env, d, 'localhost')
+    conf = config(m.port, providers=[
+        'provider sec base=https://localhost:%d/v1' % m.tls_port, 'credential sec env:S'],
+        models=['model gpt-5.2 text 1.75 14.00 sec/gpt-5.2-tls'],
+        extra='ca_file %s' % os.path.join(d, 'ca.pem')).replace(
+        'listen 127.0.0.1:0', 'listen 127.0.0.1:0 tls cert=%s key=%s' % (
+            os.path.join(d, 'localhost.pem'), os.path.join(d, 'localhost.key')))
+    r = env.start_relay(conf, env={'S': 'sk-tls'})
+    body = os.path.join(env.dir, 'body.json')
+    with open(body, 'w') as f:
+        f.write('{"model":"gpt-5.2","pad":"%s"}' % ('x' * 300000))
+    for script in ('big:20000000', 'bigchunked:20000000', 'sse:200'):
+        p = subprocess.run(['curl', '-sS', '--cacert', os.path.join(d, 'ca.pem'),
+                            '-o', '/dev/null', '-w', '%{http_code} %{size_download}',
+                            '-H', 'Authorization: Bearer ' + KEY, '-H', 'x-mock: ' + script,
+                            '--data-binary', '@' + body,
+                            'https://localhost:%d/v1/chat/completions' % r.port],
+                           capture_output=True, text=True, timeout=60)
+        code, size = p.stdout.split()
+        assert code == '200', (script, p.stdout, p.stderr)
+        if script.startswith('big'):
+            assert size == '20000000', (script, size)
+        else:
+            assert int(size) > 200 * 100, size
+    assert len(json.loads(http('127.0.0.1', m.port, 'GET', '/_mock/stats').json()['last']['body'])['pad']) == 300000
