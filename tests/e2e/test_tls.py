@@ -161,3 +161,49 @@ def test_big_bodies_through_tls_on_both_sides(env):
         else:
             assert int(size) > 200 * 100, size
     assert len(json.loads(http('127.0.0.1', m.port, 'GET', '/_mock/stats').json()['last']['body'])['pad']) == 300000
+
+
+def test_relay_resolves_in_an_empty_root(env):
+    """The static binary alone in a chroot with only etc/hosts and
+    etc/resolv.conf (no NSS, no CA bundle) resolves a provider name."""
+    import shutil
+    if os.geteuid() != 0:
+        raise AssertionError('this test needs root for chroot (CI runs as root)')
+    m = env.start_mock()
+    root = os.path.join(env.dir, 'root')
+    os.makedirs(os.path.join(root, 'etc'))
+    with open(os.path.join(root, 'etc', 'hosts'), 'w') as f:
+        f.write('127.0.0.1 localhost\n127.0.0.1 provider.test\n')
+    with open(os.path.join(root, 'etc', 'resolv.conf'), 'w') as f:
+        f.write('nameserver 127.0.0.1\n')
+    from harness import RELAY
+    shutil.copy(RELAY, os.path.join(root, 'relay'))
+    conf = config(m.port, providers=[
+        'provider named base=http://provider.test:%d/v1 insecure=yes' % m.port,
+        'credential named file:/key'],
+        models=['model gpt-5.2 text 1.75 14.00 named/gpt-5.2'], ledger='/ledger.jsonl sync=none')
+    with open(os.path.join(root, 'relay.conf'), 'w') as f:
+        f.write(conf)
+    with open(os.path.join(root, 'key'), 'w') as f:
+        f.write('sk-chroot\n')
+    logp = os.path.join(env.dir, 'chroot.log')
+    lf = open(logp, 'wb')
+    p = subprocess.Popen(['chroot', root, '/relay', '-c', '/relay.conf'], stdout=lf, stderr=lf)
+    try:
+        import re
+        from harness import wait_for
+
+        def port():
+            assert p.poll() is None, open(logp).read()
+            mm = re.search(r'listening on http://127\.0\.0\.1:(\d+)', open(logp).read())
+            return mm and int(mm.group(1))
+        prt = wait_for(port, 10, 'relay in chroot')
+        res = http('127.0.0.1', prt, 'POST', '/v1/chat/completions', {'model': 'gpt-5.2'},
+                   {'Authorization': 'Bearer ' + KEY})
+        assert res.status == 200 and res.header('x-relay-route') == 'named/gpt-5.2', res.body
+        assert m.stats()['last']['headers']['authorization'] == 'Bearer sk-chroot'
+        assert 'embedded' in open(logp).read()   # trust anchors without any file
+    finally:
+        p.terminate()
+        p.wait(10)
+        lf.close()

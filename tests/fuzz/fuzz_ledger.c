@@ -10,7 +10,8 @@
  *
  * Invariants checked besides memory safety:
  *  - a refusal comes with a message, "line N: ..." naming a line;
- *  - whatever verify accepts, report accepts for every grouping;
+ *  - whatever verify accepts, report accepts for every grouping (unless
+ *    its totals overflow, which is a report-only refusal);
  *  - a re-chained file in which every line was re-chained is never
  *    refused for a broken hash chain. */
 #define _GNU_SOURCE
@@ -117,7 +118,8 @@ reports(const char *path)
 	for (i = 0; i < 3; i++) {
 		err[0] = '\0';
 		if (ledger_report_file(path, by[i], i == 2 ? "2026-11-20" :
-		    NULL, devnull, err, sizeof err) != 0) {
+		    NULL, devnull, err, sizeof err) != 0 &&
+		    strstr(err, ": totals out of range") == NULL) {
 			fprintf(stderr, "report by %s: %s\n",
 			    by[i] ? by[i] : "wallet", err);
 			CHECK(!"verify accepted a file that report refused");
