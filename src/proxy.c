@@ -45,6 +45,10 @@
 #define PROXY_MAX_ADDRS 4
 #define PROXY_DRAIN_MS 10000
 #define ATTEMPT_LOG_CAP 2048
+#define TASK_ID_MAX 128
+#define TASK_POLL_MS 30000	/* the relay's own poll of open tasks */
+#define TASK_POLLS_MAX 8	/* polls in flight at once */
+#define TASKS_PATH "/v1/contents/generations/tasks"
 #define USAGE_TAIL 4096		/* usage is read from this window */
 #define EV_CAP 32768		/* an SSE event larger than this passes
 				 * through unfiltered */
@@ -100,8 +104,27 @@ struct exchange {
 	uint64_t est_in, est_out;	/* the hold's token estimate */
 	int settled;			/* hold released, charge written */
 	int resolving;			/* waiting for DNS for this candidate */
+	int pinned;			/* one fixed candidate (a task's own
+					 * provider and credential) */
+	int no_charge;			/* settled elsewhere (tasks) */
+	int task_create;		/* POST .../contents/generations/tasks */
+	char task_id[TASK_ID_MAX];	/* GET/DELETE of this task, or "" */
 	char log[ATTEMPT_LOG_CAP];	/* "; "-separated attempt outcomes */
 	size_t log_len;
+};
+
+/* The relay's own poll of one open task (SPEC §3: a client that never
+ * polls is charged too). */
+struct task_poll {
+	struct upstream *up;		/* borrowed from P.ups while running */
+	const struct conf *conf;	/* borrowed */
+	char id[TASK_ID_MAX];
+	char *head;			/* owned request (holds a secret) */
+	size_t head_len;
+	char body[8192];		/* the answer; larger ones are ignored */
+	size_t body_len;
+	int too_big;
+	int status;
 };
 
 static struct {
@@ -127,6 +150,9 @@ static struct {
 	uint64_t reject_until[64];
 	size_t nrejects;
 	struct ledger ledger;		/* the one ledger this process writes */
+	struct task_poll *polls[TASK_POLLS_MAX];	/* owned, in flight */
+	size_t npolls;
+	uint64_t next_poll_ms;
 	struct held {
 		char *name;		/* owned */
 		int64_t nano;		/* sum of running requests' holds */
@@ -335,6 +361,12 @@ release_upstream(struct exchange *ex, uint64_t now_ms)
 }
 
 static const char *cred_label(const struct exchange *ex);
+static void record_task(struct exchange *ex);
+static int locate_task(const struct conf *c, const struct ledger_task *t,
+    const struct conf_model **mp, size_t *route, size_t *cred, char *err,
+    size_t errlen);
+static void task_settle(const struct ledger_task *t, const struct conf *c,
+    const char *req_id, int status, const char *body, size_t n);
 
 static int64_t *
 held_of(const char *wallet)
@@ -420,7 +452,8 @@ settle(struct exchange *ex)
 	if (h != NULL) {
 		*h -= ex->hold_nano;
 	}
-	if (ex->head_sent && ex->status >= 200 && ex->status < 300) {
+	if (ex->head_sent && ex->status >= 200 && ex->status < 300 &&
+	    !ex->no_charge) {
 		write_charge(ex);
 	}
 }
@@ -577,6 +610,44 @@ usage_edit(struct exchange *ex, const char *body, struct edit *e)
 	return 1;
 }
 
+/* The credential in the provider's auth style, then its fixed headers,
+ * into out. Returns the length, or -1 when cap is too small. */
+static int
+provider_lines(const struct conf_provider *p, const char *secret, char *out,
+    size_t cap)
+{
+	size_t pos = 0, i;
+	int n = 0;
+
+	switch (p->auth) {
+	case CONF_AUTH_BEARER:
+		n = snprintf(out, cap, "Authorization: Bearer %s\r\n", secret);
+		break;
+	case CONF_AUTH_X_API_KEY:
+		n = snprintf(out, cap, "x-api-key: %s\r\n", secret);
+		break;
+	case CONF_AUTH_API_KEY:
+		n = snprintf(out, cap, "api-key: %s\r\n", secret);
+		break;
+	case CONF_AUTH_NONE:
+		out[0] = '\0';
+		break;
+	}
+	if (n < 0 || (size_t)n >= cap) {
+		return -1;
+	}
+	pos = (size_t)n;
+	for (i = 0; i < p->nheaders; i++) {
+		n = snprintf(out + pos, cap - pos, "%s: %s\r\n",
+		    p->headers[i].name, p->headers[i].value);
+		if (n < 0 || (size_t)n >= cap - pos) {
+			return -1;
+		}
+		pos += (size_t)n;
+	}
+	return (int)pos;
+}
+
 /* Build the upstream request for the current candidate into ex->up_head
  * and the iovecs around the client's body. Returns the iov count or -1. */
 static int
@@ -634,7 +705,11 @@ build_request(struct exchange *ex, struct iovec *iov)
 	edits[0].ins = mv;
 	edits[0].ins_len = (size_t)e + 2;
 	ex->drop_usage = 0;
-	nedits += usage_edit(ex, body, &edits[1]);
+	if (ex->pinned) {
+		nedits = 0;	/* a task poll has no body to rewrite */
+	} else {
+		nedits += usage_edit(ex, body, &edits[1]);
+	}
 	if (nedits == 2 && edits[1].off < edits[0].off) {
 		tmp = edits[0];
 		edits[0] = edits[1];
@@ -654,22 +729,11 @@ build_request(struct exchange *ex, struct iovec *iov)
 	PUT("%.*s %s%.*s%.*s HTTP/1.1\r\nHost: %s\r\n", (int)h->method.n,
 	    h->method.p, p->path, (int)(rq->path.n - 3), rq->path.p + 3,
 	    (int)rq->query.n, rq->query.p, p->host_header);
-	switch (p->auth) {
-	case CONF_AUTH_BEARER:
-		PUT("Authorization: Bearer %s\r\n", secret);
-		break;
-	case CONF_AUTH_X_API_KEY:
-		PUT("x-api-key: %s\r\n", secret);
-		break;
-	case CONF_AUTH_API_KEY:
-		PUT("api-key: %s\r\n", secret);
-		break;
-	case CONF_AUTH_NONE:
-		break;
+	n = provider_lines(p, secret, o + pos, need - mcap - pos);
+	if (n < 0) {
+		return -1;
 	}
-	for (i = 0; i < p->nheaders; i++) {
-		PUT("%s: %s\r\n", p->headers[i].name, p->headers[i].value);
-	}
+	pos += (size_t)n;
 	for (i = 0; i < h->nheaders; i++) {
 		const struct http_header *f = &h->headers[i];
 
@@ -735,6 +799,11 @@ next_attempt(struct exchange *ex, uint64_t now_ms, int fresh)
 		struct upstream *u = NULL;
 		char err[160];
 
+		if (!fresh && ex->pinned) {
+			/* A task lives with one credential: no failover. */
+			fail_all(ex, now_ms);
+			return;
+		}
 		if (!fresh) {
 			if (now_ms >= ex->deadline_ms) {
 				attempt_note(ex, "total timeout of %llu ms "
@@ -972,6 +1041,15 @@ finish_exchange(struct exchange *ex, uint64_t now_ms)
 	if (!ex->sse && ex->tail_len > 0) {
 		note_usage(ex, ex->tail, ex->tail_len);
 	}
+	if (ex->status >= 200 && ex->status < 300) {
+		if (ex->task_create) {
+			record_task(ex);
+		} else if (ex->task_id[0] != '\0') {
+			task_settle(ledger_task_find(&P.ledger, ex->task_id),
+			    ex->gen->conf, sc->req.id, ex->status, ex->tail,
+			    ex->tail_len);
+		}
+	}
 	log_info("%s %.*s %.*s model=%s route=%s key=%s -> %d attempts=%u "
 	    "in=%llu out=%llu%s %llu ms", sc->req.id,
 	    (int)sc->req.head.method.n, sc->req.head.method.p,
@@ -983,6 +1061,100 @@ finish_exchange(struct exchange *ex, uint64_t now_ms)
 	release_upstream(ex, now_ms);
 	end_exchange(sc);
 	server_response_done(sc, now_ms);
+}
+
+/* The provider answered the creation of an async task: remember who made
+ * it and where it lives, so polls go to the same credential and it is
+ * charged once when it succeeds (SPEC §3). */
+static void
+record_task(struct exchange *ex)
+{
+	struct ledger_task t;
+	struct view idv;
+	char id[TASK_ID_MAX], err[256];
+	long n;
+
+	if (json_top_string(ex->tail, ex->tail_len, "id", &idv) != JSON_OK ||
+	    (n = json_unescape(idv, id, sizeof(id))) <= 0 ||
+	    strlen(id) != (size_t)n) {
+		log_error("%s task created but its id could not be read from "
+		    "the answer: it cannot be charged", ex->sc->req.id);
+		return;
+	}
+	memset(&t, 0, sizeof(t));
+	t.id = id;
+	t.wallet = ex->wallet;
+	t.model = ex->model->alias;
+	t.route = ex->model->routes[ex->route].text;
+	t.cred = cred_label(ex);
+	if (ledger_task(&P.ledger, &t, err, sizeof(err)) < 0) {
+		log_error("%s task %s not recorded: %s", ex->sc->req.id, id,
+		    err);
+		return;
+	}
+	log_info("%s task %s recorded (wallet=%s route=%s key=%s)",
+	    ex->sc->req.id, id, t.wallet, t.route, t.cred);
+}
+
+/* A task's state as the provider reports it. Succeeded: charge its usage,
+ * once. Failed, cancelled or expired: close it with a zero line (never
+ * charged). Anything else: still running. */
+static void
+task_settle(const struct ledger_task *t, const struct conf *c,
+    const char *req_id, int status, const char *body, size_t n)
+{
+	const struct conf_model *m;
+	struct ledger_charge ch;
+	struct json_usage u;
+	struct view st;
+	uint64_t usd = 0, cur = 0;
+	char err[256];
+	int ok;
+
+	if (t == NULL || t->charged ||
+	    json_top_string(body, n, "status", &st) != JSON_OK) {
+		return;
+	}
+	ok = util_view_eq(st, "succeeded");
+	if (!ok && !util_view_eq(st, "failed") &&
+	    !util_view_eq(st, "cancelled") && !util_view_eq(st, "expired")) {
+		return;
+	}
+	m = conf_find_model(c, t->model, strlen(t->model));
+	memset(&ch, 0, sizeof(ch));
+	memset(&u, 0, sizeof(u));
+	if (ok && (!json_find_usage(body, n, &u) || m == NULL)) {
+		log_error("task %s succeeded but %s: left open", t->id,
+		    m == NULL ? "its model is no longer configured" :
+		    "no usage came with it");
+		return;
+	}
+	if (ok && (money_cost_usd_nano(u.in, m->in_nano_usd, u.out,
+	    m->out_nano_usd, &usd) < 0 ||
+	    money_convert(usd, c->rate_num, c->rate_den, &cur) < 0 ||
+	    cur > (uint64_t)INT64_MAX)) {
+		log_error("task %s charge overflows: left open", t->id);
+		return;
+	}
+	ch.id = req_id;
+	ch.task = t->id;
+	ch.wallet = t->wallet;
+	ch.model = t->model;
+	ch.route = t->route;
+	ch.cred = t->cred;
+	ch.status = status;
+	ch.in = u.in;
+	ch.out = u.out;
+	ch.usd_nano = usd;
+	ch.cur_nano = cur;
+	if (ledger_charge(&P.ledger, &ch, err, sizeof(err)) < 0) {
+		log_error("task %s: ledger write failed: %s", t->id, err);
+		return;
+	}
+	P.m_charges += ok;
+	log_info("task %s %.*s: %s (out=%llu)", t->id, (int)st.n, st.p,
+	    ok ? "charged" : "closed without charge",
+	    (unsigned long long)u.out);
 }
 
 /* The upstream broke after the client got the head: never present a cut
@@ -1352,12 +1524,210 @@ on_upstream_failed(struct exchange *ex, uint64_t now_ms)
 static void after_server(struct server_conn *sc, uint64_t now_ms);
 
 static void
+poll_free(struct task_poll *tp)
+{
+	size_t i;
+
+	for (i = 0; i < P.npolls; i++) {
+		if (P.polls[i] == tp) {
+			P.polls[i] = P.polls[--P.npolls];
+			break;
+		}
+	}
+	if (tp->up != NULL) {
+		tp->up->owner = NULL;
+		tp->up->internal = 0;
+		if (upstream_reusable(tp->up) && tp->up->conf == P.gen->conf &&
+		    !got_term) {
+			upstream_park(tp->up, clock_mono_ms());
+		} else {
+			upstream_close(tp->up);
+		}
+	}
+	if (tp->head != NULL) {
+		memset(tp->head, 0, tp->head_len);
+		free(tp->head);
+	}
+	free(tp);
+}
+
+static void
+poll_step(struct upstream *u, uint64_t now_ms)
+{
+	struct task_poll *tp = u->owner;
+
+	switch (u->state) {
+	case UPSTREAM_HEAD:
+		tp->status = u->resp.status;
+		if (tp->status < 200 || tp->status >= 300) {
+			log_info("task %s: poll answered %d", tp->id,
+			    tp->status);
+			upstream_close(u);
+			poll_free(tp);
+			return;
+		}
+		upstream_start_body(u, now_ms);
+		break;
+	case UPSTREAM_FAILED:
+		log_info("task %s: poll failed: %s", tp->id, u->error);
+		upstream_close(u);
+		poll_free(tp);
+		return;
+	default:
+		break;
+	}
+	while (u->state == UPSTREAM_BODY) {
+		char sink[4096];
+		size_t room = sizeof(tp->body) - tp->body_len, got;
+
+		if (room == 0) {
+			tp->too_big = 1;
+			got = upstream_read_body(u, sink, sizeof(sink), now_ms);
+		} else {
+			got = upstream_read_body(u, tp->body + tp->body_len,
+			    room, now_ms);
+			tp->body_len += got;
+		}
+		if (got == 0) {
+			break;
+		}
+	}
+	if (u->state == UPSTREAM_FAILED) {
+		upstream_close(u);
+		poll_free(tp);
+	} else if (u->state == UPSTREAM_DONE) {
+		if (!tp->too_big) {
+			task_settle(ledger_task_find(&P.ledger, tp->id),
+			    tp->conf, "relay-poll", tp->status, tp->body,
+			    tp->body_len);
+		}
+		poll_free(tp);
+	}
+}
+
+/* Start one poll of task t on its own credential. */
+static void
+poll_start(const struct ledger_task *t, uint64_t now_ms)
+{
+	const struct conf *c = P.gen->conf;
+	const struct conf_model *m;
+	const struct conf_provider *pv;
+	struct net_addr addrs[PROXY_MAX_ADDRS];
+	struct task_poll *tp;
+	struct upstream *u;
+	struct iovec iov;
+	size_t route, cred, prov, cap;
+	char err[300];
+	int naddr = 0, n, k;
+
+	if (locate_task(c, t, &m, &route, &cred, err, sizeof(err)) < 0) {
+		log_debug("task poll skipped: %s", err);
+		return;
+	}
+	prov = m->routes[route].provider;
+	pv = &c->providers[prov];
+	u = take_idle(prov, c);
+	if (u == NULL) {
+		if (dns_lookup(&D, pv->host, (uint16_t)atoi(pv->port), now_ms,
+		    addrs, PROXY_MAX_ADDRS, &naddr, err, sizeof(err)) !=
+		    DNS_DONE || naddr == 0) {
+			return;	/* next round */
+		}
+	}
+	tp = calloc(1, sizeof(*tp));
+	cap = 512 + strlen(pv->path) + strlen(t->id) + strlen(pv->host_header) +
+	    strlen(pv->creds[cred].secret);
+	for (k = 0; k < (int)pv->nheaders; k++) {
+		cap += strlen(pv->headers[k].name) +
+		    strlen(pv->headers[k].value) + 4;
+	}
+	if (tp == NULL || (tp->head = malloc(cap)) == NULL) {
+		free(tp);
+		return;
+	}
+	tp->conf = c;
+	snprintf(tp->id, sizeof(tp->id), "%s", t->id);
+	n = snprintf(tp->head, cap, "GET %s/contents/generations/tasks/%s "
+	    "HTTP/1.1\r\nHost: %s\r\n", pv->path, t->id, pv->host_header);
+	k = provider_lines(pv, pv->creds[cred].secret, tp->head + n,
+	    cap - (size_t)n);
+	if (k < 0 || (size_t)(n + k) + 32 > cap) {
+		poll_free(tp);
+		return;
+	}
+	n += k;
+	n += snprintf(tp->head + n, cap - (size_t)n, "Content-Length: 0\r\n\r\n");
+	tp->head_len = (size_t)n;
+	if (u == NULL) {
+		u = upstream_connect(&addrs[0], prov, c,
+		    pv->https ? &P.gen->anchors : NULL, pv->host, now_ms, err,
+		    sizeof(err));
+		if (u == NULL || track_upstream(u) < 0) {
+			if (u != NULL) {
+				upstream_free(u);
+			}
+			poll_free(tp);
+			return;
+		}
+	}
+	tp->up = u;
+	u->owner = tp;
+	u->internal = 1;
+	P.polls[P.npolls++] = tp;
+	iov.iov_base = tp->head;
+	iov.iov_len = tp->head_len;
+	upstream_send(u, &iov, 1, (struct view){ "GET", 3 }, now_ms);
+}
+
+/* RELAY_TASK_POLL_MS overrides the poll period (tests); the first poll is
+ * one period after start. */
+static uint64_t
+task_poll_first_ms(void)
+{
+	const char *e = getenv("RELAY_TASK_POLL_MS");
+	uint64_t v;
+
+	if (e != NULL && util_parse_u64(e, strlen(e), &v) == 0 && v > 0) {
+		return v;
+	}
+	return TASK_POLL_MS;
+}
+
+/* Every TASK_POLL_MS: poll open tasks that no poll is already asking. */
+static void
+poll_tasks(uint64_t now_ms)
+{
+	const struct ledger_task *t;
+	size_t cursor = 0, i;
+
+	if (now_ms < P.next_poll_ms || got_term) {
+		return;
+	}
+	P.next_poll_ms = now_ms + task_poll_first_ms();
+	while (P.npolls < TASK_POLLS_MAX &&
+	    (t = ledger_task_next_open(&P.ledger, &cursor)) != NULL) {
+		for (i = 0; i < P.npolls; i++) {
+			if (strcmp(P.polls[i]->id, t->id) == 0) {
+				break;
+			}
+		}
+		if (i == P.npolls) {
+			poll_start(t, now_ms);
+		}
+	}
+}
+
+static void
 after_upstream(struct upstream *u, uint64_t now_ms)
 {
 	struct exchange *ex = u->owner;
 	struct server_conn *sc;
 
 	if (ex == NULL) {
+		return;
+	}
+	if (u->internal) {
+		poll_step(u, now_ms);
 		return;
 	}
 	sc = ex->sc;
@@ -1537,6 +1907,13 @@ on_head(struct server_conn *sc, uint64_t now_ms)
 	}
 	if (!path_starts(path, "/v1/")) {
 		server_error(sc, 404, "not_found", "unknown path", now_ms);
+		return;
+	}
+	if (path_starts(path, TASKS_PATH "/") && (get ||
+	    util_view_eq(h->method, "DELETE"))) {
+		if (check_key(sc, now_ms) == 0) {
+			server_accept_head(sc, now_ms);
+		}
 		return;
 	}
 	if (!post) {
@@ -1741,6 +2118,98 @@ take_hold(struct server_conn *sc, struct exchange *ex, uint64_t now_ms)
 	return 0;
 }
 
+/* Where a recorded task lives now: its model, route and credential by
+ * label. Returns 0, or -1 with a reason. */
+static int
+locate_task(const struct conf *c, const struct ledger_task *t,
+    const struct conf_model **mp, size_t *route, size_t *cred, char *err,
+    size_t errlen)
+{
+	const struct conf_model *m = conf_find_model(c, t->model,
+	    strlen(t->model));
+	const struct conf_provider *pv;
+	size_t i;
+
+	if (m == NULL) {
+		snprintf(err, errlen, "model '%s' of task %s is no longer "
+		    "configured", t->model, t->id);
+		return -1;
+	}
+	for (i = 0; i < m->nroutes && strcmp(m->routes[i].text, t->route);
+	    i++) {
+	}
+	if (i == m->nroutes) {
+		snprintf(err, errlen, "route %s of task %s is no longer "
+		    "configured", t->route, t->id);
+		return -1;
+	}
+	*route = i;
+	pv = &c->providers[m->routes[i].provider];
+	for (i = 0; i < pv->ncreds && strcmp(pv->creds[i].label, t->cred);
+	    i++) {
+	}
+	if (i == pv->ncreds) {
+		snprintf(err, errlen, "credential %s of task %s is no longer "
+		    "configured", t->cred, t->id);
+		return -1;
+	}
+	*cred = i;
+	*mp = m;
+	return 0;
+}
+
+/* GET or DELETE of a task: to the provider and credential that made it. */
+static void
+start_task_request(struct server_conn *sc, uint64_t now_ms)
+{
+	struct view idv = { sc->req.path.p + sizeof(TASKS_PATH),
+	    sc->req.path.n - sizeof(TASKS_PATH) };
+	const struct ledger_task *t;
+	const struct conf_model *m;
+	struct exchange *ex;
+	char id[TASK_ID_MAX], err[300];
+	size_t route, cred;
+
+	if (idv.n == 0 || idv.n >= sizeof(id) || memchr(idv.p, '/', idv.n)) {
+		server_error(sc, 404, "not_found", "unknown task", now_ms);
+		return;
+	}
+	memcpy(id, idv.p, idv.n);
+	id[idv.n] = '\0';
+	t = ledger_task_find(&P.ledger, id);
+	if (t == NULL || strcmp(t->wallet, wallet_name(sc)) != 0) {
+		/* Another wallet's task is as unknown as a made-up one. */
+		server_error(sc, 404, "not_found", "unknown task", now_ms);
+		return;
+	}
+	if (locate_task(sc->conf, t, &m, &route, &cred, err,
+	    sizeof(err)) < 0) {
+		server_error(sc, 503, "upstream_unavailable", err, now_ms);
+		return;
+	}
+	ex = calloc(1, sizeof(*ex));
+	if (ex == NULL) {
+		server_error(sc, 503, "server_busy", "out of memory", now_ms);
+		return;
+	}
+	ex->sc = sc;
+	ex->gen = gen_of(sc->conf);
+	ex->model = m;
+	ex->pinned = 1;
+	ex->no_charge = 1;
+	ex->route = route;
+	ex->cred = cred;
+	ex->wallet = wallet_name(sc);
+	snprintf(ex->task_id, sizeof(ex->task_id), "%s", id);
+	ex->deadline_ms = now_ms + sc->conf->total_timeout_ms;
+	route_plan_start(&ex->plan, m);
+	sc->ex = ex;
+	sc->state = SERVER_BUSY;
+	sc->deadline_ms = 0;
+	P.m_relayed++;
+	next_attempt(ex, now_ms, 1);
+}
+
 static void
 start_relay(struct server_conn *sc, uint64_t now_ms)
 {
@@ -1753,6 +2222,11 @@ start_relay(struct server_conn *sc, uint64_t now_ms)
 	struct exchange *ex;
 	int r;
 
+	if (path_starts(sc->req.path, TASKS_PATH "/") &&
+	    !util_view_eq(sc->req.head.method, "POST")) {
+		start_task_request(sc, now_ms);
+		return;
+	}
 	r = json_scan_request(body, sc->req.body_len, &jr);
 	if (r == JSON_INVALID || r == JSON_NOT_OBJECT) {
 		server_error(sc, 400, "invalid_json", r == JSON_INVALID ?
@@ -1800,6 +2274,9 @@ start_relay(struct server_conn *sc, uint64_t now_ms)
 		exchange_free(ex);
 		return;
 	}
+	/* Creating a video task is charged when the task succeeds, not now. */
+	ex->task_create = util_view_eq(sc->req.path, TASKS_PATH);
+	ex->no_charge = ex->task_create;
 	ex->deadline_ms = now_ms + sc->conf->total_timeout_ms;
 	route_plan_start(&ex->plan, m);
 	sc->ex = ex;
@@ -2221,6 +2698,7 @@ proxy_run(struct conf *conf, const char *config_path,
 		ledger_close(&P.ledger);
 		return 1;
 	}
+	P.next_poll_ms = clock_mono_ms() + task_poll_first_ms();
 	log_info("relay %s serving %zu models from %s%s", RELAY_VERSION,
 	    conf->nmodels, conf->source, conf_open_mode(conf) ?
 	    " (open mode: no wallet, no key needed)" : "");
@@ -2316,6 +2794,10 @@ proxy_run(struct conf *conf, const char *config_path,
 				nearest = dd;
 			}
 		}
+		if (P.next_poll_ms != 0 && (nearest == 0 ||
+		    P.next_poll_ms < nearest)) {
+			nearest = P.next_poll_ms;
+		}
 		{
 			uint64_t due = ledger_tick_due_ms(&P.ledger);
 
@@ -2395,10 +2877,14 @@ proxy_run(struct conf *conf, const char *config_path,
 			}
 		}
 		resume_resolving(now_ms);
+		poll_tasks(now_ms);
 		handle_timeouts(now_ms);
 		sweep();
 		sweep_rejects(now_ms);
 		ledger_tick(&P.ledger, now_ms);
+	}
+	while (P.npolls > 0) {
+		poll_free(P.polls[0]);
 	}
 	for (i = 0; i < P.nconns; i++) {
 		end_exchange(P.conns[i]);

@@ -558,6 +558,7 @@ upstream_park(struct upstream *u, uint64_t now_ms)
 {
 	u->state = UPSTREAM_IDLE;
 	u->owner = NULL;
+	u->internal = 0;
 	u->iovcnt = 0;
 	u->idle_since_ms = now_ms;
 	u->deadline_ms = now_ms + u->conf->keepalive_timeout_ms;

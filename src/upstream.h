@@ -63,6 +63,7 @@ struct upstream {
 	int timed_out;		/* the failure was a timeout */
 	struct tls_conn *tls;	/* owned; NULL for plain http */
 	void *owner;		/* borrowed: the exchange using it, or NULL */
+	int internal;		/* owner is the relay's own task poll */
 };
 
 /* Start a connection to a; with ta set, TLS to server_name (SNI and the
