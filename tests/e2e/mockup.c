@@ -11,6 +11,8 @@
  * keep-alive.  Per-request behaviour is picked by a "script" taken from the
  * x-mock request header or, failing that, from the credential.  See
  * tests/e2e/README.md for the full list of steps and observation endpoints.
+ * Volcengine Ark video-task paths (.../contents/generations/tasks[/<id>])
+ * skip the scripts and are served by handle_task().
  *
  * All socket data of a connection goes through conn_read()/conn_write(),
  * which use OpenSSL on TLS connections (--tls-cert) and plain recv()/send()
@@ -1376,6 +1378,192 @@ static int run_step(ctx_t *x, char *step)
 }
 
 /* ------------------------------------------------------------------ */
+/* Volcengine Ark asynchronous video tasks                             */
+/*                                                                     */
+/*   POST   .../contents/generations/tasks       create -> {"id":...}  */
+/*   GET    .../contents/generations/tasks/<id>  poll                  */
+/*   DELETE .../contents/generations/tasks/<id>  cancel                */
+/*                                                                     */
+/* Matched by suffix, so any prefix (/v1, /api/v3) works.  These paths */
+/* skip the step scripts; only a creation's x-mock "task:K" or         */
+/* "taskfail:K" is read.  A task is owned by the credential that       */
+/* created it.                                                         */
+
+#define TASKS_MAX 1024 /* task table; the oldest task is evicted when full */
+#define TASK_ID_MAX 32
+
+typedef struct {
+    char id[TASK_ID_MAX];
+    char *key;             /* creator credential ("-" when none) */
+    char model[MODEL_MAX]; /* raw, still JSON-escaped */
+    long long k;           /* final from the k-th poll on */
+    long long polls;       /* polls by the creator */
+    int fail;              /* taskfail:K */
+    int cancelled;
+} task_t;
+
+static task_t g_tasks[TASKS_MAX]; /* oldest first; under g_mu */
+static int g_ntasks;
+static long long g_task_seq; /* last id number handed out */
+
+static const char TASKS_SUFFIX[] = "/contents/generations/tasks";
+
+enum { TP_NONE, TP_COLL, TP_ITEM };
+
+/* Classify r->target (query ignored, trailing '/' ignored).  For TP_ITEM,
+ * *id and *idlen get the last path segment. */
+static int task_path(const req_t *r, const char **id, size_t *idlen)
+{
+    const char *t = r->target;
+    size_t n = strcspn(t, "?#");
+    while (n > 1 && t[n - 1] == '/') n--;
+    if (ends_with(t, n, TASKS_SUFFIX)) return TP_COLL;
+    const char *slash = NULL;
+    for (size_t i = n; i > 0; i--)
+        if (t[i - 1] == '/') {
+            slash = t + i - 1;
+            break;
+        }
+    if (!slash || slash + 1 >= t + n) return TP_NONE;
+    if (!ends_with(t, (size_t)(slash - t), TASKS_SUFFIX)) return TP_NONE;
+    *id = slash + 1;
+    *idlen = (size_t)(t + n - (slash + 1));
+    return TP_ITEM;
+}
+
+static const char *task_status(const task_t *k)
+{
+    if (k->cancelled) return "cancelled";
+    if (k->polls >= k->k) return k->fail ? "failed" : "succeeded";
+    return "running";
+}
+
+/* Index of task id, -1 when unknown.  Call with g_mu held. */
+static int task_find(const char *id, size_t idlen)
+{
+    if (idlen >= TASK_ID_MAX) return -1;
+    for (int i = 0; i < g_ntasks; i++)
+        if (strlen(g_tasks[i].id) == idlen && memcmp(g_tasks[i].id, id, idlen) == 0)
+            return i;
+    return -1;
+}
+
+/* Call with g_mu held. */
+static void tasks_reset(void)
+{
+    for (int i = 0; i < g_ntasks; i++) free(g_tasks[i].key);
+    memset(g_tasks, 0, sizeof g_tasks);
+    g_ntasks = 0;
+    g_task_seq = 0;
+}
+
+/* x-mock "task[:K]" / "taskfail[:K]" (K >= 1, default 2); anything else
+ * means task:2. */
+static void task_script(const char *xm, int *fail, long long *k)
+{
+    *fail = 0;
+    *k = 2;
+    if (!xm) return;
+    while (isspace((unsigned char)*xm)) xm++;
+    size_t n = strlen(xm);
+    while (n > 0 && isspace((unsigned char)xm[n - 1])) n--;
+    char *s = xstrndup(xm, n);
+    char *arg = strchr(s, ':');
+    if (arg) *arg++ = 0;
+    if (strcmp(s, "task") == 0 || strcmp(s, "taskfail") == 0) {
+        *fail = s[4] != 0;
+        *k = parse_ll(arg, 2, 1, LLONG_MAX);
+    }
+    free(s);
+}
+
+static int task_error(ctx_t *x, int code, const char *msg, const char *extra)
+{
+    sb_t b = {0};
+    sb_adds(&b, "{\"error\":{\"message\":");
+    sb_json_strz(&b, msg);
+    sb_addf(&b, ",\"type\":\"mock\",\"code\":\"mock%d\"}}", code);
+    int k = respond(x, code, "application/json", b.p, b.len, extra);
+    sb_free(&b);
+    return k;
+}
+
+/* Body of a GET answer for task k.  Call with g_mu held. */
+static void task_body(sb_t *b, const task_t *k)
+{
+    const char *st = task_status(k);
+    sb_addf(b, "{\"id\":\"%s\",\"model\":\"%s\",\"status\":\"%s\"", k->id, k->model, st);
+    if (strcmp(st, "succeeded") == 0)
+        sb_adds(b, ",\"content\":{\"video_url\":\"https://example.invalid/video.mp4\"},"
+                   "\"usage\":{\"completion_tokens\":108900,\"total_tokens\":108900},"
+                   "\"created_at\":1700000000,\"updated_at\":1700000100}");
+    else if (strcmp(st, "failed") == 0)
+        sb_adds(b, ",\"error\":{\"code\":\"OutputVideoSensitiveContentDetected\","
+                   "\"message\":\"mock failure\"}}");
+    else
+        sb_adds(b, ",\"created_at\":1700000000,\"updated_at\":1700000000}");
+}
+
+/* Handle a task path (kind TP_COLL or TP_ITEM).  Returns the keep flag. */
+static int handle_task(ctx_t *x, int kind, const char *id, size_t idlen,
+                       const char *cred, const char *xm)
+{
+    req_t *r = x->r;
+    x->step = "task";
+    if (kind == TP_COLL) {
+        if (strcmp(r->method, "POST") != 0)
+            return task_error(x, 405, "mock: use POST to create a task",
+                              "Allow: POST\r\n");
+        task_t t;
+        memset(&t, 0, sizeof t);
+        task_script(xm, &t.fail, &t.k);
+        snprintf(t.model, sizeof t.model, "%s", x->model);
+        t.key = xstrdup(cred);
+        pthread_mutex_lock(&g_mu);
+        if (g_ntasks == TASKS_MAX) { /* evict the oldest */
+            free(g_tasks[0].key);
+            memmove(g_tasks, g_tasks + 1, sizeof g_tasks[0] * (TASKS_MAX - 1));
+            g_ntasks--;
+        }
+        snprintf(t.id, sizeof t.id, "cgt-mock-%lld", ++g_task_seq);
+        g_tasks[g_ntasks++] = t;
+        pthread_mutex_unlock(&g_mu);
+        sb_t b = {0};
+        sb_addf(&b, "{\"id\":\"%s\"}", t.id);
+        int k = respond(x, 200, "application/json", b.p, b.len, NULL);
+        sb_free(&b);
+        return k;
+    }
+    int get = strcmp(r->method, "GET") == 0;
+    if (!get && strcmp(r->method, "DELETE") != 0)
+        return task_error(x, 405, "mock: use GET or DELETE on a task",
+                          "Allow: GET, DELETE\r\n");
+    sb_t b = {0};
+    int code = 200;
+    pthread_mutex_lock(&g_mu);
+    int i = task_find(id, idlen);
+    if (i < 0) {
+        code = 404;
+    } else if (strcmp(g_tasks[i].key, cred) != 0) {
+        code = 403;
+    } else if (get) {
+        task_t *t = &g_tasks[i];
+        if (t->polls < LLONG_MAX) t->polls++;
+        task_body(&b, t);
+    } else {
+        g_tasks[i].cancelled = 1;
+        sb_adds(&b, "{}");
+    }
+    pthread_mutex_unlock(&g_mu);
+    int k;
+    if (code == 404) k = task_error(x, 404, "task not found", NULL);
+    else if (code == 403) k = task_error(x, 403, "task belongs to another key", NULL);
+    else k = respond(x, 200, "application/json", b.p, b.len, NULL);
+    sb_free(&b);
+    return k;
+}
+
+/* ------------------------------------------------------------------ */
 /* observation endpoints                                               */
 
 static int handle_mock(ctx_t *x)
@@ -1401,6 +1589,14 @@ static int handle_mock(ctx_t *x)
         }
         if (g_bykey_over)
             sb_addf(&b, "%s\"(overflow)\":%lld", g_nbykey ? "," : "", g_bykey_over);
+        sb_adds(&b, "},\"tasks\":{");
+        for (int i = 0; i < g_ntasks; i++) {
+            sb_addf(&b, "%s\"%s\":{\"polls\":%lld,\"status\":\"%s\",\"key\":",
+                    i ? "," : "", g_tasks[i].id, g_tasks[i].polls,
+                    task_status(&g_tasks[i]));
+            sb_json_strz(&b, g_tasks[i].key);
+            sb_addc(&b, '}');
+        }
         sb_adds(&b, "},\"last\":");
         sb_adds(&b, g_last ? g_last : "{}");
         sb_adds(&b, "}");
@@ -1419,6 +1615,7 @@ static int handle_mock(ctx_t *x)
         g_tls_err = NULL;
         kc_reset(g_bykey, &g_nbykey, &g_bykey_over);
         kc_reset(g_steps, &g_nsteps, &g_steps_over);
+        tasks_reset();
         free(g_last);
         g_last = NULL;
         pthread_mutex_unlock(&g_mu);
@@ -1449,6 +1646,10 @@ static int handle(conn_t *c, req_t *r)
     if (xm && !*xm) xm = NULL;
     const char *script = xm ? xm : (strcmp(cred, "-") ? cred : "");
 
+    const char *tid = NULL;
+    size_t tidlen = 0;
+    int tkind = task_path(r, &tid, &tidlen);
+
     /* step counter per (credential, x-mock script) pair */
     sb_t sk = {0};
     sb_adds(&sk, cred);
@@ -1467,7 +1668,8 @@ static int handle(conn_t *c, req_t *r)
     pthread_mutex_lock(&g_mu);
     g_requests++;
     kc_bump(g_bykey, &g_nbykey, &g_bykey_over, cred);
-    long long idx = kc_bump(g_steps, &g_nsteps, &g_steps_over, sk.p);
+    /* task paths count as requests but never advance a script */
+    long long idx = tkind == TP_NONE ? kc_bump(g_steps, &g_nsteps, &g_steps_over, sk.p) : 0;
     char *old = g_last;
     g_last = echo.p;
     if (g_log) {
@@ -1477,6 +1679,12 @@ static int handle(conn_t *c, req_t *r)
     pthread_mutex_unlock(&g_mu);
     free(old);
     sb_free(&sk);
+
+    if (tkind != TP_NONE) {
+        int keep = handle_task(&x, tkind, tid, tidlen, cred, xm);
+        free(cred);
+        return keep;
+    }
 
     char *step = pick_step(script, idx);
     int keep = run_step(&x, step);

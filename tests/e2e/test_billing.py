@@ -263,3 +263,87 @@ def test_torn_tail_is_cut_and_a_second_relay_is_refused(env):
     r2.stop()
     p = subprocess.run([RELAY, 'ledger', 'verify', path], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+
+
+def task_relay(env, poll_ms='300000'):
+    m = env.start_mock()
+    c = config(m.port, providers=[
+        'provider ark base=http://127.0.0.1:%d/api/v3' % m.port,
+        'credential ark env:A1', 'credential ark env:A2'],
+        models=['model doubao-seedance-2-0-pro video - 6.40 ark/doubao-seedance-2-0-pro-250528',
+                'model gpt-5.2 text 1.75 14.00 ark/gpt-5.2'],
+        extra='admin_key sha256:%s\ncurrency CNY rate=7.2000' % sha256_hex(ADMIN))
+    r = env.start_relay(c, env={'A1': 'sk-ark-1', 'A2': 'sk-ark-2', 'RELAY_TASK_POLL_MS': poll_ms})
+    return m, r
+
+
+def create_task(r, script):
+    return http('127.0.0.1', r.port, 'POST', '/v1/contents/generations/tasks',
+                {'model': 'doubao-seedance-2-0-pro', 'content': [{'type': 'text', 'text': 'a cat'}]},
+                {'Authorization': 'Bearer ' + KEY, 'x-mock': script})
+
+
+def get_task(r, tid, method='GET', key=KEY):
+    return http('127.0.0.1', r.port, method, '/v1/contents/generations/tasks/' + tid, None,
+                {'Authorization': 'Bearer ' + key})
+
+
+def test_video_task_charged_once_on_the_creating_credential(env):
+    m, r = task_relay(env)
+    tasks = []
+    for _ in range(2):     # the cursor puts them on different credentials
+        res = create_task(r, 'task:2')
+        assert res.status == 200, res.body
+        tasks.append(res.json()['id'])
+    assert [l['type'] for l in ledger_lines(r)] == ['task', 'task'], ledger_lines(r)
+    creds = {l['id']: l['cred'] for l in ledger_lines(r)}
+    assert sorted(creds.values()) == ['ark#1', 'ark#2'], creds
+    for tid in tasks:
+        res = get_task(r, tid)
+        assert res.status == 200 and res.json()['status'] == 'running', res.body
+        res = get_task(r, tid)
+        assert res.json()['status'] == 'succeeded', res.body
+        for _ in range(2):   # polling again never charges again
+            assert get_task(r, tid).json()['status'] == 'succeeded'
+    st = m.stats()['tasks']
+    assert all(st[t]['polls'] == 4 for t in tasks), st   # none went to the wrong key
+    charges = [l for l in ledger_lines(r) if l['type'] == 'charge']
+    assert sorted(c['task'] for c in charges) == sorted(tasks), charges
+    usd, cny = reference(0, 108900, '0', '6.40')
+    for c in charges:
+        assert (c['out'], c['usd_nano'], c['cny_nano']) == (108900, usd, cny), c
+    # an unknown id and another wallet's view are both 404
+    assert get_task(r, 'cgt-nope').status == 404
+    p = subprocess.run([RELAY, 'ledger', 'verify', 'relay-ledger.jsonl'], cwd=r.workdir,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
+def test_failed_task_is_not_charged(env):
+    m, r = task_relay(env)
+    tid = create_task(r, 'taskfail:1').json()['id']
+    assert get_task(r, tid).json()['status'] == 'failed'
+    lines = ledger_lines(r)
+    assert lines[-1]['type'] == 'charge' and lines[-1]['task'] == tid and lines[-1]['cny_nano'] == 0, lines
+    assert get_task(r, tid, 'DELETE').status == 200
+
+
+def test_task_the_client_never_polls_is_charged_by_the_relay(env):
+    m, r = task_relay(env, poll_ms='200')
+    tid = create_task(r, 'task:2').json()['id']
+
+    def charged():
+        return [l for l in ledger_lines(r) if l['type'] == 'charge' and l.get('task') == tid]
+    wait_for(charged, 10, 'the relay to poll the task to success')
+    time.sleep(0.6)   # several more poll rounds: still exactly one charge
+    assert len(charged()) == 1 and charged()[0]['id'] == 'relay-poll', charged()
+    assert m.stats()['tasks'][tid]['polls'] == 2
+    # survives a restart: the task record is in the ledger, not in memory
+    r.stop()
+    r2 = env.start_relay(open(r.conf).read(), env={'A1': 'sk-ark-1', 'A2': 'sk-ark-2',
+                                                   'RELAY_TASK_POLL_MS': '200'})
+    tid2 = create_task(r2, 'task:1').json()['id']
+    r2.stop()
+    r3 = env.start_relay(open(r.conf).read(), env={'A1': 'sk-ark-1', 'A2': 'sk-ark-2',
+                                                   'RELAY_TASK_POLL_MS': '200'})
+    wait_for(lambda: [l for l in ledger_lines(r3) if l.get('task') == tid2], 10, 'restart poll')
