@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "util.h"
 
 void
 buf_init(struct buf *b, unsigned char *storage, size_t cap)
@@ -80,11 +81,6 @@ buf_reset(struct buf *b)
 void
 buf_wipe(struct buf *b)
 {
-	volatile unsigned char *p = b->data;
-	size_t i;
-
-	for (i = 0; i < b->cap; i++) {
-		p[i] = 0;
-	}
+	util_wipe(b->data, b->cap);
 	buf_reset(b);
 }

@@ -53,6 +53,9 @@ enum {
 };
 
 static const char USAGE_KEY[] = "\"usage\"";
+
+/* Tokens kept on the stack: a typical chat body needs a few dozen. */
+#define SMALL_TOKENS 256
 #define USAGE_KEY_LEN (sizeof USAGE_KEY - 1)
 
 static int
@@ -472,9 +475,11 @@ read_request(const char *s, const jsmntok_t *t, int ntok,
 }
 
 /* Validate body[0..n) as one JSON object and tokenize it. On JSON_OK *tp
- * is a malloc'd token array of *ntok tokens (the caller frees it). */
+ * is either small (the caller's array of nsmall tokens) or a malloc'd
+ * array the caller frees. */
 static int
-tokenize_object(const char *body, size_t n, jsmntok_t **tp, int *ntok)
+tokenize_object(const char *body, size_t n, jsmntok_t *small, size_t nsmall,
+    jsmntok_t **tp, int *ntok)
 {
 	jsmn_parser p;
 	jsmntok_t *t = NULL;
@@ -508,22 +513,28 @@ tokenize_object(const char *body, size_t n, jsmntok_t **tp, int *ntok)
 	if (!nesting_ok(body, n)) {
 		return JSON_INVALID;
 	}
-	/* Count first, so the array fits this body exactly. */
+	/* Most request bodies fit the caller's small array: one pass. Only a
+	 * bigger one is counted first, so its array fits it exactly. */
+	t = small;
 	jsmn_init(&p);
-	r = jsmn_parse(&p, body, n, NULL, 0);
+	r = jsmn_parse(&p, body, n, t, (unsigned)nsmall);
+	if (r == JSMN_ERROR_NOMEM) {
+		jsmn_init(&p);
+		r = jsmn_parse(&p, body, n, NULL, 0);
+		if (r <= 0) {
+			return JSON_INVALID;
+		}
+		if ((size_t)r > SIZE_MAX / sizeof *t) {
+			return JSON_NOMEM;
+		}
+		t = malloc((size_t)r * sizeof *t);
+		if (t == NULL) {
+			return JSON_NOMEM;
+		}
+		jsmn_init(&p);
+		r = jsmn_parse(&p, body, n, t, (unsigned)r);
+	}
 	if (r <= 0) {
-		return JSON_INVALID;
-	}
-	if ((size_t)r > SIZE_MAX / sizeof *t) {
-		return JSON_NOMEM;
-	}
-	t = malloc((size_t)r * sizeof *t);
-	if (t == NULL) {
-		return JSON_NOMEM;
-	}
-	jsmn_init(&p);
-	r = jsmn_parse(&p, body, n, t, (unsigned)r);
-	if (r < 0) {
 		res = r == JSMN_ERROR_NOMEM ? JSON_NOMEM : JSON_INVALID;
 		goto fail;
 	}
@@ -540,24 +551,28 @@ tokenize_object(const char *body, size_t n, jsmntok_t **tp, int *ntok)
 	*ntok = (int)p.toknext;
 	return JSON_OK;
 fail:
-	free(t);
+	if (t != small) {
+		free(t);
+	}
 	return res;
 }
 
 int
 json_scan_request(const char *body, size_t n, struct json_request *out)
 {
-	jsmntok_t *t;
+	jsmntok_t small[SMALL_TOKENS], *t;
 	int ntok, has_model = 0, res;
 
 	memset(out, 0, sizeof *out);
-	res = tokenize_object(body, n, &t, &ntok);
+	res = tokenize_object(body, n, small, SMALL_TOKENS, &t, &ntok);
 	if (res != JSON_OK) {
 		return res;
 	}
 	out->object_end = (size_t)t[0].end - 1;
 	read_request(body, t, ntok, out, &has_model);
-	free(t);
+	if (t != small) {
+		free(t);
+	}
 	return has_model ? JSON_OK : JSON_NO_MODEL;
 }
 
@@ -565,12 +580,12 @@ int
 json_top_string(const char *body, size_t n, const char *key,
     struct view *out)
 {
-	jsmntok_t *t;
+	jsmntok_t small[SMALL_TOKENS], *t;
 	int ntok, i, res;
 
 	out->p = NULL;
 	out->n = 0;
-	res = tokenize_object(body, n, &t, &ntok);
+	res = tokenize_object(body, n, small, SMALL_TOKENS, &t, &ntok);
 	if (res != JSON_OK) {
 		return res;
 	}
@@ -587,7 +602,9 @@ json_top_string(const char *body, size_t n, const char *key,
 			}
 		}
 	}
-	free(t);
+	if (t != small) {
+		free(t);
+	}
 	return res;
 }
 

@@ -82,6 +82,7 @@ struct exchange {
 	char *up_head;			/* owned: request head for this attempt
 					 * (holds a secret: wiped on free) */
 	size_t up_head_cap;
+	size_t up_head_len;		/* bytes written (to wipe) */
 	uint64_t deadline_ms;		/* `total` for the whole request */
 	uint64_t attempt_ms;		/* when this attempt started */
 	int head_sent;			/* the client has the response head */
@@ -320,12 +321,7 @@ exchange_free(struct exchange *ex)
 		return;
 	}
 	if (ex->up_head != NULL) {
-		volatile char *p = ex->up_head;
-		size_t i;
-
-		for (i = 0; i < ex->up_head_cap; i++) {
-			p[i] = 0;
-		}
+		util_wipe(ex->up_head, ex->up_head_len);
 		free(ex->up_head);
 	}
 	free(ex->ev);
@@ -513,24 +509,51 @@ cred_label(const struct exchange *ex)
 	return p->creds[ex->cred].label;
 }
 
+/* Client request fields the relay does not forward: hop-by-hop ones, the
+ * client's credentials and framing (replaced), Accept-Encoding (usage must
+ * be readable), and names the provider sets itself. Dispatch on the first
+ * letter: this runs for every field of every request. */
 static int
 header_dropped(const struct view name, const struct conf_provider *p,
     const struct view connection)
 {
-	static const char *const drop[] = {
-		"host", "authorization", "x-api-key", "api-key",
-		"content-length", "expect", "accept-encoding",
-	};
 	size_t i;
+	int hit = 0;
 
-	if (http_is_hop_by_hop(name) ||
-	    (connection.n > 0 && http_connection_lists(connection, name))) {
+	if (name.n == 0) {
 		return 1;
 	}
-	for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
-		if (util_view_ieq(name, drop[i])) {
-			return 1;
-		}
+	switch (name.p[0] | 0x20) {
+	case 'a':
+		hit = util_view_ieq(name, "authorization") ||
+		    util_view_ieq(name, "api-key") ||
+		    util_view_ieq(name, "accept-encoding");
+		break;
+	case 'c':
+		hit = util_view_ieq(name, "connection") ||
+		    util_view_ieq(name, "content-length");
+		break;
+	case 'e':
+		hit = util_view_ieq(name, "expect");
+		break;
+	case 'h':
+		hit = util_view_ieq(name, "host");
+		break;
+	case 'k':
+	case 'p':
+	case 't':
+	case 'u':
+		hit = http_is_hop_by_hop(name);
+		break;
+	case 'x':
+		hit = util_view_ieq(name, "x-api-key");
+		break;
+	default:
+		break;
+	}
+	if (hit || (connection.n > 0 &&
+	    http_connection_lists(connection, name))) {
+		return 1;
 	}
 	for (i = 0; i < p->nheaders; i++) {
 		if (util_view_ieq(name, p->headers[i].name)) {
@@ -681,6 +704,10 @@ build_request(struct exchange *ex, struct iovec *iov)
 		need += h->headers[i].name.n + h->headers[i].value.n + 4;
 	}
 	if (need > ex->up_head_cap) {
+		if (ex->up_head != NULL) {
+			util_wipe(ex->up_head, ex->up_head_len);
+		}
+		ex->up_head_len = 0;
 		free(ex->up_head);
 		ex->up_head = malloc(need);
 		if (ex->up_head == NULL) {
@@ -740,13 +767,23 @@ build_request(struct exchange *ex, struct iovec *iov)
 		if (header_dropped(f->name, p, connection)) {
 			continue;
 		}
-		PUT("%.*s: %.*s\r\n", (int)f->name.n, f->name.p,
-		    (int)f->value.n, f->value.p);
+		/* need counted name + value + 4 for each field. */
+		memcpy(o + pos, f->name.p, f->name.n);
+		pos += f->name.n;
+		o[pos++] = ':';
+		o[pos++] = ' ';
+		memcpy(o + pos, f->value.p, f->value.n);
+		pos += f->value.n;
+		o[pos++] = '\r';
+		o[pos++] = '\n';
 	}
 	PUT("Content-Length: %zu\r\n\r\n", new_body_len);
 #undef PUT
 	iov[0].iov_base = o;
 	iov[0].iov_len = pos;
+	if (pos > ex->up_head_len) {
+		ex->up_head_len = pos;
+	}
 	niov = 1;
 	at = 0;
 	for (i = 0; i < (size_t)nedits; i++) {
@@ -1545,7 +1582,7 @@ poll_free(struct task_poll *tp)
 		}
 	}
 	if (tp->head != NULL) {
-		memset(tp->head, 0, tp->head_len);
+		util_wipe(tp->head, tp->head_len);
 		free(tp->head);
 	}
 	free(tp);

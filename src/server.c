@@ -49,8 +49,23 @@ make_request_id(char *out, size_t cap)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	z ^= z >> 31;
-	snprintf(out, cap, "req_%016llx%06llx", (unsigned long long)z,
-	    (unsigned long long)(id_counter & 0xffffff));
+	/* "req_" + 16 hex of z + 6 hex of the counter, without printf. */
+	if (cap >= 27) {
+		static const char hex[] = "0123456789abcdef";
+		uint64_t c = id_counter;
+		int i;
+
+		memcpy(out, "req_", 4);
+		for (i = 19; i >= 4; i--) {
+			out[i] = hex[z & 15];
+			z >>= 4;
+		}
+		for (i = 25; i >= 20; i--) {
+			out[i] = hex[c & 15];
+			c >>= 4;
+		}
+		out[26] = '\0';
+	}
 }
 
 struct server_conn *

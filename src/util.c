@@ -250,3 +250,11 @@ util_random(void *buf, size_t n)
 #endif
 	return n > 0 ? urandom(p, n) : 0;
 }
+
+void
+util_wipe(void *p, size_t n)
+{
+	memset(p, 0, n);
+	/* The empty asm says p's memory is used, so the memset stays. */
+	__asm__ __volatile__("" : : "r"(p) : "memory");
+}

@@ -35,6 +35,9 @@ int util_parse_u64(const char *p, size_t n, uint64_t *out);
 int util_parse_fixed(const char *p, size_t n, unsigned max_frac,
     unsigned scale, uint64_t *out);
 
+/* Zero n bytes in a way the compiler may not drop (secrets). */
+void util_wipe(void *p, size_t n);
+
 /* Constant-time equality of two n-byte blocks: 1 when equal. */
 int util_ct_equal(const void *a, const void *b, size_t n);
 
