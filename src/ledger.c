@@ -1304,8 +1304,13 @@ static void
 put_num(struct line *b, const char *key, int neg, uint64_t mag)
 {
 	char num[32];
+	size_t k = 0;
 
-	snprintf(num, sizeof num, "%s%" PRIu64, neg ? "-" : "", mag);
+	if (neg) {
+		num[k++] = '-';
+	}
+	k += util_u64_dec(mag, num + k);
+	num[k] = '\0';
 	put_raw(b, ",\"");
 	put_raw(b, key);
 	put_raw(b, "\":");

@@ -639,35 +639,44 @@ static int
 provider_lines(const struct conf_provider *p, const char *secret, char *out,
     size_t cap)
 {
-	size_t pos = 0, i;
-	int n = 0;
+	const char *name = NULL;
+	size_t pos = 0, i, need = strlen(secret) + 32;
 
-	switch (p->auth) {
-	case CONF_AUTH_BEARER:
-		n = snprintf(out, cap, "Authorization: Bearer %s\r\n", secret);
-		break;
-	case CONF_AUTH_X_API_KEY:
-		n = snprintf(out, cap, "x-api-key: %s\r\n", secret);
-		break;
-	case CONF_AUTH_API_KEY:
-		n = snprintf(out, cap, "api-key: %s\r\n", secret);
-		break;
-	case CONF_AUTH_NONE:
-		out[0] = '\0';
-		break;
+	for (i = 0; i < p->nheaders; i++) {
+		need += strlen(p->headers[i].name) +
+		    strlen(p->headers[i].value) + 4;
 	}
-	if (n < 0 || (size_t)n >= cap) {
+	if (need >= cap) {
 		return -1;
 	}
-	pos = (size_t)n;
-	for (i = 0; i < p->nheaders; i++) {
-		n = snprintf(out + pos, cap - pos, "%s: %s\r\n",
-		    p->headers[i].name, p->headers[i].value);
-		if (n < 0 || (size_t)n >= cap - pos) {
-			return -1;
-		}
-		pos += (size_t)n;
+	switch (p->auth) {
+	case CONF_AUTH_BEARER:
+		name = "Authorization: Bearer ";
+		break;
+	case CONF_AUTH_X_API_KEY:
+		name = "x-api-key: ";
+		break;
+	case CONF_AUTH_API_KEY:
+		name = "api-key: ";
+		break;
+	case CONF_AUTH_NONE:
+		break;
 	}
+#define ADD(s) do { size_t l_ = strlen(s); memcpy(out + pos, (s), l_); \
+	pos += l_; } while (0)
+	if (name != NULL) {
+		ADD(name);
+		ADD(secret);
+		ADD("\r\n");
+	}
+	for (i = 0; i < p->nheaders; i++) {
+		ADD(p->headers[i].name);
+		ADD(": ");
+		ADD(p->headers[i].value);
+		ADD("\r\n");
+	}
+#undef ADD
+	out[pos] = '\0';
 	return (int)pos;
 }
 
@@ -753,9 +762,18 @@ build_request(struct exchange *ex, struct iovec *iov)
 	pos += (size_t)n; \
 } while (0)
 	/* rq->path starts with "/v1"; the provider's base path replaces it. */
-	PUT("%.*s %s%.*s%.*s HTTP/1.1\r\nHost: %s\r\n", (int)h->method.n,
-	    h->method.p, p->path, (int)(rq->path.n - 3), rq->path.p + 3,
-	    (int)rq->query.n, rq->query.p, p->host_header);
+	/* Field by field with memcpy: need covers every piece. */
+#define PUTV(ptr, len) do { memcpy(o + pos, (ptr), (len)); \
+	pos += (len); } while (0)
+#define PUTS(s) PUTV((s), strlen(s))
+	PUTV(h->method.p, h->method.n);
+	PUTS(" ");
+	PUTS(p->path);
+	PUTV(rq->path.p + 3, rq->path.n - 3);
+	PUTV(rq->query.p, rq->query.n);
+	PUTS(" HTTP/1.1\r\nHost: ");
+	PUTS(p->host_header);
+	PUTS("\r\n");
 	n = provider_lines(p, secret, o + pos, need - mcap - pos);
 	if (n < 0) {
 		return -1;
@@ -777,8 +795,11 @@ build_request(struct exchange *ex, struct iovec *iov)
 		o[pos++] = '\r';
 		o[pos++] = '\n';
 	}
-	PUT("Content-Length: %zu\r\n\r\n", new_body_len);
-#undef PUT
+	PUTS("Content-Length: ");
+	pos += util_u64_dec(new_body_len, o + pos);
+	PUTS("\r\n\r\n");
+#undef PUTS
+#undef PUTV
 	iov[0].iov_base = o;
 	iov[0].iov_len = pos;
 	if (pos > ex->up_head_len) {
@@ -1010,9 +1031,11 @@ forward_head(struct exchange *ex, uint64_t now_ms)
 	ex->sse = ctype.n >= 17 && util_view_ieq((struct view){ ctype.p, 17 },
 	    "text/event-stream");
 	has_body = !http_response_has_no_body(r->status, sc->req.head.method);
-	n = snprintf(line, sizeof(line), "HTTP/1.1 %d %.*s\r\n", r->status,
-	    (int)(r->reason.n > 100 ? 100 : r->reason.n), r->reason.p);
-	if (buf_append(o, line, (size_t)n) < 0) {
+	n = (int)util_u64_dec((uint64_t)r->status, line);
+	if (buf_append(o, "HTTP/1.1 ", 9) < 0 ||
+	    buf_append(o, line, (size_t)n) < 0 || buf_append(o, " ", 1) < 0 ||
+	    buf_append(o, r->reason.p, r->reason.n > 100 ? 100 :
+	    r->reason.n) < 0 || buf_append(o, "\r\n", 2) < 0) {
 		return -1;
 	}
 	for (i = 0; i < r->nheaders; i++) {
@@ -1046,9 +1069,10 @@ forward_head(struct exchange *ex, uint64_t now_ms)
 			(void)buf_puts(o, "Content-Length: 0\r\n");
 		}
 	} else if (r->has_content_length && !r->chunked) {
-		n = snprintf(line, sizeof(line), "Content-Length: %llu\r\n",
-		    (unsigned long long)r->content_length);
+		n = (int)util_u64_dec(r->content_length, line);
+		(void)buf_append(o, "Content-Length: ", 16);
 		(void)buf_append(o, line, (size_t)n);
+		(void)buf_append(o, "\r\n", 2);
 	} else if (sc->req.head.minor_version >= 1) {
 		ex->client_chunked = 1;
 		(void)buf_puts(o, "Transfer-Encoding: chunked\r\n");
@@ -1056,13 +1080,15 @@ forward_head(struct exchange *ex, uint64_t now_ms)
 		/* HTTP/1.0 has no chunked coding: the close ends the body. */
 		sc->close_after = 1;
 	}
-	n = snprintf(line, sizeof(line), "x-request-id: %s\r\nx-relay-route: "
-	    "%s\r\nx-relay-attempts: %u\r\n%s\r\n", sc->req.id,
-	    ex->model->routes[ex->route].text, ex->attempts,
-	    sc->close_after ? "Connection: close\r\n" :
-	    (sc->req.head.minor_version == 0 ? "Connection: keep-alive\r\n" :
-	    ""));
-	if (buf_append(o, line, (size_t)n) < 0) {
+	n = (int)util_u64_dec(ex->attempts, line);
+	if (buf_puts(o, "x-request-id: ") < 0 || buf_puts(o, sc->req.id) < 0 ||
+	    buf_puts(o, "\r\nx-relay-route: ") < 0 ||
+	    buf_puts(o, ex->model->routes[ex->route].text) < 0 ||
+	    buf_puts(o, "\r\nx-relay-attempts: ") < 0 ||
+	    buf_append(o, line, (size_t)n) < 0 ||
+	    buf_puts(o, sc->close_after ? "\r\nConnection: close\r\n\r\n" :
+	    (sc->req.head.minor_version == 0 ?
+	    "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n")) < 0) {
 		return -1;
 	}
 	ex->head_sent = 1;

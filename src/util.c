@@ -258,3 +258,19 @@ util_wipe(void *p, size_t n)
 	/* The empty asm says p's memory is used, so the memset stays. */
 	__asm__ __volatile__("" : : "r"(p) : "memory");
 }
+
+size_t
+util_u64_dec(uint64_t v, char *out)
+{
+	char tmp[20];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++) {
+		out[i] = tmp[n - 1 - i];
+	}
+	return n;
+}

@@ -35,6 +35,10 @@ int util_parse_u64(const char *p, size_t n, uint64_t *out);
 int util_parse_fixed(const char *p, size_t n, unsigned max_frac,
     unsigned scale, uint64_t *out);
 
+/* Decimal digits of v into out (room for 20), no NUL. Returns the count.
+ * Cheaper than printf on the per-request path. */
+size_t util_u64_dec(uint64_t v, char *out);
+
 /* Zero n bytes in a way the compiler may not drop (secrets). */
 void util_wipe(void *p, size_t n);
 

@@ -257,12 +257,19 @@ if link "$A/relay" relay.c; then
 	if [ $rc -eq 0 ] && [ -z "$reports" ]; then
 		ok "asan e2e subset ($(echo "$out" | tail -n 1))"
 	else
-		bad "asan e2e subset (exit $rc)"
-		echo "$out" | grep -v '^ok ' | tail -n 80 | sed 's/^/     /'
-		for r in $reports; do
-			echo "     --- $A/logs/$r"
-			head -n 60 "$A/logs/$r" | sed 's/^/     /'
-		done
+		bad "asan e2e subset (exit $rc; $(echo "$out" | tail -n 1))"
+		if [ -n "$reports" ]; then
+			# Each report stops its relay: show the distinct ones
+			# and the first in full; the tests that failed follow.
+			echo "     sanitizer reports in $A/logs/ ($(echo "$reports" | wc -l) processes):"
+			cat "$A"/logs/* | grep -Eh "$SAN_RE" | sort | uniq -c |
+			    sed 's/^/     /'
+			set -- $reports
+			sed 's/^/     /' "$A/logs/$1"
+			echo "$out" | grep '^FAIL' | sed 's/^/     /'
+		else
+			echo "$out" | grep -v '^ok ' | tail -n 80 | sed 's/^/     /'
+		fi
 	fi
 else
 	bad "asan relay (build)"
