@@ -50,6 +50,7 @@
 #define TASK_POLLS_MAX 8	/* polls in flight at once */
 #define TASKS_PATH "/v1/contents/generations/tasks"
 #define USAGE_TAIL 4096		/* usage is read from this window */
+#define EV_START 2048		/* first size of the SSE event buffer */
 #define EV_CAP 32768		/* an SSE event larger than this passes
 				 * through unfiltered */
 
@@ -94,8 +95,10 @@ struct exchange {
 	char *ev;			/* owned: SSE bytes of the event being
 					 * assembled (EV_CAP), NULL until SSE */
 	size_t ev_len;
-	char tail[USAGE_TAIL];		/* last body bytes (usage lives at the
-					 * end of every non-stream shape) */
+	size_t ev_cap;
+	char *tail;			/* owned, USAGE_TAIL, lazily: the last
+					 * body bytes (usage lives at the end of
+					 * every non-stream shape) */
 	size_t tail_len;
 	uint64_t body_bytes;		/* decoded body bytes relayed */
 	int has_usage;
@@ -110,7 +113,8 @@ struct exchange {
 	int no_charge;			/* settled elsewhere (tasks) */
 	int task_create;		/* POST .../contents/generations/tasks */
 	char task_id[TASK_ID_MAX];	/* GET/DELETE of this task, or "" */
-	char log[ATTEMPT_LOG_CAP];	/* "; "-separated attempt outcomes */
+	char *log;			/* owned, ATTEMPT_LOG_CAP, lazily: only a
+					 * failed attempt writes it */
 	size_t log_len;
 };
 
@@ -325,6 +329,8 @@ exchange_free(struct exchange *ex)
 		free(ex->up_head);
 	}
 	free(ex->ev);
+	free(ex->log);
+	free(ex->tail);
 	free(ex);
 }
 
@@ -477,7 +483,10 @@ attempt_note(struct exchange *ex, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (ex->log_len + 4 >= sizeof(ex->log)) {
+	if (ex->log == NULL && (ex->log = malloc(ATTEMPT_LOG_CAP)) == NULL) {
+		return;
+	}
+	if (ex->log_len + 4 >= ATTEMPT_LOG_CAP) {
 		return;
 	}
 	if (ex->log_len > 0) {
@@ -485,13 +494,13 @@ attempt_note(struct exchange *ex, const char *fmt, ...)
 		ex->log_len += 2;
 	}
 	va_start(ap, fmt);
-	n = vsnprintf(ex->log + ex->log_len, sizeof(ex->log) - ex->log_len,
+	n = vsnprintf(ex->log + ex->log_len, ATTEMPT_LOG_CAP - ex->log_len,
 	    fmt, ap);
 	va_end(ap);
 	if (n > 0) {
 		ex->log_len += (size_t)n;
-		if (ex->log_len >= sizeof(ex->log)) {
-			ex->log_len = sizeof(ex->log) - 1;
+		if (ex->log_len >= ATTEMPT_LOG_CAP) {
+			ex->log_len = ATTEMPT_LOG_CAP - 1;
 		}
 	}
 }
@@ -1263,6 +1272,9 @@ static void
 keep_tail(struct exchange *ex, const char *p, size_t n)
 {
 	ex->body_bytes += n;
+	if (ex->tail == NULL && (ex->tail = malloc(USAGE_TAIL)) == NULL) {
+		return;	/* no usage then: charged on the estimate */
+	}
 	if (n >= USAGE_TAIL) {
 		memcpy(ex->tail, p + n - USAGE_TAIL, USAGE_TAIL);
 		ex->tail_len = USAGE_TAIL;
@@ -1366,7 +1378,9 @@ pump_sse(struct exchange *ex, uint64_t now_ms)
 	struct upstream *u = ex->up;
 
 	if (ex->ev == NULL) {
-		ex->ev = malloc(EV_CAP);
+		/* Events are small; the buffer grows only for a big one. */
+		ex->ev_cap = EV_START;
+		ex->ev = malloc(ex->ev_cap);
 		if (ex->ev == NULL) {
 			break_stream(ex, "out of memory", now_ms);
 			return;
@@ -1389,7 +1403,15 @@ pump_sse(struct exchange *ex, uint64_t now_ms)
 			memmove(ex->ev, ex->ev + len, ex->ev_len - len);
 			ex->ev_len -= len;
 		}
-		if (ex->ev_len == EV_CAP || (u->state == UPSTREAM_DONE &&
+		if (ex->ev_len == ex->ev_cap && ex->ev_cap < EV_CAP) {
+			char *bigger = realloc(ex->ev, ex->ev_cap * 2);
+
+			if (bigger != NULL) {
+				ex->ev = bigger;
+				ex->ev_cap *= 2;
+			}
+		}
+		if (ex->ev_len == ex->ev_cap || (u->state == UPSTREAM_DONE &&
 		    ex->ev_len > 0)) {
 			/* An oversized event, or a last one without its
 			 * blank line: pass it on as it is. */
@@ -1404,7 +1426,7 @@ pump_sse(struct exchange *ex, uint64_t now_ms)
 			return;
 		}
 		got = upstream_read_body(u, ex->ev + ex->ev_len,
-		    EV_CAP - ex->ev_len, now_ms);
+		    ex->ev_cap - ex->ev_len, now_ms);
 		ex->ev_len += got;
 		if (got == 0 && u->state == UPSTREAM_BODY) {
 			return;
