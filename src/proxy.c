@@ -318,6 +318,49 @@ track_upstream(struct upstream *u)
 	return 0;
 }
 
+static void exchange_free(struct exchange *ex);
+
+/* An exchange for sc: the one its last request left behind (buffers and
+ * all, so a keep-alive connection allocates nothing per request), or a
+ * new one. */
+static struct exchange *
+exchange_get(struct server_conn *sc)
+{
+	struct exchange *ex = sc->spare_ex, keep;
+
+	if (ex == NULL) {
+		return calloc(1, sizeof(*ex));
+	}
+	sc->spare_ex = NULL;
+	keep = *ex;
+	memset(ex, 0, sizeof(*ex));
+	ex->up_head = keep.up_head;
+	ex->up_head_cap = keep.up_head_cap;
+	ex->ev = keep.ev;
+	ex->ev_cap = keep.ev_cap;
+	ex->log = keep.log;
+	ex->tail = keep.tail;
+	return ex;
+}
+
+/* The exchange is over: keep it on its connection for the next request,
+ * its secret-bearing request head wiped. */
+static void
+exchange_put(struct exchange *ex)
+{
+	struct server_conn *sc = ex->sc;
+
+	if (sc == NULL || sc->state == SERVER_CLOSED || sc->spare_ex != NULL) {
+		exchange_free(ex);
+		return;
+	}
+	if (ex->up_head != NULL) {
+		util_wipe(ex->up_head, ex->up_head_len);
+		ex->up_head_len = 0;
+	}
+	sc->spare_ex = ex;
+}
+
 static void
 exchange_free(struct exchange *ex)
 {
@@ -466,7 +509,7 @@ end_exchange(struct server_conn *sc)
 	if (sc->ex != NULL) {
 		settle(sc->ex);
 		drop_upstream(sc->ex);
-		exchange_free(sc->ex);
+		exchange_put(sc->ex);
 		sc->ex = NULL;
 	}
 }
@@ -2272,7 +2315,7 @@ start_task_request(struct server_conn *sc, uint64_t now_ms)
 		server_error(sc, 503, "upstream_unavailable", err, now_ms);
 		return;
 	}
-	ex = calloc(1, sizeof(*ex));
+	ex = exchange_get(sc);
 	if (ex == NULL) {
 		server_error(sc, 503, "server_busy", "out of memory", now_ms);
 		return;
@@ -2346,7 +2389,7 @@ start_relay(struct server_conn *sc, uint64_t now_ms)
 		server_error(sc, 404, "model_not_found", msg, now_ms);
 		return;
 	}
-	ex = calloc(1, sizeof(*ex));
+	ex = exchange_get(sc);
 	if (ex == NULL) {
 		server_error(sc, 503, "server_busy", "out of memory", now_ms);
 		return;
@@ -2356,7 +2399,7 @@ start_relay(struct server_conn *sc, uint64_t now_ms)
 	ex->model = m;
 	ex->jr = jr;
 	if (take_hold(sc, ex, now_ms) < 0) {
-		exchange_free(ex);
+		exchange_put(ex);
 		return;
 	}
 	/* Creating a video task is charged when the task succeeds, not now. */
@@ -2533,6 +2576,7 @@ sweep(void)
 		if (sc->state == SERVER_CLOSED) {
 			end_exchange(sc);
 			gen_release(sc->conf);
+			exchange_free(sc->spare_ex);
 			server_free(sc);
 			continue;
 		}
@@ -2973,6 +3017,7 @@ proxy_run(struct conf *conf, const char *config_path,
 	}
 	for (i = 0; i < P.nconns; i++) {
 		end_exchange(P.conns[i]);
+		exchange_free(P.conns[i]->spare_ex);
 		server_free(P.conns[i]);
 	}
 	for (i = 0; i < P.nups; i++) {

@@ -28,6 +28,7 @@
 #define SERVER_BODY_WINDOW 16384
 #define SERVER_OUT_EXTRA 16384
 #define SERVER_CHUNKED_START 16384
+#define SERVER_KEEP_MEM 65536	/* request blocks up to this are reused */
 
 static uint64_t id_seed;
 static uint64_t id_counter;
@@ -111,7 +112,15 @@ server_new(int fd, uint64_t id, const struct conf *c,
 static void
 reset_request(struct server_conn *sc)
 {
-	free(sc->req.mem);
+	/* Keep a small request block for the next request on this
+	 * connection: no malloc per request on keep-alive. */
+	if (sc->req.mem != NULL && sc->req.mem_cap <= SERVER_KEEP_MEM &&
+	    sc->spare_mem == NULL) {
+		sc->spare_mem = sc->req.mem;
+		sc->spare_cap = sc->req.mem_cap;
+	} else {
+		free(sc->req.mem);
+	}
 	memset(&sc->req, 0, sizeof(sc->req));
 	sc->req.wallet = -1;
 	sc->body_ptr = NULL;
@@ -130,6 +139,7 @@ server_free(struct server_conn *sc)
 	}
 	tls_free(sc->tls);
 	reset_request(sc);
+	free(sc->spare_mem);
 	free(sc->store);
 	free(sc);
 }
@@ -317,9 +327,15 @@ take_head(struct server_conn *sc, size_t head_len)
 	} else if (h->chunked) {
 		cap += SERVER_CHUNKED_START;
 	}
-	rq->mem = malloc(cap + 1);
-	if (rq->mem == NULL) {
-		return -1;
+	if (sc->spare_mem != NULL && sc->spare_cap >= cap) {
+		rq->mem = sc->spare_mem;
+		cap = sc->spare_cap;
+		sc->spare_mem = NULL;
+	} else {
+		rq->mem = malloc(cap + 1);
+		if (rq->mem == NULL) {
+			return -1;
+		}
 	}
 	rq->mem_cap = cap;
 	memcpy(rq->mem, from, head_len);

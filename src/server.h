@@ -55,7 +55,10 @@ struct server_conn {
 	size_t body_left;
 	unsigned char *store;	/* owned: storage of in and out */
 	struct server_request req;
+	char *spare_mem;	/* owned: a finished request's block, reused */
+	size_t spare_cap;
 	struct exchange *ex;	/* owned by proxy while a relay is running */
+	struct exchange *spare_ex;	/* owned by proxy: kept for reuse */
 	struct tls_conn *tls;	/* owned; NULL on a plain listener */
 	const struct conf *conf;	/* borrowed; the config this conn started on */
 	const char *close_reason;	/* why it closed, for the log */
