@@ -1935,12 +1935,25 @@ check_key(struct server_conn *sc, uint64_t now_ms)
 		    "Authorization: Bearer <key> or x-api-key", now_ms);
 		return -1;
 	}
+	/* A keep-alive client sends the same key every time: remember the
+	 * last accepted one on this connection (compared in constant time)
+	 * instead of hashing it again. */
+	if (sc->key_len != 0 && key.n == sc->key_len &&
+	    util_ct_equal(key.p, sc->key, key.n)) {
+		sc->req.wallet = sc->key_wallet;
+		return 0;
+	}
 	util_sha256(key.p, key.n, hash);
 	sc->req.wallet = conf_find_wallet(sc->conf, hash);
 	if (sc->req.wallet < 0) {
 		server_error(sc, 401, "invalid_api_key", "unknown API key",
 		    now_ms);
 		return -1;
+	}
+	if (key.n <= sizeof(sc->key)) {
+		memcpy(sc->key, key.p, key.n);
+		sc->key_len = key.n;
+		sc->key_wallet = sc->req.wallet;
 	}
 	return 0;
 }

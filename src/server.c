@@ -139,6 +139,7 @@ server_free(struct server_conn *sc)
 	}
 	tls_free(sc->tls);
 	reset_request(sc);
+	util_wipe(sc->key, sizeof(sc->key));
 	free(sc->spare_mem);
 	free(sc->store);
 	free(sc);

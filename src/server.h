@@ -56,6 +56,10 @@ struct server_conn {
 	unsigned char *store;	/* owned: storage of in and out */
 	struct server_request req;
 	char *spare_mem;	/* owned: a finished request's block, reused */
+	unsigned char key[96];	/* the last client key accepted here (wiped
+				 * on free); key_len 0 = none */
+	size_t key_len;
+	long key_wallet;
 	size_t spare_cap;
 	struct exchange *ex;	/* owned by proxy while a relay is running */
 	struct exchange *spare_ex;	/* owned by proxy: kept for reuse */

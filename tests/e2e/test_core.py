@@ -466,3 +466,18 @@ def test_provider_by_name_resolves_without_blocking(env):
     assert res.status == 200 and res.header('x-relay-route') == 'named/gpt-5.2', res.body
     assert res.header('x-relay-attempts') == '2'
     assert 'cannot resolve no-such-host.invalid' in r.log(), r.log()
+
+
+def test_key_checked_on_every_request_of_a_connection(env):
+    m, r = start(env)
+    s = connect(r.port)
+    body = b'{"model":"gpt-5.2"}'
+    for key, want in ((KEY, 200), (KEY[:-1] + 'X', 401), (KEY, 200), ('', 401)):
+        h = b'Authorization: Bearer ' + key.encode() + b'\r\n' if key else b''
+        s.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n' + h +
+                  b'Content-Length: %d\r\n\r\n' % len(body) + body)
+        res = read_response(s)
+        assert res.status == want, (key, res.status, res.body)
+        if want == 401:
+            break   # the body was not read: the relay closes
+    s.close()
