@@ -117,7 +117,14 @@ money_convert(uint64_t usd_nano, uint64_t rate_num, uint64_t rate_den,
 	if (hi >= rate_den) {
 		return -1;
 	}
-	q = div_128(hi, lo, rate_den, &r);
+	if (hi == 0) {
+		/* The common case fits 64 bits: one hardware division
+		 * instead of the bitwise long division. */
+		q = lo / rate_den;
+		r = lo % rate_den;
+	} else {
+		q = div_128(hi, lo, rate_den, &r);
+	}
 	if (round_up(q, r, rate_den)) {
 		if (q == UINT64_MAX) {
 			return -1;
