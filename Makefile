@@ -97,6 +97,11 @@ $(MOCK): tests/e2e/mockup.c
 test: relay $(UNIT_BINS) $(BUILD)/money_cases $(BUILD)/dnsprobe $(MOCK)
 	sh tests/run.sh
 
+# ASan+UBSan unit tests and relay (e2e subset), then each libFuzzer target
+# for a short budget (tests/sanitize.sh; part of make test).
+asan fuzz: relay $(UNIT_BINS) $(MOCK)
+	sh tests/sanitize.sh
+
 bench: relay $(MOCK)
 	sh bench/run.sh
 
@@ -106,4 +111,4 @@ clean:
 distclean: clean
 	rm -rf vendor/bearssl vendor/jsmn vendor/cache
 
-.PHONY: all run test bench clean distclean
+.PHONY: all run test bench clean distclean asan fuzz

@@ -255,8 +255,10 @@ server_flush(struct server_conn *sc, uint64_t now_ms)
 		}
 		buf_consume(&sc->out, from_out);
 		w -= (ssize_t)from_out;
-		sc->body_ptr += w;
-		sc->body_left -= (size_t)w;
+		if (w > 0) {	/* body_ptr may be NULL: no NULL + 0 */
+			sc->body_ptr += w;
+			sc->body_left -= (size_t)w;
+		}
 	}
 	if (sc->tls != NULL && tls_flush_pending(sc->tls, sc->fd) < 0 &&
 	    errno != EAGAIN && errno != EWOULDBLOCK) {

@@ -50,5 +50,13 @@ last=$(echo "$out" | tail -n 1)
 add "$last"
 [ $rc -eq 0 ] || case "$last" in *" 0 failed"*) fail=$((fail + 1));; esac
 
+# Sanitizers (ASan/UBSan) and the fuzz targets on a short budget.
+out=$(FUZZ_TIME=${FUZZ_TIME:-20} sh tests/sanitize.sh 2>&1)
+rc=$?
+echo "$out" | tail -n 25
+last=$(echo "$out" | tail -n 1)
+add "$last"
+[ $rc -eq 0 ] || case "$last" in *" 0 failed"*) fail=$((fail + 1));; esac
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

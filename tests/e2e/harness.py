@@ -10,7 +10,7 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-RELAY = os.path.join(ROOT, 'relay')
+RELAY = os.environ.get('RELAY_BIN') or os.path.join(ROOT, 'relay')
 MOCK = os.path.join(ROOT, 'build', 'mockup')
 CLIENTS = os.path.join(ROOT, 'tests', 'clients')
 
