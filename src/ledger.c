@@ -1029,6 +1029,76 @@ sync_now(struct ledger *l, uint64_t now_ms)
 	l->last_sync_ms = now_ms;
 }
 
+static void *
+syncer_main(void *arg)
+{
+	struct ledger *l = arg;
+
+	pthread_mutex_lock(&l->sync_mu);
+	for (;;) {
+		while (!l->sync_wanted && !l->syncer_stop) {
+			pthread_cond_wait(&l->sync_cv, &l->sync_mu);
+		}
+		if (!l->sync_wanted) {
+			break;
+		}
+		l->sync_wanted = 0;
+		pthread_mutex_unlock(&l->sync_mu);
+		/* fd stays open until ledger_close has joined us. */
+		if (fsync(l->fd) < 0) {
+			log_error("ledger %s: fsync: %s", l->path,
+			    strerror(errno));
+		}
+		pthread_mutex_lock(&l->sync_mu);
+	}
+	pthread_mutex_unlock(&l->sync_mu);
+	return NULL;
+}
+
+/* sync=batch: one helper thread that only fsyncs. If it cannot start,
+ * batch syncs run inline (logged): slower, not less durable. */
+static void
+start_syncer(struct ledger *l)
+{
+	l->sync_wanted = 0;
+	l->syncer_stop = 0;
+	if (pthread_mutex_init(&l->sync_mu, NULL) != 0) {
+		log_warn("ledger %s: no sync thread; fsync runs inline",
+		    l->path);
+		return;
+	}
+	if (pthread_cond_init(&l->sync_cv, NULL) != 0) {
+		pthread_mutex_destroy(&l->sync_mu);
+		log_warn("ledger %s: no sync thread; fsync runs inline",
+		    l->path);
+		return;
+	}
+	if (pthread_create(&l->syncer, NULL, syncer_main, l) != 0) {
+		pthread_cond_destroy(&l->sync_cv);
+		pthread_mutex_destroy(&l->sync_mu);
+		log_warn("ledger %s: no sync thread; fsync runs inline",
+		    l->path);
+		return;
+	}
+	l->syncer_on = 1;
+}
+
+static void
+stop_syncer(struct ledger *l)
+{
+	if (!l->syncer_on) {
+		return;
+	}
+	pthread_mutex_lock(&l->sync_mu);
+	l->syncer_stop = 1;
+	pthread_cond_signal(&l->sync_cv);
+	pthread_mutex_unlock(&l->sync_mu);
+	pthread_join(l->syncer, NULL);
+	pthread_cond_destroy(&l->sync_cv);
+	pthread_mutex_destroy(&l->sync_mu);
+	l->syncer_on = 0;
+}
+
 /* A torn tail: keep its bytes in "<path>.torn" first, then cut it, so a
  * crash in between can only keep it twice, never lose it. */
 static int
@@ -1238,6 +1308,9 @@ ledger_open(struct ledger *l, const char *path, enum conf_sync sync,
 		goto fail;
 	}
 	l->last_sync_ms = clock_mono_ms();
+	if (l->sync == CONF_SYNC_BATCH) {
+		start_syncer(l);
+	}
 	return 0;
 fail:
 	release(l);
@@ -1247,6 +1320,7 @@ fail:
 void
 ledger_close(struct ledger *l)
 {
+	stop_syncer(l);
 	if (l->fd >= 0 && l->sync != CONF_SYNC_NONE) {
 		sync_now(l, clock_mono_ms());
 	}
@@ -1564,6 +1638,16 @@ void
 ledger_tick(struct ledger *l, uint64_t now_ms)
 {
 	if (l->fd >= 0 && l->dirty && now_ms >= ledger_tick_due_ms(l)) {
+		if (l->syncer_on) {
+			pthread_mutex_lock(&l->sync_mu);
+			l->sync_wanted = 1;
+			pthread_cond_signal(&l->sync_cv);
+			pthread_mutex_unlock(&l->sync_mu);
+			l->fsyncs++;
+			l->dirty = 0;
+			l->last_sync_ms = now_ms;
+			return;
+		}
 		sync_now(l, now_ms);
 	}
 }

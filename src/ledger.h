@@ -6,6 +6,7 @@
  * process holds a write lock on it; `relay ledger verify|report` only read
  * it. */
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -78,6 +79,14 @@ struct ledger {
 				 * writes until a restart repairs the tail */
 	uint64_t last_sync_ms;	/* monotonic time of the last fsync */
 	uint64_t fsyncs;	/* fsync(2) calls made, for metrics */
+	/* sync=batch: the fsync runs on a helper thread, so the event loop
+	 * never waits for the disk; the loop only asks for it. */
+	int syncer_on;
+	pthread_t syncer;
+	pthread_mutex_t sync_mu;
+	pthread_cond_t sync_cv;
+	int sync_wanted;	/* guarded by sync_mu */
+	int syncer_stop;	/* guarded by sync_mu */
 	struct ledger_wallet *wallets;	/* owned, sorted by name */
 	size_t nwallets, cap_wallets;
 	struct ledger_task *tasks;	/* owned, in ledger order */
