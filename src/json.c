@@ -436,27 +436,59 @@ object_include_usage(const char *s, const jsmntok_t *t, int ntok, int obj)
 	return on;
 }
 
+/* The top-level key of t as plain bytes: the raw token, or its unescaped
+ * form in buf. Returns the length, or -1 (not a string, bad escape). */
+static long
+key_text(const char *s, const jsmntok_t *t, char *buf, size_t cap,
+    const char **out)
+{
+	struct view raw;
+
+	if (t->type != JSMN_STRING) {
+		return -1;
+	}
+	raw.p = s + t->start;
+	raw.n = (size_t)(t->end - t->start);
+	if (memchr(raw.p, '\\', raw.n) == NULL) {
+		*out = raw.p;
+		return (long)raw.n;
+	}
+	*out = buf;
+	return json_unescape(raw, buf, cap);
+}
+
+#define KEY_EQ(p, n, lit) ((n) == sizeof(lit) - 1 && \
+	memcmp((p), (lit), sizeof(lit) - 1) == 0)
+
 static void
 read_request(const char *s, const jsmntok_t *t, int ntok,
     struct json_request *out, int *has_model)
 {
 	int k, v = 0;
 	uint64_t mt;
+	char buf[KEY_MAX];
 
 	for (k = 1; k < ntok && t[k].start < t[0].end;
 	    k = next_sibling(t, ntok, v)) {
+		const char *key;
+		long n = key_text(s, &t[k], buf, sizeof buf, &key);
+
 		v = k + 1;
-		if (key_is(s, &t[k], "model")) {
+		if (n < 0) {
+			continue;
+		}
+		/* Each key is read once, then matched by length and bytes. */
+		if (KEY_EQ(key, (size_t)n, "model")) {
 			*has_model = t[v].type == JSMN_STRING;
 			out->model.p = s + t[v].start;
 			out->model.n = (size_t)(t[v].end - t[v].start);
 			out->model_off = tok_off(&t[v]);
 			out->model_len = tok_len(&t[v]);
-		} else if (key_is(s, &t[k], "stream")) {
+		} else if (KEY_EQ(key, (size_t)n, "stream")) {
 			out->stream = tok_is_true(s, &t[v]);
-		} else if (key_is(s, &t[k], "max_tokens") ||
-		    key_is(s, &t[k], "max_completion_tokens") ||
-		    key_is(s, &t[k], "max_output_tokens")) {
+		} else if (KEY_EQ(key, (size_t)n, "max_tokens") ||
+		    KEY_EQ(key, (size_t)n, "max_completion_tokens") ||
+		    KEY_EQ(key, (size_t)n, "max_output_tokens")) {
 			/* Several limits: hold the largest, so a budget
 			 * check never under-reserves. */
 			if (tok_count(s, &t[v], &mt) == 0 &&
@@ -464,7 +496,7 @@ read_request(const char *s, const jsmntok_t *t, int ntok,
 				out->has_max_tokens = 1;
 				out->max_tokens = mt;
 			}
-		} else if (key_is(s, &t[k], "stream_options")) {
+		} else if (KEY_EQ(key, (size_t)n, "stream_options")) {
 			out->has_stream_options = 1;
 			out->stream_options_off = tok_off(&t[v]);
 			out->stream_options_len = tok_len(&t[v]);
