@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "api.h"
@@ -44,6 +45,7 @@
 
 #define PROXY_MAX_ADDRS 4
 #define PROXY_DRAIN_MS 10000
+#define ACCEPT_PAUSE_MS 100
 #define ATTEMPT_LOG_CAP 2048
 #define TASK_ID_MAX 128
 #define TASK_POLL_MS 30000	/* the relay's own poll of open tasks */
@@ -148,6 +150,7 @@ static struct {
 	unsigned char *pkind;
 	size_t pcap;
 	uint64_t next_conn_id;
+	uint64_t accept_paused_until;	/* EMFILE back-off, or 0 */
 	/* Connections refused with 503 server_busy: read and discarded until
 	 * the client closes (or a second passes), so that our answer is not
 	 * lost to a TCP reset for unread request bytes. */
@@ -2490,7 +2493,14 @@ accept_ready(int lfd, const struct tls_server_cert *cert, uint64_t now_ms)
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
-				log_warn("accept: %s", strerror(errno));
+				/* Out of descriptors: the pending connection
+				 * stays queued and the listener stays readable.
+				 * Stop polling it for a moment instead of
+				 * spinning; the others keep being served. */
+				log_warn("accept: %s; pausing accepts for %d ms",
+				    strerror(errno), ACCEPT_PAUSE_MS);
+				P.accept_paused_until = now_ms +
+				    ACCEPT_PAUSE_MS;
 			}
 			return;
 		}
@@ -2808,6 +2818,17 @@ proxy_run(struct conf *conf, const char *config_path,
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
+	/* max_conns client sockets plus their upstreams need descriptors:
+	 * take the hard limit the system allows. */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		    rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	P.config_path = config_path;
 	P.gen = gen_new(conf);
 	if (P.gen == NULL) {
@@ -2879,11 +2900,18 @@ proxy_run(struct conf *conf, const char *config_path,
 			log_error("out of memory for the poll set");
 			break;
 		}
+		if (P.accept_paused_until != 0 &&
+		    now_ms >= P.accept_paused_until) {
+			P.accept_paused_until = 0;
+		}
 		for (i = 0; i < P.nlfds; i++) {
 			P.pfds[n].fd = P.lfds[i];
-			P.pfds[n].events = POLLIN;
+			P.pfds[n].events = P.accept_paused_until ? 0 : POLLIN;
 			P.pkind[n] = KIND_LISTEN;
 			P.powner[n++] = NULL;
+		}
+		if (P.accept_paused_until != 0) {
+			nearest = P.accept_paused_until;
 		}
 		for (i = 0; i < P.nconns; i++) {
 			struct server_conn *sc = P.conns[i];

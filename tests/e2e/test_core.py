@@ -482,3 +482,30 @@ def test_key_checked_on_every_request_of_a_connection(env):
         if want == 401:
             break   # the body was not read: the relay closes
     s.close()
+
+
+def test_out_of_descriptors_does_not_spin(env):
+    m = env.start_mock()
+    conf = config(m.port)
+    r = env.start_relay(conf, env=cred_env(), args=[])
+    subprocess.run(['prlimit', '--pid', str(r.proc.pid), '--nofile=24:24'], check=True)
+    keep = connect(r.port)   # an existing client keeps being served
+    flood = []
+    for _ in range(40):
+        try:
+            flood.append(connect(r.port))
+        except OSError:
+            break
+    wait_for(lambda: 'pausing accepts' in r.log(), 5, 'EMFILE back-off')
+
+    def cpu():
+        f = open('/proc/%d/stat' % r.proc.pid).read().rsplit(')', 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK')
+    c0 = cpu()
+    time.sleep(1.0)          # measuring idleness: nothing to wait for
+    assert cpu() - c0 < 0.3, 'the loop spins while out of descriptors'
+    keep.sendall(b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert read_response(keep).status == 200
+    for s in flood:
+        s.close()
+    wait_for(lambda: http('127.0.0.1', r.port, 'GET', '/healthz').status == 200, 5, 'accepting again')
