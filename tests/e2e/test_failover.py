@@ -242,3 +242,16 @@ def test_stream_stalled_midway_ends_with_error_event(env):
     assert 0.35 < dt < 2.5, dt
     assert b'tok0' in out and b'tok1' not in out, out
     assert b'event: error\ndata: {"error":{"message":"upstream stream broke: upstream idle' in out, out
+
+
+def test_hostile_upstream_heads_are_retryable_failures(env):
+    m = env.start_mock()
+    r = env.start_relay(config(m.port, creds=('sk-x',)), env={'MOCK_KEY_1': 'sk-x'})
+    for script, reason in (('badhead', 'malformed response head'),
+                           ('hugehead', 'response head too large'),
+                           ('close', 'closed before the response head'),
+                           ('reset', 'connection reset')):
+        res = chat(r, {'x-mock': script})
+        assert res.status == 503, (script, res.status, res.body[:200])
+        assert reason in res.json()['error']['message'], (script, res.json())
+    assert chat(r).status == 200    # and the relay is fine afterwards
