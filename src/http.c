@@ -738,6 +738,11 @@ http_is_hop_by_hop(struct view name)
 	struct view prefix;
 	size_t i;
 
+	/* Every forwarded field passes here: most start with a letter no
+	 * hop-by-hop name starts with. */
+	if (name.n == 0 || !strchr("cktupCKTUP", name.p[0])) {
+		return 0;
+	}
 	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
 		if (util_view_ieq(name, hop[i])) {
 			return 1;

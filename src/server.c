@@ -12,6 +12,7 @@
  * request starts (SPEC §7). */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +122,13 @@ reset_request(struct server_conn *sc)
 	} else {
 		free(sc->req.mem);
 	}
-	memset(&sc->req, 0, sizeof(sc->req));
+	/* The header array is only read up to nheaders, which the parser
+	 * sets: clearing the rest of the 3 KiB head per request is waste. */
+	memset(&sc->req.head, 0, offsetof(struct http_request, headers));
+	memset((char *)&sc->req.head + offsetof(struct http_request, nheaders),
+	    0, sizeof(sc->req.head) - offsetof(struct http_request, nheaders));
+	memset((char *)&sc->req + sizeof(sc->req.head), 0,
+	    sizeof(sc->req) - sizeof(sc->req.head));
 	sc->req.wallet = -1;
 	sc->body_ptr = NULL;
 	sc->body_left = 0;
