@@ -127,23 +127,15 @@ empty_view(void)
 	return v;
 }
 
-/* tchar of RFC 9110 §5.6.2. */
-static int
-is_tchar(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9')) {
-		return 1;
-	}
-	switch (c) {
-	case '!': case '#': case '$': case '%': case '&': case '\'':
-	case '*': case '+': case '-': case '.': case '^': case '_':
-	case '`': case '|': case '~':
-		return 1;
-	default:
-		return 0;
-	}
-}
+#define ONES UINT64_C(0x0101010101010101)
+
+/* tchar of RFC 9110 §5.6.2, as a bitmap of the 128 ASCII codes:
+ * "!#$%&'*+-.^_`|~", digits and letters. */
+static const uint32_t TCHAR_BITS[4] = {
+	0x00000000, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff
+};
+
+#define is_tchar(c) ((c) < 128 && (TCHAR_BITS[(c) >> 5] >> ((c) & 31)) & 1)
 
 static unsigned char
 lower(unsigned char c)
@@ -258,7 +250,19 @@ parse_field(struct view line, struct http_header *h)
 	h->value.p = line.p + i + 1;
 	h->value.n = line.n - i - 1;
 	h->value = util_view_trim(h->value);
-	for (i = 0; i < h->value.n; i++) {
+	i = 0;
+	/* Eight bytes at a time while none is a control (< 0x20, which
+	 * includes HTAB, or DEL): values are most of a head's bytes. */
+	for (; i + 8 <= h->value.n; i += 8) {
+		uint64_t x;
+
+		memcpy(&x, h->value.p + i, 8);
+		if (((x - ONES * 0x20) | ((x ^ ONES * 0x7f) - ONES)) & ~x &
+		    ONES * 0x80) {
+			break;
+		}
+	}
+	for (; i < h->value.n; i++) {
 		c = (unsigned char)h->value.p[i];
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			return HEAD_FIELD_VALUE;
@@ -288,19 +292,19 @@ parse_fields(const char *buf, size_t len, size_t max_header, size_t pos,
 			return len >= max_header ? HEAD_TOO_LARGE :
 			    HEAD_PARTIAL;
 		}
-		if (has_nul_or_cr(line)) {
-			return HEAD_NUL_CR;
-		}
 		if (line.n == 0) {
 			*end = next;
 			return HEAD_OK;
 		}
+		/* A field line that parses holds no NUL or CR, so the scan
+		 * for them only runs to name the error right. */
 		if (*nheaders == HTTP_MAX_HEADERS) {
-			return HEAD_TOO_MANY;
+			return has_nul_or_cr(line) ? HEAD_NUL_CR :
+			    HEAD_TOO_MANY;
 		}
 		e = parse_field(line, &headers[*nheaders]);
 		if (e != HEAD_OK) {
-			return e;
+			return has_nul_or_cr(line) ? HEAD_NUL_CR : e;
 		}
 		(*nheaders)++;
 		pos = next;
@@ -391,7 +395,7 @@ derive_request(struct http_request *req)
 		    !strchr("cthaexCTHAEX", h->name.p[0])) {
 			continue;
 		}
-		if (util_view_ieq(h->name, "content-length")) {
+		if (VIEW_IEQ(h->name, "content-length")) {
 			if (parse_digits(h->value, &v) < 0) {
 				return HEAD_CL_INVALID;
 			}
@@ -403,27 +407,27 @@ derive_request(struct http_request *req)
 			}
 			req->has_content_length = 1;
 			req->content_length = v;
-		} else if (util_view_ieq(h->name, "transfer-encoding")) {
+		} else if (VIEW_IEQ(h->name, "transfer-encoding")) {
 			/* A second field extends the coding list (RFC 9110
 			 * §5.3), so it is no longer a lone "chunked". */
-			te_chunked = !has_te && util_view_ieq(h->value, "chunked");
+			te_chunked = !has_te && VIEW_IEQ(h->value, "chunked");
 			has_te = 1;
-		} else if (util_view_ieq(h->name, "host")) {
+		} else if (VIEW_IEQ(h->name, "host")) {
 			nhost++;
 			req->host = h->value;
-		} else if (util_view_ieq(h->name, "connection")) {
+		} else if (VIEW_IEQ(h->name, "connection")) {
 			conn_close |= lists(h->value, "close");
 			ka |= lists(h->value, "keep-alive");
-		} else if (util_view_ieq(h->name, "expect")) {
-			expect |= util_view_ieq(h->value, "100-continue");
-		} else if (util_view_ieq(h->name, "authorization")) {
+		} else if (VIEW_IEQ(h->name, "expect")) {
+			expect |= VIEW_IEQ(h->value, "100-continue");
+		} else if (VIEW_IEQ(h->name, "authorization")) {
 			/* Two credentials leave it unclear whose request
 			 * this is; refuse rather than pick one. */
 			if (has_auth++) {
 				return HEAD_DUP_CREDENTIAL;
 			}
 			req->authorization = h->value;
-		} else if (util_view_ieq(h->name, "x-api-key")) {
+		} else if (VIEW_IEQ(h->name, "x-api-key")) {
 			if (has_key++) {
 				return HEAD_DUP_CREDENTIAL;
 			}
@@ -541,10 +545,10 @@ http_parse_request(const char *buf, size_t len, size_t max_header,
 	if (line.n > HTTP_MAX_REQUEST_LINE) {
 		return request_result(req, HEAD_LINE_TOO_LONG, 0);
 	}
-	if (has_nul_or_cr(line)) {
-		return request_result(req, HEAD_NUL_CR, 0);
-	}
 	e = parse_request_line(line, req);
+	if (e != HEAD_OK && has_nul_or_cr(line)) {
+		e = HEAD_NUL_CR;	/* a valid line holds neither */
+	}
 	if (e == HEAD_OK) {
 		e = parse_fields(buf, len, max_header, next, req->headers,
 		    &req->nheaders, &end);
@@ -613,7 +617,7 @@ derive_response(struct http_response *resp)
 		    (h->name.p[0] | 0x20) != 't')) {
 			continue;
 		}
-		if (util_view_ieq(h->name, "content-length")) {
+		if (VIEW_IEQ(h->name, "content-length")) {
 			if (parse_digits(h->value, &v) < 0) {
 				return HEAD_CL_INVALID;
 			}
@@ -623,10 +627,10 @@ derive_response(struct http_response *resp)
 			}
 			resp->has_content_length = 1;
 			resp->content_length = v;
-		} else if (util_view_ieq(h->name, "transfer-encoding")) {
-			te_chunked = !has_te && util_view_ieq(h->value, "chunked");
+		} else if (VIEW_IEQ(h->name, "transfer-encoding")) {
+			te_chunked = !has_te && VIEW_IEQ(h->value, "chunked");
 			has_te = 1;
-		} else if (util_view_ieq(h->name, "connection")) {
+		} else if (VIEW_IEQ(h->name, "connection")) {
 			conn_close |= lists(h->value, "close");
 			ka |= lists(h->value, "keep-alive");
 		}
@@ -692,10 +696,11 @@ http_parse_response(const char *buf, size_t len, size_t max_header,
 	lim = len < max_header ? len : max_header;
 	if (!find_line(buf, 0, lim, &line, &next)) {
 		e = len >= max_header ? HEAD_TOO_LARGE : HEAD_PARTIAL;
-	} else if (has_nul_or_cr(line)) {
-		e = HEAD_NUL_CR;
 	} else {
 		e = parse_status_line(line, resp);
+		if (e != HEAD_OK && has_nul_or_cr(line)) {
+			e = HEAD_NUL_CR;	/* a valid line holds neither */
+		}
 	}
 	if (e == HEAD_OK) {
 		e = parse_fields(buf, len, max_header, next, resp->headers,
@@ -730,30 +735,38 @@ int
 http_is_hop_by_hop(struct view name)
 {
 	/* RFC 9110 §7.6.1, plus Keep-Alive (RFC 2068) and the
-	 * Proxy-* fields meant for this hop only. */
-	static const char *const hop[] = {
-		"connection", "keep-alive", "te", "trailer",
-		"transfer-encoding", "upgrade",
-	};
+	 * Proxy-* fields meant for this hop only. Every forwarded field
+	 * passes here, so the length picks the one name to compare. */
 	struct view prefix;
-	size_t i;
 
-	/* Every forwarded field passes here: most start with a letter no
-	 * hop-by-hop name starts with. */
-	if (name.n == 0 || !strchr("cktupCKTUP", name.p[0])) {
-		return 0;
-	}
-	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
-		if (util_view_ieq(name, hop[i])) {
+	switch (name.n) {
+	case 2:
+		return VIEW_IEQ(name, "te");
+	case 7:
+		if (VIEW_IEQ(name, "trailer") || VIEW_IEQ(name, "upgrade")) {
 			return 1;
 		}
+		break;
+	case 10:
+		if (VIEW_IEQ(name, "connection") ||
+		    VIEW_IEQ(name, "keep-alive")) {
+			return 1;
+		}
+		break;
+	case 17:
+		if (VIEW_IEQ(name, "transfer-encoding")) {
+			return 1;
+		}
+		break;
+	default:
+		break;
 	}
-	if (name.n < 6) {
+	if (name.n < 6 || (name.p[0] | 0x20) != 'p') {
 		return 0;
 	}
 	prefix.p = name.p;
 	prefix.n = 6;
-	return util_view_ieq(prefix, "proxy-");
+	return VIEW_IEQ(prefix, "proxy-");
 }
 
 int

@@ -561,6 +561,8 @@ release(struct ledger *l)
 	free(l->tasks);
 	free(l->task_slots);
 	free(l->path);
+	free(l->pend);
+	free(l->undo);
 	ledger_init(l);
 }
 
@@ -1284,6 +1286,9 @@ ledger_open(struct ledger *l, const char *path, enum conf_sync sync,
 		return -1;
 	}
 	memcpy(l->cur, currency_lower, 4);
+	memcpy(l->cur_key, ",\"", 2);	/* ,"cny_nano": */
+	memcpy(l->cur_key + 2, l->cur, 3);
+	memcpy(l->cur_key + 5, "_nano\":", 8);
 	if (today != NULL && strlen(today) == 10) {
 		memcpy(l->today, today, 11);
 	}
@@ -1320,6 +1325,7 @@ fail:
 void
 ledger_close(struct ledger *l)
 {
+	(void)ledger_commit(l);
 	stop_syncer(l);
 	if (l->fd >= 0 && l->sync != CONF_SYNC_NONE) {
 		sync_now(l, clock_mono_ms());
@@ -1342,10 +1348,8 @@ struct line {
 };
 
 static void
-put_raw(struct line *b, const char *s)
+put_mem(struct line *b, const char *s, size_t k)
 {
-	size_t k = strlen(s);
-
 	if (b->full || k >= sizeof b->buf - b->n) {
 		b->full = 1;
 		return;
@@ -1355,27 +1359,50 @@ put_raw(struct line *b, const char *s)
 }
 
 static void
-put_str(struct line *b, const char *key, const char *val)
+put_raw(struct line *b, const char *s)
 {
-	long k;
-
-	put_raw(b, ",\"");
-	put_raw(b, key);
-	put_raw(b, "\":\"");
-	if (b->full) {
-		return;
-	}
-	k = json_escape(val, strlen(val), b->buf + b->n, sizeof b->buf - b->n);
-	if (k < 0) {
-		b->full = 1;
-		return;
-	}
-	b->n += (size_t)k;
-	put_raw(b, "\"");
+	put_mem(b, s, strlen(s));
 }
 
+/* Literals go in with their length known at compile time: every line is
+ * built on the request path. */
+#define put_lit(b, lit) put_mem((b), (lit), sizeof(lit) - 1)
+
+/* ,"key":"escaped val" -- pre is the literal ,"key":" */
 static void
-put_num(struct line *b, const char *key, int neg, uint64_t mag)
+put_str_pre(struct line *b, const char *pre, size_t npre, const char *val)
+{
+	size_t n = strlen(val), i;
+	long k;
+
+	put_mem(b, pre, npre);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)val[i];
+
+		if (c < 0x20 || c == '"' || c == '\\') {
+			break;
+		}
+	}
+	if (i == n) {	/* the usual case: nothing to escape */
+		put_mem(b, val, n);
+	} else if (!b->full) {
+		k = json_escape(val, n, b->buf + b->n, sizeof b->buf - b->n);
+		if (k < 0) {
+			b->full = 1;
+			return;
+		}
+		b->n += (size_t)k;
+	}
+	put_lit(b, "\"");
+}
+
+#define put_str(b, key, val) \
+	put_str_pre((b), ",\"" key "\":\"", sizeof(",\"" key "\":\"") - 1, (val))
+
+/* ,"key":[-]digits -- pre is the literal ,"key": */
+static void
+put_num_pre(struct line *b, const char *pre, size_t npre, int neg,
+    uint64_t mag)
 {
 	char num[32];
 	size_t k = 0;
@@ -1384,12 +1411,12 @@ put_num(struct line *b, const char *key, int neg, uint64_t mag)
 		num[k++] = '-';
 	}
 	k += util_u64_dec(mag, num + k);
-	num[k] = '\0';
-	put_raw(b, ",\"");
-	put_raw(b, key);
-	put_raw(b, "\":");
-	put_raw(b, num);
+	put_mem(b, pre, npre);
+	put_mem(b, num, k);
 }
+
+#define put_num(b, key, neg, mag) \
+	put_num_pre((b), ",\"" key "\":", sizeof(",\"" key "\":") - 1, (neg), (mag))
 
 /* ts and type, the start of every record; ts gets the time stamp. */
 static void
@@ -1398,11 +1425,11 @@ put_head(struct line *b, const char *type, char ts[32])
 	clock_iso8601(ts, 32);
 	b->n = 0;
 	b->full = 0;
-	put_raw(b, "{\"ts\":\"");
+	put_lit(b, "{\"ts\":\"");
 	put_raw(b, ts);
-	put_raw(b, "\",\"type\":\"");
+	put_lit(b, "\",\"type\":\"");
 	put_raw(b, type);
-	put_raw(b, "\"");
+	put_lit(b, "\"");
 }
 
 /* Refuse before formatting: a closed or stopped ledger, a missing or
@@ -1446,42 +1473,172 @@ check_write(const struct ledger *l, const char *const *strs,
 	return 0;
 }
 
-/* Finish the line with prev and write it with one write(2). */
+/* Close the line with prev and its newline. */
+static int
+finish_line(struct ledger *l, struct line *b, char *err, size_t errlen)
+{
+	put_lit(b, ",\"prev\":\"");
+	put_mem(b, l->last_hash, 64);
+	put_lit(b, "\"}\n");
+	if (b->full) {
+		snprintf(err, errlen, "ledger record longer than %d bytes",
+		    LEDGER_RECORD_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* Lines are in the file now: count them and apply the sync policy. */
+static void
+written(struct ledger *l, size_t bytes, size_t lines)
+{
+	l->size += (off_t)bytes;
+	l->lines += lines;
+	l->writes++;
+	memcpy(l->file_hash, l->last_hash, sizeof l->file_hash);
+	if (l->sync == CONF_SYNC_ALWAYS) {
+		sync_now(l, clock_mono_ms());
+	} else if (l->sync == CONF_SYNC_BATCH) {
+		l->dirty = 1;
+	}
+}
+
+/* write_all() failed after done bytes: half a line would glue the next
+ * one onto it, so cut back to the last complete line, which only we
+ * append to. Returns the message's tail. */
+static const char *
+undo_partial(struct ledger *l, size_t done)
+{
+	if (done > 0 && ftruncate(l->fd, l->size) < 0) {
+		l->broken = 1;
+	}
+	return l->broken ? "; a partial line is left and writes are "
+	    "stopped" : "";
+}
+
+/* Finish the line with prev and write it with one write(2), after the
+ * queued charge lines (their order in the file is the chain's). */
 static int
 append(struct ledger *l, struct line *b, char *err, size_t errlen)
 {
 	size_t done;
 	int e;
 
-	put_raw(b, ",\"prev\":\"");
-	put_raw(b, l->last_hash);
-	put_raw(b, "\"}\n");
-	if (b->full) {
-		snprintf(err, errlen, "ledger record longer than %d bytes",
-		    LEDGER_RECORD_MAX);
+	if (l->pend_len > 0) {
+		(void)ledger_commit(l);
+	}
+	if (l->broken) {
+		snprintf(err, errlen, "ledger %s: writes stopped after a "
+		    "partial write could not be undone; restart to repair",
+		    l->path);
+		return -1;
+	}
+	if (finish_line(l, b, err, errlen) < 0) {
 		return -1;
 	}
 	if (write_all(l->fd, b->buf, b->n, &done) < 0) {
 		e = errno;
-		/* Half a line would glue the next one onto it: cut back
-		 * to the last complete line, which only we append to. */
-		if (done > 0 && ftruncate(l->fd, l->size) < 0) {
-			l->broken = 1;
-		}
 		snprintf(err, errlen, "ledger %s: write: %s%s", l->path,
-		    strerror(e), l->broken ? "; a partial line is left and "
-		    "writes are stopped" : "");
+		    strerror(e), undo_partial(l, done));
 		return -1;
 	}
 	hash_hex(b->buf, b->n - 1, l->last_hash);
-	l->size += (off_t)b->n;
-	l->lines++;
-	if (l->sync == CONF_SYNC_ALWAYS) {
-		sync_now(l, clock_mono_ms());
-	} else if (l->sync == CONF_SYNC_BATCH) {
-		l->dirty = 1;
-	}
+	written(l, b->n, 1);
 	return 0;
+}
+
+/* Group commit: queue a finished charge line and what undoes it. */
+static int
+queue_line(struct ledger *l, struct line *b, const struct ledger_undo *u,
+    char *err, size_t errlen)
+{
+	if (finish_line(l, b, err, errlen) < 0) {
+		return -1;
+	}
+	if (l->nundo == l->cap_undo || b->n > LEDGER_GROUP_CAP - l->pend_len) {
+		snprintf(err, errlen, "ledger group commit queue is full");
+		return -1;	/* ledger_charge() made room first */
+	}
+	memcpy(l->pend + l->pend_len, b->buf, b->n);
+	l->pend_len += b->n;
+	l->undo[l->nundo++] = *u;
+	hash_hex(b->buf, b->n - 1, l->last_hash);
+	return 0;
+}
+
+int
+ledger_group(struct ledger *l)
+{
+	/* The shortest charge line is well over 128 bytes. */
+	size_t cap = LEDGER_GROUP_CAP / 128;
+
+	if (l->group) {
+		return 0;
+	}
+	l->pend = malloc(LEDGER_GROUP_CAP);
+	l->undo = malloc(cap * sizeof *l->undo);
+	if (l->pend == NULL || l->undo == NULL) {
+		free(l->pend);
+		free(l->undo);
+		l->pend = NULL;
+		l->undo = NULL;
+		return -1;
+	}
+	l->cap_undo = cap;
+	l->group = 1;
+	memcpy(l->file_hash, l->last_hash, sizeof l->file_hash);
+	return 0;
+}
+
+size_t
+ledger_pending(const struct ledger *l)
+{
+	return l->nundo;
+}
+
+int
+ledger_commit(struct ledger *l)
+{
+	size_t done = 0, i, n = l->nundo, bytes = l->pend_len;
+	const char *why;
+	int e = EBADF;
+
+	if (n == 0) {
+		return 0;
+	}
+	l->pend_len = 0;
+	l->nundo = 0;
+	if (l->fd >= 0 && !l->broken) {
+		if (write_all(l->fd, l->pend, bytes, &done) == 0) {
+			written(l, bytes, n);
+			return (int)n;
+		}
+		e = errno;
+	}
+	why = l->broken ? "writes are stopped" : strerror(e);
+	log_error("ledger %s: write: %s%s; %zu charge line%s not written",
+	    l->path, why, l->broken ? "" : undo_partial(l, done), n,
+	    n == 1 ? "" : "s");
+	/* Undo newest first; the chain goes on from the file's last line. */
+	for (i = n; i-- > 0;) {
+		const struct ledger_undo *u = &l->undo[i];
+		struct ledger_wallet *w = wallet_get(l, u->wallet);
+
+		log_error("%s charge of %" PRId64 " %s nano to %s not written",
+		    u->id, u->nano, l->cur, u->wallet);
+		if (w != NULL) {
+			w->balance_nano += u->nano;
+			if (memcmp(u->day, l->today, 11) == 0) {
+				w->today_nano -= u->nano;
+				w->today_requests--;
+			}
+		}
+		if (u->task != SIZE_MAX && u->task < l->ntasks) {
+			l->tasks[u->task].charged = 0;
+		}
+	}
+	memcpy(l->last_hash, l->file_hash, sizeof l->last_hash);
+	return -1;
 }
 
 int
@@ -1493,7 +1650,7 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 	struct ledger_wallet *w;
 	struct ledger_task *t = NULL;
 	struct line b;
-	char ts[32], key[16];
+	char ts[32];
 	int64_t bal;
 
 	if (check_write(l, strs, names, 4, c->cred, err, errlen) < 0 ||
@@ -1514,6 +1671,10 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 			    "is already charged");
 			return -1;
 		}
+	}
+	if (l->group && (l->nundo == l->cap_undo ||
+	    LEDGER_RECORD_MAX > LEDGER_GROUP_CAP - l->pend_len)) {
+		(void)ledger_commit(l);	/* full: this pass writes twice */
 	}
 	if ((w = wallet_get(l, c->wallet)) == NULL) {
 		return oom(err, errlen);
@@ -1538,17 +1699,30 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 	put_num(&b, "in", 0, c->in);
 	put_num(&b, "out", 0, c->out);
 	/* With currency USD the two amounts are one field: the debit. */
-	if (strcmp(l->cur, "usd") == 0) {
-		put_num(&b, "usd_nano", 0, c->cur_nano);
-	} else {
-		snprintf(key, sizeof key, "%s_nano", l->cur);
+	if (strcmp(l->cur, "usd") != 0) {
 		put_num(&b, "usd_nano", 0, c->usd_nano);
-		put_num(&b, key, 0, c->cur_nano);
 	}
+	put_num_pre(&b, l->cur_key, sizeof l->cur_key - 1, 0, c->cur_nano);
 	if (c->estimated) {
-		put_raw(&b, ",\"estimated\":true");
+		put_lit(&b, ",\"estimated\":true");
 	}
-	if (append(l, &b, err, errlen) < 0) {
+	if (l->group) {
+		struct ledger_undo u;
+		size_t n;
+
+		u.wallet = w->name;
+		u.nano = (int64_t)c->cur_nano;
+		u.task = t != NULL ? (size_t)(t - l->tasks) : SIZE_MAX;
+		memcpy(u.day, ts, 10);
+		u.day[10] = '\0';
+		n = strlen(c->id) < sizeof u.id ? strlen(c->id) :
+		    sizeof u.id - 1;
+		memcpy(u.id, c->id, n);
+		u.id[n] = '\0';
+		if (queue_line(l, &b, &u, err, errlen) < 0) {
+			return -1;
+		}
+	} else if (append(l, &b, err, errlen) < 0) {
 		return -1;
 	}
 	w->balance_nano = bal;
@@ -1566,7 +1740,7 @@ ledger_credit(struct ledger *l, const char *wallet, int64_t amount_nano,
 	const char *const names[] = { "wallet" };
 	struct ledger_wallet *w;
 	struct line b;
-	char ts[32], key[16];
+	char ts[32];
 	int64_t bal;
 
 	if (note == NULL) {
@@ -1585,8 +1759,8 @@ ledger_credit(struct ledger *l, const char *wallet, int64_t amount_nano,
 	}
 	put_head(&b, "credit", ts);
 	put_str(&b, "wallet", wallet);
-	snprintf(key, sizeof key, "%s_nano", l->cur);
-	put_num(&b, key, amount_nano < 0, amount_nano < 0 ?
+	put_num_pre(&b, l->cur_key, sizeof l->cur_key - 1, amount_nano < 0,
+	    amount_nano < 0 ?
 	    (uint64_t)-(amount_nano + 1) + 1 : (uint64_t)amount_nano);
 	put_str(&b, "note", note);
 	if (append(l, &b, err, errlen) < 0) {

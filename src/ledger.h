@@ -18,8 +18,10 @@ enum {
 					 * its newline */
 	LEDGER_RECORD_MAX = 8192,	/* longest line the relay writes */
 	LEDGER_NAME_MAX = 256,		/* longest string field, in bytes */
-	LEDGER_BATCH_MS = 100		/* sync=batch: fsync at most this
+	LEDGER_BATCH_MS = 100,		/* sync=batch: fsync at most this
 					 * often */
+	LEDGER_GROUP_CAP = 65536	/* group commit: bytes of charge lines
+					 * that may wait for ledger_commit() */
 };
 
 /* One wallet as the ledger knows it. Wallets that are no longer in the
@@ -62,6 +64,16 @@ struct ledger_charge {
 	int estimated;		/* tokens were estimated, not reported */
 };
 
+/* A charge line waiting for ledger_commit(): what to undo if its write
+ * fails. */
+struct ledger_undo {
+	const char *wallet;	/* the ledger_wallet's own name (stable) */
+	int64_t nano;		/* debited */
+	size_t task;		/* index of the task it settled, or SIZE_MAX */
+	char day[11];		/* UTC day its today_* counters went to */
+	char id[32];		/* request id, for the log */
+};
+
 /* An open ledger. Callers embed it; the fields are private by convention
  * and read only through the functions below. */
 struct ledger {
@@ -69,6 +81,7 @@ struct ledger {
 	char *path;		/* owned */
 	enum conf_sync sync;
 	char cur[4];		/* wallet currency, lower-case ("cny") */
+	char cur_key[13];	/* its amount's key: ,"cny_nano": */
 	char last_hash[65];	/* hex SHA-256 of the last line: next prev */
 	char today[11];		/* UTC day the today_* counters are for */
 	uint64_t lines;		/* complete lines in the file */
@@ -79,6 +92,7 @@ struct ledger {
 				 * writes until a restart repairs the tail */
 	uint64_t last_sync_ms;	/* monotonic time of the last fsync */
 	uint64_t fsyncs;	/* fsync(2) calls made, for metrics */
+	uint64_t writes;	/* write(2)s of complete lines, for metrics */
 	/* sync=batch: the fsync runs on a helper thread, so the event loop
 	 * never waits for the disk; the loop only asks for it. */
 	int syncer_on;
@@ -87,6 +101,14 @@ struct ledger {
 	pthread_cond_t sync_cv;
 	int sync_wanted;	/* guarded by sync_mu */
 	int syncer_stop;	/* guarded by sync_mu */
+	/* Group commit (ledger_group()): charge lines wait in pend and go
+	 * out with one write(2) per ledger_commit(). */
+	int group;
+	char *pend;		/* owned, LEDGER_GROUP_CAP bytes, or NULL */
+	size_t pend_len;
+	struct ledger_undo *undo;	/* owned, one per waiting line */
+	size_t nundo, cap_undo;
+	char file_hash[65];	/* hash of the last line in the file */
 	struct ledger_wallet *wallets;	/* owned, sorted by name */
 	size_t nwallets, cap_wallets;
 	struct ledger_task *tasks;	/* owned, in ledger order */
@@ -122,12 +144,35 @@ int ledger_add_wallet(struct ledger *l, const char *wallet);
 
 /* Append a charge line and debit the wallet. With c->task set, the task
  * must be known and not yet charged (a task is charged exactly once).
- * The line is written with one write(2); sync=always then fsyncs. Returns
+ * The line is written with one write(2); sync=always then fsyncs (with
+ * group commit on, the line is queued: see ledger_group()). Returns
  * 0, or -1 with a message in err and nothing changed (no line written, or
  * a partial one cut back off). An fsync failure after a complete write is
  * logged, not returned: the line is in the file and counts. */
 int ledger_charge(struct ledger *l, const struct ledger_charge *c,
     char *err, size_t errlen);
+
+/* Turn group commit on: from now on ledger_charge() applies the charge in
+ * memory and queues its line (hashed, chained) instead of writing it, and
+ * ledger_commit() writes every queued line with one write(2) (then
+ * fsyncs for sync=always). The event loop commits once per pass, before
+ * the answers of the charged requests leave, so a client never holds an
+ * answer whose charge is not in the file, and a busy relay makes one
+ * write (and one fsync) per pass instead of one per request. Credit and
+ * task lines, and a full queue, commit first and are written at once.
+ * Returns 0, or -1 when out of memory (group stays off). */
+int ledger_group(struct ledger *l);
+
+/* Write the queued charge lines with one write(2); sync=always then
+ * fsyncs, sync=batch marks the file dirty. On a failed write nothing of
+ * the batch stays: a partial write is cut back, the charges are undone in
+ * memory (balances, today's counters, settled tasks), the chain goes on
+ * from the file's last line, and each lost charge is logged with its
+ * request id. Returns the number of lines written, or -1. */
+int ledger_commit(struct ledger *l);
+
+/* Charge lines queued and not yet committed. */
+size_t ledger_pending(const struct ledger *l);
 
 /* Append a credit line: amount_nano (wallet currency; negative for a
  * correction) is added to wallet's balance. note may be NULL (""). Same

@@ -170,6 +170,8 @@ static struct {
 	unsigned long long m_requests, m_relayed, m_attempts, m_upstream_conns,
 	    m_errors_5xx, m_busy, m_charges, m_refused_402;
 	char body_tmp[64];
+	/* Conns whose answers wait for the ledger's group commit. */
+	struct server_conn *held_conns;
 } P;
 
 enum { KIND_LISTEN, KIND_SERVER, KIND_UPSTREAM, KIND_REJECT, KIND_DNS };
@@ -580,19 +582,19 @@ header_dropped(const struct view name, const struct conf_provider *p,
 	}
 	switch (name.p[0] | 0x20) {
 	case 'a':
-		hit = util_view_ieq(name, "authorization") ||
-		    util_view_ieq(name, "api-key") ||
-		    util_view_ieq(name, "accept-encoding");
+		hit = VIEW_IEQ(name, "authorization") ||
+		    VIEW_IEQ(name, "api-key") ||
+		    VIEW_IEQ(name, "accept-encoding");
 		break;
 	case 'c':
-		hit = util_view_ieq(name, "connection") ||
-		    util_view_ieq(name, "content-length");
+		hit = VIEW_IEQ(name, "connection") ||
+		    VIEW_IEQ(name, "content-length");
 		break;
 	case 'e':
-		hit = util_view_ieq(name, "expect");
+		hit = VIEW_IEQ(name, "expect");
 		break;
 	case 'h':
-		hit = util_view_ieq(name, "host");
+		hit = VIEW_IEQ(name, "host");
 		break;
 	case 'k':
 	case 'p':
@@ -601,7 +603,7 @@ header_dropped(const struct view name, const struct conf_provider *p,
 		hit = http_is_hop_by_hop(name);
 		break;
 	case 'x':
-		hit = util_view_ieq(name, "x-api-key");
+		hit = VIEW_IEQ(name, "x-api-key");
 		break;
 	default:
 		break;
@@ -622,10 +624,10 @@ static struct view
 find_header(const struct http_header *h, size_t n, const char *name)
 {
 	struct view none = { "", 0 };
-	size_t i;
+	size_t i, len = strlen(name);
 
 	for (i = 0; i < n; i++) {
-		if (util_view_ieq(h[i].name, name)) {
+		if (h[i].name.n == len && util_view_ieq(h[i].name, name)) {
 			return h[i].value;
 		}
 	}
@@ -896,6 +898,8 @@ static void after_upstream(struct upstream *u, uint64_t now_ms);
 static void break_stream(struct exchange *ex, const char *why,
     uint64_t now_ms);
 static void note_usage(struct exchange *ex, const char *p, size_t n);
+static void hold_answer(struct server_conn *sc);
+static void after_server(struct server_conn *sc, uint64_t now_ms);
 
 /* Start the next attempt, or answer 503 when no candidate is left. */
 static void
@@ -1078,74 +1082,87 @@ forward_head(struct exchange *ex, uint64_t now_ms)
 	struct view ctype = find_header(r->headers, r->nheaders,
 	    "content-type");
 	struct buf *o = &sc->out;
-	char line[256];
-	size_t i;
-	int n, has_body;
+	const char *route;
+	char *d, *start;
+	size_t i, need;
+	int has_body;
 
 	ex->status = r->status;
 	ex->sse = ctype.n >= 17 && util_view_ieq((struct view){ ctype.p, 17 },
 	    "text/event-stream");
 	has_body = !http_response_has_no_body(r->status, sc->req.head.method);
-	n = (int)util_u64_dec((uint64_t)r->status, line);
-	if (buf_append(o, "HTTP/1.1 ", 9) < 0 ||
-	    buf_append(o, line, (size_t)n) < 0 || buf_append(o, " ", 1) < 0 ||
-	    buf_append(o, r->reason.p, r->reason.n > 100 ? 100 :
-	    r->reason.n) < 0 || buf_append(o, "\r\n", 2) < 0) {
-		return -1;
+	/* Bound the head, make room once, then copy field by field. */
+	route = ex->model->routes[ex->route].text;
+	need = 400 + strlen(route) + strlen(sc->req.id);
+	for (i = 0; i < r->nheaders; i++) {
+		need += r->headers[i].name.n + r->headers[i].value.n + 28;
 	}
+	if (buf_room(o) < need) {
+		buf_compact(o);
+		if (buf_room(o) < need) {
+			return -1;
+		}
+	}
+	d = (char *)buf_tail(o);
+	start = d;
+#define OUT(p, len) do { memcpy(d, (p), (len)); d += (len); } while (0)
+#define OUTL(lit) OUT((lit), sizeof(lit) - 1)
+	OUTL("HTTP/1.1 ");
+	d += util_u64_dec((uint64_t)r->status, d);
+	OUTL(" ");
+	OUT(r->reason.p, r->reason.n > 100 ? 100 : r->reason.n);
+	OUTL("\r\n");
 	for (i = 0; i < r->nheaders; i++) {
 		const struct http_header *f = &r->headers[i];
 
 		if (http_is_hop_by_hop(f->name) ||
 		    (connection.n && http_connection_lists(connection,
-		    f->name)) || util_view_ieq(f->name, "content-length") ||
-		    util_view_ieq(f->name, "x-relay-route") ||
-		    util_view_ieq(f->name, "x-relay-attempts")) {
+		    f->name)) || VIEW_IEQ(f->name, "content-length") ||
+		    VIEW_IEQ(f->name, "x-relay-route") ||
+		    VIEW_IEQ(f->name, "x-relay-attempts")) {
 			continue;
 		}
-		if (util_view_ieq(f->name, "x-request-id")) {
+		if (VIEW_IEQ(f->name, "x-request-id")) {
 			/* Ours names the request; keep theirs beside it. */
-			if (buf_puts(o, "x-upstream-request-id: ") < 0 ||
-			    buf_append(o, f->value.p, f->value.n) < 0 ||
-			    buf_append(o, "\r\n", 2) < 0) {
-				return -1;
-			}
-			continue;
+			OUTL("x-upstream-request-id");
+		} else {
+			OUT(f->name.p, f->name.n);
 		}
-		if (buf_append(o, f->name.p, f->name.n) < 0 ||
-		    buf_append(o, ": ", 2) < 0 ||
-		    buf_append(o, f->value.p, f->value.n) < 0 ||
-		    buf_append(o, "\r\n", 2) < 0) {
-			return -1;
-		}
+		OUTL(": ");
+		OUT(f->value.p, f->value.n);
+		OUTL("\r\n");
 	}
 	if (!has_body) {
 		if (r->status != 204 && r->status != 304) {
-			(void)buf_puts(o, "Content-Length: 0\r\n");
+			OUTL("Content-Length: 0\r\n");
 		}
 	} else if (r->has_content_length && !r->chunked) {
-		n = (int)util_u64_dec(r->content_length, line);
-		(void)buf_append(o, "Content-Length: ", 16);
-		(void)buf_append(o, line, (size_t)n);
-		(void)buf_append(o, "\r\n", 2);
+		OUTL("Content-Length: ");
+		d += util_u64_dec(r->content_length, d);
+		OUTL("\r\n");
 	} else if (sc->req.head.minor_version >= 1) {
 		ex->client_chunked = 1;
-		(void)buf_puts(o, "Transfer-Encoding: chunked\r\n");
+		OUTL("Transfer-Encoding: chunked\r\n");
 	} else {
 		/* HTTP/1.0 has no chunked coding: the close ends the body. */
 		sc->close_after = 1;
 	}
-	n = (int)util_u64_dec(ex->attempts, line);
-	if (buf_puts(o, "x-request-id: ") < 0 || buf_puts(o, sc->req.id) < 0 ||
-	    buf_puts(o, "\r\nx-relay-route: ") < 0 ||
-	    buf_puts(o, ex->model->routes[ex->route].text) < 0 ||
-	    buf_puts(o, "\r\nx-relay-attempts: ") < 0 ||
-	    buf_append(o, line, (size_t)n) < 0 ||
-	    buf_puts(o, sc->close_after ? "\r\nConnection: close\r\n\r\n" :
-	    (sc->req.head.minor_version == 0 ?
-	    "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n")) < 0) {
-		return -1;
+	OUTL("x-request-id: ");
+	OUT(sc->req.id, strlen(sc->req.id));
+	OUTL("\r\nx-relay-route: ");
+	OUT(route, strlen(route));
+	OUTL("\r\nx-relay-attempts: ");
+	d += util_u64_dec(ex->attempts, d);
+	if (sc->close_after) {
+		OUTL("\r\nConnection: close\r\n\r\n");
+	} else if (sc->req.head.minor_version == 0) {
+		OUTL("\r\nConnection: keep-alive\r\n\r\n");
+	} else {
+		OUTL("\r\n\r\n");
 	}
+#undef OUTL
+#undef OUT
+	buf_produced(o, (size_t)(d - start));
 	ex->head_sent = 1;
 	(void)now_ms;
 	return 0;
@@ -1178,7 +1195,55 @@ finish_exchange(struct exchange *ex, uint64_t now_ms)
 	    " (no usage)", (unsigned long long)(now_ms - sc->req.started_ms));
 	release_upstream(ex, now_ms);
 	end_exchange(sc);
+	if (ledger_pending(&P.ledger) > 0) {
+		hold_answer(sc);
+	}
 	server_response_done(sc, now_ms);
+}
+
+/* The answer's last bytes wait until its charge line is in the file:
+ * commit_charges() at the end of this loop pass writes the pass's lines
+ * with one write(2), then lets every held answer go. */
+static void
+hold_answer(struct server_conn *sc)
+{
+	if (!sc->hold_out && sc->state != SERVER_CLOSED) {
+		sc->hold_out = 1;
+		sc->held_next = P.held_conns;
+		P.held_conns = sc;
+	}
+}
+
+static void
+commit_charges(uint64_t now_ms)
+{
+	size_t n = ledger_pending(&P.ledger);
+	int rounds;
+
+	/* Letting an answer go can start the next (pipelined) request;
+	 * a charge that completes inside it is committed by the next
+	 * round. */
+	for (rounds = 0; rounds < 4 && (n > 0 || P.held_conns != NULL);
+	    rounds++) {
+		struct server_conn *sc = P.held_conns;
+
+		if (n > 0 && ledger_commit(&P.ledger) < 0) {
+			P.m_charges -= n < P.m_charges ? n : P.m_charges;
+		}
+		P.held_conns = NULL;
+		while (sc != NULL) {
+			struct server_conn *next = sc->held_next;
+
+			sc->hold_out = 0;
+			sc->held_next = NULL;
+			if (sc->state != SERVER_CLOSED &&
+			    server_flush(sc, now_ms) == 0) {
+				after_server(sc, now_ms);
+			}
+			sc = next;
+		}
+		n = ledger_pending(&P.ledger);
+	}
 }
 
 /* The provider answered the creation of an async task: remember who made
@@ -1652,7 +1717,6 @@ on_upstream_failed(struct exchange *ex, uint64_t now_ms)
 	next_attempt(ex, now_ms, 0);
 }
 
-static void after_server(struct server_conn *sc, uint64_t now_ms);
 
 static void
 poll_free(struct task_poll *tp)
@@ -1884,19 +1948,11 @@ after_upstream(struct upstream *u, uint64_t now_ms)
 
 /* ---- requests ----------------------------------------------------------- */
 
-static int
-path_is(const struct view p, const char *s)
-{
-	return util_view_eq(p, s);
-}
-
-static int
-path_starts(const struct view p, const char *s)
-{
-	size_t n = strlen(s);
-
-	return p.n >= n && memcmp(p.p, s, n) == 0;
-}
+/* Paths are compared with literals, lengths first. */
+#define path_is(v, lit) \
+	((v).n == sizeof(lit) - 1 && memcmp((v).p, (lit), sizeof(lit) - 1) == 0)
+#define path_starts(v, lit) \
+	((v).n >= sizeof(lit) - 1 && memcmp((v).p, (lit), sizeof(lit) - 1) == 0)
 
 static int
 is_local_get(const struct view p)
@@ -2173,7 +2229,7 @@ serve_local(struct server_conn *sc, uint64_t now_ms)
 		server_respond(sc, 200, "text/html; charset=utf-8", NULL,
 		    api_console_html, api_console_len, 1, now_ms);
 	} else {
-		char body[1024];
+		char body[2048];
 		size_t i, idle = 0;
 		int n;
 
@@ -2202,11 +2258,22 @@ serve_local(struct server_conn *sc, uint64_t now_ms)
 		    "# TYPE relay_upstream_connections gauge\n"
 		    "relay_upstream_connections %zu\n"
 		    "# TYPE relay_upstream_idle_connections gauge\n"
-		    "relay_upstream_idle_connections %zu\n",
+		    "relay_upstream_idle_connections %zu\n"
+		    "# TYPE relay_ledger_lines_total counter\n"
+		    "relay_ledger_lines_total %llu\n"
+		    "# TYPE relay_ledger_writes_total counter\n"
+		    "relay_ledger_writes_total %llu\n"
+		    "# TYPE relay_ledger_fsyncs_total counter\n"
+		    "relay_ledger_fsyncs_total %llu\n",
 		    P.m_requests, P.m_relayed, P.m_attempts,
 		    P.m_upstream_conns, P.m_errors_5xx, P.m_charges,
 		    P.m_refused_402, P.m_busy, P.nconns,
-		    P.nups, idle);
+		    P.nups, idle, (unsigned long long)P.ledger.lines,
+		    (unsigned long long)P.ledger.writes,
+		    (unsigned long long)P.ledger.fsyncs);
+		if (n < 0 || (size_t)n >= sizeof(body)) {
+			n = 0;	/* cannot happen with these formats */
+		}
 		server_respond(sc, 200, "text/plain; version=0.0.4", NULL,
 		    body, (size_t)n, 0, now_ms);
 	}
@@ -2856,6 +2923,10 @@ proxy_run(struct conf *conf, const char *config_path,
 			(void)ledger_add_wallet(&P.ledger,
 			    conf->wallets[i].name);
 		}
+		if (ledger_group(&P.ledger) < 0) {
+			log_warn("ledger: no memory for group commit; every "
+			    "charge line is written on its own");
+		}
 	}
 	if (open_listeners(conf) < 0) {
 		ledger_close(&P.ledger);
@@ -3049,6 +3120,7 @@ proxy_run(struct conf *conf, const char *config_path,
 		resume_resolving(now_ms);
 		poll_tasks(now_ms);
 		handle_timeouts(now_ms);
+		commit_charges(now_ms);
 		sweep();
 		sweep_rejects(now_ms);
 		ledger_tick(&P.ledger, now_ms);

@@ -226,6 +226,9 @@ plain_interest(const struct server_conn *sc)
 int
 server_flush(struct server_conn *sc, uint64_t now_ms)
 {
+	if (sc->hold_out) {
+		return 0;	/* the charge goes to the file first */
+	}
 	while (buf_len(&sc->out) > 0 || sc->body_left > 0) {
 		struct iovec iov[2];
 		int n = 0;

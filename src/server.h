@@ -66,6 +66,11 @@ struct server_conn {
 	struct tls_conn *tls;	/* owned; NULL on a plain listener */
 	const struct conf *conf;	/* borrowed; the config this conn started on */
 	const char *close_reason;	/* why it closed, for the log */
+	/* Set by proxy while the charge line of this conn's answer waits
+	 * for the ledger's group commit: server_flush() writes nothing
+	 * until it is cleared. held_next links proxy's list of them. */
+	int hold_out;
+	struct server_conn *held_next;
 };
 
 /* Allocate a connection for an accepted fd; with cert set, it speaks TLS

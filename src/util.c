@@ -33,8 +33,13 @@ util_view_ieq(struct view v, const char *s)
 	size_t i;
 
 	for (i = 0; i < v.n; i++) {
-		if (s[i] == '\0' || lower((unsigned char)v.p[i]) !=
-		    lower((unsigned char)s[i])) {
+		unsigned char a = (unsigned char)v.p[i];
+		unsigned char b = (unsigned char)s[i];
+
+		/* Equal bytes are the common case; otherwise they must be
+		 * the same letter in two cases (b == 0 never matches). */
+		if (a != b && ((a | 0x20) != (b | 0x20) ||
+		    (a | 0x20) < 'a' || (a | 0x20) > 'z')) {
 			return 0;
 		}
 	}

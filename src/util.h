@@ -21,6 +21,11 @@ struct view {
 int util_view_eq(struct view v, const char *s);
 /* 1 when v equals s ignoring ASCII case. */
 int util_view_ieq(struct view v, const char *s);
+/* util_view_ieq() against a string literal: lengths are compared first,
+ * so most mismatches cost one compare. v is evaluated twice. */
+#define VIEW_IEQ(v, lit) \
+	((v).n == sizeof(lit) - 1 && util_view_ieq((v), (lit)))
+
 /* Trim SP/HTAB on both ends. */
 struct view util_view_trim(struct view v);
 

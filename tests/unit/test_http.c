@@ -821,6 +821,77 @@ test_response_limits(void)
 
 /* ---- field helpers ---- */
 
+/* Every byte in a field name and in the method: accepted exactly when
+ * it is a tchar (RFC 9110 §5.6.2); NUL and CR are named as such. */
+static void
+test_tchar_bytes(void)
+{
+	static const char tchars[] = "!#$%&'*+-.^_`|~0123456789"
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	char in[64], why[80];
+	int c, bad_field = 0, bad_method = 0, bad_nul = 0, r;
+
+	for (c = 0; c < 256; c++) {
+		int want = c != 0 && strchr(tchars, c) != NULL;
+		size_t n;
+
+
+		n = sizeof("GET / HTTP/1.1\r\nHost: h\r\nXcy: v\r\n\r\n") - 1;
+		memcpy(in, "GET / HTTP/1.1\r\nHost: h\r\nXcy: v\r\n\r\n", n);
+		in[26] = (char)c;
+		r = http_parse_request(at_guard(in, n), n, MAXH, &req);
+		/* "X:y: v" is the field X with the value "y: v". */
+		if ((r > 0) != (want || c == ':')) {
+			bad_field++;
+			snprintf(why, sizeof(why), "field byte 0x%02x", c);
+			ok(0, why);
+		}
+		if ((c == 0 || c == '\r') && (r != HTTP_BAD ||
+		    strstr(req.error_message, "NUL") == NULL)) {
+			bad_nul++;
+		}
+		n = sizeof("GcT / HTTP/1.1\r\nHost: h\r\n\r\n") - 1;
+		memcpy(in, "GcT / HTTP/1.1\r\nHost: h\r\n\r\n", n);
+		in[1] = (char)c;
+		r = http_parse_request(at_guard(in, n), n, MAXH, &req);
+		if ((r > 0) != want) {
+			bad_method++;
+			snprintf(why, sizeof(why), "method byte 0x%02x", c);
+			ok(0, why);
+		}
+	}
+	ok(bad_field == 0, "field names: every byte judged as tchar or not");
+	/* Field values are checked eight bytes at a time: put each byte
+	 * at every offset of a 21-byte value. */
+	{
+		static const char pre[] = "GET / HTTP/1.1\r\nHost: h\r\nX: ";
+		int bad_value = 0, pos;
+
+		for (c = 0; c < 256; c++) {
+			int want = c >= 0x20 ? c != 0x7f : c == '\t';
+
+			for (pos = 1; pos < 20; pos++) {
+				size_t n = sizeof(pre) - 1;
+
+				memcpy(in, pre, n);
+				memset(in + n, 'v', 21);
+				in[n + (size_t)pos] = (char)c;
+				n += 21;
+				memcpy(in + n, "\r\n\r\n", 4);
+				n += 4;
+				r = http_parse_request(at_guard(in, n), n, MAXH,
+				    &req);
+				if ((r > 0) != want) {
+					bad_value++;
+				}
+			}
+		}
+		ok(bad_value == 0, "field values: every byte at every offset");
+	}
+	ok(bad_method == 0, "methods: every byte judged as tchar or not");
+	ok(bad_nul == 0, "field names: NUL and CR are named as such");
+}
+
 static void
 test_helpers(void)
 {
@@ -846,6 +917,10 @@ test_helpers(void)
 	    "hop: Proxy-Authorization");
 	ok(http_is_hop_by_hop(cv("proxy-connection")), "hop: Proxy-Connection");
 	ok(!http_is_hop_by_hop(cv("Proxy")), "end: Proxy");
+	ok(http_is_hop_by_hop(cv("Proxy-A")), "hop: Proxy-A (7 letters)");
+	ok(http_is_hop_by_hop(cv("PROXY-ABCD")), "hop: PROXY-ABCD (10 letters)");
+	ok(!http_is_hop_by_hop(cv("x-upgrade")), "end: x-upgrade");
+	ok(!http_is_hop_by_hop(cv("tf")), "end: tf");
 	ok(!http_is_hop_by_hop(cv("Trailers")), "end: Trailers");
 	ok(!http_is_hop_by_hop(cv("T")), "end: T");
 	ok(!http_is_hop_by_hop(cv("Content-Length")), "end: Content-Length");
@@ -1098,6 +1173,7 @@ main(void)
 	test_responses();
 	test_response_limits();
 	test_helpers();
+	test_tchar_bytes();
 	test_chunked();
 	return t_done("http");
 }

@@ -936,6 +936,115 @@ test_partial_write(void)
 	ok(verify(p, out, sizeof out) == 0, "chain intact: %s", err);
 }
 
+/* Group commit: charges wait in memory (already debited) and go out with
+ * one write per ledger_commit(); a failed write undoes the whole batch
+ * (balances, today's counters, settled tasks) and the chain goes on from
+ * the file's last line. */
+static void
+test_group_commit(void)
+{
+	const char *p = path_of("group.jsonl");
+	struct ledger l;
+	struct ledger_charge c;
+	struct ledger_task nt;
+	struct rlimit old, lim;
+	char id[32], out[256], *text;
+	size_t size, after, lines = 0, i;
+	int64_t today_nano;
+	uint64_t today_n;
+	int rc;
+
+	unlink(p);
+	ok(ledger_open(&l, p, CONF_SYNC_ALWAYS, "cny", "2026-11-25", 0, err,
+	    sizeof err) == 0, "open group");
+	ok(ledger_group(&l) == 0, "group commit on");
+	ok(ledger_credit(&l, "w", 1000, "top-up", err, sizeof err) == 0,
+	    "credit is written at once");
+	memset(&nt, 0, sizeof nt);
+	nt.id = "cgt-1";
+	nt.wallet = "w";
+	nt.model = "m";
+	nt.route = "ark/m";
+	ok(ledger_task(&l, &nt, err, sizeof err) == 0, "task is written at once");
+	free(slurp(p, &size));
+	for (i = 0; i < 5; i++) {
+		snprintf(id, sizeof id, "req_%zu", i);
+		c = charge(id, "w", 10);
+		ok(ledger_charge(&l, &c, err, sizeof err) == 0, "queue %zu", i);
+	}
+	free(slurp(p, &after));
+	ok_int(after, size, "queued charges are not in the file yet");
+	ok_int(ledger_pending(&l), 5, "five pending");
+	ok_int(ledger_balance(&l, "w"), 950, "queued charges are debited");
+	rc = ledger_commit(&l);
+	ok_int(rc, 5, "commit writes five lines");
+	ok_int(ledger_pending(&l), 0, "nothing pending");
+	ok_int(l.fsyncs, 3, "sync=always: one fsync per commit");
+	text = slurp(p, &after);
+	for (i = 0; i < after; i++) {
+		lines += text[i] == '\n';
+	}
+	free(text);
+	ok_int(lines, 7, "credit, task and five charges in the file");
+	ok(verify(p, out, sizeof out) == 0 && strcmp(out, "w CNY 0.00\n") ==
+	    0, "chain verifies after commit: %s %s", err, out);
+
+	/* A credit while charges wait: the charges go first, in order. */
+	c = charge("req_a", "w", 1);
+	ledger_charge(&l, &c, err, sizeof err);
+	ok(ledger_credit(&l, "w", 5, NULL, err, sizeof err) == 0 &&
+	    ledger_pending(&l) == 0, "a credit commits the queue first");
+
+	/* A batch that cannot be written is undone as a whole. */
+	free(slurp(p, &size));
+	ledger_today(&l, "w", "2026-11-25", &today_nano, &today_n);
+	c = charge("req_b", "w", 7);
+	c.task = "cgt-1";
+	ok(ledger_charge(&l, &c, err, sizeof err) == 0, "queue task charge");
+	c = charge("req_c", "w", 11);
+	ok(ledger_charge(&l, &c, err, sizeof err) == 0, "queue charge");
+	ok(ledger_task_find(&l, "cgt-1")->charged, "task charged in memory");
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = size + 100;	/* half of the first line fits */
+	setrlimit(RLIMIT_FSIZE, &lim);
+	rc = ledger_commit(&l);
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	ok(rc < 0 && !l.broken, "failed commit reported");
+	free(slurp(p, &after));
+	ok_int(after, size, "partial batch cut back off");
+	ok_int(ledger_balance(&l, "w"), 1000 - 50 - 1 + 5,
+	    "balance restored");
+	{
+		int64_t tn;
+		uint64_t tc;
+
+		ledger_today(&l, "w", "2026-11-25", &tn, &tc);
+		ok(tn == today_nano && tc == today_n,
+		    "today's counters restored");
+	}
+	ok(!ledger_task_find(&l, "cgt-1")->charged, "task open again");
+	c = charge("req_d", "w", 3);
+	c.task = "cgt-1";
+	ok(ledger_charge(&l, &c, err, sizeof err) == 0 &&
+	    ledger_commit(&l) == 1, "next commit works");
+	ledger_close(&l);
+	ok(verify(p, out, sizeof out) == 0 && strcmp(out, "w CNY 0.00\n") ==
+	    0, "chain intact after a failed batch: %s %s", err, out);
+
+	/* ledger_close() commits what is still queued. */
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) == 0 && ledger_group(&l) == 0, "reopen");
+	ok_int(ledger_balance(&l, "w"), 951, "replayed balance");
+	c = charge("req_e", "w", 1);
+	ledger_charge(&l, &c, err, sizeof err);
+	ledger_close(&l);
+	ok(verify(p, out, sizeof out) == 0 && strcmp(out, "w CNY 0.00\n") ==
+	    0, "close committed the queue: %s %s", err, out);
+}
+
 static void
 test_report(void)
 {
@@ -1036,6 +1145,7 @@ main(void)
 	test_tasks();
 	test_refusals();
 	test_partial_write();
+	test_group_commit();
 	test_report();
 	/* Leave the files for a post-mortem when something failed. */
 	if (t_fail == 0) {

@@ -31,6 +31,14 @@ test_views(void)
 	    "view_ieq short");
 	ok(!util_view_ieq(v("Content-Lengthx"), "content-length"),
 	    "view_ieq long");
+	/* Only letters fold: these pairs differ by 0x20 too. */
+	ok(!util_view_ieq(v("@"), "`"), "view_ieq: @ is not `");
+	ok(!util_view_ieq(v("["), "{"), "view_ieq: [ is not {");
+	ok(!util_view_ieq(v("\x7f"), "_"), "view_ieq: DEL is not _");
+	ok(!util_view_ieq(v("\xc1"), "\xe1"), "view_ieq: no folding above ASCII");
+	ok(util_view_ieq(v("AZaz09-"), "azAZ09-"), "view_ieq: A-Z a-z");
+	ok(VIEW_IEQ(v("Host"), "host") && !VIEW_IEQ(v("Hos"), "host"),
+	    "VIEW_IEQ compares lengths first");
 	t = util_view_trim(v(" \t chunked \t"));
 	ok(t.n == 7 && memcmp(t.p, "chunked", 7) == 0, "view_trim both");
 	t = util_view_trim(v(" \t "));
