@@ -667,8 +667,8 @@ derive_response(struct http_response *resp)
 	return HEAD_OK;
 }
 
-static void
-reset_response(struct http_response *resp)
+void
+http_response_reset(struct http_response *resp)
 {
 	resp->minor_version = 0;
 	resp->status = 0;
@@ -689,7 +689,7 @@ http_parse_response(const char *buf, size_t len, size_t max_header,
 	struct view line;
 	enum head_err e;
 
-	reset_response(resp);
+	http_response_reset(resp);
 	if (max_header > INT_MAX) {
 		max_header = INT_MAX;
 	}

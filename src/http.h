@@ -73,6 +73,10 @@ struct http_response {
 	const char *error;	/* why, when HTTP_BAD is returned */
 };
 
+/* Forget a parsed response: status 0, no fields. Cheap: the field array
+ * is not cleared. */
+void http_response_reset(struct http_response *resp);
+
 /* Parse a response head (from an upstream). Same contract and limits as
  * http_parse_request; on HTTP_BAD, error names the reason ("malformed
  * status line", "response head too large", ...). */

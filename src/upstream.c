@@ -97,7 +97,7 @@ upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
 	u->timed_out = 0;
 	u->requests++;
 	buf_reset(&u->in);
-	memset(&u->resp, 0, sizeof(u->resp));
+	http_response_reset(&u->resp);
 	if (u->state == UPSTREAM_IDLE) {
 		u->reused = 1;
 		u->state = UPSTREAM_SENDING;
