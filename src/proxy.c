@@ -1091,6 +1091,11 @@ forward_head(struct exchange *ex, uint64_t now_ms)
 	ex->sse = ctype.n >= 17 && util_view_ieq((struct view){ ctype.p, 17 },
 	    "text/event-stream");
 	has_body = !http_response_has_no_body(r->status, sc->req.head.method);
+	/* "Connection: keep-alive" names a field that is hop-by-hop anyway:
+	 * no need to look up every field in it. */
+	if (VIEW_IEQ(connection, "keep-alive")) {
+		connection.n = 0;
+	}
 	/* Bound the head, make room once, then copy field by field. */
 	route = ex->model->routes[ex->route].text;
 	need = 400 + strlen(route) + strlen(sc->req.id);
