@@ -23,10 +23,10 @@ LDFLAGS  = -static -Wl,--gc-sections -Wl,-z,noseparate-code -s
 BR_CFLAGS = -W -Wall $(OPT) $(NOUNWIND) -ffunction-sections -fdata-sections \
            -Ivendor/bearssl/inc -Ivendor/bearssl/src
 
-MODULES  = util log clock buf conf http json net dns tls route money \
+MODULES  = util sha256 log clock buf conf http json net dns tls route money \
            ledger api server upstream proxy cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
-UNITS    = util conf http json route money ledger dns tls
+UNITS    = util sha256 conf http json route money ledger dns tls
 VENDOR_OK = vendor/.fetched
 
 all: relay
@@ -49,8 +49,8 @@ $(BUILD)/default_conf.c: configs/relay.conf src/embed.sh
 # Trust anchors compiled in from the build machine's CA bundle, parsed by
 # the same code that loads ca_file (tools/mkroots includes src/tls.c).
 CA_BUNDLE = /etc/ssl/certs/ca-certificates.crt
-$(BUILD)/mkroots: tools/mkroots.c src/tls.c src/tls.h $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -static -o $@ tools/mkroots.c $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/mkroots: tools/mkroots.c src/tls.c src/tls.h $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -static -o $@ tools/mkroots.c $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 
 $(BUILD)/roots.c: $(BUILD)/mkroots
 	$(BUILD)/mkroots $(CA_BUNDLE) > $@.tmp && mv $@.tmp $@
@@ -78,18 +78,19 @@ run: relay
 # Unit tests: one program per module, linked with that module and the
 # layers below it only.
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
-$(BUILD)/test_util: tests/unit/test_util.c $(BUILD)/util.o $(BUILD)/libbearssl.a
-$(BUILD)/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/util.o $(BUILD)/libbearssl.a
-$(BUILD)/test_json: tests/unit/test_json.c $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/libbearssl.a
-$(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
-$(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
-$(BUILD)/test_money: tests/unit/test_money.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/libbearssl.a
-$(BUILD)/test_ledger: tests/unit/test_ledger.c $(BUILD)/ledger.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
-$(BUILD)/money_cases: tests/unit/money_cases.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/libbearssl.a
-$(BUILD)/test_dns: tests/unit/test_dns.c $(BUILD)/dns.o $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
-$(BUILD)/dnsprobe: tests/e2e/dnsprobe.c $(BUILD)/dns.o $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/test_util: tests/unit/test_util.c $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_sha256: tests/unit/test_sha256.c $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_json: tests/unit/test_json.c $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_money: tests/unit/test_money.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_ledger: tests/unit/test_ledger.c $(BUILD)/ledger.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/money_cases: tests/unit/money_cases.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_dns: tests/unit/test_dns.c $(BUILD)/dns.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/dnsprobe: tests/e2e/dnsprobe.c $(BUILD)/dns.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 	$(CC) $(CFLAGS) -static -o $@ tests/e2e/dnsprobe.c $(filter %.o %.a,$^)
-$(BUILD)/test_tls: tests/unit/test_tls.c $(BUILD)/tls.o $(BUILD)/roots.o $(BUILD)/util.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/test_tls: tests/unit/test_tls.c $(BUILD)/tls.o $(BUILD)/roots.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(UNIT_BINS) $(BUILD)/money_cases:
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
 

@@ -10,7 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "bearssl.h"
+#include "sha256.h"
 #include "util.h"
 
 int
@@ -147,11 +147,7 @@ util_ct_equal(const void *a, const void *b, size_t n)
 void
 util_sha256(const void *data, size_t n, unsigned char out[32])
 {
-	br_sha256_context ctx;
-
-	br_sha256_init(&ctx);
-	br_sha256_update(&ctx, data, n);
-	br_sha256_out(&ctx, out);
+	sha256(data, n, out);
 }
 
 void

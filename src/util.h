@@ -50,7 +50,7 @@ void util_wipe(void *p, size_t n);
 /* Constant-time equality of two n-byte blocks: 1 when equal. */
 int util_ct_equal(const void *a, const void *b, size_t n);
 
-/* SHA-256 of n bytes (BearSSL). */
+/* SHA-256 of n bytes (sha256.c: SHA instructions when the CPU has them). */
 void util_sha256(const void *data, size_t n, unsigned char out[32]);
 
 /* Lower-case hex of n bytes into out (2n chars plus a NUL). */

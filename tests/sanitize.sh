@@ -103,7 +103,7 @@ p
 }' Makefile)
 [ -n "$MODULES" ] || die "cannot read MODULES from the Makefile"
 # What the fuzz harnesses link (with their layers below).
-FUZZ_MODULES="util log clock http json conf money ledger dns net"
+FUZZ_MODULES="util sha256 log clock http json conf money ledger dns net"
 VERSION=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' Makefile)
 
 COMMON="-std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1

@@ -35,7 +35,7 @@ if [ -z "$probe" ]; then
 	musl-gcc -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Os \
 	    -Wall -Wextra -Werror -Ivendor/bearssl/inc -Isrc -Ibuild \
 	    -static -o "$probe" tests/e2e/dnsprobe.c src/dns.c src/util.c \
-	    src/log.c src/clock.c build/libbearssl.a || {
+	    src/sha256.c src/log.c src/clock.c build/libbearssl.a || {
 		echo "chroot_dns: cannot build the probe"
 		echo "chroot_dns: 0 passed, 1 failed"
 		exit 1
