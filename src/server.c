@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -298,8 +299,8 @@ read_some(struct server_conn *sc, uint64_t now_ms)
 	}
 	do {
 		r = sc->tls != NULL ? tls_read(sc->tls, sc->fd, buf_tail(&sc->in),
-		    buf_room(&sc->in)) : read(sc->fd, buf_tail(&sc->in),
-		    buf_room(&sc->in));
+		    buf_room(&sc->in)) : recv(sc->fd, buf_tail(&sc->in),
+		    buf_room(&sc->in), 0);
 	} while (r < 0 && errno == EINTR);
 	if (r < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {

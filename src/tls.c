@@ -1376,7 +1376,7 @@ pump(struct tls_conn *t, int fd, enum pump_goal goal)
 		}
 		if ((st & BR_SSL_RECVREC) && may_read && !t->eof) {
 			buf = br_ssl_engine_recvrec_buf(eng, &len);
-			r = read(fd, buf, len);
+			r = recv(fd, buf, len, 0);
 			if (r > 0) {
 				if (t->sniff_len < TLS_SNIFF && !t->hs_done
 				    && sniff(t, buf, (size_t)r) < 0) {

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -155,7 +156,8 @@ io_read(struct upstream *u, void *p, size_t n)
 	if (u->tls != NULL) {
 		return tls_read(u->tls, u->fd, p, n);
 	}
-	return read(u->fd, p, n);
+	/* recv(), not read(): a socket needs none of the VFS read path. */
+	return recv(u->fd, p, n, 0);
 }
 
 static const char *
