@@ -392,7 +392,7 @@ derive_request(struct http_request *req)
 		/* Only names starting with these letters matter here; the
 		 * test saves a chain of compares for every other field. */
 		if (h->name.n == 0 ||
-		    !strchr("cthaexCTHAEX", h->name.p[0])) {
+		    !memchr("cthaex", h->name.p[0] | 0x20, 6)) {
 			continue;
 		}
 		if (VIEW_IEQ(h->name, "content-length")) {

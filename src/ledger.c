@@ -1420,9 +1420,10 @@ put_num_pre(struct line *b, const char *pre, size_t npre, int neg,
 
 /* ts and type, the start of every record; ts gets the time stamp. */
 static void
-put_head(struct line *b, const char *type, char ts[32])
+put_head(struct line *b, struct clock_stamp *stamp, const char *type,
+    char ts[32])
 {
-	clock_iso8601(ts, 32);
+	clock_iso8601_cached(stamp, ts, 32);
 	b->n = 0;
 	b->full = 0;
 	put_lit(b, "{\"ts\":\"");
@@ -1684,7 +1685,7 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 		    "range", c->id, c->wallet);
 		return -1;
 	}
-	put_head(&b, "charge", ts);
+	put_head(&b, &l->stamp, "charge", ts);
 	put_str(&b, "id", c->id);
 	if (c->task != NULL) {
 		put_str(&b, "task", c->task);
@@ -1757,7 +1758,7 @@ ledger_credit(struct ledger *l, const char *wallet, int64_t amount_nano,
 		    "range", wallet);
 		return -1;
 	}
-	put_head(&b, "credit", ts);
+	put_head(&b, &l->stamp, "credit", ts);
 	put_str(&b, "wallet", wallet);
 	put_num_pre(&b, l->cur_key, sizeof l->cur_key - 1, amount_nano < 0,
 	    amount_nano < 0 ?
@@ -1787,7 +1788,7 @@ ledger_task(struct ledger *l, const struct ledger_task *t, char *err,
 		    t->id);
 		return -1;
 	}
-	put_head(&b, "task", ts);
+	put_head(&b, &l->stamp, "task", ts);
 	put_str(&b, "id", t->id);
 	put_str(&b, "wallet", t->wallet);
 	put_str(&b, "model", t->model);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "conf.h"
 
 enum {
@@ -82,6 +83,7 @@ struct ledger {
 	enum conf_sync sync;
 	char cur[4];		/* wallet currency, lower-case ("cny") */
 	char cur_key[13];	/* its amount's key: ,"cny_nano": */
+	struct clock_stamp stamp;	/* ts text of the current second */
 	char last_hash[65];	/* hex SHA-256 of the last line: next prev */
 	char today[11];		/* UTC day the today_* counters are for */
 	uint64_t lines;		/* complete lines in the file */

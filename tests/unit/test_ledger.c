@@ -1045,6 +1045,31 @@ test_group_commit(void)
 	    0, "close committed the queue: %s %s", err, out);
 }
 
+/* The cached stamp equals the uncached one (the same second), also when
+ * the cache holds an older second. */
+static void
+test_stamp(void)
+{
+	struct clock_stamp c;
+	char a[32], b[32];
+	int tries, same = 0;
+
+	memset(&c, 0, sizeof c);
+	for (tries = 0; tries < 3 && !same; tries++) {
+		clock_iso8601_cached(&c, a, sizeof a);
+		clock_iso8601(b, sizeof b);
+		same = memcmp(a, b, 19) == 0;
+	}
+	ok(same && ts_ok(a) == ts_ok(b) && strlen(a) == 24 && a[23] == 'Z',
+	    "cached stamp %s matches %s", a, b);
+	c.sec -= 1;	/* a stale cache is refreshed */
+	memcpy(c.text, "1999-01-01T00:00:00", 20);
+	clock_iso8601_cached(&c, a, sizeof a);
+	ok(memcmp(a, "1999", 4) != 0, "stale cache refreshed: %s", a);
+	clock_iso8601_cached(&c, a, 10);
+	ok(a[0] == '\0', "short buffer: empty");
+}
+
 static void
 test_report(void)
 {
@@ -1146,6 +1171,7 @@ main(void)
 	test_refusals();
 	test_partial_write();
 	test_group_commit();
+	test_stamp();
 	test_report();
 	/* Leave the files for a post-mortem when something failed. */
 	if (t_fail == 0) {
