@@ -1,32 +1,33 @@
 /*
- * json: the few JSON questions the relay asks, answered over jsmn.
+ * json: the few JSON questions the relay asks.
  *
  * json_scan_request validates a whole request body and reports the
  * top-level fields routing and billing need (model, stream, max tokens,
  * stream_options) as offsets into the body, so the caller can splice in
- * the upstream model id without re-serialising anything.
+ * the upstream model id without re-serialising anything; json_top_string
+ * does the same validation for one named key. Both are one pass of a
+ * validating scanner (scan() below): no tokens, no allocation, no
+ * recursion.
  * json_find_usage reads token counts from the tail of a response or one SSE
- * data line. json_escape / json_unescape convert string contents.
+ * data line, over jsmn. json_escape / json_unescape convert string
+ * contents.
  *
  * What it does not do: build a DOM, decode numbers other than token
  * counts, or check that strings are valid UTF-8.
  *
  * jsmn (even with JSMN_STRICT) is a tokenizer, not a validator: it accepts
  * missing or extra commas and colons, "01", "1.", "-", "nul", several
- * top-level values, and raw control characters in strings. So every token
- * array is re-walked by check_value(), a small grammar check that consumes
- * the tokens in document order and verifies every byte between them. Only
- * what passes that walk is read.
+ * top-level values, and raw control characters in strings. So the usage
+ * object's token array is re-walked by check_value(), a small grammar
+ * check that consumes the tokens in document order and verifies every
+ * byte between them. Only what passes that walk is read.
  *
  * Ownership: all views and offsets point into the caller's input; nothing
- * is kept between calls. json_scan_request mallocs its token array (one
- * jsmntok_t per value or key, so up to ~10 bytes per body byte; the
- * caller's max_body is the bound) and frees it before returning;
- * json_find_usage runs on the streaming path, so it uses a small token
- * array on the stack and never allocates.
+ * is kept between calls and nothing is allocated: the request scanner's
+ * state is a few words, and json_find_usage (on the streaming path) uses
+ * a small token array on the stack.
  */
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "jsmn.h"
@@ -43,19 +44,15 @@ enum {
 	/* Longest key we compare against, decoded, plus its NUL. */
 	KEY_MAX = 32,
 	/* Deepest request nesting accepted (RFC 8259 section 9 allows a
-	 * limit). Not about stack: jsmn's PARENT_LINKS close walks up from
-	 * the newest token past every closed ancestor, so a run of k closing
-	 * brackets costs k*k/2 and "[[[[...]]]]" is quadratic. The limit
-	 * bounds the whole parse to O(n * depth): about 1 s for a 32 MB body
-	 * of worst-case blocks at 64 (0.2 s for a flat one), against hours
-	 * unbounded. Real tool schemas stay well under it. */
+	 * limit); real tool schemas stay well under it. The scanner costs
+	 * O(n) whatever the depth (it was the limit that kept jsmn's
+	 * quadratic close walk in check), and one bit per level of a
+	 * uint64_t records which open containers are objects. */
 	MAX_DEPTH = 64
 };
 
 static const char USAGE_KEY[] = "\"usage\"";
 
-/* Tokens kept on the stack: a typical chat body needs a few dozen. */
-#define SMALL_TOKENS 256
 #define USAGE_KEY_LEN (sizeof USAGE_KEY - 1)
 
 static int
@@ -80,50 +77,47 @@ is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-/* RFC 8259 section 6:
- * -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
-static int
-valid_number(const char *p, size_t n)
+static size_t
+skip_digits(const char *s, size_t n, size_t pos)
 {
-	size_t i = 0;
-
-	if (i < n && p[i] == '-') {
-		i++;
+	while (pos < n && is_digit(s[pos])) {
+		pos++;
 	}
-	if (i >= n) {
+	return pos;
+}
+
+/* RFC 8259 section 6, the number starting at p[i] (i < n):
+ * -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+ * Returns the index just past it, or 0 when there is no number there. */
+static size_t
+number_end(const char *p, size_t n, size_t i)
+{
+	if (p[i] == '-' && ++i >= n) {
 		return 0;
 	}
 	if (p[i] == '0') {
 		i++;
 	} else if (p[i] >= '1' && p[i] <= '9') {
-		while (i < n && is_digit(p[i])) {
-			i++;
-		}
+		i = skip_digits(p, n, i + 1);
 	} else {
 		return 0;
 	}
 	if (i < n && p[i] == '.') {
-		i++;
-		if (i >= n || !is_digit(p[i])) {
+		if (++i >= n || !is_digit(p[i])) {
 			return 0;
 		}
-		while (i < n && is_digit(p[i])) {
-			i++;
-		}
+		i = skip_digits(p, n, i);
 	}
 	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-		i++;
-		if (i < n && (p[i] == '+' || p[i] == '-')) {
+		if (++i < n && (p[i] == '+' || p[i] == '-')) {
 			i++;
 		}
 		if (i >= n || !is_digit(p[i])) {
 			return 0;
 		}
-		while (i < n && is_digit(p[i])) {
-			i++;
-		}
+		i = skip_digits(p, n, i);
 	}
-	return i == n;
+	return i;
 }
 
 static int
@@ -140,7 +134,7 @@ static int
 valid_primitive(const char *p, size_t n)
 {
 	return lit_eq(p, n, "true") || lit_eq(p, n, "false") ||
-	    lit_eq(p, n, "null") || valid_number(p, n);
+	    lit_eq(p, n, "null") || (n > 0 && number_end(p, n, 0) == n);
 }
 
 /* Token counts: plain digits only, so "-1", "1.0", "1e3" are refused
@@ -180,34 +174,43 @@ tok_count(const char *s, const jsmntok_t *t, uint64_t *out)
 	return parse_count(s + t->start, (size_t)(t->end - t->start), out);
 }
 
-static int
-tok_is_true(const char *s, const jsmntok_t *t)
+/* A key's text for comparing: its raw contents p[0..n) (between the
+ * quotes), or when it holds a backslash (esc) its decoded form in buf.
+ * Comparing raw bytes would let {"model":"cheap","mod\u0065l":"dear"}
+ * route and bill by the first key while the provider, which decodes,
+ * obeys the second. Returns the length, or -1 when it does not decode
+ * (a lone surrogate) or is too long to be any key we look for. */
+static long
+key_text(const char *p, size_t n, int esc, char *buf, const char **out)
 {
-	return t->type == JSMN_PRIMITIVE &&
-	    lit_eq(s + t->start, (size_t)(t->end - t->start), "true");
+	struct view raw;
+
+	*out = p;
+	if (!esc) {
+		return (long)n;
+	}
+	raw.p = p;
+	raw.n = n;
+	*out = buf;
+	return json_unescape(raw, buf, KEY_MAX);
 }
 
-/* Compare a key token with name after decoding escapes. Comparing raw
- * bytes would let {"model":"cheap","mod\u0065l":"dear"} route and bill
- * by the first key while the provider, which decodes, obeys the second. */
+/* Compare a key token with name after decoding escapes. */
 static int
 key_is(const char *s, const jsmntok_t *t, const char *name)
 {
-	struct view raw;
 	char buf[KEY_MAX];
-	size_t len = strlen(name);
+	const char *k;
+	size_t n = (size_t)(t->end - t->start);
 	long got;
 
 	if (t->type != JSMN_STRING) {
 		return 0;
 	}
-	raw.p = s + t->start;
-	raw.n = (size_t)(t->end - t->start);
-	if (memchr(raw.p, '\\', raw.n) == NULL) {
-		return raw.n == len && memcmp(raw.p, name, len) == 0;
-	}
-	got = json_unescape(raw, buf, sizeof buf);
-	return got >= 0 && (size_t)got == len && memcmp(buf, name, len) == 0;
+	got = key_text(s + t->start, n, memchr(s + t->start, '\\', n) != NULL,
+	    buf, &k);
+	return got >= 0 && (size_t)got == strlen(name) &&
+	    memcmp(k, name, (size_t)got) == 0;
 }
 
 /* A string token starts just after the quote at pos. jsmn already checked
@@ -338,61 +341,6 @@ check_value(const char *s, size_t n, size_t pos, jsmntok_t *t, int ntok,
 	}
 }
 
-/*
- * Reject nesting deeper than MAX_DEPTH before jsmn sees the body. This
- * must follow jsmn's own lexing, not just JSON's: in strict mode jsmn
- * reads a primitive up to a blank, ',', ']' or '}', so in
- * [t" [[[[ ... the quote belongs to the primitive and the brackets after
- * it are real to jsmn. A scan that took the quote as a string would see
- * one long string and let the deep run through. Stops where jsmn stops
- * (a NUL byte); anything jsmn rejects may be counted either way.
- */
-static int
-nesting_ok(const char *s, size_t n)
-{
-	enum { L_TOP, L_STRING, L_PRIMITIVE } mode = L_TOP;
-	size_t i, depth = 0;
-	char c;
-
-	for (i = 0; i < n && s[i] != '\0'; i++) {
-		c = s[i];
-		if (mode == L_PRIMITIVE && (is_ws(c) || c == ',' || c == ']' ||
-		    c == '}')) {
-			/* The delimiter ends it and is read at top level. */
-			mode = L_TOP;
-		}
-		switch (mode) {
-		case L_STRING:
-			if (c == '\\') {
-				i++;
-			} else if (c == '"') {
-				mode = L_TOP;
-			}
-			break;
-		case L_PRIMITIVE:
-			break;
-		case L_TOP:
-			if (c == '"') {
-				mode = L_STRING;
-			} else if (c == '{' || c == '[') {
-				if (++depth > MAX_DEPTH) {
-					return 0;
-				}
-			} else if (c == '}' || c == ']') {
-				if (depth == 0) {
-					return 0;
-				}
-				depth--;
-			} else if (c == '-' || is_digit(c) || c == 't' ||
-			    c == 'f' || c == 'n') {
-				mode = L_PRIMITIVE;
-			}
-			break;
-		}
-	}
-	return 1;
-}
-
 /* Index of the token after t[i] and everything inside it: the first
  * token starting at or after t[i]'s end. */
 static int
@@ -403,241 +351,6 @@ next_sibling(const jsmntok_t *t, int ntok, int i)
 	for (i++; i < ntok && t[i].start < end; i++) {
 	}
 	return i;
-}
-
-/* Byte range of a value token, quotes included for strings. */
-static size_t
-tok_off(const jsmntok_t *t)
-{
-	return (size_t)t->start - (t->type == JSMN_STRING ? 1 : 0);
-}
-
-static size_t
-tok_len(const jsmntok_t *t)
-{
-	return (size_t)(t->end - t->start) + (t->type == JSMN_STRING ? 2 : 0);
-}
-
-static int
-object_include_usage(const char *s, const jsmntok_t *t, int ntok, int obj)
-{
-	int k, on = 0;
-
-	if (t[obj].type != JSMN_OBJECT) {
-		return 0;
-	}
-	for (k = obj + 1; k < ntok && t[k].start < t[obj].end;
-	    k = next_sibling(t, ntok, k + 1)) {
-		/* Duplicate keys: the last one wins, as for "model". */
-		if (key_is(s, &t[k], "include_usage")) {
-			on = tok_is_true(s, &t[k + 1]);
-		}
-	}
-	return on;
-}
-
-/* The top-level key of t as plain bytes: the raw token, or its unescaped
- * form in buf. Returns the length, or -1 (not a string, bad escape). */
-static long
-key_text(const char *s, const jsmntok_t *t, char *buf, size_t cap,
-    const char **out)
-{
-	struct view raw;
-
-	if (t->type != JSMN_STRING) {
-		return -1;
-	}
-	raw.p = s + t->start;
-	raw.n = (size_t)(t->end - t->start);
-	if (memchr(raw.p, '\\', raw.n) == NULL) {
-		*out = raw.p;
-		return (long)raw.n;
-	}
-	*out = buf;
-	return json_unescape(raw, buf, cap);
-}
-
-#define KEY_EQ(p, n, lit) ((n) == sizeof(lit) - 1 && \
-	memcmp((p), (lit), sizeof(lit) - 1) == 0)
-
-static void
-read_request(const char *s, const jsmntok_t *t, int ntok,
-    struct json_request *out, int *has_model)
-{
-	int k, v = 0;
-	uint64_t mt;
-	char buf[KEY_MAX];
-
-	for (k = 1; k < ntok && t[k].start < t[0].end;
-	    k = next_sibling(t, ntok, v)) {
-		const char *key;
-		long n = key_text(s, &t[k], buf, sizeof buf, &key);
-
-		v = k + 1;
-		if (n < 0) {
-			continue;
-		}
-		/* Each key is read once, then matched by length and bytes. */
-		if (KEY_EQ(key, (size_t)n, "model")) {
-			*has_model = t[v].type == JSMN_STRING;
-			out->model.p = s + t[v].start;
-			out->model.n = (size_t)(t[v].end - t[v].start);
-			out->model_off = tok_off(&t[v]);
-			out->model_len = tok_len(&t[v]);
-		} else if (KEY_EQ(key, (size_t)n, "stream")) {
-			out->stream = tok_is_true(s, &t[v]);
-		} else if (KEY_EQ(key, (size_t)n, "max_tokens") ||
-		    KEY_EQ(key, (size_t)n, "max_completion_tokens") ||
-		    KEY_EQ(key, (size_t)n, "max_output_tokens")) {
-			/* Several limits: hold the largest, so a budget
-			 * check never under-reserves. */
-			if (tok_count(s, &t[v], &mt) == 0 &&
-			    (!out->has_max_tokens || mt > out->max_tokens)) {
-				out->has_max_tokens = 1;
-				out->max_tokens = mt;
-			}
-		} else if (KEY_EQ(key, (size_t)n, "stream_options")) {
-			out->has_stream_options = 1;
-			out->stream_options_off = tok_off(&t[v]);
-			out->stream_options_len = tok_len(&t[v]);
-			out->include_usage = object_include_usage(s, t, ntok,
-			    v);
-		}
-	}
-}
-
-/* Validate body[0..n) as one JSON object and tokenize it. On JSON_OK *tp
- * is either small (the caller's array of nsmall tokens) or a malloc'd
- * array the caller frees. */
-static int
-tokenize_object(const char *body, size_t n, jsmntok_t *small, size_t nsmall,
-    jsmntok_t **tp, int *ntok)
-{
-	jsmn_parser p;
-	jsmntok_t *t = NULL;
-	size_t pos, end;
-	int r, res;
-
-	*tp = NULL;
-	*ntok = 0;
-	/* jsmn keeps offsets in int. */
-	if (n >= INT_MAX) {
-		return JSON_NOMEM;
-	}
-	pos = skip_ws(body, n, 0);
-	if (pos >= n) {
-		return JSON_INVALID;
-	}
-	/* A bare top-level primitive is handled here: jsmn strict reports
-	 * "1" at the end of input as partial, since it wants a delimiter. */
-	if (body[pos] != '{' && body[pos] != '[' && body[pos] != '"') {
-		end = pos;
-		while (end < n && !is_ws(body[end])) {
-			end++;
-		}
-		if (!valid_primitive(body + pos, end - pos) ||
-		    skip_ws(body, n, end) != n) {
-			return JSON_INVALID;
-		}
-		return JSON_NOT_OBJECT;
-	}
-
-	if (!nesting_ok(body, n)) {
-		return JSON_INVALID;
-	}
-	/* Most request bodies fit the caller's small array: one pass. Only a
-	 * bigger one is counted first, so its array fits it exactly. */
-	t = small;
-	jsmn_init(&p);
-	r = jsmn_parse(&p, body, n, t, (unsigned)nsmall);
-	if (r == JSMN_ERROR_NOMEM) {
-		jsmn_init(&p);
-		r = jsmn_parse(&p, body, n, NULL, 0);
-		if (r <= 0) {
-			return JSON_INVALID;
-		}
-		if ((size_t)r > SIZE_MAX / sizeof *t) {
-			return JSON_NOMEM;
-		}
-		t = malloc((size_t)r * sizeof *t);
-		if (t == NULL) {
-			return JSON_NOMEM;
-		}
-		jsmn_init(&p);
-		r = jsmn_parse(&p, body, n, t, (unsigned)r);
-	}
-	if (r <= 0) {
-		res = r == JSMN_ERROR_NOMEM ? JSON_NOMEM : JSON_INVALID;
-		goto fail;
-	}
-	if (check_value(body, n, 0, t, (int)p.toknext, &end) < 0 ||
-	    skip_ws(body, n, end) != n) {
-		res = JSON_INVALID;
-		goto fail;
-	}
-	if (t[0].type != JSMN_OBJECT) {
-		res = JSON_NOT_OBJECT;
-		goto fail;
-	}
-	*tp = t;
-	*ntok = (int)p.toknext;
-	return JSON_OK;
-fail:
-	if (t != small) {
-		free(t);
-	}
-	return res;
-}
-
-int
-json_scan_request(const char *body, size_t n, struct json_request *out)
-{
-	jsmntok_t small[SMALL_TOKENS], *t;
-	int ntok, has_model = 0, res;
-
-	memset(out, 0, sizeof *out);
-	res = tokenize_object(body, n, small, SMALL_TOKENS, &t, &ntok);
-	if (res != JSON_OK) {
-		return res;
-	}
-	out->object_end = (size_t)t[0].end - 1;
-	read_request(body, t, ntok, out, &has_model);
-	if (t != small) {
-		free(t);
-	}
-	return has_model ? JSON_OK : JSON_NO_MODEL;
-}
-
-int
-json_top_string(const char *body, size_t n, const char *key,
-    struct view *out)
-{
-	jsmntok_t small[SMALL_TOKENS], *t;
-	int ntok, i, res;
-
-	out->p = NULL;
-	out->n = 0;
-	res = tokenize_object(body, n, small, SMALL_TOKENS, &t, &ntok);
-	if (res != JSON_OK) {
-		return res;
-	}
-	res = JSON_NO_MODEL;
-	for (i = 1; i + 1 < ntok && t[i].start < t[0].end;
-	    i = next_sibling(t, ntok, i + 1)) {
-		if (key_is(body, &t[i], key)) {
-			if (t[i + 1].type == JSMN_STRING) {
-				out->p = body + t[i + 1].start;
-				out->n = (size_t)(t[i + 1].end - t[i + 1].start);
-				res = JSON_OK;
-			} else {
-				res = JSON_NO_MODEL;
-			}
-		}
-	}
-	if (t != small) {
-		free(t);
-	}
-	return res;
 }
 
 static int
@@ -653,6 +366,390 @@ hex_val(char c)
 		return c - 'A' + 10;
 	}
 	return -1;
+}
+
+/*
+ * The request scanner: one pass over the body that checks all of RFC
+ * 8259 (what jsmn + check_value + the depth pass did between them) and
+ * notes the top-level members it is asked about as it passes them.
+ * Iterative, with no tokens: its whole memory is the depth and one bit
+ * per open container, so a hostile body costs O(n) time and a few words
+ * of stack whatever its shape.
+ */
+
+/* What a key means to the scanner: a top-level member json_scan_request
+ * reads (K_MODEL...K_OPTIONS) or json_top_string's key (K_WANT), or
+ * "include_usage" directly inside a top-level "stream_options" object
+ * (K_USAGE). */
+enum { K_OTHER, K_MODEL, K_STREAM, K_MAX, K_OPTIONS, K_USAGE, K_WANT };
+
+struct scan {
+	struct json_request *req;	/* json_scan_request: filled */
+	const char *want;		/* json_top_string: the key, else NULL */
+	size_t want_n;
+	struct view *val;		/* json_top_string: its value */
+	int res;	/* JSON_OK while the last "model" (or wanted key) seen
+			 * holds a string, else JSON_NO_MODEL */
+};
+
+#define ONES ((uint64_t)0x0101010101010101)
+
+/* skip_ws with its usual case, no blank at all, inline. */
+#define SKIP_WS(i) ((i) < n && (unsigned char)s[i] <= ' ' ? \
+	skip_ws(s, n, (i)) : (i))
+
+/* The first index at or after i where s[] holds '"', '\\' or a control
+ * character, or n. Eight bytes at a time while eight remain: the
+ * has-zero-byte test (x - 1) & ~x & 0x80 per byte, applied to w < 0x20,
+ * w ^ '"' and w ^ '\\', flags a word iff it holds such a byte (bytes
+ * >= 0x80 never fire: ~w masks them, and '"' and '\\' are ASCII). Borrows
+ * only carry upwards, so the lowest flagged byte is a real one: on a
+ * little-endian machine it is found from the trailing zero count, else
+ * the word is finished a byte at a time. Never reads s[n]. */
+static size_t
+plain_run(const char *s, size_t n, size_t i)
+{
+	uint64_t w, hit;
+
+	while (n - i >= 8) {
+		memcpy(&w, s + i, 8);
+		hit = ((w - ONES * 0x20) | ((w ^ ONES * '"') - ONES) |
+		    ((w ^ ONES * '\\') - ONES)) & ~w & ONES * 0x80;
+		if (hit != 0) {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return i + (size_t)__builtin_ctzll(hit) / 8;
+#else
+			break;
+#endif
+		}
+		i += 8;
+	}
+	while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' &&
+	    s[i] != '\\') {
+		i++;
+	}
+	return i;
+}
+
+/* The string whose opening quote is just before s[i]: returns the index
+ * just past its closing quote, or 0 when it is not a valid string (a raw
+ * control character, a bad escape, no closing quote). Sets *esc when it
+ * holds an escape. */
+static size_t
+string_end(const char *s, size_t n, size_t i, int *esc)
+{
+	int k;
+
+	for (;;) {
+		i = plain_run(s, n, i);
+		if (i >= n) {
+			return 0;
+		}
+		if (s[i] == '"') {
+			return i + 1;
+		}
+		if (s[i] != '\\' || n - i < 2) {
+			return 0;
+		}
+		*esc = 1;
+		switch (s[i + 1]) {
+		case '"': case '\\': case '/': case 'b': case 'f': case 'n':
+		case 'r': case 't':
+			i += 2;
+			break;
+		case 'u':
+			if (n - i < 6) {
+				return 0;
+			}
+			for (k = 2; k < 6; k++) {
+				if (hex_val(s[i + k]) < 0) {
+					return 0;
+				}
+			}
+			i += 6;
+			break;
+		default:
+			return 0;
+		}
+	}
+}
+
+/* What the key with raw contents p[0..n) means (see enum above). A
+ * key is looked for by its decoded text, so "mod\u0065l" is "model". */
+static int
+key_id(const struct scan *sc, const char *p, size_t n, int esc)
+{
+	char buf[KEY_MAX];
+	const char *name;
+	long len = key_text(p, n, esc, buf, &p);
+	int id;
+
+	if (len < 0) {
+		return K_OTHER;
+	}
+	n = (size_t)len;
+	if (sc->want != NULL) {
+		return n == sc->want_n && memcmp(p, sc->want, n) == 0 ?
+		    K_WANT : K_OTHER;
+	}
+	/* One candidate per length. */
+	switch (n) {
+	case 5: name = "model"; id = K_MODEL; break;
+	case 6: name = "stream"; id = K_STREAM; break;
+	case 10: name = "max_tokens"; id = K_MAX; break;
+	case 13: name = "include_usage"; id = K_USAGE; break;
+	case 14: name = "stream_options"; id = K_OPTIONS; break;
+	case 17: name = "max_output_tokens"; id = K_MAX; break;
+	case 21: name = "max_completion_tokens"; id = K_MAX; break;
+	default: return K_OTHER;
+	}
+	return memcmp(p, name, n) == 0 ? id : K_OTHER;
+}
+
+/* The value s[v..end) of a top-level member whose key is key. Duplicate
+ * keys: the last one wins. */
+static void
+member(struct scan *sc, const char *s, int key, size_t v, size_t end)
+{
+	struct json_request *r = sc->req;
+	int str = s[v] == '"';
+	uint64_t mt;
+
+	switch (key) {
+	case K_WANT:
+		/* A later value that is not a string makes it JSON_NO_MODEL
+		 * but leaves *val at the earlier string, as the jsmn version
+		 * did: callers read *val on JSON_OK only. */
+		sc->res = str ? JSON_OK : JSON_NO_MODEL;
+		if (str) {
+			sc->val->p = s + v + 1;
+			sc->val->n = end - v - 2;
+		}
+		break;
+	case K_MODEL:
+		/* The range is noted whatever the value; only a string is
+		 * a model. */
+		sc->res = str ? JSON_OK : JSON_NO_MODEL;
+		r->model.p = s + v + str;
+		r->model.n = end - v - 2 * (size_t)str;
+		r->model_off = v;
+		r->model_len = end - v;
+		break;
+	case K_STREAM:
+		r->stream = s[v] == 't';
+		break;
+	case K_MAX:
+		/* Several limits: hold the largest, so a budget check never
+		 * under-reserves. */
+		if (parse_count(s + v, end - v, &mt) == 0 &&
+		    (!r->has_max_tokens || mt > r->max_tokens)) {
+			r->has_max_tokens = 1;
+			r->max_tokens = mt;
+		}
+		break;
+	case K_OPTIONS:
+		r->has_stream_options = 1;
+		r->stream_options_off = v;
+		r->stream_options_len = end - v;
+		break;
+	}
+}
+
+/*
+ * Validate s[0..n) as one JSON value (blanks around it allowed) and feed
+ * the members of a top-level object to member(). Returns JSON_OK (a valid
+ * object; sc->res says whether the key was found), JSON_NOT_OBJECT,
+ * JSON_INVALID or JSON_NOMEM.
+ *
+ * One token per turn of the loop, after the blanks before it; st says
+ * what may come there. objs bit d is set when the container open at
+ * depth d + 1 is an object; in_obj is the bit of the innermost one. key1
+ * is what the key of the top-level member being read means, v1 where its
+ * value starts; key2 and v2 the same one level down, looked at only
+ * inside a top-level "stream_options" object.
+ */
+static int
+scan(const char *s, size_t n, struct scan *sc)
+{
+	enum { S_VALUE, S_KEY, S_COLON, S_AFTER, S_END } st = S_VALUE;
+	uint64_t objs = 0;
+	unsigned depth = 0, in_obj = 0;
+	size_t i = 0, k, v1 = 0, v2 = 0, end = 0;
+	int key1 = K_OTHER, key2 = K_OTHER, esc;
+	const char *lit;
+	char c;
+
+	/* jsmn kept offsets in int, so bodies this large were refused; they
+	 * still are (max_body is far below). */
+	if (n >= INT_MAX) {
+		return JSON_NOMEM;
+	}
+	for (;;) {
+		i = SKIP_WS(i);
+		if (i >= n) {
+			break;
+		}
+		c = s[i];
+		switch (st) {
+		case S_AFTER:
+			i++;
+			if (c == ',') {
+				st = in_obj ? S_KEY : S_VALUE;
+				continue;
+			}
+			if (c != (in_obj ? '}' : ']')) {
+				return JSON_INVALID;
+			}
+			goto close;
+		case S_KEY:
+			if (c != '"') {
+				return JSON_INVALID;
+			}
+			break;
+		case S_COLON:
+			if (c != ':') {
+				return JSON_INVALID;
+			}
+			i++;
+			st = S_VALUE;
+			continue;
+		case S_END:
+			return JSON_INVALID;
+		case S_VALUE:
+			if (depth == 1) {
+				v1 = i;
+			} else if (depth == 2) {
+				v2 = i;
+			}
+			break;
+		}
+		if (c == '"') {
+			/* A key or a string value: one call site, so the
+			 * string scan is inlined here. */
+			k = i + 1;
+			esc = 0;
+			i = string_end(s, n, k, &esc);
+			if (i == 0) {
+				return JSON_INVALID;
+			}
+			if (st == S_VALUE) {
+				goto done;
+			}
+			if (depth == 1) {
+				key1 = key_id(sc, s + k, i - 1 - k, esc);
+				key2 = K_OTHER;
+				if (key1 == K_OPTIONS) {
+					sc->req->include_usage = 0;
+				}
+			} else if (depth == 2 && key1 == K_OPTIONS) {
+				/* Directly inside the top-level
+				 * stream_options object. */
+				key2 = key_id(sc, s + k, i - 1 - k, esc);
+			}
+			st = S_COLON;
+			continue;
+		}
+		if (c == '{' || c == '[') {
+			if (depth == MAX_DEPTH) {
+				return JSON_INVALID;
+			}
+			in_obj = c == '{';
+			objs = (objs & ~((uint64_t)1 << depth)) |
+			    (uint64_t)in_obj << depth;
+			depth++;
+			st = in_obj ? S_KEY : S_VALUE;
+			i = SKIP_WS(i + 1);
+			/* Empty: '}' and ']' follow '{' and '[' by two in
+			 * ASCII. */
+			if (i >= n || s[i] != c + 2) {
+				continue;
+			}
+			i++;
+			goto close;
+		}
+		if (c == 'f' || c == 'n' || c == 't') {
+			lit = c == 'f' ? "false" : c == 'n' ? "null" : "true";
+			k = 4 + (c == 'f');
+			if (n - i < k || memcmp(s + i, lit, k) != 0) {
+				return JSON_INVALID;
+			}
+			i += k;
+		} else if ((i = number_end(s, n, i)) == 0) {
+			return JSON_INVALID;
+		}
+		goto done;
+close:
+		depth--;
+		in_obj = depth > 0 && (objs >> (depth - 1) & 1);
+done:
+		/* A value ended at i, directly inside the container at
+		 * depth (0: the whole document). */
+		st = S_AFTER;
+		if (depth == 1) {
+			member(sc, s, key1, v1, i);
+		} else if (depth == 2 && key2 == K_USAGE) {
+			/* The last include_usage of the last stream_options
+			 * object wins. */
+			sc->req->include_usage = s[v2] == 't';
+		} else if (depth == 0) {
+			st = S_END;
+			end = i;
+		}
+	}
+	if (st != S_END) {
+		return JSON_INVALID;
+	}
+	/* Only an object ends with '}'. */
+	if (s[end - 1] != '}') {
+		return JSON_NOT_OBJECT;
+	}
+	if (sc->req != NULL) {
+		sc->req->object_end = end - 1;
+	}
+	return JSON_OK;
+}
+
+int
+json_scan_request(const char *body, size_t n, struct json_request *out)
+{
+	struct scan sc;
+	int res;
+
+	memset(out, 0, sizeof *out);
+	memset(&sc, 0, sizeof sc);
+	sc.req = out;
+	sc.res = JSON_NO_MODEL;
+	res = scan(body, n, &sc);
+	if (res != JSON_OK) {
+		/* Nothing is reported unless the body is a valid object. */
+		memset(out, 0, sizeof *out);
+		return res;
+	}
+	return sc.res;
+}
+
+int
+json_top_string(const char *body, size_t n, const char *key,
+    struct view *out)
+{
+	struct scan sc;
+	int res;
+
+	memset(&sc, 0, sizeof sc);
+	sc.want = key;
+	sc.want_n = strlen(key);
+	sc.val = out;
+	sc.res = JSON_NO_MODEL;
+	out->p = NULL;
+	out->n = 0;
+	res = scan(body, n, &sc);
+	if (res != JSON_OK) {
+		out->p = NULL;
+		out->n = 0;
+		return res;
+	}
+	return sc.res;
 }
 
 /* Read "\uXXXX" at raw[i..]; returns the code unit or -1. */

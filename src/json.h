@@ -1,9 +1,9 @@
 #ifndef RELAY_JSON_H
 #define RELAY_JSON_H
-/* JSON helpers over jsmn (built with JSMN_STRICT): find the fields of a
- * request body the relay needs, read usage from a response fragment, escape
- * strings for output. Pure: no I/O; json_scan_request allocates its token
- * array for the duration of the call only. */
+/* JSON helpers: find the fields of a request body the relay needs (one
+ * validating pass), read usage from a response fragment (over jsmn, built
+ * with JSMN_STRICT), escape strings for output. Pure: no I/O, no
+ * allocation. */
 #include <stddef.h>
 #include <stdint.h>
 #include "util.h"
@@ -13,7 +13,7 @@ enum json_result {
 	JSON_INVALID = -1,	/* not well-formed JSON */
 	JSON_NOT_OBJECT = -2,	/* top level is not an object */
 	JSON_NO_MODEL = -3,	/* no top-level "model" string */
-	JSON_NOMEM = -4
+	JSON_NOMEM = -4		/* a body of INT_MAX bytes or more */
 };
 
 /* What the relay reads from a request body. Offsets are into the body. */
@@ -33,10 +33,13 @@ struct json_request {
 	size_t object_end;	/* offset of the top-level closing '}' */
 };
 
-/* Validate body[0..n) as one JSON value (trailing blanks allowed) and fill
- * *out. Only top-level keys count ("model" inside "messages" is not the
- * model). A duplicate top-level "model" key: the last one wins. Returns a
- * json_result. */
+/* Validate body[0..n) as one JSON value (RFC 8259, blanks around it
+ * allowed, at most 64 levels of nesting; strings need not be valid UTF-8)
+ * and fill *out (all zero unless the result is JSON_OK or JSON_NO_MODEL).
+ * Only top-level keys count ("model" inside "messages" is not the model),
+ * matched after decoding escapes ("mod\u0065l" is "model"). A duplicate
+ * top-level key: the last one wins (max token keys: the largest). Returns
+ * a json_result. */
 int json_scan_request(const char *body, size_t n, struct json_request *out);
 
 /* Validate body as a JSON object and find the top-level string value of

@@ -204,7 +204,7 @@ link() { # OUT SRC...
 	o=$1
 	shift
 	# shellcheck disable=SC2086
-	if stale "$o" "$@" $LIBS $HEADERS tests/unit/*.h; then
+	if stale "$o" "$@" $LIBS $HEADERS tests/unit/*.h tests/unit/json_ref.c; then
 		# shellcheck disable=SC2086
 		$CC $ASAN_CFLAGS -Itests/unit -o "$o" "$@" $LIBS -lpthread \
 		    2>"$o.err" || { cat "$o.err"; return 1; }
@@ -288,7 +288,8 @@ for src in tests/fuzz/fuzz_*.c; do
 	name=${name#fuzz_}
 	o=$F/fuzz_$name
 	# shellcheck disable=SC2086
-	if stale "$o" "$src" tests/fuzz/fuzz.h $F/librelay.a $A/libbearssl.a; then
+	if stale "$o" "$src" tests/fuzz/fuzz.h tests/unit/json_ref.c \
+	    $F/librelay.a $A/libbearssl.a; then
 		if ! $CC $FUZZ_CFLAGS -fsanitize=fuzzer -Itests/fuzz -o "$o" \
 		    "$src" $F/librelay.a $A/libbearssl.a 2>"$o.err"; then
 			cat "$o.err"

@@ -5,6 +5,13 @@
  * Every input is also copied to end right before a PROT_NONE page
  * (picohttpparser's test.c idea), and every prefix of the valid inputs is
  * fed the same way, so a read past n crashes instead of passing quietly.
+ *
+ * Every request scanned here is also run through the reference copy of
+ * the jsmn-based scanner the single-pass one replaced (json_ref.c), and
+ * test_differential() adds mutations of a few bodies (truncations,
+ * substitutions, deletions, insertions) and tricky cases: the result code,
+ * every struct json_request field and json_top_string's views must be
+ * identical.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +21,8 @@
 
 #include "json.h"
 #include "t.h"
+
+#include "json_ref.c"
 
 /* Room for the deep-nesting case; the page after it is PROT_NONE. */
 #define GUARD_CAP (512 * 1024)
@@ -70,6 +79,8 @@ scan_n(const char *s, size_t n, struct json_request *r)
 	p = guarded(s, n);
 	b = json_scan_request(p, n, &g);
 	ok(a == b, "guarded result %d != %d for %.*s", b, a, (int)n, s);
+	ok(ref_diff(p, n) == NULL, "%s differs from the reference for %.*s",
+	    ref_diff(p, n), (int)n, s);
 	if (a == JSON_OK && b == JSON_OK) {
 		ok(rel(r->model.p, s) == rel(g.model.p, p) &&
 		    r->model.n == g.model.n && r->model_off == g.model_off &&
@@ -120,11 +131,13 @@ check_prefixes(const char *s)
 	}
 	end = r.object_end;
 	for (k = 0; k <= end; k++) {
-		if (json_scan_request(guarded(s, k), k, &r) != JSON_INVALID) {
+		if (json_scan_request(guarded(s, k), k, &r) != JSON_INVALID ||
+		    ref_diff(guarded(s, k), k) != NULL) {
 			bad++;
 		}
 	}
-	ok(bad == 0, "%zu prefixes of %s not invalid", bad, s);
+	ok(bad == 0, "%zu prefixes of %s not invalid or not as the reference",
+	    bad, s);
 }
 
 static void
@@ -863,6 +876,257 @@ test_usage(void)
 	}
 }
 
+/* Differential runs: inputs that differ from the reference, counted per
+ * group, the first few printed. */
+static size_t diff_bad;
+
+static void
+diff_n(const char *s, size_t n)
+{
+	const char *d = ref_diff(guarded(s, n), n);
+	size_t i;
+
+	if (d == NULL) {
+		return;
+	}
+	if (diff_bad++ < 5) {
+		printf("# %s differs from the reference for \"", d);
+		for (i = 0; i < n; i++) {
+			if ((unsigned char)s[i] < 0x20 || s[i] == '\\' ||
+			    (unsigned char)s[i] >= 0x7f) {
+				printf("\\x%02x", (unsigned char)s[i]);
+			} else {
+				putchar(s[i]);
+			}
+		}
+		printf("\"\n");
+	}
+}
+
+static void
+diff_str(const char *s)
+{
+	diff_n(s, strlen(s));
+}
+
+/* s with the byte at p replaced (with p == n: nothing replaced) and, when
+ * ins, c inserted before p instead, or with the byte at p deleted (c < 0). */
+static void
+diff_edit(const char *s, size_t n, size_t p, int c, int ins, char *buf)
+{
+	memcpy(buf, s, p);
+	if (c < 0) {
+		memcpy(buf + p, s + p + 1, n - p - 1);
+		diff_n(buf, n - 1);
+	} else if (ins) {
+		buf[p] = (char)c;
+		memcpy(buf + p + 1, s + p, n - p);
+		diff_n(buf, n + 1);
+	} else {
+		buf[p] = (char)c;
+		memcpy(buf + p + 1, s + p + 1, n - p - 1);
+		diff_n(buf, n);
+	}
+}
+
+/* Every truncation, and at every position from from on a deletion and
+ * each of the bytes below put in place of the byte there and in front of
+ * it. */
+static void
+diff_mutations(const char *s, size_t from)
+{
+	static const char subst[] = "{}[]\":,\\0-.eEt u\t\x1f\x7f\x80";
+	size_t n = strlen(s), p, k, before = diff_bad;
+	char *buf = malloc(n + 2);
+
+	if (buf == NULL) {
+		ok(0, "malloc");
+		return;
+	}
+	for (p = 0; p <= n; p++) {
+		diff_n(s, p);
+	}
+	for (p = from; p < n; p++) {
+		diff_edit(s, n, p, -1, 0, buf);
+		for (k = 0; k < sizeof subst; k++) {
+			/* sizeof subst: the NUL byte too. */
+			diff_edit(s, n, p, (unsigned char)subst[k], 0, buf);
+			diff_edit(s, n, p, (unsigned char)subst[k], 1, buf);
+		}
+	}
+	ok(diff_bad == before, "%zu mutations of %.60s... differ from the "
+	    "reference", diff_bad - before, s);
+	free(buf);
+}
+
+/* Nesting of depth levels (the top-level container counts) made of
+ * open/close pairs: "[" "]" or "{\"a\":" "}", under a request object
+ * when obj. */
+static void
+diff_deep(size_t depth, const char *open, const char *close, int obj)
+{
+	size_t lo = strlen(open), lc = strlen(close), i, o = 0;
+	char *s = malloc(depth * (lo + lc) + 64);
+
+	if (s == NULL) {
+		ok(0, "malloc");
+		return;
+	}
+	if (obj) {
+		o = (size_t)sprintf(s, "{\"model\":\"m\",\"x\":");
+		depth--;
+	}
+	for (i = 0; i < depth; i++, o += lo) {
+		memcpy(s + o, open, lo);
+	}
+	o += (size_t)sprintf(s + o, "1");
+	if (open[0] == '{') {
+		o -= 1;		/* {"a":{"a":1} needs its innermost value */
+		o += (size_t)sprintf(s + o, "1");
+	}
+	for (i = 0; i < depth; i++, o += lc) {
+		memcpy(s + o, close, lc);
+	}
+	if (obj) {
+		s[o++] = '}';
+	}
+	diff_n(s, o);
+	diff_n(s, o - 1);
+	free(s);
+}
+
+static void
+test_differential(void)
+{
+	static const char *const bodies[] = {
+		"{\"model\":\"bench-model\",\"messages\":[{\"role\":\"system\","
+		    "\"content\":\"You are a concise assistant.\"},{\"role\":"
+		    "\"user\",\"content\":\"In two sentences, explain why an "
+		    "API relay keeps upstream connections alive between "
+		    "requests, and what it costs in memory.\"}],"
+		    "\"max_tokens\":64,\"temperature\":0.2,\"stream\":false}",
+		" {\"stream_options\" : {\"include_usage\":true,\"x\":[{}]},"
+		    "\"mod\\u0065l\":\"a\\\"b\",\"stream\":true,"
+		    "\"max_completion_tokens\":7,\"n\":[-0.5e+3,null]}\n",
+		"{\"id\":\"t\\ud83d\\ude00\",\"status\":\"ok\",\"amount\":"
+		    "\"1.00\",\"\":0,\"max_output_tokens\":1e5,\"model\":[1]}",
+		"[\"model\",{\"model\":\"a\"},-1.5E-3,true,false,null]",
+	};
+	static const char *const cases[] = {
+		/* numbers, as values and as max_tokens */
+		"-0", "1e5", "01", "1.", ".5", "-", "1e", "1e+", "-01", "0.0",
+		"1E-0", "+1", "0x1", "1.5e3", "00", "-0.0", "2e-0", "1 2",
+		"{\"model\":\"m\",\"x\":-0}", "{\"model\":\"m\",\"x\":01}",
+		"{\"model\":\"m\",\"x\":1.}", "{\"model\":\"m\",\"x\":.5}",
+		"{\"model\":\"m\",\"x\":1e5}", "{\"model\":\"m\",\"x\":-}",
+		"{\"model\":\"m\",\"max_tokens\":-0}",
+		"{\"model\":\"m\",\"max_tokens\":1e5}",
+		"{\"model\":\"m\",\"max_tokens\":01}",
+		"{\"model\":\"m\",\"max_tokens\":0}",
+		"{\"model\":\"m\",\"max_tokens\":1.0}",
+		"{\"model\":\"m\",\"max_tokens\":-1}",
+		"{\"model\":\"m\",\"max_tokens\":\"5\"}",
+		"{\"model\":\"m\",\"max_tokens\":18446744073709551615}",
+		"{\"model\":\"m\",\"max_tokens\":18446744073709551616}",
+		"{\"model\":\"m\",\"max_tokens\":184467440737095516150}",
+		"{\"model\":\"m\",\"max_tokens\":99999999999999999999}",
+		"{\"max_tokens\":9,\"max_output_tokens\":3,"
+		    "\"max_completion_tokens\":12,\"max_tokens\":1,\"model\":1}",
+		"{\"max_tokens\":9,\"max_tokens\":1.5,\"max_tokens\":[10]}",
+		/* duplicate keys */
+		"{\"model\":\"a\",\"model\":\"b\"}",
+		"{\"model\":\"a\",\"model\":null}",
+		"{\"model\":{\"model\":\"a\"},\"model\":[\"b\"]}",
+		"{\"model\":\"a\",\"model\":true,\"model\":\"\"}",
+		"{\"stream\":true,\"stream\":1}", "{\"stream\":false,"
+		    "\"stream\":true}",
+		"{\"stream_options\":{\"include_usage\":true},"
+		    "\"stream_options\":[{\"include_usage\":true}]}",
+		"{\"stream_options\":{\"include_usage\":false,"
+		    "\"include_usage\":true},\"model\":\"m\"}",
+		"{\"stream_options\":{\"include_usage\":true,"
+		    "\"include_usage\":null}}",
+		"{\"stream_options\":{\"include_usage\":false},\"x\":[true],"
+		    "\"y\":{\"include_usage\":true}}",
+		"[{\"stream_options\":{\"include_usage\":true}}]",
+		"{\"stream_options\":{\"a\":{\"include_usage\":true}}}",
+		"{\"stream_options\":{\"include_usage\":{\"a\":1}}}",
+		"{\"stream_options\":{\"include_usage\":\"true\"}}",
+		"{\"id\":\"a\",\"id\":2}", "{\"id\":1,\"id\":\"b\"}",
+		/* escapes in keys */
+		"{\"mod\\u0065l\":\"m\"}", "{\"\\u006dodel\":\"m\"}",
+		"{\"model\\u0000\":\"m\"}", "{\"mod\\ud800el\":\"m\"}",
+		"{\"mod\\ud83d\\ude00el\":\"m\"}", "{\"m\\od\":\"m\"}",
+		"{\"stre\\u0061m\":true,\"model\":\"m\"}",
+		"{\"max_\\u0074okens\":5,\"model\":\"m\"}",
+		"{\"stream\\u005foptions\":{\"include\\u005fusage\":true}}",
+		"{\"\\u0069d\":\"x\",\"st\\u0061tus\":\"y\",\"\\/\":\"z\"}",
+		"{\"a_key_longer_than_the_32_byte_buffer\":\"v\"}",
+		"{\"a_key_longer_than_the_32_byte_buffe\\u0072\":\"v\"}",
+		"{\"\":\"e\",\"\\u0000\":\"n\"}",
+		"{\"mod\\u0065l\":\"a\",\"model\":\"b\",\"mod\\u0065l\":3}",
+		/* strings */
+		"{\"model\":\"\\u00e9\\uD83D\\uDE00\\ud800\"}",
+		"{\"model\":\"\\u00g0\"}", "{\"model\":\"\\U0041\"}",
+		"{\"model\":\"a\\\\\"}", "{\"model\":\"a\\\\\\\"\"}",
+		"{\"model\":\"\x7f\xff\xc3\"}", "\"\\u0000\"", "\"\\\"",
+		/* blanks, garbage, BOM */
+		"{\"model\":\"m\"}  \t\r\n", "{\"model\":\"m\"} x",
+		"{\"model\":\"m\"}\v", "\v{\"model\":\"m\"}",
+		"\xef\xbb\xbf{\"model\":\"m\"}", "{\"model\":\"m\"}\xef\xbb\xbf",
+		"{\"model\":\"m\"},", "{\"model\":\"m\"}[]", " 1 ", "\"s\" ",
+		"[] ", "{} {}", "true false", "nul", "truex", "[true,fals]",
+		"{\"model\":\"m\",\"x\":[tru\"e\" [[[]]]]}",
+	};
+	static const struct {
+		const char *s;
+		size_t n;
+	} nuls[] = {
+		{ "\0", 1 }, { "{\"model\":\"m\"}\0", 14 },
+		{ "{\"model\":\"m\0\"}", 14 }, { "{\"model\0\":\"m\"}", 14 },
+		{ "{\0\"model\":\"m\"}", 14 }, { "{\"model\":1\0}", 12 },
+		{ "{\"model\":\"m\"} \0", 15 }, { "[1,\0]", 5 },
+		{ "{\"model\":\"\\u0000\"}\0", 19 }, { "\"\0\"", 3 },
+	};
+	size_t i, before;
+
+	char many[1024];
+	size_t o;
+
+	for (i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		diff_mutations(bodies[i], 0);
+	}
+	/* More tokens than the reference's stack array (256): its counting
+	 * pass and malloc'd array. Mutated near the end only. */
+	o = (size_t)sprintf(many, "{\"model\":\"m\",\"x\":[");
+	for (i = 0; i < 300; i++) {
+		o += (size_t)sprintf(many + o, "%s1", i ? "," : "");
+	}
+	sprintf(many + o, "],\"max_tokens\":5,\"stream_options\":"
+	    "{\"include_usage\":true},\"model\":\"n\"}");
+	diff_mutations(many, strlen(many) - 60);
+	before = diff_bad;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		diff_str(cases[i]);
+	}
+	for (i = 0; i < sizeof nuls / sizeof nuls[0]; i++) {
+		diff_n(nuls[i].s, nuls[i].n);
+	}
+	/* Deep nesting: at the limit (64, the top level included) and one
+	 * past, with arrays, objects and both, at the top or in a request;
+	 * each also with its last byte cut. */
+	for (i = 62; i <= 66; i++) {
+		diff_deep(i, "[", "]", 0);
+		diff_deep(i, "[", "]", 1);
+		diff_deep(i, "{\"a\":", "}", 0);
+		diff_deep(i, "{\"a\":", "}", 1);
+		diff_deep(i, "[{\"a\":", "}]", 1);
+		diff_deep(i, "{\"stream_options\":", "}", 0);
+	}
+	ok(diff_bad == before, "%zu tricky cases differ from the reference",
+	    diff_bad - before);
+}
+
 int
 main(void)
 {
@@ -876,5 +1140,6 @@ main(void)
 	test_deep();
 	test_escape();
 	test_usage();
+	test_differential();
 	return t_done("json");
 }
