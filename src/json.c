@@ -9,34 +9,27 @@
  * validating scanner (scan() below): no tokens, no allocation, no
  * recursion.
  * json_find_usage reads token counts from the tail of a response or one SSE
- * data line, over jsmn. json_escape / json_unescape convert string
- * contents.
+ * data line: it finds the last complete "usage" object and runs the same
+ * scanner over it. json_escape / json_unescape convert string contents.
  *
  * What it does not do: build a DOM, decode numbers other than token
  * counts, or check that strings are valid UTF-8.
  *
- * jsmn (even with JSMN_STRICT) is a tokenizer, not a validator: it accepts
- * missing or extra commas and colons, "01", "1.", "-", "nul", several
- * top-level values, and raw control characters in strings. So the usage
- * object's token array is re-walked by check_value(), a small grammar
- * check that consumes the tokens in document order and verifies every
- * byte between them. Only what passes that walk is read.
+ * The scanner replaced jsmn (a tokenizer that also needed a grammar walk
+ * and a nesting pass over its tokens): jsmn stays as the reference the
+ * scanner is checked against, token for token, in tests/unit/json_ref.c
+ * and the json_diff fuzz target.
  *
  * Ownership: all views and offsets point into the caller's input; nothing
- * is kept between calls and nothing is allocated: the request scanner's
- * state is a few words, and json_find_usage (on the streaming path) uses
- * a small token array on the stack.
+ * is kept between calls and nothing is allocated: the scanner's state is
+ * a few words.
  */
 #include <limits.h>
 #include <string.h>
 
-#include "jsmn.h"
 #include "json.h"
 
 enum {
-	/* A usage object is a handful of counters and a few detail objects;
-	 * one that needs more tokens is not one we can bill from. */
-	USAGE_MAX_TOKENS = 128,
 	/* Each candidate "usage" costs a forward scan to its closing brace;
 	 * bounding the candidates keeps a hostile upstream from making the
 	 * scan quadratic in the fragment length. */
@@ -120,23 +113,6 @@ number_end(const char *p, size_t n, size_t i)
 	return i;
 }
 
-static int
-lit_eq(const char *p, size_t n, const char *lit)
-{
-	size_t len = strlen(lit);
-
-	return n == len && memcmp(p, lit, len) == 0;
-}
-
-/* jsmn strict only looks at a primitive's first byte ("nul", "tru",
- * "-", "1." all pass), so the whole token is checked here. */
-static int
-valid_primitive(const char *p, size_t n)
-{
-	return lit_eq(p, n, "true") || lit_eq(p, n, "false") ||
-	    lit_eq(p, n, "null") || (n > 0 && number_end(p, n, 0) == n);
-}
-
 /* Token counts: plain digits only, so "-1", "1.0", "1e3" are refused
  * rather than rounded, and anything above UINT64_MAX is refused rather
  * than clamped. */
@@ -165,15 +141,6 @@ parse_count(const char *p, size_t n, uint64_t *out)
 	return 0;
 }
 
-static int
-tok_count(const char *s, const jsmntok_t *t, uint64_t *out)
-{
-	if (t->type != JSMN_PRIMITIVE) {
-		return -1;
-	}
-	return parse_count(s + t->start, (size_t)(t->end - t->start), out);
-}
-
 /* A key's text for comparing: its raw contents p[0..n) (between the
  * quotes), or when it holds a backslash (esc) its decoded form in buf.
  * Comparing raw bytes would let {"model":"cheap","mod\u0065l":"dear"}
@@ -193,164 +160,6 @@ key_text(const char *p, size_t n, int esc, char *buf, const char **out)
 	raw.n = n;
 	*out = buf;
 	return json_unescape(raw, buf, KEY_MAX);
-}
-
-/* Compare a key token with name after decoding escapes. */
-static int
-key_is(const char *s, const jsmntok_t *t, const char *name)
-{
-	char buf[KEY_MAX];
-	const char *k;
-	size_t n = (size_t)(t->end - t->start);
-	long got;
-
-	if (t->type != JSMN_STRING) {
-		return 0;
-	}
-	got = key_text(s + t->start, n, memchr(s + t->start, '\\', n) != NULL,
-	    buf, &k);
-	return got >= 0 && (size_t)got == strlen(name) &&
-	    memcmp(k, name, (size_t)got) == 0;
-}
-
-/* A string token starts just after the quote at pos. jsmn already checked
- * the escapes; RFC 8259 section 7 also forbids raw bytes below 0x20. */
-static int
-check_string(const char *s, size_t pos, const jsmntok_t *t)
-{
-	int i;
-
-	if (t->type != JSMN_STRING || t->start != (int)pos + 1) {
-		return -1;
-	}
-	for (i = t->start; i < t->end; i++) {
-		if ((unsigned char)s[i] < 0x20) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/*
- * Walk the jsmn tokens t[0..ntok) of s[0..n) in document order as the
- * RFC 8259 grammar for one value starting at pos, checking every byte
- * between tokens (blanks, ':' and ','), each token's kind and position,
- * and that each container closes where jsmn says it ends. All tokens must
- * be used. On success *endp is just past the value.
- *
- * Iterative on purpose: a body of a million '[' must not recurse. The
- * container stack lives in the tokens' parent fields, which are
- * rewritten here (jsmn's own links are not trusted on malformed input).
- */
-static int
-check_value(const char *s, size_t n, size_t pos, jsmntok_t *t, int ntok,
-    size_t *endp)
-{
-	enum { W_VALUE, W_KEY, W_AFTER } state = W_VALUE;
-	int i = 0, cur = -1;
-	jsmntok_t *tk = NULL;
-	char c, closer;
-
-	pos = skip_ws(s, n, pos);
-	for (;;) {
-		switch (state) {
-		case W_VALUE:
-			if (pos >= n || i >= ntok) {
-				return -1;
-			}
-			tk = &t[i];
-			c = s[pos];
-			if (c == '{' || c == '[') {
-				if (tk->type != (c == '{' ? JSMN_OBJECT :
-				    JSMN_ARRAY) || tk->start != (int)pos) {
-					return -1;
-				}
-				tk->parent = cur;
-				cur = i++;
-				pos = skip_ws(s, n, pos + 1);
-				closer = c == '{' ? '}' : ']';
-				if (pos < n && s[pos] == closer) {
-					if (tk->end != (int)pos + 1) {
-						return -1;
-					}
-					pos++;
-					cur = tk->parent;
-					state = W_AFTER;
-				} else {
-					state = c == '{' ? W_KEY : W_VALUE;
-				}
-			} else if (c == '"') {
-				if (check_string(s, pos, tk) < 0) {
-					return -1;
-				}
-				pos = (size_t)tk->end + 1;
-				i++;
-				state = W_AFTER;
-			} else {
-				if (tk->type != JSMN_PRIMITIVE ||
-				    tk->start != (int)pos ||
-				    !valid_primitive(s + pos,
-				    (size_t)(tk->end - tk->start))) {
-					return -1;
-				}
-				pos = (size_t)tk->end;
-				i++;
-				state = W_AFTER;
-			}
-			break;
-		case W_KEY:
-			if (pos >= n || i >= ntok || s[pos] != '"' ||
-			    check_string(s, pos, &t[i]) < 0) {
-				return -1;
-			}
-			pos = skip_ws(s, n, (size_t)t[i].end + 1);
-			i++;
-			if (pos >= n || s[pos] != ':') {
-				return -1;
-			}
-			pos = skip_ws(s, n, pos + 1);
-			state = W_VALUE;
-			break;
-		case W_AFTER:
-			if (cur == -1) {
-				if (i != ntok) {
-					return -1;
-				}
-				*endp = pos;
-				return 0;
-			}
-			pos = skip_ws(s, n, pos);
-			if (pos >= n) {
-				return -1;
-			}
-			tk = &t[cur];
-			closer = tk->type == JSMN_OBJECT ? '}' : ']';
-			if (s[pos] == ',') {
-				pos = skip_ws(s, n, pos + 1);
-				state = tk->type == JSMN_OBJECT ? W_KEY :
-				    W_VALUE;
-			} else if (s[pos] == closer &&
-			    tk->end == (int)pos + 1) {
-				pos++;
-				cur = tk->parent;
-			} else {
-				return -1;
-			}
-			break;
-		}
-	}
-}
-
-/* Index of the token after t[i] and everything inside it: the first
- * token starting at or after t[i]'s end. */
-static int
-next_sibling(const jsmntok_t *t, int ntok, int i)
-{
-	int end = t[i].end;
-
-	for (i++; i < ntok && t[i].start < end; i++) {
-	}
-	return i;
 }
 
 static int
@@ -381,10 +190,12 @@ hex_val(char c)
  * reads (K_MODEL...K_OPTIONS) or json_top_string's key (K_WANT), or
  * "include_usage" directly inside a top-level "stream_options" object
  * (K_USAGE). */
-enum { K_OTHER, K_MODEL, K_STREAM, K_MAX, K_OPTIONS, K_USAGE, K_WANT };
+enum { K_OTHER, K_MODEL, K_STREAM, K_MAX, K_OPTIONS, K_USAGE, K_WANT, K_IN,
+	K_OUT };
 
 struct scan {
 	struct json_request *req;	/* json_scan_request: filled */
+	struct json_usage *usage;	/* read_usage: counts found */
 	const char *want;		/* json_top_string: the key, else NULL */
 	size_t want_n;
 	struct view *val;		/* json_top_string: its value */
@@ -493,6 +304,18 @@ key_id(const struct scan *sc, const char *p, size_t n, int esc)
 		return n == sc->want_n && memcmp(p, sc->want, n) == 0 ?
 		    K_WANT : K_OTHER;
 	}
+	if (sc->usage != NULL) {
+		/* OpenAI's names and Anthropic's. */
+		if ((n == 13 && memcmp(p, "prompt_tokens", 13) == 0) ||
+		    (n == 12 && memcmp(p, "input_tokens", 12) == 0)) {
+			return K_IN;
+		}
+		if ((n == 17 && memcmp(p, "completion_tokens", 17) == 0) ||
+		    (n == 13 && memcmp(p, "output_tokens", 13) == 0)) {
+			return K_OUT;
+		}
+		return K_OTHER;
+	}
 	/* One candidate per length. */
 	switch (n) {
 	case 5: name = "model"; id = K_MODEL; break;
@@ -552,6 +375,15 @@ member(struct scan *sc, const char *s, int key, size_t v, size_t end)
 		r->has_stream_options = 1;
 		r->stream_options_off = v;
 		r->stream_options_len = end - v;
+		break;
+	case K_IN:
+	case K_OUT:
+		/* A count is plain digits; anything else is skipped and an
+		 * earlier count of the same name stands. */
+		if (parse_count(s + v, end - v, &mt) == 0) {
+			*(key == K_IN ? &sc->usage->in : &sc->usage->out) = mt;
+			sc->usage->found = 1;
+		}
 		break;
 	}
 }
@@ -972,47 +804,22 @@ match_brace(const char *text, size_t n, size_t q, size_t *end)
 	return -1;
 }
 
-/* Parse s[0..n) as one usage object; fill *u only when a count is read. */
+/* Validate s[0..n) as one usage object (the scanner's grammar) and read
+ * its top-level counts; fill *u only when a count is read. */
 static int
 read_usage(const char *s, size_t n, struct json_usage *u)
 {
-	jsmntok_t t[USAGE_MAX_TOKENS];
-	jsmn_parser p;
 	struct json_usage got;
-	size_t end;
-	uint64_t v;
-	int r, ntok, k;
+	struct scan sc;
 
-	jsmn_init(&p);
-	r = jsmn_parse(&p, s, n, t, USAGE_MAX_TOKENS);
-	if (r <= 0) {
-		return 0;
-	}
-	ntok = (int)p.toknext;
-	if (check_value(s, n, 0, t, ntok, &end) < 0 || end != n ||
-	    t[0].type != JSMN_OBJECT) {
-		return 0;
-	}
 	memset(&got, 0, sizeof got);
-	for (k = 1; k < ntok && t[k].start < t[0].end;
-	    k = next_sibling(t, ntok, k + 1)) {
-		if (tok_count(s, &t[k + 1], &v) < 0) {
-			continue;
-		}
-		if (key_is(s, &t[k], "prompt_tokens") ||
-		    key_is(s, &t[k], "input_tokens")) {
-			got.in = v;
-			got.found = 1;
-		} else if (key_is(s, &t[k], "completion_tokens") ||
-		    key_is(s, &t[k], "output_tokens")) {
-			got.out = v;
-			got.found = 1;
-		}
+	memset(&sc, 0, sizeof sc);
+	sc.usage = &got;
+	if (scan(s, n, &sc) != JSON_OK || !got.found) {
+		return 0;
 	}
-	if (got.found) {
-		*u = got;
-	}
-	return got.found;
+	*u = got;
+	return 1;
 }
 
 int

@@ -700,6 +700,8 @@ usage_n(const char *s, size_t n, struct json_usage *u)
 	b = json_find_usage(guarded(s, n), n, &g);
 	ok(a == b && a == u->found && u->found == g.found && u->in == g.in &&
 	    u->out == g.out, "guarded usage differs for %.*s", (int)n, s);
+	ok(ref_diff(s, n) == NULL, "%s differs from the reference for %.*s",
+	    ref_diff(s, n), (int)n, s);
 	return a;
 }
 
@@ -841,7 +843,8 @@ test_usage(void)
 	check_usage("usage\":{\"prompt_tokens\":1}", 0, 0, 0);
 	check_usage("\x01\xff garbage {{{ \"\"\" ]]] : , \\", 0, 0, 0);
 
-	/* Too many tokens for the stack array: refused, not overflowed. */
+	/* A long detail list inside usage: read in one pass, no token
+	 * array to overflow (jsmn's reader refused past 128 tokens). */
 	{
 		char big[4096];
 		size_t o;
@@ -853,6 +856,17 @@ test_usage(void)
 			    i ? "," : "");
 		}
 		snprintf(big + o, sizeof big - o, "]}}");
+		check_usage(big, 1, 3, 0);
+		/* Nested past the scanner's 64 levels: not a usage object. */
+		o = (size_t)snprintf(big, sizeof big,
+		    "{\"usage\":{\"prompt_tokens\":3,\"x\":");
+		for (i = 0; i < 70; i++) {
+			big[o++] = '[';
+		}
+		for (i = 0; i < 70; i++) {
+			big[o++] = ']';
+		}
+		snprintf(big + o, sizeof big - o, "}}");
 		check_usage(big, 0, 0, 0);
 	}
 
