@@ -354,7 +354,7 @@ upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 				char why[160];
 
 				snprintf(why, sizeof(why), "%s", u->error);
-				fail(u, "%s before the response head", why);
+				fail(u, "%.120s before the response head", why);
 			} else if (u->got_bytes) {
 				fail(u, "connection closed inside the response "
 				    "head%s", NULL);
