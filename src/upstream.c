@@ -55,6 +55,7 @@ upstream_connect(const struct net_addr *a, size_t provider,
 		return NULL;
 	}
 	buf_init(&u->in, u->store, cap);
+	u->store_cap = cap;
 	u->provider = provider;
 	u->conf = c;
 	if (ta != NULL) {
@@ -96,7 +97,7 @@ upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
 	u->error[0] = '\0';
 	u->timed_out = 0;
 	u->requests++;
-	buf_reset(&u->in);
+	buf_init(&u->in, u->store, u->store_cap);	/* the head's room back */
 	memset(&u->resp, 0, sizeof(u->resp));
 	if (u->state == UPSTREAM_IDLE) {
 		u->reused = 1;
@@ -436,6 +437,15 @@ upstream_start_body(struct upstream *u, uint64_t now_ms)
 
 	buf_consume(&u->in, u->head_len);
 	u->head_len = 0;
+	/* The body only passes through: read it in a window of
+	 * UPSTREAM_BODY_WINDOW bytes at the front of the buffer (the head's
+	 * room comes back with the next request). A client that reads slowly
+	 * then holds back at most that much here, and a stream never touches
+	 * the rest of the buffer. resp's views die here (the caller is done
+	 * with them). */
+	buf_compact(&u->in);
+	u->in.cap = buf_len(&u->in) > UPSTREAM_BODY_WINDOW ? buf_len(&u->in) :
+	    UPSTREAM_BODY_WINDOW;
 	memset(&u->chunked, 0, sizeof(u->chunked));
 	http_chunked_init(&u->chunked);
 	if (http_response_has_no_body(h->status, u->method)) {
@@ -550,7 +560,9 @@ int
 upstream_reusable(const struct upstream *u)
 {
 	return u->state == UPSTREAM_DONE && u->resp.keep_alive && !u->eof &&
-	    buf_len(&u->in) == 0 && u->framing != UPSTREAM_BODY_CLOSE;
+	    buf_len(&u->in) == 0 &&
+	    u->framing != UPSTREAM_BODY_CLOSE &&
+	    (u->tls == NULL || tls_quiet(u->tls));
 }
 
 void

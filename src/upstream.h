@@ -46,6 +46,7 @@ struct upstream {
 	const struct conf *conf;	/* borrowed; the config it was made for */
 	struct buf in;		/* response bytes not yet handed out */
 	unsigned char *store;	/* owned storage of in */
+	size_t store_cap;	/* its size: max_header + the body window */
 	struct http_response resp;	/* views into in, valid in HEAD */
 	size_t head_len;
 	struct view method;	/* borrowed: the request method (no-body rule) */
