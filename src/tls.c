@@ -24,7 +24,9 @@
  * then response, and the pump below always sends what is queued before it
  * reads, so neither wait can close a loop: a pending record goes out as
  * soon as the peer reads, and the relay reads the whole response (or
- * closes the connection) before it writes the next request. */
+ * closes the connection) before it writes the next request. The one
+ * overlap, an answer that arrives while a request body is still going
+ * out, is read between records (upstream.c then stops sending). */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>

@@ -9,7 +9,12 @@
  *
  * A connection from the pool may have been closed by the peer just as we
  * reused it; the caller learns that from `reused` with no response byte
- * (`got_bytes` 0) and retries on a fresh connection. */
+ * (`got_bytes` 0) and retries on a fresh connection.
+ *
+ * While a request is going out we also watch for an answer that comes
+ * before the end of the body (a 413 or 401 sent as soon as the head
+ * arrived): then we stop sending, hand out that answer, and close the
+ * connection after it (RFC 9112 section 9.5). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -93,6 +98,7 @@ upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
 	}
 	u->method = method;
 	u->got_bytes = 0;
+	u->cut = 0;
 	u->eof = 0;
 	u->error[0] = '\0';
 	u->timed_out = 0;
@@ -289,6 +295,60 @@ parse_head(struct upstream *u, uint64_t now_ms)
 	}
 }
 
+/* SENDING: an answer may arrive before the request is complete (a server
+ * that refuses a body says so as soon as it has the head). An interim 1xx
+ * is skipped; a final answer ends the request: the rest of it is not sent
+ * (the server has decided without it) and the connection is not reused.
+ * Under TLS this reads between records: the half-duplex engine cannot
+ * receive while a record of the request waits to be sent (tls.c). */
+static void
+watch_early(struct upstream *u, short revents, uint64_t now_ms)
+{
+	int r;
+
+	if (u->tls != NULL) {
+		if (!tls_handshake_done(u->tls) ||
+		    (!(revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    tls_pending(u->tls) == 0)) {
+			return;
+		}
+	} else if (!(revents & (POLLIN | POLLHUP | POLLERR))) {
+		return;
+	}
+	while ((r = read_some(u)) > 0) {
+		parse_head(u, now_ms);
+		if (u->state != UPSTREAM_SENDING) {
+			break;
+		}
+	}
+	if (u->state == UPSTREAM_HEAD) {
+		u->cut = 1;
+		u->iovcnt = 0;
+		return;
+	}
+	if (u->state != UPSTREAM_SENDING) {
+		return;
+	}
+	if (r < 0) {
+		if (u->error[0] != '\0') {
+			char why[160];
+
+			snprintf(why, sizeof(why), "%s", u->error);
+			fail(u, "%.120s while sending the request", why);
+		} else if (u->got_bytes) {
+			fail(u, "connection closed inside the response head%s",
+			    NULL);
+		} else {
+			fail(u, "connection closed while sending the request%s",
+			    NULL);
+		}
+		return;
+	}
+	if (buf_len(&u->in) >= u->conf->max_header) {
+		fail(u, "response head too large%s", NULL);
+	}
+}
+
 void
 upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 {
@@ -318,6 +378,9 @@ upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 			return;
 		}
 		send_some(u, now_ms);
+		if (u->state == UPSTREAM_SENDING) {
+			watch_early(u, revents, now_ms);
+		}
 		if (u->state != UPSTREAM_READ_HEAD) {
 			if (u->state == UPSTREAM_SENDING &&
 			    (revents & (POLLHUP | POLLERR))) {
@@ -560,7 +623,7 @@ int
 upstream_reusable(const struct upstream *u)
 {
 	return u->state == UPSTREAM_DONE && u->resp.keep_alive && !u->eof &&
-	    buf_len(&u->in) == 0 &&
+	    !u->cut && buf_len(&u->in) == 0 &&
 	    u->framing != UPSTREAM_BODY_CLOSE &&
 	    (u->tls == NULL || tls_quiet(u->tls));
 }
@@ -607,7 +670,8 @@ int
 upstream_tls_buffered(const struct upstream *u)
 {
 	return u->tls != NULL && u->fd >= 0 &&
-	    (u->state == UPSTREAM_READ_HEAD || u->state == UPSTREAM_BODY) &&
+	    (u->state == UPSTREAM_READ_HEAD || u->state == UPSTREAM_BODY ||
+	    (u->state == UPSTREAM_SENDING && tls_handshake_done(u->tls))) &&
 	    tls_pending(u->tls) > 0 &&
 	    (buf_room(&u->in) > 0 || u->in.start > 0);
 }

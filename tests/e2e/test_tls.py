@@ -225,6 +225,43 @@ def test_slow_reader_backpressure_through_a_tls_upstream(env):
     assert chat(r).status == 200
 
 
+def test_early_answer_while_the_body_is_still_going_out(env):
+    """A provider that refuses a body on its head alone answers while the
+    relay is still sending (24 MiB here). The relay reads that answer
+    between records, stops sending and passes it on; the connection is not
+    reused. A server that answers and then stops reading cannot be heard
+    mid-record by the half-duplex engine: it ends as a reset attempt when
+    the server gives up, never as a hang."""
+    d = certs(env)
+    m = tls_mock(env, d, 'localhost')
+    r = relay_to(env, m, d)
+    body = ('{"model":"gpt-5.2","pad":"%s"}' % ('x' * (24 << 20))).encode()
+    hdr = {'Authorization': 'Bearer ' + KEY}
+
+    def send(mode):
+        t0 = time.monotonic()
+        res = http('127.0.0.1', r.port, 'POST', '/v1/chat/completions', body,
+                   dict(hdr, **{'x-mock': mode}), timeout=60)
+        return res, time.monotonic() - t0
+
+    for mode in ('early:413', 'early:413:close'):
+        res, _ = send(mode)
+        assert res.status == 413, (mode, res.body[:300])
+        assert res.json()['error']['message'] == 'mock early 413', res.body
+        assert res.header('x-relay-route') == 'sec/gpt-5.2-tls'
+    # a retryable refusal is an attempt like any other
+    res, _ = send('early:401')
+    assert res.status == 503 and '401 Unauthorized' in res.json()['error']['message'], res.body
+    res, took = send('early:413:stop:1500')
+    assert took < 20, took
+    if res.status == 503:
+        assert 'while sending the request' in res.json()['error']['message'], res.body
+    else:
+        assert res.status == 413, res.body[:300]
+    assert chat(r).status == 200
+    assert m.stats()['tls_resumed'] >= 1
+
+
 def test_relay_resolves_in_an_empty_root(env):
     """The static binary alone in a chroot with only etc/hosts and
     etc/resolv.conf (no NSS, no CA bundle) resolves a provider name."""
