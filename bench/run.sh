@@ -10,6 +10,7 @@
 #   BENCH_ROUNDS=3       runs per measurement (median + min-max spread)
 #   BENCH_PORTKEY=1      0 skips Portkey (no npm needed)
 #   BENCH_STREAMS=1000   concurrent SSE streams
+#   BENCH_ONLY=streams   only the stream runs (plain and TLS upstream rows)
 #   BENCH_OUT=DIR        where results/ scratch go (default bench/results)
 set -eu
 

@@ -1023,7 +1023,8 @@ next_attempt(struct exchange *ex, uint64_t now_ms, int fresh)
 		/* Try to write at once: saves a poll round trip. */
 		if (u->state == UPSTREAM_SENDING) {
 			upstream_step(u, POLLOUT, now_ms);
-			if (u->state == UPSTREAM_FAILED) {
+			if (u->state == UPSTREAM_FAILED ||
+			    u->state == UPSTREAM_HEAD) {
 				after_upstream(u, now_ms);
 			}
 		}

@@ -9,10 +9,24 @@
  * reason. br_sslio_* is not used: it loops until done, i.e. it blocks.
  *
  * Ownership: a tls_conn is one allocation (engine contexts plus the
- * BR_SSL_BUFSIZE_BIDI record buffer); it borrows the anchors (until the
- * handshake ends) or the server certificate (for its life). Anchors and
- * server certificates own their bytes. The client session cache is
- * module state: fixed slots, no allocation. */
+ * record buffer); it borrows the anchors (until the handshake ends) or the
+ * server certificate (for its life). Anchors and server certificates own
+ * their bytes. The client session cache is module state: fixed slots, no
+ * allocation.
+ *
+ * Record buffers: a server connection is full-duplex (BR_SSL_BUFSIZE_BIDI,
+ * 33,178 bytes): a client may send its next request, or the rest of a body
+ * the relay already answered, while a response goes out. A client
+ * connection (to a provider) is half-duplex (BR_SSL_BUFSIZE_MONO, 16,709
+ * bytes, still room for any record): BearSSL then cannot take plaintext
+ * to send while a received record is not fully read, and cannot receive
+ * while a record waits to be sent. HTTP/1.1 towards a provider is request
+ * then response, and the pump below always sends what is queued before it
+ * reads, so neither wait can close a loop: a pending record goes out as
+ * soon as the peer reads, and the relay reads the whole response (or
+ * closes the connection) before it writes the next request. The one
+ * overlap, an answer that arrives while a request body is still going
+ * out, is read between records (upstream.c then stops sending). */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
@@ -56,13 +70,14 @@ struct tls_cache {
 
 struct tls_conn {
 	union {
-		struct {
-			br_ssl_client_context cc;
-			br_x509_minimal_context xc;
-		} c;
+		br_ssl_client_context cc;
 		br_ssl_server_context sc;
 	} u;
-	br_ssl_engine_context *eng;	/* &u.c.cc.eng or &u.sc.eng */
+	br_ssl_engine_context *eng;	/* &u.cc.eng or &u.sc.eng */
+	/* Client: the chain validator, needed only until the handshake ends
+	 * (renegotiation is refused), so it is a separate allocation freed
+	 * then: 3 KiB less per open connection. */
+	br_x509_minimal_context *xc;
 	int is_client;
 	int hs_done;
 	int resumed;
@@ -77,8 +92,13 @@ struct tls_conn {
 	size_t sniff_len;
 	char name[256];			/* server name (client) */
 	char reason[320];
-	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
+	size_t iolen;			/* bytes in iobuf */
+	unsigned char iobuf[];		/* MONO (client) or BIDI (server) */
 };
+
+/* The record buffer of each kind of connection (see the top comment). */
+#define TLS_CLIENT_IOBUF BR_SSL_BUFSIZE_MONO
+#define TLS_SERVER_IOBUF BR_SSL_BUFSIZE_BIDI
 
 /* Clients cache one session per server name. BearSSL 0.6 has no session
  * tickets, so this is TLS 1.2 session-id resumption: it saves the
@@ -853,6 +873,20 @@ tls_sessions_forget(void)
 
 /* ---- connections ---- */
 
+/* Free the chain validator of a client connection: once the handshake is
+ * over BearSSL never calls it again (no renegotiation), so the engine's
+ * pointer is cleared rather than left dangling. */
+static void
+drop_validator(struct tls_conn *t)
+{
+	if (t->xc == NULL) {
+		return;
+	}
+	br_ssl_engine_set_x509(t->eng, NULL);
+	free(t->xc);
+	t->xc = NULL;
+}
+
 static int
 seed_engine(br_ssl_engine_context *eng)
 {
@@ -870,7 +904,8 @@ seed_engine(br_ssl_engine_context *eng)
 }
 
 static void
-set_common(br_ssl_engine_context *eng, unsigned char *iobuf, size_t iolen)
+set_common(br_ssl_engine_context *eng, unsigned char *iobuf, size_t iolen,
+    int bidi)
 {
 	size_t i;
 
@@ -888,7 +923,7 @@ set_common(br_ssl_engine_context *eng, unsigned char *iobuf, size_t iolen)
 	 * source of attacks. */
 	br_ssl_engine_add_flags(eng, BR_OPT_NO_RENEGOTIATION);
 	br_ssl_engine_set_protocol_names(eng, alpn_names, 1);
-	br_ssl_engine_set_buffer(eng, iobuf, iolen, 1);
+	br_ssl_engine_set_buffer(eng, iobuf, iolen, bidi);
 }
 
 static int
@@ -924,17 +959,18 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 		    "for IP addresses; use a host name", server_name);
 		return NULL;
 	}
-	t = calloc(1, sizeof *t);
+	t = calloc(1, sizeof *t + TLS_CLIENT_IOBUF);
 	if (t == NULL) {
 		errf(err, errlen, "out of memory");
 		return NULL;
 	}
+	t->iolen = TLS_CLIENT_IOBUF;
 	t->is_client = 1;
-	eng = t->eng = &t->u.c.cc.eng;
+	eng = t->eng = &t->u.cc.eng;
 	snprintf(t->name, sizeof t->name, "%s", server_name);
 
-	br_ssl_client_zero(&t->u.c.cc);
-	set_common(eng, t->iobuf, sizeof t->iobuf);
+	br_ssl_client_zero(&t->u.cc);
+	set_common(eng, t->iobuf, t->iolen, 0);
 	br_ssl_engine_set_suites(eng, client_suites,
 	    sizeof client_suites / sizeof client_suites[0]);
 	br_ssl_engine_set_default_rsavrfy(eng);
@@ -943,16 +979,21 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 	/* Full chain validation: the minimal engine checks signatures up
 	 * to an anchor, validity dates against time(), and the server name
 	 * (SAN dNSName, wildcards in the first label). */
-	br_x509_minimal_init(&t->u.c.xc, &br_sha256_vtable, ta->v, ta->n);
-	br_x509_minimal_set_rsa(&t->u.c.xc, br_ssl_engine_get_rsavrfy(eng));
-	br_x509_minimal_set_ecdsa(&t->u.c.xc, br_ssl_engine_get_ec(eng),
+	t->xc = malloc(sizeof *t->xc);
+	if (t->xc == NULL) {
+		errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	br_x509_minimal_init(t->xc, &br_sha256_vtable, ta->v, ta->n);
+	br_x509_minimal_set_rsa(t->xc, br_ssl_engine_get_rsavrfy(eng));
+	br_x509_minimal_set_ecdsa(t->xc, br_ssl_engine_get_ec(eng),
 	    br_ssl_engine_get_ecdsa(eng));
 	for (i = 0; i < sizeof hashes / sizeof hashes[0]; i++) {
-		br_x509_minimal_set_hash(&t->u.c.xc,
+		br_x509_minimal_set_hash(t->xc,
 		    (int)((hashes[i]->desc >> BR_HASHDESC_ID_OFF)
 		    & BR_HASHDESC_ID_MASK), hashes[i]);
 	}
-	br_ssl_engine_set_x509(eng, &t->u.c.xc.vtable);
+	br_ssl_engine_set_x509(eng, &t->xc->vtable);
 
 	if (seed_engine(eng) < 0) {
 		errf(err, errlen, "no entropy (getrandom and /dev/urandom "
@@ -968,7 +1009,7 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 		s->last_use = ++session_clock;
 		resume = 1;
 	}
-	if (!br_ssl_client_reset(&t->u.c.cc, server_name, resume)) {
+	if (!br_ssl_client_reset(&t->u.cc, server_name, resume)) {
 		errf(err, errlen, "TLS client setup failed (BearSSL error %d)",
 		    br_ssl_engine_last_error(eng));
 		goto fail;
@@ -989,14 +1030,15 @@ tls_server_new(const struct tls_server_cert *sc, char *err, size_t errlen)
 		errf(err, errlen, "no server certificate loaded");
 		return NULL;
 	}
-	t = calloc(1, sizeof *t);
+	t = calloc(1, sizeof *t + TLS_SERVER_IOBUF);
 	if (t == NULL) {
 		errf(err, errlen, "out of memory");
 		return NULL;
 	}
+	t->iolen = TLS_SERVER_IOBUF;
 	eng = t->eng = &t->u.sc.eng;
 	br_ssl_server_zero(&t->u.sc);
-	set_common(eng, t->iobuf, sizeof t->iobuf);
+	set_common(eng, t->iobuf, t->iolen, 1);
 	br_ssl_engine_set_default_ec(eng);
 	if (sc->key_type == BR_KEYTYPE_RSA) {
 		br_ssl_engine_set_suites(eng, server_suites_rsa,
@@ -1038,14 +1080,16 @@ tls_free(struct tls_conn *t)
 	if (t == NULL) {
 		return;
 	}
-	wipe(t, sizeof *t);
+	drop_validator(t);
+	wipe(t, sizeof *t + t->iolen);
 	free(t);
 }
 
 size_t
-tls_conn_memory(void)
+tls_conn_memory(int server)
 {
-	return sizeof(struct tls_conn);
+	return sizeof(struct tls_conn) + (server ? TLS_SERVER_IOBUF
+	    : TLS_CLIENT_IOBUF);
 }
 
 /* ---- errors ---- */
@@ -1255,6 +1299,7 @@ handshake_finished(struct tls_conn *t)
 	if (!t->is_client) {
 		return;
 	}
+	drop_validator(t);
 	br_ssl_engine_get_session_parameters(t->eng, &p);
 	/* BearSSL shows no resume flag; a server that resumes echoes the
 	 * session id we offered (RFC 5246 section 7.4.1.3), a new session
@@ -1565,6 +1610,19 @@ tls_pending(const struct tls_conn *t)
 	/* The engine is const in spirit here: *_buf only reports. */
 	br_ssl_engine_recvapp_buf(t->eng, &len);
 	return len;
+}
+
+int
+tls_quiet(const struct tls_conn *t)
+{
+	unsigned st;
+
+	if (t->failed || t->eof || t->closing) {
+		return 0;
+	}
+	st = br_ssl_engine_current_state(t->eng);
+	return st != BR_SSL_CLOSED && (st & BR_SSL_SENDAPP) != 0 &&
+	    (st & (BR_SSL_RECVAPP | BR_SSL_SENDREC)) == 0;
 }
 
 int

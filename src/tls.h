@@ -61,12 +61,19 @@ void tls_server_cert_free(struct tls_server_cert *sc);
  * checked against ta (borrowed until the handshake ends), session resumed
  * from an earlier connection to the same name when possible. server_name
  * must be a DNS name: BearSSL cannot match IP addresses in certificates.
- * Returns a connection (one allocation of tls_conn_memory() bytes) or
- * NULL with a reason in err. No I/O happens until the first call below. */
+ * Returns a connection (one allocation of tls_conn_memory(0) bytes) or
+ * NULL with a reason in err. No I/O happens until the first call below.
+ *
+ * Client connections are half-duplex (one 16.3 KiB record buffer): while
+ * a record waits to be sent nothing is received, and while a received
+ * record is not fully read nothing can be sent. A request-then-response
+ * protocol never needs both at once; read the answer to the end (or
+ * close) before writing the next request. */
 struct tls_conn *tls_client_new(const struct tls_anchors *ta,
     const char *server_name, char *err, size_t errlen);
 
-/* A server connection using sc (borrowed for the connection's life). */
+/* A server connection using sc (borrowed for the connection's life);
+ * full-duplex, one allocation of tls_conn_memory(1) bytes. */
 struct tls_conn *tls_server_new(const struct tls_server_cert *sc,
     char *err, size_t errlen);
 
@@ -114,6 +121,13 @@ short tls_interest(const struct tls_conn *t);
 /* Plaintext bytes already decrypted and waiting for tls_read. */
 size_t tls_pending(const struct tls_conn *t);
 
+/* 1 when the engine holds nothing in either direction and takes plaintext
+ * to send: no decrypted bytes waiting, no record half received, none
+ * waiting to be sent, not closed. A client connection parked for reuse
+ * must be quiet (exact for client connections; a server's full-duplex
+ * engine can hide a half-received record). */
+int tls_quiet(const struct tls_conn *t);
+
 int tls_handshake_done(const struct tls_conn *t);
 /* 1 when this client connection resumed a cached session (client only). */
 int tls_resumed(const struct tls_conn *t);
@@ -128,7 +142,8 @@ const char *tls_error(const struct tls_conn *t);
  * a resumed session skips certificate validation). */
 void tls_sessions_forget(void);
 
-/* Bytes one connection costs (the tls_conn allocation). */
-size_t tls_conn_memory(void);
+/* Bytes one connection costs (the tls_conn allocation): a client
+ * connection (server 0) or a server one (server 1). */
+size_t tls_conn_memory(int server);
 
 #endif

@@ -9,7 +9,12 @@
  *
  * A connection from the pool may have been closed by the peer just as we
  * reused it; the caller learns that from `reused` with no response byte
- * (`got_bytes` 0) and retries on a fresh connection. */
+ * (`got_bytes` 0) and retries on a fresh connection.
+ *
+ * While a request is going out we also watch for an answer that comes
+ * before the end of the body (a 413 or 401 sent as soon as the head
+ * arrived): then we stop sending, hand out that answer, and close the
+ * connection after it (RFC 9112 section 9.5). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -57,6 +62,7 @@ upstream_connect(const struct net_addr *a, size_t provider,
 		return NULL;
 	}
 	buf_init(&u->in, u->store, cap);
+	u->store_cap = cap;
 	u->provider = provider;
 	u->conf = c;
 	if (ta != NULL) {
@@ -94,11 +100,12 @@ upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
 	}
 	u->method = method;
 	u->got_bytes = 0;
+	u->cut = 0;
 	u->eof = 0;
 	u->error[0] = '\0';
 	u->timed_out = 0;
 	u->requests++;
-	buf_reset(&u->in);
+	buf_init(&u->in, u->store, u->store_cap);	/* the head's room back */
 	http_response_reset(&u->resp);
 	if (u->state == UPSTREAM_IDLE) {
 		u->reused = 1;
@@ -291,6 +298,60 @@ parse_head(struct upstream *u, uint64_t now_ms)
 	}
 }
 
+/* SENDING: an answer may arrive before the request is complete (a server
+ * that refuses a body says so as soon as it has the head). An interim 1xx
+ * is skipped; a final answer ends the request: the rest of it is not sent
+ * (the server has decided without it) and the connection is not reused.
+ * Under TLS this reads between records: the half-duplex engine cannot
+ * receive while a record of the request waits to be sent (tls.c). */
+static void
+watch_early(struct upstream *u, short revents, uint64_t now_ms)
+{
+	int r;
+
+	if (u->tls != NULL) {
+		if (!tls_handshake_done(u->tls) ||
+		    (!(revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    tls_pending(u->tls) == 0)) {
+			return;
+		}
+	} else if (!(revents & (POLLIN | POLLHUP | POLLERR))) {
+		return;
+	}
+	while ((r = read_some(u)) > 0) {
+		parse_head(u, now_ms);
+		if (u->state != UPSTREAM_SENDING) {
+			break;
+		}
+	}
+	if (u->state == UPSTREAM_HEAD) {
+		u->cut = 1;
+		u->iovcnt = 0;
+		return;
+	}
+	if (u->state != UPSTREAM_SENDING) {
+		return;
+	}
+	if (r < 0) {
+		if (u->error[0] != '\0') {
+			char why[160];
+
+			snprintf(why, sizeof(why), "%s", u->error);
+			fail(u, "%.120s while sending the request", why);
+		} else if (u->got_bytes) {
+			fail(u, "connection closed inside the response head%s",
+			    NULL);
+		} else {
+			fail(u, "connection closed while sending the request%s",
+			    NULL);
+		}
+		return;
+	}
+	if (buf_len(&u->in) >= u->conf->max_header) {
+		fail(u, "response head too large%s", NULL);
+	}
+}
+
 void
 upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 {
@@ -320,6 +381,9 @@ upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 			return;
 		}
 		send_some(u, now_ms);
+		if (u->state == UPSTREAM_SENDING) {
+			watch_early(u, revents, now_ms);
+		}
 		if (u->state != UPSTREAM_READ_HEAD) {
 			if (u->state == UPSTREAM_SENDING &&
 			    (revents & (POLLHUP | POLLERR))) {
@@ -439,6 +503,15 @@ upstream_start_body(struct upstream *u, uint64_t now_ms)
 
 	buf_consume(&u->in, u->head_len);
 	u->head_len = 0;
+	/* The body only passes through: read it in a window of
+	 * UPSTREAM_BODY_WINDOW bytes at the front of the buffer (the head's
+	 * room comes back with the next request). A client that reads slowly
+	 * then holds back at most that much here, and a stream never touches
+	 * the rest of the buffer. resp's views die here (the caller is done
+	 * with them). */
+	buf_compact(&u->in);
+	u->in.cap = buf_len(&u->in) > UPSTREAM_BODY_WINDOW ? buf_len(&u->in) :
+	    UPSTREAM_BODY_WINDOW;
 	memset(&u->chunked, 0, sizeof(u->chunked));
 	http_chunked_init(&u->chunked);
 	if (http_response_has_no_body(h->status, u->method)) {
@@ -553,7 +626,9 @@ int
 upstream_reusable(const struct upstream *u)
 {
 	return u->state == UPSTREAM_DONE && u->resp.keep_alive && !u->eof &&
-	    buf_len(&u->in) == 0 && u->framing != UPSTREAM_BODY_CLOSE;
+	    !u->cut && buf_len(&u->in) == 0 &&
+	    u->framing != UPSTREAM_BODY_CLOSE &&
+	    (u->tls == NULL || tls_quiet(u->tls));
 }
 
 void
@@ -598,7 +673,8 @@ int
 upstream_tls_buffered(const struct upstream *u)
 {
 	return u->tls != NULL && u->fd >= 0 &&
-	    (u->state == UPSTREAM_READ_HEAD || u->state == UPSTREAM_BODY) &&
+	    (u->state == UPSTREAM_READ_HEAD || u->state == UPSTREAM_BODY ||
+	    (u->state == UPSTREAM_SENDING && tls_handshake_done(u->tls))) &&
 	    tls_pending(u->tls) > 0 &&
 	    (buf_room(&u->in) > 0 || u->in.start > 0);
 }

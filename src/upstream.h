@@ -46,6 +46,7 @@ struct upstream {
 	const struct conf *conf;	/* borrowed; the config it was made for */
 	struct buf in;		/* response bytes not yet handed out */
 	unsigned char *store;	/* owned storage of in */
+	size_t store_cap;	/* its size: max_header + the body window */
 	struct http_response resp;	/* views into in, valid in HEAD */
 	size_t head_len;
 	struct view method;	/* borrowed: the request method (no-body rule) */
@@ -56,6 +57,8 @@ struct upstream {
 	struct iovec iov[UPSTREAM_IOV_MAX];	/* borrowed request pieces */
 	int iovcnt;
 	int reused;		/* taken from the pool for this request */
+	int cut;		/* the answer came before the whole request
+				 * was sent: never reused */
 	int got_bytes;		/* some response byte arrived */
 	unsigned long requests;	/* requests sent on this connection */
 	uint64_t idle_since_ms;	/* when it was parked */
@@ -86,7 +89,8 @@ void upstream_step(struct upstream *u, short revents, uint64_t now_ms);
 short upstream_interest(const struct upstream *u);
 
 /* 1 when TLS holds decrypted bytes that no poll() event will announce and
- * there is room to take them: the caller steps it as if readable. */
+ * there is room to take them (also an early answer while SENDING): the
+ * caller steps it as if readable. */
 int upstream_tls_buffered(const struct upstream *u);
 
 /* The deadline passed: FAILED with a timeout reason for the state. */

@@ -566,7 +566,10 @@ typedef struct {
     int keep;
 } req_t;
 
-enum { RQ_OK, RQ_EOF, RQ_IO, RQ_BAD, RQ_HEAD_BIG, RQ_BODY_BIG };
+enum { RQ_OK, RQ_EOF, RQ_IO, RQ_BAD, RQ_HEAD_BIG, RQ_BODY_BIG,
+       RQ_EARLY_KEEP,   /* answered early, body swallowed: next request */
+       RQ_EARLY_CLOSE   /* answered early, then closed (or to be reset) */
+};
 
 static void req_free(req_t *r)
 {
@@ -760,6 +763,8 @@ static int read_body(conn_t *c, req_t *r)
     return RQ_OK;
 }
 
+static int early_answer(conn_t *c, req_t *r, const char *xm);
+
 static int read_request(conn_t *c, req_t *r)
 {
     memset(r, 0, sizeof *r);
@@ -767,6 +772,10 @@ static int read_request(conn_t *c, req_t *r)
     if (rc != RQ_OK) return rc;
     rc = parse_head(r);
     if (rc != RQ_OK) return rc;
+    /* x-mock "early...": answered on the head alone, before the body */
+    const char *xm = hget(r, "x-mock");
+    if (xm && strncmp(xm, "early", 5) == 0 && (xm[5] == 0 || xm[5] == ':'))
+        return early_answer(c, r, xm);
     return read_body(c, r);
 }
 
@@ -1024,6 +1033,58 @@ static int respond(ctx_t *x, int status, const char *ctype, const char *body,
     }
     sb_free(&h);
     return rc < 0 ? 0 : x->keep;
+}
+
+/* x-mock "early[:CODE[:drain|close|stop[:MS]]]" (the whole header value,
+ * not a step of a script): answer CODE (default 413) as soon as the head
+ * is in, before reading any body byte, like a server that refuses a body
+ * on its head alone.  Then:
+ *   drain  read and discard the body; the connection stays usable (default)
+ *   close  half-close and swallow what the client still sends for 1 s, close
+ *   stop   read nothing more for MS ms (default 1000), then reset (RST)
+ * Counted in `requests`; `by_key`, `last` and the step counters are not
+ * touched.  Returns RQ_EARLY_KEEP, RQ_EARLY_CLOSE or an RQ_ error. */
+static int early_answer(conn_t *c, req_t *r, const char *xm)
+{
+    char arg[64];
+    snprintf(arg, sizeof arg, "%s", xm[5] ? xm + 6 : "");
+    char *mode = strchr(arg, ':'), *ms = NULL;
+    if (mode) {
+        *mode++ = 0;
+        ms = strchr(mode, ':');
+        if (ms) *ms++ = 0;
+    }
+    int code = (int)parse_ll(arg, 413, 200, 599);
+    const char *m = mode && *mode ? mode : "drain";
+    int drain = strcmp(m, "drain") == 0, stop = strcmp(m, "stop") == 0;
+
+    pthread_mutex_lock(&g_mu);
+    g_requests++;
+    pthread_mutex_unlock(&g_mu);
+
+    ctx_t x;
+    memset(&x, 0, sizeof x);
+    x.c = c;
+    x.r = r;
+    x.step = "early";
+    x.keep = drain && r->keep;
+    sb_t b = {0};
+    sb_addf(&b, "{\"error\":{\"message\":\"mock early %d\",\"type\":\"mock\","
+                "\"code\":\"mock%d\"}}", code, code);
+    int keep = respond(&x, code, "application/json", b.p, b.len, NULL);
+    sb_free(&b);
+    if (drain) {
+        int rc = read_body(c, r);       /* discarded by the caller */
+        if (rc != RQ_OK) return rc;
+        return keep ? RQ_EARLY_KEEP : RQ_EARLY_CLOSE;
+    }
+    if (stop) {
+        (void)wait_ms(c, parse_ll(ms, 1000, 0, 600000));
+        c->rst = 1;                     /* unread data: the close resets */
+        return RQ_EARLY_CLOSE;
+    }
+    conn_drain_close(c);
+    return RQ_EARLY_CLOSE;
 }
 
 static int write_chunk(conn_t *c, const char *d, size_t n)
@@ -1723,6 +1784,14 @@ static void *conn_main(void *arg)
             req_free(&r);
             if (!keep) break;
             continue;
+        }
+        if (rc == RQ_EARLY_KEEP) {
+            req_free(&r);
+            continue;
+        }
+        if (rc == RQ_EARLY_CLOSE) {
+            req_free(&r);
+            break;
         }
         req_free(&r);
         if (rc == RQ_BAD) send_error_close(c, 400);

@@ -389,6 +389,24 @@ def test_slow_reader_backpressure(env):
     assert res.status == 200
 
 
+def test_early_upstream_answer_stops_the_body(env):
+    """An upstream that refuses the body on its head alone (413 as soon as
+    the head is in, then it stops reading) gets its answer passed on at
+    once: the relay watches for an answer while it sends, stops sending,
+    and does not reuse that connection."""
+    m, r = start(env)
+    body = ('{"model":"gpt-5.2","pad":"%s"}' % ('x' * (24 << 20))).encode()
+    t0 = time.monotonic()
+    res = http('127.0.0.1', r.port, 'POST', '/v1/chat/completions', body,
+               dict(auth(), **{'x-mock': 'early:413:stop:5000'}), timeout=60)
+    assert res.status == 413 and res.json()['error']['message'] == 'mock early 413', res.body
+    assert time.monotonic() - t0 < 4, 'waited for the upstream to give up'
+    conns = m.stats()['connections']
+    assert http('127.0.0.1', r.port, 'POST', '/v1/chat/completions', {'model': 'gpt-5.2'},
+                auth()).status == 200
+    assert m.stats()['connections'] == conns + 2      # a new upstream connection + stats
+
+
 def test_upstream_stream_cut_gives_error_event(env):
     m, r = start(env)
     body = b'{"model":"gpt-5.2","stream":true}'

@@ -3,9 +3,11 @@ BearSSL; bad certificates fail with their own reason; connections and TLS
 sessions are reused. Certificates are made at test time (certs.sh)."""
 import json
 import os
+import socket
 import subprocess
+import time
 
-from harness import KEY, config, http, node
+from harness import KEY, config, connect, http, node
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -161,6 +163,103 @@ def test_big_bodies_through_tls_on_both_sides(env):
         else:
             assert int(size) > 200 * 100, size
     assert len(json.loads(http('127.0.0.1', m.port, 'GET', '/_mock/stats').json()['last']['body'])['pad']) == 300000
+
+
+def big_pad(n):
+    """n bytes of varied ASCII (a corrupted or reordered record shows)."""
+    unit = ''.join(chr(97 + (i * 7) % 26) for i in range(4096))
+    return (unit * (n // len(unit) + 1))[:n]
+
+
+def test_big_request_and_answer_over_the_half_duplex_upstream(env):
+    """Upstream TLS connections use a half-duplex BearSSL buffer (one
+    16 KiB record buffer, not two): a request body near max_body goes out
+    and a 20 MB answer comes back intact, and the pooled connection is
+    reused afterwards (one handshake for everything)."""
+    d = certs(env)
+    m = tls_mock(env, d, 'localhost')
+    r = relay_to(env, m, d)
+    pad = big_pad(30 * 1024 * 1024)
+    body = ('{"model":"gpt-5.2","pad":"%s"}' % pad).encode()
+    for _ in range(2):
+        res = http('127.0.0.1', r.port, 'POST', '/v1/chat/completions', body,
+                   {'Authorization': 'Bearer ' + KEY, 'x-mock': 'echo'}, timeout=120)
+        assert res.status == 200, res.body[:300]
+        echo = res.json()
+        sent = json.loads(echo['body'])
+        assert sent['model'] == 'gpt-5.2-tls' and sent['pad'] == pad
+    for script in ('big:20000000', 'bigchunked:20000000'):
+        res = http('127.0.0.1', r.port, 'POST', '/v1/chat/completions',
+                   {'model': 'gpt-5.2'}, {'Authorization': 'Bearer ' + KEY, 'x-mock': script},
+                   timeout=120)
+        assert res.status == 200 and len(res.body) == 20000000, (script, res.status)
+        assert res.body.endswith(b'"total_tokens":3}}'), res.body[-100:]
+    assert chat(r).status == 200
+    st = http('127.0.0.1', m.port, 'GET', '/_mock/stats').json()
+    assert st['requests'] == 5 and st['tls_handshakes'] == 1, st
+
+
+def test_slow_reader_backpressure_through_a_tls_upstream(env):
+    """A client that reads slowly holds the TLS upstream back too: the
+    relay's memory does not grow with the 50 MB answer."""
+    d = certs(env)
+    m = tls_mock(env, d, 'localhost')
+    r = relay_to(env, m, d)
+    assert chat(r).status == 200
+    base = r.status()['VmRSS']
+    s = connect(r.port)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    body = b'{"model":"gpt-5.2"}'
+    s.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ' +
+              KEY.encode() + b'\r\nx-mock: big:52428800\r\nContent-Length: %d\r\n\r\n'
+              % len(body) + body)
+    got = 0
+    while got < 4 * 1024 * 1024:       # read 4 MiB slowly
+        c = s.recv(16384)
+        assert c
+        got += len(c)
+        time.sleep(0.002)
+    st = r.status()
+    assert st['VmHWM'] < base + 4096, (base, st)
+    s.close()
+    assert chat(r).status == 200
+
+
+def test_early_answer_while_the_body_is_still_going_out(env):
+    """A provider that refuses a body on its head alone answers while the
+    relay is still sending (24 MiB here). The relay reads that answer
+    between records, stops sending and passes it on; the connection is not
+    reused. A server that answers and then stops reading cannot be heard
+    mid-record by the half-duplex engine: it ends as a reset attempt when
+    the server gives up, never as a hang."""
+    d = certs(env)
+    m = tls_mock(env, d, 'localhost')
+    r = relay_to(env, m, d)
+    body = ('{"model":"gpt-5.2","pad":"%s"}' % ('x' * (24 << 20))).encode()
+    hdr = {'Authorization': 'Bearer ' + KEY}
+
+    def send(mode):
+        t0 = time.monotonic()
+        res = http('127.0.0.1', r.port, 'POST', '/v1/chat/completions', body,
+                   dict(hdr, **{'x-mock': mode}), timeout=60)
+        return res, time.monotonic() - t0
+
+    for mode in ('early:413', 'early:413:close'):
+        res, _ = send(mode)
+        assert res.status == 413, (mode, res.body[:300])
+        assert res.json()['error']['message'] == 'mock early 413', res.body
+        assert res.header('x-relay-route') == 'sec/gpt-5.2-tls'
+    # a retryable refusal is an attempt like any other
+    res, _ = send('early:401')
+    assert res.status == 503 and '401 Unauthorized' in res.json()['error']['message'], res.body
+    res, took = send('early:413:stop:1500')
+    assert took < 20, took
+    if res.status == 503:
+        assert 'while sending the request' in res.json()['error']['message'], res.body
+    else:
+        assert res.status == 413, res.body[:300]
+    assert chat(r).status == 200
+    assert m.stats()['tls_resumed'] >= 1
 
 
 def test_relay_resolves_in_an_empty_root(env):

@@ -702,6 +702,69 @@ test_bulk_and_close(void)
 	tls_anchors_free(&ca);
 }
 
+/* Client connections are half-duplex (one record buffer): while a record
+ * from the server is not fully read the client cannot send, and
+ * tls_quiet() says the connection is not parkable; once it is read,
+ * sending works again. Server connections stay full-duplex. */
+static void
+test_half_duplex_client(void)
+{
+	struct tls_anchors ca;
+	struct tls_server_cert sc;
+	struct tls_conn *c = NULL, *s = NULL;
+	struct end ce, se;
+	unsigned char b[64];
+	char err[256];
+	int fds[2];
+	ssize_t n;
+
+	ok(tls_conn_memory(0) < 24 * 1024, "client connection under 24 KiB "
+	    "(%zu bytes)", tls_conn_memory(0));
+	ok(tls_conn_memory(1) > tls_conn_memory(0) + 16000, "server "
+	    "connection keeps both record buffers (%zu bytes)",
+	    tls_conn_memory(1));
+	tls_anchors_load(&ca, P("ca.pem"), err, sizeof err);
+	tls_server_cert_load(&sc, P("ec-chain.pem"), P("ec.key"), err,
+	    sizeof err);
+	pair(fds);
+	c = tls_client_new(&ca, "localhost", err, sizeof err);
+	s = tls_server_new(&sc, err, sizeof err);
+	end_init(&ce, c, fds[0], RAW_NONE);
+	end_init(&se, s, fds[1], RAW_NONE);
+	ok_int(run(&ce, &se), 0, "half-duplex: handshake, no hang");
+	ok_int(tls_quiet(c), 1, "quiet after the handshake");
+
+	ok_int((int)tls_write(s, fds[1], "hello world", 11), 11,
+	    "server sends a record");
+	ok_int((int)tls_read(c, fds[0], b, 1), 1, "client reads one byte");
+	ok_int((int)tls_pending(c), 10, "ten bytes wait in the engine");
+	ok_int(tls_quiet(c), 0, "not quiet with bytes waiting");
+	n = tls_write(c, fds[0], "x", 1);
+	ok(n == -1 && errno == EAGAIN, "client cannot send before it has "
+	    "read the record (%zd)", n);
+	ok_int((int)tls_read(c, fds[0], b + 1, sizeof b - 1), 10,
+	    "client reads the rest");
+	ok(memcmp(b, "hello world", 11) == 0, "record intact");
+	ok_int(tls_quiet(c), 1, "quiet again");
+	ok_int((int)tls_write(c, fds[0], "x", 1), 1, "client sends again");
+	ok_int((int)tls_read(s, fds[1], b, sizeof b), 1, "server gets it");
+
+	/* The server in the same spot can send: full-duplex. */
+	ok_int((int)tls_write(c, fds[0], "yy", 2), 2, "client sends");
+	ok_int((int)tls_read(s, fds[1], b, 1), 1, "server reads one byte");
+	ok_int((int)tls_pending(s), 1, "one byte waits in the server");
+	ok_int((int)tls_write(s, fds[1], "z", 1), 1, "server sends anyway");
+	ok_int((int)tls_read(s, fds[1], b, sizeof b), 1, "server reads the "
+	    "rest");
+	ok_int((int)tls_read(c, fds[0], b, sizeof b), 1, "client reads");
+	tls_free(c);
+	tls_free(s);
+	close(fds[0]);
+	close(fds[1]);
+	tls_server_cert_free(&sc);
+	tls_anchors_free(&ca);
+}
+
 int
 main(void)
 {
@@ -723,7 +786,9 @@ main(void)
 	test_handshakes();
 	test_server_plain_http();
 	test_bulk_and_close();
-	printf("tls_conn_memory: %zu bytes\n", tls_conn_memory());
+	test_half_duplex_client();
+	printf("tls_conn_memory: client %zu bytes, server %zu bytes\n",
+	    tls_conn_memory(0), tls_conn_memory(1));
 
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0) {
