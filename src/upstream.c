@@ -25,7 +25,6 @@
 
 #include "conf.h"
 #include "log.h"
-#include "net.h"
 #include "tls.h"
 #include "upstream.h"
 
@@ -155,7 +154,7 @@ io_writev(struct upstream *u, const struct iovec *iov, int n)
 	if (u->tls != NULL) {
 		return tls_writev(u->tls, u->fd, iov, n);
 	}
-	return net_sendv(u->fd, iov, n);
+	return writev(u->fd, iov, n);
 }
 
 static ssize_t
