@@ -1194,17 +1194,43 @@ def report(results, targets, thr, lat1, latp, peak, startup, idle, streams, size
 
     def ratio(a, b):
         return a / b if a is not None and b else None
-    r_cpu = ratio(R.get('cpu_us'), N.get('cpu_us'))
-    r_thr = ratio(R.get('rps'), N.get('rps'))
-    r_pk = ratio(R.get('rps'), P.get('rps'))
+
+    def paired(a, b, key):
+        """Median over rounds of a/b within the same round: the two ran
+        back to back, so drift in the shared machine's load between rounds
+        cancels out. The plain ratio of medians is printed beside it."""
+        rs = [x[key] / y[key] for x, y in zip(thr.get(a, []), thr.get(b, []))
+              if x and y and x.get(key) and y.get(key)]
+        return (med(rs), rs) if rs else (None, [])
+    r_cpu, r_cpu_all = paired('relay', 'nginx', 'cpu_us')
+    r_thr, r_thr_all = paired('relay', 'nginx', 'rps')
+    r_pk, r_pk_all = paired('relay', 'portkey', 'rps')
+    m_cpu = ratio(R.get('cpu_us'), N.get('cpu_us'))
+    m_thr = ratio(R.get('rps'), N.get('rps'))
+    m_pk = ratio(R.get('rps'), P.get('rps'))
+
+    def rounds(xs, f):
+        return ', '.join(f % x for x in xs)
     if not STREAMS_ONLY:
         out('')
-        out('Ratios:')
-        out('  relay/nginx CPU us per request: %s' % v(r_cpu, lambda x: '%.2fx' % x))
-        out('  relay/nginx throughput:         %s' % v(r_thr, lambda x: '%.2fx' % x))
-        out('  relay/portkey throughput:       %s' % v(r_pk, lambda x: '%.1fx' % x))
+        out('Ratios (median of the per-round ratios; per round; ratio of the medians):')
+        out('  relay/nginx CPU us per request: %s  (%s; %s)' % (
+            v(r_cpu, lambda x: '%.2fx' % x), rounds(r_cpu_all, '%.2f'),
+            v(m_cpu, lambda x: '%.2fx' % x)))
+        out('  relay/nginx throughput:         %s  (%s; %s)' % (
+            v(r_thr, lambda x: '%.2fx' % x), rounds(r_thr_all, '%.2f'),
+            v(m_thr, lambda x: '%.2fx' % x)))
+        out('  relay/portkey throughput:       %s  (%s; %s)' % (
+            v(r_pk, lambda x: '%.1fx' % x), rounds(r_pk_all, '%.1f'),
+            v(m_pk, lambda x: '%.1fx' % x)))
     results['ratios'] = {'cpu_relay_nginx': r_cpu, 'rps_relay_nginx': r_thr,
-                         'rps_relay_portkey': r_pk}
+                         'rps_relay_portkey': r_pk,
+                         'cpu_relay_nginx_rounds': r_cpu_all,
+                         'rps_relay_nginx_rounds': r_thr_all,
+                         'rps_relay_portkey_rounds': r_pk_all,
+                         'cpu_relay_nginx_of_medians': m_cpu,
+                         'rps_relay_nginx_of_medians': m_thr,
+                         'rps_relay_portkey_of_medians': m_pk}
 
     checks = []
 

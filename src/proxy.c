@@ -1085,7 +1085,7 @@ forward_head(struct exchange *ex, uint64_t now_ms)
 	struct buf *o = &sc->out;
 	const char *route;
 	char *d, *start;
-	size_t i, need;
+	size_t i, need, route_len, id_len;
 	int has_body;
 
 	ex->status = r->status;
@@ -1099,7 +1099,9 @@ forward_head(struct exchange *ex, uint64_t now_ms)
 	}
 	/* Bound the head, make room once, then copy field by field. */
 	route = ex->model->routes[ex->route].text;
-	need = 400 + strlen(route) + strlen(sc->req.id);
+	route_len = strlen(route);
+	id_len = strlen(sc->req.id);
+	need = 400 + route_len + id_len;
 	for (i = 0; i < r->nheaders; i++) {
 		need += r->headers[i].name.n + r->headers[i].value.n + 28;
 	}
@@ -1154,9 +1156,9 @@ forward_head(struct exchange *ex, uint64_t now_ms)
 		sc->close_after = 1;
 	}
 	OUTL("x-request-id: ");
-	OUT(sc->req.id, strlen(sc->req.id));
+	OUT(sc->req.id, id_len);
 	OUTL("\r\nx-relay-route: ");
-	OUT(route, strlen(route));
+	OUT(route, route_len);
 	OUTL("\r\nx-relay-attempts: ");
 	d += util_u64_dec(ex->attempts, d);
 	if (sc->close_after) {

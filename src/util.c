@@ -37,9 +37,10 @@ util_view_ieq(struct view v, const char *s)
 		unsigned char b = (unsigned char)s[i];
 
 		/* Equal bytes are the common case; otherwise they must be
-		 * the same letter in two cases (b == 0 never matches). */
-		if (a != b && ((a | 0x20) != (b | 0x20) ||
-		    (a | 0x20) < 'a' || (a | 0x20) > 'z')) {
+		 * the same letter in two cases. s ends at its NUL: a NUL in
+		 * v there must not walk on past it. */
+		if (a != b ? (a | 0x20) != (b | 0x20) || (a | 0x20) < 'a' ||
+		    (a | 0x20) > 'z' : b == '\0') {
 			return 0;
 		}
 	}

@@ -37,6 +37,12 @@ test_views(void)
 	ok(!util_view_ieq(v("\x7f"), "_"), "view_ieq: DEL is not _");
 	ok(!util_view_ieq(v("\xc1"), "\xe1"), "view_ieq: no folding above ASCII");
 	ok(util_view_ieq(v("AZaz09-"), "azAZ09-"), "view_ieq: A-Z a-z");
+	{
+		struct view nul = { "ab\0cd", 5 };
+
+		ok(!util_view_ieq(nul, "ab"), "view_ieq: a NUL in the view "
+		    "is not the end of s");
+	}
 	ok(VIEW_IEQ(v("Host"), "host") && !VIEW_IEQ(v("Hos"), "host"),
 	    "VIEW_IEQ compares lengths first");
 	t = util_view_trim(v(" \t chunked \t"));
