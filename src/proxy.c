@@ -1222,11 +1222,29 @@ hold_answer(struct server_conn *sc)
 	}
 }
 
+/*
+ * A pass that handled many events says more are coming: its charges may
+ * wait for the next pass (one only, and never more than COMMIT_BATCH
+ * lines), so that under load one write(2) (and one fsync for
+ * sync=always) carries more lines. While answers are held the next
+ * poll() does not sleep, so an idle relay commits at once, and a quiet
+ * one (a pass of one or two events) commits every pass.
+ */
+enum { COMMIT_BUSY_EVENTS = 4, COMMIT_BATCH = 32 };
+
 static void
-commit_charges(uint64_t now_ms)
+commit_charges(uint64_t now_ms, int events)
 {
+	static int deferred;
 	size_t n = ledger_pending(&P.ledger);
 	int rounds;
+
+	if (n > 0 && n < COMMIT_BATCH && events >= COMMIT_BUSY_EVENTS &&
+	    !deferred) {
+		deferred = 1;
+		return;
+	}
+	deferred = 0;
 
 	/* Letting an answer go can start the next (pipelined) request;
 	 * a charge that completes inside it is committed by the next
@@ -3059,6 +3077,9 @@ proxy_run(struct conf *conf, const char *config_path,
 			nearest = drain_until;
 		}
 		timeout = -1;
+		if (P.held_conns != NULL || ledger_pending(&P.ledger) > 0) {
+			nearest = now_ms;	/* held answers: do not sleep */
+		}
 		if (nearest != 0) {
 			timeout = nearest <= now_ms ? 0 :
 			    (nearest - now_ms > 60000 ? 60000 :
@@ -3128,7 +3149,7 @@ proxy_run(struct conf *conf, const char *config_path,
 		resume_resolving(now_ms);
 		poll_tasks(now_ms);
 		handle_timeouts(now_ms);
-		commit_charges(now_ms);
+		commit_charges(now_ms, rc);
 		sweep();
 		sweep_rejects(now_ms);
 		ledger_tick(&P.ledger, now_ms);

@@ -205,8 +205,8 @@ plain_interest(const struct server_conn *sc)
 	if (sc->state == SERVER_CLOSED) {
 		return 0;
 	}
-	if (buf_len(&sc->out) > 0 || sc->body_left > 0) {
-		ev |= POLLOUT;
+	if ((buf_len(&sc->out) > 0 || sc->body_left > 0) && !sc->hold_out) {
+		ev |= POLLOUT;	/* held: nothing may be written yet */
 	}
 	switch (sc->state) {
 	case SERVER_READ_HEAD:
