@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -200,4 +201,15 @@ net_format(const struct net_addr *a, char *out, size_t cap)
 		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
 		snprintf(out, cap, "%s:%d", host, ntohs(s->sin_port));
 	}
+}
+
+ssize_t
+net_sendv(int fd, const struct iovec *iov, int n)
+{
+	struct msghdr m;
+
+	memset(&m, 0, sizeof m);
+	m.msg_iov = (struct iovec *)(uintptr_t)iov;
+	m.msg_iovlen = n;
+	return sendmsg(fd, &m, MSG_NOSIGNAL);
 }

@@ -4,6 +4,8 @@
  * Functions return 0 / an fd, or -1 with errno set. */
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 struct net_addr {
 	struct sockaddr_storage ss;
@@ -33,6 +35,10 @@ int net_connect_start(const struct net_addr *a);
 /* After POLLOUT on a connecting socket: 0, or -1 with errno = the
  * connect error. */
 int net_connect_result(int fd);
+
+/* writev() for a connected socket, as sendmsg(): the socket layer
+ * directly, without the VFS write path, and MSG_NOSIGNAL. */
+ssize_t net_sendv(int fd, const struct iovec *iov, int n);
 
 /* 1 when the address is loopback (127/8, ::1). */
 int net_is_loopback(const struct net_addr *a);

@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "json.h"
 #include "log.h"
+#include "net.h"
 #include "server.h"
 #include "tls.h"
 #include "util.h"
@@ -247,7 +248,7 @@ server_flush(struct server_conn *sc, uint64_t now_ms)
 			n++;
 		}
 		w = sc->tls != NULL ? tls_writev(sc->tls, sc->fd, iov, n) :
-		    writev(sc->fd, iov, n);
+		    net_sendv(sc->fd, iov, n);
 		if (w < 0) {
 			if (errno == EINTR) {
 				continue;

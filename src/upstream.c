@@ -25,6 +25,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "net.h"
 #include "tls.h"
 #include "upstream.h"
 
@@ -154,7 +155,7 @@ io_writev(struct upstream *u, const struct iovec *iov, int n)
 	if (u->tls != NULL) {
 		return tls_writev(u->tls, u->fd, iov, n);
 	}
-	return writev(u->fd, iov, n);
+	return net_sendv(u->fd, iov, n);
 }
 
 static ssize_t
