@@ -271,6 +271,60 @@ parse_field(struct view line, struct http_header *h)
 	return HEAD_OK;
 }
 
+int http_fast_fields = 1;
+
+/*
+ * The usual field line in one pass: "name:" with a tchar name, optional
+ * blanks, a value of visible bytes, obs-text, SP and HTAB, then CRLF, all
+ * below lim. Fills *h and *next and returns 1 exactly when the general
+ * path (find_line + parse_field) would accept the line with the same
+ * views; returns 0 for anything else (the end of the head, a bare LF,
+ * obs-fold, any error), which the general path then handles and names.
+ */
+static int
+fast_field(const char *buf, size_t pos, size_t lim, struct http_header *h,
+    size_t *next)
+{
+	const unsigned char *p = (const unsigned char *)buf;
+	size_t i = pos, v, e;
+
+	while (i < lim && is_tchar(p[i])) {
+		i++;
+	}
+	if (i == pos || i >= lim || p[i] != ':') {
+		return 0;
+	}
+	h->name.p = buf + pos;
+	h->name.n = i - pos;
+	i++;
+	while (i < lim && (p[i] == ' ' || p[i] == '\t')) {
+		i++;
+	}
+	v = i;
+	/* Eight bytes at a time while none is a control or DEL. */
+	for (; lim - i >= 8; i += 8) {
+		uint64_t x;
+
+		memcpy(&x, p + i, 8);
+		if (((x - ONES * 0x20) | ((x ^ ONES * 0x7f) - ONES)) & ~x &
+		    ONES * 0x80) {
+			break;
+		}
+	}
+	while (i < lim && ((p[i] >= 0x20 && p[i] != 0x7f) || p[i] == '\t')) {
+		i++;
+	}
+	if (lim - i < 2 || p[i] != '\r' || p[i + 1] != '\n') {
+		return 0;
+	}
+	for (e = i; e > v && (p[e - 1] == ' ' || p[e - 1] == '\t'); e--) {
+	}
+	h->value.p = buf + v;
+	h->value.n = e - v;
+	*next = i + 2;
+	return 1;
+}
+
 /*
  * Read field lines from pos up to the empty line that ends the head. Lines
  * are only looked for below lim = min(len, max_header), so the outcome for
@@ -288,6 +342,12 @@ parse_fields(const char *buf, size_t len, size_t max_header, size_t pos,
 
 	*nheaders = 0;
 	for (;;) {
+		if (*nheaders < HTTP_MAX_HEADERS && http_fast_fields &&
+		    fast_field(buf, pos, lim, &headers[*nheaders], &next)) {
+			(*nheaders)++;
+			pos = next;
+			continue;
+		}
 		if (!find_line(buf, pos, lim, &line, &next)) {
 			return len >= max_header ? HEAD_TOO_LARGE :
 			    HEAD_PARTIAL;

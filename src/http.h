@@ -73,6 +73,11 @@ struct http_response {
 	const char *error;	/* why, when HTTP_BAD is returned */
 };
 
+/* 1 (the default): the usual field lines take a one-pass fast path. Tests
+ * set 0 to compare it with the general path, which must give the same
+ * result for every input. */
+extern int http_fast_fields;
+
 /* Forget a parsed response: status 0, no fields. Cheap: the field array
  * is not cleared. */
 void http_response_reset(struct http_response *resp);

@@ -11,6 +11,8 @@
  *    outcome as the whole input (http.c's stated contract);
  *  - a smaller max_header gives the same outcome or a 431/414 refusal,
  *    and the same length whenever the head fits in it;
+ *  - the one-pass field path and the general one give the same result,
+ *    error and field views for every request and response;
  *  - the chunked decoder yields the same data, the same end state and
  *    the same consumed length whether fed all at once, byte by byte, or
  *    in chunks of an input-chosen size. */
@@ -91,12 +93,60 @@ request_prefix(const char *buf, size_t k, size_t maxh,
 	return r;
 }
 
+/* The one-pass field path and the general one agree on everything:
+ * result, error, and every field's views (same bytes of buf). */
+static void
+check_fast_fields(const char *buf, size_t len)
+{
+	size_t i;
+	int r, r2;
+
+	http_fast_fields = 0;
+	r2 = http_parse_request(buf, len, MAXH, &rq_b);
+	http_fast_fields = 1;
+	r = http_parse_request(buf, len, MAXH, &rq_a);
+	CHECK(r == r2);
+	if (r == HTTP_BAD) {
+		CHECK(rq_a.error_message == rq_b.error_message);
+	}
+	if (r > 0) {
+		CHECK(same_request(&rq_a, &rq_b));
+		for (i = 0; i < rq_a.nheaders; i++) {
+			CHECK(rq_a.headers[i].name.p == rq_b.headers[i].name.p &&
+			    rq_a.headers[i].name.n == rq_b.headers[i].name.n &&
+			    rq_a.headers[i].value.p == rq_b.headers[i].value.p &&
+			    rq_a.headers[i].value.n == rq_b.headers[i].value.n);
+		}
+	}
+	http_fast_fields = 0;
+	r2 = http_parse_response(buf, len, MAXH, &rs_b);
+	http_fast_fields = 1;
+	r = http_parse_response(buf, len, MAXH, &rs_a);
+	CHECK(r == r2);
+	if (r == HTTP_BAD) {
+		CHECK(rs_a.error == rs_b.error);
+	}
+	if (r > 0) {
+		CHECK(rs_a.status == rs_b.status && rs_a.nheaders == rs_b.nheaders &&
+		    rs_a.content_length == rs_b.content_length &&
+		    rs_a.chunked == rs_b.chunked &&
+		    rs_a.keep_alive == rs_b.keep_alive);
+		for (i = 0; i < rs_a.nheaders; i++) {
+			CHECK(rs_a.headers[i].name.p == rs_b.headers[i].name.p &&
+			    rs_a.headers[i].name.n == rs_b.headers[i].name.n &&
+			    rs_a.headers[i].value.p == rs_b.headers[i].value.p &&
+			    rs_a.headers[i].value.n == rs_b.headers[i].value.n);
+		}
+	}
+}
+
 static void
 check_requests(const char *buf, size_t len, const uint8_t *data)
 {
 	size_t ks[3], i, ms;
 	int r, r2;
 
+	check_fast_fields(buf, len);
 	r = request(buf, len, MAXH, &rq_a);
 	if (r > 0) {
 		r2 = request_prefix(buf, (size_t)r, MAXH, &rq_b);

@@ -191,9 +191,37 @@ static char s_whole[FULL], s_got[FULL];
 static struct http_request req;
 static struct http_response resp;
 
-/* Parse in[0..n) before the guard page; summary into out. */
+static int parse_raw(int is_resp, const char *in, size_t n, size_t maxh,
+    char *out, size_t cap, int full);
+static char s_slow[FULL];
+static unsigned long fast_diffs;
+
+/* Parse in[0..n) before the guard page; summary into out. Every input is
+ * parsed twice: with the one-pass field path and with the general one
+ * only; the two must agree exactly (fast_diffs counts disagreements). */
 static int
 parse_one(int is_resp, const char *in, size_t n, size_t maxh, char *out,
+    size_t cap, int full)
+{
+	int r, r2;
+
+	http_fast_fields = 0;
+	r2 = parse_raw(is_resp, in, n, maxh, s_slow, sizeof(s_slow), 1);
+	http_fast_fields = 1;
+	r = parse_raw(is_resp, in, n, maxh, out, cap, 1);
+	if (r != r2 || strcmp(out, s_slow) != 0) {
+		fast_diffs++;
+		ok(0, "fast and general field paths differ on %.*s: %s | %s",
+		    (int)(n > 60 ? 60 : n), in, out, s_slow);
+	}
+	if (!full) {
+		r = parse_raw(is_resp, in, n, maxh, out, cap, 0);
+	}
+	return r;
+}
+
+static int
+parse_raw(int is_resp, const char *in, size_t n, size_t maxh, char *out,
     size_t cap, int full)
 {
 	const char *b = at_guard(in, n);
