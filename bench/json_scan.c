@@ -4,7 +4,8 @@
  *
  *   make relay
  *   musl-gcc -std=c99 -Os -Isrc -static -o build/json_scan \
- *       bench/json_scan.c build/json.o build/util.o build/libbearssl.a
+ *       bench/json_scan.c build/json.o build/util.o build/sha256.o \
+ *       build/libbearssl.a
  *   for k in 1000 2000; do valgrind --tool=callgrind \
  *       --callgrind-out-file=/dev/null build/json_scan $k 2>&1 | grep refs; done
  *

@@ -1,0 +1,60 @@
+#!/bin/sh
+# Instructions per relayed request, repeatably: callgrind counts every
+# instruction of ./relay (linked again with symbols) while wrk sends the
+# bench's chat completion through it to an nginx mock. Not part of
+# `make bench`. Run after `make relay`; needs valgrind, nginx-light, wrk.
+#
+#   sh bench/profile.sh [seconds]      # prints instr/request and the top
+#                                      # functions by own cost
+#
+# valgrind hides SHA-NI from cpuid, so the ledger hash runs BearSSL's
+# portable SHA-256 here (about 18,400 instructions per line instead of
+# 2,300 with SHA-NI): subtract the difference for the real figure.
+set -eu
+cd "$(dirname "$0")/.."
+SECS=${1:-3}
+D=$(mktemp -d /tmp/relay-profile.XXXXXX)
+trap 'kill $MOCK $RELAY 2>/dev/null; rm -rf "$D"' EXIT INT TERM
+OBJS=$(ls build/*.o | grep -v -e '/test_' -e 'mockup' -e 'json_scan')
+musl-gcc -static -Wl,--gc-sections -o "$D/relay" $OBJS build/libbearssl.a
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+MP=$(free_port); RP=$(free_port)
+mkdir -p "$D/tmp"
+cat > "$D/mock.conf" <<CONF
+worker_processes 1; daemon off; master_process off; pid $D/mock.pid;
+error_log $D/mock-error.log warn;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $D/tmp; keepalive_requests 100000000;
+  server { listen 127.0.0.1:$MP;
+    location / { default_type application/json; return 200 '{"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"bench-upstream","choices":[{"index":0,"message":{"role":"assistant","content":"hello from mock"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":34,"total_tokens":46}}'; } } }
+CONF
+KEY=rk-bench-0000000000000000000000000001
+KH=$(printf %s $KEY | sha256sum | cut -d' ' -f1)
+cat > "$D/relay.conf" <<CONF
+listen 127.0.0.1:$RP
+ledger $D/ledger.jsonl sync=batch
+provider mock base=http://127.0.0.1:$MP/v1 auth=bearer
+credential mock env:BENCH_UPSTREAM_KEY
+model bench-model text 1.00 2.00 mock/bench-upstream
+wallet acme key=sha256:$KH overdraft=1000000.00
+CONF
+nginx -p "$D/" -c "$D/mock.conf" -e "$D/mock-error.log" & MOCK=$!
+RELAY_LOG=warn BENCH_UPSTREAM_KEY=sk valgrind --tool=callgrind \
+    --callgrind-out-file="$D/cg.out" --instr-atstart=no "$D/relay" \
+    -c "$D/relay.conf" 2>"$D/cg.err" & RELAY=$!
+i=0
+until curl -s -o /dev/null "http://127.0.0.1:$RP/healthz"; do
+	i=$((i + 1)); [ $i -lt 100 ] || { cat "$D/cg.err"; exit 1; }; sleep 0.1
+done
+URL=http://127.0.0.1:$RP/v1/chat/completions
+wrk -t1 -c8 -d1s -s bench/post.lua -H "Authorization: Bearer $KEY" $URL >/dev/null
+callgrind_control -i on $RELAY >/dev/null 2>&1
+N=$(wrk -t1 -c8 -d${SECS}s -s bench/post.lua -H "Authorization: Bearer $KEY" $URL |
+    sed -n 's/.*"requests":\([0-9]*\).*/\1/p')
+callgrind_control -i off $RELAY >/dev/null 2>&1
+kill $RELAY; wait $RELAY 2>/dev/null || true
+TOTAL=$(callgrind_annotate "$D/cg.out" | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
+echo "requests: $N   instructions per request: $((TOTAL / N))"
+callgrind_annotate "$D/cg.out" | sed -n '/file:function/,$p' | sed -n '3,25p' |
+    awk -v n="$N" '{x=$1; gsub(",","",x); f=""; for (i = 2; i <= NF; i++)
+        if ($i ~ /:/) { f=$i; sub(/^\?\?\?:/, "", f) }; printf "%8d  %s\n", x/n, f}'
