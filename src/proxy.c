@@ -1241,6 +1241,20 @@ commit_charges(uint64_t now_ms, int events)
 
 	if (n > 0 && n < COMMIT_BATCH && events >= COMMIT_BUSY_EVENTS &&
 	    !deferred) {
+		struct server_conn **pp = &P.held_conns;
+
+		/* sweep() frees what closed this pass: unlink it first. */
+		while (*pp != NULL) {
+			struct server_conn *c = *pp;
+
+			if (c->state == SERVER_CLOSED) {
+				*pp = c->held_next;
+				c->hold_out = 0;
+				c->held_next = NULL;
+			} else {
+				pp = &c->held_next;
+			}
+		}
 		deferred = 1;
 		return;
 	}
