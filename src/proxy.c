@@ -1225,8 +1225,8 @@ hold_answer(struct server_conn *sc)
 /*
  * A pass that handled many events says more are coming: its charges may
  * wait for the next pass (one only, and only while fewer than
- * COMMIT_BATCH lines wait), so that under load one write(2) (and one fsync for
- * sync=always) carries more lines. While answers are held the next
+ * COMMIT_BATCH lines wait), so that under load one write(2) (and one
+ * fsync for sync=always) carries more lines. While answers are held the next
  * poll() does not sleep, so an idle relay commits at once, and a quiet
  * one (a pass of one or two events) commits every pass.
  */
