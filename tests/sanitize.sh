@@ -257,7 +257,8 @@ if link "$A/relay" relay.c; then
 	out=$(RELAY_BIN="$ROOT/$A/relay" \
 	    ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:log_path=$ROOT/$A/logs/asan" \
 	    UBSAN_OPTIONS="$UBSAN_BASE:log_path=$ROOT/$A/logs/ubsan" \
-	    $TIMEOUT python3 "$E2E_RUN" tests/e2e/test_core.py tests/e2e/test_failover.py 2>&1)
+	    $TIMEOUT python3 "$E2E_RUN" tests/e2e/test_core.py tests/e2e/test_failover.py \
+	    tests/e2e/test_billing.py 2>&1)
 	rc=$?
 	reports=$(ls "$A"/logs 2>/dev/null)
 	if [ $rc -eq 0 ] && [ -z "$reports" ]; then
