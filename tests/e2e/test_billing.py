@@ -250,6 +250,48 @@ def test_group_commit_answers_only_after_their_charge_is_on_disk(env):
     assert p.returncode == 0, p.stderr
 
 
+def test_sigterm_finishes_in_flight_requests_and_their_charges(env):
+    # SPEC: on SIGTERM stop accepting, finish what is in flight, sync the
+    # ledger and exit 0. The answers held for group commit must go out too.
+    m, r = start(env, overdraft='1000', ledger='relay-ledger.jsonl sync=batch')
+    n = 10
+    results = []
+
+    def one():
+        try:
+            res = http('127.0.0.1', r.port, 'POST', '/v1/chat/completions',
+                       {'model': 'gpt-5.2', 'messages': []},
+                       {'Authorization': 'Bearer ' + KEY, 'x-mock': 'stall:400'})
+            results.append((res.status, res.header('x-request-id'), res.json()))
+        except Exception as e:
+            results.append((str(e), None, None))
+    before = m.stats()['requests']
+    ts = [threading.Thread(target=one) for _ in range(n)]
+    for t in ts:
+        t.start()
+    wait_for(lambda: m.stats()['requests'] - before >= n, 10, 'all requests at the mock')
+    r.proc.send_signal(signal.SIGTERM)
+
+    def refused():
+        try:
+            socket.create_connection(('127.0.0.1', r.port), 1).close()
+            return False
+        except ConnectionRefusedError:
+            return True
+    wait_for(refused, 5, 'the listener closed while requests are in flight')
+    assert r.proc.poll() is None, 'exited before its requests were done'
+    for t in ts:
+        t.join(10)
+    assert r.proc.wait(10) == 0
+    assert len(results) == n and all(st == 200 and body and body.get('usage')
+                                     for st, _, body in results), results
+    ids = [l['id'] for l in ledger_lines(r) if l['type'] == 'charge']
+    assert sorted(ids) == sorted(rid for _, rid, _ in results)
+    p = subprocess.run([RELAY, 'ledger', 'verify', 'relay-ledger.jsonl'], cwd=r.workdir,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
 def test_tamper_is_detected_and_named(env):
     m, r = start(env, overdraft='1000')
     for _ in range(5):
