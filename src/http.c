@@ -161,31 +161,6 @@ ieq_view(struct view a, struct view b)
 }
 
 
-/* Content-Length = 1*DIGIT (RFC 9110 §8.6): no sign, no blanks, no list. */
-static int
-parse_digits(struct view v, uint64_t *out)
-{
-	uint64_t x = 0;
-	size_t i;
-	unsigned d;
-
-	if (v.n == 0) {
-		return -1;
-	}
-	for (i = 0; i < v.n; i++) {
-		if (v.p[i] < '0' || v.p[i] > '9') {
-			return -1;
-		}
-		d = (unsigned)(v.p[i] - '0');
-		if (x > (UINT64_MAX - d) / 10) {
-			return -1;
-		}
-		x = x * 10 + d;
-	}
-	*out = x;
-	return 0;
-}
-
 /*
  * Find the line that starts at pos, looking for its LF before lim only.
  * The line excludes its terminator: CRLF, or a bare LF, which RFC 9112
@@ -456,7 +431,7 @@ derive_request(struct http_request *req)
 			continue;
 		}
 		if (VIEW_IEQ(h->name, "content-length")) {
-			if (parse_digits(h->value, &v) < 0) {
+			if (util_parse_u64(h->value.p, h->value.n, &v) < 0) {
 				return HEAD_CL_INVALID;
 			}
 			/* RFC 9112 §6.3 rule 5: differing values are
@@ -678,7 +653,7 @@ derive_response(struct http_response *resp)
 			continue;
 		}
 		if (VIEW_IEQ(h->name, "content-length")) {
-			if (parse_digits(h->value, &v) < 0) {
+			if (util_parse_u64(h->value.p, h->value.n, &v) < 0) {
 				return HEAD_CL_INVALID;
 			}
 			if (resp->has_content_length &&
@@ -880,19 +855,6 @@ http_chunked_init(struct http_chunked *d)
 }
 
 static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	c = lower(c);
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	return -1;
-}
-
-static int
 is_ctl(unsigned char c)
 {
 	return (c < 0x20 && c != '\t') || c == 0x7f;
@@ -924,7 +886,7 @@ chunked_byte(struct http_chunked *d, unsigned char c)
 	switch (d->state) {
 	case CH_SIZE:
 		/* chunk-size = 1*HEXDIG */
-		v = hex_value(c);
+		v = util_hex_digit(c);
 		if (v >= 0) {
 			if (d->remaining > CHUNK_MAX_SIZE >> 4) {
 				return -1;

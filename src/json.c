@@ -113,34 +113,6 @@ number_end(const char *p, size_t n, size_t i)
 	return i;
 }
 
-/* Token counts: plain digits only, so "-1", "1.0", "1e3" are refused
- * rather than rounded, and anything above UINT64_MAX is refused rather
- * than clamped. */
-static int
-parse_count(const char *p, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (n == 0) {
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		unsigned d;
-
-		if (!is_digit(p[i])) {
-			return -1;
-		}
-		d = (unsigned)(p[i] - '0');
-		if (v > (UINT64_MAX - d) / 10) {
-			return -1;
-		}
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
 /* A key's text for comparing: its raw contents p[0..n) (between the
  * quotes), or when it holds a backslash (esc) its decoded form in buf.
  * Comparing raw bytes would let {"model":"cheap","mod\u0065l":"dear"}
@@ -160,21 +132,6 @@ key_text(const char *p, size_t n, int esc, char *buf, const char **out)
 	raw.n = n;
 	*out = buf;
 	return json_unescape(raw, buf, KEY_MAX);
-}
-
-static int
-hex_val(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
 }
 
 /*
@@ -274,7 +231,7 @@ string_end(const char *s, size_t n, size_t i, int *esc)
 				return 0;
 			}
 			for (k = 2; k < 6; k++) {
-				if (hex_val(s[i + k]) < 0) {
+				if (util_hex_digit((unsigned char)s[i + k]) < 0) {
 					return 0;
 				}
 			}
@@ -365,7 +322,7 @@ member(struct scan *sc, const char *s, int key, size_t v, size_t end)
 	case K_MAX:
 		/* Several limits: hold the largest, so a budget check never
 		 * under-reserves. */
-		if (parse_count(s + v, end - v, &mt) == 0 &&
+		if (util_parse_u64(s + v, end - v, &mt) == 0 &&
 		    (!r->has_max_tokens || mt > r->max_tokens)) {
 			r->has_max_tokens = 1;
 			r->max_tokens = mt;
@@ -380,7 +337,7 @@ member(struct scan *sc, const char *s, int key, size_t v, size_t end)
 	case K_OUT:
 		/* A count is plain digits; anything else is skipped and an
 		 * earlier count of the same name stands. */
-		if (parse_count(s + v, end - v, &mt) == 0) {
+		if (util_parse_u64(s + v, end - v, &mt) == 0) {
 			*(key == K_IN ? &sc->usage->in : &sc->usage->out) = mt;
 			sc->usage->found = 1;
 		}
@@ -595,7 +552,7 @@ read_u(struct view raw, size_t i)
 		return -1;
 	}
 	for (k = i + 2; k < i + 6; k++) {
-		int h = hex_val(raw.p[k]);
+		int h = util_hex_digit((unsigned char)raw.p[k]);
 
 		if (h < 0) {
 			return -1;

@@ -164,8 +164,8 @@ util_hex(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int
-hexval(int c)
+int
+util_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9') {
 		return c - '0';
@@ -188,8 +188,8 @@ util_unhex32(const char *p, size_t n, unsigned char out[32])
 		return -1;
 	}
 	for (i = 0; i < 32; i++) {
-		hi = hexval((unsigned char)p[2 * i]);
-		lo = hexval((unsigned char)p[2 * i + 1]);
+		hi = util_hex_digit((unsigned char)p[2 * i]);
+		lo = util_hex_digit((unsigned char)p[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			return -1;
 		}

@@ -56,6 +56,9 @@ void util_sha256(const void *data, size_t n, unsigned char out[32]);
 /* Lower-case hex of n bytes into out (2n chars plus a NUL). */
 void util_hex(const unsigned char *in, size_t n, char *out);
 
+/* Value of one hex digit (either case), or -1. */
+int util_hex_digit(int c);
+
 /* Parse 64 hex digits into 32 bytes. Returns 0 or -1. */
 int util_unhex32(const char *p, size_t n, unsigned char out[32]);
 
