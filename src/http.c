@@ -197,6 +197,27 @@ has_nul_or_cr(struct view line)
 	    memchr(line.p, '\r', line.n) != NULL;
 }
 
+/* The first index from i below n whose byte may not be in a field value
+ * (a control other than HTAB, or DEL), or n. Eight bytes at a time while
+ * none is below 0x20 or DEL: values are most of a head's bytes. */
+static size_t
+value_end(const unsigned char *p, size_t i, size_t n)
+{
+	for (; n - i >= 8; i += 8) {
+		uint64_t x;
+
+		memcpy(&x, p + i, 8);
+		if (((x - ONES * 0x20) | ((x ^ ONES * 0x7f) - ONES)) & ~x &
+		    ONES * 0x80) {
+			break;
+		}
+	}
+	while (i < n && ((p[i] >= 0x20 && p[i] != 0x7f) || p[i] == '\t')) {
+		i++;
+	}
+	return i;
+}
+
 /*
  * field-line = field-name ":" OWS field-value OWS (RFC 9112 §5).
  * A line starting with white space is obs-fold (§5.2) and white space
@@ -207,7 +228,6 @@ static enum head_err
 parse_field(struct view line, struct http_header *h)
 {
 	size_t i;
-	unsigned char c;
 
 	if (line.p[0] == ' ' || line.p[0] == '\t') {
 		return HEAD_OBS_FOLD;
@@ -225,23 +245,9 @@ parse_field(struct view line, struct http_header *h)
 	h->value.p = line.p + i + 1;
 	h->value.n = line.n - i - 1;
 	h->value = util_view_trim(h->value);
-	i = 0;
-	/* Eight bytes at a time while none is a control (< 0x20, which
-	 * includes HTAB, or DEL): values are most of a head's bytes. */
-	for (; i + 8 <= h->value.n; i += 8) {
-		uint64_t x;
-
-		memcpy(&x, h->value.p + i, 8);
-		if (((x - ONES * 0x20) | ((x ^ ONES * 0x7f) - ONES)) & ~x &
-		    ONES * 0x80) {
-			break;
-		}
-	}
-	for (; i < h->value.n; i++) {
-		c = (unsigned char)h->value.p[i];
-		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			return HEAD_FIELD_VALUE;
-		}
+	if (value_end((const unsigned char *)h->value.p, 0, h->value.n) !=
+	    h->value.n) {
+		return HEAD_FIELD_VALUE;
 	}
 	return HEAD_OK;
 }
@@ -276,19 +282,7 @@ fast_field(const char *buf, size_t pos, size_t lim, struct http_header *h,
 		i++;
 	}
 	v = i;
-	/* Eight bytes at a time while none is a control or DEL. */
-	for (; lim - i >= 8; i += 8) {
-		uint64_t x;
-
-		memcpy(&x, p + i, 8);
-		if (((x - ONES * 0x20) | ((x ^ ONES * 0x7f) - ONES)) & ~x &
-		    ONES * 0x80) {
-			break;
-		}
-	}
-	while (i < lim && ((p[i] >= 0x20 && p[i] != 0x7f) || p[i] == '\t')) {
-		i++;
-	}
+	i = value_end(p, i, lim);
 	if (lim - i < 2 || p[i] != '\r' || p[i + 1] != '\n') {
 		return 0;
 	}

@@ -2371,6 +2371,22 @@ take_hold(struct server_conn *sc, struct exchange *ex, uint64_t now_ms)
 
 /* Where a recorded task lives now: its model, route and credential by
  * label. Returns 0, or -1 with a reason. */
+/* The request is checked and held: the exchange owns it from here, under
+ * the `total` timeout. fresh: try ex->route and ex->cred as set (a task's
+ * own provider and credential) instead of asking the route plan. */
+static void
+launch(struct server_conn *sc, struct exchange *ex,
+    const struct conf_model *m, uint64_t now_ms, int fresh)
+{
+	ex->deadline_ms = now_ms + sc->conf->total_timeout_ms;
+	route_plan_start(&ex->plan, m);
+	sc->ex = ex;
+	sc->state = SERVER_BUSY;
+	sc->deadline_ms = 0;
+	P.m_relayed++;
+	next_attempt(ex, now_ms, fresh);
+}
+
 static int
 locate_task(const struct conf *c, const struct ledger_task *t,
     const struct conf_model **mp, size_t *route, size_t *cred, char *err,
@@ -2452,13 +2468,7 @@ start_task_request(struct server_conn *sc, uint64_t now_ms)
 	ex->cred = cred;
 	ex->wallet = wallet_name(sc);
 	snprintf(ex->task_id, sizeof(ex->task_id), "%s", id);
-	ex->deadline_ms = now_ms + sc->conf->total_timeout_ms;
-	route_plan_start(&ex->plan, m);
-	sc->ex = ex;
-	sc->state = SERVER_BUSY;
-	sc->deadline_ms = 0;
-	P.m_relayed++;
-	next_attempt(ex, now_ms, 1);
+	launch(sc, ex, m, now_ms, 1);
 }
 
 static void
@@ -2528,13 +2538,7 @@ start_relay(struct server_conn *sc, uint64_t now_ms)
 	/* Creating a video task is charged when the task succeeds, not now. */
 	ex->task_create = util_view_eq(sc->req.path, TASKS_PATH);
 	ex->no_charge = ex->task_create;
-	ex->deadline_ms = now_ms + sc->conf->total_timeout_ms;
-	route_plan_start(&ex->plan, m);
-	sc->ex = ex;
-	sc->state = SERVER_BUSY;
-	sc->deadline_ms = 0;
-	P.m_relayed++;
-	next_attempt(ex, now_ms, 0);
+	launch(sc, ex, m, now_ms, 0);
 }
 
 static void
