@@ -411,7 +411,7 @@ static enum head_err
 derive_request(struct http_request *req)
 {
 	const struct http_header *h = NULL;
-	size_t i, nhost = 0;
+	size_t i, nhost = 0, nconn = 0;
 	uint64_t v = 0;
 	int has_te = 0, te_chunked = 0, conn_close = 0, ka = 0;
 	int has_auth = 0, has_key = 0, expect = 0;
@@ -445,6 +445,9 @@ derive_request(struct http_request *req)
 			nhost++;
 			req->host = h->value;
 		} else if (VIEW_IEQ(h->name, "connection")) {
+			if (nconn++ == 0) {
+				req->connection = h->value;
+			}
 			conn_close |= lists(h->value, "close");
 			ka |= lists(h->value, "keep-alive");
 		} else if (VIEW_IEQ(h->name, "expect")) {
@@ -513,6 +516,7 @@ reset_request(struct http_request *req)
 	req->host = empty_view();
 	req->authorization = empty_view();
 	req->x_api_key = empty_view();
+	req->connection = empty_view();
 	req->error_status = 0;
 	req->error_code = NULL;
 	req->error_message = NULL;
@@ -636,7 +640,7 @@ static enum head_err
 derive_response(struct http_response *resp)
 {
 	const struct http_header *h = NULL;
-	size_t i;
+	size_t i, nconn = 0;
 	uint64_t v = 0;
 	int has_te = 0, te_chunked = 0, conn_close = 0, ka = 0, reuse = 1;
 
@@ -660,6 +664,9 @@ derive_response(struct http_response *resp)
 			te_chunked = !has_te && VIEW_IEQ(h->value, "chunked");
 			has_te = 1;
 		} else if (VIEW_IEQ(h->name, "connection")) {
+			if (nconn++ == 0) {
+				resp->connection = h->value;
+			}
 			conn_close |= lists(h->value, "close");
 			ka |= lists(h->value, "keep-alive");
 		}
@@ -692,6 +699,7 @@ derive_response(struct http_response *resp)
 	}
 	if (!reuse) {
 		resp->keep_alive = 0;
+	resp->connection = empty_view();
 	}
 	return HEAD_OK;
 }

@@ -37,6 +37,8 @@ struct http_request {
 	struct view host;	/* Host field value, empty when absent */
 	struct view authorization;	/* Authorization value, empty when absent */
 	struct view x_api_key;	/* x-api-key value, empty when absent */
+	struct view connection;	/* the first Connection value, empty when
+				 * absent (it lists hop-by-hop fields) */
 
 	/* Set when HTTP_BAD is returned: the status to answer (400, 414, 431,
 	 * 501), the SPEC §5 error code ("bad_request", "uri_too_long",
@@ -70,6 +72,7 @@ struct http_response {
 	uint64_t content_length;
 	int chunked;
 	int keep_alive;		/* the connection may be reused after this */
+	struct view connection;	/* the first Connection value, or empty */
 	const char *error;	/* why, when HTTP_BAD is returned */
 };
 

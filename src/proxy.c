@@ -750,8 +750,7 @@ build_request(struct exchange *ex, struct iovec *iov)
 	const char *body = rq->mem + rq->head_len;
 	const char *secret = ex->cred == (size_t)-1 ? "" :
 	    p->creds[ex->cred].secret;
-	struct view connection = find_header(h->headers, h->nheaders,
-	    "connection");
+	struct view connection = h->connection;
 	size_t need, i, pos = 0, mcap = 2 * strlen(r->upstream_model) + 8;
 	size_t new_body_len, at;
 	struct edit edits[2], tmp;
@@ -1078,8 +1077,7 @@ forward_head(struct exchange *ex, uint64_t now_ms)
 	struct server_conn *sc = ex->sc;
 	struct upstream *u = ex->up;
 	const struct http_response *r = &u->resp;
-	struct view connection = find_header(r->headers, r->nheaders,
-	    "connection");
+	struct view connection = r->connection;
 	struct view ctype = find_header(r->headers, r->nheaders,
 	    "content-type");
 	struct buf *o = &sc->out;

@@ -360,6 +360,7 @@ take_head(struct server_conn *sc, size_t head_len)
 	rebase(&h->host, from, rq->mem);
 	rebase(&h->authorization, from, rq->mem);
 	rebase(&h->x_api_key, from, rq->mem);
+	rebase(&h->connection, from, rq->mem);
 	for (i = 0; i < h->nheaders; i++) {
 		rebase(&h->headers[i].name, from, rq->mem);
 		rebase(&h->headers[i].value, from, rq->mem);
@@ -467,6 +468,7 @@ grow_body(struct server_conn *sc, size_t need)
 		rebase(&h->host, rq->mem, p);
 		rebase(&h->authorization, rq->mem, p);
 		rebase(&h->x_api_key, rq->mem, p);
+		rebase(&h->connection, rq->mem, p);
 		rebase(&rq->path, rq->mem, p);
 		rebase(&rq->query, rq->mem, p);
 		for (i = 0; i < h->nheaders; i++) {

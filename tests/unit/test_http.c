@@ -920,6 +920,29 @@ test_tchar_bytes(void)
 	ok(bad_nul == 0, "field names: NUL and CR are named as such");
 }
 
+/* The first Connection value is kept: it names the fields a proxy must
+ * not forward. */
+static void
+test_connection_view(void)
+{
+	static const char rq[] = "GET / HTTP/1.1\r\nHost: h\r\n"
+	    "Connection: keep-alive, X-A\r\nconnection: X-B\r\n\r\n";
+	static const char rs[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+	    "CONNECTION:  close \r\n\r\n";
+	static const char none[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+	struct view want = { "keep-alive, X-A", 15 };
+
+	ok(http_parse_request(at_guard(rq, sizeof(rq) - 1), sizeof(rq) - 1,
+	    MAXH, &req) > 0 && util_view_eq(req.connection, "keep-alive, X-A") &&
+	    req.connection.n == want.n, "request: first Connection value");
+	ok(http_parse_response(at_guard(rs, sizeof(rs) - 1), sizeof(rs) - 1,
+	    MAXH, &resp) > 0 && util_view_eq(resp.connection, "close"),
+	    "response: Connection value, trimmed");
+	ok(http_parse_request(at_guard(none, sizeof(none) - 1),
+	    sizeof(none) - 1, MAXH, &req) > 0 && req.connection.n == 0,
+	    "request without Connection: empty");
+}
+
 static void
 test_helpers(void)
 {
@@ -1202,6 +1225,7 @@ main(void)
 	test_response_limits();
 	test_helpers();
 	test_tchar_bytes();
+	test_connection_view();
 	test_chunked();
 	return t_done("http");
 }
