@@ -62,7 +62,7 @@ $(BUILD)/default_conf.o: $(BUILD)/default_conf.c
 	$(CC) $(CFLAGS) -c -o $@ $(BUILD)/default_conf.c
 
 # The per-request path is built for speed, the rest for size: -O2 on
-# these six costs ~4 KiB and saves ~2,000 instructions per request.
+# these seven costs ~8 KiB and saves ~2,600 instructions per request.
 OPT_HOT  = -O2
 OPT_http = $(OPT_HOT)
 OPT_json = $(OPT_HOT)
@@ -70,6 +70,7 @@ OPT_server = $(OPT_HOT)
 OPT_upstream = $(OPT_HOT)
 OPT_buf  = $(OPT_HOT)
 OPT_util = $(OPT_HOT)
+OPT_ledger = $(OPT_HOT)
 
 $(BUILD)/%.o: src/%.c src/*.h $(VENDOR_OK)
 	@mkdir -p $(BUILD)

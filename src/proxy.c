@@ -45,6 +45,9 @@
 
 #define PROXY_MAX_ADDRS 4
 #define PROXY_DRAIN_MS 10000
+/* How often clients whose request is with an upstream are polled for a
+ * hang-up (see the poll set in proxy_run). */
+#define PROXY_HANGUP_CHECK_MS 100
 #define ACCEPT_PAUSE_MS 100
 #define ATTEMPT_LOG_CAP 2048
 #define TASK_ID_MAX 128
@@ -161,6 +164,7 @@ static struct {
 	struct task_poll *polls[TASK_POLLS_MAX];	/* owned, in flight */
 	size_t npolls;
 	uint64_t next_poll_ms;
+	uint64_t hangup_check_ms;	/* next pass that polls busy clients */
 	struct held {
 		char *name;		/* owned */
 		int64_t nano;		/* sum of running requests' holds */
@@ -2982,7 +2986,7 @@ proxy_run(struct conf *conf, const char *config_path,
 	for (;;) {
 		uint64_t now_ms = clock_mono_ms(), nearest = 0;
 		size_t n = 0;
-		int timeout, rc;
+		int timeout, rc, check_hangups, skipped = 0;
 
 		if (got_hup) {
 			got_hup = 0;
@@ -3026,12 +3030,34 @@ proxy_run(struct conf *conf, const char *config_path,
 		if (P.accept_paused_until != 0) {
 			nearest = P.accept_paused_until;
 		}
+		/* A client whose request is with an upstream has nothing to
+		 * say until its answer is written; it is polled only to see
+		 * it hang up. The kernel polls every socket of the set on
+		 * every pass, and under load half the sockets are in this
+		 * state (busy clients, or pooled upstreams while their
+		 * clients send the next request), so they join the set once
+		 * every PROXY_HANGUP_CHECK_MS: an abandoned upstream request
+		 * is closed that much later, and a write to a client that
+		 * has gone still fails at once. */
+		check_hangups = now_ms >= P.hangup_check_ms;
+		if (check_hangups) {
+			P.hangup_check_ms = now_ms + PROXY_HANGUP_CHECK_MS;
+		}
 		for (i = 0; i < P.nconns; i++) {
 			struct server_conn *sc = P.conns[i];
 			uint64_t d = conn_deadline(sc);
+			short ev = server_interest(sc);
 
+			if (sc->state == SERVER_BUSY && ev == POLLIN &&
+			    !check_hangups && !server_tls_buffered(sc)) {
+				skipped = 1;
+				if (d != 0 && (nearest == 0 || d < nearest)) {
+					nearest = d;
+				}
+				continue;
+			}
 			P.pfds[n].fd = sc->fd;
-			P.pfds[n].events = server_interest(sc);
+			P.pfds[n].events = ev;
 			if (server_tls_buffered(sc)) {
 				nearest = now_ms;	/* do not wait */
 			}
@@ -3043,9 +3069,23 @@ proxy_run(struct conf *conf, const char *config_path,
 		}
 		for (i = 0; i < P.nups; i++) {
 			struct upstream *u = P.ups[i];
+			short ev = upstream_interest(u);
 
+			/* Pooled connections, likewise, are polled only to
+			 * see the provider close them; one closed in between
+			 * checks is retried on a new connection when reused
+			 * (on_upstream_failed). */
+			if (u->state == UPSTREAM_IDLE && ev == POLLIN &&
+			    !check_hangups && !upstream_tls_buffered(u)) {
+				skipped = 1;
+				if (u->deadline_ms != 0 && (nearest == 0 ||
+				    u->deadline_ms < nearest)) {
+					nearest = u->deadline_ms;
+				}
+				continue;
+			}
 			P.pfds[n].fd = u->fd;
-			P.pfds[n].events = upstream_interest(u);
+			P.pfds[n].events = ev;
 			if (upstream_tls_buffered(u)) {
 				nearest = now_ms;	/* do not wait */
 			}
@@ -3091,6 +3131,9 @@ proxy_run(struct conf *conf, const char *config_path,
 		}
 		if (drain_until != 0 && (nearest == 0 || drain_until < nearest)) {
 			nearest = drain_until;
+		}
+		if (skipped && (nearest == 0 || P.hangup_check_ms < nearest)) {
+			nearest = P.hangup_check_ms;
 		}
 		timeout = -1;
 		if (P.held_conns != NULL || ledger_pending(&P.ledger) > 0) {

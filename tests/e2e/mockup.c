@@ -1414,6 +1414,10 @@ static int run_step(ctx_t *x, char *step)
         return 0;
     }
     if (strcmp(name, "close") == 0) return 0;
+    if (strcmp(name, "okclose") == 0) {
+        (void)do_ok(x);     /* answered as keep-alive, then closed */
+        return 0;
+    }
     if (strcmp(name, "stall") == 0) {
         if (wait_ms(x->c, parse_ll(a1, 600000, 0, 86400000LL * 365)) < 0) return 0;
         return do_ok(x);

@@ -186,6 +186,30 @@ def test_client_disconnect_closes_upstream(env):
     wait_for(lambda: metric('relay_upstream_connections') == 0, 2, 'upstream closed with the client')
 
 
+def test_provider_closing_pooled_connections_costs_no_attempt(env):
+    # The provider answers keep-alive, then drops each connection while it
+    # sits in the relay's pool. The relay may not notice before it reuses
+    # one (pooled connections are polled for hang-ups only every 100 ms);
+    # then it must retry on a new connection without counting an attempt,
+    # and the provider must see each request exactly once.
+    m = env.start_mock()
+    r = env.start_relay(config(m.port, creds=('sk-ok',)), env={'MOCK_KEY_1': 'sk-ok'})
+    s = connect(r.port)
+    body = b'{"model":"gpt-5.2","messages":[]}'
+    req = (b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ' + KEY.encode() +
+           b'\r\nx-mock: okclose\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+    from harness import read_response
+    for i in range(30):
+        s.sendall(req)
+        res = read_response(s)
+        assert res.status == 200, (i, res.status, res.body)
+        assert res.header('x-relay-attempts') == '1', (i, res.headers)
+        if i % 3 == 2:
+            time.sleep(0.12)   # let a hang-up check see some of them closed
+    s.close()
+    assert m.stats()['by_key'] == {'sk-ok': 30}
+
+
 def test_cooldown_survives_reload(env):
     m = env.start_mock()
     creds = ('429', 'sk-ok-2')
