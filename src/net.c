@@ -206,8 +206,31 @@ net_format(const struct net_addr *a, char *out, size_t cap)
 ssize_t
 net_sendv(int fd, const struct iovec *iov, int n)
 {
+	/* One loop thread sends, and each call is done with it on return. */
+	static char gather[NET_GATHER_MAX];
 	struct msghdr m;
+	size_t total = 0;
+	int i;
 
+	if (n == 1) {
+		return send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+	}
+	for (i = 0; i < n && total <= sizeof gather; i++) {
+		total += iov[i].iov_len;
+	}
+	if (total <= sizeof gather) {
+		/* A small message costs less copied once here than as an
+		 * iovec the kernel imports and walks. */
+		total = 0;
+		for (i = 0; i < n; i++) {
+			if (iov[i].iov_len > 0) {
+				memcpy(gather + total, iov[i].iov_base,
+				    iov[i].iov_len);
+				total += iov[i].iov_len;
+			}
+		}
+		return send(fd, gather, total, MSG_NOSIGNAL);
+	}
 	memset(&m, 0, sizeof m);
 	m.msg_iov = (struct iovec *)(uintptr_t)iov;
 	m.msg_iovlen = n;

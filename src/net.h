@@ -36,8 +36,10 @@ int net_connect_start(const struct net_addr *a);
  * connect error. */
 int net_connect_result(int fd);
 
-/* writev() for a connected socket, as sendmsg(): the socket layer
- * directly, without the VFS write path, and MSG_NOSIGNAL. */
+/* writev() for a connected socket, without the VFS write path and with
+ * MSG_NOSIGNAL: send() when the pieces fit NET_GATHER_MAX bytes (copied
+ * into one), sendmsg() otherwise. Bytes written, as writev(). */
+#define NET_GATHER_MAX 4096
 ssize_t net_sendv(int fd, const struct iovec *iov, int n);
 
 /* 1 when the address is loopback (127/8, ::1). */

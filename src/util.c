@@ -6,6 +6,7 @@
  * or keeps state; util_random() is the only function that does I/O. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -27,24 +28,62 @@ lower(int c)
 	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
+/* Eight bytes with 'A'-'Z' made lower case, others unchanged: bit 7 of
+ * each byte of ge_a and gt_z tells c >= 'A' and c > 'Z' for the byte's
+ * low seven bits, and bytes with bit 7 set are no letters. */
+static uint64_t
+lower8(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101u;
+	uint64_t low7 = x & 0x7f * ones;
+	uint64_t ge_a = low7 + (0x80 - 'A') * ones;
+	uint64_t gt_z = low7 + (0x80 - 'Z' - 1) * ones;
+	uint64_t upper = (ge_a ^ gt_z) & ~x & 0x80 * ones;
+
+	return x | upper >> 2;
+}
+
+static uint64_t
+load8(const char *p)
+{
+	uint64_t x;
+
+	memcpy(&x, p, 8);
+	return x;
+}
+
 int
-util_view_ieq(struct view v, const char *s)
+util_mem_ieq(const char *a, const char *b, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < v.n; i++) {
-		unsigned char a = (unsigned char)v.p[i];
-		unsigned char b = (unsigned char)s[i];
+	if (n < 8) {
+		uint64_t x = 0, y = 0;
 
-		/* Equal bytes are the common case; otherwise they must be
-		 * the same letter in two cases. s ends at its NUL: a NUL in
-		 * v there must not walk on past it. */
-		if (a != b ? (a | 0x20) != (b | 0x20) || (a | 0x20) < 'a' ||
-		    (a | 0x20) > 'z' : b == '\0') {
+		memcpy(&x, a, n);
+		memcpy(&y, b, n);
+		return x == y || lower8(x) == lower8(y);
+	}
+	for (i = 0; i + 8 < n; i += 8) {
+		uint64_t x = load8(a + i), y = load8(b + i);
+
+		if (x != y && lower8(x) != lower8(y)) {
 			return 0;
 		}
 	}
-	return s[i] == '\0';
+	/* The last eight bytes, overlapping what was compared. */
+	{
+		uint64_t x = load8(a + n - 8), y = load8(b + n - 8);
+
+		return x == y || lower8(x) == lower8(y);
+	}
+}
+
+int
+util_view_ieq(struct view v, const char *s)
+{
+	/* s ends at its NUL: a NUL in v there must not walk on past it. */
+	return strlen(s) == v.n && util_mem_ieq(v.p, s, v.n);
 }
 
 struct view

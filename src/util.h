@@ -21,10 +21,12 @@ struct view {
 int util_view_eq(struct view v, const char *s);
 /* 1 when v equals s ignoring ASCII case. */
 int util_view_ieq(struct view v, const char *s);
+/* 1 when a[0..n) equals b[0..n) ignoring ASCII case; 8 bytes a step. */
+int util_mem_ieq(const char *a, const char *b, size_t n);
 /* util_view_ieq() against a string literal: lengths are compared first,
  * so most mismatches cost one compare. v is evaluated twice. */
 #define VIEW_IEQ(v, lit) \
-	((v).n == sizeof(lit) - 1 && util_view_ieq((v), (lit)))
+	((v).n == sizeof(lit) - 1 && util_mem_ieq((v).p, (lit), (v).n))
 
 /* Trim SP/HTAB on both ends. */
 struct view util_view_trim(struct view v);

@@ -45,6 +45,32 @@ test_views(void)
 	}
 	ok(VIEW_IEQ(v("Host"), "host") && !VIEW_IEQ(v("Hos"), "host"),
 	    "VIEW_IEQ compares lengths first");
+	{
+		/* Every pair of bytes, at every offset of every length up
+		 * to 20 (the word loop, the overlapping last word and the
+		 * short path), against a byte-at-a-time reference. */
+		char a[20], b[20];
+		int x, y, bad = 0;
+		size_t n, at;
+
+		for (x = 0; x < 256 && !bad; x++) {
+			for (y = 0; y < 256 && !bad; y++) {
+				int fx = x >= 'A' && x <= 'Z' ? x + 32 : x;
+				int fy = y >= 'A' && y <= 'Z' ? y + 32 : y;
+
+				for (n = 1; n <= sizeof a && !bad; n++) {
+					at = (size_t)(x + y) % n;
+					memset(a, 'q', n);
+					memset(b, 'Q', n);
+					a[at] = (char)x;
+					b[at] = (char)y;
+					bad = util_mem_ieq(a, b, n) != (fx == fy);
+				}
+			}
+		}
+		ok(!bad, "mem_ieq: every byte pair, lengths 1-20");
+		ok(util_mem_ieq("", "x", 0), "mem_ieq: empty");
+	}
 	t = util_view_trim(v(" \t chunked \t"));
 	ok(t.n == 7 && memcmp(t.p, "chunked", 7) == 0, "view_trim both");
 	t = util_view_trim(v(" \t "));
