@@ -6,7 +6,7 @@
  * process holds a write lock on it; `relay ledger verify|report` only read
  * it. */
 #include <stddef.h>
-#include <pthread.h>
+#include <sys/types.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -95,14 +95,11 @@ struct ledger {
 	uint64_t last_sync_ms;	/* monotonic time of the last fsync */
 	uint64_t fsyncs;	/* fsync(2) calls made, for metrics */
 	uint64_t writes;	/* write(2)s of complete lines, for metrics */
-	/* sync=batch: the fsync runs on a helper thread, so the event loop
-	 * never waits for the disk; the loop only asks for it. */
-	int syncer_on;
-	pthread_t syncer;
-	pthread_mutex_t sync_mu;
-	pthread_cond_t sync_cv;
-	int sync_wanted;	/* guarded by sync_mu */
-	int syncer_stop;	/* guarded by sync_mu */
+	/* sync=batch: the fsync runs in a helper process, so the event loop
+	 * never waits for the disk; the loop asks for it with a byte on
+	 * syncer_wake (see start_syncer in ledger.c). */
+	pid_t syncer;		/* 0: none, batch syncs run inline */
+	int syncer_wake;	/* our end of the helper's socket, or -1 */
 	/* Group commit (ledger_group()): charge lines wait in pend and go
 	 * out with one write(2) per ledger_commit(). */
 	int group;

@@ -250,6 +250,42 @@ def test_group_commit_answers_only_after_their_charge_is_on_disk(env):
     assert p.returncode == 0, p.stderr
 
 
+def children(pid):
+    try:
+        with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def test_batch_sync_helper_process(env):
+    # sync=batch fsyncs in a helper process (the relay itself stays one
+    # thread). It syncs while the relay runs, leaves with it, and if it is
+    # killed the relay says so and syncs inline without losing a charge.
+    m, r = start(env, overdraft='1000', ledger='relay-ledger.jsonl sync=batch')
+    wait_for(lambda: len(children(r.proc.pid)) == 1, 5, 'sync helper')
+    helper = children(r.proc.pid)[0]
+    assert os.listdir('/proc/%d/task' % r.proc.pid) == [str(r.proc.pid)], 'relay has one thread'
+    assert chat(r).status == 200
+    wait_for(lambda: metrics(r)['relay_ledger_fsyncs_total'] >= 1, 5, 'a batch fsync')
+    os.kill(helper, signal.SIGKILL)
+    assert chat(r).status == 200
+    wait_for(lambda: 'sync helper gone' in r.log(), 5, 'the relay noticing')
+    before = metrics(r)['relay_ledger_fsyncs_total']
+    for _ in range(3):
+        assert chat(r).status == 200
+    wait_for(lambda: metrics(r)['relay_ledger_fsyncs_total'] > before, 5, 'inline fsync')
+    assert len([l for l in ledger_lines(r) if l['type'] == 'charge']) == 5
+    assert not os.path.exists('/proc/%d' % helper), 'the dead helper is reaped'
+    # a helper that is alive leaves with the relay
+    m2, r2 = start(env, overdraft='1000', ledger='relay-ledger-2.jsonl sync=batch')
+    wait_for(lambda: len(children(r2.proc.pid)) == 1, 5, 'sync helper')
+    helper2 = children(r2.proc.pid)[0]
+    r2.proc.send_signal(signal.SIGTERM)
+    assert r2.proc.wait(10) == 0
+    wait_for(lambda: not os.path.exists('/proc/%d' % helper2), 5, 'helper gone with the relay')
+
+
 def test_sigterm_finishes_in_flight_requests_and_their_charges(env):
     # SPEC: on SIGTERM stop accepting, finish what is in flight, sync the
     # ledger and exit 0. The answers held for group commit must go out too.
