@@ -158,6 +158,9 @@ struct scan {
 	struct view *val;		/* json_top_string: its value */
 	int res;	/* JSON_OK while the last "model" (or wanted key) seen
 			 * holds a string, else JSON_NO_MODEL */
+	int prefix;	/* read_usage: the value ends where it ends; what
+			 * follows is not looked at */
+	size_t end;	/* with prefix: the index after the value */
 };
 
 #define ONES ((uint64_t)0x0101010101010101)
@@ -484,6 +487,9 @@ done:
 		} else if (depth == 0) {
 			st = S_END;
 			end = i;
+			if (sc->prefix) {
+				break;
+			}
 		}
 	}
 	if (st != S_END) {
@@ -496,6 +502,7 @@ done:
 	if (sc->req != NULL) {
 		sc->req->object_end = end - 1;
 	}
+	sc->end = end;
 	return JSON_OK;
 }
 
@@ -712,7 +719,8 @@ json_escape(const char *in, size_t n, char *out, size_t cap)
 static int
 find_key_before(const char *text, size_t n, size_t before, size_t *at)
 {
-	size_t s;
+	size_t s, k;
+	uint64_t w;
 
 	if (n < USAGE_KEY_LEN) {
 		return 0;
@@ -721,48 +729,33 @@ find_key_before(const char *text, size_t n, size_t before, size_t *at)
 	if (before < s) {
 		s = before;
 	}
+	/* Eight bytes at a time skip words without a '"' (the has-zero
+	 * test of plain_run on w ^ '"'); a word with one is looked at a
+	 * byte at a time, from its end. */
 	while (s > 0) {
-		s--;
-		if (text[s] == '"' &&
-		    memcmp(text + s, USAGE_KEY, USAGE_KEY_LEN) == 0) {
-			*at = s;
-			return 1;
+		if (s >= 8) {
+			memcpy(&w, text + s - 8, 8);
+			w ^= ONES * '"';
+			if (((w - ONES) & ~w & ONES * 0x80) == 0) {
+				s -= 8;
+				continue;
+			}
+		}
+		for (k = s >= 8 ? s - 8 : 0; s > k;) {
+			s--;
+			if (text[s] == '"' &&
+			    memcmp(text + s, USAGE_KEY, USAGE_KEY_LEN) == 0) {
+				*at = s;
+				return 1;
+			}
 		}
 	}
 	return 0;
 }
 
-/* The '}' matching the '{' at text[q], skipping braces inside strings.
- * Brackets are left to the jsmn pass that follows. */
-static int
-match_brace(const char *text, size_t n, size_t q, size_t *end)
-{
-	size_t i, depth = 0;
-	int in_str = 0;
-
-	for (i = q; i < n; i++) {
-		char c = text[i];
-
-		if (in_str) {
-			if (c == '\\') {
-				i++;
-			} else if (c == '"') {
-				in_str = 0;
-			}
-		} else if (c == '"') {
-			in_str = 1;
-		} else if (c == '{') {
-			depth++;
-		} else if (c == '}' && --depth == 0) {
-			*end = i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* Validate s[0..n) as one usage object (the scanner's grammar) and read
- * its top-level counts; fill *u only when a count is read. */
+/* Validate the object that starts s[0..n) (the scanner's grammar; what
+ * follows it is not looked at) and read its top-level counts; fill *u
+ * only when a count is read. */
 static int
 read_usage(const char *s, size_t n, struct json_usage *u)
 {
@@ -772,6 +765,7 @@ read_usage(const char *s, size_t n, struct json_usage *u)
 	memset(&got, 0, sizeof got);
 	memset(&sc, 0, sizeof sc);
 	sc.usage = &got;
+	sc.prefix = 1;
 	if (scan(s, n, &sc) != JSON_OK || !got.found) {
 		return 0;
 	}
@@ -782,7 +776,7 @@ read_usage(const char *s, size_t n, struct json_usage *u)
 int
 json_find_usage(const char *text, size_t n, struct json_usage *u)
 {
-	size_t at = n, q, end;
+	size_t at = n, q;
 	int tries = 0;
 
 	memset(u, 0, sizeof *u);
@@ -803,10 +797,7 @@ json_find_usage(const char *text, size_t n, struct json_usage *u)
 			continue;
 		}
 		tries++;
-		if (match_brace(text, n, q, &end) < 0) {
-			continue;
-		}
-		if (read_usage(text + q, end - q + 1, u)) {
+		if (read_usage(text + q, n - q, u)) {
 			return 1;
 		}
 	}

@@ -1416,20 +1416,22 @@ put_raw(struct line *b, const char *s)
 static void
 put_str_pre(struct line *b, const char *pre, size_t npre, const char *val)
 {
-	size_t n = strlen(val), i;
+	size_t n, i;
 	long k;
 
 	put_mem(b, pre, npre);
-	for (i = 0; i < n; i++) {
+	/* One pass finds the end (NUL is below 0x20) or a byte to escape. */
+	for (i = 0;; i++) {
 		unsigned char c = (unsigned char)val[i];
 
 		if (c < 0x20 || c == '"' || c == '\\') {
 			break;
 		}
 	}
-	if (i == n) {	/* the usual case: nothing to escape */
-		put_mem(b, val, n);
+	if (val[i] == '\0') {	/* the usual case: nothing to escape */
+		put_mem(b, val, i);
 	} else if (!b->full) {
+		n = i + strlen(val + i);
 		k = json_escape(val, n, b->buf + b->n, sizeof b->buf - b->n);
 		if (k < 0) {
 			b->full = 1;

@@ -70,6 +70,12 @@ struct gen {
 	struct net_addr (*addrs)[PROXY_MAX_ADDRS];	/* owned; per provider */
 	int *naddrs;			/* owned; per provider, 0 = unresolved */
 	char **resolve_err;		/* owned; per provider, or NULL */
+	/* Made once per config, not per request (gen_pieces): */
+	struct view **fixed;		/* owned; [provider][cred]: the Host,
+					 * auth and header= lines */
+	size_t *path_len;		/* owned; per provider */
+	struct view **model_value;	/* owned; [model][route]: the new
+					 * "model" value, quoted, escaped */
 	unsigned long refs;		/* connections using it */
 	struct gen *next;		/* older generations */
 };
@@ -195,6 +201,8 @@ on_signal(int sig)
 
 /* ---- generations -------------------------------------------------------- */
 
+static void gen_pieces_free(struct gen *g);
+
 static void
 gen_free(struct gen *g)
 {
@@ -216,8 +224,127 @@ gen_free(struct gen *g)
 	free(g->resolve_err);
 	free(g->addrs);
 	free(g->naddrs);
+	gen_pieces_free(g);
 	conf_free(g->conf);
 	free(g);
+}
+
+static int provider_lines(const struct conf_provider *p, const char *secret,
+    char *out, size_t cap);
+
+/* Per-request text that only depends on the config: each credential's
+ * fixed head lines (they hold its secret: wiped when freed), each
+ * route's new "model" value. */
+static int
+gen_pieces(struct gen *g)
+{
+	const struct conf *c = g->conf;
+	size_t i, j, h, n, cap, ncred;
+	char *o;
+	long e;
+	int k;
+
+	g->path_len = calloc(c->nproviders + 1, sizeof(*g->path_len));
+	g->fixed = calloc(c->nproviders + 1, sizeof(*g->fixed));
+	g->model_value = calloc(c->nmodels + 1, sizeof(*g->model_value));
+	if (g->path_len == NULL || g->fixed == NULL ||
+	    g->model_value == NULL) {
+		return -1;
+	}
+	for (i = 0; i < c->nproviders; i++) {
+		const struct conf_provider *p = &c->providers[i];
+
+		g->path_len[i] = strlen(p->path);
+		/* auth=none has no credential: one entry with no secret. */
+		ncred = p->ncreds ? p->ncreds : 1;
+		if ((g->fixed[i] = calloc(ncred, sizeof(**g->fixed))) ==
+		    NULL) {
+			return -1;
+		}
+		for (j = 0; j < ncred; j++) {
+			const char *secret = p->ncreds ? p->creds[j].secret :
+			    "";
+
+			cap = strlen(p->host_header) + strlen(secret) + 64;
+			for (h = 0; h < p->nheaders; h++) {
+				cap += strlen(p->headers[h].name) +
+				    strlen(p->headers[h].value) + 4;
+			}
+			if ((o = malloc(cap)) == NULL) {
+				return -1;
+			}
+			g->fixed[i][j].p = o;
+			n = (size_t)snprintf(o, cap, "Host: %s\r\n",
+			    p->host_header);
+			k = provider_lines(p, secret, o + n, cap - n);
+			if (k < 0) {
+				return -1;
+			}
+			g->fixed[i][j].n = n + (size_t)k;
+		}
+	}
+	for (i = 0; i < c->nmodels; i++) {
+		const struct conf_model *m = &c->models[i];
+
+		g->model_value[i] = calloc(m->nroutes + 1,
+		    sizeof(**g->model_value));
+		if (g->model_value[i] == NULL) {
+			return -1;
+		}
+		for (j = 0; j < m->nroutes; j++) {
+			const char *um = m->routes[j].upstream_model;
+
+			n = strlen(um);
+			if ((o = malloc(2 * n + 8)) == NULL) {
+				return -1;
+			}
+			g->model_value[i][j].p = o;
+			o[0] = '"';
+			e = json_escape(um, n, o + 1, 2 * n + 6);
+			if (e < 0) {
+				return -1;
+			}
+			o[e + 1] = '"';
+			g->model_value[i][j].n = (size_t)e + 2;
+		}
+	}
+	return 0;
+}
+
+static void
+gen_pieces_free(struct gen *g)
+{
+	const struct conf *c = g->conf;
+	size_t i, j;
+
+	if (c == NULL) {
+		return;
+	}
+	for (i = 0; g->fixed != NULL && i < c->nproviders; i++) {
+		size_t n = c->providers[i].ncreds ? c->providers[i].ncreds : 1;
+
+		for (j = 0; g->fixed[i] != NULL && j < n; j++) {
+			if (g->fixed[i][j].p != NULL) {
+				util_wipe((char *)(uintptr_t)g->fixed[i][j].p,
+				    g->fixed[i][j].n);
+				free((char *)(uintptr_t)g->fixed[i][j].p);
+			}
+		}
+		free(g->fixed[i]);
+	}
+	for (i = 0; g->model_value != NULL && i < c->nmodels; i++) {
+		for (j = 0; g->model_value[i] != NULL &&
+		    j < c->models[i].nroutes; j++) {
+			free((char *)(uintptr_t)g->model_value[i][j].p);
+		}
+		free(g->model_value[i]);
+	}
+	free(g->fixed);
+	free(g->model_value);
+	free(g->path_len);
+	g->fixed = NULL;
+	g->model_value = NULL;
+	g->path_len = NULL;
 }
 
 static struct gen *
@@ -238,7 +365,7 @@ gen_new(struct conf *c)
 		goto fail;
 	}
 	g->models_json = api_models_json(c, &g->models_len);
-	if (g->models_json == NULL) {
+	if (g->models_json == NULL || gen_pieces(g) < 0) {
 		goto fail;
 	}
 	{
@@ -256,6 +383,7 @@ gen_new(struct conf *c)
 	}
 	return g;
 fail:
+	gen_pieces_free(g);
 	g->conf = NULL;	/* the caller still owns c on failure */
 	route_table_free(&g->routes);
 	free(g->models_json);
@@ -746,29 +874,29 @@ provider_lines(const struct conf_provider *p, const char *secret, char *out,
 static int
 build_request(struct exchange *ex, struct iovec *iov)
 {
-	const struct conf *c = ex->gen->conf;
+	const struct gen *g = ex->gen;
+	const struct conf *c = g->conf;
 	const struct conf_route *r = &ex->model->routes[ex->route];
 	const struct conf_provider *p = &c->providers[r->provider];
 	const struct server_request *rq = &ex->sc->req;
 	const struct http_request *h = &rq->head;
 	const char *body = rq->mem + rq->head_len;
-	const char *secret = ex->cred == (size_t)-1 ? "" :
-	    p->creds[ex->cred].secret;
+	size_t model = (size_t)(ex->model - c->models);
+	const struct view *fixed, *mval;
 	struct view connection = h->connection;
-	size_t need, i, pos = 0, mcap = 2 * strlen(r->upstream_model) + 8;
+	size_t need, i, pos = 0, plen;
 	size_t new_body_len, at;
 	struct edit edits[2], tmp;
 	int nedits = 1, niov;
-	char *o, *mv;
-	long e;
-	int n;
+	char *o;
 
-	need = 512 + strlen(p->path) + rq->path.n + rq->query.n +
-	    strlen(p->host_header) + strlen(secret) + mcap;
-	for (i = 0; i < p->nheaders; i++) {
-		need += strlen(p->headers[i].name) +
-		    strlen(p->headers[i].value) + 4;
+	if (model >= c->nmodels || ex->route >= ex->model->nroutes) {
+		return -1;	/* not this generation's model */
 	}
+	fixed = &g->fixed[r->provider][ex->cred == (size_t)-1 ? 0 : ex->cred];
+	mval = &g->model_value[model][ex->route];
+	plen = g->path_len[r->provider];
+	need = 64 + h->method.n + plen + rq->path.n + rq->query.n + fixed->n;
 	for (i = 0; i < h->nheaders; i++) {
 		need += h->headers[i].name.n + h->headers[i].value.n + 4;
 	}
@@ -787,19 +915,10 @@ build_request(struct exchange *ex, struct iovec *iov)
 	}
 	o = ex->up_head;
 
-	/* The new "model" value lives at the end of the same buffer. */
-	mv = o + need - mcap;
-	mv[0] = '"';
-	e = json_escape(r->upstream_model, strlen(r->upstream_model), mv + 1,
-	    mcap - 2);
-	if (e < 0) {
-		return -1;
-	}
-	mv[e + 1] = '"';
 	edits[0].off = ex->jr.model_off;
 	edits[0].del = ex->jr.model_len;
-	edits[0].ins = mv;
-	edits[0].ins_len = (size_t)e + 2;
+	edits[0].ins = mval->p;
+	edits[0].ins_len = mval->n;
 	ex->drop_usage = 0;
 	if (ex->pinned) {
 		nedits = 0;	/* a task poll has no body to rewrite */
@@ -816,29 +935,18 @@ build_request(struct exchange *ex, struct iovec *iov)
 		new_body_len = new_body_len - edits[i].del + edits[i].ins_len;
 	}
 
-#define PUT(...) do { \
-	n = snprintf(o + pos, need - mcap - pos, __VA_ARGS__); \
-	if (n < 0 || (size_t)n >= need - mcap - pos) { return -1; } \
-	pos += (size_t)n; \
-} while (0)
-	/* rq->path starts with "/v1"; the provider's base path replaces it. */
 	/* Field by field with memcpy: need covers every piece. */
 #define PUTV(ptr, len) do { memcpy(o + pos, (ptr), (len)); \
 	pos += (len); } while (0)
-#define PUTS(s) PUTV((s), strlen(s))
+#define PUTS(lit) PUTV((lit), sizeof(lit) - 1)
 	PUTV(h->method.p, h->method.n);
 	PUTS(" ");
-	PUTS(p->path);
+	/* rq->path starts with "/v1"; the provider's base path replaces it. */
+	PUTV(p->path, plen);
 	PUTV(rq->path.p + 3, rq->path.n - 3);
 	PUTV(rq->query.p, rq->query.n);
-	PUTS(" HTTP/1.1\r\nHost: ");
-	PUTS(p->host_header);
-	PUTS("\r\n");
-	n = provider_lines(p, secret, o + pos, need - mcap - pos);
-	if (n < 0) {
-		return -1;
-	}
-	pos += (size_t)n;
+	PUTS(" HTTP/1.1\r\n");
+	PUTV(fixed->p, fixed->n);
 	for (i = 0; i < h->nheaders; i++) {
 		const struct http_header *f = &h->headers[i];
 

@@ -17,9 +17,15 @@
 int
 util_view_eq(struct view v, const char *s)
 {
-	size_t n = strlen(s);
+	size_t i;
 
-	return v.n == n && (n == 0 || memcmp(v.p, s, n) == 0);
+	/* One pass, no strlen: s may end (NUL) before v does. */
+	for (i = 0; i < v.n; i++) {
+		if (v.p[i] != s[i] || s[i] == '\0') {
+			return 0;
+		}
+	}
+	return s[i] == '\0';
 }
 
 static int
@@ -58,10 +64,14 @@ util_mem_ieq(const char *a, const char *b, size_t n)
 	size_t i;
 
 	if (n < 8) {
+		/* Bytes into words one by one: a memcpy of n bytes would be
+		 * a call. */
 		uint64_t x = 0, y = 0;
 
-		memcpy(&x, a, n);
-		memcpy(&y, b, n);
+		for (i = 0; i < n; i++) {
+			x = x << 8 | (unsigned char)a[i];
+			y = y << 8 | (unsigned char)b[i];
+		}
 		return x == y || lower8(x) == lower8(y);
 	}
 	for (i = 0; i + 8 < n; i += 8) {
