@@ -1049,6 +1049,9 @@ syncer_main(int fd, int wake)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);
+	/* Its waking must not take the CPU from the loop mid-request: an
+	 * fsync for sync=batch can wait a moment, an answer should not. */
+	(void)nice(10);
 	for (;;) {
 		r = read(wake, b, sizeof b);
 		if (r < 0 && errno == EINTR) {
