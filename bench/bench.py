@@ -1252,8 +1252,10 @@ def report(results, targets, thr, lat1, latp, peak, startup, idle, streams, size
     check('throughput >= 50x Portkey', v(r_pk, lambda x: '%.1fx' % x),
           r_pk is not None and r_pk >= 50, '>= 50x', full)
     ra, na = R.get('add_p99_c1_us'), N.get('add_p99_c1_us')
-    # Paired like the CPU ratio: relay minus nginx within each round (the
-    # two ran back to back; direct cancels out), then the median.
+    # The target compares the medians over rounds (as the issue states
+    # it). Beside it, relay minus nginx within each round (the two ran
+    # back to back, direct cancels out): when the medians are within a
+    # few microseconds, this shows whether either side is ahead at all.
     d_p99 = [x['p99'] - y['p99'] for x, y in zip(lat1.get('relay', []), lat1.get('nginx', []))
              if x and y] if full else []
     m_d_p99 = med(d_p99) if d_p99 else None
@@ -1262,10 +1264,8 @@ def report(results, targets, thr, lat1, latp, peak, startup, idle, streams, size
             ', '.join('%+.3f' % ms(x) for x in d_p99), v(m_d_p99, lambda x: '%+.3f' % ms(x))))
     results['ratios']['p99_c1_relay_minus_nginx_rounds'] = d_p99
     check('added p99 at c=1 <= nginx added p99',
-          '%s ms per round (medians %s vs %s)' % (
-              v(m_d_p99, lambda x: '%+.3f' % ms(x)),
-              v(ra, lambda x: f3(ms(x))), v(na, lambda x: f3(ms(x)))),
-          m_d_p99 is not None and m_d_p99 <= 0, 'relay - nginx <= 0', full)
+          '%s vs %s ms' % (v(ra, lambda x: f3(ms(x))), v(na, lambda x: f3(ms(x)))),
+          ra is not None and na is not None and ra <= na, '<= nginx', full)
     ik = R.get('idle_kb')
     check('idle RSS <= 1 MiB', v(ik, lambda x: '%.2f MiB' % mib(x)),
           ik is not None and ik <= 1024, '<= 1.00 MiB', full)

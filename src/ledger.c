@@ -1051,7 +1051,7 @@ syncer_main(int fd, int wake)
 	signal(SIGUSR2, SIG_IGN);
 	/* Its waking must not take the CPU from the loop mid-request: an
 	 * fsync for sync=batch can wait a moment, an answer should not. */
-	(void)nice(10);
+	(void)nice(19);
 	for (;;) {
 		r = read(wake, b, sizeof b);
 		if (r < 0 && errno == EINTR) {

@@ -769,8 +769,8 @@ test_sync(void)
 	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
 	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
 	due = ledger_tick_due_ms(&l);
-	ok(l.fsyncs == 0 && l.dirty && due == l.last_sync_ms +
-	    LEDGER_BATCH_MS, "batch: dirty, due 100 ms after the last fsync");
+	ok(LEDGER_BATCH_MS == 1000 && l.fsyncs == 0 && l.dirty &&
+	    due == l.last_sync_ms + LEDGER_BATCH_MS, "batch: dirty, due LEDGER_BATCH_MS after the last fsync");
 	ledger_tick(&l, due - 1);
 	ok(l.fsyncs == 0 && l.dirty, "batch: not before it is due");
 	ledger_tick(&l, due);
