@@ -805,6 +805,25 @@ test_usage(void)
 	check_usage("ns\":3}}, \"usage\" :\n { \"prompt_tokens\" : 3 ,\r\n"
 	    "\t\"completion_tokens\" : 9 } ,", 1, 3, 9);
 	check_usage("{\"usage\": null}", 0, 0, 0);
+	{
+		/* The key at every offset from an 8-byte boundary, with
+		 * quotes (a decoy "usage" among them) before and after it:
+		 * the backwards search reads 8 bytes a step. */
+		char buf[256];
+		int a, b;
+
+		for (a = 0; a < 18; a++) {
+			for (b = 0; b < 18; b++) {
+				snprintf(buf, sizeof buf, "{\"a\":\"%.*s\","
+				    "\"usage\":{\"prompt_tokens\":%d,"
+				    "\"completion_tokens\":2},\"b\":"
+				    "\"%.*s\",\"c\":\"usage\",\"d\":\"\\\"usage\\\"\"}",
+				    a, "xxxxxxxxxxxxxxxxxxx", a + 1, b,
+				    "yyyyyyyyyyyyyyyyyyy");
+				check_usage(buf, 1, (uint64_t)a + 1, 2);
+			}
+		}
+	}
 	check_usage("{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},"
 	    "\"x\":{\"usage\": null}}", 1, 1, 2);
 	check_usage("{\"usage\":{\"prompt_tokens\":12,\"completion_tok", 0, 0,
