@@ -313,15 +313,33 @@ util_wipe(void *p, size_t n)
 size_t
 util_u64_dec(uint64_t v, char *out)
 {
+	/* Two digits per division: every ledger line has several numbers. */
+	static const char pairs[] =
+	    "00010203040506070809101112131415161718192021222324"
+	    "25262728293031323334353637383940414243444546474849"
+	    "50515253545556575859606162636465666768697071727374"
+	    "75767778798081828384858687888990919293949596979899";
 	char tmp[20];
-	size_t n = 0, i;
+	size_t n = sizeof tmp, len, i;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	for (i = 0; i < n; i++) {
-		out[i] = tmp[n - 1 - i];
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+
+		v /= 100;
+		n -= 2;
+		tmp[n] = pairs[2 * r];
+		tmp[n + 1] = pairs[2 * r + 1];
 	}
-	return n;
+	if (v >= 10) {
+		n -= 2;
+		tmp[n] = pairs[2 * v];
+		tmp[n + 1] = pairs[2 * v + 1];
+	} else {
+		tmp[--n] = (char)('0' + v);
+	}
+	len = sizeof tmp - n;
+	for (i = 0; i < len; i++) {
+		out[i] = tmp[n + i];
+	}
+	return len;
 }

@@ -17,6 +17,44 @@ v(const char *s)
 }
 
 static void
+test_u64_dec(void)
+{
+	/* Against printf at every power of ten and its neighbours, and a
+	 * spread of other values up to UINT64_MAX. */
+	char got[24], want[24];
+	uint64_t v, p = 1, x = 0x9e3779b97f4a7c15u;
+	size_t n;
+	int i, k, bad = 0;
+
+	for (i = 0; i < 20 && !bad; i++) {
+		for (k = -1; k <= 1; k++) {
+			v = p + (uint64_t)(int64_t)k;
+			n = util_u64_dec(v, got);
+			got[n] = '\0';
+			snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+			bad |= strcmp(got, want) != 0;
+		}
+		p *= 10;
+	}
+	for (i = 0; i < 100000 && !bad; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		v = x >> (i % 64);
+		n = util_u64_dec(v, got);
+		got[n] = '\0';
+		snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+		bad |= strcmp(got, want) != 0;
+	}
+	n = util_u64_dec(UINT64_MAX, got);
+	got[n] = '\0';
+	ok(!bad && strcmp(got, "18446744073709551615") == 0 &&
+	    util_u64_dec(0, got) == 1 && got[0] == '0',
+	    "u64_dec matches printf (powers of ten +-1, 100,000 others, "
+	    "0, UINT64_MAX)");
+}
+
+static void
 test_views(void)
 {
 	struct view t;
@@ -208,6 +246,7 @@ int
 main(void)
 {
 	test_views();
+	test_u64_dec();
 	test_parse_u64();
 	test_parse_fixed();
 	test_ct_equal();
