@@ -160,7 +160,6 @@ struct scan {
 			 * holds a string, else JSON_NO_MODEL */
 	int prefix;	/* read_usage: the value ends where it ends; what
 			 * follows is not looked at */
-	size_t end;	/* with prefix: the index after the value */
 };
 
 #define ONES ((uint64_t)0x0101010101010101)
@@ -502,7 +501,6 @@ done:
 	if (sc->req != NULL) {
 		sc->req->object_end = end - 1;
 	}
-	sc->end = end;
 	return JSON_OK;
 }
 

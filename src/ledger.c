@@ -1108,6 +1108,8 @@ start_syncer(struct ledger *l)
 	l->syncer_wake = p[1];
 }
 
+/* Close our end (the helper sees EOF and exits, if it has not) and reap
+ * it: the wait is short, its end closes only as it exits. */
 static void
 stop_syncer(struct ledger *l)
 {
@@ -1116,7 +1118,7 @@ stop_syncer(struct ledger *l)
 	if (l->syncer == 0) {
 		return;
 	}
-	close(l->syncer_wake);	/* the helper sees EOF and exits */
+	close(l->syncer_wake);
 	while (waitpid(l->syncer, &st, 0) < 0 && errno == EINTR) {
 	}
 	l->syncer = 0;
@@ -1129,7 +1131,6 @@ static int
 wake_syncer(struct ledger *l)
 {
 	ssize_t w;
-	int st;
 
 	do {
 		w = send(l->syncer_wake, "s", 1, MSG_NOSIGNAL);
@@ -1139,12 +1140,7 @@ wake_syncer(struct ledger *l)
 	}
 	log_warn("ledger %s: sync helper gone (%s); fsync runs inline",
 	    l->path, strerror(errno));
-	close(l->syncer_wake);
-	/* Its end closed only as it exited: this wait is short. */
-	while (waitpid(l->syncer, &st, 0) < 0 && errno == EINTR) {
-	}
-	l->syncer = 0;
-	l->syncer_wake = -1;
+	stop_syncer(l);
 	return -1;
 }
 

@@ -6,7 +6,6 @@
  * process holds a write lock on it; `relay ledger verify|report` only read
  * it. */
 #include <stddef.h>
-#include <sys/types.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>

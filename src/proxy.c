@@ -1957,13 +1957,14 @@ poll_start(const struct ledger_task *t, uint64_t now_ms)
 	const struct conf *c = P.gen->conf;
 	const struct conf_model *m;
 	const struct conf_provider *pv;
+	const struct view *fixed;
 	struct net_addr addrs[PROXY_MAX_ADDRS];
 	struct task_poll *tp;
 	struct upstream *u;
 	struct iovec iov;
 	size_t route, cred, prov, cap;
 	char err[300];
-	int naddr = 0, n, k;
+	int naddr = 0, n;
 
 	if (locate_task(c, t, &m, &route, &cred, err, sizeof(err)) < 0) {
 		log_debug("task poll skipped: %s", err);
@@ -1979,13 +1980,10 @@ poll_start(const struct ledger_task *t, uint64_t now_ms)
 			return;	/* next round */
 		}
 	}
+	/* The Host, auth and header= lines: the generation's (gen_pieces). */
+	fixed = &P.gen->fixed[prov][cred];
 	tp = calloc(1, sizeof(*tp));
-	cap = 512 + strlen(pv->path) + strlen(t->id) + strlen(pv->host_header) +
-	    strlen(pv->creds[cred].secret);
-	for (k = 0; k < (int)pv->nheaders; k++) {
-		cap += strlen(pv->headers[k].name) +
-		    strlen(pv->headers[k].value) + 4;
-	}
+	cap = 128 + strlen(pv->path) + strlen(t->id) + fixed->n;
 	if (tp == NULL || (tp->head = malloc(cap)) == NULL) {
 		free(tp);
 		return;
@@ -1993,14 +1991,13 @@ poll_start(const struct ledger_task *t, uint64_t now_ms)
 	tp->conf = c;
 	snprintf(tp->id, sizeof(tp->id), "%s", t->id);
 	n = snprintf(tp->head, cap, "GET %s/contents/generations/tasks/%s "
-	    "HTTP/1.1\r\nHost: %s\r\n", pv->path, t->id, pv->host_header);
-	k = provider_lines(pv, pv->creds[cred].secret, tp->head + n,
-	    cap - (size_t)n);
-	if (k < 0 || (size_t)(n + k) + 32 > cap) {
+	    "HTTP/1.1\r\n", pv->path, t->id);
+	if (n < 0 || (size_t)n + fixed->n + 32 > cap) {
 		poll_free(tp);
 		return;
 	}
-	n += k;
+	memcpy(tp->head + n, fixed->p, fixed->n);
+	n += (int)fixed->n;
 	n += snprintf(tp->head + n, cap - (size_t)n, "Content-Length: 0\r\n\r\n");
 	tp->head_len = (size_t)n;
 	if (u == NULL) {
