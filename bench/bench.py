@@ -47,8 +47,8 @@ WRK = shutil.which('wrk') or 'wrk'
 DUR = int(os.environ.get('BENCH_DURATION', '8'))
 LDUR = int(os.environ.get('BENCH_LAT_DURATION', '5'))
 ROUNDS = int(os.environ.get('BENCH_ROUNDS', '3'))
-# c=1 latency: p99 of a 5 s run is decided by a few hundred requests, and
-# the host's stalls hit whole runs, so it gets more rounds than the rest.
+# c=1 latency: p99 of a 5 s run is decided by a few hundred requests, so
+# it gets more rounds than the rest.
 LROUNDS = int(os.environ.get('BENCH_LAT_ROUNDS', '5'))
 STREAMS = int(os.environ.get('BENCH_STREAMS', '1000'))
 STREAMS_LIGHT = int(os.environ.get('BENCH_STREAMS_LIGHT', '250'))
@@ -467,6 +467,78 @@ def run_wrk(t, conns, dur, script='post.lua', latency=False, tag=''):
     return res
 
 
+LAT_CLIENT = None      # built by main() into the scratch directory
+
+
+def build_lat_client():
+    """Compile bench/lat_client.c and write the body wrk's post.lua sends
+    (the same bytes, so the two tools measure the same request)."""
+    global LAT_CLIENT
+    with open(os.path.join(BENCH, 'post.lua')) as f:
+        lua = f.read()
+    body = ''.join(re.findall(r"'([^']*)'", lua.split('wrk.body =', 1)[1].split('\n\n', 1)[0]))
+    with open(os.path.join(SCRATCH, 'body.json'), 'w') as f:
+        f.write(body)
+    exe = os.path.join(SCRATCH, 'lat_client')
+    r = subprocess.run(['cc', '-std=gnu99', '-O2', '-o', exe, os.path.join(BENCH, 'lat_client.c')],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        problem('could not build bench/lat_client.c: %s' % r.stderr[-300:])
+        return
+    LAT_CLIENT = exe
+
+
+def run_lat1(ts, dur, tag='c1'):
+    """Concurrency 1 through every target in ts, interleaved request by
+    request (bench/lat_client.c): one result dict per target, in ts order,
+    with p50/p90/p99/p999 in microseconds like run_wrk's."""
+    if LAT_CLIENT is None:
+        return [None] * len(ts)
+    argv = ['taskset', '-c', str(LOAD_CPU), LAT_CLIENT, str(dur),
+            os.path.join(SCRATCH, 'body.json')]
+    for t in ts:
+        argv += ['-t', t.name, str(t.port), PATH]
+        for h in t.headers:
+            argv += ['-H', h]
+    key = (tuple(t.name for t in ts), tag)
+    if key not in PRINTED_CMDS:
+        PRINTED_CMDS.add(key)
+        out('  $ ' + ' '.join(os.path.relpath(a, ROOT) if a.startswith(SCRATCH) else
+                              shlex.quote(a) for a in argv))
+    try:
+        r = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True,
+                           timeout=dur + 10 * len(ts) + 30)
+    except subprocess.TimeoutExpired:
+        problem('%s: lat_client did not finish' % tag)
+        return [None] * len(ts)
+    with open(os.path.join(SCRATCH, 'wrk.log'), 'a') as f:
+        f.write('### lat_client %s\n$ %s\n%s%s\n' % (tag, shlex.join(argv), r.stdout, r.stderr))
+    got = {}
+    for m in re.finditer(r'^BENCHJSON (\{.*\})$', r.stdout, re.M):
+        d = json.loads(m.group(1))
+        got[d['name']] = d
+    res = []
+    for t in ts:
+        d = got.get(t.name)
+        if d is None or not d['requests']:
+            problem('%s %s: lat_client measured nothing (rc %d): %s' % (
+                t.name, tag, r.returncode, (r.stderr or r.stdout)[-300:]))
+            res.append(None)
+            continue
+        d['rps'] = d['requests'] / dur
+        d['non2xx'] = d['errors']
+        d['sock_err'] = 0
+        if d['errors']:
+            problem('%s %s: %d requests failed (not 200, or the connection broke) of %d' % (
+                t.name, tag, d['errors'], d['requests'] + d['errors']))
+        t.requests = getattr(t, 'requests', 0) + d['requests']
+        t.runs = getattr(t, 'runs', 0) + 1
+        if t.proc is not None and not t.proc.alive():
+            problem('%s exited (status %s) during %s' % (t.name, t.proc.p.returncode, tag))
+        res.append(d)
+    return res
+
+
 def relay_log_lines(p):
     """The relay's stderr (RELAY_LOG=warn: anything there is a problem)."""
     try:
@@ -527,6 +599,8 @@ def main():
         if not os.access(exe, os.X_OK):
             out('missing %s (run make bench)' % exe)
             return 1
+    if not STREAMS_ONLY:
+        build_lat_client()
 
     results = {'date': stamp, 'nproc': NCPU, 'cpu': cpu_model, 'targets': {}}
 
@@ -712,16 +786,20 @@ def main():
 
         # ------------------------------------------------------------ (3) latency
         out('')
-        out('== (3a) latency at concurrency 1 (wrk -c1 -t1 --latency, %ds, %d rounds) =='
+        out('== (3a) latency at concurrency 1 (bench/lat_client.c: direct, nginx and relay '
+            'interleaved request by request, %ds, %d rounds; Portkey on its own) =='
             % (LDUR, LROUNDS))
         lat1 = {t.name: [] for t in targets}
+        mixed = [t for t in targets if t.name != 'portkey']
         for r in range(LROUNDS):
-            for t in rounds_order(targets, r):
-                res = run_wrk(t, 1, LDUR, latency=True, tag='c1')
+            runs = list(zip(mixed, run_lat1(mixed, LDUR)))
+            runs += [(t, run_lat1([t], LDUR)[0]) for t in targets if t.name == 'portkey']
+            for t, res in runs:
                 lat1[t.name].append(res)
                 if res:
-                    out('  round %d %-8s p50 %7.3f ms  p99 %7.3f ms  (%s req/s)' % (
-                        r + 1, t.name, ms(res['p50']), ms(res['p99']), f_int(res['rps'])))
+                    out('  round %d %-8s p50 %7.3f ms  p99 %7.3f ms  p99.9 %7.3f ms  (%s req)' % (
+                        r + 1, t.name, ms(res['p50']), ms(res['p99']), ms(res['p999']),
+                        f_int(res['requests'])))
         out('')
         out('== (3b) latency at a paced rate (4 connections, random 10-30 ms delay() between '
             'requests: ~190 req/s, %ds) ==' % LDUR)

@@ -1519,10 +1519,24 @@ check_write(const struct ledger *l, const char *const *strs,
 	return 0;
 }
 
+void
+ledger_settle(struct ledger *l)
+{
+	if (!l->unhashed) {
+		return;
+	}
+	hash_hex(l->pend + l->unhashed_off, l->unhashed_len, l->last_hash);
+	if (l->unhashed_in_file) {
+		memcpy(l->file_hash, l->last_hash, sizeof l->file_hash);
+	}
+	l->unhashed = 0;
+}
+
 /* Close the line with prev and its newline. */
 static int
 finish_line(struct ledger *l, struct line *b, char *err, size_t errlen)
 {
+	ledger_settle(l);
 	put_lit(b, ",\"prev\":\"");
 	put_mem(b, l->last_hash, 64);
 	put_lit(b, "\"}\n");
@@ -1541,7 +1555,11 @@ written(struct ledger *l, size_t bytes, size_t lines)
 	l->size += (off_t)bytes;
 	l->lines += lines;
 	l->writes++;
-	memcpy(l->file_hash, l->last_hash, sizeof l->file_hash);
+	if (l->unhashed) {
+		l->unhashed_in_file = 1;	/* file_hash follows at settle */
+	} else {
+		memcpy(l->file_hash, l->last_hash, sizeof l->file_hash);
+	}
 	if (l->sync == CONF_SYNC_ALWAYS) {
 		sync_now(l, clock_mono_ms());
 	} else if (l->sync == CONF_SYNC_BATCH) {
@@ -1606,9 +1624,12 @@ queue_line(struct ledger *l, struct line *b, const struct ledger_undo *u,
 		return -1;	/* ledger_charge() made room first */
 	}
 	memcpy(l->pend + l->pend_len, b->buf, b->n);
+	l->unhashed = 1;	/* finish_line() settled the one before */
+	l->unhashed_in_file = 0;
+	l->unhashed_off = l->pend_len;
+	l->unhashed_len = b->n - 1;
 	l->pend_len += b->n;
 	l->undo[l->nundo++] = *u;
-	hash_hex(b->buf, b->n - 1, l->last_hash);
 	return 0;
 }
 
@@ -1683,6 +1704,9 @@ ledger_commit(struct ledger *l)
 			l->tasks[u->task].charged = 0;
 		}
 	}
+	/* The unhashed line was in this batch; the file's last line was
+	 * settled when the batch's first line took it as prev. */
+	l->unhashed = 0;
 	memcpy(l->last_hash, l->file_hash, sizeof l->last_hash);
 	return -1;
 }

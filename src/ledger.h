@@ -110,6 +110,11 @@ struct ledger {
 	struct ledger_undo *undo;	/* owned, one per waiting line */
 	size_t nundo, cap_undo;
 	char file_hash[65];	/* hash of the last line in the file */
+	/* The last queued line's hash is taken late (ledger_settle()): until
+	 * then last_hash (and file_hash once that line is in the file) is
+	 * stale, and the line's bytes wait in pend at unhashed_off. */
+	int unhashed, unhashed_in_file;
+	size_t unhashed_off, unhashed_len;
 	struct ledger_wallet *wallets;	/* owned, sorted by name */
 	size_t nwallets, cap_wallets;
 	struct ledger_task *tasks;	/* owned, in ledger order */
@@ -171,6 +176,11 @@ int ledger_group(struct ledger *l);
  * from the file's last line, and each lost charge is logged with its
  * request id. Returns the number of lines written, or -1. */
 int ledger_commit(struct ledger *l);
+
+/* Hash the last queued line now. Only the next line needs it (as its
+ * prev), and that line would hash it itself; the event loop calls this
+ * after the answers have left, so the hash is not on their way out. */
+void ledger_settle(struct ledger *l);
 
 /* Charge lines queued and not yet committed. */
 size_t ledger_pending(const struct ledger *l);

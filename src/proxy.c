@@ -1394,6 +1394,7 @@ commit_charges(uint64_t now_ms, int events)
 		}
 		n = ledger_pending(&P.ledger);
 	}
+	ledger_settle(&P.ledger);	/* the answers are out: hash now */
 }
 
 /* The provider answered the creation of an async task: remember who made

@@ -1045,6 +1045,90 @@ test_group_commit(void)
 	    0, "close committed the queue: %s %s", err, out);
 }
 
+/* Hex SHA-256 of the file's last line (without its newline). */
+static void
+last_line_hash(const char *p, char out[65])
+{
+	unsigned char h[32];
+	size_t n, start;
+	char *text = slurp(p, &n);
+
+	start = n - 1;
+	while (start > 0 && text[start - 1] != '\n') {
+		start--;
+	}
+	util_sha256(text + start, n - 1 - start, h);
+	util_hex(h, 32, out);
+	free(text);
+}
+
+/* The relay hashes a queued line after the answers have left
+ * (ledger_settle()); until then the chain's hashes are stale. Every order
+ * of charge, commit, settle and a failed commit must still chain. */
+static void
+test_group_settle(void)
+{
+	const char *p = path_of("settle.jsonl");
+	struct ledger l;
+	struct ledger_charge c;
+	struct rlimit old, lim;
+	char want[65], out[256];
+	size_t size;
+
+	unlink(p);
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) == 0 && ledger_group(&l) == 0, "open group");
+	ok(ledger_credit(&l, "w", 1000, NULL, err, sizeof err) == 0, "credit");
+	c = charge("req_1", "w", 1);
+	ok(ledger_charge(&l, &c, err, sizeof err) == 0 && l.unhashed,
+	    "a queued line is not hashed yet");
+	ok(ledger_commit(&l) == 1, "commit");
+	ledger_settle(&l);
+	last_line_hash(p, want);
+	ok(!l.unhashed && strcmp(l.last_hash, want) == 0 &&
+	    strcmp(l.file_hash, want) == 0,
+	    "settle after commit: prev and file hash are the line's");
+
+	/* Committed, not settled: the next line settles it as its prev. */
+	c = charge("req_2", "w", 1);
+	ledger_charge(&l, &c, err, sizeof err);
+	ok(ledger_commit(&l) == 1 && l.unhashed, "commit, no settle");
+	c = charge("req_3", "w", 1);
+	ledger_charge(&l, &c, err, sizeof err);
+	last_line_hash(p, want);
+	ok(strcmp(l.file_hash, want) == 0,
+	    "the next charge settled the committed line");
+
+	/* That batch fails: the chain goes on from req_2. */
+	free(slurp(p, &size));
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = size;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	ok(ledger_commit(&l) < 0, "failed commit");
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	ok(!l.unhashed && strcmp(l.last_hash, want) == 0,
+	    "after the failure prev is the file's last line");
+	c = charge("req_4", "w", 1);
+	ok(ledger_charge(&l, &c, err, sizeof err) == 0 &&
+	    ledger_commit(&l) == 1, "next commit");
+	c = charge("req_5", "w", 1);
+	ledger_charge(&l, &c, err, sizeof err);
+	ledger_settle(&l);	/* settled before its commit */
+	ok(ledger_commit(&l) == 1, "commit a settled line");
+	last_line_hash(p, want);
+	ok(strcmp(l.file_hash, want) == 0, "file hash after commit");
+	c = charge("req_6", "w", 1);
+	ledger_charge(&l, &c, err, sizeof err);
+	ok(ledger_credit(&l, "w", 1, NULL, err, sizeof err) == 0,
+	    "a credit after an unsettled charge");
+	ledger_close(&l);
+	ok(verify(p, out, sizeof out) == 0 && strcmp(out, "w CNY 0.00\n") ==
+	    0, "chain verifies: %s %s", err, out);
+}
+
 /* The cached stamp equals the uncached one (the same second), also when
  * the cache holds an older second. */
 static void
@@ -1171,6 +1255,7 @@ main(void)
 	test_refusals();
 	test_partial_write();
 	test_group_commit();
+	test_group_settle();
 	test_stamp();
 	test_report();
 	/* Leave the files for a post-mortem when something failed. */
