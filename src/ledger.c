@@ -34,7 +34,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "clock.h"
@@ -51,7 +53,13 @@ enum {
 	/* A whole maximal line fits after the carried-over partial one, and
 	 * each read still asks for a useful amount. */
 	READ_CAP = LEDGER_LINE_MAX + 1 + 32768,
-	WHY_MAX = LEDGER_NAME_MAX + 128	/* a name plus words */
+	WHY_MAX = LEDGER_NAME_MAX + 128,	/* a name plus words */
+	/* The queue file: QUEUE_HEAD bytes of header (QUEUE_MAGIC, then the
+	 * queued byte count as a native uint64 at QUEUE_LEN_AT), then
+	 * LEDGER_GROUP_CAP bytes of lines. */
+	QUEUE_HEAD = 64,
+	QUEUE_LEN_AT = 16,
+	QUEUE_FILE_SIZE = QUEUE_HEAD + LEDGER_GROUP_CAP
 };
 
 /* ---- parsing one record ---- */
@@ -564,7 +572,11 @@ release(struct ledger *l)
 	free(l->tasks);
 	free(l->task_slots);
 	free(l->path);
-	free(l->pend);
+	if (l->queue_map != NULL) {
+		munmap(l->queue_map, QUEUE_FILE_SIZE);
+	} else {
+		free(l->pend);
+	}
 	free(l->undo);
 	ledger_init(l);
 }
@@ -1519,6 +1531,23 @@ check_write(const struct ledger *l, const char *const *strs,
 	return 0;
 }
 
+static const char QUEUE_MAGIC[QUEUE_LEN_AT] = "relay queue v1\n";
+
+static void
+queue_store_len(char *map, uint64_t n)
+{
+	memcpy(map + QUEUE_LEN_AT, &n, sizeof n);
+}
+
+/* The queued byte count in the queue file, if there is one. */
+static void
+queue_set_len(struct ledger *l, size_t n)
+{
+	if (l->queue_map != NULL) {
+		queue_store_len(l->queue_map, n);
+	}
+}
+
 void
 ledger_settle(struct ledger *l)
 {
@@ -1629,8 +1658,229 @@ queue_line(struct ledger *l, struct line *b, const struct ledger_undo *u,
 	l->unhashed_off = l->pend_len;
 	l->unhashed_len = b->n - 1;
 	l->pend_len += b->n;
+	queue_set_len(l, l->pend_len);
 	l->undo[l->nundo++] = *u;
 	return 0;
+}
+
+/* ---- the queue file (see ledger_group() in ledger.h) ---- */
+
+int
+ledger_queue_survives_crash(const struct ledger *l)
+{
+	return l->queue_map != NULL;
+}
+
+static char *
+path_with(const char *path, const char *suffix)
+{
+	size_t a = strlen(path), b = strlen(suffix);
+	char *p = malloc(a + b + 1);
+
+	if (p != NULL) {
+		memcpy(p, path, a);
+		memcpy(p + a, suffix, b + 1);
+	}
+	return p;
+}
+
+/* Keep bytes the ledger cannot take in <path>.queue-unplaced. Returns 0,
+ * or -1 (logged). */
+static int
+queue_keep_unplaced(struct ledger *l, const char *p, size_t n,
+    const char *why)
+{
+	char *kp = path_with(l->path, ".queue-unplaced");
+	size_t done;
+	int fd = kp == NULL ? -1 : open(kp, O_WRONLY | O_CREAT | O_APPEND |
+	    O_CLOEXEC, 0600);
+
+	if (fd < 0 || write_all(fd, p, n, &done) < 0 || fsync(fd) < 0) {
+		log_error("ledger %s: %zu queued bytes (%s) cannot be kept in "
+		    "%s: %s", l->path, n, why, kp != NULL ? kp : "a side file",
+		    strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+		}
+		free(kp);
+		return -1;
+	}
+	log_error("ledger %s: %zu queued bytes %s: kept in %s, not applied",
+	    l->path, n, why, kp);
+	close(fd);
+	free(kp);
+	return 0;
+}
+
+/* The relay died with lines q[0..len) queued: the ledger holds a prefix
+ * of them (a write may have been cut anywhere). Append the rest and apply
+ * it. Returns 0, or -1 when the lines could neither be placed nor kept
+ * (logged; the queue file must then stay as it is). */
+static int
+queue_recover(struct ledger *l, const char *q, size_t len)
+{
+	enum { MAX_LINES = LEDGER_GROUP_CAP / 128 + 1 };
+	static size_t at[MAX_LINES], n_at[MAX_LINES];
+	struct replay rp;
+	struct rec *rec = NULL;
+	char hash[65], why[WHY_MAX], err[WHY_MAX + 64];
+	const char *why_unplaced = "do not continue the ledger's chain";
+	size_t n = 0, k = SIZE_MAX, i, off = 0, done;
+
+	while (off < len && n < MAX_LINES) {
+		const char *nl = memchr(q + off, '\n', len - off);
+
+		if (nl == NULL) {
+			break;
+		}
+		at[n] = off;
+		n_at[n++] = (size_t)(nl - (q + off));
+		off = (size_t)(nl - q) + 1;
+	}
+	if (off != len || n == 0) {
+		return queue_keep_unplaced(l, q, len, "are not whole lines");
+	}
+	/* The newest line already in the file, if any, says how many. */
+	for (i = n; i-- > 0 && k == SIZE_MAX;) {
+		hash_hex(q + at[i], n_at[i], hash);
+		if (strcmp(hash, l->last_hash) == 0) {
+			k = i + 1;
+		}
+	}
+	if ((rec = malloc(sizeof *rec)) == NULL) {
+		log_error("ledger %s: out of memory reading the queue", l->path);
+		return -1;
+	}
+	if (k == SIZE_MAX && parse_record(q, n_at[0], rec, why,
+	    sizeof why) == 0 && memcmp(rec->v[F_PREV].s.p, l->last_hash,
+	    64) == 0) {
+		k = 0;
+	}
+	if (k == n) {
+		free(rec);
+		return 0;	/* all written before the relay stopped */
+	}
+	/* Check every missing line before anything changes. */
+	memcpy(hash, l->last_hash, sizeof hash);
+	for (i = k; k != SIZE_MAX && i < n; i++) {
+		if (parse_record(q + at[i], n_at[i], rec, why, sizeof why) < 0 ||
+		    rec->type != REC_CHARGE ||
+		    memcmp(rec->v[F_PREV].s.p, hash, 64) != 0) {
+			why_unplaced = "are not a chain of charge lines";
+			k = SIZE_MAX;
+			break;
+		}
+		hash_hex(q + at[i], n_at[i], hash);
+	}
+	if (k == SIZE_MAX) {
+		free(rec);
+		return queue_keep_unplaced(l, q, len, why_unplaced);
+	}
+	if (write_all(l->fd, q + at[k], len - at[k], &done) < 0) {
+		log_error("ledger %s: cannot append %zu queued charge line%s: "
+		    "%s%s", l->path, n - k, n - k == 1 ? "" : "s",
+		    strerror(errno), undo_partial(l, done));
+		free(rec);
+		return queue_keep_unplaced(l, q, len, "could not be appended");
+	}
+	memset(&rp, 0, sizeof rp);
+	rp.mode = REPLAY_OPEN;
+	rp.path = l->path;
+	rp.l = l;
+	for (i = k; i < n; i++) {
+		(void)parse_record(q + at[i], n_at[i], rec, why, sizeof why);
+		if (apply(&rp, rec, l->lines + 1, err, sizeof err) < 0) {
+			log_error("ledger %s: %s", l->path, err);
+		}
+		hash_hex(q + at[i], n_at[i], l->last_hash);
+		l->lines++;
+	}
+	free(rec);
+	l->size += (off_t)(len - at[k]);
+	memcpy(l->file_hash, l->last_hash, sizeof l->file_hash);
+	log_warn("ledger %s: %zu charge line%s answered but not yet written "
+	    "when the relay stopped: appended from the queue file", l->path,
+	    n - k, n - k == 1 ? "" : "s");
+	return 0;
+}
+
+/* Map <path>.queue, first recovering what it holds. Returns 0, or -1
+ * (logged) when the queue stays in plain memory. */
+static int
+queue_open(struct ledger *l)
+{
+	static const char zeros[4096];
+	char *qp = path_with(l->path, ".queue"), *m = MAP_FAILED;
+	struct stat st;
+	uint64_t len;
+	size_t done, i;
+	int fd = qp == NULL ? -1 : open(qp, O_RDWR | O_CREAT | O_CLOEXEC,
+	    0600);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		goto fail;
+	}
+	if (st.st_size == QUEUE_FILE_SIZE &&
+	    (m = mmap(NULL, QUEUE_FILE_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		goto fail;
+	}
+	if (m != MAP_FAILED && memcmp(m, QUEUE_MAGIC, QUEUE_LEN_AT) == 0) {
+		memcpy(&len, m + QUEUE_LEN_AT, sizeof len);
+		if (len > LEDGER_GROUP_CAP) {
+			if (queue_keep_unplaced(l, m + QUEUE_HEAD,
+			    LEDGER_GROUP_CAP, "have a broken length") < 0) {
+				goto keep;
+			}
+		} else if (len > 0 && queue_recover(l, m + QUEUE_HEAD,
+		    (size_t)len) < 0) {
+			goto keep;
+		}
+		queue_store_len(m, 0);
+	} else {
+		/* New, or not ours: start it over. Written out in full so
+		 * that its blocks exist: a later store into the mapping then
+		 * never needs the file system to find space. */
+		if (m != MAP_FAILED) {
+			munmap(m, QUEUE_FILE_SIZE);
+			m = MAP_FAILED;
+		}
+		if (st.st_size > 0) {
+			log_warn("ledger %s: %s is not a relay queue file: "
+			    "started over", l->path, qp);
+		}
+		if (ftruncate(fd, 0) < 0) {
+			goto fail;
+		}
+		for (i = 0; i < QUEUE_FILE_SIZE / sizeof zeros; i++) {
+			if (write_all(fd, zeros, sizeof zeros, &done) < 0) {
+				goto fail;
+			}
+		}
+		if (write_all(fd, zeros, QUEUE_FILE_SIZE % sizeof zeros,
+		    &done) < 0 || pwrite(fd, QUEUE_MAGIC, QUEUE_LEN_AT, 0) !=
+		    QUEUE_LEN_AT || fsync(fd) < 0 ||
+		    (m = mmap(NULL, QUEUE_FILE_SIZE, PROT_READ | PROT_WRITE,
+		    MAP_SHARED, fd, 0)) == MAP_FAILED) {
+			goto fail;
+		}
+	}
+	close(fd);
+	free(qp);
+	l->queue_map = m;
+	return 0;
+fail:
+	log_warn("ledger %s: queue file %s: %s; answers wait for their charge "
+	    "line's write", l->path, qp != NULL ? qp : "", strerror(errno));
+keep:
+	if (m != MAP_FAILED) {
+		munmap(m, QUEUE_FILE_SIZE);
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+	free(qp);
+	return -1;
 }
 
 int
@@ -1642,12 +1892,14 @@ ledger_group(struct ledger *l)
 	if (l->group) {
 		return 0;
 	}
-	l->pend = malloc(LEDGER_GROUP_CAP);
 	l->undo = malloc(cap * sizeof *l->undo);
-	if (l->pend == NULL || l->undo == NULL) {
-		free(l->pend);
+	if (l->undo == NULL) {
+		return -1;
+	}
+	if (l->sync != CONF_SYNC_ALWAYS && l->fd >= 0 && queue_open(l) == 0) {
+		l->pend = l->queue_map + QUEUE_HEAD;
+	} else if ((l->pend = malloc(LEDGER_GROUP_CAP)) == NULL) {
 		free(l->undo);
-		l->pend = NULL;
 		l->undo = NULL;
 		return -1;
 	}
@@ -1677,11 +1929,13 @@ ledger_commit(struct ledger *l)
 	l->nundo = 0;
 	if (l->fd >= 0 && !l->broken) {
 		if (write_all(l->fd, l->pend, bytes, &done) == 0) {
+			queue_set_len(l, 0);
 			written(l, bytes, n);
 			return (int)n;
 		}
 		e = errno;
 	}
+	queue_set_len(l, 0);	/* undone below: not to be replayed */
 	why = l->broken ? "writes are stopped" : strerror(e);
 	log_error("ledger %s: write: %s%s; %zu charge line%s not written",
 	    l->path, why, l->broken ? "" : undo_partial(l, done), n,

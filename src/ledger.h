@@ -105,7 +105,10 @@ struct ledger {
 	/* Group commit (ledger_group()): charge lines wait in pend and go
 	 * out with one write(2) per ledger_commit(). */
 	int group;
-	char *pend;		/* owned, LEDGER_GROUP_CAP bytes, or NULL */
+	char *pend;		/* LEDGER_GROUP_CAP bytes: malloc'ed, or in
+				 * the mapped queue file; NULL before group */
+	char *queue_map;	/* <path>.queue mapped (see ledger_group()),
+				 * or NULL: then answers wait for the write */
 	size_t pend_len;
 	struct ledger_undo *undo;	/* owned, one per waiting line */
 	size_t nundo, cap_undo;
@@ -159,15 +162,29 @@ int ledger_charge(struct ledger *l, const struct ledger_charge *c,
     char *err, size_t errlen);
 
 /* Turn group commit on: from now on ledger_charge() applies the charge in
- * memory and queues its line (hashed, chained) instead of writing it, and
+ * memory and queues its line (chained) instead of writing it, and
  * ledger_commit() writes every queued line with one write(2) (then
- * fsyncs for sync=always). The event loop commits once per pass, before
- * the answers of the charged requests leave, so a client never holds an
- * answer whose charge is not in the file, and a busy relay makes one
- * write (and one fsync) per pass instead of one per request. Credit and
- * task lines, and a full queue, commit first and are written at once.
+ * fsyncs for sync=always). A busy relay makes one write (and one fsync)
+ * per loop pass instead of one per request. Credit and task lines, and a
+ * full queue, commit first and are written at once.
+ *
+ * With sync=batch or none the queue is the file <path>.queue, mapped
+ * into memory: a queued line is in the kernel's page cache at once, so
+ * it survives a crash of the process, and the answer need not wait for
+ * the write (ledger_queue_survives_crash()). Lines the ledger lacks when
+ * the queue file is opened (the relay died between answer and write) are
+ * appended to it and applied; queued lines that do not continue the
+ * ledger's chain are kept in <path>.queue-unplaced and logged. Without
+ * the file (it cannot be made: logged), and with sync=always, the queue
+ * is plain memory and the event loop commits before the answers leave,
+ * so a client never holds an answer whose charge is not in the file.
  * Returns 0, or -1 when out of memory (group stays off). */
 int ledger_group(struct ledger *l);
+
+/* Whether queued lines survive a crash of the process (the queue file is
+ * mapped), so the answers of charged requests may leave before
+ * ledger_commit(). */
+int ledger_queue_survives_crash(const struct ledger *l);
 
 /* Write the queued charge lines with one write(2); sync=always then
  * fsyncs, sync=batch marks the file dirty. On a failed write nothing of

@@ -1313,7 +1313,8 @@ finish_exchange(struct exchange *ex, uint64_t now_ms)
 	    " (no usage)", (unsigned long long)(now_ms - sc->req.started_ms));
 	release_upstream(ex, now_ms);
 	end_exchange(sc);
-	if (ledger_pending(&P.ledger) > 0) {
+	if (ledger_pending(&P.ledger) > 0 &&
+	    !ledger_queue_survives_crash(&P.ledger)) {
 		hold_answer(sc);
 	}
 	server_response_done(sc, now_ms);
@@ -1321,7 +1322,10 @@ finish_exchange(struct exchange *ex, uint64_t now_ms)
 
 /* The answer's last bytes wait until its charge line is in the file:
  * commit_charges() at the end of this loop pass writes the pass's lines
- * with one write(2), then lets every held answer go. */
+ * with one write(2), then lets every held answer go. Only when the queue
+ * is plain memory (sync=always, or no queue file): a line in the mapped
+ * queue file already survives a crash of the relay, so the answer goes
+ * at once and the write follows at the end of the pass. */
 static void
 hold_answer(struct server_conn *sc)
 {
@@ -1336,7 +1340,7 @@ hold_answer(struct server_conn *sc)
  * A pass that handled many events says more are coming: its charges may
  * wait for the next pass (one only, and only while fewer than
  * COMMIT_BATCH lines wait), so that under load one write(2) (and one
- * fsync for sync=always) carries more lines. While answers are held the next
+ * fsync for sync=always) carries more lines. While answers are held or lines wait the next
  * poll() does not sleep, so an idle relay commits at once, and a quiet
  * one (a pass of one or two events) commits every pass.
  */

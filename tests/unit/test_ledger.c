@@ -1129,6 +1129,187 @@ test_group_settle(void)
 	    0, "chain verifies: %s %s", err, out);
 }
 
+static int
+count_in(const char *path, const char *needle)
+{
+	size_t n;
+	char *text = slurp(path, &n), *p = text;
+	int k = 0;
+
+	while (p != NULL && (p = strstr(p, needle)) != NULL) {
+		k++;
+		p += strlen(needle);
+	}
+	free(text);
+	return k;
+}
+
+/* A relay that dies with charges queued: the child opens the ledger with
+ * the queue file, queues the lines of ids, writes the first `cut` bytes
+ * of the queue to the ledger itself (a write the crash cut short;
+ * CUT_ALL: all of it; CUT_LINE: its first line) and dies without
+ * committing. */
+enum { CUT_NONE = 0 };
+#define CUT_ALL SIZE_MAX
+#define CUT_LINE (SIZE_MAX - 1)
+static void
+die_with_queued(const char *p, const char *const *ids, size_t nids,
+    size_t cut)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct ledger l;
+		struct ledger_charge c;
+		size_t i, w;
+
+		if (ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+		    sizeof err) < 0 || ledger_group(&l) < 0 ||
+		    !ledger_queue_survives_crash(&l)) {
+			_exit(2);
+		}
+		for (i = 0; i < nids; i++) {
+			c = charge(ids[i], "w", 10);
+			if (ledger_charge(&l, &c, err, sizeof err) < 0) {
+				_exit(3);
+			}
+		}
+		w = cut < l.pend_len ? cut : l.pend_len;
+		if (cut == CUT_LINE) {
+			w = (size_t)((char *)memchr(l.pend, '\n', l.pend_len) -
+			    l.pend) + 1;
+		}
+		if (w > 0 && write(l.fd, l.pend, w) != (ssize_t)w) {
+			_exit(4);
+		}
+		_exit(0);
+	}
+	{
+		int st;
+
+		waitpid(pid, &st, 0);
+		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "child queued %zu line(s) and died", nids);
+	}
+}
+
+/* Open with the queue file (recovering it) and return the balance. */
+static int64_t
+reopen_balance(const char *p)
+{
+	struct ledger l;
+	int64_t b;
+
+	if (ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) < 0 || ledger_group(&l) < 0) {
+		return INT64_MIN;
+	}
+	b = ledger_balance(&l, "w");
+	ledger_close(&l);
+	return b;
+}
+
+/* With sync=none or batch the queue is a mapped file, so answers leave
+ * before the write; a relay that dies in between loses nothing: the next
+ * start appends what the ledger lacks, once, wherever the write stopped. */
+static void
+test_queue_file(void)
+{
+	const char *p = path_of("queue.jsonl");
+	const char *a[] = { "req_qa1", "req_qa2", "req_qa3" };
+	const char *b[] = { "req_qb1", "req_qb2" };
+	const char *c[] = { "req_qc1", "req_qc2" };
+	const char *d[] = { "req_qd1" };
+	const char *e[] = { "req_qe1" };
+	char qpath[160], out[256], line[LEDGER_RECORD_MAX];
+	struct ledger l;
+	int fd;
+
+	unlink(p);
+	snprintf(qpath, sizeof qpath, "%s.queue", p);
+	unlink(qpath);
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) == 0 && ledger_credit(&l, "w", 1000, NULL, err,
+	    sizeof err) == 0, "credit");
+	ledger_close(&l);
+
+	die_with_queued(p, a, 3, CUT_NONE);
+	ok_int(count_in(p, "req_qa"), 0, "nothing written before the crash");
+	ok_int(reopen_balance(p), 1000 - 30, "reopen: three queued charges "
+	    "recovered and applied");
+	ok(count_in(p, "req_qa1") == 1 && count_in(p, "req_qa3") == 1,
+	    "each appended once");
+	ok_int(reopen_balance(p), 970, "a second start appends nothing");
+	ok_int(count_in(p, "req_qa"), 3, "still three lines");
+
+	/* The crash came after the write, before the length was cleared. */
+	die_with_queued(p, b, 2, CUT_ALL);
+	ok_int(reopen_balance(p), 950, "whole write, length not cleared: "
+	    "nothing appended");
+	ok_int(count_in(p, "req_qb"), 2, "no line twice");
+
+	/* The write stopped after the first whole line. */
+	die_with_queued(p, c, 2, CUT_LINE);
+	ok(count_in(p, "req_qc1") == 1 && count_in(p, "req_qc2") == 0,
+	    "the first line is in the file, the second not");
+	ok_int(reopen_balance(p), 930, "the second recovered, the first "
+	    "counted once");
+	ok(count_in(p, "req_qc1") == 1 && count_in(p, "req_qc2") == 1,
+	    "once each");
+
+	/* Half a line in the file: cut off as torn, then recovered. */
+	die_with_queued(p, d, 1, 100);
+	ok_int(reopen_balance(p), 920, "a torn write: the whole line "
+	    "recovered");
+	ok_int(count_in(p, "req_qd1"), 1, "once in the ledger");
+
+	/* The ledger moved on without the queue: its lines cannot be placed. */
+	die_with_queued(p, e, 1, CUT_NONE);
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) == 0 && ledger_credit(&l, "w", 5, NULL, err,
+	    sizeof err) == 0, "a credit written without the queue");
+	ledger_close(&l);
+	ok_int(reopen_balance(p), 925, "the unplaceable charge is not applied");
+	snprintf(line, sizeof line, "%s.queue-unplaced", p);
+	ok_int(count_in(line, "req_qe1"), 1, "it is kept in .queue-unplaced");
+	ok_int(count_in(p, "req_qe1"), 0, "and not in the ledger");
+	ok(verify(p, out, sizeof out) == 0 && strcmp(out, "w CNY 0.00\n") ==
+	    0, "chain verifies: %s %s", err, out);
+
+	/* A file that is not a queue file is started over. */
+	fd = open(qpath, O_WRONLY | O_TRUNC);
+	ok(fd >= 0 && write(fd, "junk", 4) == 4, "queue file overwritten");
+	close(fd);
+	ok_int(reopen_balance(p), 925, "junk queue: started over");
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) == 0 && ledger_group(&l) == 0 &&
+	    ledger_queue_survives_crash(&l), "queue file in use again");
+	ledger_close(&l);
+
+	/* sync=always keeps the queue in memory (answers wait for fsync). */
+	ok(ledger_open(&l, path_of("always-q.jsonl"), CONF_SYNC_ALWAYS, "cny",
+	    NULL, 0, err, sizeof err) == 0 && ledger_group(&l) == 0 &&
+	    !ledger_queue_survives_crash(&l), "sync=always: no queue file");
+	ledger_close(&l);
+	snprintf(line, sizeof line, "%s.queue", path_of("always-q.jsonl"));
+	ok(access(line, F_OK) != 0, "none made");
+
+	/* A queue file that cannot be made: the queue stays in memory. */
+	snprintf(line, sizeof line, "%s.queue", path_of("noq.jsonl"));
+	ok(mkdir(line, 0700) == 0, "a directory where the queue file goes");
+	ok(ledger_open(&l, path_of("noq.jsonl"), CONF_SYNC_BATCH, "cny", NULL,
+	    0, err, sizeof err) == 0 && ledger_group(&l) == 0 &&
+	    !ledger_queue_survives_crash(&l), "no queue file: plain memory");
+	{
+		struct ledger_charge ch = charge("req_nq", "w", 1);
+
+		ok(ledger_charge(&l, &ch, err, sizeof err) == 0 &&
+		    ledger_commit(&l) == 1, "charges still work");
+	}
+	ledger_close(&l);
+	rmdir(line);
+}
+
 /* The cached stamp equals the uncached one (the same second), also when
  * the cache holds an older second. */
 static void
@@ -1256,6 +1437,7 @@ main(void)
 	test_partial_write();
 	test_group_commit();
 	test_group_settle();
+	test_queue_file();
 	test_stamp();
 	test_report();
 	/* Leave the files for a post-mortem when something failed. */
