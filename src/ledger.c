@@ -62,6 +62,21 @@ enum {
 	QUEUE_FILE_SIZE = QUEUE_HEAD + LEDGER_GROUP_CAP
 };
 
+/* The compiler may not move memory stores across STORE_ORDER(): a queued
+ * line's bytes reach the mapped queue file before the length that counts
+ * them, so a process killed between the two leaves only whole lines.
+ * (A kill lands between instructions, and the kernel sees the process's
+ * stores in order, so only the compiler needs telling.) */
+#if defined(__GNUC__)
+#define STORE_ORDER() __asm__ __volatile__("" ::: "memory")
+#else
+static void no_op(void) {}
+static void (*volatile opaque_call)(void) = no_op;
+#define STORE_ORDER() opaque_call()
+#endif
+
+static int queue_replay(struct ledger *l, char *err, size_t errlen);
+
 /* ---- parsing one record ---- */
 
 enum field {
@@ -1364,7 +1379,8 @@ ledger_open(struct ledger *l, const char *path, enum conf_sync sync,
 	rp.allow_broken = allow_broken;
 	rp.path = l->path;
 	rp.l = l;
-	if (replay(&rp, l->fd, err, errlen) < 0) {
+	if (replay(&rp, l->fd, err, errlen) < 0 ||
+	    queue_replay(l, err, errlen) < 0) {
 		goto fail;
 	}
 	l->last_sync_ms = clock_mono_ms();
@@ -1658,6 +1674,7 @@ queue_line(struct ledger *l, struct line *b, const struct ledger_undo *u,
 	l->unhashed_off = l->pend_len;
 	l->unhashed_len = b->n - 1;
 	l->pend_len += b->n;
+	STORE_ORDER();	/* the line's bytes before the length that counts them */
 	queue_set_len(l, l->pend_len);
 	l->undo[l->nundo++] = *u;
 	return 0;
@@ -1712,69 +1729,92 @@ queue_keep_unplaced(struct ledger *l, const char *p, size_t n,
 	return 0;
 }
 
-/* The relay died with lines q[0..len) queued: the ledger holds a prefix
- * of them (a write may have been cut anywhere). Append the rest and apply
- * it. Returns 0, or -1 when the lines could neither be placed nor kept
- * (logged; the queue file must then stay as it is). */
-static int
-queue_recover(struct ledger *l, const char *q, size_t len)
-{
-	enum { MAX_LINES = LEDGER_GROUP_CAP / 128 + 1 };
-	static size_t at[MAX_LINES], n_at[MAX_LINES];
-	struct replay rp;
-	struct rec *rec = NULL;
-	char hash[65], why[WHY_MAX], err[WHY_MAX + 64];
-	const char *why_unplaced = "do not continue the ledger's chain";
-	size_t n = 0, k = SIZE_MAX, i, off = 0, done;
+enum { QUEUE_MAX_LINES = LEDGER_GROUP_CAP / 128 + 1 };
+static size_t q_at[QUEUE_MAX_LINES], q_len[QUEUE_MAX_LINES];
 
-	while (off < len && n < MAX_LINES) {
+/* Which of the queued lines q[0..len) a ledger whose last line hashes to
+ * last_hash lacks. The queue holds a prefix of what is in the file and
+ * then what is not (a write may have been cut anywhere). On success the
+ * lines are q + q_at[i] (q_len[i] bytes, i < *n), lines *first.. are
+ * missing, and each of those is a charge line that continues the chain.
+ * Returns 0, or -1 with *why when they cannot be placed. */
+static int
+queue_place(const char *q, size_t len, const char *last_hash,
+    struct rec *rec, size_t *first, size_t *n, const char **why)
+{
+	char hash[65], perr[WHY_MAX];
+	size_t off = 0, i, k = SIZE_MAX;
+
+	*n = 0;
+	while (off < len && *n < QUEUE_MAX_LINES) {
 		const char *nl = memchr(q + off, '\n', len - off);
 
 		if (nl == NULL) {
 			break;
 		}
-		at[n] = off;
-		n_at[n++] = (size_t)(nl - (q + off));
+		q_at[*n] = off;
+		q_len[(*n)++] = (size_t)(nl - (q + off));
 		off = (size_t)(nl - q) + 1;
 	}
-	if (off != len || n == 0) {
-		return queue_keep_unplaced(l, q, len, "are not whole lines");
+	if (off != len || *n == 0) {
+		*why = "are not whole lines";
+		return -1;
 	}
 	/* The newest line already in the file, if any, says how many. */
-	for (i = n; i-- > 0 && k == SIZE_MAX;) {
-		hash_hex(q + at[i], n_at[i], hash);
-		if (strcmp(hash, l->last_hash) == 0) {
+	for (i = *n; i-- > 0 && k == SIZE_MAX;) {
+		hash_hex(q + q_at[i], q_len[i], hash);
+		if (strcmp(hash, last_hash) == 0) {
 			k = i + 1;
 		}
 	}
-	if ((rec = malloc(sizeof *rec)) == NULL) {
+	if (k == SIZE_MAX && parse_record(q, q_len[0], rec, perr,
+	    sizeof perr) == 0 && memcmp(rec->v[F_PREV].s.p, last_hash,
+	    64) == 0) {
+		k = 0;
+	}
+	if (k == SIZE_MAX) {
+		*why = "do not continue the ledger's chain";
+		return -1;
+	}
+	memcpy(hash, last_hash, sizeof hash);
+	for (i = k; i < *n; i++) {
+		if (parse_record(q + q_at[i], q_len[i], rec, perr,
+		    sizeof perr) < 0 || rec->type != REC_CHARGE ||
+		    memcmp(rec->v[F_PREV].s.p, hash, 64) != 0) {
+			*why = "are not a chain of charge lines";
+			return -1;
+		}
+		hash_hex(q + q_at[i], q_len[i], hash);
+	}
+	*first = k;
+	return 0;
+}
+
+/* The relay died with lines q[0..len) queued. Append those the ledger
+ * lacks and apply them. Returns 0, or -1 when the lines could neither be
+ * placed nor kept (logged; the queue file must then stay as it is). */
+static int
+queue_recover(struct ledger *l, const char *q, size_t len)
+{
+	const size_t *at = q_at, *n_at = q_len;
+	struct replay rp;
+	struct rec *rec = malloc(sizeof *rec);
+	char why[WHY_MAX], err[WHY_MAX + 64];
+	const char *why_unplaced = NULL;
+	size_t n, k, i, done;
+
+	if (rec == NULL) {
 		log_error("ledger %s: out of memory reading the queue", l->path);
 		return -1;
 	}
-	if (k == SIZE_MAX && parse_record(q, n_at[0], rec, why,
-	    sizeof why) == 0 && memcmp(rec->v[F_PREV].s.p, l->last_hash,
-	    64) == 0) {
-		k = 0;
+	if (queue_place(q, len, l->last_hash, rec, &k, &n,
+	    &why_unplaced) < 0) {
+		free(rec);
+		return queue_keep_unplaced(l, q, len, why_unplaced);
 	}
 	if (k == n) {
 		free(rec);
 		return 0;	/* all written before the relay stopped */
-	}
-	/* Check every missing line before anything changes. */
-	memcpy(hash, l->last_hash, sizeof hash);
-	for (i = k; k != SIZE_MAX && i < n; i++) {
-		if (parse_record(q + at[i], n_at[i], rec, why, sizeof why) < 0 ||
-		    rec->type != REC_CHARGE ||
-		    memcmp(rec->v[F_PREV].s.p, hash, 64) != 0) {
-			why_unplaced = "are not a chain of charge lines";
-			k = SIZE_MAX;
-			break;
-		}
-		hash_hex(q + at[i], n_at[i], hash);
-	}
-	if (k == SIZE_MAX) {
-		free(rec);
-		return queue_keep_unplaced(l, q, len, why_unplaced);
 	}
 	if (write_all(l->fd, q + at[k], len - at[k], &done) < 0) {
 		log_error("ledger %s: cannot append %zu queued charge line%s: "
@@ -1804,15 +1844,92 @@ queue_recover(struct ledger *l, const char *q, size_t len)
 	return 0;
 }
 
-/* Map <path>.queue, first recovering what it holds. Returns 0, or -1
- * (logged) when the queue stays in plain memory. */
+/* At open, whatever this start's sync policy: lines a relay queued and
+ * did not write before it died are appended now (a queue left behind must
+ * not wait for a start that maps it, nor be overtaken by new lines).
+ * Returns 0 (no queue file, one that is not ours, or its lines placed or
+ * kept aside), or -1 with err: an existing queue file cannot be read, or
+ * its lines could neither be placed nor kept. */
 static int
-queue_open(struct ledger *l)
+queue_replay(struct ledger *l, char *err, size_t errlen)
+{
+	char *qp = path_with(l->path, ".queue"), *m = MAP_FAILED;
+	const char *why = NULL;
+	struct stat st;
+	uint64_t len;
+	off_t size = l->size;
+	int fd = -1, rc = 0;
+
+	if (qp == NULL) {
+		return oom(err, errlen);
+	}
+	if ((fd = open(qp, O_RDWR | O_CLOEXEC)) < 0) {
+		if (errno != ENOENT && errno != EISDIR) {
+			why = strerror(errno);
+		}
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		why = strerror(errno);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size != QUEUE_FILE_SIZE) {
+		goto out;	/* not ours: ledger_group() starts it over */
+	}
+	if ((m = mmap(NULL, QUEUE_FILE_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		why = strerror(errno);
+		goto out;
+	}
+	if (memcmp(m, QUEUE_MAGIC, QUEUE_LEN_AT) != 0) {
+		goto out;
+	}
+	memcpy(&len, m + QUEUE_LEN_AT, sizeof len);
+	if (len > LEDGER_GROUP_CAP) {
+		rc = queue_keep_unplaced(l, m + QUEUE_HEAD, LEDGER_GROUP_CAP,
+		    "have a broken length");
+	} else if (len > 0) {
+		rc = queue_recover(l, m + QUEUE_HEAD, (size_t)len);
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "ledger %s: the charge lines in %s could "
+		    "neither be appended to the ledger nor kept aside (see the "
+		    "log above); the relay does not start without them", l->path,
+		    qp);
+		goto out;
+	}
+	if (l->size != size && l->sync != CONF_SYNC_NONE && fsync(l->fd) < 0) {
+		log_error("ledger %s: fsync after appending queued lines: %s",
+		    l->path, strerror(errno));
+	}
+	queue_store_len(m, 0);
+out:
+	if (why != NULL) {
+		snprintf(err, errlen, "ledger %s: its queue file %s cannot be "
+		    "read (%s); it may hold charges that were answered but not "
+		    "yet written, and the relay does not start without them",
+		    l->path, qp, why);
+		rc = -1;
+	}
+	if (m != MAP_FAILED) {
+		munmap(m, QUEUE_FILE_SIZE);
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+	free(qp);
+	return rc;
+}
+
+/* Map <path>.queue (queue_replay() has emptied it), making it first if
+ * need be. Returns 0, or -1 (logged) when the queue stays in plain
+ * memory. */
+static int
+queue_map(struct ledger *l)
 {
 	static const char zeros[4096];
 	char *qp = path_with(l->path, ".queue"), *m = MAP_FAILED;
 	struct stat st;
-	uint64_t len;
 	size_t done, i;
 	int fd = qp == NULL ? -1 : open(qp, O_RDWR | O_CREAT | O_CLOEXEC,
 	    0600);
@@ -1820,24 +1937,12 @@ queue_open(struct ledger *l)
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		goto fail;
 	}
-	if (st.st_size == QUEUE_FILE_SIZE &&
+	if (S_ISREG(st.st_mode) && st.st_size == QUEUE_FILE_SIZE &&
 	    (m = mmap(NULL, QUEUE_FILE_SIZE, PROT_READ | PROT_WRITE,
 	    MAP_SHARED, fd, 0)) == MAP_FAILED) {
 		goto fail;
 	}
-	if (m != MAP_FAILED && memcmp(m, QUEUE_MAGIC, QUEUE_LEN_AT) == 0) {
-		memcpy(&len, m + QUEUE_LEN_AT, sizeof len);
-		if (len > LEDGER_GROUP_CAP) {
-			if (queue_keep_unplaced(l, m + QUEUE_HEAD,
-			    LEDGER_GROUP_CAP, "have a broken length") < 0) {
-				goto keep;
-			}
-		} else if (len > 0 && queue_recover(l, m + QUEUE_HEAD,
-		    (size_t)len) < 0) {
-			goto keep;
-		}
-		queue_store_len(m, 0);
-	} else {
+	if (m == MAP_FAILED || memcmp(m, QUEUE_MAGIC, QUEUE_LEN_AT) != 0) {
 		/* New, or not ours: start it over. Written out in full so
 		 * that its blocks exist: a later store into the mapping then
 		 * never needs the file system to find space. */
@@ -1865,6 +1970,7 @@ queue_open(struct ledger *l)
 			goto fail;
 		}
 	}
+	queue_store_len(m, 0);
 	close(fd);
 	free(qp);
 	l->queue_map = m;
@@ -1872,7 +1978,6 @@ queue_open(struct ledger *l)
 fail:
 	log_warn("ledger %s: queue file %s: %s; answers wait for their charge "
 	    "line's write", l->path, qp != NULL ? qp : "", strerror(errno));
-keep:
 	if (m != MAP_FAILED) {
 		munmap(m, QUEUE_FILE_SIZE);
 	}
@@ -1896,7 +2001,7 @@ ledger_group(struct ledger *l)
 	if (l->undo == NULL) {
 		return -1;
 	}
-	if (l->sync != CONF_SYNC_ALWAYS && l->fd >= 0 && queue_open(l) == 0) {
+	if (l->sync != CONF_SYNC_ALWAYS && l->fd >= 0 && queue_map(l) == 0) {
 		l->pend = l->queue_map + QUEUE_HEAD;
 	} else if ((l->pend = malloc(LEDGER_GROUP_CAP)) == NULL) {
 		free(l->undo);
@@ -2239,6 +2344,56 @@ upper(const char *cur, char out[9])
 	}
 }
 
+/* `relay ledger verify` after a relay died with lines queued: say how
+ * many of them the ledger lacks (its next start appends them), or that
+ * they cannot be placed. Reads only. */
+static void
+queue_note(const char *path, const char *last_hash)
+{
+	char *qp = path_with(path, ".queue"), *q = NULL;
+	struct rec *rec = malloc(sizeof *rec);
+	const char *why = NULL;
+	uint64_t len;
+	size_t k, n, done = 0;
+	ssize_t got = 0;
+	int fd = qp == NULL ? -1 : open(qp, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || rec == NULL || (q = malloc(QUEUE_FILE_SIZE)) == NULL) {
+		goto out;
+	}
+	while (done < QUEUE_FILE_SIZE && (got = read(fd, q + done,
+	    QUEUE_FILE_SIZE - done)) > 0) {
+		done += (size_t)got;
+	}
+	if (done != QUEUE_FILE_SIZE || memcmp(q, QUEUE_MAGIC,
+	    QUEUE_LEN_AT) != 0) {
+		goto out;
+	}
+	memcpy(&len, q + QUEUE_LEN_AT, sizeof len);
+	if (len == 0) {
+		goto out;
+	}
+	if (len > LEDGER_GROUP_CAP || queue_place(q + QUEUE_HEAD, (size_t)len,
+	    last_hash, rec, &k, &n, &why) < 0) {
+		fprintf(stderr, "note: %s holds queued charge lines that %s; "
+		    "the relay's next start keeps them in %s-unplaced\n", qp,
+		    why != NULL ? why : "have a broken length", qp);
+	} else if (k < n) {
+		fprintf(stderr, "note: %s holds %zu charge line%s that a relay "
+		    "answered and had not written when it stopped; the "
+		    "balances above leave %s out, and the relay's next start "
+		    "appends %s\n", qp, n - k, n - k == 1 ? "" : "s",
+		    n - k == 1 ? "it" : "them", n - k == 1 ? "it" : "them");
+	}
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	free(q);
+	free(rec);
+	free(qp);
+}
+
 int
 ledger_verify_file(const char *path, FILE *out, char *err, size_t errlen)
 {
@@ -2258,6 +2413,7 @@ ledger_verify_file(const char *path, FILE *out, char *err, size_t errlen)
 		    sizeof amount);
 		fprintf(out, "%s %s %s\n", l.wallets[i].name, cur, amount);
 	}
+	queue_note(path, l.last_hash);
 	release(&l);
 	return 0;
 }

@@ -251,7 +251,9 @@ const struct ledger_task *ledger_task_next_open(const struct ledger *l,
  * sorted) to out and return 0. On damage return -1 with err naming the
  * first bad line: "line 7: hash chain broken: prev does not match line
  * 6". A torn last line is damage too. Reads in bounded memory apart from
- * the wallet and task tables. */
+ * the wallet and task tables. When <path>.queue holds charge lines a
+ * relay answered and had not written when it died (its next start appends
+ * them), a note on stderr says how many. */
 int ledger_verify_file(const char *path, FILE *out, char *err,
     size_t errlen);
 

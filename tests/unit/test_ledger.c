@@ -1193,6 +1193,29 @@ die_with_queued(const char *p, const char *const *ids, size_t nids,
 	}
 }
 
+/* What `relay ledger verify` says on stderr about path (its notes). */
+static void
+verify_notes(const char *path, char *notes, size_t cap)
+{
+	char out[256], tmp[200];
+	int saved, fd;
+	ssize_t n;
+
+	snprintf(tmp, sizeof tmp, "%s.notes", path);
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	dup2(fd, 2);
+	(void)verify(path, out, sizeof out);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, notes, cap - 1, 0);
+	notes[n > 0 ? n : 0] = '\0';
+	close(fd);
+	unlink(tmp);
+}
+
 /* Open with the queue file (recovering it) and return the balance. */
 static int64_t
 reopen_balance(const char *p)
@@ -1221,6 +1244,9 @@ test_queue_file(void)
 	const char *c[] = { "req_qc1", "req_qc2" };
 	const char *d[] = { "req_qd1" };
 	const char *e[] = { "req_qe1" };
+	const char *f[] = { "req_qf1", "req_qf2" };
+	const char *g[] = { "req_qg1" };
+	const char *h[] = { "req_qh1", "req_qh2", "req_qh3" };
 	char qpath[160], out[256], line[LEDGER_RECORD_MAX];
 	struct ledger l;
 	int fd;
@@ -1263,12 +1289,16 @@ test_queue_file(void)
 	    "recovered");
 	ok_int(count_in(p, "req_qd1"), 1, "once in the ledger");
 
-	/* The ledger moved on without the queue: its lines cannot be placed. */
+	/* The ledger moved on without the queue (it was moved away during a
+	 * start): its lines cannot be placed. */
 	die_with_queued(p, e, 1, CUT_NONE);
+	snprintf(line, sizeof line, "%s.aside", qpath);
+	ok(rename(qpath, line) == 0, "queue file moved away");
 	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0 && ledger_credit(&l, "w", 5, NULL, err,
 	    sizeof err) == 0, "a credit written without the queue");
 	ledger_close(&l);
+	ok(rename(line, qpath) == 0, "queue file moved back");
 	ok_int(reopen_balance(p), 925, "the unplaceable charge is not applied");
 	snprintf(line, sizeof line, "%s.queue-unplaced", p);
 	ok_int(count_in(line, "req_qe1"), 1, "it is kept in .queue-unplaced");
@@ -1285,6 +1315,38 @@ test_queue_file(void)
 	    sizeof err) == 0 && ledger_group(&l) == 0 &&
 	    ledger_queue_survives_crash(&l), "queue file in use again");
 	ledger_close(&l);
+
+	/* A relay that died with sync=none or batch and starts again with
+	 * sync=always still appends what it had queued. */
+	die_with_queued(p, f, 2, CUT_NONE);
+	ok(ledger_open(&l, p, CONF_SYNC_ALWAYS, "cny", NULL, 0, err,
+	    sizeof err) == 0, "reopen with sync=always: %s", err);
+	ok_int(ledger_balance(&l, "w"), 905, "its two queued charges applied");
+	ledger_close(&l);
+	ok(count_in(p, "req_qf1") == 1 && count_in(p, "req_qf2") == 1,
+	    "and appended once each");
+	ok_int(reopen_balance(p), 905, "the next batch start appends nothing");
+
+	/* A queue file that cannot be read may hold answered charges: the
+	 * ledger does not open without it. */
+	die_with_queued(p, g, 1, CUT_NONE);
+	snprintf(line, sizeof line, "%s.aside", qpath);
+	ok(rename(qpath, line) == 0 && symlink(qpath, qpath) == 0,
+	    "a queue file that loops");
+	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) < 0 && strstr(err, "cannot be read") != NULL &&
+	    strstr(err, "does not start") != NULL, "refused: %s", err);
+	ok(unlink(qpath) == 0 && rename(line, qpath) == 0, "queue file back");
+	ok_int(reopen_balance(p), 895, "then it is recovered");
+
+	/* verify says what the queue holds that the ledger lacks. */
+	die_with_queued(p, h, 3, CUT_LINE);
+	verify_notes(p, line, sizeof line);
+	ok(strstr(line, "holds 2 charge lines that a relay answered") != NULL,
+	    "verify notes the two unwritten lines: %s", line);
+	ok_int(reopen_balance(p), 865, "the next start appends them");
+	verify_notes(p, line, sizeof line);
+	ok_str(line, "", "then verify has no note");
 
 	/* sync=always keeps the queue in memory (answers wait for fsync). */
 	ok(ledger_open(&l, path_of("always-q.jsonl"), CONF_SYNC_ALWAYS, "cny",
