@@ -1927,10 +1927,8 @@ out:
 static int
 queue_map(struct ledger *l)
 {
-	static const char zeros[4096];
 	char *qp = path_with(l->path, ".queue"), *m = MAP_FAILED;
 	struct stat st;
-	size_t done, i;
 	int fd = qp == NULL ? -1 : open(qp, O_RDWR | O_CREAT | O_CLOEXEC,
 	    0600);
 
@@ -1943,9 +1941,10 @@ queue_map(struct ledger *l)
 		goto fail;
 	}
 	if (m == MAP_FAILED || memcmp(m, QUEUE_MAGIC, QUEUE_LEN_AT) != 0) {
-		/* New, or not ours: start it over. Written out in full so
-		 * that its blocks exist: a later store into the mapping then
-		 * never needs the file system to find space. */
+		/* New, or not ours: start it over. Its blocks are reserved
+		 * now (where the file system can), so a store into the
+		 * mapping later need not find space; no fsync: its lines
+		 * only need to outlive the process, like the ledger's. */
 		if (m != MAP_FAILED) {
 			munmap(m, QUEUE_FILE_SIZE);
 			m = MAP_FAILED;
@@ -1954,17 +1953,11 @@ queue_map(struct ledger *l)
 			log_warn("ledger %s: %s is not a relay queue file: "
 			    "started over", l->path, qp);
 		}
-		if (ftruncate(fd, 0) < 0) {
+		if (ftruncate(fd, 0) < 0 || ftruncate(fd, QUEUE_FILE_SIZE) < 0) {
 			goto fail;
 		}
-		for (i = 0; i < QUEUE_FILE_SIZE / sizeof zeros; i++) {
-			if (write_all(fd, zeros, sizeof zeros, &done) < 0) {
-				goto fail;
-			}
-		}
-		if (write_all(fd, zeros, QUEUE_FILE_SIZE % sizeof zeros,
-		    &done) < 0 || pwrite(fd, QUEUE_MAGIC, QUEUE_LEN_AT, 0) !=
-		    QUEUE_LEN_AT || fsync(fd) < 0 ||
+		(void)posix_fallocate(fd, 0, QUEUE_FILE_SIZE);
+		if (pwrite(fd, QUEUE_MAGIC, QUEUE_LEN_AT, 0) != QUEUE_LEN_AT ||
 		    (m = mmap(NULL, QUEUE_FILE_SIZE, PROT_READ | PROT_WRITE,
 		    MAP_SHARED, fd, 0)) == MAP_FAILED) {
 			goto fail;
