@@ -1,5 +1,6 @@
 """Relay core (issue 2): relaying through the real binary to the mock, with
-curl and the official openai SDK; headers; framing; memory bounds."""
+curl and the official openai and @anthropic-ai/sdk SDKs; headers; framing;
+memory bounds."""
 import hashlib
 import json
 import os
@@ -61,6 +62,71 @@ def test_sdk_sees_unknown_model_error(env):
     out = node('openai_client.mjs', ['error', 'gpt-5.3'], sdk_env(r))
     assert out['status'] == 404 and out['code'] == 'model_not_found', out
     assert "gpt-5.2" in out['message'], out   # the close alias is suggested
+
+
+def start_anthropic(env):
+    """A mock provider configured like Anthropic's (x-api-key, a fixed
+    anthropic-version) behind claude-3-5-sonnet."""
+    m = env.start_mock()
+    conf = config(m.port, providers=[
+        'provider an base=http://127.0.0.1:%d/v1 auth=x-api-key header=anthropic-version:2023-06-01' % m.port,
+        'credential an env:AN_KEY',
+    ], models=['model claude-3-5-sonnet text 3.00 15.00 an/claude-3-5-sonnet-20241022'])
+    return m, env.start_relay(conf, env={'AN_KEY': 'sk-an-upstream'})
+
+
+def anthropic_env(r, key=KEY):
+    return {'RELAY_BASE': 'http://127.0.0.1:%d' % r.port, 'RELAY_KEY': key}
+
+
+def charges(r):
+    """The charge lines of r's ledger, once the loop pass that answered
+    has written them (one more answered request makes sure of that)."""
+    http('127.0.0.1', r.port, 'GET', '/healthz')
+    with open(os.path.join(r.workdir, 'relay-ledger.jsonl')) as f:
+        return [l for l in map(json.loads, f) if l['type'] == 'charge']
+
+
+def test_anthropic_sdk_message_is_relayed_and_charged(env):
+    m, r = start_anthropic(env)
+    out = node('anthropic_client.mjs', ['message'], anthropic_env(r))
+    assert out.get('text') == 'hello from mock' and out['stop'] == 'end_turn', out
+    assert out['usage'] == {'input_tokens': 25, 'output_tokens': 15}, out
+    last = m.stats()['last']
+    assert last['path'] == '/v1/messages', last['path']
+    assert json.loads(last['body'])['model'] == 'claude-3-5-sonnet-20241022'
+    # the SDK's x-api-key is replaced by the credential, and the provider's
+    # anthropic-version is the one sent
+    assert last['headers']['x-api-key'] == 'sk-an-upstream', last['headers']
+    assert last['headers']['anthropic-version'] == '2023-06-01', last['headers']
+    assert KEY not in json.dumps(last), 'client key leaked upstream'
+    (c,) = charges(r)
+    # 25 in at $3.00/1M + 15 out at $15.00/1M
+    assert (c['model'], c['route'], c['in'], c['out']) == \
+        ('claude-3-5-sonnet', 'an/claude-3-5-sonnet-20241022', 25, 15), c
+    assert c['usd_nano'] == 25 * 3000 + 15 * 15000 and 'estimated' not in c, c
+
+
+def test_anthropic_sdk_stream_is_relayed_and_charged_from_its_events(env):
+    m, r = start_anthropic(env)
+    out = node('anthropic_client.mjs', ['stream'], anthropic_env(r))
+    assert out.get('text') == 'tok0 tok1 tok2 tok3 tok4 ', out
+    assert out['usage']['input_tokens'] == 25 and out['usage']['output_tokens'] == 15, out
+    assert json.loads(m.stats()['last']['body'])['stream'] is True
+    # input from message_start, output from message_delta
+    (c,) = charges(r)
+    assert (c['in'], c['out'], c['usd_nano']) == (25, 15, 300000), c
+
+
+def test_anthropic_sdk_sees_relay_errors(env):
+    m, r = start_anthropic(env)
+    out = node('anthropic_client.mjs', ['error', 'claude-3-5-sonet'], anthropic_env(r))
+    assert out['status'] == 404 and out['name'] == 'NotFoundError', out
+    assert 'claude-3-5-sonnet' in out['apiMessage'], out   # the close alias
+    out = node('anthropic_client.mjs', ['error'], anthropic_env(r, key='rk-wrong'))
+    assert out['status'] == 401 and out['name'] == 'AuthenticationError', out
+    assert 'rk-wrong' not in json.dumps(out), out
+    assert m.stats()['requests'] == 0 and charges(r) == []
 
 
 def test_curl_chat_and_relay_headers(env):
