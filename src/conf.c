@@ -359,7 +359,7 @@ check_readable(struct parser *ps, const char *what, const char *path)
 	int fd, e = 0;
 
 	/* O_NONBLOCK: a FIFO given by mistake must not hang the check. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = util_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
 	if (fd < 0) {
 		e = errno;
 	} else {
@@ -867,7 +867,7 @@ read_secret(struct parser *ps, const char *path, char **out)
 	ssize_t r;
 	int fd, e = 0, rc = -1;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = util_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
 	if (fd < 0) {
 		return perr(ps, "cannot read secret file '%s': %s", path,
 		    strerror(errno));
@@ -1405,7 +1405,7 @@ conf_load(const char *path, char *err, size_t errlen)
 	void *p;
 	int fd, e = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = util_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;

@@ -664,7 +664,7 @@ load_resolv(struct dns *d, char *err, size_t errlen)
 	ssize_t r;
 	int fd;
 
-	fd = open(d->resolv_path, O_RDONLY | O_CLOEXEC);
+	fd = util_open(d->resolv_path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0 && errno != ENOENT) {
 		say(err, errlen, "cannot read %s: %s", d->resolv_path,
 		    strerror(errno));
@@ -721,7 +721,7 @@ load_hosts(struct dns *d, char *err, size_t errlen)
 	const char *nl;
 
 	d->nhosts = 0;
-	fd = open(d->hosts_path, O_RDONLY | O_CLOEXEC);
+	fd = util_open(d->hosts_path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0) {
 		if (errno == ENOENT) {
 			return 0;

@@ -1109,13 +1109,11 @@ start_syncer(struct ledger *l)
 	l->syncer_wake = -1;
 	/* A socket pair rather than a pipe: send() with MSG_NOSIGNAL
 	 * cannot raise SIGPIPE in whichever program embeds the ledger. */
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, p) < 0) {
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) {
 		log_warn("ledger %s: no sync helper (socketpair: %s); fsync "
 		    "runs inline", l->path, strerror(errno));
 		return;
 	}
-	(void)fcntl(p[0], F_SETFD, FD_CLOEXEC);
-	(void)fcntl(p[1], F_SETFD, FD_CLOEXEC);
 	pid = fork();
 	if (pid < 0) {
 		log_warn("ledger %s: no sync helper (fork: %s); fsync runs "
@@ -1187,7 +1185,7 @@ cut_torn(struct ledger *l, off_t end, const char *p, size_t n,
 	}
 	memcpy(tpath, l->path, k);
 	memcpy(tpath + k, ".torn", sizeof ".torn");
-	tfd = open(tpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	tfd = util_open(tpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (tfd < 0 || write_all(tfd, p, n, &done) < 0 ||
 	    write_all(tfd, "\n", 1, &done) < 0 || fsync(tfd) < 0) {
 		snprintf(err, errlen, "ledger %s: cannot keep the torn last "
@@ -1366,7 +1364,7 @@ ledger_open(struct ledger *l, const char *path, enum conf_sync sync,
 		oom(err, errlen);
 		goto fail;
 	}
-	l->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	l->fd = util_open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (l->fd < 0) {
 		snprintf(err, errlen, "ledger %s: %s", path, strerror(errno));
 		goto fail;
@@ -1709,7 +1707,7 @@ queue_keep_unplaced(struct ledger *l, const char *p, size_t n,
 {
 	char *kp = path_with(l->path, ".queue-unplaced");
 	size_t done;
-	int fd = kp == NULL ? -1 : open(kp, O_WRONLY | O_CREAT | O_APPEND |
+	int fd = kp == NULL ? -1 : util_open(kp, O_WRONLY | O_CREAT | O_APPEND |
 	    O_CLOEXEC, 0600);
 
 	if (fd < 0 || write_all(fd, p, n, &done) < 0 || fsync(fd) < 0) {
@@ -1863,7 +1861,7 @@ queue_replay(struct ledger *l, char *err, size_t errlen)
 	if (qp == NULL) {
 		return oom(err, errlen);
 	}
-	if ((fd = open(qp, O_RDWR | O_CLOEXEC)) < 0) {
+	if ((fd = util_open(qp, O_RDWR | O_CLOEXEC, 0)) < 0) {
 		if (errno != ENOENT && errno != EISDIR) {
 			why = strerror(errno);
 		}
@@ -1929,7 +1927,7 @@ queue_map(struct ledger *l)
 {
 	char *qp = path_with(l->path, ".queue"), *m = MAP_FAILED;
 	struct stat st;
-	int fd = qp == NULL ? -1 : open(qp, O_RDWR | O_CREAT | O_CLOEXEC,
+	int fd = qp == NULL ? -1 : util_open(qp, O_RDWR | O_CREAT | O_CLOEXEC,
 	    0600);
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -2303,7 +2301,7 @@ replay_file(const char *path, enum replay_mode mode, struct ledger *l,
 	struct replay rp;
 	int fd, rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = util_open(path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
@@ -2349,7 +2347,7 @@ queue_note(const char *path, const char *last_hash)
 	uint64_t len;
 	size_t k, n, done = 0;
 	ssize_t got = 0;
-	int fd = qp == NULL ? -1 : open(qp, O_RDONLY | O_CLOEXEC);
+	int fd = qp == NULL ? -1 : util_open(qp, O_RDONLY | O_CLOEXEC, 0);
 
 	if (fd < 0 || rec == NULL || (q = malloc(QUEUE_FILE_SIZE)) == NULL) {
 		goto out;

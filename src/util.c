@@ -255,7 +255,7 @@ urandom(unsigned char *p, size_t n)
 	ssize_t r;
 	int fd;
 
-	fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	fd = util_open("/dev/urandom", O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0) {
 		return -1;
 	}
@@ -342,4 +342,10 @@ util_u64_dec(uint64_t v, char *out)
 		out[i] = tmp[n + i];
 	}
 	return len;
+}
+
+int
+util_open(const char *path, int flags, mode_t mode)
+{
+	return openat(AT_FDCWD, path, flags, mode);
 }

@@ -4,6 +4,7 @@
  * constant-time compare, SHA-256 and hex. Nothing here allocates. */
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #if defined(__GNUC__)
 #define RELAY_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -67,5 +68,10 @@ int util_unhex32(const char *p, size_t n, unsigned char out[32]);
 /* Fill buf with n random bytes from getrandom(2) or /dev/urandom.
  * Returns 0 or -1. */
 int util_random(void *buf, size_t n);
+
+/* open(2), made with openat(): musl's open() follows O_CLOEXEC with an
+ * fcntl for kernels older than 2.6.23, openat() does not (one syscall
+ * less per file). */
+int util_open(const char *path, int flags, mode_t mode);
 
 #endif
