@@ -947,7 +947,7 @@ busy(const struct dns *d)
 	int i;
 
 	for (i = 0; i < DNS_QUERY_MAX; i++) {
-		if (d->q[i].entry >= 0) {
+		if (d->q[i].busy) {
 			return 1;
 		}
 	}
@@ -1020,7 +1020,7 @@ new_id(struct dns *d)
 		}
 		clash = 0;
 		for (i = 0; i < DNS_QUERY_MAX; i++) {
-			if (d->q[i].entry >= 0 && d->q[i].id == id) {
+			if (d->q[i].busy && d->q[i].id == id) {
 				clash = 1;
 			}
 		}
@@ -1248,8 +1248,8 @@ entry_finish(struct dns *d, int ei, uint64_t now_ms)
 			log_debug("dns: %s: %s", e->name, why);
 		}
 	}
-	q4->entry = -1;
-	q6->entry = -1;
+	q4->busy = 0;
+	q6->busy = 0;
 	e->q[0] = e->q[1] = -1;
 	d->generation++;
 }
@@ -1264,7 +1264,7 @@ start_queries(struct dns *d, int ei, uint64_t now_ms)
 	int slot[2], i, k = 0;
 
 	for (i = 0; i < DNS_QUERY_MAX && k < 2; i++) {
-		if (d->q[i].entry < 0) {
+		if (!d->q[i].busy) {
 			slot[k++] = i;
 		}
 	}
@@ -1274,6 +1274,7 @@ start_queries(struct dns *d, int ei, uint64_t now_ms)
 	for (k = 0; k < 2; k++) {
 		memset(&d->q[slot[k]], 0, sizeof(d->q[slot[k]]));
 		d->q[slot[k]].id = new_id(d);
+		d->q[slot[k]].busy = 1;
 		d->q[slot[k]].entry = ei;
 		d->q[slot[k]].qtype = types[k];
 		d->q[slot[k]].outcome = Q_WAIT;
@@ -1435,7 +1436,7 @@ handle_datagram(struct dns *d, const unsigned char *msg, size_t len,
 	}
 	id = get16(msg);
 	for (i = 0; i < DNS_QUERY_MAX; i++) {
-		if (d->q[i].entry < 0 || d->q[i].done || d->q[i].id != id) {
+		if (!d->q[i].busy || d->q[i].done || d->q[i].id != id) {
 			continue;
 		}
 		/* A failed parse is a spoof, a late answer or garbage:
@@ -1478,16 +1479,10 @@ int
 dns_init(struct dns *d, const char *resolv_conf_path,
     const char *hosts_path, char *err, size_t errlen)
 {
-	int i;
-
-	memset(d, 0, sizeof(*d));
+	/* All zeros is an empty cache and no query in flight: nothing of
+	 * the tables is written (or, in static storage, even paged in)
+	 * until it is used. */
 	d->fd4 = d->fd6 = -1;
-	for (i = 0; i < DNS_QUERY_MAX; i++) {
-		d->q[i].entry = -1;
-	}
-	for (i = 0; i < DNS_CACHE_MAX; i++) {
-		d->cache[i].q[0] = d->cache[i].q[1] = -1;
-	}
 	if (resolv_conf_path == NULL) {
 		resolv_conf_path = "/etc/resolv.conf";
 	}
@@ -1520,9 +1515,10 @@ dns_free(struct dns *d)
 	int i;
 
 	for (i = 0; i < DNS_QUERY_MAX; i++) {
-		d->q[i].entry = -1;
+		d->q[i].busy = 0;
 	}
 	close_idle(d);
+	memset(d, 0, sizeof(*d));
 }
 
 int
@@ -1556,7 +1552,7 @@ dns_step(struct dns *d, uint64_t now_ms)
 	recv_all(d, d->fd4, now_ms);
 	recv_all(d, d->fd6, now_ms);
 	for (i = 0; i < DNS_QUERY_MAX; i++) {
-		if (d->q[i].entry >= 0 && !d->q[i].done &&
+		if (d->q[i].busy && !d->q[i].done &&
 		    now_ms >= d->q[i].deadline_ms) {
 			query_next(d, i, now_ms);
 		}
@@ -1571,7 +1567,7 @@ dns_deadline(const struct dns *d)
 	int i;
 
 	for (i = 0; i < DNS_QUERY_MAX; i++) {
-		if (d->q[i].entry >= 0 && !d->q[i].done &&
+		if (d->q[i].busy && !d->q[i].done &&
 		    (best == 0 || d->q[i].deadline_ms < best)) {
 			best = d->q[i].deadline_ms;
 		}

@@ -98,7 +98,8 @@ struct dns_entry {
 
 /* An in-flight query. Fields are private. */
 struct dns_query {
-	int entry;		/* cache slot it fills; -1 when free */
+	int busy;		/* the slot is in use (0 in a zeroed struct) */
+	int entry;		/* cache slot it fills, while busy */
 	int done;		/* outcome is set; waits for its sibling */
 	uint16_t id;
 	uint16_t qtype;
@@ -141,10 +142,11 @@ struct dns {
  * A missing file is not an error (no nameserver means 127.0.0.1, as in
  * glibc and musl). Returns 0, or -1 with a message in err when a file
  * exists but cannot be read. Opens no socket. */
+/* d must be all zeros: static storage, or memset, or after dns_free(). */
 int dns_init(struct dns *d, const char *resolv_conf_path,
     const char *hosts_path, char *err, size_t errlen);
 
-/* Close the sockets. The struct can be dns_init'ed again. */
+/* Close the sockets and zero d: it can be dns_init'ed again. */
 void dns_free(struct dns *d);
 
 /* Resolve name for port. DNS_DONE: up to max addresses written to out,
