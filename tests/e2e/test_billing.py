@@ -314,6 +314,12 @@ def test_batch_sync_helper_process(env):
     assert os.listdir('/proc/%d/task' % r.proc.pid) == [str(r.proc.pid)], 'relay has one thread'
     assert chat(r).status == 200
     wait_for(lambda: metrics(r)['relay_ledger_fsyncs_total'] >= 1, 5, 'a batch fsync')
+    # a terminal's ^C reaches the whole process group: the helper stays
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        os.kill(helper, sig)
+    assert chat(r).status == 200
+    wait_for(lambda: metrics(r)['relay_ledger_fsyncs_total'] >= 2, 5, 'a batch fsync after the signals')
+    assert children(r.proc.pid) == [helper] and 'sync helper gone' not in r.log()
     os.kill(helper, signal.SIGKILL)
     assert chat(r).status == 200
     wait_for(lambda: 'sync helper gone' in r.log(), 5, 'the relay noticing')
@@ -321,7 +327,7 @@ def test_batch_sync_helper_process(env):
     for _ in range(3):
         assert chat(r).status == 200
     wait_for(lambda: metrics(r)['relay_ledger_fsyncs_total'] > before, 5, 'inline fsync')
-    assert len([l for l in ledger_lines(r) if l['type'] == 'charge']) == 5
+    assert len([l for l in ledger_lines(r) if l['type'] == 'charge']) == 6
     assert not os.path.exists('/proc/%d' % helper), 'the dead helper is reaped'
     # a helper that is alive leaves with the relay
     m2, r2 = start(env, overdraft='1000', ledger='relay-ledger-2.jsonl sync=batch')
