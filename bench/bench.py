@@ -548,6 +548,21 @@ def relay_log_lines(p):
         return []
 
 
+def sum_runs(parts):
+    """One result from the slices of a round: requests, time and CPU added
+    up (a failed slice makes the round fail)."""
+    if not parts or any(p is None for p in parts):
+        return None
+    n = sum(p['requests'] for p in parts)
+    dur = sum(p['duration_us'] for p in parts)
+    cpu = [p['cpu_us'] for p in parts]
+    return {'requests': n, 'duration_us': dur, 'rps': n / (dur / 1e6) if dur else 0,
+            'cpu_us': (sum(c * p['requests'] for c, p in zip(cpu, parts)) / n
+                       if n and None not in cpu else None),
+            'non2xx': sum(p['non2xx'] for p in parts),
+            'sock_err': sum(p['sock_err'] for p in parts)}
+
+
 def rounds_order(targets, r):
     return targets if r % 2 == 0 else list(reversed(targets))
 
@@ -771,12 +786,24 @@ def main():
             '%d-byte POST, %ds ==' % (CONNS, 296, DUR))
         out('  CPU per request = utime+stime delta from /proc/PID/stat (fields 14+15) of the '
             'serving process (nginx: its worker) / requests wrk counted')
+        out('  direct, nginx and relay run in %d slices of 1 s each per round, alternating '
+            '(the order rotates every slice and reverses every round), so that all three live '
+            'through the same seconds of this shared host; each round sums a target\'s slices. '
+            'Portkey gets one %d s run per round of its own.' % (DUR, DUR))
         for t in targets:        # warm-up: connection pools, JIT
             run_wrk(t, CONNS, 2 if t.name == 'portkey' else 1, tag='warm-up')
         thr = {t.name: [] for t in targets}
+        mixed = [t for t in targets if t.name != 'portkey']
         for r in range(ROUNDS):
-            for t in rounds_order(targets, r):
-                res = run_wrk(t, CONNS, DUR, tag='throughput')
+            slices = {t.name: [] for t in mixed}
+            for k in range(DUR):
+                order = rounds_order(mixed[k % len(mixed):] + mixed[:k % len(mixed)], r)
+                for t in order:
+                    slices[t.name].append(run_wrk(t, CONNS, 1, tag='throughput'))
+            runs = [(t, sum_runs(slices[t.name])) for t in mixed]
+            runs += [(t, run_wrk(t, CONNS, DUR, tag='throughput'))
+                     for t in targets if t.name == 'portkey']
+            for t, res in runs:
                 thr[t.name].append(res)
                 if res:
                     out('  round %d %-8s %9s req/s  CPU %7s us/req  non-2xx %d  socket errors %d' % (
