@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1102,11 +1103,52 @@ syncer_main(int fd, int wake)
 	}
 }
 
+/* The helper is forked while the relay serves: it must not keep the
+ * relay's sockets open (a connection the relay closes would not end
+ * while the helper held it). Close every descriptor but stdin, stdout,
+ * stderr and keep_a/keep_b; poll() finds them, marking a number that is
+ * not open POLLNVAL, a chunk of numbers per call. */
+static void
+close_all_but(int keep_a, int keep_b)
+{
+	enum { CHUNK = 256 };
+	struct pollfd p[CHUNK];
+	struct rlimit rl;
+	rlim_t max = 65536;
+	rlim_t base;
+	int i, n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		max = rl.rlim_cur;
+	}
+	for (base = 3; base < max; base += CHUNK) {
+		n = max - base < CHUNK ? (int)(max - base) : CHUNK;
+		for (i = 0; i < n; i++) {
+			p[i].fd = (int)base + i;
+			p[i].events = 0;
+		}
+		if (poll(p, (nfds_t)n, 0) < 0) {
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			if (!(p[i].revents & POLLNVAL) && p[i].fd != keep_a &&
+			    p[i].fd != keep_b) {
+				close(p[i].fd);
+			}
+		}
+	}
+}
+
 /* sync=batch: one helper process that only fsyncs. A process, not a
  * thread: while the relay has one thread, the kernel skips reference
  * counting the file on each of its socket calls and musl skips its
- * locks (about 1% of the relay's CPU under load). If it cannot start,
- * batch syncs run inline (logged): slower, not less durable. */
+ * locks (about 1% of the relay's CPU under load). It is forked by
+ * ledger_tick() LEDGER_SYNCER_DELAY_MS after open (or at the first
+ * write, if sooner), not during start-up: the fork and the copy-on-write
+ * faults after it cost ~1.7 ms of start-up on a VM whose page tables are
+ * costly to change, and it should come while the relay is still small.
+ * If it cannot start, batch syncs run inline (logged): slower, not
+ * less durable. */
 static void
 start_syncer(struct ledger *l)
 {
@@ -1131,7 +1173,7 @@ start_syncer(struct ledger *l)
 		return;
 	}
 	if (pid == 0) {
-		close(p[1]);
+		close_all_but(l->fd, p[0]);
 		syncer_main(l->fd, p[0]);
 	}
 	close(p[0]);
@@ -1390,9 +1432,9 @@ ledger_open(struct ledger *l, const char *path, enum conf_sync sync,
 		goto fail;
 	}
 	l->last_sync_ms = clock_mono_ms();
-	if (l->sync == CONF_SYNC_BATCH) {
-		start_syncer(l);
-	}
+	l->syncer_wanted = l->sync == CONF_SYNC_BATCH;
+	l->syncer_wake = -1;
+	l->syncer_at_ms = l->last_sync_ms + LEDGER_SYNCER_DELAY_MS;
 	return 0;
 fail:
 	release(l);
@@ -2240,6 +2282,11 @@ ledger_task(struct ledger *l, const struct ledger_task *t, char *err,
 void
 ledger_tick(struct ledger *l, uint64_t now_ms)
 {
+	if (l->syncer_wanted && l->fd >= 0 && (now_ms >= l->syncer_at_ms ||
+	    l->dirty)) {
+		l->syncer_wanted = 0;	/* once: if it fails, inline */
+		start_syncer(l);
+	}
 	if (l->fd >= 0 && l->dirty && now_ms >= ledger_tick_due_ms(l)) {
 		if (l->syncer != 0 && wake_syncer(l) == 0) {
 			l->fsyncs++;
@@ -2254,10 +2301,16 @@ ledger_tick(struct ledger *l, uint64_t now_ms)
 uint64_t
 ledger_tick_due_ms(const struct ledger *l)
 {
-	if (l->sync != CONF_SYNC_BATCH || !l->dirty) {
-		return UINT64_MAX;
+	uint64_t due = UINT64_MAX;
+
+	if (l->syncer_wanted && l->fd >= 0) {
+		due = l->syncer_at_ms;
 	}
-	return l->last_sync_ms + LEDGER_BATCH_MS;
+	if (l->sync == CONF_SYNC_BATCH && l->dirty &&
+	    l->last_sync_ms + LEDGER_BATCH_MS < due) {
+		due = l->last_sync_ms + LEDGER_BATCH_MS;
+	}
+	return due;
 }
 
 int64_t

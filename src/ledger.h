@@ -23,8 +23,11 @@ enum {
 					 * 100 ms the flushes cost ~20 us of
 					 * p99 at concurrency 1 (bench) and
 					 * 10x the flash wear */
-	LEDGER_GROUP_CAP = 65536	/* group commit: bytes of charge lines
+	LEDGER_GROUP_CAP = 65536,	/* group commit: bytes of charge lines
 					 * that may wait for ledger_commit() */
+	LEDGER_SYNCER_DELAY_MS = 100	/* sync=batch: the fsync helper is
+					 * forked this long after open (or at
+					 * the first write), off start-up */
 };
 
 /* One wallet as the ledger knows it. Wallets that are no longer in the
@@ -99,8 +102,11 @@ struct ledger {
 	uint64_t writes;	/* write(2)s of complete lines, for metrics */
 	/* sync=batch: the fsync runs in a helper process, so the event loop
 	 * never waits for the disk; the loop asks for it with a byte on
-	 * syncer_wake (see start_syncer in ledger.c). */
+	 * syncer_wake (see start_syncer in ledger.c). The helper is forked
+	 * after start-up, not at open. */
 	pid_t syncer;		/* 0: none, batch syncs run inline */
+	int syncer_wanted;	/* batch: not forked yet */
+	uint64_t syncer_at_ms;	/* monotonic time to fork it */
 	int syncer_wake;	/* our end of the helper's socket, or -1 */
 	/* Group commit (ledger_group()): charge lines wait in pend and go
 	 * out with one write(2) per ledger_commit(). */
@@ -214,9 +220,10 @@ int ledger_credit(struct ledger *l, const char *wallet, int64_t amount_nano,
 int ledger_task(struct ledger *l, const struct ledger_task *t, char *err,
     size_t errlen);
 
-/* sync=batch: fsync when lines were written and LEDGER_BATCH_MS have
- * passed since the last fsync. Call from the event loop with the
- * monotonic now; does nothing for the other policies. */
+/* sync=batch: start the fsync helper when its time has come (see
+ * LEDGER_SYNCER_DELAY_MS), and fsync when lines were written and
+ * LEDGER_BATCH_MS have passed since the last fsync. Call from the event
+ * loop with the monotonic now; does nothing for the other policies. */
 void ledger_tick(struct ledger *l, uint64_t now_ms);
 
 /* Monotonic time at which ledger_tick() has work, or UINT64_MAX when none

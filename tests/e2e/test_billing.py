@@ -309,9 +309,17 @@ def test_batch_sync_helper_process(env):
     # thread). It syncs while the relay runs, leaves with it, and if it is
     # killed the relay says so and syncs inline without losing a charge.
     m, r = start(env, overdraft='1000', ledger='relay-ledger.jsonl sync=batch')
+    # forked shortly after start-up (LEDGER_SYNCER_DELAY_MS), not during it
     wait_for(lambda: len(children(r.proc.pid)) == 1, 5, 'sync helper')
     helper = children(r.proc.pid)[0]
     assert os.listdir('/proc/%d/task' % r.proc.pid) == [str(r.proc.pid)], 'relay has one thread'
+    # the helper keeps the ledger and its own socket, none of the relay's
+    # (its listener, clients, upstreams): nothing stays open through it
+    fds = {int(f): os.readlink('/proc/%d/fd/%s' % (helper, f))
+           for f in os.listdir('/proc/%d/fd' % helper)}
+    socks = [t for fd, t in fds.items() if fd > 2 and t.startswith('socket:')]
+    assert len(socks) == 1, fds
+    assert any(t.endswith('relay-ledger.jsonl') for t in fds.values()), fds
     assert chat(r).status == 200
     wait_for(lambda: metrics(r)['relay_ledger_fsyncs_total'] >= 1, 5, 'a batch fsync')
     # a terminal's ^C reaches the whole process group: the helper stays

@@ -137,6 +137,8 @@ append_raw(const char *path, const char *body)
 	free(line);
 }
 
+static int count_in(const char *path, const char *needle);
+
 static int
 verify(const char *path, char *out, size_t cap)
 {
@@ -765,7 +767,14 @@ test_sync(void)
 
 	ok(ledger_open(&l, path_of("batch.jsonl"), CONF_SYNC_BATCH, "cny",
 	    NULL, 0, err, sizeof err) == 0, "open batch");
-	ok(ledger_tick_due_ms(&l) == UINT64_MAX, "batch: clean");
+	due = l.last_sync_ms + LEDGER_SYNCER_DELAY_MS;
+	ok(l.syncer == 0 && ledger_tick_due_ms(&l) == due,
+	    "batch: no fsync helper at open; it is due shortly after");
+	ledger_tick(&l, due - 1);
+	ok(l.syncer == 0, "batch: not before its time");
+	ledger_tick(&l, due);
+	ok(l.syncer > 0 && ledger_tick_due_ms(&l) == UINT64_MAX,
+	    "batch: helper forked, nothing else due");
 	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
 	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
 	due = ledger_tick_due_ms(&l);
@@ -780,6 +789,17 @@ test_sync(void)
 	ledger_tick(&l, due + 1000);
 	ok_int(l.fsyncs, 1, "batch: nothing to sync, no fsync");
 	ledger_close(&l);
+
+	/* A write before the helper's time forks it at the next tick. */
+	ok(ledger_open(&l, path_of("batch2.jsonl"), CONF_SYNC_BATCH, "cny",
+	    NULL, 0, err, sizeof err) == 0, "open batch again");
+	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
+	ledger_tick(&l, l.last_sync_ms + 1);
+	ok(l.syncer > 0 && l.fsyncs == 0 && l.dirty,
+	    "batch: the first write brings the helper, not an fsync yet");
+	ledger_close(&l);
+	ok(count_in(path_of("batch2.jsonl"), "\"credit\"") == 1,
+	    "and the line is in the file");
 
 	ok(ledger_open(&l, path_of("none.jsonl"), CONF_SYNC_NONE, "cny", NULL,
 	    0, err, sizeof err) == 0, "open none");
