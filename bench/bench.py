@@ -786,14 +786,13 @@ def main():
             '%d-byte POST, %ds ==' % (CONNS, 296, DUR))
         out('  CPU per request = utime+stime delta from /proc/PID/stat (fields 14+15) of the '
             'serving process (nginx: its worker) / requests wrk counted')
-        out('  direct, nginx and relay run in %d slices of 1 s each per round, alternating '
-            '(the order rotates every slice and reverses every round), so that all three live '
-            'through the same seconds of this shared host; each round sums a target\'s slices. '
-            'Portkey gets one %d s run per round of its own.' % (DUR, DUR))
+        out('  the targets run in %d slices of 1 s each per round, alternating (the order '
+            'rotates every slice and reverses every round), so that all of them live through '
+            'the same seconds of this shared host; each round sums a target\'s slices.' % DUR)
         for t in targets:        # warm-up: connection pools, JIT
             run_wrk(t, CONNS, 2 if t.name == 'portkey' else 1, tag='warm-up')
         thr = {t.name: [] for t in targets}
-        mixed = [t for t in targets if t.name != 'portkey']
+        mixed = targets
         for r in range(ROUNDS):
             slices = {t.name: [] for t in mixed}
             for k in range(DUR):
@@ -801,8 +800,6 @@ def main():
                 for t in order:
                     slices[t.name].append(run_wrk(t, CONNS, 1, tag='throughput'))
             runs = [(t, sum_runs(slices[t.name])) for t in mixed]
-            runs += [(t, run_wrk(t, CONNS, DUR, tag='throughput'))
-                     for t in targets if t.name == 'portkey']
             for t, res in runs:
                 thr[t.name].append(res)
                 if res:
