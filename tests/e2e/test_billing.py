@@ -314,12 +314,21 @@ def test_batch_sync_helper_process(env):
     helper = children(r.proc.pid)[0]
     assert os.listdir('/proc/%d/task' % r.proc.pid) == [str(r.proc.pid)], 'relay has one thread'
     # the helper keeps the ledger and its own socket, none of the relay's
-    # (its listener, clients, upstreams): nothing stays open through it
-    fds = {int(f): os.readlink('/proc/%d/fd/%s' % (helper, f))
-           for f in os.listdir('/proc/%d/fd' % helper)}
-    socks = [t for fd, t in fds.items() if fd > 2 and t.startswith('socket:')]
-    assert len(socks) == 1, fds
-    assert any(t.endswith('relay-ledger.jsonl') for t in fds.values()), fds
+    # (its listener, clients, upstreams): nothing stays open through it.
+    # It closes them just after the fork, so look once it has settled.
+    def helper_fds():
+        out = {}
+        for f in os.listdir('/proc/%d/fd' % helper):
+            try:
+                out[int(f)] = os.readlink('/proc/%d/fd/%s' % (helper, f))
+            except OSError:
+                pass            # closed while we looked
+        return out
+
+    def helper_socks():
+        return [t for fd, t in helper_fds().items() if fd > 2 and t.startswith('socket:')]
+    wait_for(lambda: len(helper_socks()) == 1, 5, 'the helper holding only its own socket')
+    assert any(t.endswith('relay-ledger.jsonl') for t in helper_fds().values()), helper_fds()
     assert chat(r).status == 200
     wait_for(lambda: metrics(r)['relay_ledger_fsyncs_total'] >= 1, 5, 'a batch fsync')
     # a terminal's ^C reaches the whole process group: the helper stays
