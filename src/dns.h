@@ -141,8 +141,9 @@ struct dns {
 /* Read resolv.conf and hosts (NULL: "/etc/resolv.conf", "/etc/hosts").
  * A missing file is not an error (no nameserver means 127.0.0.1, as in
  * glibc and musl). Returns 0, or -1 with a message in err when a file
- * exists but cannot be read. Opens no socket. */
-/* d must be all zeros: static storage, or memset, or after dns_free(). */
+ * exists but cannot be read. Opens no socket. d must be all zeros on
+ * the way in (static storage, memset, or after dns_free()): the empty
+ * tables are not written, so their pages stay untouched until used. */
 int dns_init(struct dns *d, const char *resolv_conf_path,
     const char *hosts_path, char *err, size_t errlen);
 

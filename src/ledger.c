@@ -1844,7 +1844,6 @@ queue_place(const char *q, size_t len, const char *last_hash,
 static int
 queue_recover(struct ledger *l, const char *q, size_t len)
 {
-	const size_t *at = q_at, *n_at = q_len;
 	struct replay rp;
 	struct rec *rec = malloc(sizeof *rec);
 	char why[WHY_MAX], err[WHY_MAX + 64];
@@ -1864,7 +1863,7 @@ queue_recover(struct ledger *l, const char *q, size_t len)
 		free(rec);
 		return 0;	/* all written before the relay stopped */
 	}
-	if (write_all(l->fd, q + at[k], len - at[k], &done) < 0) {
+	if (write_all(l->fd, q + q_at[k], len - q_at[k], &done) < 0) {
 		log_error("ledger %s: cannot append %zu queued charge line%s: "
 		    "%s%s", l->path, n - k, n - k == 1 ? "" : "s",
 		    strerror(errno), undo_partial(l, done));
@@ -1876,20 +1875,53 @@ queue_recover(struct ledger *l, const char *q, size_t len)
 	rp.path = l->path;
 	rp.l = l;
 	for (i = k; i < n; i++) {
-		(void)parse_record(q + at[i], n_at[i], rec, why, sizeof why);
+		(void)parse_record(q + q_at[i], q_len[i], rec, why, sizeof why);
 		if (apply(&rp, rec, l->lines + 1, err, sizeof err) < 0) {
 			log_error("ledger %s: %s", l->path, err);
 		}
-		hash_hex(q + at[i], n_at[i], l->last_hash);
+		hash_hex(q + q_at[i], q_len[i], l->last_hash);
 		l->lines++;
 	}
 	free(rec);
-	l->size += (off_t)(len - at[k]);
+	l->size += (off_t)(len - q_at[k]);
 	memcpy(l->file_hash, l->last_hash, sizeof l->file_hash);
 	log_warn("ledger %s: %zu charge line%s answered but not yet written "
 	    "when the relay stopped: appended from the queue file", l->path,
 	    n - k, n - k == 1 ? "" : "s");
 	return 0;
+}
+
+/* Map the queue file at qp if it is one of ours (a regular file of
+ * QUEUE_FILE_SIZE bytes that starts with QUEUE_MAGIC). Returns the
+ * mapping, or MAP_FAILED: then *why is NULL when there is no such file
+ * (or it is not ours), else why it could not be read. */
+static char *
+queue_file_map(const char *qp, int writable, const char **why)
+{
+	struct stat st;
+	char *m = MAP_FAILED;
+	int fd = util_open(qp, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+
+	*why = NULL;
+	if (fd < 0) {
+		if (errno != ENOENT && errno != EISDIR) {
+			*why = strerror(errno);
+		}
+		return MAP_FAILED;
+	}
+	if (fstat(fd, &st) < 0) {
+		*why = strerror(errno);
+	} else if (S_ISREG(st.st_mode) && st.st_size == QUEUE_FILE_SIZE &&
+	    (m = mmap(NULL, QUEUE_FILE_SIZE, PROT_READ | (writable ?
+	    PROT_WRITE : 0), MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		*why = strerror(errno);
+	} else if (m != MAP_FAILED && memcmp(m, QUEUE_MAGIC,
+	    QUEUE_LEN_AT) != 0) {
+		munmap(m, QUEUE_FILE_SIZE);
+		m = MAP_FAILED;
+	}
+	close(fd);
+	return m;
 }
 
 /* At open, whatever this start's sync policy: lines a relay queued and
@@ -1901,36 +1933,26 @@ queue_recover(struct ledger *l, const char *q, size_t len)
 static int
 queue_replay(struct ledger *l, char *err, size_t errlen)
 {
-	char *qp = path_with(l->path, ".queue"), *m = MAP_FAILED;
-	const char *why = NULL;
-	struct stat st;
+	char *qp = path_with(l->path, ".queue"), *m;
+	const char *why;
 	uint64_t len;
 	off_t size = l->size;
-	int fd = -1, rc = 0;
+	int rc = 0;
 
 	if (qp == NULL) {
 		return oom(err, errlen);
 	}
-	if ((fd = util_open(qp, O_RDWR | O_CLOEXEC, 0)) < 0) {
-		if (errno != ENOENT && errno != EISDIR) {
-			why = strerror(errno);
+	if ((m = queue_file_map(qp, 1, &why)) == MAP_FAILED) {
+		if (why != NULL) {
+			snprintf(err, errlen, "ledger %s: its queue file %s "
+			    "cannot be read (%s); it may hold charges that were "
+			    "answered but not yet written, and the relay does not "
+			    "start without them", l->path, qp, why);
+			rc = -1;
 		}
-		goto out;
-	}
-	if (fstat(fd, &st) < 0) {
-		why = strerror(errno);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size != QUEUE_FILE_SIZE) {
-		goto out;	/* not ours: ledger_group() starts it over */
-	}
-	if ((m = mmap(NULL, QUEUE_FILE_SIZE, PROT_READ | PROT_WRITE,
-	    MAP_SHARED, fd, 0)) == MAP_FAILED) {
-		why = strerror(errno);
-		goto out;
-	}
-	if (memcmp(m, QUEUE_MAGIC, QUEUE_LEN_AT) != 0) {
-		goto out;
+		free(qp);
+		return rc;	/* none, or not ours: ledger_group() starts
+				 * it over */
 	}
 	memcpy(&len, m + QUEUE_LEN_AT, sizeof len);
 	if (len > LEDGER_GROUP_CAP) {
@@ -1944,27 +1966,15 @@ queue_replay(struct ledger *l, char *err, size_t errlen)
 		    "neither be appended to the ledger nor kept aside (see the "
 		    "log above); the relay does not start without them", l->path,
 		    qp);
-		goto out;
+	} else {
+		if (l->size != size && l->sync != CONF_SYNC_NONE &&
+		    fsync(l->fd) < 0) {
+			log_error("ledger %s: fsync after appending queued "
+			    "lines: %s", l->path, strerror(errno));
+		}
+		queue_store_len(m, 0);
 	}
-	if (l->size != size && l->sync != CONF_SYNC_NONE && fsync(l->fd) < 0) {
-		log_error("ledger %s: fsync after appending queued lines: %s",
-		    l->path, strerror(errno));
-	}
-	queue_store_len(m, 0);
-out:
-	if (why != NULL) {
-		snprintf(err, errlen, "ledger %s: its queue file %s cannot be "
-		    "read (%s); it may hold charges that were answered but not "
-		    "yet written, and the relay does not start without them",
-		    l->path, qp, why);
-		rc = -1;
-	}
-	if (m != MAP_FAILED) {
-		munmap(m, QUEUE_FILE_SIZE);
-	}
-	if (fd >= 0) {
-		close(fd);
-	}
+	munmap(m, QUEUE_FILE_SIZE);
 	free(qp);
 	return rc;
 }
@@ -2403,30 +2413,21 @@ upper(const char *cur, char out[9])
 static void
 queue_note(const char *path, const char *last_hash)
 {
-	char *qp = path_with(path, ".queue"), *q = NULL;
+	char *qp = path_with(path, ".queue"), *m = MAP_FAILED;
 	struct rec *rec = malloc(sizeof *rec);
 	const char *why = NULL;
 	uint64_t len;
-	size_t k, n, done = 0;
-	ssize_t got = 0;
-	int fd = qp == NULL ? -1 : util_open(qp, O_RDONLY | O_CLOEXEC, 0);
+	size_t k, n;
 
-	if (fd < 0 || rec == NULL || (q = malloc(QUEUE_FILE_SIZE)) == NULL) {
+	if (qp == NULL || rec == NULL ||
+	    (m = queue_file_map(qp, 0, &why)) == MAP_FAILED) {
 		goto out;
 	}
-	while (done < QUEUE_FILE_SIZE && (got = read(fd, q + done,
-	    QUEUE_FILE_SIZE - done)) > 0) {
-		done += (size_t)got;
-	}
-	if (done != QUEUE_FILE_SIZE || memcmp(q, QUEUE_MAGIC,
-	    QUEUE_LEN_AT) != 0) {
-		goto out;
-	}
-	memcpy(&len, q + QUEUE_LEN_AT, sizeof len);
+	memcpy(&len, m + QUEUE_LEN_AT, sizeof len);
 	if (len == 0) {
 		goto out;
 	}
-	if (len > LEDGER_GROUP_CAP || queue_place(q + QUEUE_HEAD, (size_t)len,
+	if (len > LEDGER_GROUP_CAP || queue_place(m + QUEUE_HEAD, (size_t)len,
 	    last_hash, rec, &k, &n, &why) < 0) {
 		fprintf(stderr, "note: %s holds queued charge lines that %s; "
 		    "the relay's next start keeps them in %s-unplaced\n", qp,
@@ -2439,10 +2440,9 @@ queue_note(const char *path, const char *last_hash)
 		    n - k == 1 ? "it" : "them", n - k == 1 ? "it" : "them");
 	}
 out:
-	if (fd >= 0) {
-		close(fd);
+	if (m != MAP_FAILED) {
+		munmap(m, QUEUE_FILE_SIZE);
 	}
-	free(q);
 	free(rec);
 	free(qp);
 }

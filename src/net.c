@@ -4,7 +4,6 @@
  * block, so it is only called before the loop starts. */
 #define _GNU_SOURCE	/* accept4 (POSIX.1-2024; older musl hides it) */
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
