@@ -311,6 +311,21 @@ def config(mock_port, extra='', wallets=True, providers=None, models=None,
     return '\n'.join(lines) + '\n'
 
 
+def ledger_lines(r, settle=True):
+    """The ledger's lines. With sync=none or batch an answer may reach its
+    client a few microseconds before its charge line is written (the line
+    is already in the crash-safe queue file): unless settle is False, one
+    more answered request first makes sure the loop pass that sent the
+    answer has written its lines."""
+    if settle and r.proc.poll() is None:
+        try:
+            http('127.0.0.1', r.port, 'GET', '/healthz')
+        except OSError:
+            pass
+    with open(os.path.join(r.workdir, 'relay-ledger.jsonl'), 'rb') as f:
+        return [json.loads(l) for l in f.read().splitlines()]
+
+
 def cred_env(creds=('sk-upstream-1',)):
     return {'MOCK_KEY_%d' % (i + 1): c for i, c in enumerate(creds)}
 

@@ -10,7 +10,8 @@ import threading
 import time
 from decimal import Decimal, ROUND_HALF_EVEN
 
-from harness import KEY, RELAY, config, connect, http, read_response, sha256_hex, wait_for
+from harness import (KEY, RELAY, config, connect, http, ledger_lines, read_response,
+                     sha256_hex, wait_for)
 
 ADMIN = 'rk-admin-test-0000000000000000000009'
 RATE = Decimal('7.2000')
@@ -39,21 +40,6 @@ def chat(r, body=None, extra=None):
     h.update(extra or {})
     return http('127.0.0.1', r.port, 'POST', '/v1/chat/completions',
                 body or {'model': 'gpt-5.2', 'messages': [], 'max_tokens': 100}, h)
-
-
-def ledger_lines(r, settle=True):
-    """The ledger's lines. With sync=none or batch an answer may reach its
-    client a few microseconds before its charge line is written (the line
-    is already in the crash-safe queue file): unless settle is False, one
-    more answered request first makes sure the loop pass that sent the
-    answer has written its lines."""
-    if settle and r.proc.poll() is None:
-        try:
-            http('127.0.0.1', r.port, 'GET', '/healthz')
-        except OSError:
-            pass
-    with open(os.path.join(r.workdir, 'relay-ledger.jsonl'), 'rb') as f:
-        return [json.loads(l) for l in f.read().splitlines()]
 
 
 def reference(tin, tout, pin, pout):

@@ -9,8 +9,8 @@ import socket
 import subprocess
 import time
 
-from harness import (KEY, KEY2, RELAY, config, connect, cred_env, http, node,
-                     raw, read_response, wait_for)
+from harness import (KEY, KEY2, RELAY, config, connect, cred_env, http, ledger_lines,
+                     node, raw, read_response, wait_for)
 
 
 def start(env, creds=('sk-upstream-1',), **kw):
@@ -80,11 +80,7 @@ def anthropic_env(r, key=KEY):
 
 
 def charges(r):
-    """The charge lines of r's ledger, once the loop pass that answered
-    has written them (one more answered request makes sure of that)."""
-    http('127.0.0.1', r.port, 'GET', '/healthz')
-    with open(os.path.join(r.workdir, 'relay-ledger.jsonl')) as f:
-        return [l for l in map(json.loads, f) if l['type'] == 'charge']
+    return [l for l in ledger_lines(r) if l['type'] == 'charge']
 
 
 def test_anthropic_sdk_message_is_relayed_and_charged(env):
