@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -300,6 +301,32 @@ util_random(void *buf, size_t n)
 	(void)r;
 #endif
 	return n > 0 ? urandom(p, n) : 0;
+}
+
+void *
+util_grow(void *arr, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap = *cap ? *cap : 8;
+	char *p;
+
+	if (need <= *cap) {
+		return arr;
+	}
+	if (elem == 0) {
+		return NULL;
+	}
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2) {
+			return NULL;
+		}
+		ncap *= 2;
+	}
+	if (ncap > SIZE_MAX / elem || (p = realloc(arr, ncap * elem)) == NULL) {
+		return NULL;
+	}
+	memset(p + *cap * elem, 0, (ncap - *cap) * elem);
+	*cap = ncap;
+	return p;
 }
 
 void

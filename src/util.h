@@ -47,6 +47,13 @@ int util_parse_fixed(const char *p, size_t n, unsigned max_frac,
  * Cheaper than printf on the per-request path. */
 size_t util_u64_dec(uint64_t v, char *out);
 
+/* Make room for need elements of elem bytes in the array arr of *cap
+ * elements: doubling from 8, every size checked for overflow; the new
+ * elements are zeroed. Returns the (maybe moved) array with *cap updated,
+ * or NULL with arr and *cap unchanged (no memory, or the size overflows).
+ * The one way the relay grows an array. */
+void *util_grow(void *arr, size_t *cap, size_t need, size_t elem);
+
 /* Zero n bytes in a way the compiler may not drop (secrets). */
 void util_wipe(void *p, size_t n);
 

@@ -1,6 +1,7 @@
 /* Unit tests for util: views, bounded number parsing, constant-time
  * compare, SHA-256, hex and random bytes. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "t.h"
@@ -230,6 +231,35 @@ test_sha256_hex(void)
 }
 
 static void
+test_grow(void)
+{
+	size_t cap = 0, i;
+	int *a = NULL, *b;
+
+	b = util_grow(a, &cap, 1, sizeof(int));
+	ok(b != NULL && cap == 8, "first growth gives 8 (cap %zu)", cap);
+	a = b;
+	for (i = 0; i < 8; i++) {
+		ok(a[i] == 0, "new element %zu zeroed", i);
+		a[i] = (int)i + 1;
+	}
+	b = util_grow(a, &cap, 8, sizeof(int));
+	ok(b == a && cap == 8, "no growth when need fits");
+	b = util_grow(a, &cap, 9, sizeof(int));
+	ok(b != NULL && cap == 16, "doubles to 16 (cap %zu)", cap);
+	a = b;
+	ok(a[7] == 8 && a[8] == 0 && a[15] == 0, "old kept, new zeroed");
+	b = util_grow(a, &cap, 100, sizeof(int));
+	ok(b != NULL && cap == 128, "grows past need in doublings (%zu)", cap);
+	a = b;
+	b = util_grow(a, &cap, SIZE_MAX / 2 + 2, sizeof(int));
+	ok(b == NULL && cap == 128, "an overflowing count is refused");
+	b = util_grow(a, &cap, 129, SIZE_MAX / 8);
+	ok(b == NULL && cap == 128, "an overflowing byte size is refused");
+	free(a);
+}
+
+static void
 test_random(void)
 {
 	unsigned char a[32], b[32];
@@ -251,6 +281,7 @@ main(void)
 	test_parse_fixed();
 	test_ct_equal();
 	test_sha256_hex();
+	test_grow();
 	test_random();
 	return t_done("util");
 }
