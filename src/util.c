@@ -6,7 +6,9 @@
  * or keeps state; util_random() is the only function that does I/O. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -301,6 +303,20 @@ util_random(void *buf, size_t n)
 	(void)r;
 #endif
 	return n > 0 ? urandom(p, n) : 0;
+}
+
+int
+util_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0) {
+		return -1;
+	}
+	va_start(ap, fmt);
+	(void)vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
 }
 
 void *

@@ -54,6 +54,13 @@ size_t util_u64_dec(uint64_t v, char *out);
  * The one way the relay grows an array. */
 void *util_grow(void *arr, size_t *cap, size_t need, size_t elem);
 
+/* snprintf a reason into err[errlen] (nothing when err is NULL or errlen
+ * 0); a long one is cut, which is fine for text meant for people.
+ * Returns -1, so a failing function can end with
+ * `return util_errf(err, errlen, ...)`. The one error formatter. */
+int util_errf(char *err, size_t errlen, const char *fmt, ...)
+    RELAY_PRINTF(3, 4);
+
 /* Zero n bytes in a way the compiler may not drop (secrets). */
 void util_wipe(void *p, size_t n);
 

@@ -260,6 +260,18 @@ test_grow(void)
 }
 
 static void
+test_errf(void)
+{
+	char err[8];
+
+	ok(util_errf(err, sizeof(err), "x=%d", 42) == -1, "errf returns -1");
+	ok_str(err, "x=42", "errf formats");
+	util_errf(err, sizeof(err), "%s", "a long reason");
+	ok_str(err, "a long ", "errf cuts to the buffer");
+	ok(util_errf(NULL, 0, "%d", 1) == -1, "errf without a buffer");
+}
+
+static void
 test_random(void)
 {
 	unsigned char a[32], b[32];
@@ -282,6 +294,7 @@ main(void)
 	test_ct_equal();
 	test_sha256_hex();
 	test_grow();
+	test_errf();
 	test_random();
 	return t_done("util");
 }
