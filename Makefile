@@ -24,7 +24,8 @@ BR_CFLAGS = -W -Wall $(OPT) $(NOUNWIND) -ffunction-sections -fdata-sections \
            -Ivendor/bearssl/inc -Ivendor/bearssl/src
 
 MODULES  = util sha256 log clock buf conf http json net dns tls route money \
-           ledger api server upstream proxy cli
+           ledger api server upstream metrics gen rewrite pool billing \
+           stream tasks exchange local front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
 UNITS    = util sha256 conf http json route money ledger dns tls
 VENDOR_OK = vendor/.fetched

@@ -7,7 +7,7 @@
 #include "conf.h"
 #include "ledger.h"
 #include "log.h"
-#include "proxy.h"
+#include "loop.h"
 #include "tls.h"
 #include "util.h"
 
@@ -364,5 +364,5 @@ cli_main(int argc, char **argv)
 	for (size_t i = 0; i < c->nwarnings; i++) {
 		log_warn("%s", c->warnings[i]);
 	}
-	return proxy_run(c, path, allow_broken);
+	return loop_run(c, path, allow_broken);
 }

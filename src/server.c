@@ -108,7 +108,6 @@ server_new(int fd, uint64_t id, const struct conf *c,
 	sc->state = SERVER_READ_HEAD;
 	sc->deadline_ms = now_ms + c->header_timeout_ms;
 	sc->last_io_ms = now_ms;
-	sc->req.wallet = -1;
 	return sc;
 }
 
@@ -131,7 +130,6 @@ reset_request(struct server_conn *sc)
 	    0, sizeof(sc->req.head) - offsetof(struct http_request, nheaders));
 	memset((char *)&sc->req + sizeof(sc->req.head), 0,
 	    sizeof(sc->req) - sizeof(sc->req.head));
-	sc->req.wallet = -1;
 	sc->body_ptr = NULL;
 	sc->body_left = 0;
 	sc->got_bytes = 0;
@@ -148,14 +146,33 @@ server_free(struct server_conn *sc)
 	}
 	tls_free(sc->tls);
 	reset_request(sc);
-	util_wipe(sc->key, sizeof(sc->key));
 	free(sc->spare_mem);
 	free(sc->store);
 	free(sc);
 }
 
+const char *
+server_close_text(enum server_close_reason why)
+{
+	static const char *const text[] = {
+		[SERVER_CLOSE_DONE] = "response complete",
+		[SERVER_CLOSE_PEER] = "client closed",
+		[SERVER_CLOSE_READ_FAILED] = "client read failed",
+		[SERVER_CLOSE_WRITE_FAILED] = "client write failed",
+		[SERVER_CLOSE_INVALID_SOCKET] = "invalid socket",
+		[SERVER_CLOSE_KEEPALIVE] = "keep-alive timeout",
+		[SERVER_CLOSE_STOPPED_READING] = "client stopped reading",
+		[SERVER_CLOSE_HEAD_TOO_BIG] = "response head does not fit",
+		[SERVER_CLOSE_SHUTDOWN] = "shutdown",
+		[SERVER_CLOSE_CUT] = "response cut",
+	};
+
+	return (size_t)why < sizeof(text) / sizeof(text[0]) && text[why] ?
+	    text[why] : "closed";
+}
+
 void
-server_close(struct server_conn *sc, const char *reason)
+server_close(struct server_conn *sc, enum server_close_reason why)
 {
 	if (sc->state == SERVER_CLOSED) {
 		return;
@@ -165,17 +182,29 @@ server_close(struct server_conn *sc, const char *reason)
 		    tls_error(sc->tls));
 	} else {
 		log_debug("conn %llu closed: %s", (unsigned long long)sc->id,
-		    reason);
+		    server_close_text(why));
 	}
 	if (sc->tls != NULL && sc->fd >= 0 && tls_handshake_done(sc->tls)) {
 		(void)tls_shutdown(sc->tls, sc->fd);	/* best effort */
 	}
-	sc->close_reason = reason;
 	sc->state = SERVER_CLOSED;
 	if (sc->fd >= 0) {
 		close(sc->fd);
 		sc->fd = -1;
 	}
+}
+
+void
+server_busy(struct server_conn *sc)
+{
+	sc->state = SERVER_BUSY;
+	sc->deadline_ms = 0;
+}
+
+void
+server_gate(struct server_conn *sc, int gate)
+{
+	sc->gated = gate;
 }
 
 static short plain_interest(const struct server_conn *sc);
@@ -206,8 +235,8 @@ plain_interest(const struct server_conn *sc)
 	if (sc->state == SERVER_CLOSED) {
 		return 0;
 	}
-	if ((buf_len(&sc->out) > 0 || sc->body_left > 0) && !sc->hold_out) {
-		ev |= POLLOUT;	/* held: nothing may be written yet */
+	if ((buf_len(&sc->out) > 0 || sc->body_left > 0) && !sc->gated) {
+		ev |= POLLOUT;	/* gated: nothing may be written yet */
 	}
 	switch (sc->state) {
 	case SERVER_READ_HEAD:
@@ -228,8 +257,8 @@ plain_interest(const struct server_conn *sc)
 int
 server_flush(struct server_conn *sc, uint64_t now_ms)
 {
-	if (sc->hold_out) {
-		return 0;	/* the charge goes to the file first */
+	if (sc->gated) {
+		return 0;	/* the owner holds the answer back */
 	}
 	while (buf_len(&sc->out) > 0 || sc->body_left > 0) {
 		struct iovec iov[2];
@@ -256,7 +285,7 @@ server_flush(struct server_conn *sc, uint64_t now_ms)
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				break;
 			}
-			server_close(sc, "client write failed");
+			server_close(sc, SERVER_CLOSE_WRITE_FAILED);
 			return -1;
 		}
 		sc->last_io_ms = now_ms;
@@ -274,7 +303,7 @@ server_flush(struct server_conn *sc, uint64_t now_ms)
 	}
 	if (sc->tls != NULL && tls_flush_pending(sc->tls, sc->fd) < 0 &&
 	    errno != EAGAIN && errno != EWOULDBLOCK) {
-		server_close(sc, "client write failed");
+		server_close(sc, SERVER_CLOSE_WRITE_FAILED);
 		return -1;
 	}
 	if (sc->state == SERVER_BUSY || sc->state == SERVER_DRAIN) {
@@ -307,11 +336,11 @@ read_some(struct server_conn *sc, uint64_t now_ms)
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			return 0;
 		}
-		server_close(sc, "client read failed");
+		server_close(sc, SERVER_CLOSE_READ_FAILED);
 		return -1;
 	}
 	if (r == 0) {
-		server_close(sc, "client closed");
+		server_close(sc, SERVER_CLOSE_PEER);
 		return -1;
 	}
 	buf_produced(&sc->in, (size_t)r);
@@ -548,7 +577,7 @@ server_step(struct server_conn *sc, short revents, uint64_t now_ms)
 		return;
 	}
 	if (revents & POLLNVAL) {
-		server_close(sc, "invalid socket");
+		server_close(sc, SERVER_CLOSE_INVALID_SOCKET);
 		return;
 	}
 	if ((revents & POLLOUT) && server_flush(sc, now_ms) < 0) {
@@ -597,7 +626,7 @@ server_step(struct server_conn *sc, short revents, uint64_t now_ms)
 				return;
 			}
 			if (sc->close_after) {
-				server_close(sc, "response complete");
+				server_close(sc, SERVER_CLOSE_DONE);
 				return;
 			}
 			reset_request(sc);
@@ -626,7 +655,7 @@ server_timeout(struct server_conn *sc, uint64_t now_ms)
 	case SERVER_READ_HEAD:
 		if (!sc->got_bytes && sc->served > 0) {
 			/* Idle keep-alive: nothing was asked, nothing to answer. */
-			server_close(sc, "keep-alive timeout");
+			server_close(sc, SERVER_CLOSE_KEEPALIVE);
 			return;
 		}
 		make_request_id(sc->req.id, sizeof(sc->req.id));
@@ -641,7 +670,7 @@ server_timeout(struct server_conn *sc, uint64_t now_ms)
 		break;
 	case SERVER_BUSY:
 	case SERVER_DRAIN:
-		server_close(sc, "client stopped reading");
+		server_close(sc, SERVER_CLOSE_STOPPED_READING);
 		break;
 	default:
 		break;
@@ -703,7 +732,7 @@ server_respond(struct server_conn *sc, int status, const char *content_type,
 	if (buf_append(&sc->out, head, (size_t)n) < 0 ||
 	    (extra != NULL && buf_puts(&sc->out, extra) < 0) ||
 	    buf_append(&sc->out, "\r\n", 2) < 0) {
-		server_close(sc, "response head does not fit");
+		server_close(sc, SERVER_CLOSE_HEAD_TOO_BIG);
 		return;
 	}
 	if (borrow || len > buf_room(&sc->out)) {

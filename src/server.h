@@ -3,7 +3,7 @@
 /* The downstream side: one client connection, its request parsing and
  * response writing. server_step() does the I/O and moves the state
  * forward; when it stops in SERVER_HEAD_READY or SERVER_BODY_READY the
- * caller (proxy) decides what the request means and answers through the
+ * caller (the front) decides what the request means and answers through the
  * server_respond*() helpers or by streaming into out. */
 #include <stddef.h>
 #include <stdint.h>
@@ -12,16 +12,15 @@
 #include "http.h"
 
 struct conf;
-struct exchange;
 struct tls_conn;
 struct tls_server_cert;
 
 enum server_state {
 	SERVER_READ_HEAD,	/* waiting for a complete request head */
-	SERVER_HEAD_READY,	/* head parsed; the proxy checks path/key */
+	SERVER_HEAD_READY,	/* head parsed; the owner checks path/key */
 	SERVER_READ_BODY,	/* reading the body into req.mem */
-	SERVER_BODY_READY,	/* request complete; the proxy acts */
-	SERVER_BUSY,		/* the proxy is producing the response */
+	SERVER_BODY_READY,	/* request complete; the owner acts */
+	SERVER_BUSY,		/* the owner is producing the response */
 	SERVER_DRAIN,		/* response complete; flushing out */
 	SERVER_CLOSED		/* released at the end of the loop pass */
 };
@@ -36,7 +35,6 @@ struct server_request {
 	char id[32];		/* x-request-id "req_<hex>" */
 	struct view path;	/* target without the query, view into mem */
 	struct view query;	/* "?..." or empty, view into mem */
-	long wallet;		/* conf wallet index, -1 open mode */
 	uint64_t started_ms;
 };
 
@@ -56,21 +54,26 @@ struct server_conn {
 	unsigned char *store;	/* owned: storage of in and out */
 	struct server_request req;
 	char *spare_mem;	/* owned: a finished request's block, reused */
-	unsigned char key[96];	/* the last client key accepted here (wiped
-				 * on free); key_len 0 = none */
-	size_t key_len;
-	long key_wallet;
 	size_t spare_cap;
-	struct exchange *ex;	/* owned by proxy while a relay is running */
-	struct exchange *spare_ex;	/* owned by proxy: kept for reuse */
 	struct tls_conn *tls;	/* owned; NULL on a plain listener */
 	const struct conf *conf;	/* borrowed; the config this conn started on */
-	const char *close_reason;	/* why it closed, for the log */
-	/* Set by proxy while the charge line of this conn's answer waits
-	 * for the ledger's group commit: server_flush() writes nothing
-	 * until it is cleared. held_next links proxy's list of them. */
-	int hold_out;
-	struct server_conn *held_next;
+	int gated;		/* the owner holds the output back (see
+				 * server_gate()) */
+	void *owner;		/* borrowed: whoever serves this connection */
+};
+
+/* Why a connection closed, for the log (server_close_text()). */
+enum server_close_reason {
+	SERVER_CLOSE_DONE,		/* response complete, no keep-alive */
+	SERVER_CLOSE_PEER,		/* the client closed */
+	SERVER_CLOSE_READ_FAILED,
+	SERVER_CLOSE_WRITE_FAILED,
+	SERVER_CLOSE_INVALID_SOCKET,
+	SERVER_CLOSE_KEEPALIVE,		/* idle keep-alive timed out */
+	SERVER_CLOSE_STOPPED_READING,	/* `idle` passed with output queued */
+	SERVER_CLOSE_HEAD_TOO_BIG,	/* a response head did not fit */
+	SERVER_CLOSE_SHUTDOWN,		/* the relay is stopping */
+	SERVER_CLOSE_CUT		/* the response was cut (upstream broke) */
 };
 
 /* Allocate a connection for an accepted fd; with cert set, it speaks TLS
@@ -82,8 +85,22 @@ struct server_conn *server_new(int fd, uint64_t id, const struct conf *c,
 /* Free everything the connection owns and close its fd. */
 void server_free(struct server_conn *sc);
 
-/* Mark closed (fd closed at once; memory freed by the owner later). */
-void server_close(struct server_conn *sc, const char *reason);
+/* Mark closed (fd closed at once; memory freed by the owner later) and
+ * log why at debug level (a TLS failure at info). The one way a client
+ * connection closes. */
+void server_close(struct server_conn *sc, enum server_close_reason why);
+
+/* Fixed text for a close reason ("client closed", ...). */
+const char *server_close_text(enum server_close_reason why);
+
+/* The owner takes over the request: BUSY, no deadline of the server's
+ * own (the owner's timers bound it). */
+void server_busy(struct server_conn *sc);
+
+/* gate 1: out is filled but nothing is written (no POLLOUT, flushes do
+ * nothing) until gate 0 again; the owner uses it to hold an answer back
+ * until its charge is on disk. */
+void server_gate(struct server_conn *sc, int gate);
 
 /* Do the I/O the revents allow and advance. Safe to call with revents 0
  * (just makes progress on buffered bytes). */
@@ -99,8 +116,9 @@ int server_tls_buffered(const struct server_conn *sc);
 /* Handle an expired deadline (408, or a silent close when idle). */
 void server_timeout(struct server_conn *sc, uint64_t now_ms);
 
-/* Write as much of out (then body_ptr) as the socket takes. Returns 0, or
- * -1 when the connection failed (it is then closed). */
+/* Write as much of out (then body_ptr) as the socket takes (nothing while
+ * gated). Returns 0, or -1 when the connection failed (it is then
+ * closed). */
 int server_flush(struct server_conn *sc, uint64_t now_ms);
 
 /* Accept the head: go on to read the body (sending 100 Continue when the
@@ -120,7 +138,7 @@ void server_respond(struct server_conn *sc, int status,
 void server_error(struct server_conn *sc, int status, const char *code,
     const char *message, uint64_t now_ms);
 
-/* The response is complete (streamed by the proxy): flush and go on. */
+/* The response is complete (streamed by the owner): flush and go on. */
 void server_response_done(struct server_conn *sc, uint64_t now_ms);
 
 /* Fixed reason phrase for a status. */

@@ -28,18 +28,76 @@
 #include "net.h"
 #include "tls.h"
 #include "upstream.h"
+#include "util.h"
 
 #define UPSTREAM_BODY_WINDOW 16384
 
+/* The text of each reason: prefix, the detail, suffix. */
+static const struct {
+	const char *pre, *post;
+} fail_text[] = {
+	[UPSTREAM_FAIL_NONE] = { "", "" },
+	[UPSTREAM_FAIL_CONNECT] = { "connect failed: ", "" },
+	[UPSTREAM_FAIL_TLS] = { "TLS: ", "" },
+	[UPSTREAM_FAIL_RESET_SENDING] = {
+	    "connection reset while sending the request (", ")" },
+	[UPSTREAM_FAIL_READ_SENDING] = { "", " while sending the request" },
+	[UPSTREAM_FAIL_CLOSED_SENDING] = {
+	    "connection closed while sending the request", "" },
+	[UPSTREAM_FAIL_HUP_SENDING] = { "connection closed while sending", "" },
+	[UPSTREAM_FAIL_READ_BEFORE_HEAD] = { "", " before the response head" },
+	[UPSTREAM_FAIL_CLOSED_BEFORE_HEAD] = {
+	    "connection closed before the response head", "" },
+	[UPSTREAM_FAIL_CLOSED_IN_HEAD] = {
+	    "connection closed inside the response head", "" },
+	[UPSTREAM_FAIL_HEAD_TOO_LARGE] = { "response head too large", "" },
+	[UPSTREAM_FAIL_MALFORMED_HEAD] = { "malformed response head: ", "" },
+	[UPSTREAM_FAIL_PROTOCOL_SWITCH] = { "unexpected protocol switch", "" },
+	[UPSTREAM_FAIL_BODY_CUT] = {
+	    "upstream closed the connection before the end of the body", "" },
+	[UPSTREAM_FAIL_BAD_CHUNKED] = { "malformed chunked body from upstream",
+	    "" },
+	[UPSTREAM_FAIL_CHUNK_BOOKKEEPING] = { "chunk bookkeeping error", "" },
+	[UPSTREAM_FAIL_TIMEOUT_CONNECT] = { "connect timeout after ", " ms" },
+	[UPSTREAM_FAIL_TIMEOUT_HANDSHAKE] = { "TLS handshake timeout after ",
+	    " ms (connect)" },
+	[UPSTREAM_FAIL_TIMEOUT_SENDING] = { "timeout while sending the request",
+	    "" },
+	[UPSTREAM_FAIL_TIMEOUT_FIRST_BYTE] = { "no response head within ",
+	    " ms (first_byte)" },
+	[UPSTREAM_FAIL_TIMEOUT_IDLE] = { "upstream idle for ", " ms" },
+};
+
+int
+upstream_fail_is_timeout(enum upstream_fail f)
+{
+	return f >= UPSTREAM_FAIL_TIMEOUT_CONNECT &&
+	    f <= UPSTREAM_FAIL_TIMEOUT_IDLE;
+}
+
+/* FAILED for reason f; detail (or NULL) completes its text. The first
+ * failure sticks. */
 static void
-fail(struct upstream *u, const char *fmt, const char *arg)
+fail(struct upstream *u, enum upstream_fail f, const char *detail)
 {
 	if (u->state == UPSTREAM_FAILED || u->state == UPSTREAM_CLOSED) {
 		return;
 	}
-	snprintf(u->error, sizeof(u->error), fmt, arg ? arg : "");
+	u->fail = f;
+	snprintf(u->error, sizeof(u->error), "%s%.120s%s", fail_text[f].pre,
+	    detail != NULL ? detail : "", fail_text[f].post);
 	u->state = UPSTREAM_FAILED;
 	u->deadline_ms = 0;
+}
+
+/* A timeout of ms milliseconds. */
+static void
+fail_ms(struct upstream *u, enum upstream_fail f, uint64_t ms)
+{
+	char n[24];
+
+	n[util_u64_dec(ms, n)] = '\0';
+	fail(u, f, n);
 }
 
 struct upstream *
@@ -102,8 +160,9 @@ upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
 	u->got_bytes = 0;
 	u->cut = 0;
 	u->eof = 0;
+	u->fail = UPSTREAM_FAIL_NONE;
 	u->error[0] = '\0';
-	u->timed_out = 0;
+	u->read_error[0] = '\0';
 	u->requests++;
 	buf_init(&u->in, u->store, u->store_cap);	/* the head's room back */
 	http_response_reset(&u->resp);
@@ -192,10 +251,10 @@ send_some(struct upstream *u, uint64_t now_ms)
 				return;
 			}
 			if (u->tls != NULL && !tls_handshake_done(u->tls)) {
-				fail(u, "TLS: %s", io_error(u, errno));
+				fail(u, UPSTREAM_FAIL_TLS, io_error(u, errno));
 			} else {
-				fail(u, "connection reset while sending the "
-				    "request (%s)", io_error(u, errno));
+				fail(u, UPSTREAM_FAIL_RESET_SENDING,
+				    io_error(u, errno));
 			}
 			return;
 		}
@@ -219,7 +278,7 @@ send_some(struct upstream *u, uint64_t now_ms)
 	}
 	if (u->tls != NULL && tls_flush_pending(u->tls, u->fd) < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			fail(u, "TLS: %s", io_error(u, errno));
+			fail(u, UPSTREAM_FAIL_TLS, io_error(u, errno));
 		}
 		/* Records still queued: tls_interest asks for POLLOUT while
 		 * we already wait for the answer. */
@@ -229,7 +288,7 @@ send_some(struct upstream *u, uint64_t now_ms)
 }
 
 /* Read once into in. Returns 1 on bytes, 0 on EAGAIN/no room, -1 on EOF
- * or error (eof set; error text set for errors). */
+ * or error (eof set; read_error set for errors). */
 static int
 read_some(struct upstream *u)
 {
@@ -250,10 +309,10 @@ read_some(struct upstream *u)
 		}
 		u->eof = 1;
 		if (u->tls != NULL && !tls_handshake_done(u->tls)) {
-			snprintf(u->error, sizeof(u->error), "TLS: %s",
-			    io_error(u, errno));
+			snprintf(u->read_error, sizeof(u->read_error),
+			    "TLS: %s", io_error(u, errno));
 		} else {
-			snprintf(u->error, sizeof(u->error),
+			snprintf(u->read_error, sizeof(u->read_error),
 			    "connection reset (%s)", io_error(u, errno));
 		}
 		return -1;
@@ -278,12 +337,12 @@ parse_head(struct upstream *u, uint64_t now_ms)
 			return;
 		}
 		if (r == HTTP_BAD) {
-			fail(u, "malformed response head: %s", u->resp.error);
+			fail(u, UPSTREAM_FAIL_MALFORMED_HEAD, u->resp.error);
 			return;
 		}
 		if (u->resp.status >= 100 && u->resp.status < 200) {
 			if (u->resp.status == 101) {
-				fail(u, "unexpected protocol switch%s", NULL);
+				fail(u, UPSTREAM_FAIL_PROTOCOL_SWITCH, NULL);
 				return;
 			}
 			/* Interim responses (100 Continue, 103) are not
@@ -295,6 +354,27 @@ parse_head(struct upstream *u, uint64_t now_ms)
 		u->state = UPSTREAM_HEAD;
 		u->deadline_ms = now_ms + u->conf->idle_timeout_ms;
 		return;
+	}
+}
+
+/* The last read (r) found no complete head: an error, an EOF, or a head
+ * that outgrew its room. */
+static void
+head_failed(struct upstream *u, int r, enum upstream_fail read_err,
+    enum upstream_fail closed)
+{
+	if (r < 0) {
+		if (u->read_error[0] != '\0') {
+			fail(u, read_err, u->read_error);
+		} else if (u->got_bytes) {
+			fail(u, UPSTREAM_FAIL_CLOSED_IN_HEAD, NULL);
+		} else {
+			fail(u, closed, NULL);
+		}
+		return;
+	}
+	if (buf_len(&u->in) >= u->conf->max_header) {
+		fail(u, UPSTREAM_FAIL_HEAD_TOO_LARGE, NULL);
 	}
 }
 
@@ -332,24 +412,8 @@ watch_early(struct upstream *u, short revents, uint64_t now_ms)
 	if (u->state != UPSTREAM_SENDING) {
 		return;
 	}
-	if (r < 0) {
-		if (u->error[0] != '\0') {
-			char why[160];
-
-			snprintf(why, sizeof(why), "%s", u->error);
-			fail(u, "%.120s while sending the request", why);
-		} else if (u->got_bytes) {
-			fail(u, "connection closed inside the response head%s",
-			    NULL);
-		} else {
-			fail(u, "connection closed while sending the request%s",
-			    NULL);
-		}
-		return;
-	}
-	if (buf_len(&u->in) >= u->conf->max_header) {
-		fail(u, "response head too large%s", NULL);
-	}
+	head_failed(u, r, UPSTREAM_FAIL_READ_SENDING,
+	    UPSTREAM_FAIL_CLOSED_SENDING);
 }
 
 void
@@ -363,7 +427,7 @@ upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 			return;
 		}
 		if (net_connect_result(u->fd) < 0) {
-			fail(u, "connect failed: %s", strerror(errno));
+			fail(u, UPSTREAM_FAIL_CONNECT, strerror(errno));
 			return;
 		}
 		u->state = UPSTREAM_SENDING;
@@ -377,7 +441,7 @@ upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 		if (u->tls != NULL && u->iovcnt == 0 &&
 		    tls_flush_pending(u->tls, u->fd) < 0 &&
 		    errno != EAGAIN && errno != EWOULDBLOCK) {
-			fail(u, "TLS: %s", io_error(u, errno));
+			fail(u, UPSTREAM_FAIL_TLS, io_error(u, errno));
 			return;
 		}
 		send_some(u, now_ms);
@@ -387,8 +451,7 @@ upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 		if (u->state != UPSTREAM_READ_HEAD) {
 			if (u->state == UPSTREAM_SENDING &&
 			    (revents & (POLLHUP | POLLERR))) {
-				fail(u, "connection closed while sending%s",
-				    NULL);
+				fail(u, UPSTREAM_FAIL_HUP_SENDING, NULL);
 			}
 			return;
 		}
@@ -397,7 +460,7 @@ upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 		if (u->tls != NULL && (revents & POLLOUT) &&
 		    tls_flush_pending(u->tls, u->fd) < 0 &&
 		    errno != EAGAIN && errno != EWOULDBLOCK) {
-			fail(u, "TLS: %s", io_error(u, errno));
+			fail(u, UPSTREAM_FAIL_TLS, io_error(u, errno));
 			return;
 		}
 		if (!(revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -413,24 +476,8 @@ upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 				return;
 			}
 		}
-		if (r < 0) {
-			if (u->error[0] != '\0') {
-				char why[160];
-
-				snprintf(why, sizeof(why), "%s", u->error);
-				fail(u, "%.120s before the response head", why);
-			} else if (u->got_bytes) {
-				fail(u, "connection closed inside the response "
-				    "head%s", NULL);
-			} else {
-				fail(u, "connection closed before the response "
-				    "head%s", NULL);
-			}
-			return;
-		}
-		if (buf_len(&u->in) >= u->conf->max_header) {
-			fail(u, "response head too large%s", NULL);
-		}
+		head_failed(u, r, UPSTREAM_FAIL_READ_BEFORE_HEAD,
+		    UPSTREAM_FAIL_CLOSED_BEFORE_HEAD);
 		return;
 	case UPSTREAM_BODY:
 		if (u->tls != NULL && (revents & POLLOUT)) {
@@ -461,39 +508,32 @@ upstream_step(struct upstream *u, short revents, uint64_t now_ms)
 void
 upstream_timeout(struct upstream *u, uint64_t now_ms)
 {
-	char why[96];
-
 	(void)now_ms;
-	u->timed_out = 1;
 	switch (u->state) {
 	case UPSTREAM_CONNECTING:
-		snprintf(why, sizeof(why), "connect timeout after %llu ms",
-		    (unsigned long long)u->conf->connect_timeout_ms);
+		fail_ms(u, UPSTREAM_FAIL_TIMEOUT_CONNECT,
+		    u->conf->connect_timeout_ms);
 		break;
 	case UPSTREAM_SENDING:
 		if (u->tls != NULL && !tls_handshake_done(u->tls)) {
-			snprintf(why, sizeof(why), "TLS handshake timeout after "
-			    "%llu ms (connect)", (unsigned long long)
+			fail_ms(u, UPSTREAM_FAIL_TIMEOUT_HANDSHAKE,
 			    u->conf->connect_timeout_ms);
 		} else {
-			snprintf(why, sizeof(why),
-			    "timeout while sending the request");
+			fail(u, UPSTREAM_FAIL_TIMEOUT_SENDING, NULL);
 		}
 		break;
 	case UPSTREAM_READ_HEAD:
-		snprintf(why, sizeof(why), "no response head within %llu ms "
-		    "(first_byte)",
-		    (unsigned long long)u->conf->first_byte_timeout_ms);
+		fail_ms(u, UPSTREAM_FAIL_TIMEOUT_FIRST_BYTE,
+		    u->conf->first_byte_timeout_ms);
 		break;
 	case UPSTREAM_IDLE:
 		upstream_close(u);
-		return;
+		break;
 	default:
-		snprintf(why, sizeof(why), "upstream idle for %llu ms",
-		    (unsigned long long)u->conf->idle_timeout_ms);
+		fail_ms(u, UPSTREAM_FAIL_TIMEOUT_IDLE,
+		    u->conf->idle_timeout_ms);
 		break;
 	}
-	fail(u, "%s", why);
 }
 
 void
@@ -554,8 +594,7 @@ upstream_read_body(struct upstream *u, char *dst, size_t cap,
 					u->state = UPSTREAM_DONE;
 					u->deadline_ms = 0;
 				} else {
-					fail(u, "upstream closed the connection "
-					    "before the end of the body%s", NULL);
+					fail(u, UPSTREAM_FAIL_BODY_CUT, NULL);
 				}
 			}
 			break;
@@ -588,13 +627,12 @@ upstream_read_body(struct upstream *u, char *dst, size_t cap,
 			r = http_chunked_step(&u->chunked,
 			    (const char *)buf_head(&u->in), n, &off, &dlen);
 			if (r < 0) {
-				fail(u, "malformed chunked body from upstream%s",
-				    NULL);
+				fail(u, UPSTREAM_FAIL_BAD_CHUNKED, NULL);
 				return got;
 			}
 			if (dlen > cap - got) {
 				/* Defensive: cannot happen with the bound. */
-				fail(u, "chunk bookkeeping error%s", NULL);
+				fail(u, UPSTREAM_FAIL_CHUNK_BOOKKEEPING, NULL);
 				return got;
 			}
 			memcpy(dst + got, buf_head(&u->in) + off, dlen);
@@ -635,8 +673,6 @@ void
 upstream_park(struct upstream *u, uint64_t now_ms)
 {
 	u->state = UPSTREAM_IDLE;
-	u->owner = NULL;
-	u->internal = 0;
 	u->iovcnt = 0;
 	u->idle_since_ms = now_ms;
 	u->deadline_ms = now_ms + u->conf->keepalive_timeout_ms;

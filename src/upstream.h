@@ -38,6 +38,33 @@ enum upstream_framing {
 
 #define UPSTREAM_IOV_MAX 6
 
+/* Why an attempt failed. The text a person reads (the 503's attempt
+ * list, the log) is made from the reason and a detail (an errno text, a
+ * TLS reason, a limit) by upstream_fail(). */
+enum upstream_fail {
+	UPSTREAM_FAIL_NONE,
+	UPSTREAM_FAIL_CONNECT,		/* connect failed: <errno> */
+	UPSTREAM_FAIL_TLS,		/* TLS: <reason> */
+	UPSTREAM_FAIL_RESET_SENDING,	/* reset while sending (<errno>) */
+	UPSTREAM_FAIL_READ_SENDING,	/* <read error> while sending */
+	UPSTREAM_FAIL_CLOSED_SENDING,	/* closed while sending the request */
+	UPSTREAM_FAIL_HUP_SENDING,	/* POLLHUP while sending */
+	UPSTREAM_FAIL_READ_BEFORE_HEAD,	/* <read error> before the head */
+	UPSTREAM_FAIL_CLOSED_BEFORE_HEAD,
+	UPSTREAM_FAIL_CLOSED_IN_HEAD,
+	UPSTREAM_FAIL_HEAD_TOO_LARGE,
+	UPSTREAM_FAIL_MALFORMED_HEAD,	/* malformed response head: <why> */
+	UPSTREAM_FAIL_PROTOCOL_SWITCH,	/* a 101 */
+	UPSTREAM_FAIL_BODY_CUT,		/* closed before the end of the body */
+	UPSTREAM_FAIL_BAD_CHUNKED,	/* malformed chunked body */
+	UPSTREAM_FAIL_CHUNK_BOOKKEEPING,
+	UPSTREAM_FAIL_TIMEOUT_CONNECT,	/* the timeouts: detail is the ms */
+	UPSTREAM_FAIL_TIMEOUT_HANDSHAKE,
+	UPSTREAM_FAIL_TIMEOUT_SENDING,
+	UPSTREAM_FAIL_TIMEOUT_FIRST_BYTE,
+	UPSTREAM_FAIL_TIMEOUT_IDLE
+};
+
 struct upstream {
 	int fd;
 	enum upstream_state state;
@@ -62,12 +89,16 @@ struct upstream {
 	int got_bytes;		/* some response byte arrived */
 	unsigned long requests;	/* requests sent on this connection */
 	uint64_t idle_since_ms;	/* when it was parked */
-	char error[160];	/* why it failed (FAILED) */
-	int timed_out;		/* the failure was a timeout */
+	enum upstream_fail fail;	/* why it failed (FAILED) */
+	char error[160];	/* that, as text */
+	char read_error[120];	/* the last read error, for the reason */
 	struct tls_conn *tls;	/* owned; NULL for plain http */
-	void *owner;		/* borrowed: the exchange using it, or NULL */
-	int internal;		/* owner is the relay's own task poll */
+	void *owner;		/* borrowed: who uses it (a struct starting
+				 * with pool.h's tag), NULL while parked */
 };
+
+/* 1 when the reason is one of the timeouts. */
+int upstream_fail_is_timeout(enum upstream_fail f);
 
 /* Start a connection to a; with ta set, TLS to server_name (SNI and the
  * certificate's host name). Returns NULL with error text in err when the
@@ -109,7 +140,7 @@ size_t upstream_read_body(struct upstream *u, char *dst, size_t cap,
 /* 1 when the finished connection can be parked for reuse. */
 int upstream_reusable(const struct upstream *u);
 
-/* Park: IDLE, no owner, the idle timer armed. */
+/* Park: IDLE, the idle timer armed. */
 void upstream_park(struct upstream *u, uint64_t now_ms);
 
 /* Close the socket and mark CLOSED (memory released with upstream_free). */

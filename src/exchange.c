@@ -1,0 +1,622 @@
+/* exchange: one relayed request (see exchange.h). */
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "billing.h"
+#include "conf.h"
+#include "exchange.h"
+#include "gen.h"
+#include "ledger.h"
+#include "log.h"
+#include "metrics.h"
+#include "pool.h"
+#include "rewrite.h"
+#include "server.h"
+#include "tasks.h"
+#include "upstream.h"
+#include "util.h"
+
+#define ATTEMPT_LOG_CAP 2048
+
+struct exchange *
+exchange_new(void)
+{
+	return calloc(1, sizeof(struct exchange));
+}
+
+void
+exchange_recycle(struct exchange *ex)
+{
+	struct exchange keep = *ex;
+
+	if (ex->up_head != NULL) {
+		util_wipe(ex->up_head, ex->up_head_len);
+	}
+	memset(ex, 0, sizeof(*ex));
+	ex->up_head = keep.up_head;
+	ex->up_head_cap = keep.up_head_cap;
+	ex->log = keep.log;
+	ex->body = keep.body;
+	stream_reset(&ex->body);
+}
+
+void
+exchange_free(struct exchange *ex)
+{
+	if (ex == NULL) {
+		return;
+	}
+	if (ex->up_head != NULL) {
+		util_wipe(ex->up_head, ex->up_head_len);
+		free(ex->up_head);
+	}
+	stream_free(&ex->body);
+	free(ex->log);
+	free(ex);
+}
+
+static const char *
+cred_label(const struct exchange *ex)
+{
+	const struct conf_provider *p = &ex->gen->conf->providers[
+	    ex->model->routes[ex->route].provider];
+
+	return ex->cred == SIZE_MAX ? "(none)" : p->creds[ex->cred].label;
+}
+
+static const char *
+route_text(const struct exchange *ex)
+{
+	return ex->model->routes[ex->route].text;
+}
+
+static void attempt_note(struct exchange *ex, const char *fmt, ...)
+    RELAY_PRINTF(2, 3);
+
+/* Add one entry to the attempt list a 503 shows. */
+static void
+attempt_note(struct exchange *ex, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (ex->log == NULL && (ex->log = malloc(ATTEMPT_LOG_CAP)) == NULL) {
+		return;
+	}
+	if (ex->log_len + 4 >= ATTEMPT_LOG_CAP) {
+		return;
+	}
+	if (ex->log_len > 0) {
+		memcpy(ex->log + ex->log_len, "; ", 2);
+		ex->log_len += 2;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(ex->log + ex->log_len, ATTEMPT_LOG_CAP - ex->log_len,
+	    fmt, ap);
+	va_end(ap);
+	if (n > 0) {
+		ex->log_len += (size_t)n;
+		if (ex->log_len >= ATTEMPT_LOG_CAP) {
+			ex->log_len = ATTEMPT_LOG_CAP - 1;
+		}
+	}
+}
+
+/* An attempt failed for why: into the list and the log. */
+static void
+attempt_failed(struct exchange *ex, const char *why, uint64_t now_ms,
+    int timed)
+{
+	attempt_note(ex, "%s key %s: %s", route_text(ex), cred_label(ex), why);
+	if (timed) {
+		log_info("%s attempt %u %s key %s: %s (%llu ms)",
+		    ex->sc->req.id, ex->attempts, route_text(ex),
+		    cred_label(ex), why,
+		    (unsigned long long)(now_ms - ex->attempt_ms));
+	} else {
+		log_info("%s attempt %u %s key %s: %s", ex->sc->req.id,
+		    ex->attempts, route_text(ex), cred_label(ex), why);
+	}
+}
+
+static void
+drop_upstream(struct exchange *ex)
+{
+	if (ex->up != NULL) {
+		pool_drop(ex->up);
+		ex->up = NULL;
+	}
+}
+
+/* The charge of an answer the client got: the reported usage, or the
+ * hold's estimate with output bounded by what actually streamed. */
+static void
+write_charge(struct exchange *ex)
+{
+	struct ledger_charge ch;
+
+	memset(&ch, 0, sizeof(ch));
+	ch.id = ex->sc->req.id;
+	ch.wallet = ex->wallet;
+	ch.model = ex->model->alias;
+	ch.route = route_text(ex);
+	ch.cred = ex->cred == SIZE_MAX ? NULL : cred_label(ex);
+	ch.status = ex->status;
+	if (ex->body.has_usage) {
+		ch.in = ex->body.usage_in;
+		ch.out = ex->body.usage_out;
+	} else {
+		ch.in = ex->est_in;
+		ch.out = ex->body.body_bytes / 4 < ex->est_out ?
+		    ex->body.body_bytes / 4 : ex->est_out;
+		ch.estimated = 1;
+	}
+	(void)billing_charge(ex->gen->conf, ex->model, &ch);
+}
+
+void
+exchange_end(struct exchange *ex)
+{
+	if (!ex->settled && ex->wallet != NULL) {
+		ex->settled = 1;
+		billing_release(ex->wallet, ex->hold_nano);
+		if (ex->head_sent && ex->status >= 200 && ex->status < 300 &&
+		    !ex->no_charge) {
+			write_charge(ex);
+		}
+	}
+	drop_upstream(ex);
+}
+
+int
+exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
+    char *msg, size_t msglen)
+{
+	const struct conf *c = ex->gen->conf;
+
+	ex->est_in = ex->sc->req.body_len / 4;
+	ex->est_out = ex->jr.has_max_tokens ? ex->jr.max_tokens :
+	    c->hold_max_tokens;
+	return billing_hold(c, ex->model, ex->wallet, limited, overdraft_nano,
+	    ex->est_in, ex->est_out, &ex->hold_nano, msg, msglen);
+}
+
+/* Every candidate failed (or none is left, or `total` ran out): 503 with
+ * the attempt list and when to come back (SPEC §4.5). */
+static void
+fail_all(struct exchange *ex, uint64_t now_ms)
+{
+	struct server_conn *sc = ex->sc;
+	char msg[ATTEMPT_LOG_CAP + 256], extra[64];
+	char body[ATTEMPT_LOG_CAP * 2 + 512], esc[ATTEMPT_LOG_CAP * 2 + 300];
+	uint64_t wait = route_soonest_ms(&ex->gen->routes, ex->gen->conf,
+	    ex->model, now_ms);
+	unsigned long secs = (unsigned long)((wait + 999) / 1000);
+	int n;
+
+	if (secs < 1) {
+		secs = 1;
+	}
+	snprintf(msg, sizeof(msg), "no upstream could answer for model '%s' "
+	    "(%u attempt%s): %s", ex->model->alias, ex->attempts,
+	    ex->attempts == 1 ? "" : "s", ex->log_len ? ex->log :
+	    "no candidate");
+	snprintf(extra, sizeof(extra), "Retry-After: %lu\r\nx-relay-attempts: "
+	    "%u\r\n", secs, ex->attempts);
+	log_warn("%s %s", sc->req.id, msg);
+	exchange_end(ex);
+	ex->over = 1;
+	metrics.unavailable++;
+	/* server_error() cannot add headers; build it here. */
+	if (json_escape(msg, strlen(msg), esc, sizeof(esc)) < 0) {
+		snprintf(esc, sizeof(esc), "no upstream could answer");
+	}
+	n = snprintf(body, sizeof(body), "{\"error\":{\"message\":\"%s\","
+	    "\"type\":\"server_error\",\"code\":\"upstream_unavailable\"}}\n",
+	    esc);
+	server_respond(sc, 503, "application/json", extra, body, (size_t)n,
+	    0, now_ms);
+}
+
+/* The upstream request for the current candidate into ex->up_head and
+ * iovecs around the client's body. Returns the iov count or -1. */
+static int
+build_request(struct exchange *ex, struct iovec *iov)
+{
+	const struct gen *g = ex->gen;
+	const struct conf *c = g->conf;
+	const struct conf_route *r = &ex->model->routes[ex->route];
+	const struct server_request *rq = &ex->sc->req;
+	size_t model = (size_t)(ex->model - c->models), need;
+	struct rewrite_request w;
+	struct rewrite_edit edits[2], tmp;
+	const struct view *mval;
+
+	if (model >= c->nmodels || ex->route >= ex->model->nroutes) {
+		return -1;	/* not this generation's model */
+	}
+	mval = &g->model_value[model][ex->route];
+	memset(&w, 0, sizeof(w));
+	w.method = rq->head.method;
+	w.base_path.p = c->providers[r->provider].path;
+	w.base_path.n = g->path_len[r->provider];
+	w.path = rq->path;
+	w.query = rq->query;
+	w.fixed = *gen_fixed(g, r->provider, ex->cred);
+	w.headers = rq->head.headers;
+	w.nheaders = rq->head.nheaders;
+	w.connection = rq->head.connection;
+	w.provider = &c->providers[r->provider];
+	w.body = rq->mem + rq->head_len;
+	w.body_len = rq->body_len;
+	edits[0].off = ex->jr.model_off;
+	edits[0].del = ex->jr.model_len;
+	edits[0].ins = mval->p;
+	edits[0].ins_len = mval->n;
+	w.edits = edits;
+	w.nedits = ex->pinned ? 0 : 1;	/* a task read has no body to edit */
+	ex->body.drop_usage = 0;
+	if (!ex->pinned && rewrite_usage_edit(&ex->jr, w.body, rq->path,
+	    &edits[1])) {
+		ex->body.drop_usage = 1;
+		w.nedits = 2;
+		if (edits[1].off < edits[0].off) {
+			tmp = edits[0];
+			edits[0] = edits[1];
+			edits[1] = tmp;
+		}
+	}
+	need = rewrite_request_need(&w);
+	if (need > ex->up_head_cap) {
+		if (ex->up_head != NULL) {
+			util_wipe(ex->up_head, ex->up_head_len);
+		}
+		ex->up_head_len = 0;
+		free(ex->up_head);
+		if ((ex->up_head = malloc(need)) == NULL) {
+			ex->up_head_cap = 0;
+			return -1;
+		}
+		ex->up_head_cap = need;
+	}
+	{
+		int niov = rewrite_request(&w, ex->up_head, iov);
+
+		if (iov[0].iov_len > ex->up_head_len) {
+			ex->up_head_len = iov[0].iov_len;
+		}
+		return niov;
+	}
+}
+
+/* The next candidate from the route plan, or -1 after answering 503. */
+static int
+next_candidate(struct exchange *ex, uint64_t now_ms)
+{
+	const struct conf *c = ex->gen->conf;
+	enum route_next_kind k;
+	size_t route, cred;
+	uint64_t wait_ms;
+
+	for (;;) {
+		if (ex->pinned) {
+			/* A task lives with one credential: no failover. */
+			fail_all(ex, now_ms);
+			return -1;
+		}
+		if (now_ms >= ex->deadline_ms) {
+			attempt_note(ex, "total timeout of %llu ms reached",
+			    (unsigned long long)c->total_timeout_ms);
+			fail_all(ex, now_ms);
+			return -1;
+		}
+		k = route_next(&ex->plan, &ex->gen->routes, c, now_ms, &route,
+		    &cred, &wait_ms);
+		if (k == ROUTE_END) {
+			fail_all(ex, now_ms);
+			return -1;
+		}
+		ex->route = route;
+		ex->cred = cred;
+		if (k == ROUTE_SKIP_NO_CRED) {
+			attempt_note(ex, "%s: no credential configured",
+			    route_text(ex));
+		} else if (k == ROUTE_SKIP_COOLING) {
+			attempt_note(ex, "%s key %s: cooling down, %llu s left",
+			    route_text(ex), cred_label(ex),
+			    (unsigned long long)((wait_ms + 999) / 1000));
+		} else {
+			return 0;
+		}
+	}
+}
+
+/* Start the next attempt, or answer 503 when no candidate is left.
+ * fresh: try the current candidate (pinned, a retry on a new connection
+ * or after DNS) before asking the plan. */
+static void
+next_attempt(struct exchange *ex, uint64_t now_ms, int fresh)
+{
+	struct iovec iov[UPSTREAM_IOV_MAX];
+	struct upstream *u;
+	enum pool_result pr;
+	char err[160];
+	int niov;
+
+	for (;;) {
+		if (!fresh && next_candidate(ex, now_ms) < 0) {
+			return;
+		}
+		fresh = 0;
+		niov = build_request(ex, iov);
+		if (niov < 0) {
+			attempt_note(ex, "%s: cannot build the request",
+			    route_text(ex));
+			continue;
+		}
+		ex->attempt_ms = now_ms;
+		pr = pool_get(ex->gen, ex->model->routes[ex->route].provider,
+		    ex->fresh_retry, ex->owner, now_ms, &u, err, sizeof(err));
+		if (pr == POOL_PENDING) {
+			ex->resolving = 1;
+			return;
+		}
+		ex->resolving = 0;
+		if (!ex->fresh_retry || pr == POOL_FAILED) {
+			ex->attempts++;
+			metrics.attempts++;
+		}
+		if (pr == POOL_FAILED) {
+			attempt_failed(ex, err, now_ms, 0);
+			continue;
+		}
+		ex->up = u;
+		upstream_send(u, iov, niov, ex->sc->req.head.method, now_ms);
+		/* Try to write at once: saves a poll round trip. */
+		if (u->state == UPSTREAM_SENDING) {
+			upstream_step(u, POLLOUT, now_ms);
+			if (u->state == UPSTREAM_FAILED ||
+			    u->state == UPSTREAM_HEAD) {
+				exchange_on_upstream(ex, now_ms);
+			}
+		}
+		return;
+	}
+}
+
+static void
+finish(struct exchange *ex, uint64_t now_ms)
+{
+	struct server_conn *sc = ex->sc;
+	struct stream *s = &ex->body;
+
+	stream_finish(s);
+	if (ex->status >= 200 && ex->status < 300) {
+		if (ex->task_create) {
+			tasks_record(sc->req.id, s->tail, s->tail_len,
+			    ex->wallet, ex->model->alias, route_text(ex),
+			    cred_label(ex));
+		} else if (ex->task_id[0] != '\0') {
+			tasks_settle(ex->task_id, ex->gen->conf, sc->req.id,
+			    ex->status, s->tail, s->tail_len);
+		}
+	}
+	log_info("%s %.*s %.*s model=%s route=%s key=%s -> %d attempts=%u "
+	    "in=%llu out=%llu%s %llu ms", sc->req.id,
+	    (int)sc->req.head.method.n, sc->req.head.method.p,
+	    (int)sc->req.path.n, sc->req.path.p, ex->model->alias,
+	    route_text(ex), cred_label(ex), ex->status, ex->attempts,
+	    (unsigned long long)s->usage_in, (unsigned long long)s->usage_out,
+	    s->has_usage ? "" : " (no usage)",
+	    (unsigned long long)(now_ms - sc->req.started_ms));
+	if (ex->up != NULL) {
+		pool_release(ex->up, now_ms);
+		ex->up = NULL;
+	}
+	exchange_end(ex);
+	ex->over = 1;
+	/* The answer's last bytes wait until its charge line is in the
+	 * file, unless the queue survives a crash (billing.h). */
+	if (billing_must_wait() && sc->state != SERVER_CLOSED) {
+		server_gate(sc, 1);
+		billing_wait(ex->wait, ex->owner);
+	}
+	server_response_done(sc, now_ms);
+}
+
+/* The upstream broke after the client got the head: never present a cut
+ * body as complete (SPEC §4.4, §7). */
+static void
+break_stream(struct exchange *ex, const char *why, uint64_t now_ms)
+{
+	struct server_conn *sc = ex->sc;
+
+	log_warn("%s stream from %s broke: %s", sc->req.id, route_text(ex),
+	    why);
+	if (ex->body.sse) {
+		stream_error_event(&ex->body, sc, why);
+	}
+	exchange_end(ex);
+	ex->over = 1;
+	/* No last chunk and a close: the client sees a cut body. */
+	sc->close_after = 1;
+	server_response_done(sc, now_ms);
+}
+
+static void
+pump(struct exchange *ex, uint64_t now_ms)
+{
+	const char *why = NULL;
+
+	switch (stream_pump(&ex->body, ex->up, ex->sc, now_ms, &why)) {
+	case STREAM_DONE:
+		finish(ex, now_ms);
+		break;
+	case STREAM_BROKEN:
+		break_stream(ex, why, now_ms);
+		break;
+	case STREAM_WAIT:
+		break;
+	}
+}
+
+/* The client gets this status and head: forward it and start the body. */
+static void
+forward(struct exchange *ex, uint64_t now_ms)
+{
+	struct server_conn *sc = ex->sc;
+	struct rewrite_response r;
+	struct rewrite_framing f;
+
+	ex->status = ex->up->resp.status;
+	r.resp = &ex->up->resp;
+	r.method = sc->req.head.method;
+	r.minor_version = sc->req.head.minor_version;
+	r.request_id = sc->req.id;
+	r.route = route_text(ex);
+	r.attempts = ex->attempts;
+	f.close_after = sc->close_after;
+	if (rewrite_response_head(&r, &sc->out, &f) < 0) {
+		ex->body.sse = f.sse;
+		break_stream(ex, "response head does not fit", now_ms);
+		return;
+	}
+	ex->body.sse = f.sse;
+	ex->body.client_chunked = f.client_chunked;
+	sc->close_after = f.close_after;
+	ex->head_sent = 1;
+	upstream_start_body(ex->up, now_ms);
+	pump(ex, now_ms);
+}
+
+static void
+on_head(struct exchange *ex, uint64_t now_ms)
+{
+	const struct http_response *r = &ex->up->resp;
+	enum route_outcome o = route_classify(r->status);
+	size_t prov = ex->model->routes[ex->route].provider;
+	char why[80];
+
+	if (o == ROUTE_OK) {
+		if (ex->cred != SIZE_MAX) {
+			route_report(&ex->gen->routes, prov, ex->cred,
+			    ROUTE_OK, 0, now_ms);
+		}
+		forward(ex, now_ms);
+		return;
+	}
+	if (ex->cred != SIZE_MAX) {
+		struct view ra = rewrite_find_header(r->headers, r->nheaders,
+		    "retry-after");
+		uint64_t retry_ms = 0, secs;
+
+		if (ra.n > 0 && util_parse_u64(ra.p, ra.n, &secs) == 0 &&
+		    secs < 86400) {
+			retry_ms = secs * 1000;
+		}
+		route_report(&ex->gen->routes, prov, ex->cred, o, retry_ms,
+		    now_ms);
+	}
+	attempt_note(ex, "%s key %s: %d %.*s", route_text(ex), cred_label(ex),
+	    r->status, (int)(r->reason.n > 60 ? 60 : r->reason.n),
+	    r->reason.p);
+	snprintf(why, sizeof(why), "%d", r->status);
+	log_info("%s attempt %u %s key %s: %s (%llu ms)", ex->sc->req.id,
+	    ex->attempts, route_text(ex), cred_label(ex), why,
+	    (unsigned long long)(now_ms - ex->attempt_ms));
+	drop_upstream(ex);
+	next_attempt(ex, now_ms, 0);
+}
+
+static void
+on_failed(struct exchange *ex, uint64_t now_ms)
+{
+	struct upstream *u = ex->up;
+
+	if (ex->head_sent) {
+		pump(ex, now_ms);
+		return;
+	}
+	if (u->reused && !u->got_bytes && !upstream_fail_is_timeout(u->fail) &&
+	    !ex->fresh_retry) {
+		/* A pooled connection the peer had already closed: not the
+		 * candidate's fault, try once more on a new connection. */
+		drop_upstream(ex);
+		ex->fresh_retry = 1;
+		next_attempt(ex, now_ms, 1);
+		ex->fresh_retry = 0;
+		return;
+	}
+	attempt_failed(ex, u->error, now_ms, 1);
+	drop_upstream(ex);
+	next_attempt(ex, now_ms, 0);
+}
+
+void
+exchange_on_upstream(struct exchange *ex, uint64_t now_ms)
+{
+	if (ex->up == NULL || ex->over) {
+		return;
+	}
+	switch (ex->up->state) {
+	case UPSTREAM_FAILED:
+		on_failed(ex, now_ms);
+		break;
+	case UPSTREAM_HEAD:
+		on_head(ex, now_ms);
+		break;
+	case UPSTREAM_BODY:
+	case UPSTREAM_DONE:
+		pump(ex, now_ms);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+exchange_pump(struct exchange *ex, uint64_t now_ms)
+{
+	if (ex->up != NULL && ex->head_sent && !ex->over) {
+		pump(ex, now_ms);
+	}
+}
+
+void
+exchange_start(struct exchange *ex, uint64_t now_ms, int fresh)
+{
+	ex->deadline_ms = now_ms + ex->gen->conf->total_timeout_ms;
+	route_plan_start(&ex->plan, ex->model);
+	server_busy(ex->sc);
+	metrics.relayed++;
+	next_attempt(ex, now_ms, fresh);
+}
+
+void
+exchange_resume(struct exchange *ex, uint64_t now_ms)
+{
+	if (ex->resolving && ex->up == NULL && !ex->over) {
+		next_attempt(ex, now_ms, 1);
+	}
+}
+
+void
+exchange_expire(struct exchange *ex, uint64_t now_ms)
+{
+	if (ex->over) {
+		return;
+	}
+	if (ex->head_sent) {
+		break_stream(ex, "total timeout reached", now_ms);
+		return;
+	}
+	if (ex->up != NULL) {
+		attempt_note(ex, "%s key %s: total timeout of %llu ms reached",
+		    route_text(ex), cred_label(ex),
+		    (unsigned long long)ex->gen->conf->total_timeout_ms);
+	}
+	fail_all(ex, now_ms);
+}

@@ -1,0 +1,104 @@
+#ifndef RELAY_EXCHANGE_H
+#define RELAY_EXCHANGE_H
+/* One relayed request: its walk over the candidates (route.c), the live
+ * upstream attempt, failover until the first response byte reaches the
+ * client, the body on its way (stream.c), and at the end the one charge
+ * (billing.c). Until the head is sent any retryable outcome moves on to
+ * the next candidate; after it a failure ends the client's response
+ * visibly (SPEC §4). An exchange answers its client itself (a 503, the
+ * relayed answer, a cut stream) and then reports itself over; its owner
+ * (front.c) takes it back. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json.h"
+#include "route.h"
+#include "stream.h"
+
+struct billing_wait;
+struct conf;
+struct conf_model;
+struct gen;
+struct server_conn;
+struct upstream;
+
+#define EXCHANGE_TASK_ID_MAX 128
+
+struct exchange {
+	struct server_conn *sc;		/* borrowed: the client */
+	void *owner;			/* borrowed: what its upstream's owner
+					 * points at (pool.h) */
+	struct billing_wait *wait;	/* borrowed: the owner's place among
+					 * answers that wait for the commit */
+	struct gen *gen;		/* borrowed */
+	struct upstream *up;		/* the live attempt, or NULL */
+	const struct conf_model *model;	/* borrowed from gen->conf */
+	struct route_plan plan;
+	size_t route;			/* current candidate */
+	size_t cred;			/* SIZE_MAX for auth=none */
+	unsigned attempts;		/* upstream attempts made */
+	int fresh_retry;		/* a stale pooled conn was retried */
+	struct json_request jr;		/* offsets into the request body */
+	char *up_head;			/* owned: request head for this attempt
+					 * (holds a secret: wiped) */
+	size_t up_head_cap;
+	size_t up_head_len;		/* bytes written (to wipe) */
+	uint64_t deadline_ms;		/* `total` for the whole request */
+	uint64_t attempt_ms;		/* when this attempt started */
+	int head_sent;			/* the client has the response head */
+	int status;			/* status the client got */
+	struct stream body;		/* the response body on its way */
+	const char *wallet;		/* borrowed from conf ("default" open) */
+	int64_t hold_nano;		/* wallet-currency hold while running */
+	uint64_t est_in, est_out;	/* the hold's token estimate */
+	int settled;			/* hold released, charge written */
+	int resolving;			/* waiting for DNS for this candidate */
+	int pinned;			/* one fixed candidate (a task's own
+					 * provider and credential) */
+	int no_charge;			/* settled elsewhere (tasks) */
+	int task_create;		/* POST .../contents/generations/tasks */
+	char task_id[EXCHANGE_TASK_ID_MAX];	/* GET/DELETE of this task */
+	char *log;			/* owned, lazily: the attempt list a 503
+					 * shows */
+	size_t log_len;
+	int over;			/* answered and settled: give it back */
+};
+
+/* A new exchange, or NULL (no memory). */
+struct exchange *exchange_new(void);
+
+/* Ready for the owner's next request: everything cleared but the
+ * buffers, the secret-bearing request head wiped. */
+void exchange_recycle(struct exchange *ex);
+
+void exchange_free(struct exchange *ex);
+
+/* Hold the request's maximum cost for ex->wallet (SPEC §6): the prompt
+ * as bytes / 4 tokens, max_tokens (or the config's holds max_tokens) out.
+ * limited: the wallet has a balance to respect (not open mode). Returns a
+ * billing_hold result; msg says why on a refusal. */
+int exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
+    char *msg, size_t msglen);
+
+/* Start relaying, under the `total` timeout. The client's connection
+ * becomes BUSY. fresh: try ex->route and ex->cred as set (pinned) instead
+ * of asking the route plan. */
+void exchange_start(struct exchange *ex, uint64_t now_ms, int fresh);
+
+/* Its upstream has news (after upstream_step() or a timeout). */
+void exchange_on_upstream(struct exchange *ex, uint64_t now_ms);
+
+/* The client can take more: pump the body on. */
+void exchange_pump(struct exchange *ex, uint64_t now_ms);
+
+/* The resolver has answered: try the candidate that waited for it. */
+void exchange_resume(struct exchange *ex, uint64_t now_ms);
+
+/* `total` ran out. */
+void exchange_expire(struct exchange *ex, uint64_t now_ms);
+
+/* Settle (release the hold, write the charge of an answer the client
+ * got) and drop the upstream. Idempotent; every way out goes here. */
+void exchange_end(struct exchange *ex);
+
+#endif

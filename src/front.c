@@ -1,0 +1,497 @@
+/* front: admission and dispatch of a client's requests (see front.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "conf.h"
+#include "exchange.h"
+#include "front.h"
+#include "gen.h"
+#include "local.h"
+#include "metrics.h"
+#include "server.h"
+#include "tasks.h"
+#include "util.h"
+
+/* Paths are compared with literals, lengths first. */
+#define path_starts(v, lit) \
+	((v).n >= sizeof(lit) - 1 && memcmp((v).p, (lit), sizeof(lit) - 1) == 0)
+
+struct client *
+front_new(struct server_conn *sc)
+{
+	struct client *cl = calloc(1, sizeof(*cl));
+
+	if (cl == NULL) {
+		return NULL;
+	}
+	cl->tag.kind = POOL_OWNER_CLIENT;
+	cl->sc = sc;
+	cl->wallet = -1;
+	return cl;
+}
+
+/* The exchange is over (or the connection is): settle it and keep it
+ * for the next request when the connection goes on. */
+static void
+end_exchange(struct client *cl)
+{
+	struct exchange *ex = cl->ex;
+
+	if (ex == NULL) {
+		return;
+	}
+	exchange_end(ex);
+	cl->ex = NULL;
+	if (cl->spare == NULL && cl->sc->state != SERVER_CLOSED) {
+		exchange_recycle(ex);
+		cl->spare = ex;
+	} else {
+		exchange_free(ex);
+	}
+}
+
+/* After any call into the exchange: take it back once it is over. */
+static void
+reap(struct client *cl)
+{
+	if (cl->ex != NULL && (cl->ex->over ||
+	    cl->sc->state == SERVER_CLOSED)) {
+		end_exchange(cl);
+	}
+}
+
+void
+front_free(struct client *cl)
+{
+	if (cl == NULL) {
+		return;
+	}
+	end_exchange(cl);
+	billing_unwait(&cl->wait);
+	exchange_free(cl->spare);
+	util_wipe(cl->key, sizeof(cl->key));
+	server_free(cl->sc);
+	free(cl);
+}
+
+static const char *
+wallet_name(const struct client *cl)
+{
+	return cl->wallet >= 0 ? cl->sc->conf->wallets[cl->wallet].name :
+	    "default";
+}
+
+/* The token of an "Authorization: Bearer <token>" field (trimmed) into
+ * *key. Returns 1 when the field has that scheme. */
+static int
+bearer(const struct http_request *h, struct view *key)
+{
+	if (h->authorization.n <= 7 ||
+	    !util_view_ieq((struct view){ h->authorization.p, 7 },
+	    "Bearer ")) {
+		return 0;
+	}
+	key->p = h->authorization.p + 7;
+	key->n = h->authorization.n - 7;
+	*key = util_view_trim(*key);
+	return 1;
+}
+
+/* The caller's wallet from its key (SPEC §3: Bearer or x-api-key).
+ * Returns 0, or -1 after answering 401. Open mode needs no key. */
+static int
+check_key(struct client *cl, uint64_t now_ms)
+{
+	struct server_conn *sc = cl->sc;
+	const struct http_request *h = &sc->req.head;
+	struct view key = { NULL, 0 };
+	unsigned char hash[32];
+
+	if (conf_open_mode(sc->conf)) {
+		return 0;
+	}
+	if (!bearer(h, &key) && h->x_api_key.n > 0) {
+		key = h->x_api_key;
+	}
+	if (key.n == 0) {
+		server_error(sc, 401, "invalid_api_key", "missing API key: send "
+		    "Authorization: Bearer <key> or x-api-key", now_ms);
+		return -1;
+	}
+	/* A keep-alive client sends the same key every time: remember the
+	 * last accepted one on this connection (compared in constant time)
+	 * instead of hashing it again. */
+	if (cl->key_len != 0 && key.n == cl->key_len &&
+	    util_ct_equal(key.p, cl->key, key.n)) {
+		cl->wallet = cl->key_wallet;
+		return 0;
+	}
+	util_sha256(key.p, key.n, hash);
+	cl->wallet = conf_find_wallet(sc->conf, hash);
+	if (cl->wallet < 0) {
+		server_error(sc, 401, "invalid_api_key", "unknown API key",
+		    now_ms);
+		return -1;
+	}
+	if (key.n <= sizeof(cl->key)) {
+		memcpy(cl->key, key.p, key.n);
+		cl->key_len = key.n;
+		cl->key_wallet = cl->wallet;
+	}
+	return 0;
+}
+
+static int
+check_admin(struct server_conn *sc, uint64_t now_ms)
+{
+	unsigned char hash[32];
+	struct view key;
+
+	if (!sc->conf->has_admin_key) {
+		server_error(sc, 403, "forbidden", "the admin API is off: set "
+		    "admin_key in the config", now_ms);
+		return -1;
+	}
+	if (!bearer(&sc->req.head, &key)) {
+		server_error(sc, 401, "invalid_api_key", "missing admin key",
+		    now_ms);
+		return -1;
+	}
+	util_sha256(key.p, key.n, hash);
+	if (!util_ct_equal(hash, sc->conf->admin_key_hash, 32)) {
+		server_error(sc, 401, "invalid_api_key", "wrong admin key",
+		    now_ms);
+		return -1;
+	}
+	return 0;
+}
+
+/* Decide on the head alone: path, method, key (SPEC §7: 100 Continue only
+ * once these are accepted). */
+static void
+on_head(struct client *cl, uint64_t now_ms)
+{
+	struct server_conn *sc = cl->sc;
+	const struct http_request *h = &sc->req.head;
+	struct view path = sc->req.path;
+	int get = util_view_eq(h->method, "GET");
+	int post = util_view_eq(h->method, "POST");
+	int ok;
+
+	metrics.requests++;
+	cl->wallet = -1;
+	if (local_is_endpoint(path)) {
+		if (!get) {
+			server_error(sc, 405, "method_not_allowed",
+			    "use GET for this path", now_ms);
+			return;
+		}
+		ok = !util_view_eq(path, "/v1/wallet") ||
+		    check_key(cl, now_ms) == 0;
+	} else if (path_starts(path, "/admin/")) {
+		if (local_credit_target(path).n == 0) {
+			server_error(sc, 404, "not_found", "unknown path",
+			    now_ms);
+			return;
+		}
+		if (!post) {
+			server_error(sc, 405, "method_not_allowed",
+			    "use POST for this path", now_ms);
+			return;
+		}
+		ok = check_admin(sc, now_ms) == 0;
+	} else if (!path_starts(path, "/v1/")) {
+		server_error(sc, 404, "not_found", "unknown path", now_ms);
+		return;
+	} else if (path_starts(path, TASKS_PATH "/") && (get ||
+	    util_view_eq(h->method, "DELETE"))) {
+		ok = check_key(cl, now_ms) == 0;
+	} else if (!post) {
+		server_error(sc, 405, "method_not_allowed",
+		    "use POST for this path", now_ms);
+		return;
+	} else {
+		ok = check_key(cl, now_ms) == 0;
+	}
+	if (ok) {
+		server_accept_head(sc, now_ms);
+	}
+}
+
+/* An exchange for the client's request: the one its last request left
+ * (buffers and all), or a new one. */
+static struct exchange *
+take_exchange(struct client *cl, const struct conf_model *m, uint64_t now_ms)
+{
+	struct exchange *ex = cl->spare;
+
+	if (ex != NULL) {
+		cl->spare = NULL;
+	} else if ((ex = exchange_new()) == NULL) {
+		server_error(cl->sc, 503, "server_busy", "out of memory",
+		    now_ms);
+		return NULL;
+	}
+	ex->sc = cl->sc;
+	ex->owner = cl;
+	ex->wait = &cl->wait;
+	ex->gen = gen_of(cl->sc->conf);
+	ex->model = m;
+	ex->wallet = wallet_name(cl);
+	cl->ex = ex;
+	return ex;
+}
+
+/* GET or DELETE of a task: to the provider and credential that made it. */
+static void
+start_task_read(struct client *cl, uint64_t now_ms)
+{
+	struct server_conn *sc = cl->sc;
+	struct view idv = { sc->req.path.p + sizeof(TASKS_PATH),
+	    sc->req.path.n - sizeof(TASKS_PATH) };
+	const struct conf_model *m;
+	struct exchange *ex;
+	char id[EXCHANGE_TASK_ID_MAX], err[300];
+	size_t route, cred;
+
+	if (idv.n == 0 || idv.n >= sizeof(id) || memchr(idv.p, '/', idv.n)) {
+		server_error(sc, 404, "not_found", "unknown task", now_ms);
+		return;
+	}
+	memcpy(id, idv.p, idv.n);
+	id[idv.n] = '\0';
+	switch (tasks_locate(sc->conf, id, wallet_name(cl), &m, &route, &cred,
+	    err, sizeof(err))) {
+	case TASKS_UNKNOWN:
+		server_error(sc, 404, "not_found", "unknown task", now_ms);
+		return;
+	case TASKS_GONE:
+		server_error(sc, 503, "upstream_unavailable", err, now_ms);
+		return;
+	case TASKS_FOUND:
+		break;
+	}
+	if ((ex = take_exchange(cl, m, now_ms)) == NULL) {
+		return;
+	}
+	ex->pinned = 1;
+	ex->no_charge = 1;
+	ex->route = route;
+	ex->cred = cred;
+	snprintf(ex->task_id, sizeof(ex->task_id), "%s", id);
+	exchange_start(ex, now_ms, 1);
+}
+
+/* The model the body asks for, or NULL after answering 400/404. */
+static const struct conf_model *
+find_model(struct server_conn *sc, struct json_request *jr, uint64_t now_ms)
+{
+	const char *body = sc->req.mem + sc->req.head_len;
+	const struct conf_model *m;
+	char alias[256], close_to[200], msg[512], shown[64];
+	long alias_len;
+	int r = json_scan_request(body, sc->req.body_len, jr);
+
+	if (r == JSON_INVALID || r == JSON_NOT_OBJECT) {
+		server_error(sc, 400, "invalid_json", r == JSON_INVALID ?
+		    "the request body is not valid JSON" :
+		    "the request body must be a JSON object", now_ms);
+		return NULL;
+	}
+	if (r == JSON_NOMEM) {
+		server_error(sc, 503, "server_busy", "out of memory", now_ms);
+		return NULL;
+	}
+	if (r == JSON_NO_MODEL) {
+		server_error(sc, 400, "missing_model",
+		    "the request body has no \"model\" string", now_ms);
+		return NULL;
+	}
+	alias_len = json_unescape(jr->model, alias, sizeof(alias));
+	if (alias_len < 0) {
+		server_error(sc, 404, "model_not_found", "unknown model",
+		    now_ms);
+		return NULL;
+	}
+	m = conf_find_model(sc->conf, alias, (size_t)alias_len);
+	if (m == NULL) {
+		api_close_aliases(sc->conf, alias, close_to, sizeof(close_to));
+		snprintf(shown, sizeof(shown), "%.60s", alias);
+		snprintf(msg, sizeof(msg), "unknown model '%s'%s%s%s", shown,
+		    close_to[0] ? " (did you mean " : "", close_to,
+		    close_to[0] ? "?)" : "; GET /v1/models lists them");
+		server_error(sc, 404, "model_not_found", msg, now_ms);
+	}
+	return m;
+}
+
+static void
+start_relay(struct client *cl, uint64_t now_ms)
+{
+	struct server_conn *sc = cl->sc;
+	const struct conf *c = sc->conf;
+	const struct conf_model *m;
+	struct json_request jr;
+	struct exchange *ex;
+	char msg[400];
+
+	if (path_starts(sc->req.path, TASKS_PATH "/") &&
+	    !util_view_eq(sc->req.head.method, "POST")) {
+		start_task_read(cl, now_ms);
+		return;
+	}
+	if ((m = find_model(sc, &jr, now_ms)) == NULL ||
+	    (ex = take_exchange(cl, m, now_ms)) == NULL) {
+		return;
+	}
+	ex->jr = jr;
+	switch (exchange_hold(ex, cl->wallet >= 0, cl->wallet >= 0 ?
+	    c->wallets[cl->wallet].overdraft_nano : 0, msg, sizeof(msg))) {
+	case BILLING_HELD:
+		break;
+	case BILLING_REFUSED:
+		server_error(sc, 402, "insufficient_balance", msg, now_ms);
+		end_exchange(cl);
+		return;
+	default:
+		server_error(sc, 503, "server_busy", "out of memory", now_ms);
+		end_exchange(cl);
+		return;
+	}
+	/* Creating a video task is charged when the task succeeds, not now. */
+	ex->task_create = util_view_eq(sc->req.path, TASKS_PATH);
+	ex->no_charge = ex->task_create;
+	exchange_start(ex, now_ms, 0);
+}
+
+static void
+on_body(struct client *cl, uint64_t now_ms)
+{
+	struct server_conn *sc = cl->sc;
+
+	if (local_is_endpoint(sc->req.path)) {
+		local_serve(sc, wallet_name(cl), now_ms);
+	} else if (path_starts(sc->req.path, "/admin/")) {
+		local_credit(sc, now_ms);
+	} else {
+		start_relay(cl, now_ms);
+	}
+}
+
+void
+front_step(struct client *cl, uint64_t now_ms)
+{
+	struct server_conn *sc = cl->sc;
+
+	for (;;) {
+		enum server_state before = sc->state;
+
+		switch (sc->state) {
+		case SERVER_HEAD_READY:
+			on_head(cl, now_ms);
+			break;
+		case SERVER_BODY_READY:
+			on_body(cl, now_ms);
+			break;
+		case SERVER_BUSY:
+			if (cl->ex != NULL) {
+				exchange_pump(cl->ex, now_ms);
+			}
+			if (sc->state == SERVER_BUSY) {
+				return;
+			}
+			break;
+		case SERVER_DRAIN:
+			break;
+		case SERVER_CLOSED:
+			end_exchange(cl);
+			return;
+		default:
+			return;
+		}
+		reap(cl);
+		if (sc->state == SERVER_CLOSED) {
+			end_exchange(cl);
+			return;
+		}
+		/* Buffered bytes may already complete the next step, and a
+		 * drained response moves on to the next request. */
+		server_step(sc, 0, now_ms);
+		if (sc->state == before && before == SERVER_DRAIN) {
+			return;	/* still flushing: wait for POLLOUT */
+		}
+	}
+}
+
+/* After the exchange did something: the connection goes on once the
+ * exchange let it. */
+static void
+after_exchange(struct client *cl, uint64_t now_ms)
+{
+	reap(cl);
+	if (cl->sc->state != SERVER_BUSY) {
+		front_step(cl, now_ms);
+	}
+}
+
+void
+front_on_upstream(struct client *cl, uint64_t now_ms)
+{
+	if (cl->ex != NULL) {
+		exchange_on_upstream(cl->ex, now_ms);
+	}
+	after_exchange(cl, now_ms);
+}
+
+void
+front_release(struct client *cl, uint64_t now_ms)
+{
+	server_gate(cl->sc, 0);
+	if (cl->sc->state != SERVER_CLOSED && server_flush(cl->sc, now_ms) ==
+	    0) {
+		front_step(cl, now_ms);
+	}
+}
+
+void
+front_resume(struct client *cl, uint64_t now_ms)
+{
+	if (cl->sc->state == SERVER_BUSY && cl->ex != NULL &&
+	    cl->ex->resolving && cl->ex->up == NULL) {
+		exchange_resume(cl->ex, now_ms);
+		after_exchange(cl, now_ms);
+	}
+}
+
+uint64_t
+front_deadline(const struct client *cl)
+{
+	uint64_t d = cl->sc->deadline_ms;
+
+	if (cl->ex != NULL && (d == 0 || cl->ex->deadline_ms < d)) {
+		d = cl->ex->deadline_ms;
+	}
+	return d;
+}
+
+void
+front_timeout(struct client *cl, uint64_t now_ms)
+{
+	struct server_conn *sc = cl->sc;
+
+	if (sc->state == SERVER_CLOSED) {
+		return;
+	}
+	if (cl->ex != NULL && cl->ex->deadline_ms <= now_ms) {
+		exchange_expire(cl->ex, now_ms);
+		reap(cl);
+		front_step(cl, now_ms);
+		return;
+	}
+	if (sc->deadline_ms != 0 && sc->deadline_ms <= now_ms) {
+		server_timeout(sc, now_ms);
+		front_step(cl, now_ms);
+	}
+}

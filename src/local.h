@@ -1,0 +1,27 @@
+#ifndef RELAY_LOCAL_H
+#define RELAY_LOCAL_H
+/* The endpoints the relay answers itself (SPEC §3): /healthz, /metrics,
+ * /v1/models, /v1/wallet, the console at /, and the admin credit. */
+#include <stdint.h>
+
+#include "util.h"
+
+struct server_conn;
+
+/* 1 when path is one of the local GET endpoints. */
+int local_is_endpoint(struct view path);
+
+/* Answer a local GET endpoint. wallet names the caller's wallet (for
+ * /v1/wallet; "default" in open mode). */
+void local_serve(struct server_conn *sc, const char *wallet,
+    uint64_t now_ms);
+
+/* The wallet name in "/admin/wallets/<name>/credit", or an empty view
+ * when path is not that. */
+struct view local_credit_target(struct view path);
+
+/* POST /admin/wallets/<name>/credit with {"amount":"100.00","note":...}:
+ * append a credit line and answer the new balance. */
+void local_credit(struct server_conn *sc, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,730 @@
+/* loop: listeners and the poll() loop (see loop.h). The only caller of
+ * the *_step functions: every event of a socket goes to its owner from
+ * here, and the end of a pass (timers, the commit of the pass's charges,
+ * freeing what closed) happens here in one fixed order. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include "billing.h"
+#include "clock.h"
+#include "conf.h"
+#include "dns.h"
+#include "front.h"
+#include "gen.h"
+#include "ledger.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "net.h"
+#include "pool.h"
+#include "server.h"
+#include "tasks.h"
+#include "tls.h"
+#include "upstream.h"
+#include "util.h"
+
+#define LOOP_DRAIN_MS 10000
+/* How often clients whose request is with an upstream are polled for a
+ * hang-up (see add_clients). */
+#define LOOP_HANGUP_CHECK_MS 100
+#define ACCEPT_PAUSE_MS 100
+#define REJECTS_MAX 64
+
+enum { KIND_LISTEN, KIND_CLIENT, KIND_UPSTREAM, KIND_REJECT, KIND_DNS };
+
+static struct {
+	const char *config_path;	/* NULL: embedded */
+	int *lfds;			/* owned listening sockets */
+	struct tls_server_cert **lcerts;	/* owned; per listener, or NULL */
+	size_t ncerts;			/* slots in lcerts */
+	size_t nlfds;
+	struct client **clients;	/* owned */
+	size_t nclients, clients_cap;
+	/* The poll set, rebuilt every pass: fd, what it is, whose. */
+	struct pollfd *pfds;		/* owned */
+	void **powner;			/* owned */
+	unsigned char *pkind;		/* owned */
+	size_t pcap, npfds;
+	uint64_t nearest;		/* the pass's nearest deadline, 0: none */
+	uint64_t next_conn_id;
+	uint64_t accept_paused_until;	/* EMFILE back-off, or 0 */
+	/* Connections refused with 503 server_busy: read and discarded until
+	 * the client closes (or a second passes), so that our answer is not
+	 * lost to a TCP reset for unread request bytes. */
+	int reject_fd[REJECTS_MAX];
+	uint64_t reject_until[REJECTS_MAX];
+	size_t nrejects;
+	uint64_t hangup_check_ms;	/* next pass that polls busy clients */
+	uint64_t drain_until;		/* stopping: give up at this time */
+} L;
+
+static volatile sig_atomic_t got_term, got_hup;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP) {
+		got_hup = 1;
+	} else {
+		got_term = 1;
+	}
+}
+
+/* ---- accept ------------------------------------------------------------- */
+
+/* Over max_conns: answer 503 at once, then read and drop what the client
+ * still sends for a second (see L.reject_fd). */
+static void
+reject_busy(int fd, uint64_t now_ms)
+{
+	static const char busy[] =
+	    "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Content-Length: 105\r\nRetry-After: 1\r\n"
+	    "Connection: close\r\n\r\n"
+	    "{\"error\":{\"message\":\"too many open "
+	    "connections\",\"type\":\"server_error\",\"code\":"
+	    "\"server_busy\"}}\n";
+	ssize_t w;
+
+	metrics.busy++;
+	w = write(fd, busy, sizeof(busy) - 1);
+	(void)w;
+	if (L.nrejects < REJECTS_MAX) {
+		shutdown(fd, SHUT_WR);
+		L.reject_fd[L.nrejects] = fd;
+		L.reject_until[L.nrejects++] = now_ms + 1000;
+	} else {
+		close(fd);
+	}
+}
+
+static void
+accept_ready(int lfd, const struct tls_server_cert *cert, uint64_t now_ms)
+{
+	const struct conf *c = gen_current()->conf;
+	int budget = 64;
+
+	while (budget-- > 0) {
+		int fd = net_accept(lfd);
+		struct server_conn *sc;
+		struct client *cl, **p;
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Out of descriptors: the pending connection
+				 * stays queued and the listener stays readable.
+				 * Stop polling it for a moment instead of
+				 * spinning; the others keep being served. */
+				log_warn("accept: %s; pausing accepts for %d ms",
+				    strerror(errno), ACCEPT_PAUSE_MS);
+				L.accept_paused_until = now_ms +
+				    ACCEPT_PAUSE_MS;
+			}
+			return;
+		}
+		if (L.nclients >= c->max_conns) {
+			reject_busy(fd, now_ms);
+			continue;
+		}
+		p = util_grow(L.clients, &L.clients_cap, L.nclients + 1,
+		    sizeof(*L.clients));
+		if (p == NULL) {
+			close(fd);
+			return;
+		}
+		L.clients = p;
+		sc = server_new(fd, ++L.next_conn_id, c, cert, now_ms);
+		if (sc == NULL || (cl = front_new(sc)) == NULL) {
+			if (sc != NULL) {
+				server_free(sc);
+			} else {
+				close(fd);
+			}
+			return;
+		}
+		L.clients[L.nclients++] = cl;
+		metrics.clients = L.nclients;
+		gen_hold(c);
+	}
+}
+
+/* ---- the poll set ------------------------------------------------------- */
+
+static int
+ensure_pfds(size_t n)
+{
+	struct pollfd *pf;
+	void **po;
+	unsigned char *pk;
+
+	if (n <= L.pcap) {
+		return 0;
+	}
+	n = n * 2;
+	if ((pf = realloc(L.pfds, n * sizeof(*pf))) == NULL) {
+		return -1;
+	}
+	L.pfds = pf;
+	if ((po = realloc(L.powner, n * sizeof(*po))) == NULL) {
+		return -1;
+	}
+	L.powner = po;
+	if ((pk = realloc(L.pkind, n)) == NULL) {
+		return -1;
+	}
+	L.pkind = pk;
+	L.pcap = n;
+	return 0;
+}
+
+static void
+add_fd(int fd, short events, int kind, void *owner)
+{
+	L.pfds[L.npfds].fd = fd;
+	L.pfds[L.npfds].events = events;
+	L.pkind[L.npfds] = (unsigned char)kind;
+	L.powner[L.npfds++] = owner;
+}
+
+static void
+near(uint64_t d)
+{
+	if (d != 0 && (L.nearest == 0 || d < L.nearest)) {
+		L.nearest = d;
+	}
+}
+
+/*
+ * A client whose request is with an upstream has nothing to say until its
+ * answer is written; it is polled only to see it hang up. The kernel polls
+ * every socket of the set on every pass, and under load half the sockets
+ * are in this state (busy clients, or pooled upstreams while their
+ * clients send the next request), so they join the set once every
+ * LOOP_HANGUP_CHECK_MS: an abandoned upstream request is closed that much
+ * later, and a write to a client that has gone still fails at once.
+ * Returns 1 when a socket was left out.
+ */
+static int
+add_clients(uint64_t now_ms, int check_hangups)
+{
+	int skipped = 0;
+	size_t i;
+
+	for (i = 0; i < L.nclients; i++) {
+		struct client *cl = L.clients[i];
+		struct server_conn *sc = cl->sc;
+		short ev = server_interest(sc);
+
+		near(front_deadline(cl));
+		if (sc->state == SERVER_BUSY && ev == POLLIN &&
+		    !check_hangups && !server_tls_buffered(sc)) {
+			skipped = 1;
+			continue;
+		}
+		if (server_tls_buffered(sc)) {
+			L.nearest = now_ms;	/* do not wait */
+		}
+		add_fd(sc->fd, ev, KIND_CLIENT, cl);
+	}
+	return skipped;
+}
+
+/* Pooled connections, likewise, are polled only to see the provider
+ * close them; one closed in between checks is retried on a new
+ * connection when reused (exchange.c). */
+static int
+add_upstreams(uint64_t now_ms, int check_hangups)
+{
+	int skipped = 0;
+	size_t i;
+
+	for (i = 0; i < pool_count(); i++) {
+		struct upstream *u = pool_at(i);
+		short ev = upstream_interest(u);
+
+		near(u->deadline_ms);
+		if (u->state == UPSTREAM_IDLE && ev == POLLIN &&
+		    !check_hangups && !upstream_tls_buffered(u)) {
+			skipped = 1;
+			continue;
+		}
+		if (upstream_tls_buffered(u)) {
+			L.nearest = now_ms;	/* do not wait */
+		}
+		add_fd(u->fd, ev, KIND_UPSTREAM, u);
+	}
+	return skipped;
+}
+
+/* Build the poll set and the nearest deadline; returns poll's timeout. */
+static int
+build_pollset(uint64_t now_ms)
+{
+	int check_hangups, skipped, k, j;
+	size_t i;
+
+	L.npfds = 0;
+	L.nearest = 0;
+	if (L.accept_paused_until != 0 && now_ms >= L.accept_paused_until) {
+		L.accept_paused_until = 0;
+	}
+	for (i = 0; i < L.nlfds; i++) {
+		add_fd(L.lfds[i], L.accept_paused_until ? 0 : POLLIN,
+		    KIND_LISTEN, L.lcerts[i]);
+	}
+	near(L.accept_paused_until);
+	check_hangups = now_ms >= L.hangup_check_ms;
+	if (check_hangups) {
+		L.hangup_check_ms = now_ms + LOOP_HANGUP_CHECK_MS;
+	}
+	skipped = add_clients(now_ms, check_hangups);
+	skipped |= add_upstreams(now_ms, check_hangups);
+	for (i = 0; i < L.nrejects; i++) {
+		add_fd(L.reject_fd[i], POLLIN, KIND_REJECT, &L.reject_fd[i]);
+		near(L.reject_until[i]);
+	}
+	k = dns_fds(pool_dns(), L.pfds + L.npfds, 2);
+	for (j = 0; j < k; j++) {
+		L.pkind[L.npfds] = KIND_DNS;
+		L.powner[L.npfds++] = NULL;
+	}
+	near(dns_deadline(pool_dns()));
+	near(tasks_due_ms());
+	{
+		uint64_t due = ledger_tick_due_ms(billing_ledger());
+
+		near(due == UINT64_MAX ? 0 : due);
+	}
+	near(L.drain_until);
+	if (skipped) {
+		near(L.hangup_check_ms);
+	}
+	if (billing_busy()) {
+		L.nearest = now_ms;	/* held answers: do not sleep */
+	}
+	if (L.nearest == 0) {
+		return -1;
+	}
+	return L.nearest <= now_ms ? 0 : (L.nearest - now_ms > 60000 ? 60000 :
+	    (int)(L.nearest - now_ms));
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+/* An upstream has news: tell its owner. */
+static void
+upstream_news(struct upstream *u, uint64_t now_ms)
+{
+	struct pool_owner *o = u->owner;
+
+	if (o == NULL) {
+		return;
+	}
+	switch (o->kind) {
+	case POOL_OWNER_CLIENT:
+		front_on_upstream((struct client *)o, now_ms);
+		break;
+	case POOL_OWNER_TASK_POLL:
+		tasks_on_upstream((struct task_poll *)o, u, now_ms);
+		break;
+	}
+}
+
+static void
+reject_event(int *fdp)
+{
+	char sink[4096];
+	ssize_t r = read(*fdp, sink, sizeof(sink));
+
+	if (r <= 0 && !(r < 0 && errno == EAGAIN)) {
+		close(*fdp);
+		*fdp = -1;
+	}
+}
+
+static void
+dispatch(size_t i, uint64_t now_ms)
+{
+	short re = L.pfds[i].revents;
+
+	/* TLS may hold decrypted bytes the socket no longer announces:
+	 * treat those as readable. */
+	if (re == 0 && L.pkind[i] == KIND_UPSTREAM &&
+	    upstream_tls_buffered(L.powner[i])) {
+		re = POLLIN;
+	} else if (re == 0 && L.pkind[i] == KIND_CLIENT &&
+	    server_tls_buffered(((struct client *)L.powner[i])->sc)) {
+		re = POLLIN;
+	}
+	if (re == 0) {
+		return;
+	}
+	switch (L.pkind[i]) {
+	case KIND_LISTEN:
+		if (!got_term) {
+			accept_ready(L.pfds[i].fd, L.powner[i], now_ms);
+		}
+		break;
+	case KIND_CLIENT: {
+		struct client *cl = L.powner[i];
+
+		if (cl->sc->state != SERVER_CLOSED) {
+			server_step(cl->sc, re, now_ms);
+			front_step(cl, now_ms);
+		}
+		break;
+	}
+	case KIND_REJECT:
+		reject_event(L.powner[i]);
+		break;
+	case KIND_UPSTREAM: {
+		struct upstream *u = L.powner[i];
+
+		if (u->state != UPSTREAM_CLOSED) {
+			upstream_step(u, re, now_ms);
+			upstream_news(u, now_ms);
+		}
+		break;
+	}
+	}
+}
+
+/* ---- the end of a pass -------------------------------------------------- */
+
+/* Requests waiting for DNS try again once an answer (or failure) came. */
+static void
+resume_resolving(uint64_t now_ms)
+{
+	static unsigned seen;
+	unsigned g;
+	size_t i, n;
+
+	dns_step(pool_dns(), now_ms);
+	g = dns_generation(pool_dns());
+	if (g == seen) {
+		return;
+	}
+	seen = g;
+	for (i = 0, n = L.nclients; i < n; i++) {
+		front_resume(L.clients[i], now_ms);
+	}
+}
+
+static void
+handle_timeouts(uint64_t now_ms)
+{
+	size_t i;
+
+	for (i = 0; i < pool_count(); i++) {
+		struct upstream *u = pool_at(i);
+
+		if (u->deadline_ms != 0 && u->deadline_ms <= now_ms &&
+		    u->state != UPSTREAM_CLOSED) {
+			upstream_timeout(u, now_ms);
+			upstream_news(u, now_ms);
+		}
+	}
+	for (i = 0; i < L.nclients; i++) {
+		front_timeout(L.clients[i], now_ms);
+	}
+}
+
+/* Write the pass's charge lines and let the answers that waited for them
+ * go (billing.h); letting one go can start and finish a pipelined
+ * request, whose charge the next round commits. */
+static void
+commit_charges(uint64_t now_ms, int events)
+{
+	int rounds;
+
+	if (billing_defer(events)) {
+		return;
+	}
+	for (rounds = 0; rounds < 4 && billing_busy(); rounds++) {
+		struct billing_wait *w = billing_commit();
+
+		while (w != NULL) {
+			struct client *cl = w->owner;
+
+			w = billing_take(w);
+			if (cl->sc->state != SERVER_CLOSED) {
+				front_release(cl, now_ms);
+			}
+		}
+	}
+	billing_settle();	/* the answers are out: hash now */
+}
+
+static void
+sweep(void)
+{
+	size_t i, j;
+
+	for (i = 0, j = 0; i < L.nclients; i++) {
+		struct client *cl = L.clients[i];
+
+		if (cl->sc->state == SERVER_CLOSED) {
+			gen_release(cl->sc->conf);
+			front_free(cl);
+			continue;
+		}
+		L.clients[j++] = cl;
+	}
+	L.nclients = j;
+	metrics.clients = L.nclients;
+	pool_sweep();
+}
+
+static void
+sweep_rejects(uint64_t now_ms)
+{
+	size_t i, j;
+
+	for (i = 0, j = 0; i < L.nrejects; i++) {
+		if (L.reject_fd[i] >= 0 && L.reject_until[i] <= now_ms) {
+			close(L.reject_fd[i]);
+			L.reject_fd[i] = -1;
+		}
+		if (L.reject_fd[i] >= 0) {
+			L.reject_fd[j] = L.reject_fd[i];
+			L.reject_until[j++] = L.reject_until[i];
+		}
+	}
+	L.nrejects = j;
+}
+
+/* ---- signals ------------------------------------------------------------ */
+
+static void
+reload(void)
+{
+	if (gen_reload(L.config_path) < 0) {
+		return;
+	}
+	/* A resumed session skips certificate checks: new anchors, new
+	 * sessions. Parked connections belong to the old config. */
+	tls_sessions_forget();
+	pool_close_idle();
+}
+
+/* SIGTERM/SIGINT: no new connections; idle keep-alive clients have
+ * nothing in flight and go at once, the others get LOOP_DRAIN_MS. */
+static void
+start_drain(uint64_t now_ms)
+{
+	size_t i;
+
+	log_info("stopping: no new connections, draining %zu", L.nclients);
+	for (i = 0; i < L.nlfds; i++) {
+		close(L.lfds[i]);
+	}
+	L.nlfds = 0;
+	L.drain_until = now_ms + LOOP_DRAIN_MS;
+	pool_stop();
+	for (i = 0; i < L.nclients; i++) {
+		struct server_conn *sc = L.clients[i]->sc;
+
+		if (sc->state == SERVER_READ_HEAD && !sc->got_bytes) {
+			server_close(sc, SERVER_CLOSE_SHUTDOWN);
+		}
+	}
+	sweep();
+}
+
+/* ---- start and stop ----------------------------------------------------- */
+
+static int
+open_listener(const struct conf *c, const struct conf_listen *l)
+{
+	struct net_addr a;
+	char err[256];
+	int fd;
+
+	if (l->tls) {
+		struct tls_server_cert *cert = calloc(1, sizeof(*cert));
+
+		if (cert == NULL || tls_server_cert_load(cert, l->cert_path,
+		    l->key_path, err, sizeof(err)) < 0) {
+			log_error("%s:%d: %s", c->source, l->line,
+			    cert ? err : "out of memory");
+			free(cert);
+			return -1;
+		}
+		L.lcerts[L.nlfds] = cert;
+	}
+	if (net_resolve(l->host, l->port, &a, 1, err, sizeof(err)) < 0) {
+		log_error("listen %s:%s: %s", l->host, l->port, err);
+		return -1;
+	}
+	if ((fd = net_listen(&a)) < 0) {
+		log_error("listen %s:%s: %s", l->host, l->port,
+		    strerror(errno));
+		return -1;
+	}
+	L.lfds[L.nlfds++] = fd;
+	log_info("listening on %s://%s%s%s:%d", l->tls ? "https" : "http",
+	    strchr(l->host, ':') ? "[" : "", l->host,
+	    strchr(l->host, ':') ? "]" : "", net_local_port(fd));
+	return 0;
+}
+
+static int
+open_listeners(const struct conf *c)
+{
+	size_t i, n = c->nlistens ? c->nlistens : 1;
+
+	L.lfds = calloc(n, sizeof(*L.lfds));
+	L.lcerts = calloc(n, sizeof(*L.lcerts));
+	if (L.lfds == NULL || L.lcerts == NULL) {
+		return -1;
+	}
+	L.ncerts = c->nlistens;
+	for (i = 0; i < c->nlistens; i++) {
+		if (open_listener(c, &c->listens[i]) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Signals, descriptors, the first generation, resolver, ledger and
+ * listeners. Returns 0, or -1 (logged) when the relay cannot start. */
+static int
+start(struct conf *conf, int allow_broken_ledger)
+{
+	struct sigaction sa;
+	struct rlimit rl;
+	char err[512];
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* max_conns client sockets plus their upstreams need descriptors:
+	 * take the hard limit the system allows. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (gen_start(conf) < 0) {
+		conf_free(conf);
+		return -1;
+	}
+	if (pool_init(err, sizeof(err)) < 0 ||
+	    billing_open(conf, allow_broken_ledger, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (open_listeners(conf) < 0) {
+		billing_close();
+		return -1;
+	}
+	tasks_init(clock_mono_ms());
+	log_info("relay %s serving %zu models from %s%s", RELAY_VERSION,
+	    conf->nmodels, conf->source, conf_open_mode(conf) ?
+	    " (open mode: no wallet, no key needed)" : "");
+	return 0;
+}
+
+static void
+stop(void)
+{
+	size_t i;
+
+	tasks_free();
+	for (i = 0; i < L.nclients; i++) {
+		front_free(L.clients[i]);
+	}
+	pool_free();
+	for (i = 0; i < L.nlfds; i++) {
+		close(L.lfds[i]);
+	}
+	for (i = 0; L.lcerts != NULL && i < L.ncerts; i++) {
+		if (L.lcerts[i] != NULL) {
+			tls_server_cert_free(L.lcerts[i]);
+			free(L.lcerts[i]);
+		}
+	}
+	free(L.lcerts);
+	for (i = 0; i < L.nrejects; i++) {
+		close(L.reject_fd[i]);
+	}
+	gen_free_all();
+	free(L.clients);
+	free(L.pfds);
+	free(L.powner);
+	free(L.pkind);
+	free(L.lfds);
+	billing_close();
+	log_info("stopped");
+}
+
+/* One pass: signals, the poll set, poll(), the events, then the end of
+ * the pass in its fixed order. Returns 0 to go on, 1 to stop. */
+static int
+pass(void)
+{
+	uint64_t now_ms = clock_mono_ms();
+	int timeout, rc;
+	size_t i;
+
+	if (got_hup) {
+		got_hup = 0;
+		reload();
+	}
+	if (got_term && L.drain_until == 0) {
+		start_drain(now_ms);
+	}
+	if (L.drain_until != 0 && (L.nclients == 0 ||
+	    now_ms >= L.drain_until)) {
+		return 1;
+	}
+	if (ensure_pfds(L.nlfds + L.nclients + pool_count() + L.nrejects +
+	    3) < 0) {
+		log_error("out of memory for the poll set");
+		return 1;
+	}
+	timeout = build_pollset(now_ms);
+	rc = poll(L.pfds, (nfds_t)L.npfds, timeout);
+	if (rc < 0 && errno != EINTR) {
+		log_error("poll: %s", strerror(errno));
+		return 1;
+	}
+	now_ms = clock_mono_ms();
+	for (i = 0; rc >= 0 && i < L.npfds; i++) {
+		dispatch(i, now_ms);
+	}
+	resume_resolving(now_ms);
+	tasks_tick(now_ms, got_term);
+	handle_timeouts(now_ms);
+	commit_charges(now_ms, rc);
+	sweep();
+	sweep_rejects(now_ms);
+	ledger_tick(billing_ledger(), now_ms);
+	return 0;
+}
+
+int
+loop_run(struct conf *conf, const char *config_path, int allow_broken_ledger)
+{
+	L.config_path = config_path;
+	if (start(conf, allow_broken_ledger) < 0) {
+		return 1;
+	}
+	while (pass() == 0) {
+	}
+	stop();
+	return 0;
+}
