@@ -4,7 +4,7 @@
  * head of up to max_header plus a window of body or pipelined bytes) and
  * the output buffer (a response head plus a window of body). The request
  * head is copied into req.mem together with the body, so the input buffer
- * can move on; the proxy then borrows views into req.mem for the life of
+ * can move on; its owner then borrows views into req.mem for the life of
  * the request. Nothing else is allocated per request.
  *
  * Framing follows RFC 9112 strictly (see http.c); after any framing error
