@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #define HEAD_MAX      (64 * 1024)          /* request head limit */
@@ -51,6 +52,7 @@
 #define IDLE_SECS     300                  /* keep-alive idle / read timeout */
 #define HS_SECS       10                   /* TLS handshake timeout */
 #define MODEL_MAX     256
+#define RAW_KEEP      16                   /* requests kept for /_mock/raw */
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
@@ -249,6 +251,20 @@ static FILE *g_log;
 static SSL_CTX *g_ssl_ctx;          /* NULL unless --tls-cert */
 static long long g_tls_handshakes, g_tls_resumed, g_tls_failed;
 static char *g_tls_err;             /* reason of the last failed handshake */
+
+/* The last RAW_KEEP non-/_mock requests as received, oldest first, for
+ * GET /_mock/raw: the head byte for byte (request line to the blank line)
+ * and the body (de-chunked when it came chunked; at most LAST_BODY_MAX
+ * bytes kept, body_bytes is the full size). */
+typedef struct {
+    char *head;
+    size_t hlen;
+    char *body;
+    size_t blen;
+    size_t body_bytes;
+} raw_t;
+static raw_t g_raw[RAW_KEEP];
+static int g_nraw;
 
 /* Increment key's counter; returns the count before the increment.  When
  * the table is full, unknown keys share one overflow counter.  Call with
@@ -558,6 +574,8 @@ typedef struct {
 
 typedef struct {
     char *head; /* owned; fields below point into it */
+    char *raw_head; /* owned; the head as received (head is parsed in place) */
+    size_t raw_len;
     char *method, *target, *version;
     hdr_t *h;
     int nh;
@@ -574,6 +592,7 @@ enum { RQ_OK, RQ_EOF, RQ_IO, RQ_BAD, RQ_HEAD_BIG, RQ_BODY_BIG,
 static void req_free(req_t *r)
 {
     free(r->head);
+    free(r->raw_head);
     free(r->h);
     free(r->body);
     memset(r, 0, sizeof *r);
@@ -601,7 +620,7 @@ static int has_token(const char *v, const char *tok)
     return 0;
 }
 
-static int read_head(conn_t *c, char **out)
+static int read_head(conn_t *c, char **out, size_t *outlen)
 {
     for (;;) {
         /* a TLS ClientHello (record type 22) sent to a plain listener: answer
@@ -625,6 +644,7 @@ static int read_head(conn_t *c, char **out)
         if (end) {
             if (end - c->rpos > HEAD_MAX) return RQ_HEAD_BIG;
             *out = xstrndup(c->rbuf + c->rpos, end - c->rpos);
+            *outlen = end - c->rpos;
             c->rpos = end;
             c->started = 1;
             return RQ_OK;
@@ -768,8 +788,9 @@ static int early_answer(conn_t *c, req_t *r, const char *xm);
 static int read_request(conn_t *c, req_t *r)
 {
     memset(r, 0, sizeof *r);
-    int rc = read_head(c, &r->head);
+    int rc = read_head(c, &r->head, &r->raw_len);
     if (rc != RQ_OK) return rc;
+    r->raw_head = xstrndup(r->head, r->raw_len);
     rc = parse_head(r);
     if (rc != RQ_OK) return rc;
     /* x-mock "early...": answered on the head alone, before the body */
@@ -1631,6 +1652,44 @@ static int handle_task(ctx_t *x, int kind, const char *id, size_t idlen,
 /* ------------------------------------------------------------------ */
 /* observation endpoints                                               */
 
+static void raw_free(raw_t *w)
+{
+    free(w->head);
+    free(w->body);
+    memset(w, 0, sizeof *w);
+}
+
+/* Keep request r for /_mock/raw, dropping the oldest when full. */
+static void raw_push(const req_t *r)
+{
+    raw_t w;
+    w.hlen = r->raw_len;
+    w.head = xstrndup(r->raw_head ? r->raw_head : "", r->raw_head ? r->raw_len : 0);
+    w.body_bytes = r->blen;
+    w.blen = r->blen < LAST_BODY_MAX ? r->blen : LAST_BODY_MAX;
+    w.body = xstrndup(r->body ? r->body : "", r->body ? w.blen : 0);
+    pthread_mutex_lock(&g_mu);
+    if (g_nraw == RAW_KEEP) {
+        raw_free(&g_raw[0]);
+        memmove(g_raw, g_raw + 1, sizeof g_raw[0] * (RAW_KEEP - 1));
+        memset(&g_raw[RAW_KEEP - 1], 0, sizeof g_raw[0]);
+        g_nraw--;
+    }
+    g_raw[g_nraw++] = w;
+    pthread_mutex_unlock(&g_mu);
+}
+
+static void sb_base64(sb_t *s, const char *d, size_t n)
+{
+    sb_addc(s, '"');
+    size_t out = 4 * ((n + 2) / 3);
+    sb_reserve(s, out + 1);
+    if (n) EVP_EncodeBlock((unsigned char *)s->p + s->len, (const unsigned char *)d, (int)n);
+    s->len += out;
+    s->p[s->len] = 0;
+    sb_addc(s, '"');
+}
+
 static int handle_mock(ctx_t *x)
 {
     req_t *r = x->r;
@@ -1670,6 +1729,26 @@ static int handle_mock(ctx_t *x)
         sb_free(&b);
         return k;
     }
+    if (n == strlen("/_mock/raw") && !strncmp(r->target, "/_mock/raw", n) &&
+        strcmp(r->method, "GET") == 0) {
+        sb_t b = {0};
+        sb_adds(&b, "{\"requests\":[");
+        pthread_mutex_lock(&g_mu);
+        for (int i = 0; i < g_nraw; i++) {
+            sb_adds(&b, i ? ",{\"head\":" : "{\"head\":");
+            sb_base64(&b, g_raw[i].head, g_raw[i].hlen);
+            sb_adds(&b, ",\"body\":");
+            sb_base64(&b, g_raw[i].body, g_raw[i].blen);
+            sb_addf(&b, ",\"body_bytes\":%zu", g_raw[i].body_bytes);
+            if (g_raw[i].blen < g_raw[i].body_bytes) sb_adds(&b, ",\"body_truncated\":true");
+            sb_addc(&b, '}');
+        }
+        pthread_mutex_unlock(&g_mu);
+        sb_adds(&b, "]}");
+        int k = respond(x, 200, "application/json", b.p, b.len, NULL);
+        sb_free(&b);
+        return k;
+    }
     if (n == strlen("/_mock/reset") && !strncmp(r->target, "/_mock/reset", n) &&
         strcmp(r->method, "POST") == 0) {
         pthread_mutex_lock(&g_mu);
@@ -1683,6 +1762,8 @@ static int handle_mock(ctx_t *x)
         tasks_reset();
         free(g_last);
         g_last = NULL;
+        for (int i = 0; i < g_nraw; i++) raw_free(&g_raw[i]);
+        g_nraw = 0;
         pthread_mutex_unlock(&g_mu);
         return respond(x, 200, "application/json", "{}", 2, NULL);
     }
@@ -1705,6 +1786,7 @@ static int handle(conn_t *c, req_t *r)
     if (strncmp(r->target, "/_mock/", 7) == 0 || strcmp(r->target, "/_mock") == 0)
         return handle_mock(&x);
 
+    raw_push(r);
     extract_model(r, x.model, sizeof x.model);
     char *cred = credential(r);
     const char *xm = hget(r, "x-mock");
