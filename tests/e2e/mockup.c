@@ -976,6 +976,8 @@ typedef struct {
     long long slowhead_ms;
     int keep;          /* announce keep-alive and keep the connection */
     char model[MODEL_MAX];
+    const char *xconn; /* x-mock-connection: tokens added to Connection */
+    sb_t xh;           /* x-mock-header values: extra response head lines */
 } ctx_t;
 
 static const char *reason(int code)
@@ -1017,9 +1019,12 @@ static void head_build(sb_t *h, const ctx_t *x, int status, const char *ctype,
     if (ctype) sb_addf(h, "Content-Type: %s\r\n", ctype);
     if (clen >= 0) sb_addf(h, "Content-Length: %lld\r\n", clen);
     else if (clen == -1) sb_adds(h, "Transfer-Encoding: chunked\r\n");
-    sb_adds(h, x->keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+    sb_adds(h, x->keep ? "Connection: keep-alive" : "Connection: close");
+    if (x->xconn) sb_addf(h, ", %s", x->xconn);
+    sb_adds(h, "\r\n");
     if (x->step) sb_addf(h, "X-Mock-Step: %s\r\n", x->step);
     if (extra) sb_adds(h, extra);
+    if (x->xh.len) sb_add(h, x->xh.p, x->xh.len);
     sb_adds(h, "\r\n");
 }
 
@@ -1241,16 +1246,36 @@ static int gen_event(sb_t *e, int kind, long long i, long long n, int usage,
     return 0;
 }
 
+/* Write d[0..n) one byte per conn_write (a send() each: the socket has
+ * TCP_NODELAY), us microseconds apart. */
+static int write_bytewise(conn_t *c, const char *d, size_t n, long long us)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && us > 0) usleep((useconds_t)us);
+        if (conn_write(c, d + i, 1) < 0) return -1;
+    }
+    return 0;
+}
+
+enum { SSE_CHUNKED, SSE_BYTEWISE, SSE_EOF };
+
 /* SSE stream: n content events ms apart.  cut >= 0: send only cut events,
- * then close without the terminating chunk. */
-static int do_sse(ctx_t *x, long long n, long long ms, long long cut)
+ * then close without the terminating chunk.  mode SSE_BYTEWISE: every body
+ * byte is its own 1-byte chunk and the whole response (head, chunk
+ * framing, data, last chunk) goes out one byte per write, us microseconds
+ * apart.  SSE_EOF: no framing header, the events as they are, then close. */
+static int do_sse_mode(ctx_t *x, long long n, long long ms, long long cut,
+                       int mode, long long us)
 {
     int kind = path_kind(x->r);
     if (kind == K_EMB || kind == K_MODELS) kind = K_CHAT;
     int usage = json_flag_true(x->r, "\"include_usage\"");
+    if (mode == SSE_EOF) x->keep = 0;
     sb_t h = {0};
-    head_build(&h, x, 200, "text/event-stream", -1, "Cache-Control: no-cache\r\n");
-    int rc = head_send(x, &h);
+    head_build(&h, x, 200, "text/event-stream", mode == SSE_EOF ? -2 : -1,
+               "Cache-Control: no-cache\r\n");
+    int rc = mode == SSE_BYTEWISE ? write_bytewise(x->c, h.p, h.len, us)
+                                  : head_send(x, &h);
     sb_free(&h);
     if (rc < 0) return 0;
     sb_t e = {0};
@@ -1260,13 +1285,32 @@ static int do_sse(ctx_t *x, long long n, long long ms, long long cut)
         if (!gen_event(&e, kind, i, n, usage, x->model)) break;
         if (cut >= 0 && sent >= cut) break;
         if (i > 0 && ms > 0 && wait_ms(x->c, ms) < 0) { sb_free(&e); return 0; }
-        if (write_chunk(x->c, e.p, e.len) < 0) { sb_free(&e); return 0; }
+        if (mode == SSE_BYTEWISE) {
+            for (size_t k = 0; k < e.len && rc == 0; k++) {
+                char one[6] = {'1', '\r', '\n', e.p[k], '\r', '\n'};
+                rc = write_bytewise(x->c, one, sizeof one, us);
+            }
+        } else if (mode == SSE_EOF) {
+            rc = conn_write(x->c, e.p, e.len);
+        } else {
+            rc = write_chunk(x->c, e.p, e.len);
+        }
+        if (rc < 0) { sb_free(&e); return 0; }
         sent++;
     }
     sb_free(&e);
-    if (cut >= 0) return 0;
-    if (conn_write(x->c, "0\r\n\r\n", 5) < 0) return 0;
+    if (cut >= 0 || mode == SSE_EOF) return 0;
+    if (mode == SSE_BYTEWISE) {
+        if (write_bytewise(x->c, "0\r\n\r\n", 5, us) < 0) return 0;
+    } else if (conn_write(x->c, "0\r\n\r\n", 5) < 0) {
+        return 0;
+    }
     return x->keep;
+}
+
+static int do_sse(ctx_t *x, long long n, long long ms, long long cut)
+{
+    return do_sse_mode(x, n, ms, cut, SSE_CHUNKED, 0);
 }
 
 static int do_ok(ctx_t *x)
@@ -1279,6 +1323,25 @@ static int do_ok(ctx_t *x)
     int k = respond(x, 200, "application/json", b.p, b.len, NULL);
     sb_free(&b);
     return k;
+}
+
+/* "eof": an ok answer framed by the close alone (no Content-Length, no
+ * chunked), then close; a stream goes the same way. */
+static int do_eof(ctx_t *x)
+{
+    int kind = path_kind(x->r);
+    if (kind != K_MODELS && json_flag_true(x->r, "\"stream\""))
+        return do_sse_mode(x, 5, 0, -1, SSE_EOF, 0);
+    x->keep = 0;
+    sb_t b = {0};
+    body_for_kind(&b, kind, x->model);
+    sb_t h = {0};
+    head_build(&h, x, 200, "application/json", -2, NULL);
+    sb_add(&h, b.p, b.len);
+    (void)conn_write(x->c, h.p, h.len);
+    sb_free(&h);
+    sb_free(&b);
+    return 0;
 }
 
 static int do_status(ctx_t *x, int code)
@@ -1424,6 +1487,10 @@ static int run_step(ctx_t *x, char *step)
     if (strcmp(name, "ok") == 0) return do_ok(x);
     if (strcmp(name, "sse") == 0)
         return do_sse(x, parse_ll(a1, 5, 0, 1000000), parse_ll(a2, 0, 0, 86400000), -1);
+    if (strcmp(name, "ssebytes") == 0)
+        return do_sse_mode(x, parse_ll(a1, 5, 0, 1000000), 0, -1, SSE_BYTEWISE,
+                           parse_ll(a2, 0, 0, 1000000));
+    if (strcmp(name, "eof") == 0) return do_eof(x);
     if (strcmp(name, "sse_cut") == 0)
         return do_sse(x, 1000000, parse_ll(a2, 0, 0, 86400000), parse_ll(a1, 3, 0, 1000000));
     if (strcmp(name, "status") == 0 || (strlen(name) == 3 && all_digits(name))) {
@@ -1787,6 +1854,12 @@ static int handle(conn_t *c, req_t *r)
         return handle_mock(&x);
 
     raw_push(r);
+    x.xconn = hget(r, "x-mock-connection");
+    for (int i = 0; i < r->nh; i++) {
+        if (strcmp(r->h[i].name, "x-mock-header") != 0) continue;
+        sb_adds(&x.xh, r->h[i].value);
+        sb_adds(&x.xh, "\r\n");
+    }
     extract_model(r, x.model, sizeof x.model);
     char *cred = credential(r);
     const char *xm = hget(r, "x-mock");
@@ -1830,6 +1903,7 @@ static int handle(conn_t *c, req_t *r)
     if (tkind != TP_NONE) {
         int keep = handle_task(&x, tkind, tid, tidlen, cred, xm);
         free(cred);
+        sb_free(&x.xh);
         return keep;
     }
 
@@ -1837,6 +1911,7 @@ static int handle(conn_t *c, req_t *r)
     int keep = run_step(&x, step);
     free(step);
     free(cred);
+    sb_free(&x.xh);
     return keep;
 }
 
