@@ -170,6 +170,20 @@ def test_pinned_upstream_request_head_per_auth_style(env):
                     b'Content-Length: 38\r\n\r\n'), head
     assert got == b'{"model":"vendor/up-xa","messages":[]}', got
 
+    # today's behaviour; a new issue may change it: only the first
+    # Connection field is read for the names it lists (RFC 9110 7.6.1
+    # combines them), so a field named in a second one reaches the provider
+    s = connect(r.port)
+    body = b'{"model":"m-no"}'
+    s.sendall(b'POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ' + KEY.encode() +
+              b'\r\nConnection: X-First\r\nConnection: X-Second\r\nX-First: 1\r\nX-Second: 2\r\n'
+              b'Content-Length: %d\r\n\r\n' % len(body) + body)
+    assert read_response(s).status == 200
+    s.close()
+    assert m.last_raw() == (b'POST /none/embeddings HTTP/1.1\r\n' + host +
+                            b'X-Fixed: four\r\nX-Second: 2\r\nContent-Length: 17\r\n\r\n',
+                            b'{"model":"up-no"}')
+
     # A video task: created like any call, then polled and cancelled on the
     # provider and credential that made it, with no body.
     def task_call(method, path, body=b''):
@@ -361,6 +375,16 @@ def test_pinned_response_heads(env):
         b'X-Kept: yes\r\nSet-Cookie: b=2\r\nContent-Length: 275\r\n' + rid() + route +
         b'x-relay-attempts: 1'), res.raw_head
     assert res.body == CHAT
+
+    # today's behaviour; a new issue may change it: only the upstream's
+    # first Connection field is read for the names it lists, so a field
+    # named in a second one reaches the client
+    res = c.ask(request(b'/v1/chat/completions', J, b'x-mock-header: Connection: X-Up2\r\n'
+                        b'x-mock-header: X-Up2: 1\r\n', close=False))
+    assert masked(res.raw_head) == (
+        b'HTTP/1.1 200 OK\r\nServer: mockup\r\nContent-Type: application/json\r\n'
+        b'X-Mock-Step: ok\r\nX-Up2: 1\r\nContent-Length: 275\r\n' + rid() + route +
+        b'x-relay-attempts: 1'), res.raw_head
 
     # Upstream 204 and 304: no body, no Content-Length, the connection goes on.
     for code, reason in ((204, b'No Content'), (304, b'Not Modified')):
