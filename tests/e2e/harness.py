@@ -62,6 +62,21 @@ class Mock:
     def reset(self):
         http('127.0.0.1', self.port, 'POST', '/_mock/reset', body=b'')
 
+    def raw_requests(self):
+        """The last requests mockup received (up to 16, oldest first),
+        byte for byte: a list of (head, body) bytes, the head from the
+        request line through the blank line."""
+        import base64
+        d = json.loads(http('127.0.0.1', self.port, 'GET', '/_mock/raw').body)
+        return [(base64.b64decode(r['head']), base64.b64decode(r['body']))
+                for r in d['requests']]
+
+    def last_raw(self):
+        """(head, body) of the last request mockup received."""
+        reqs = self.raw_requests()
+        assert reqs, 'mockup has received no request'
+        return reqs[-1]
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #define HEAD_MAX      (64 * 1024)          /* request head limit */
@@ -51,6 +52,7 @@
 #define IDLE_SECS     300                  /* keep-alive idle / read timeout */
 #define HS_SECS       10                   /* TLS handshake timeout */
 #define MODEL_MAX     256
+#define RAW_KEEP      16                   /* requests kept for /_mock/raw */
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
@@ -249,6 +251,20 @@ static FILE *g_log;
 static SSL_CTX *g_ssl_ctx;          /* NULL unless --tls-cert */
 static long long g_tls_handshakes, g_tls_resumed, g_tls_failed;
 static char *g_tls_err;             /* reason of the last failed handshake */
+
+/* The last RAW_KEEP non-/_mock requests as received, oldest first, for
+ * GET /_mock/raw: the head byte for byte (request line to the blank line)
+ * and the body (de-chunked when it came chunked; at most LAST_BODY_MAX
+ * bytes kept, body_bytes is the full size). */
+typedef struct {
+    char *head;
+    size_t hlen;
+    char *body;
+    size_t blen;
+    size_t body_bytes;
+} raw_t;
+static raw_t g_raw[RAW_KEEP];
+static int g_nraw;
 
 /* Increment key's counter; returns the count before the increment.  When
  * the table is full, unknown keys share one overflow counter.  Call with
@@ -558,6 +574,8 @@ typedef struct {
 
 typedef struct {
     char *head; /* owned; fields below point into it */
+    char *raw_head; /* owned; the head as received (head is parsed in place) */
+    size_t raw_len;
     char *method, *target, *version;
     hdr_t *h;
     int nh;
@@ -574,6 +592,7 @@ enum { RQ_OK, RQ_EOF, RQ_IO, RQ_BAD, RQ_HEAD_BIG, RQ_BODY_BIG,
 static void req_free(req_t *r)
 {
     free(r->head);
+    free(r->raw_head);
     free(r->h);
     free(r->body);
     memset(r, 0, sizeof *r);
@@ -601,7 +620,7 @@ static int has_token(const char *v, const char *tok)
     return 0;
 }
 
-static int read_head(conn_t *c, char **out)
+static int read_head(conn_t *c, char **out, size_t *outlen)
 {
     for (;;) {
         /* a TLS ClientHello (record type 22) sent to a plain listener: answer
@@ -625,6 +644,7 @@ static int read_head(conn_t *c, char **out)
         if (end) {
             if (end - c->rpos > HEAD_MAX) return RQ_HEAD_BIG;
             *out = xstrndup(c->rbuf + c->rpos, end - c->rpos);
+            *outlen = end - c->rpos;
             c->rpos = end;
             c->started = 1;
             return RQ_OK;
@@ -768,8 +788,9 @@ static int early_answer(conn_t *c, req_t *r, const char *xm);
 static int read_request(conn_t *c, req_t *r)
 {
     memset(r, 0, sizeof *r);
-    int rc = read_head(c, &r->head);
+    int rc = read_head(c, &r->head, &r->raw_len);
     if (rc != RQ_OK) return rc;
+    r->raw_head = xstrndup(r->head, r->raw_len);
     rc = parse_head(r);
     if (rc != RQ_OK) return rc;
     /* x-mock "early...": answered on the head alone, before the body */
@@ -955,6 +976,8 @@ typedef struct {
     long long slowhead_ms;
     int keep;          /* announce keep-alive and keep the connection */
     char model[MODEL_MAX];
+    const char *xconn; /* x-mock-connection: tokens added to Connection */
+    sb_t xh;           /* x-mock-header values: extra response head lines */
 } ctx_t;
 
 static const char *reason(int code)
@@ -996,9 +1019,12 @@ static void head_build(sb_t *h, const ctx_t *x, int status, const char *ctype,
     if (ctype) sb_addf(h, "Content-Type: %s\r\n", ctype);
     if (clen >= 0) sb_addf(h, "Content-Length: %lld\r\n", clen);
     else if (clen == -1) sb_adds(h, "Transfer-Encoding: chunked\r\n");
-    sb_adds(h, x->keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+    sb_adds(h, x->keep ? "Connection: keep-alive" : "Connection: close");
+    if (x->xconn) sb_addf(h, ", %s", x->xconn);
+    sb_adds(h, "\r\n");
     if (x->step) sb_addf(h, "X-Mock-Step: %s\r\n", x->step);
     if (extra) sb_adds(h, extra);
+    if (x->xh.len) sb_add(h, x->xh.p, x->xh.len);
     sb_adds(h, "\r\n");
 }
 
@@ -1220,16 +1246,36 @@ static int gen_event(sb_t *e, int kind, long long i, long long n, int usage,
     return 0;
 }
 
+/* Write d[0..n) one byte per conn_write (a send() each: the socket has
+ * TCP_NODELAY), us microseconds apart. */
+static int write_bytewise(conn_t *c, const char *d, size_t n, long long us)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && us > 0) usleep((useconds_t)us);
+        if (conn_write(c, d + i, 1) < 0) return -1;
+    }
+    return 0;
+}
+
+enum { SSE_CHUNKED, SSE_BYTEWISE, SSE_EOF };
+
 /* SSE stream: n content events ms apart.  cut >= 0: send only cut events,
- * then close without the terminating chunk. */
-static int do_sse(ctx_t *x, long long n, long long ms, long long cut)
+ * then close without the terminating chunk.  mode SSE_BYTEWISE: every body
+ * byte is its own 1-byte chunk and the whole response (head, chunk
+ * framing, data, last chunk) goes out one byte per write, us microseconds
+ * apart.  SSE_EOF: no framing header, the events as they are, then close. */
+static int do_sse_mode(ctx_t *x, long long n, long long ms, long long cut,
+                       int mode, long long us)
 {
     int kind = path_kind(x->r);
     if (kind == K_EMB || kind == K_MODELS) kind = K_CHAT;
     int usage = json_flag_true(x->r, "\"include_usage\"");
+    if (mode == SSE_EOF) x->keep = 0;
     sb_t h = {0};
-    head_build(&h, x, 200, "text/event-stream", -1, "Cache-Control: no-cache\r\n");
-    int rc = head_send(x, &h);
+    head_build(&h, x, 200, "text/event-stream", mode == SSE_EOF ? -2 : -1,
+               "Cache-Control: no-cache\r\n");
+    int rc = mode == SSE_BYTEWISE ? write_bytewise(x->c, h.p, h.len, us)
+                                  : head_send(x, &h);
     sb_free(&h);
     if (rc < 0) return 0;
     sb_t e = {0};
@@ -1239,13 +1285,32 @@ static int do_sse(ctx_t *x, long long n, long long ms, long long cut)
         if (!gen_event(&e, kind, i, n, usage, x->model)) break;
         if (cut >= 0 && sent >= cut) break;
         if (i > 0 && ms > 0 && wait_ms(x->c, ms) < 0) { sb_free(&e); return 0; }
-        if (write_chunk(x->c, e.p, e.len) < 0) { sb_free(&e); return 0; }
+        if (mode == SSE_BYTEWISE) {
+            for (size_t k = 0; k < e.len && rc == 0; k++) {
+                char one[6] = {'1', '\r', '\n', e.p[k], '\r', '\n'};
+                rc = write_bytewise(x->c, one, sizeof one, us);
+            }
+        } else if (mode == SSE_EOF) {
+            rc = conn_write(x->c, e.p, e.len);
+        } else {
+            rc = write_chunk(x->c, e.p, e.len);
+        }
+        if (rc < 0) { sb_free(&e); return 0; }
         sent++;
     }
     sb_free(&e);
-    if (cut >= 0) return 0;
-    if (conn_write(x->c, "0\r\n\r\n", 5) < 0) return 0;
+    if (cut >= 0 || mode == SSE_EOF) return 0;
+    if (mode == SSE_BYTEWISE) {
+        if (write_bytewise(x->c, "0\r\n\r\n", 5, us) < 0) return 0;
+    } else if (conn_write(x->c, "0\r\n\r\n", 5) < 0) {
+        return 0;
+    }
     return x->keep;
+}
+
+static int do_sse(ctx_t *x, long long n, long long ms, long long cut)
+{
+    return do_sse_mode(x, n, ms, cut, SSE_CHUNKED, 0);
 }
 
 static int do_ok(ctx_t *x)
@@ -1258,6 +1323,25 @@ static int do_ok(ctx_t *x)
     int k = respond(x, 200, "application/json", b.p, b.len, NULL);
     sb_free(&b);
     return k;
+}
+
+/* "eof": an ok answer framed by the close alone (no Content-Length, no
+ * chunked), then close; a stream goes the same way. */
+static int do_eof(ctx_t *x)
+{
+    int kind = path_kind(x->r);
+    if (kind != K_MODELS && json_flag_true(x->r, "\"stream\""))
+        return do_sse_mode(x, 5, 0, -1, SSE_EOF, 0);
+    x->keep = 0;
+    sb_t b = {0};
+    body_for_kind(&b, kind, x->model);
+    sb_t h = {0};
+    head_build(&h, x, 200, "application/json", -2, NULL);
+    sb_add(&h, b.p, b.len);
+    (void)conn_write(x->c, h.p, h.len);
+    sb_free(&h);
+    sb_free(&b);
+    return 0;
 }
 
 static int do_status(ctx_t *x, int code)
@@ -1403,6 +1487,10 @@ static int run_step(ctx_t *x, char *step)
     if (strcmp(name, "ok") == 0) return do_ok(x);
     if (strcmp(name, "sse") == 0)
         return do_sse(x, parse_ll(a1, 5, 0, 1000000), parse_ll(a2, 0, 0, 86400000), -1);
+    if (strcmp(name, "ssebytes") == 0)
+        return do_sse_mode(x, parse_ll(a1, 5, 0, 1000000), 0, -1, SSE_BYTEWISE,
+                           parse_ll(a2, 0, 0, 1000000));
+    if (strcmp(name, "eof") == 0) return do_eof(x);
     if (strcmp(name, "sse_cut") == 0)
         return do_sse(x, 1000000, parse_ll(a2, 0, 0, 86400000), parse_ll(a1, 3, 0, 1000000));
     if (strcmp(name, "status") == 0 || (strlen(name) == 3 && all_digits(name))) {
@@ -1631,6 +1719,44 @@ static int handle_task(ctx_t *x, int kind, const char *id, size_t idlen,
 /* ------------------------------------------------------------------ */
 /* observation endpoints                                               */
 
+static void raw_free(raw_t *w)
+{
+    free(w->head);
+    free(w->body);
+    memset(w, 0, sizeof *w);
+}
+
+/* Keep request r for /_mock/raw, dropping the oldest when full. */
+static void raw_push(const req_t *r)
+{
+    raw_t w;
+    w.hlen = r->raw_len;
+    w.head = xstrndup(r->raw_head ? r->raw_head : "", r->raw_head ? r->raw_len : 0);
+    w.body_bytes = r->blen;
+    w.blen = r->blen < LAST_BODY_MAX ? r->blen : LAST_BODY_MAX;
+    w.body = xstrndup(r->body ? r->body : "", r->body ? w.blen : 0);
+    pthread_mutex_lock(&g_mu);
+    if (g_nraw == RAW_KEEP) {
+        raw_free(&g_raw[0]);
+        memmove(g_raw, g_raw + 1, sizeof g_raw[0] * (RAW_KEEP - 1));
+        memset(&g_raw[RAW_KEEP - 1], 0, sizeof g_raw[0]);
+        g_nraw--;
+    }
+    g_raw[g_nraw++] = w;
+    pthread_mutex_unlock(&g_mu);
+}
+
+static void sb_base64(sb_t *s, const char *d, size_t n)
+{
+    sb_addc(s, '"');
+    size_t out = 4 * ((n + 2) / 3);
+    sb_reserve(s, out + 1);
+    if (n) EVP_EncodeBlock((unsigned char *)s->p + s->len, (const unsigned char *)d, (int)n);
+    s->len += out;
+    s->p[s->len] = 0;
+    sb_addc(s, '"');
+}
+
 static int handle_mock(ctx_t *x)
 {
     req_t *r = x->r;
@@ -1670,6 +1796,26 @@ static int handle_mock(ctx_t *x)
         sb_free(&b);
         return k;
     }
+    if (n == strlen("/_mock/raw") && !strncmp(r->target, "/_mock/raw", n) &&
+        strcmp(r->method, "GET") == 0) {
+        sb_t b = {0};
+        sb_adds(&b, "{\"requests\":[");
+        pthread_mutex_lock(&g_mu);
+        for (int i = 0; i < g_nraw; i++) {
+            sb_adds(&b, i ? ",{\"head\":" : "{\"head\":");
+            sb_base64(&b, g_raw[i].head, g_raw[i].hlen);
+            sb_adds(&b, ",\"body\":");
+            sb_base64(&b, g_raw[i].body, g_raw[i].blen);
+            sb_addf(&b, ",\"body_bytes\":%zu", g_raw[i].body_bytes);
+            if (g_raw[i].blen < g_raw[i].body_bytes) sb_adds(&b, ",\"body_truncated\":true");
+            sb_addc(&b, '}');
+        }
+        pthread_mutex_unlock(&g_mu);
+        sb_adds(&b, "]}");
+        int k = respond(x, 200, "application/json", b.p, b.len, NULL);
+        sb_free(&b);
+        return k;
+    }
     if (n == strlen("/_mock/reset") && !strncmp(r->target, "/_mock/reset", n) &&
         strcmp(r->method, "POST") == 0) {
         pthread_mutex_lock(&g_mu);
@@ -1683,6 +1829,8 @@ static int handle_mock(ctx_t *x)
         tasks_reset();
         free(g_last);
         g_last = NULL;
+        for (int i = 0; i < g_nraw; i++) raw_free(&g_raw[i]);
+        g_nraw = 0;
         pthread_mutex_unlock(&g_mu);
         return respond(x, 200, "application/json", "{}", 2, NULL);
     }
@@ -1705,6 +1853,13 @@ static int handle(conn_t *c, req_t *r)
     if (strncmp(r->target, "/_mock/", 7) == 0 || strcmp(r->target, "/_mock") == 0)
         return handle_mock(&x);
 
+    raw_push(r);
+    x.xconn = hget(r, "x-mock-connection");
+    for (int i = 0; i < r->nh; i++) {
+        if (strcmp(r->h[i].name, "x-mock-header") != 0) continue;
+        sb_adds(&x.xh, r->h[i].value);
+        sb_adds(&x.xh, "\r\n");
+    }
     extract_model(r, x.model, sizeof x.model);
     char *cred = credential(r);
     const char *xm = hget(r, "x-mock");
@@ -1748,6 +1903,7 @@ static int handle(conn_t *c, req_t *r)
     if (tkind != TP_NONE) {
         int keep = handle_task(&x, tkind, tid, tidlen, cred, xm);
         free(cred);
+        sb_free(&x.xh);
         return keep;
     }
 
@@ -1755,6 +1911,7 @@ static int handle(conn_t *c, req_t *r)
     int keep = run_step(&x, step);
     free(step);
     free(cred);
+    sb_free(&x.xh);
     return keep;
 }
 
