@@ -25,9 +25,9 @@ BR_CFLAGS = -W -Wall $(OPT) $(NOUNWIND) -ffunction-sections -fdata-sections \
 
 MODULES  = util sha256 log clock buf conf http json net dns tls route money \
            ledger api server upstream metrics gen rewrite pool billing \
-           stream tasks exchange local front loop cli
+           usage sse stream tasks exchange local front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
-UNITS    = util sha256 conf http json route money ledger dns tls
+UNITS    = util sha256 conf http json route money ledger dns tls usage sse
 VENDOR_OK = vendor/.fetched
 
 all: relay
@@ -72,6 +72,8 @@ OPT_upstream = $(OPT_HOT)
 OPT_buf  = $(OPT_HOT)
 OPT_util = $(OPT_HOT)
 OPT_ledger = $(OPT_HOT)
+OPT_usage = $(OPT_HOT)
+OPT_sse  = $(OPT_HOT)
 
 $(BUILD)/%.o: src/%.c src/*.h $(VENDOR_OK)
 	@mkdir -p $(BUILD)
@@ -102,6 +104,8 @@ $(BUILD)/money_cases: tests/unit/money_cases.c $(BUILD)/money.o $(BUILD)/util.o 
 $(BUILD)/test_dns: tests/unit/test_dns.c $(BUILD)/dns.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/dnsprobe: tests/e2e/dnsprobe.c $(BUILD)/dns.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 	$(CC) $(CFLAGS) -static -o $@ tests/e2e/dnsprobe.c $(filter %.o %.a,$^)
+$(BUILD)/test_usage: tests/unit/test_usage.c $(BUILD)/usage.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_sse: tests/unit/test_sse.c $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_tls: tests/unit/test_tls.c $(BUILD)/tls.o $(BUILD)/roots.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(UNIT_BINS) $(BUILD)/money_cases:
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)

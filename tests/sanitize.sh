@@ -103,7 +103,7 @@ p
 }' Makefile)
 [ -n "$MODULES" ] || die "cannot read MODULES from the Makefile"
 # What the fuzz harnesses link (with their layers below).
-FUZZ_MODULES="util sha256 log clock http json conf money ledger dns net"
+FUZZ_MODULES="util sha256 log clock http json conf money ledger dns net usage sse"
 VERSION=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' Makefile)
 
 COMMON="-std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1
@@ -289,7 +289,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	name=${name#fuzz_}
 	o=$F/fuzz_$name
 	# shellcheck disable=SC2086
-	if stale "$o" "$src" tests/fuzz/fuzz.h tests/unit/json_ref.c \
+	if stale "$o" "$src" tests/fuzz/fuzz.h tests/unit/json_ref.c tests/unit/usage_ref.c \
 	    $F/librelay.a $A/libbearssl.a; then
 		if ! $CC $FUZZ_CFLAGS -fsanitize=fuzzer -Itests/fuzz -o "$o" \
 		    "$src" $F/librelay.a $A/libbearssl.a 2>"$o.err"; then
