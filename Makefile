@@ -27,7 +27,7 @@ MODULES  = util sha256 log clock buf conf http json net dns tls route money \
            ledger api server upstream metrics gen rewrite pool billing \
            stream tasks exchange local front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
-UNITS    = util sha256 conf http json route money ledger dns tls
+UNITS    = util sha256 conf http json route money ledger dns tls rewrite
 VENDOR_OK = vendor/.fetched
 
 all: relay
@@ -103,6 +103,7 @@ $(BUILD)/test_dns: tests/unit/test_dns.c $(BUILD)/dns.o $(BUILD)/util.o $(BUILD)
 $(BUILD)/dnsprobe: tests/e2e/dnsprobe.c $(BUILD)/dns.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 	$(CC) $(CFLAGS) -static -o $@ tests/e2e/dnsprobe.c $(filter %.o %.a,$^)
 $(BUILD)/test_tls: tests/unit/test_tls.c $(BUILD)/tls.o $(BUILD)/roots.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/test_rewrite: tests/unit/test_rewrite.c $(BUILD)/rewrite.o $(BUILD)/json.o $(BUILD)/http.o $(BUILD)/buf.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(UNIT_BINS) $(BUILD)/money_cases:
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
 
