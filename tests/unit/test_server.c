@@ -334,6 +334,15 @@ test_continue(void)
 	ok_str(client_reads(0, NULL), "", "expect, no body: no 100 Continue");
 	close_conn();
 
+	/* HTTP/1.0 has no 100 Continue (RFC 9110 §10.1.1). */
+	open_conn(conf);
+	send_step("POST /v1/x HTTP/1.0\r\nExpect: 100-continue\r\n"
+	    "Content-Length: 4\r\n\r\n", T0);
+	server_accept_head(sc, T0);
+	server_step(sc, POLLOUT, T0);
+	ok_str(client_reads(0, NULL), "", "expect from a 1.0 client: no 100");
+	close_conn();
+
 	/* The owner refuses the head (a bad key): no 100, the answer, and
 	 * the connection closes, since the body was never read. */
 	open_conn(conf);
