@@ -22,7 +22,7 @@
 #include "log.h"
 #include "net.h"
 
-#define LB_WAIT_MS 2000		/* the longest a helper waits for bytes */
+#define LB_WAIT_MS 2000	/* the longest a helper waits for bytes */
 
 static inline void
 lb_die(const char *what)

@@ -99,7 +99,8 @@ norm_id(const char *s)
 	}
 	p += strlen("x-request-id: ");
 	for (i = 4; i < 26; i++) {
-		hex &= (p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f');
+		hex &= (p[i] >= '0' && p[i] <= '9') ||
+		    (p[i] >= 'a' && p[i] <= 'f');
 	}
 	hex &= p[26] == '\r';
 	ok(hex, "x-request-id is req_ and 22 hex digits: %.30s", p);

@@ -729,7 +729,8 @@ test_sending(void)
 			same &= memcmp(body, big_body + got, k) == 0;
 			got += k;
 			if (n < total) {
-				n += lb_write_some(pfd, big_body + n, total - n);
+				n += lb_write_some(pfd, big_body + n,
+				    total - n);
 			}
 			pass(T0, 5);
 		}
