@@ -185,6 +185,11 @@ plain_interest(const struct upstream *u)
 	case UPSTREAM_IDLE:
 		return POLLIN;
 	case UPSTREAM_BODY:
+		/* At EOF the socket has nothing more: asking would wake
+		 * every poll() at once while a slow client drains. */
+		if (u->eof) {
+			return 0;
+		}
 		return buf_room(&u->in) > 0 || u->in.start > 0 ? POLLIN : 0;
 	default:
 		return 0;
