@@ -39,7 +39,10 @@ billing_open(const struct conf *c, int allow_broken, char *err,
 	size_t i;
 
 	clock_today(today, sizeof(today));
-	if (ledger_open(&ledger, c->ledger_path, c->ledger_sync,
+	if (ledger_open(&ledger, c->ledger_path,
+	    c->ledger_sync == CONF_SYNC_ALWAYS ? LEDGER_SYNC_ALWAYS :
+	    c->ledger_sync == CONF_SYNC_BATCH ? LEDGER_SYNC_BATCH :
+	    LEDGER_SYNC_NONE,
 	    c->currency_lower, today, allow_broken, err, errlen) < 0) {
 		return -1;
 	}

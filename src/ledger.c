@@ -1247,7 +1247,7 @@ cut_torn(struct ledger *l, off_t end, const char *p, size_t n,
 		    "line: %s", l->path, strerror(errno));
 		goto fail;
 	}
-	if (l->sync != CONF_SYNC_NONE) {
+	if (l->sync != LEDGER_SYNC_NONE) {
 		sync_now(l, clock_mono_ms());
 	}
 	log_warn("ledger %s:%" PRIu64 ": torn last line (%zu bytes, no "
@@ -1390,7 +1390,7 @@ lock_file(struct ledger *l, char *err, size_t errlen)
 }
 
 int
-ledger_open(struct ledger *l, const char *path, enum conf_sync sync,
+ledger_open(struct ledger *l, const char *path, enum ledger_sync sync,
     const char *currency_lower, const char *today, int allow_broken,
     char *err, size_t errlen)
 {
@@ -1432,7 +1432,7 @@ ledger_open(struct ledger *l, const char *path, enum conf_sync sync,
 		goto fail;
 	}
 	l->last_sync_ms = clock_mono_ms();
-	l->syncer_wanted = l->sync == CONF_SYNC_BATCH;
+	l->syncer_wanted = l->sync == LEDGER_SYNC_BATCH;
 	l->syncer_wake = -1;
 	l->syncer_at_ms = l->last_sync_ms + LEDGER_SYNCER_DELAY_MS;
 	return 0;
@@ -1446,7 +1446,7 @@ ledger_close(struct ledger *l)
 {
 	(void)ledger_commit(l);
 	stop_syncer(l);
-	if (l->fd >= 0 && l->sync != CONF_SYNC_NONE) {
+	if (l->fd >= 0 && l->sync != LEDGER_SYNC_NONE) {
 		sync_now(l, clock_mono_ms());
 	}
 	release(l);
@@ -1653,9 +1653,9 @@ written(struct ledger *l, size_t bytes, size_t lines)
 	} else {
 		memcpy(l->file_hash, l->last_hash, sizeof l->file_hash);
 	}
-	if (l->sync == CONF_SYNC_ALWAYS) {
+	if (l->sync == LEDGER_SYNC_ALWAYS) {
 		sync_now(l, clock_mono_ms());
-	} else if (l->sync == CONF_SYNC_BATCH) {
+	} else if (l->sync == LEDGER_SYNC_BATCH) {
 		l->dirty = 1;
 	}
 }
@@ -1967,7 +1967,7 @@ queue_replay(struct ledger *l, char *err, size_t errlen)
 		    "log above); the relay does not start without them", l->path,
 		    qp);
 	} else {
-		if (l->size != size && l->sync != CONF_SYNC_NONE &&
+		if (l->size != size && l->sync != LEDGER_SYNC_NONE &&
 		    fsync(l->fd) < 0) {
 			log_error("ledger %s: fsync after appending queued "
 			    "lines: %s", l->path, strerror(errno));
@@ -2053,7 +2053,7 @@ ledger_group(struct ledger *l)
 	if (l->undo == NULL) {
 		return -1;
 	}
-	if (l->sync != CONF_SYNC_ALWAYS && l->fd >= 0 && queue_map(l) == 0) {
+	if (l->sync != LEDGER_SYNC_ALWAYS && l->fd >= 0 && queue_map(l) == 0) {
 		l->pend = l->queue_map + QUEUE_HEAD;
 	} else if ((l->pend = malloc(LEDGER_GROUP_CAP)) == NULL) {
 		free(l->undo);
@@ -2316,7 +2316,7 @@ ledger_tick_due_ms(const struct ledger *l)
 	if (l->syncer_wanted && l->fd >= 0) {
 		due = l->syncer_at_ms;
 	}
-	if (l->sync == CONF_SYNC_BATCH && l->dirty &&
+	if (l->sync == LEDGER_SYNC_BATCH && l->dirty &&
 	    l->last_sync_ms + LEDGER_BATCH_MS < due) {
 		due = l->last_sync_ms + LEDGER_BATCH_MS;
 	}

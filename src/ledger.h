@@ -11,7 +11,6 @@
 #include <sys/types.h>
 
 #include "clock.h"
-#include "conf.h"
 
 enum {
 	LEDGER_LINE_MAX = 65536,	/* longest line replay accepts, without
@@ -28,6 +27,17 @@ enum {
 	LEDGER_SYNCER_DELAY_MS = 100	/* sync=batch: the fsync helper is
 					 * forked this long after open (or at
 					 * the first write), off start-up */
+};
+
+/* When the ledger fsyncs its file. The config has its own enum
+ * conf_sync; whoever opens the ledger maps one to the other, so the
+ * ledger does not depend on conf. */
+enum ledger_sync {
+	LEDGER_SYNC_ALWAYS,	/* after every write (with group commit: every
+				 * commit) */
+	LEDGER_SYNC_BATCH,	/* at most every LEDGER_BATCH_MS, in a helper
+				 * process */
+	LEDGER_SYNC_NONE	/* never; the kernel writes back */
 };
 
 /* One wallet as the ledger knows it. Wallets that are no longer in the
@@ -85,7 +95,7 @@ struct ledger_undo {
 struct ledger {
 	int fd;			/* O_APPEND, locked; -1 when closed */
 	char *path;		/* owned */
-	enum conf_sync sync;
+	enum ledger_sync sync;
 	char cur[4];		/* wallet currency, lower-case ("cny") */
 	char cur_key[13];	/* its amount's key: ,"cny_nano": */
 	struct clock_stamp stamp;	/* ts text of the current second */
@@ -144,7 +154,7 @@ struct ledger {
  * holds nothing and needs no ledger_close(). The lock is a POSIX record
  * lock: it belongs to the process, and closing any other descriptor of
  * the same file in this process releases it. */
-int ledger_open(struct ledger *l, const char *path, enum conf_sync sync,
+int ledger_open(struct ledger *l, const char *path, enum ledger_sync sync,
     const char *currency_lower, const char *today, int allow_broken,
     char *err, size_t errlen);
 

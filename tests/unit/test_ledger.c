@@ -217,7 +217,7 @@ test_format(void)
 	int rc;
 
 	clock_today(today, sizeof today);
-	rc = ledger_open(&l, p, CONF_SYNC_BATCH, "cny", today, 0, err,
+	rc = ledger_open(&l, p, LEDGER_SYNC_BATCH, "cny", today, 0, err,
 	    sizeof err);
 	ok(rc == 0, "open new ledger: %s", err);
 	c = charge("req_1", "acme", 72702000);
@@ -285,7 +285,7 @@ test_usd(void)
 	struct ledger_charge c;
 	char line[2048], out[256], *text;
 
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "usd", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "usd", NULL, 0, err,
 	    sizeof err) == 0, "open usd: %s", err);
 	ledger_credit(&l, "w", 5000000000, NULL, err, sizeof err);
 	c = charge("req_1", "w", 11000000);
@@ -301,11 +301,11 @@ test_usd(void)
 	free(text);
 	ok(verify(p, out, sizeof out) == 0, "verify usd: %s", err);
 	ok_str(out, "w USD 4.99\n", "usd balance");
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "usd", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "usd", NULL, 0, err,
 	    sizeof err) == 0 && ledger_balance(&l, "w") == 4989000000,
 	    "usd replay: %s", err);
 	ledger_close(&l);
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) < 0, "a usd ledger under a cny config is refused");
 	ok(strstr(err, ":1: wrong currency (missing \"cny_nano\")") != NULL,
 	    "wrong currency message: %s", err);
@@ -319,7 +319,7 @@ build_chain(const char *p, struct ledger *l, const char *today)
 	char id[16];
 	int i;
 
-	ok(ledger_open(l, p, CONF_SYNC_ALWAYS, "cny", today, 0, err,
+	ok(ledger_open(l, p, LEDGER_SYNC_ALWAYS, "cny", today, 0, err,
 	    sizeof err) == 0, "open chain: %s", err);
 	ledger_credit(l, "acme", 1000000000000, "top-up", err, sizeof err);
 	ledger_credit(l, "beta", 5000000000, "trial", err, sizeof err);
@@ -365,7 +365,7 @@ test_chain_replay(void)
 	ok_str(out, "acme CNY 999.78\nbeta CNY 4.85\nold-wallet CNY -3.00\n",
 	    "verify balances");
 
-	ok(ledger_open(&m, p, CONF_SYNC_ALWAYS, "cny", today, 0, err,
+	ok(ledger_open(&m, p, LEDGER_SYNC_ALWAYS, "cny", today, 0, err,
 	    sizeof err) == 0, "reopen: %s", err);
 	ok_int(ledger_balance(&m, "acme"), 1000000000000 - 3 * 72702000,
 	    "replayed acme");
@@ -382,7 +382,7 @@ test_chain_replay(void)
 	ledger_close(&m);
 	ok(verify(p, out, sizeof out) == 0, "chain continues: %s", err);
 
-	ok(ledger_open(&m, p, CONF_SYNC_ALWAYS, "cny", "2000-01-01", 0, err,
+	ok(ledger_open(&m, p, LEDGER_SYNC_ALWAYS, "cny", "2000-01-01", 0, err,
 	    sizeof err) == 0, "reopen on another day");
 	ledger_today(&m, "acme", "2000-01-01", &nano, &reqs);
 	ok(nano == 0 && reqs == 0, "charges of other days do not count");
@@ -417,7 +417,7 @@ test_torn(void)
 	    strstr(out, "note: line 9 is torn") != NULL,
 	    "report skips it with a note: %s", err);
 
-	ok(ledger_open(&l, p, CONF_SYNC_BATCH, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_BATCH, "cny", NULL, 0, err,
 	    sizeof err) == 0, "open cuts the torn tail: %s", err);
 	ok_int(l.lines, 8, "8 complete lines");
 	text = slurp(p, &after);
@@ -445,7 +445,7 @@ tamper_case(const char *name, const char *text, const char *want_verify,
 	ok(verify(p, out, sizeof out) < 0, "%s: verify fails", name);
 	ok_str(err, want_verify, name);
 	if (want_open != NULL) {
-		ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+		ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 		    sizeof err) < 0, "%s: open refuses", name);
 		ok(strstr(err, want_open) != NULL, "%s: open says %s", name,
 		    err);
@@ -518,7 +518,7 @@ test_tamper(void)
 	d[15] = '3';			/* 72702000 -> 72703000 */
 	tp = path_of("tampered.jsonl");
 	spit(tp, mod, strlen(mod));
-	ok(ledger_open(&l, tp, CONF_SYNC_NONE, "cny", NULL, 1, err,
+	ok(ledger_open(&l, tp, LEDGER_SYNC_NONE, "cny", NULL, 1, err,
 	    sizeof err) == 0, "allow_broken opens: %s", err);
 	ok_int(ledger_balance(&l, "beta"), 5000000000 - 72703000 - 72702000,
 	    "balance from the edited line");
@@ -674,7 +674,7 @@ test_big(void)
 	size_t fixed = sizeof body - 1 + 75, i;
 	int64_t sum = 0;
 
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0, "open big");
 	for (i = 0; i < 3000; i++) {
 		snprintf(id, sizeof id, "req_%zu", i);
@@ -689,7 +689,7 @@ test_big(void)
 	for (i = 0; i < 3000; i += 7) {
 		sum += (int64_t)i;
 	}
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0 && l.lines == 3000 &&
 	    ledger_balance(&l, "w0") == -sum, "replay across reads: %s", err);
 	ledger_close(&l);
@@ -719,7 +719,7 @@ test_lock(void)
 	ssize_t n;
 	pid_t pid;
 
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0, "parent holds the lock");
 	if (pipe(fds) < 0) {
 		perror("pipe");
@@ -728,7 +728,7 @@ test_lock(void)
 	pid = fork();
 	if (pid == 0) {
 		close(fds[0]);
-		if (ledger_open(&m, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+		if (ledger_open(&m, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 		    sizeof err) == 0) {
 			_exit(3);
 		}
@@ -746,7 +746,7 @@ test_lock(void)
 	    "(pid %ld)", p, (long)getpid());
 	ok_str(msg, want, "lock message names the holder");
 	ledger_close(&l);
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0, "lock released by close: %s", err);
 	ledger_close(&l);
 }
@@ -757,7 +757,7 @@ test_sync(void)
 	struct ledger l;
 	uint64_t due;
 
-	ok(ledger_open(&l, path_of("always.jsonl"), CONF_SYNC_ALWAYS, "cny",
+	ok(ledger_open(&l, path_of("always.jsonl"), LEDGER_SYNC_ALWAYS, "cny",
 	    NULL, 0, err, sizeof err) == 0, "open always");
 	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
 	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
@@ -765,7 +765,7 @@ test_sync(void)
 	ok(ledger_tick_due_ms(&l) == UINT64_MAX, "always: no tick work");
 	ledger_close(&l);
 
-	ok(ledger_open(&l, path_of("batch.jsonl"), CONF_SYNC_BATCH, "cny",
+	ok(ledger_open(&l, path_of("batch.jsonl"), LEDGER_SYNC_BATCH, "cny",
 	    NULL, 0, err, sizeof err) == 0, "open batch");
 	due = l.last_sync_ms + LEDGER_SYNCER_DELAY_MS;
 	ok(l.syncer == 0 && ledger_tick_due_ms(&l) == due,
@@ -791,7 +791,7 @@ test_sync(void)
 	ledger_close(&l);
 
 	/* A write before the helper's time forks it at the next tick. */
-	ok(ledger_open(&l, path_of("batch2.jsonl"), CONF_SYNC_BATCH, "cny",
+	ok(ledger_open(&l, path_of("batch2.jsonl"), LEDGER_SYNC_BATCH, "cny",
 	    NULL, 0, err, sizeof err) == 0, "open batch again");
 	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
 	ledger_tick(&l, l.last_sync_ms + 1);
@@ -801,7 +801,7 @@ test_sync(void)
 	ok(count_in(path_of("batch2.jsonl"), "\"credit\"") == 1,
 	    "and the line is in the file");
 
-	ok(ledger_open(&l, path_of("none.jsonl"), CONF_SYNC_NONE, "cny", NULL,
+	ok(ledger_open(&l, path_of("none.jsonl"), LEDGER_SYNC_NONE, "cny", NULL,
 	    0, err, sizeof err) == 0, "open none");
 	ledger_credit(&l, "a", 1, NULL, err, sizeof err);
 	ledger_tick(&l, UINT64_MAX - 1);
@@ -821,7 +821,7 @@ test_tasks(void)
 	size_t cur;
 	int i, nopen;
 
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0, "open tasks");
 	memset(&nt, 0, sizeof nt);
 	nt.wallet = "acme";
@@ -852,7 +852,7 @@ test_tasks(void)
 	ledger_charge(&l, &c, err, sizeof err);
 	ledger_close(&l);
 
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0, "reopen tasks");
 	ok(ledger_task_find(&l, "cgt-042")->charged, "replayed charged");
 	ok(!ledger_task_find(&l, "cgt-041")->charged, "replayed open");
@@ -875,7 +875,7 @@ test_tasks(void)
 	ok(verify(p, out, sizeof out) < 0 && strcmp(err, "line 103: bad task "
 	    "charge: task \"cgt-042\" was charged before") == 0,
 	    "verify: a task charged twice: %s", err);
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0, "open only warns about it: %s", err);
 	ledger_close(&l);
 }
@@ -887,7 +887,7 @@ test_refusals(void)
 	struct ledger_charge c;
 	char big[LEDGER_NAME_MAX + 2];
 
-	ok(ledger_open(&l, path_of("refuse.jsonl"), CONF_SYNC_NONE, "cny",
+	ok(ledger_open(&l, path_of("refuse.jsonl"), LEDGER_SYNC_NONE, "cny",
 	    NULL, 0, err, sizeof err) == 0, "open refuse");
 	memset(big, 'n', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
@@ -915,7 +915,7 @@ test_refusals(void)
 	ledger_close(&l);
 	ok(ledger_credit(&l, "w", 1, NULL, err, sizeof err) < 0 &&
 	    strstr(err, "not open") != NULL, "closed ledger refuses");
-	ok(ledger_open(&l, dir, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, dir, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) < 0 && strstr(err, "Is a directory") != NULL,
 	    "unopenable path: %s", err);
 }
@@ -932,7 +932,7 @@ test_partial_write(void)
 	size_t size, after;
 	int rc;
 
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0, "open partial");
 	ledger_credit(&l, "w", 5, NULL, err, sizeof err);
 	free(slurp(p, &size));
@@ -975,7 +975,7 @@ test_group_commit(void)
 	int rc;
 
 	unlink(p);
-	ok(ledger_open(&l, p, CONF_SYNC_ALWAYS, "cny", "2026-11-25", 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_ALWAYS, "cny", "2026-11-25", 0, err,
 	    sizeof err) == 0, "open group");
 	ok(ledger_group(&l) == 0, "group commit on");
 	ok(ledger_credit(&l, "w", 1000, "top-up", err, sizeof err) == 0,
@@ -1055,7 +1055,7 @@ test_group_commit(void)
 	    0, "chain intact after a failed batch: %s %s", err, out);
 
 	/* ledger_close() commits what is still queued. */
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0 && ledger_group(&l) == 0, "reopen");
 	ok_int(ledger_balance(&l, "w"), 951, "replayed balance");
 	c = charge("req_e", "w", 1);
@@ -1096,7 +1096,7 @@ test_group_settle(void)
 	size_t size;
 
 	unlink(p);
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0 && ledger_group(&l) == 0, "open group");
 	ok(ledger_credit(&l, "w", 1000, NULL, err, sizeof err) == 0, "credit");
 	c = charge("req_1", "w", 1);
@@ -1183,7 +1183,7 @@ die_with_queued(const char *p, const char *const *ids, size_t nids,
 		struct ledger_charge c;
 		size_t i, w;
 
-		if (ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+		if (ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 		    sizeof err) < 0 || ledger_group(&l) < 0 ||
 		    !ledger_queue_survives_crash(&l)) {
 			_exit(2);
@@ -1243,7 +1243,7 @@ reopen_balance(const char *p)
 	struct ledger l;
 	int64_t b;
 
-	if (ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	if (ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) < 0 || ledger_group(&l) < 0) {
 		return INT64_MIN;
 	}
@@ -1274,7 +1274,7 @@ test_queue_file(void)
 	unlink(p);
 	snprintf(qpath, sizeof qpath, "%s.queue", p);
 	unlink(qpath);
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0 && ledger_credit(&l, "w", 1000, NULL, err,
 	    sizeof err) == 0, "credit");
 	ledger_close(&l);
@@ -1314,7 +1314,7 @@ test_queue_file(void)
 	die_with_queued(p, e, 1, CUT_NONE);
 	snprintf(line, sizeof line, "%s.aside", qpath);
 	ok(rename(qpath, line) == 0, "queue file moved away");
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0 && ledger_credit(&l, "w", 5, NULL, err,
 	    sizeof err) == 0, "a credit written without the queue");
 	ledger_close(&l);
@@ -1331,7 +1331,7 @@ test_queue_file(void)
 	ok(fd >= 0 && write(fd, "junk", 4) == 4, "queue file overwritten");
 	close(fd);
 	ok_int(reopen_balance(p), 925, "junk queue: started over");
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0 && ledger_group(&l) == 0 &&
 	    ledger_queue_survives_crash(&l), "queue file in use again");
 	ledger_close(&l);
@@ -1339,7 +1339,7 @@ test_queue_file(void)
 	/* A relay that died with sync=none or batch and starts again with
 	 * sync=always still appends what it had queued. */
 	die_with_queued(p, f, 2, CUT_NONE);
-	ok(ledger_open(&l, p, CONF_SYNC_ALWAYS, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_ALWAYS, "cny", NULL, 0, err,
 	    sizeof err) == 0, "reopen with sync=always: %s", err);
 	ok_int(ledger_balance(&l, "w"), 905, "its two queued charges applied");
 	ledger_close(&l);
@@ -1353,7 +1353,7 @@ test_queue_file(void)
 	snprintf(line, sizeof line, "%s.aside", qpath);
 	ok(rename(qpath, line) == 0 && symlink(qpath, qpath) == 0,
 	    "a queue file that loops");
-	ok(ledger_open(&l, p, CONF_SYNC_NONE, "cny", NULL, 0, err,
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) < 0 && strstr(err, "cannot be read") != NULL &&
 	    strstr(err, "does not start") != NULL, "refused: %s", err);
 	ok(unlink(qpath) == 0 && rename(line, qpath) == 0, "queue file back");
@@ -1369,7 +1369,7 @@ test_queue_file(void)
 	ok_str(line, "", "then verify has no note");
 
 	/* sync=always keeps the queue in memory (answers wait for fsync). */
-	ok(ledger_open(&l, path_of("always-q.jsonl"), CONF_SYNC_ALWAYS, "cny",
+	ok(ledger_open(&l, path_of("always-q.jsonl"), LEDGER_SYNC_ALWAYS, "cny",
 	    NULL, 0, err, sizeof err) == 0 && ledger_group(&l) == 0 &&
 	    !ledger_queue_survives_crash(&l), "sync=always: no queue file");
 	ledger_close(&l);
@@ -1379,7 +1379,7 @@ test_queue_file(void)
 	/* A queue file that cannot be made: the queue stays in memory. */
 	snprintf(line, sizeof line, "%s.queue", path_of("noq.jsonl"));
 	ok(mkdir(line, 0700) == 0, "a directory where the queue file goes");
-	ok(ledger_open(&l, path_of("noq.jsonl"), CONF_SYNC_BATCH, "cny", NULL,
+	ok(ledger_open(&l, path_of("noq.jsonl"), LEDGER_SYNC_BATCH, "cny", NULL,
 	    0, err, sizeof err) == 0 && ledger_group(&l) == 0 &&
 	    !ledger_queue_survives_crash(&l), "no queue file: plain memory");
 	{
