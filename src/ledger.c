@@ -31,7 +31,6 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -321,21 +320,6 @@ match_key(struct view k, char cur[4])
 	return -1;
 }
 
-static int why_set(char *why, size_t whylen, const char *fmt, ...)
-    RELAY_PRINTF(3, 4);
-
-/* Format a reason into why; returns -1 so callers can return it. */
-static int
-why_set(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* "2026-11-24T22:10:00.123Z", as clock_iso8601() writes it. */
 static int
 valid_ts(struct view v)
@@ -402,7 +386,7 @@ check_fields(struct rec *r, char *why, size_t whylen)
 
 	snprintf(curkey, sizeof curkey, "%s_nano", r->cur);
 	if (r->v[F_TYPE].kind != K_STR) {
-		return why_set(why, whylen, "missing \"type\"");
+		return util_errf(why, whylen, "missing \"type\"");
 	}
 	for (t = 0; t < sizeof rec_types / sizeof rec_types[0]; t++) {
 		if (util_view_eq(r->v[F_TYPE].s, rec_types[t].name)) {
@@ -410,7 +394,7 @@ check_fields(struct rec *r, char *why, size_t whylen)
 		}
 	}
 	if (t == sizeof rec_types / sizeof rec_types[0]) {
-		return why_set(why, whylen, "unknown record type \"%.*s\"",
+		return util_errf(why, whylen, "unknown record type \"%.*s\"",
 		    (int)(r->v[F_TYPE].s.n > 32 ? 32 : r->v[F_TYPE].s.n),
 		    r->v[F_TYPE].s.p);
 	}
@@ -419,21 +403,21 @@ check_fields(struct rec *r, char *why, size_t whylen)
 		fn = f == F_CUR ? curkey : field_names[f];
 		if (r->v[f].kind == K_NONE) {
 			if (rec_types[t].need & B(f)) {
-				return why_set(why, whylen, "missing \"%s\"",
+				return util_errf(why, whylen, "missing \"%s\"",
 				    fn);
 			}
 			continue;
 		}
 		if (!(rec_types[t].allow & B(f))) {
-			return why_set(why, whylen, "\"%s\" does not belong "
+			return util_errf(why, whylen, "\"%s\" does not belong "
 			    "in a %s record", fn, rec_types[t].name);
 		}
 		if (field_kinds[f] == K_INT && r->v[f].kind == K_BIG) {
-			return why_set(why, whylen, "\"%s\" is out of range",
+			return util_errf(why, whylen, "\"%s\" is out of range",
 			    fn);
 		}
 		if (r->v[f].kind != field_kinds[f]) {
-			return why_set(why, whylen, "\"%s\" must be %s", fn,
+			return util_errf(why, whylen, "\"%s\" must be %s", fn,
 			    field_kinds[f] == K_STR ? "a string" :
 			    field_kinds[f] == K_INT ? "an integer" :
 			    "true or false");
@@ -441,23 +425,24 @@ check_fields(struct rec *r, char *why, size_t whylen)
 		/* Only a credit amount may be negative (a correction). */
 		if (field_kinds[f] == K_INT && r->v[f].neg &&
 		    r->v[f].mag != 0 && r->type != REC_CREDIT) {
-			return why_set(why, whylen, "\"%s\" is negative", fn);
+			return util_errf(why, whylen, "\"%s\" is negative",
+			    fn);
 		}
 	}
 	if (!valid_ts(r->v[F_TS].s)) {
-		return why_set(why, whylen, "\"ts\" is not a UTC time like "
+		return util_errf(why, whylen, "\"ts\" is not a UTC time like "
 		    "2026-11-24T22:10:00.123Z");
 	}
 	if (!valid_hash(r->v[F_PREV].s)) {
-		return why_set(why, whylen, "\"prev\" is not 64 lower-case "
+		return util_errf(why, whylen, "\"prev\" is not 64 lower-case "
 		    "hex digits");
 	}
 	if (r->type == REC_CHARGE && r->v[F_STATUS].mag > 999) {
-		return why_set(why, whylen, "\"status\" is out of range");
+		return util_errf(why, whylen, "\"status\" is out of range");
 	}
 	if (r->type == REC_CREDIT && (r->v[F_CUR].kind == K_NONE) ==
 	    (r->v[F_USD].kind == K_NONE)) {
-		return why_set(why, whylen, "a credit needs exactly one "
+		return util_errf(why, whylen, "a credit needs exactly one "
 		    "amount (\"<currency>_nano\")");
 	}
 	if (r->type != REC_TASK) {
@@ -469,23 +454,23 @@ check_fields(struct rec *r, char *why, size_t whylen)
 			memcpy(r->cur, "usd", 4);
 		}
 		if (a->mag > (uint64_t)INT64_MAX) {
-			return why_set(why, whylen, "the amount is out of "
+			return util_errf(why, whylen, "the amount is out of "
 			    "range");
 		}
 		r->amount = a->neg ? -(int64_t)a->mag : (int64_t)a->mag;
 	}
 	for (t = 0; t < sizeof names / sizeof names[0]; t++) {
 		if (decode(&r->v[names[t]], dst[t]) < 0) {
-			return why_set(why, whylen, "\"%s\" is not a valid "
+			return util_errf(why, whylen, "\"%s\" is not a valid "
 			    "string of at most %d bytes",
 			    field_names[names[t]], LEDGER_NAME_MAX);
 		}
 	}
 	if (r->wallet[0] == '\0') {
-		return why_set(why, whylen, "\"wallet\" is empty");
+		return util_errf(why, whylen, "\"wallet\" is empty");
 	}
 	if (r->type != REC_CREDIT && r->id[0] == '\0') {
-		return why_set(why, whylen, "\"id\" is empty");
+		return util_errf(why, whylen, "\"id\" is empty");
 	}
 	return 0;
 }
@@ -506,7 +491,7 @@ parse_record(const char *p, size_t n, struct rec *r, char *why,
 	r->cur[0] = '\0';
 	i = skip_ws(p, n, 0);
 	if (i >= n || p[i] != '{') {
-		return why_set(why, whylen, "not a JSON object");
+		return util_errf(why, whylen, "not a JSON object");
 	}
 	i = skip_ws(p, n, i + 1);
 	if (i < n && p[i] == '}') {
@@ -515,25 +500,25 @@ parse_record(const char *p, size_t n, struct rec *r, char *why,
 	}
 	for (;;) {
 		if (i >= n || p[i] != '"' || scan_string(p, n, &i, &key) < 0) {
-			return why_set(why, whylen, "bad JSON at byte %zu "
+			return util_errf(why, whylen, "bad JSON at byte %zu "
 			    "(expected a key)", i + 1);
 		}
 		i = skip_ws(p, n, i);
 		if (i >= n || p[i] != ':') {
-			return why_set(why, whylen, "bad JSON at byte %zu "
+			return util_errf(why, whylen, "bad JSON at byte %zu "
 			    "(expected ':')", i + 1);
 		}
 		i = skip_ws(p, n, i + 1);
 		if (scan_value(p, n, &i, &v) < 0) {
-			return why_set(why, whylen, "bad JSON at byte %zu "
+			return util_errf(why, whylen, "bad JSON at byte %zu "
 			    "(expected a string, number or literal)", i + 1);
 		}
 		if ((f = match_key(key, cur)) < 0) {
-			return why_set(why, whylen, "unknown key \"%.*s\"",
+			return util_errf(why, whylen, "unknown key \"%.*s\"",
 			    (int)(key.n > 32 ? 32 : key.n), key.p);
 		}
 		if (r->v[f].kind != K_NONE) {
-			return why_set(why, whylen, "duplicate key \"%.*s\"",
+			return util_errf(why, whylen, "duplicate key \"%.*s\"",
 			    (int)key.n, key.p);
 		}
 		r->v[f] = v;
@@ -549,12 +534,12 @@ parse_record(const char *p, size_t n, struct rec *r, char *why,
 			i++;
 			break;
 		}
-		return why_set(why, whylen, "bad JSON at byte %zu (expected "
+		return util_errf(why, whylen, "bad JSON at byte %zu (expected "
 		    "',' or '}')", i + 1);
 	}
 end:
 	if ((i = skip_ws(p, n, i)) != n) {
-		return why_set(why, whylen, "bad JSON at byte %zu (bytes "
+		return util_errf(why, whylen, "bad JSON at byte %zu (bytes "
 		    "after the object)", i + 1);
 	}
 	return check_fields(r, why, whylen);
@@ -638,7 +623,7 @@ static struct ledger_wallet *
 wallet_get(struct ledger *l, const char *name)
 {
 	struct ledger_wallet *w;
-	size_t i, ncap;
+	size_t i;
 	char *copy;
 	int found;
 
@@ -646,15 +631,11 @@ wallet_get(struct ledger *l, const char *name)
 	if (found) {
 		return &l->wallets[i];
 	}
-	if (l->nwallets == l->cap_wallets) {
-		ncap = l->cap_wallets ? l->cap_wallets * 2 : 16;
-		w = realloc(l->wallets, ncap * sizeof *w);
-		if (w == NULL) {
-			return NULL;
-		}
-		l->wallets = w;
-		l->cap_wallets = ncap;
+	w = util_grow(l->wallets, &l->cap_wallets, l->nwallets + 1, sizeof *w);
+	if (w == NULL) {
+		return NULL;
 	}
+	l->wallets = w;
 	if ((copy = strdup(name)) == NULL) {
 		return NULL;
 	}
@@ -733,21 +714,17 @@ task_add(struct ledger *l, const char *id, const char *wallet,
 	const char *src[5];
 	const char **dst[5];
 	struct ledger_task *t;
-	size_t len[5], total = 0, i, ncap;
+	size_t len[5], total = 0, i;
 	char *mem, *p;
 
 	if ((l->ntasks + 1) * 2 > l->cap_slots && task_index_grow(l) < 0) {
 		return -1;
 	}
-	if (l->ntasks == l->cap_tasks) {
-		ncap = l->cap_tasks ? l->cap_tasks * 2 : 16;
-		t = realloc(l->tasks, ncap * sizeof *t);
-		if (t == NULL) {
-			return -1;
-		}
-		l->tasks = t;
-		l->cap_tasks = ncap;
+	t = util_grow(l->tasks, &l->cap_tasks, l->ntasks + 1, sizeof *t);
+	if (t == NULL) {
+		return -1;
 	}
+	l->tasks = t;
 	t = &l->tasks[l->ntasks];
 	memset(t, 0, sizeof *t);
 	src[0] = id;
@@ -929,9 +906,8 @@ problem(const struct replay *rp, uint64_t line, enum severity sev,
     const char *what, const char *detail, char *err, size_t errlen)
 {
 	if (rp->mode != REPLAY_OPEN) {
-		snprintf(err, errlen, "line %" PRIu64 ": %s: %s", line, what,
-		    detail);
-		return -1;
+		return util_errf(err, errlen, "line %" PRIu64 ": %s: %s", line,
+		    what, detail);
 	}
 	if (sev == P_SOFT || (sev == P_DAMAGE && rp->allow_broken)) {
 		log_warn("ledger %s:%" PRIu64 ": %s (%s)%s", rp->path, line,
@@ -939,16 +915,8 @@ problem(const struct replay *rp, uint64_t line, enum severity sev,
 		    "broken ledgers are allowed");
 		return 0;
 	}
-	snprintf(err, errlen, "ledger %s:%" PRIu64 ": %s (%s)", rp->path, line,
-	    what, detail);
-	return -1;
-}
-
-static int
-oom(char *err, size_t errlen)
-{
-	snprintf(err, errlen, "out of memory");
-	return -1;
+	return util_errf(err, errlen, "ledger %s:%" PRIu64 ": %s (%s)",
+	    rp->path, line, what, detail);
 }
 
 /* Apply one well-formed record to the state. */
@@ -980,7 +948,7 @@ apply(struct replay *rp, const struct rec *r, uint64_t line, char *err,
 			    detail, err, errlen);
 		}
 		if ((w = wallet_get(l, r->wallet)) == NULL) {
-			return oom(err, errlen);
+			return util_errf(err, errlen, "out of memory");
 		}
 		if (add_i64(w->balance_nano, r->type == REC_CHARGE ?
 		    -r->amount : r->amount, &bal) < 0) {
@@ -1021,7 +989,7 @@ apply(struct replay *rp, const struct rec *r, uint64_t line, char *err,
 		}
 		if (task_add(l, r->id, r->wallet, r->model, r->route, r->cred,
 		    line) < 0) {
-			return oom(err, errlen);
+			return util_errf(err, errlen, "out of memory");
 		}
 		return 0;
 	}
@@ -1230,7 +1198,7 @@ cut_torn(struct ledger *l, off_t end, const char *p, size_t n,
 	int tfd = -1;
 
 	if ((tpath = malloc(k + sizeof ".torn")) == NULL) {
-		oom(err, errlen);
+		util_errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	memcpy(tpath, l->path, k);
@@ -1238,12 +1206,12 @@ cut_torn(struct ledger *l, off_t end, const char *p, size_t n,
 	tfd = util_open(tpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (tfd < 0 || write_all(tfd, p, n, &done) < 0 ||
 	    write_all(tfd, "\n", 1, &done) < 0 || fsync(tfd) < 0) {
-		snprintf(err, errlen, "ledger %s: cannot keep the torn last "
+		util_errf(err, errlen, "ledger %s: cannot keep the torn last "
 		    "line in %s: %s", l->path, tpath, strerror(errno));
 		goto fail;
 	}
 	if (ftruncate(l->fd, end) < 0) {
-		snprintf(err, errlen, "ledger %s: cannot cut the torn last "
+		util_errf(err, errlen, "ledger %s: cannot cut the torn last "
 		    "line: %s", l->path, strerror(errno));
 		goto fail;
 	}
@@ -1281,13 +1249,13 @@ replay(struct replay *rp, int fd, char *err, size_t errlen)
 	memcpy(rd.hash, ZERO_HASH, sizeof ZERO_HASH);
 	if ((rd.buf = malloc(READ_CAP)) == NULL ||
 	    (rec = malloc(sizeof *rec)) == NULL) {
-		oom(err, errlen);
+		util_errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	for (;;) {
 		rc = reader_next(&rd, &p, &n);
 		if (rc == LINE_ERR) {
-			snprintf(err, errlen, "%s%s: read: %s",
+			util_errf(err, errlen, "%s%s: read: %s",
 			    rp->mode == REPLAY_OPEN ? "ledger " : "", rp->path,
 			    strerror(errno));
 			goto fail;
@@ -1337,7 +1305,7 @@ replay(struct replay *rp, int fd, char *err, size_t errlen)
 			}
 			break;
 		case REPLAY_VERIFY:
-			snprintf(err, errlen, "line %" PRIu64 ": torn last "
+			util_errf(err, errlen, "line %" PRIu64 ": torn last "
 			    "line: no newline at the end of the file (the "
 			    "relay cuts it off at start)", rd.line + 1);
 			goto fail;
@@ -1372,18 +1340,17 @@ lock_file(struct ledger *l, char *err, size_t errlen)
 		return 0;
 	}
 	if (errno != EACCES && errno != EAGAIN) {
-		snprintf(err, errlen, "ledger %s: cannot lock: %s", l->path,
-		    strerror(errno));
-		return -1;
+		return util_errf(err, errlen, "ledger %s: cannot lock: %s",
+		    l->path, strerror(errno));
 	}
 	memset(&fl, 0, sizeof fl);
 	fl.l_type = F_WRLCK;
 	fl.l_whence = SEEK_SET;
 	if (fcntl(l->fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
-		snprintf(err, errlen, "ledger %s is locked by another relay "
+		util_errf(err, errlen, "ledger %s is locked by another relay "
 		    "(pid %ld)", l->path, (long)fl.l_pid);
 	} else {
-		snprintf(err, errlen, "ledger %s is locked by another relay",
+		util_errf(err, errlen, "ledger %s is locked by another relay",
 		    l->path);
 	}
 	return -1;
@@ -1399,9 +1366,8 @@ ledger_open(struct ledger *l, const char *path, enum ledger_sync sync,
 	ledger_init(l);
 	l->sync = sync;
 	if (strlen(currency_lower) != 3) {
-		snprintf(err, errlen, "ledger %s: bad currency '%s'", path,
-		    currency_lower);
-		return -1;
+		return util_errf(err, errlen, "ledger %s: bad currency '%s'",
+		    path, currency_lower);
 	}
 	memcpy(l->cur, currency_lower, 4);
 	memcpy(l->cur_key, ",\"", 2);	/* ,"cny_nano": */
@@ -1411,12 +1377,12 @@ ledger_open(struct ledger *l, const char *path, enum ledger_sync sync,
 		memcpy(l->today, today, 11);
 	}
 	if ((l->path = strdup(path)) == NULL) {
-		oom(err, errlen);
+		util_errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	l->fd = util_open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (l->fd < 0) {
-		snprintf(err, errlen, "ledger %s: %s", path, strerror(errno));
+		util_errf(err, errlen, "ledger %s: %s", path, strerror(errno));
 		goto fail;
 	}
 	if (lock_file(l, err, errlen) < 0) {
@@ -1466,7 +1432,7 @@ struct line {
 	int full;
 };
 
-static void
+static inline void
 put_mem(struct line *b, const char *s, size_t k)
 {
 	if (b->full || k >= sizeof b->buf - b->n) {
@@ -1477,7 +1443,7 @@ put_mem(struct line *b, const char *s, size_t k)
 	b->n += k;
 }
 
-static void
+static inline void
 put_raw(struct line *b, const char *s)
 {
 	put_mem(b, s, strlen(s));
@@ -1521,7 +1487,7 @@ put_str_pre(struct line *b, const char *pre, size_t npre, const char *val)
 	put_str_pre((b), ",\"" key "\":\"", sizeof(",\"" key "\":\"") - 1, (val))
 
 /* ,"key":[-]digits -- pre is the literal ,"key": */
-static void
+static inline void
 put_num_pre(struct line *b, const char *pre, size_t npre, int neg,
     uint64_t mag)
 {
@@ -1566,31 +1532,26 @@ check_write(const struct ledger *l, const char *const *strs,
 	size_t i;
 
 	if (l->fd < 0) {
-		snprintf(err, errlen, "ledger is not open");
-		return -1;
+		return util_errf(err, errlen, "ledger is not open");
 	}
 	if (l->broken) {
-		snprintf(err, errlen, "ledger %s: writes stopped after a "
-		    "partial write could not be undone; restart to repair",
-		    l->path);
-		return -1;
+		return util_errf(err, errlen, "ledger %s: writes stopped "
+		    "after a partial write could not be undone; restart to "
+		    "repair", l->path);
 	}
 	for (i = 0; i < n; i++) {
 		if (strs[i] == NULL || strs[i][0] == '\0') {
-			snprintf(err, errlen, "ledger record without %s",
-			    names[i]);
-			return -1;
+			return util_errf(err, errlen, "ledger record without "
+			    "%s", names[i]);
 		}
 		if (strlen(strs[i]) > LEDGER_NAME_MAX) {
-			snprintf(err, errlen, "ledger record %s longer than "
-			    "%d bytes", names[i], LEDGER_NAME_MAX);
-			return -1;
+			return util_errf(err, errlen, "ledger record %s "
+			    "longer than %d bytes", names[i], LEDGER_NAME_MAX);
 		}
 	}
 	if (opt != NULL && strlen(opt) > LEDGER_NAME_MAX) {
-		snprintf(err, errlen, "ledger record field longer than %d "
-		    "bytes", LEDGER_NAME_MAX);
-		return -1;
+		return util_errf(err, errlen, "ledger record field longer "
+		    "than %d bytes", LEDGER_NAME_MAX);
 	}
 	return 0;
 }
@@ -1634,9 +1595,8 @@ finish_line(struct ledger *l, struct line *b, char *err, size_t errlen)
 	put_mem(b, l->last_hash, 64);
 	put_lit(b, "\"}\n");
 	if (b->full) {
-		snprintf(err, errlen, "ledger record longer than %d bytes",
-		    LEDGER_RECORD_MAX);
-		return -1;
+		return util_errf(err, errlen, "ledger record longer than %d "
+		    "bytes", LEDGER_RECORD_MAX);
 	}
 	return 0;
 }
@@ -1685,19 +1645,17 @@ append(struct ledger *l, struct line *b, char *err, size_t errlen)
 		(void)ledger_commit(l);
 	}
 	if (l->broken) {
-		snprintf(err, errlen, "ledger %s: writes stopped after a "
-		    "partial write could not be undone; restart to repair",
-		    l->path);
-		return -1;
+		return util_errf(err, errlen, "ledger %s: writes stopped "
+		    "after a partial write could not be undone; restart to "
+		    "repair", l->path);
 	}
 	if (finish_line(l, b, err, errlen) < 0) {
 		return -1;
 	}
 	if (write_all(l->fd, b->buf, b->n, &done) < 0) {
 		e = errno;
-		snprintf(err, errlen, "ledger %s: write: %s%s", l->path,
-		    strerror(e), undo_partial(l, done));
-		return -1;
+		return util_errf(err, errlen, "ledger %s: write: %s%s",
+		    l->path, strerror(e), undo_partial(l, done));
 	}
 	hash_hex(b->buf, b->n - 1, l->last_hash);
 	written(l, b->n, 1);
@@ -1705,7 +1663,7 @@ append(struct ledger *l, struct line *b, char *err, size_t errlen)
 }
 
 /* Group commit: queue a finished charge line and what undoes it. */
-static int
+static inline int
 queue_line(struct ledger *l, struct line *b, const struct ledger_undo *u,
     char *err, size_t errlen)
 {
@@ -1713,8 +1671,9 @@ queue_line(struct ledger *l, struct line *b, const struct ledger_undo *u,
 		return -1;
 	}
 	if (l->nundo == l->cap_undo || b->n > LEDGER_GROUP_CAP - l->pend_len) {
-		snprintf(err, errlen, "ledger group commit queue is full");
-		return -1;	/* ledger_charge() made room first */
+		/* ledger_charge() made room first */
+		return util_errf(err, errlen, "ledger group commit queue is "
+		    "full");
 	}
 	memcpy(l->pend + l->pend_len, b->buf, b->n);
 	l->unhashed = 1;	/* finish_line() settled the one before */
@@ -1940,14 +1899,14 @@ queue_replay(struct ledger *l, char *err, size_t errlen)
 	int rc = 0;
 
 	if (qp == NULL) {
-		return oom(err, errlen);
+		return util_errf(err, errlen, "out of memory");
 	}
 	if ((m = queue_file_map(qp, 1, &why)) == MAP_FAILED) {
 		if (why != NULL) {
-			snprintf(err, errlen, "ledger %s: its queue file %s "
-			    "cannot be read (%s); it may hold charges that were "
-			    "answered but not yet written, and the relay does not "
-			    "start without them", l->path, qp, why);
+			util_errf(err, errlen, "ledger %s: its queue file %s "
+			    "cannot be read (%s); it may hold charges that "
+			    "were answered but not yet written, and the relay "
+			    "does not start without them", l->path, qp, why);
 			rc = -1;
 		}
 		free(qp);
@@ -1962,10 +1921,10 @@ queue_replay(struct ledger *l, char *err, size_t errlen)
 		rc = queue_recover(l, m + QUEUE_HEAD, (size_t)len);
 	}
 	if (rc < 0) {
-		snprintf(err, errlen, "ledger %s: the charge lines in %s could "
-		    "neither be appended to the ledger nor kept aside (see the "
-		    "log above); the relay does not start without them", l->path,
-		    qp);
+		util_errf(err, errlen, "ledger %s: the charge lines in %s "
+		    "could neither be appended to the ledger nor kept aside "
+		    "(see the log above); the relay does not start without "
+		    "them", l->path, qp);
 	} else {
 		if (l->size != size && l->sync != LEDGER_SYNC_NONE &&
 		    fsync(l->fd) < 0) {
@@ -2140,17 +2099,15 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 	}
 	if (c->status < 0 || c->status > 999 ||
 	    c->cur_nano > (uint64_t)INT64_MAX) {
-		snprintf(err, errlen, "ledger charge %s: status or amount out "
-		    "of range", c->id);
-		return -1;
+		return util_errf(err, errlen, "ledger charge %s: status or "
+		    "amount out of range", c->id);
 	}
 	if (c->task != NULL) {
 		t = task_lookup(l, c->task);
 		if (t == NULL || t->charged) {
-			snprintf(err, errlen, "ledger charge %s: task %s %s",
-			    c->id, c->task, t == NULL ? "is unknown" :
-			    "is already charged");
-			return -1;
+			return util_errf(err, errlen, "ledger charge %s: task "
+			    "%s %s", c->id, c->task,
+			    t == NULL ? "is unknown" : "is already charged");
 		}
 	}
 	if (l->group && (l->nundo == l->cap_undo ||
@@ -2158,12 +2115,11 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 		(void)ledger_commit(l);	/* full: this pass writes twice */
 	}
 	if ((w = wallet_get(l, c->wallet)) == NULL) {
-		return oom(err, errlen);
+		return util_errf(err, errlen, "out of memory");
 	}
 	if (add_i64(w->balance_nano, -(int64_t)c->cur_nano, &bal) < 0) {
-		snprintf(err, errlen, "ledger charge %s: balance of %s out of "
-		    "range", c->id, c->wallet);
-		return -1;
+		return util_errf(err, errlen, "ledger charge %s: balance of "
+		    "%s out of range", c->id, c->wallet);
 	}
 	put_head(&b, &l->stamp, "charge", ts);
 	put_str(&b, "id", c->id);
@@ -2231,12 +2187,11 @@ ledger_credit(struct ledger *l, const char *wallet, int64_t amount_nano,
 		return -1;
 	}
 	if ((w = wallet_get(l, wallet)) == NULL) {
-		return oom(err, errlen);
+		return util_errf(err, errlen, "out of memory");
 	}
 	if (add_i64(w->balance_nano, amount_nano, &bal) < 0) {
-		snprintf(err, errlen, "ledger credit: balance of %s out of "
-		    "range", wallet);
-		return -1;
+		return util_errf(err, errlen, "ledger credit: balance of %s "
+		    "out of range", wallet);
 	}
 	put_head(&b, &l->stamp, "credit", ts);
 	put_str(&b, "wallet", wallet);
@@ -2264,9 +2219,8 @@ ledger_task(struct ledger *l, const struct ledger_task *t, char *err,
 		return -1;
 	}
 	if (task_lookup(l, t->id) != NULL) {
-		snprintf(err, errlen, "ledger task %s is already recorded",
-		    t->id);
-		return -1;
+		return util_errf(err, errlen, "ledger task %s is already "
+		    "recorded", t->id);
 	}
 	put_head(&b, &l->stamp, "task", ts);
 	put_str(&b, "id", t->id);
@@ -2375,8 +2329,7 @@ replay_file(const char *path, enum replay_mode mode, struct ledger *l,
 
 	fd = util_open(path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
+		return util_errf(err, errlen, "%s: %s", path, strerror(errno));
 	}
 	memset(&rp, 0, sizeof rp);
 	rp.mode = mode;
@@ -2517,7 +2470,7 @@ report_add(void *arg, const struct rec *r, uint64_t line, char *err,
 	struct report *rp = arg;
 	struct row *row;
 	char key[LEDGER_NAME_MAX + 1], *copy;
-	size_t lo = 0, hi = rp->n, mid, ncap;
+	size_t lo = 0, hi = rp->n, mid;
 	int c = 1;
 
 	if (rp->since != NULL && memcmp(r->v[F_TS].s.p, rp->since, 10) < 0) {
@@ -2544,18 +2497,14 @@ report_add(void *arg, const struct rec *r, uint64_t line, char *err,
 	}
 	if (c != 0) {
 		if ((copy = strdup(key)) == NULL) {
-			return oom(err, errlen);
+			return util_errf(err, errlen, "out of memory");
 		}
-		if (rp->n == rp->cap) {
-			ncap = rp->cap ? rp->cap * 2 : 16;
-			row = realloc(rp->rows, ncap * sizeof *row);
-			if (row == NULL) {
-				free(copy);
-				return oom(err, errlen);
-			}
-			rp->rows = row;
-			rp->cap = ncap;
+		row = util_grow(rp->rows, &rp->cap, rp->n + 1, sizeof *row);
+		if (row == NULL) {
+			free(copy);
+			return util_errf(err, errlen, "out of memory");
 		}
+		rp->rows = row;
 		memmove(&rp->rows[lo + 1], &rp->rows[lo],
 		    (rp->n - lo) * sizeof *rp->rows);
 		memset(&rp->rows[lo], 0, sizeof *rp->rows);
@@ -2563,9 +2512,8 @@ report_add(void *arg, const struct rec *r, uint64_t line, char *err,
 		rp->n++;
 	}
 	if (row_add(&rp->rows[lo], r) < 0 || row_add(&rp->total, r) < 0) {
-		snprintf(err, errlen, "line %" PRIu64 ": totals out of range",
-		    line);
-		return -1;
+		return util_errf(err, errlen,
+		    "line %" PRIu64 ": totals out of range", line);
 	}
 	return 0;
 }
@@ -2659,12 +2607,12 @@ ledger_report_file(const char *path, const char *by, const char *since,
 	} else if (strcmp(by, "day") == 0) {
 		rp.by = F_TS;
 	} else {
-		snprintf(err, errlen, "bad --by '%s' (wallet, model or day)",
+		util_errf(err, errlen, "bad --by '%s' (wallet, model or day)",
 		    by);
 		goto done;
 	}
 	if (since != NULL && !valid_day(since)) {
-		snprintf(err, errlen, "bad --since '%s' (YYYY-MM-DD)", since);
+		util_errf(err, errlen, "bad --since '%s' (YYYY-MM-DD)", since);
 		goto done;
 	}
 	rp.since = since;
