@@ -49,6 +49,11 @@ int json_scan_request(const char *body, size_t n, struct json_request *out);
 int json_top_string(const char *body, size_t n, const char *key,
     struct view *out);
 
+/* RFC 8259 section 6: the number that starts at p[i] (i < n),
+ * -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+ * Returns the index just past it, or 0 when there is no number there. */
+size_t json_number_end(const char *p, size_t n, size_t i);
+
 /* Decode a JSON string's raw contents (escapes included, no quotes) into
  * out, NUL-terminated, UTF-8 for \u escapes (surrogate pairs joined).
  * Returns the decoded length, or -1 on a bad escape or when cap is too

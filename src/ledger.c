@@ -14,10 +14,7 @@
  * counters and the table of async tasks; `relay ledger verify|report` run
  * the same replay read-only with every problem fatal.
  *
- * Records are flat objects, so they are read by a small strict parser
- * below rather than jsmn: jsmn is a tokenizer that accepts missing commas
- * and half-written literals, and a billing file should be held to the
- * exact grammar without a token array or a second validation walk.
+ * The grammar of one line is ledger_rec.c's.
  *
  * What it does not do: compute prices (money.c does, and prices change,
  * so replay never re-derives an amount), hold requests or keep any clock
@@ -43,18 +40,15 @@
 #include "clock.h"
 #include "json.h"
 #include "ledger.h"
+#include "ledger_rec.h"
 #include "log.h"
 #include "money.h"
 #include "util.h"
-
-static const char ZERO_HASH[] =
-    "0000000000000000000000000000000000000000000000000000000000000000";
 
 enum {
 	/* A whole maximal line fits after the carried-over partial one, and
 	 * each read still asks for a useful amount. */
 	READ_CAP = LEDGER_LINE_MAX + 1 + 32768,
-	WHY_MAX = LEDGER_NAME_MAX + 128,	/* a name plus words */
 	/* The queue file: QUEUE_HEAD bytes of header (QUEUE_MAGIC, then the
 	 * queued byte count as a native uint64 at QUEUE_LEN_AT), then
 	 * LEDGER_GROUP_CAP bytes of lines. */
@@ -78,473 +72,6 @@ static void (*volatile opaque_call)(void) = no_op;
 
 static int queue_replay(struct ledger *l, char *err, size_t errlen);
 
-/* ---- parsing one record ---- */
-
-enum field {
-	F_TS, F_TYPE, F_ID, F_TASK, F_WALLET, F_MODEL, F_ROUTE, F_CRED,
-	F_STATUS, F_IN, F_OUT, F_USD, F_CUR, F_EST, F_NOTE, F_PREV, F_COUNT
-};
-
-enum kind {
-	K_NONE,		/* key absent */
-	K_STR,
-	K_INT,		/* -?(0|[1-9][0-9]*) within 64 bits of magnitude */
-	K_BIG,		/* an integer beyond that */
-	K_BOOL,
-	K_OTHER		/* null, or a number with a fraction or exponent */
-};
-
-/* F_CUR has no fixed name: it is "<cur>_nano" for the wallet currency. */
-static const char *const field_names[F_COUNT] = {
-	"ts", "type", "id", "task", "wallet", "model", "route", "cred",
-	"status", "in", "out", "usd_nano", NULL, "estimated", "note", "prev"
-};
-
-static const enum kind field_kinds[F_COUNT] = {
-	K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_STR,
-	K_INT, K_INT, K_INT, K_INT, K_INT, K_BOOL, K_STR, K_STR
-};
-
-enum rec_type { REC_CHARGE, REC_CREDIT, REC_TASK };
-
-#define B(f) (1u << (f))
-#define COMMON (B(F_TS) | B(F_TYPE) | B(F_WALLET) | B(F_PREV))
-#define ROUTED (B(F_ID) | B(F_MODEL) | B(F_ROUTE))
-
-static const struct {
-	const char *name;
-	unsigned need;		/* fields that must be present */
-	unsigned allow;		/* fields that may be present */
-} rec_types[] = {
-	{ "charge", COMMON | ROUTED | B(F_STATUS) | B(F_IN) | B(F_OUT) |
-	    B(F_USD), COMMON | ROUTED | B(F_STATUS) | B(F_IN) | B(F_OUT) |
-	    B(F_USD) | B(F_CUR) | B(F_TASK) | B(F_CRED) | B(F_EST) },
-	/* The amount is <cur>_nano, or usd_nano when the currency is USD. */
-	{ "credit", COMMON, COMMON | B(F_CUR) | B(F_USD) | B(F_NOTE) },
-	{ "task", COMMON | ROUTED, COMMON | ROUTED | B(F_CRED) }
-};
-
-struct val {
-	enum kind kind;
-	struct view s;		/* K_STR: raw contents, view into the line */
-	int neg;		/* K_INT: a '-' was written */
-	uint64_t mag;		/* K_INT: magnitude */
-	int b;			/* K_BOOL */
-};
-
-/* One parsed line. Views point into the line; names are decoded copies. */
-struct rec {
-	enum rec_type type;
-	struct val v[F_COUNT];
-	char cur[4];		/* currency of the amount, lower-case */
-	int cur_keyed;		/* it came from a "<cur>_nano" key */
-	int64_t amount;		/* charge: debit (>= 0); credit: signed */
-	char id[LEDGER_NAME_MAX + 1];
-	char task[LEDGER_NAME_MAX + 1];
-	char wallet[LEDGER_NAME_MAX + 1];
-	char model[LEDGER_NAME_MAX + 1];
-	char route[LEDGER_NAME_MAX + 1];
-	char cred[LEDGER_NAME_MAX + 1];
-};
-
-static int
-is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static int
-is_lower(char c)
-{
-	return c >= 'a' && c <= 'z';
-}
-
-static int
-is_hex(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') ||
-	    (c >= 'A' && c <= 'F');
-}
-
-static size_t
-skip_ws(const char *p, size_t n, size_t i)
-{
-	/* RFC 8259 section 2: exactly these four. */
-	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' ||
-	    p[i] == '\r')) {
-		i++;
-	}
-	return i;
-}
-
-/* p[*ip] is the opening quote. On success *ip is past the closing quote
- * and *out holds the raw contents. Escapes are checked for shape only;
- * json_unescape() decodes the ones we need. */
-static int
-scan_string(const char *p, size_t n, size_t *ip, struct view *out)
-{
-	size_t i = *ip + 1, start = i, k;
-
-	while (i < n && p[i] != '"') {
-		if ((unsigned char)p[i] < 0x20) {
-			return -1;	/* RFC 8259 section 7 */
-		}
-		if (p[i] != '\\') {
-			i++;
-			continue;
-		}
-		if (i + 1 >= n) {
-			return -1;
-		}
-		if (p[i + 1] == 'u') {
-			for (k = 2; k < 6; k++) {
-				if (i + k >= n || !is_hex(p[i + k])) {
-					return -1;
-				}
-			}
-			i += 6;
-		} else if (strchr("\"\\/bfnrt", p[i + 1]) != NULL &&
-		    p[i + 1] != '\0') {
-			i += 2;
-		} else {
-			return -1;
-		}
-	}
-	if (i >= n) {
-		return -1;
-	}
-	out->p = p + start;
-	out->n = i - start;
-	*ip = i + 1;
-	return 0;
-}
-
-static size_t
-skip_digits(const char *p, size_t n, size_t i)
-{
-	while (i < n && is_digit(p[i])) {
-		i++;
-	}
-	return i;
-}
-
-/* One JSON value at p[*ip]; objects and arrays are not part of the
- * format and are refused. */
-static int
-scan_value(const char *p, size_t n, size_t *ip, struct val *v)
-{
-	size_t i = *ip, d;
-
-	memset(v, 0, sizeof *v);
-	if (i >= n) {
-		return -1;
-	}
-	if (p[i] == '"') {
-		v->kind = K_STR;
-		return scan_string(p, n, ip, &v->s);
-	}
-	if (p[i] == '-' || is_digit(p[i])) {
-		if (p[i] == '-') {
-			v->neg = 1;
-			i++;
-		}
-		d = i;
-		if (i < n && p[i] == '0') {
-			i++;
-		} else if (i < n && is_digit(p[i])) {
-			i = skip_digits(p, n, i);
-		} else {
-			return -1;
-		}
-		v->kind = util_parse_u64(p + d, i - d, &v->mag) < 0 ? K_BIG :
-		    K_INT;
-		if (i < n && p[i] == '.') {
-			if (i + 1 >= n || !is_digit(p[i + 1])) {
-				return -1;
-			}
-			i = skip_digits(p, n, i + 1);
-			v->kind = K_OTHER;
-		}
-		if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-			i++;
-			if (i < n && (p[i] == '+' || p[i] == '-')) {
-				i++;
-			}
-			if (i >= n || !is_digit(p[i])) {
-				return -1;
-			}
-			i = skip_digits(p, n, i);
-			v->kind = K_OTHER;
-		}
-		*ip = i;
-		return 0;
-	}
-	if (n - i >= 4 && memcmp(p + i, "true", 4) == 0) {
-		v->kind = K_BOOL;
-		v->b = 1;
-		*ip = i + 4;
-		return 0;
-	}
-	if (n - i >= 5 && memcmp(p + i, "false", 5) == 0) {
-		v->kind = K_BOOL;
-		*ip = i + 5;
-		return 0;
-	}
-	if (n - i >= 4 && memcmp(p + i, "null", 4) == 0) {
-		v->kind = K_OTHER;
-		*ip = i + 4;
-		return 0;
-	}
-	return -1;
-}
-
-/* The field a key names, or -1. "xyz_nano" (three lower-case letters,
- * not usd) is the wallet-currency amount; its code goes to cur. */
-static int
-match_key(struct view k, char cur[4])
-{
-	int f;
-
-	for (f = 0; f < F_COUNT; f++) {
-		if (field_names[f] != NULL &&
-		    util_view_eq(k, field_names[f])) {
-			return f;
-		}
-	}
-	if (k.n == 8 && is_lower(k.p[0]) && is_lower(k.p[1]) &&
-	    is_lower(k.p[2]) && memcmp(k.p + 3, "_nano", 5) == 0) {
-		memcpy(cur, k.p, 3);
-		cur[3] = '\0';
-		return F_CUR;
-	}
-	return -1;
-}
-
-/* "2026-11-24T22:10:00.123Z", as clock_iso8601() writes it. */
-static int
-valid_ts(struct view v)
-{
-	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
-	size_t i;
-
-	if (v.n != sizeof shape - 1) {
-		return 0;
-	}
-	for (i = 0; i < v.n; i++) {
-		if (shape[i] == 'd' ? !is_digit(v.p[i]) : v.p[i] != shape[i]) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-static int
-valid_hash(struct view v)
-{
-	size_t i;
-
-	if (v.n != 64) {
-		return 0;
-	}
-	for (i = 0; i < 64; i++) {
-		if (!is_digit(v.p[i]) && !(v.p[i] >= 'a' && v.p[i] <= 'f')) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-/* Decode a string field into out (LEDGER_NAME_MAX + 1 bytes); an absent
- * one becomes "". A NUL inside would cut the name short, so it is
- * refused like a bad escape. */
-static int
-decode(const struct val *v, char *out)
-{
-	long k;
-
-	out[0] = '\0';
-	if (v->kind != K_STR) {
-		return 0;
-	}
-	k = json_unescape(v->s, out, LEDGER_NAME_MAX + 1);
-	return k < 0 || strlen(out) != (size_t)k ? -1 : 0;
-}
-
-/* Type, presence, kind and range checks once the syntax is known good. */
-static int
-check_fields(struct rec *r, char *why, size_t whylen)
-{
-	static const int names[] = { F_ID, F_TASK, F_WALLET, F_MODEL,
-	    F_ROUTE, F_CRED };
-	char *const dst[] = { r->id, r->task, r->wallet, r->model, r->route,
-	    r->cred };
-	char curkey[16];
-	const char *fn;
-	const struct val *a;
-	unsigned t;
-	int f;
-
-	snprintf(curkey, sizeof curkey, "%s_nano", r->cur);
-	if (r->v[F_TYPE].kind != K_STR) {
-		return util_errf(why, whylen, "missing \"type\"");
-	}
-	for (t = 0; t < sizeof rec_types / sizeof rec_types[0]; t++) {
-		if (util_view_eq(r->v[F_TYPE].s, rec_types[t].name)) {
-			break;
-		}
-	}
-	if (t == sizeof rec_types / sizeof rec_types[0]) {
-		return util_errf(why, whylen, "unknown record type \"%.*s\"",
-		    (int)(r->v[F_TYPE].s.n > 32 ? 32 : r->v[F_TYPE].s.n),
-		    r->v[F_TYPE].s.p);
-	}
-	r->type = (enum rec_type)t;
-	for (f = 0; f < F_COUNT; f++) {
-		fn = f == F_CUR ? curkey : field_names[f];
-		if (r->v[f].kind == K_NONE) {
-			if (rec_types[t].need & B(f)) {
-				return util_errf(why, whylen, "missing \"%s\"",
-				    fn);
-			}
-			continue;
-		}
-		if (!(rec_types[t].allow & B(f))) {
-			return util_errf(why, whylen, "\"%s\" does not belong "
-			    "in a %s record", fn, rec_types[t].name);
-		}
-		if (field_kinds[f] == K_INT && r->v[f].kind == K_BIG) {
-			return util_errf(why, whylen, "\"%s\" is out of range",
-			    fn);
-		}
-		if (r->v[f].kind != field_kinds[f]) {
-			return util_errf(why, whylen, "\"%s\" must be %s", fn,
-			    field_kinds[f] == K_STR ? "a string" :
-			    field_kinds[f] == K_INT ? "an integer" :
-			    "true or false");
-		}
-		/* Only a credit amount may be negative (a correction). */
-		if (field_kinds[f] == K_INT && r->v[f].neg &&
-		    r->v[f].mag != 0 && r->type != REC_CREDIT) {
-			return util_errf(why, whylen, "\"%s\" is negative",
-			    fn);
-		}
-	}
-	if (!valid_ts(r->v[F_TS].s)) {
-		return util_errf(why, whylen, "\"ts\" is not a UTC time like "
-		    "2026-11-24T22:10:00.123Z");
-	}
-	if (!valid_hash(r->v[F_PREV].s)) {
-		return util_errf(why, whylen, "\"prev\" is not 64 lower-case "
-		    "hex digits");
-	}
-	if (r->type == REC_CHARGE && r->v[F_STATUS].mag > 999) {
-		return util_errf(why, whylen, "\"status\" is out of range");
-	}
-	if (r->type == REC_CREDIT && (r->v[F_CUR].kind == K_NONE) ==
-	    (r->v[F_USD].kind == K_NONE)) {
-		return util_errf(why, whylen, "a credit needs exactly one "
-		    "amount (\"<currency>_nano\")");
-	}
-	if (r->type != REC_TASK) {
-		/* Without a "<cur>_nano" key the currency is USD and
-		 * usd_nano is the wallet amount too. */
-		r->cur_keyed = r->v[F_CUR].kind != K_NONE;
-		a = r->cur_keyed ? &r->v[F_CUR] : &r->v[F_USD];
-		if (!r->cur_keyed) {
-			memcpy(r->cur, "usd", 4);
-		}
-		if (a->mag > (uint64_t)INT64_MAX) {
-			return util_errf(why, whylen, "the amount is out of "
-			    "range");
-		}
-		r->amount = a->neg ? -(int64_t)a->mag : (int64_t)a->mag;
-	}
-	for (t = 0; t < sizeof names / sizeof names[0]; t++) {
-		if (decode(&r->v[names[t]], dst[t]) < 0) {
-			return util_errf(why, whylen, "\"%s\" is not a valid "
-			    "string of at most %d bytes",
-			    field_names[names[t]], LEDGER_NAME_MAX);
-		}
-	}
-	if (r->wallet[0] == '\0') {
-		return util_errf(why, whylen, "\"wallet\" is empty");
-	}
-	if (r->type != REC_CREDIT && r->id[0] == '\0') {
-		return util_errf(why, whylen, "\"id\" is empty");
-	}
-	return 0;
-}
-
-/* Parse one line (without its newline) into *r. Returns 0, or -1 with
- * the reason in why. */
-static int
-parse_record(const char *p, size_t n, struct rec *r, char *why,
-    size_t whylen)
-{
-	struct view key;
-	struct val v;
-	char cur[4];
-	size_t i;
-	int f;
-
-	memset(r->v, 0, sizeof r->v);
-	r->cur[0] = '\0';
-	i = skip_ws(p, n, 0);
-	if (i >= n || p[i] != '{') {
-		return util_errf(why, whylen, "not a JSON object");
-	}
-	i = skip_ws(p, n, i + 1);
-	if (i < n && p[i] == '}') {
-		i++;
-		goto end;
-	}
-	for (;;) {
-		if (i >= n || p[i] != '"' || scan_string(p, n, &i, &key) < 0) {
-			return util_errf(why, whylen, "bad JSON at byte %zu "
-			    "(expected a key)", i + 1);
-		}
-		i = skip_ws(p, n, i);
-		if (i >= n || p[i] != ':') {
-			return util_errf(why, whylen, "bad JSON at byte %zu "
-			    "(expected ':')", i + 1);
-		}
-		i = skip_ws(p, n, i + 1);
-		if (scan_value(p, n, &i, &v) < 0) {
-			return util_errf(why, whylen, "bad JSON at byte %zu "
-			    "(expected a string, number or literal)", i + 1);
-		}
-		if ((f = match_key(key, cur)) < 0) {
-			return util_errf(why, whylen, "unknown key \"%.*s\"",
-			    (int)(key.n > 32 ? 32 : key.n), key.p);
-		}
-		if (r->v[f].kind != K_NONE) {
-			return util_errf(why, whylen, "duplicate key \"%.*s\"",
-			    (int)key.n, key.p);
-		}
-		r->v[f] = v;
-		if (f == F_CUR) {
-			memcpy(r->cur, cur, 4);
-		}
-		i = skip_ws(p, n, i);
-		if (i < n && p[i] == ',') {
-			i = skip_ws(p, n, i + 1);
-			continue;
-		}
-		if (i < n && p[i] == '}') {
-			i++;
-			break;
-		}
-		return util_errf(why, whylen, "bad JSON at byte %zu (expected "
-		    "',' or '}')", i + 1);
-	}
-end:
-	if ((i = skip_ws(p, n, i)) != n) {
-		return util_errf(why, whylen, "bad JSON at byte %zu (bytes "
-		    "after the object)", i + 1);
-	}
-	return check_fields(r, why, whylen);
-}
-
 /* ---- tables ---- */
 
 static void
@@ -552,7 +79,7 @@ ledger_init(struct ledger *l)
 {
 	memset(l, 0, sizeof *l);
 	l->fd = -1;
-	memcpy(l->last_hash, ZERO_HASH, sizeof ZERO_HASH);
+	memcpy(l->last_hash, ledger_rec_zero_hash, sizeof l->last_hash);
 }
 
 /* Close and free everything l owns, without syncing. */
@@ -820,15 +347,6 @@ enum {
 	LINE_LONG = -2		/* line r->line is over LEDGER_LINE_MAX */
 };
 
-static void
-hash_hex(const char *p, size_t n, char out[65])
-{
-	unsigned char h[32];
-
-	util_sha256(p, n, h);
-	util_hex(h, 32, out);
-}
-
 static int
 reader_next(struct reader *r, const char **p, size_t *n)
 {
@@ -844,7 +362,7 @@ reader_next(struct reader *r, const char **p, size_t *n)
 			r->end += (off_t)*n + 1;
 			r->line++;
 			memcpy(r->prev, r->hash, sizeof r->hash);
-			hash_hex(*p, *n, r->hash);
+			ledger_rec_hash(*p, *n, r->hash);
 			return *n > LEDGER_LINE_MAX ? LINE_LONG : LINE_OK;
 		}
 		if (r->len - r->start > LEDGER_LINE_MAX) {
@@ -886,7 +404,7 @@ enum severity {
 	P_FATAL			/* cannot go on at all */
 };
 
-typedef int replay_fn(void *arg, const struct rec *r, uint64_t line,
+typedef int replay_fn(void *arg, const struct ledger_rec *r, uint64_t line,
     char *err, size_t errlen);
 
 struct replay {
@@ -921,16 +439,16 @@ problem(const struct replay *rp, uint64_t line, enum severity sev,
 
 /* Apply one well-formed record to the state. */
 static int
-apply(struct replay *rp, const struct rec *r, uint64_t line, char *err,
+apply(struct replay *rp, const struct ledger_rec *r, uint64_t line, char *err,
     size_t errlen)
 {
 	struct ledger *l = rp->l;
 	struct ledger_wallet *w = NULL;
 	struct ledger_task *t;
-	char detail[WHY_MAX];
+	char detail[LEDGER_REC_WHY_MAX];
 	int64_t bal = 0;
 
-	if (r->type != REC_TASK) {
+	if (r->type != LEDGER_REC_TASK) {
 		if (l->cur[0] == '\0') {
 			memcpy(l->cur, r->cur, 4);
 		}
@@ -950,14 +468,14 @@ apply(struct replay *rp, const struct rec *r, uint64_t line, char *err,
 		if ((w = wallet_get(l, r->wallet)) == NULL) {
 			return util_errf(err, errlen, "out of memory");
 		}
-		if (add_i64(w->balance_nano, r->type == REC_CHARGE ?
+		if (add_i64(w->balance_nano, r->type == LEDGER_REC_CHARGE ?
 		    -r->amount : r->amount, &bal) < 0) {
 			return problem(rp, line, P_DAMAGE, "balance out of "
 			    "range", r->wallet, err, errlen);
 		}
 	}
 	switch (r->type) {
-	case REC_CHARGE:
+	case LEDGER_REC_CHARGE:
 		t = r->task[0] != '\0' ? task_lookup(l, r->task) : NULL;
 		if (r->task[0] != '\0' && (t == NULL || t->charged)) {
 			snprintf(detail, sizeof detail, "task \"%s\" %s",
@@ -969,7 +487,7 @@ apply(struct replay *rp, const struct rec *r, uint64_t line, char *err,
 			}
 		}
 		w->balance_nano = bal;
-		count_today(l, w, r->v[F_TS].s.p, r->amount, 0);
+		count_today(l, w, r->ts, r->amount, 0);
 		if (t != NULL) {
 			t->charged = 1;
 		}
@@ -977,10 +495,10 @@ apply(struct replay *rp, const struct rec *r, uint64_t line, char *err,
 			return rp->fn(rp->arg, r, line, err, errlen);
 		}
 		return 0;
-	case REC_CREDIT:
+	case LEDGER_REC_CREDIT:
 		w->balance_nano = bal;
 		return 0;
-	case REC_TASK:
+	case LEDGER_REC_TASK:
 		if ((t = task_lookup(l, r->id)) != NULL) {
 			snprintf(detail, sizeof detail, "task \"%s\" was "
 			    "recorded on line %" PRIu64, r->id, t->line);
@@ -1238,15 +756,15 @@ static int
 replay(struct replay *rp, int fd, char *err, size_t errlen)
 {
 	struct reader rd;
-	struct rec *rec = NULL;
-	char why[WHY_MAX];
+	struct ledger_rec *rec = NULL;
+	char why[LEDGER_REC_WHY_MAX];
 	const char *p = NULL;
 	size_t n = 0;
 	int rc;
 
 	memset(&rd, 0, sizeof rd);
 	rd.fd = fd;
-	memcpy(rd.hash, ZERO_HASH, sizeof ZERO_HASH);
+	memcpy(rd.hash, ledger_rec_zero_hash, sizeof rd.hash);
 	if ((rd.buf = malloc(READ_CAP)) == NULL ||
 	    (rec = malloc(sizeof *rec)) == NULL) {
 		util_errf(err, errlen, "out of memory");
@@ -1270,14 +788,14 @@ replay(struct replay *rp, int fd, char *err, size_t errlen)
 		if (rc == LINE_EOF) {
 			break;
 		}
-		if (parse_record(p, n, rec, why, sizeof why) < 0) {
+		if (ledger_rec_parse(p, n, rec, why, sizeof why) < 0) {
 			if (problem(rp, rd.line, P_DAMAGE, "malformed record",
 			    why, err, errlen) < 0) {
 				goto fail;
 			}
 			continue;
 		}
-		if (memcmp(rec->v[F_PREV].s.p, rd.prev, 64) != 0) {
+		if (memcmp(rec->prev, rd.prev, 64) != 0) {
 			if (rd.line == 1) {
 				snprintf(why, sizeof why, "prev of the first "
 				    "line is not 64 zeros");
@@ -1573,24 +1091,32 @@ queue_set_len(struct ledger *l, size_t n)
 	}
 }
 
-void
-ledger_settle(struct ledger *l)
+/* ledger_settle(), inline in finish_line() on the request path. */
+static inline void
+settle(struct ledger *l)
 {
 	if (!l->unhashed) {
 		return;
 	}
-	hash_hex(l->pend + l->unhashed_off, l->unhashed_len, l->last_hash);
+	ledger_rec_hash(l->pend + l->unhashed_off, l->unhashed_len,
+	    l->last_hash);
 	if (l->unhashed_in_file) {
 		memcpy(l->file_hash, l->last_hash, sizeof l->file_hash);
 	}
 	l->unhashed = 0;
 }
 
+void
+ledger_settle(struct ledger *l)
+{
+	settle(l);
+}
+
 /* Close the line with prev and its newline. */
 static int
 finish_line(struct ledger *l, struct line *b, char *err, size_t errlen)
 {
-	ledger_settle(l);
+	settle(l);
 	put_lit(b, ",\"prev\":\"");
 	put_mem(b, l->last_hash, 64);
 	put_lit(b, "\"}\n");
@@ -1657,7 +1183,7 @@ append(struct ledger *l, struct line *b, char *err, size_t errlen)
 		return util_errf(err, errlen, "ledger %s: write: %s%s",
 		    l->path, strerror(e), undo_partial(l, done));
 	}
-	hash_hex(b->buf, b->n - 1, l->last_hash);
+	ledger_rec_hash(b->buf, b->n - 1, l->last_hash);
 	written(l, b->n, 1);
 	return 0;
 }
@@ -1747,9 +1273,9 @@ static size_t q_at[QUEUE_MAX_LINES], q_len[QUEUE_MAX_LINES];
  * Returns 0, or -1 with *why when they cannot be placed. */
 static int
 queue_place(const char *q, size_t len, const char *last_hash,
-    struct rec *rec, size_t *first, size_t *n, const char **why)
+    struct ledger_rec *rec, size_t *first, size_t *n, const char **why)
 {
-	char hash[65], perr[WHY_MAX];
+	char hash[65], perr[LEDGER_REC_WHY_MAX];
 	size_t off = 0, i, k = SIZE_MAX;
 
 	*n = 0;
@@ -1769,13 +1295,13 @@ queue_place(const char *q, size_t len, const char *last_hash,
 	}
 	/* The newest line already in the file, if any, says how many. */
 	for (i = *n; i-- > 0 && k == SIZE_MAX;) {
-		hash_hex(q + q_at[i], q_len[i], hash);
+		ledger_rec_hash(q + q_at[i], q_len[i], hash);
 		if (strcmp(hash, last_hash) == 0) {
 			k = i + 1;
 		}
 	}
-	if (k == SIZE_MAX && parse_record(q, q_len[0], rec, perr,
-	    sizeof perr) == 0 && memcmp(rec->v[F_PREV].s.p, last_hash,
+	if (k == SIZE_MAX && ledger_rec_parse(q, q_len[0], rec, perr,
+	    sizeof perr) == 0 && memcmp(rec->prev, last_hash,
 	    64) == 0) {
 		k = 0;
 	}
@@ -1785,13 +1311,13 @@ queue_place(const char *q, size_t len, const char *last_hash,
 	}
 	memcpy(hash, last_hash, sizeof hash);
 	for (i = k; i < *n; i++) {
-		if (parse_record(q + q_at[i], q_len[i], rec, perr,
-		    sizeof perr) < 0 || rec->type != REC_CHARGE ||
-		    memcmp(rec->v[F_PREV].s.p, hash, 64) != 0) {
+		if (ledger_rec_parse(q + q_at[i], q_len[i], rec, perr,
+		    sizeof perr) < 0 || rec->type != LEDGER_REC_CHARGE ||
+		    memcmp(rec->prev, hash, 64) != 0) {
 			*why = "are not a chain of charge lines";
 			return -1;
 		}
-		hash_hex(q + q_at[i], q_len[i], hash);
+		ledger_rec_hash(q + q_at[i], q_len[i], hash);
 	}
 	*first = k;
 	return 0;
@@ -1804,8 +1330,8 @@ static int
 queue_recover(struct ledger *l, const char *q, size_t len)
 {
 	struct replay rp;
-	struct rec *rec = malloc(sizeof *rec);
-	char why[WHY_MAX], err[WHY_MAX + 64];
+	struct ledger_rec *rec = malloc(sizeof *rec);
+	char why[LEDGER_REC_WHY_MAX], err[LEDGER_REC_WHY_MAX + 64];
 	const char *why_unplaced = NULL;
 	size_t n, k, i, done;
 
@@ -1834,11 +1360,11 @@ queue_recover(struct ledger *l, const char *q, size_t len)
 	rp.path = l->path;
 	rp.l = l;
 	for (i = k; i < n; i++) {
-		(void)parse_record(q + q_at[i], q_len[i], rec, why, sizeof why);
+		(void)ledger_rec_parse(q + q_at[i], q_len[i], rec, why, sizeof why);
 		if (apply(&rp, rec, l->lines + 1, err, sizeof err) < 0) {
 			log_error("ledger %s: %s", l->path, err);
 		}
-		hash_hex(q + q_at[i], q_len[i], l->last_hash);
+		ledger_rec_hash(q + q_at[i], q_len[i], l->last_hash);
 		l->lines++;
 	}
 	free(rec);
@@ -2355,7 +1881,8 @@ upper(const char *cur, char out[9])
 		return;
 	}
 	for (i = 0; i < 4; i++) {
-		out[i] = is_lower(cur[i]) ? (char)(cur[i] - 'a' + 'A') :
+		out[i] = cur[i] >= 'a' && cur[i] <= 'z' ?
+		    (char)(cur[i] - 'a' + 'A') :
 		    cur[i];
 	}
 }
@@ -2367,7 +1894,7 @@ static void
 queue_note(const char *path, const char *last_hash)
 {
 	char *qp = path_with(path, ".queue"), *m = MAP_FAILED;
-	struct rec *rec = malloc(sizeof *rec);
+	struct ledger_rec *rec = malloc(sizeof *rec);
 	const char *why = NULL;
 	uint64_t len;
 	size_t k, n;
@@ -2431,7 +1958,7 @@ struct row {
 };
 
 struct report {
-	int by;			/* F_WALLET, F_MODEL or F_TS (day) */
+	enum { BY_WALLET, BY_MODEL, BY_DAY } by;
 	const char *since;	/* "YYYY-MM-DD" or NULL */
 	struct row *rows;	/* owned, sorted by key */
 	size_t n, cap;
@@ -2449,13 +1976,13 @@ add_u64(uint64_t *a, uint64_t b)
 }
 
 static int
-row_add(struct row *w, const struct rec *r)
+row_add(struct row *w, const struct ledger_rec *r)
 {
 	/* Amounts are printed through int64_t. */
 	if (add_u64(&w->requests, 1) < 0 ||
-	    add_u64(&w->in, r->v[F_IN].mag) < 0 ||
-	    add_u64(&w->out, r->v[F_OUT].mag) < 0 ||
-	    add_u64(&w->usd_nano, r->v[F_USD].mag) < 0 ||
+	    add_u64(&w->in, r->in) < 0 ||
+	    add_u64(&w->out, r->out) < 0 ||
+	    add_u64(&w->usd_nano, r->usd_nano) < 0 ||
 	    add_u64(&w->cur_nano, (uint64_t)r->amount) < 0 ||
 	    w->usd_nano > INT64_MAX || w->cur_nano > INT64_MAX) {
 		return -1;
@@ -2464,7 +1991,7 @@ row_add(struct row *w, const struct rec *r)
 }
 
 static int
-report_add(void *arg, const struct rec *r, uint64_t line, char *err,
+report_add(void *arg, const struct ledger_rec *r, uint64_t line, char *err,
     size_t errlen)
 {
 	struct report *rp = arg;
@@ -2473,14 +2000,14 @@ report_add(void *arg, const struct rec *r, uint64_t line, char *err,
 	size_t lo = 0, hi = rp->n, mid;
 	int c = 1;
 
-	if (rp->since != NULL && memcmp(r->v[F_TS].s.p, rp->since, 10) < 0) {
+	if (rp->since != NULL && memcmp(r->ts, rp->since, 10) < 0) {
 		return 0;
 	}
-	if (rp->by == F_TS) {
-		memcpy(key, r->v[F_TS].s.p, 10);
+	if (rp->by == BY_DAY) {
+		memcpy(key, r->ts, 10);
 		key[10] = '\0';
 	} else {
-		snprintf(key, sizeof key, "%s", rp->by == F_MODEL ? r->model :
+		snprintf(key, sizeof key, "%s", rp->by == BY_MODEL ? r->model :
 		    r->wallet);
 	}
 	while (lo < hi) {
@@ -2579,7 +2106,8 @@ valid_day(const char *s)
 		return 0;
 	}
 	for (i = 0; i < sizeof shape - 1; i++) {
-		if (shape[i] == 'd' ? !is_digit(s[i]) : s[i] != shape[i]) {
+		if (shape[i] == 'd' ? s[i] < '0' || s[i] > '9' :
+		    s[i] != shape[i]) {
 			return 0;
 		}
 	}
@@ -2601,11 +2129,11 @@ ledger_report_file(const char *path, const char *by, const char *since,
 	memset(&rp, 0, sizeof rp);
 	ledger_init(&l);
 	if (by == NULL || strcmp(by, "wallet") == 0) {
-		rp.by = F_WALLET;
+		rp.by = BY_WALLET;
 	} else if (strcmp(by, "model") == 0) {
-		rp.by = F_MODEL;
+		rp.by = BY_MODEL;
 	} else if (strcmp(by, "day") == 0) {
-		rp.by = F_TS;
+		rp.by = BY_DAY;
 	} else {
 		util_errf(err, errlen, "bad --by '%s' (wallet, model or day)",
 		    by);
@@ -2622,7 +2150,7 @@ ledger_report_file(const char *path, const char *by, const char *since,
 	}
 	upper(l.cur, cur);
 	header_cells(cur, cell);
-	by = rp.by == F_TS ? "day" : rp.by == F_MODEL ? "model" : "wallet";
+	by = rp.by == BY_DAY ? "day" : rp.by == BY_MODEL ? "model" : "wallet";
 	widen(width, by, cell);
 	for (i = 0; i < rp.n; i++) {
 		row_cells(&rp.rows[i], cell);

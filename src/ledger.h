@@ -11,12 +11,10 @@
 #include <sys/types.h>
 
 #include "clock.h"
+#include "ledger_rec.h"	/* LEDGER_LINE_MAX, LEDGER_RECORD_MAX,
+				 * LEDGER_NAME_MAX */
 
 enum {
-	LEDGER_LINE_MAX = 65536,	/* longest line replay accepts, without
-					 * its newline */
-	LEDGER_RECORD_MAX = 8192,	/* longest line the relay writes */
-	LEDGER_NAME_MAX = 256,		/* longest string field, in bytes */
 	LEDGER_BATCH_MS = 1000,		/* sync=batch: fsync at most this
 					 * often (Redis's "everysec"); at
 					 * 100 ms the flushes cost ~20 us of

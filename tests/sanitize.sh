@@ -90,21 +90,23 @@ for f in build/roots.c build/default_conf.c build/mockup \
 done
 
 # The relay's modules, from the Makefile's MODULES list (joined over its
-# continuation lines).
-MODULES=$(sed -n '/^MODULES[[:space:]]*=/{
+# continuation lines, and any MODULES += lines).
+MODULES=$(sed -n '/^MODULES[[:space:]]*+\{0,1\}=/{
 :a
 /\\$/{
 N
 ba
 }
 s/\\\n/ /g
-s/^MODULES[[:space:]]*=//
+s/^MODULES[[:space:]]*+\{0,1\}=//
 p
 }' Makefile)
 [ -n "$MODULES" ] || die "cannot read MODULES from the Makefile"
 # What the fuzz harnesses link (with their layers below).
 FUZZ_MODULES="util sha256 log clock http json conf money ledger dns net usage sse"
 VERSION=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' Makefile)
+# The ledger's parts besides ledger.c.
+FUZZ_MODULES="$FUZZ_MODULES ledger_rec"
 
 COMMON="-std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1
  -fno-omit-frame-pointer -Wall -Wextra -Wno-missing-prototypes

@@ -1160,6 +1160,29 @@ test_differential(void)
 	    diff_bad - before);
 }
 
+/* json_number_end(), which the ledger's record parser uses. */
+static void
+test_number_end(void)
+{
+	static const struct {
+		const char *in;
+		size_t end;
+	} cases[] = {
+		{ "0", 1 }, { "-0", 2 }, { "123,", 3 }, { "01", 1 },
+		{ "1.5}", 3 }, { "-1.25e+10 ", 9 }, { "2E3", 3 }, { "1e-0", 4 },
+		{ "-", 0 }, { "+1", 0 }, { "1.", 0 }, { "1.e3", 0 },
+		{ "1e", 0 }, { "1e+", 0 }, { ".5", 0 }, { "-x", 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ok_int(json_number_end(cases[i].in, strlen(cases[i].in), 0),
+		    cases[i].end, cases[i].in);
+	}
+	ok_int(json_number_end("[12]", 4, 1), 3, "from an offset");
+	ok_int(json_number_end("12", 1, 0), 1, "stops at n");
+}
+
 int
 main(void)
 {
@@ -1174,5 +1197,6 @@ main(void)
 	test_escape();
 	test_usage();
 	test_differential();
+	test_number_end();
 	return t_done("json");
 }
