@@ -41,6 +41,7 @@
 #include "json.h"
 #include "ledger.h"
 #include "ledger_rec.h"
+#include "ledger_table.h"
 #include "log.h"
 #include "money.h"
 #include "util.h"
@@ -86,20 +87,10 @@ ledger_init(struct ledger *l)
 static void
 release(struct ledger *l)
 {
-	size_t i;
-
 	if (l->fd >= 0) {
 		close(l->fd);
 	}
-	for (i = 0; i < l->nwallets; i++) {
-		free(l->wallets[i].name);
-	}
-	for (i = 0; i < l->ntasks; i++) {
-		free(l->tasks[i].mem);
-	}
-	free(l->wallets);
-	free(l->tasks);
-	free(l->task_slots);
+	ledger_table_free(&l->tab);
 	free(l->path);
 	if (l->queue_map != NULL) {
 		munmap(l->queue_map, QUEUE_FILE_SIZE);
@@ -108,222 +99,6 @@ release(struct ledger *l)
 	}
 	free(l->undo);
 	ledger_init(l);
-}
-
-/* Position of name in the sorted wallet table, or where it would go. */
-static size_t
-wallet_pos(const struct ledger *l, const char *name, int *found)
-{
-	size_t lo = 0, hi = l->nwallets, mid;
-	int c;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		c = strcmp(name, l->wallets[mid].name);
-		if (c == 0) {
-			*found = 1;
-			return mid;
-		}
-		if (c < 0) {
-			hi = mid;
-		} else {
-			lo = mid + 1;
-		}
-	}
-	*found = 0;
-	return lo;
-}
-
-static const struct ledger_wallet *
-wallet_find(const struct ledger *l, const char *name)
-{
-	size_t i;
-	int found;
-
-	i = wallet_pos(l, name, &found);
-	return found ? &l->wallets[i] : NULL;
-}
-
-/* The wallet's entry, inserted with balance 0 when new; NULL when out of
- * memory. The pointer is valid until the next insertion. */
-static struct ledger_wallet *
-wallet_get(struct ledger *l, const char *name)
-{
-	struct ledger_wallet *w;
-	size_t i;
-	char *copy;
-	int found;
-
-	i = wallet_pos(l, name, &found);
-	if (found) {
-		return &l->wallets[i];
-	}
-	w = util_grow(l->wallets, &l->cap_wallets, l->nwallets + 1, sizeof *w);
-	if (w == NULL) {
-		return NULL;
-	}
-	l->wallets = w;
-	if ((copy = strdup(name)) == NULL) {
-		return NULL;
-	}
-	memmove(&l->wallets[i + 1], &l->wallets[i],
-	    (l->nwallets - i) * sizeof *l->wallets);
-	l->nwallets++;
-	w = &l->wallets[i];
-	memset(w, 0, sizeof *w);
-	w->name = copy;
-	return w;
-}
-
-/* FNV-1a: task ids come from the provider, but the table only ever holds
- * ids our own wallets created, so a simple hash is enough. */
-static uint32_t
-hash_id(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s != '\0') {
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	}
-	return h;
-}
-
-static struct ledger_task *
-task_lookup(const struct ledger *l, const char *id)
-{
-	size_t i, mask;
-
-	if (l->cap_slots == 0) {
-		return NULL;
-	}
-	mask = l->cap_slots - 1;
-	for (i = hash_id(id) & mask; l->task_slots[i] != 0;
-	    i = (i + 1) & mask) {
-		if (strcmp(l->tasks[l->task_slots[i] - 1].id, id) == 0) {
-			return &l->tasks[l->task_slots[i] - 1];
-		}
-	}
-	return NULL;
-}
-
-/* Keep the index at most half full: linear probing stays short. */
-static int
-task_index_grow(struct ledger *l)
-{
-	size_t ncap = l->cap_slots ? l->cap_slots * 2 : 64, i, j;
-	uint32_t *slots;
-
-	if (ncap > UINT32_MAX) {
-		return -1;
-	}
-	if ((slots = calloc(ncap, sizeof *slots)) == NULL) {
-		return -1;
-	}
-	for (i = 0; i < l->ntasks; i++) {
-		j = hash_id(l->tasks[i].id) & (ncap - 1);
-		while (slots[j] != 0) {
-			j = (j + 1) & (ncap - 1);
-		}
-		slots[j] = (uint32_t)(i + 1);
-	}
-	free(l->task_slots);
-	l->task_slots = slots;
-	l->cap_slots = ncap;
-	return 0;
-}
-
-/* Add a task (id not yet in the table). cred may be "". Returns 0 or -1
- * when out of memory. */
-static int
-task_add(struct ledger *l, const char *id, const char *wallet,
-    const char *model, const char *route, const char *cred, uint64_t line)
-{
-	const char *src[5];
-	const char **dst[5];
-	struct ledger_task *t;
-	size_t len[5], total = 0, i;
-	char *mem, *p;
-
-	if ((l->ntasks + 1) * 2 > l->cap_slots && task_index_grow(l) < 0) {
-		return -1;
-	}
-	t = util_grow(l->tasks, &l->cap_tasks, l->ntasks + 1, sizeof *t);
-	if (t == NULL) {
-		return -1;
-	}
-	l->tasks = t;
-	t = &l->tasks[l->ntasks];
-	memset(t, 0, sizeof *t);
-	src[0] = id;
-	src[1] = wallet;
-	src[2] = model;
-	src[3] = route;
-	src[4] = cred;
-	dst[0] = &t->id;
-	dst[1] = &t->wallet;
-	dst[2] = &t->model;
-	dst[3] = &t->route;
-	dst[4] = &t->cred;
-	for (i = 0; i < 5; i++) {
-		len[i] = strlen(src[i]) + 1;
-		total += len[i];
-	}
-	if ((mem = malloc(total)) == NULL) {
-		return -1;
-	}
-	for (p = mem, i = 0; i < 5; p += len[i], i++) {
-		memcpy(p, src[i], len[i]);
-		*dst[i] = p;
-	}
-	t->mem = mem;
-	t->line = line;
-	l->ntasks++;
-	i = hash_id(id) & (l->cap_slots - 1);
-	while (l->task_slots[i] != 0) {
-		i = (i + 1) & (l->cap_slots - 1);
-	}
-	l->task_slots[i] = (uint32_t)l->ntasks;
-	return 0;
-}
-
-/* balance + delta, refused when it leaves int64_t. */
-static int
-add_i64(int64_t a, int64_t delta, int64_t *out)
-{
-	if ((delta > 0 && a > INT64_MAX - delta) ||
-	    (delta < 0 && a < INT64_MIN - delta)) {
-		return -1;
-	}
-	*out = a + delta;
-	return 0;
-}
-
-/* Count a charge of day (the first 10 bytes of its ts) in today's
- * counters. live: the line was just written, so its day is the current
- * one and a new day resets every wallet's counters; replay only counts
- * lines of the day ledger_open() was given. */
-static void
-count_today(struct ledger *l, struct ledger_wallet *w, const char *day,
-    int64_t nano, int live)
-{
-	size_t i;
-
-	if (memcmp(day, l->today, 10) != 0 || l->today[0] == '\0') {
-		if (!live) {
-			return;
-		}
-		for (i = 0; i < l->nwallets; i++) {
-			l->wallets[i].today_nano = 0;
-			l->wallets[i].today_requests = 0;
-		}
-		memcpy(l->today, day, 10);
-		l->today[10] = '\0';
-	}
-	/* A statistic: saturate rather than refuse a charge. */
-	if (add_i64(w->today_nano, nano, &w->today_nano) < 0) {
-		w->today_nano = INT64_MAX;
-	}
-	w->today_requests++;
 }
 
 /* ---- replay ---- */
@@ -465,18 +240,20 @@ apply(struct replay *rp, const struct ledger_rec *r, uint64_t line, char *err,
 			return problem(rp, line, P_DAMAGE, "wrong currency",
 			    detail, err, errlen);
 		}
-		if ((w = wallet_get(l, r->wallet)) == NULL) {
+		if ((w = ledger_table_wallet(&l->tab, r->wallet)) == NULL) {
 			return util_errf(err, errlen, "out of memory");
 		}
-		if (add_i64(w->balance_nano, r->type == LEDGER_REC_CHARGE ?
-		    -r->amount : r->amount, &bal) < 0) {
+		if (ledger_table_add(w->balance_nano,
+		    r->type == LEDGER_REC_CHARGE ? -r->amount : r->amount,
+		    &bal) < 0) {
 			return problem(rp, line, P_DAMAGE, "balance out of "
 			    "range", r->wallet, err, errlen);
 		}
 	}
 	switch (r->type) {
 	case LEDGER_REC_CHARGE:
-		t = r->task[0] != '\0' ? task_lookup(l, r->task) : NULL;
+		t = r->task[0] != '\0' ?
+		    ledger_table_task_find(&l->tab, r->task) : NULL;
 		if (r->task[0] != '\0' && (t == NULL || t->charged)) {
 			snprintf(detail, sizeof detail, "task \"%s\" %s",
 			    r->task, t == NULL ? "is not recorded by an "
@@ -487,7 +264,7 @@ apply(struct replay *rp, const struct ledger_rec *r, uint64_t line, char *err,
 			}
 		}
 		w->balance_nano = bal;
-		count_today(l, w, r->ts, r->amount, 0);
+		ledger_table_count_today(&l->tab, w, r->ts, r->amount, 0);
 		if (t != NULL) {
 			t->charged = 1;
 		}
@@ -499,14 +276,14 @@ apply(struct replay *rp, const struct ledger_rec *r, uint64_t line, char *err,
 		w->balance_nano = bal;
 		return 0;
 	case LEDGER_REC_TASK:
-		if ((t = task_lookup(l, r->id)) != NULL) {
+		if ((t = ledger_table_task_find(&l->tab, r->id)) != NULL) {
 			snprintf(detail, sizeof detail, "task \"%s\" was "
 			    "recorded on line %" PRIu64, r->id, t->line);
 			return problem(rp, line, P_SOFT, "task recorded twice",
 			    detail, err, errlen);
 		}
-		if (task_add(l, r->id, r->wallet, r->model, r->route, r->cred,
-		    line) < 0) {
+		if (ledger_table_task_add(&l->tab, r->id, r->wallet, r->model,
+		    r->route, r->cred, line) < 0) {
 			return util_errf(err, errlen, "out of memory");
 		}
 		return 0;
@@ -892,7 +669,7 @@ ledger_open(struct ledger *l, const char *path, enum ledger_sync sync,
 	memcpy(l->cur_key + 2, l->cur, 3);
 	memcpy(l->cur_key + 5, "_nano\":", 8);
 	if (today != NULL && strlen(today) == 10) {
-		memcpy(l->today, today, 11);
+		memcpy(l->tab.today, today, 11);
 	}
 	if ((l->path = strdup(path)) == NULL) {
 		util_errf(err, errlen, "out of memory");
@@ -939,7 +716,7 @@ ledger_close(struct ledger *l)
 int
 ledger_add_wallet(struct ledger *l, const char *wallet)
 {
-	return wallet_get(l, wallet) == NULL ? -1 : 0;
+	return ledger_table_wallet(&l->tab, wallet) == NULL ? -1 : 0;
 }
 
 /* A line under construction; `full` is sticky once anything did not
@@ -1585,19 +1362,20 @@ ledger_commit(struct ledger *l)
 	/* Undo newest first; the chain goes on from the file's last line. */
 	for (i = n; i-- > 0;) {
 		const struct ledger_undo *u = &l->undo[i];
-		struct ledger_wallet *w = wallet_get(l, u->wallet);
+		struct ledger_wallet *w = ledger_table_wallet(&l->tab,
+		    u->wallet);
 
 		log_error("%s charge of %" PRId64 " %s nano to %s not written",
 		    u->id, u->nano, l->cur, u->wallet);
 		if (w != NULL) {
 			w->balance_nano += u->nano;
-			if (memcmp(u->day, l->today, 11) == 0) {
+			if (memcmp(u->day, l->tab.today, 11) == 0) {
 				w->today_nano -= u->nano;
 				w->today_requests--;
 			}
 		}
-		if (u->task != SIZE_MAX && u->task < l->ntasks) {
-			l->tasks[u->task].charged = 0;
+		if (u->task != SIZE_MAX && u->task < l->tab.ntasks) {
+			l->tab.tasks[u->task].charged = 0;
 		}
 	}
 	/* The unhashed line was in this batch; the file's last line was
@@ -1629,7 +1407,7 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 		    "amount out of range", c->id);
 	}
 	if (c->task != NULL) {
-		t = task_lookup(l, c->task);
+		t = ledger_table_task_find(&l->tab, c->task);
 		if (t == NULL || t->charged) {
 			return util_errf(err, errlen, "ledger charge %s: task "
 			    "%s %s", c->id, c->task,
@@ -1640,10 +1418,10 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 	    LEDGER_RECORD_MAX > LEDGER_GROUP_CAP - l->pend_len)) {
 		(void)ledger_commit(l);	/* full: this pass writes twice */
 	}
-	if ((w = wallet_get(l, c->wallet)) == NULL) {
+	if ((w = ledger_table_wallet(&l->tab, c->wallet)) == NULL) {
 		return util_errf(err, errlen, "out of memory");
 	}
-	if (add_i64(w->balance_nano, -(int64_t)c->cur_nano, &bal) < 0) {
+	if (ledger_table_add(w->balance_nano, -(int64_t)c->cur_nano, &bal) < 0) {
 		return util_errf(err, errlen, "ledger charge %s: balance of "
 		    "%s out of range", c->id, c->wallet);
 	}
@@ -1675,7 +1453,7 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 
 		u.wallet = w->name;
 		u.nano = (int64_t)c->cur_nano;
-		u.task = t != NULL ? (size_t)(t - l->tasks) : SIZE_MAX;
+		u.task = t != NULL ? (size_t)(t - l->tab.tasks) : SIZE_MAX;
 		memcpy(u.day, ts, 10);
 		u.day[10] = '\0';
 		n = strlen(c->id) < sizeof u.id ? strlen(c->id) :
@@ -1689,7 +1467,7 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 		return -1;
 	}
 	w->balance_nano = bal;
-	count_today(l, w, ts, (int64_t)c->cur_nano, 1);
+	ledger_table_count_today(&l->tab, w, ts, (int64_t)c->cur_nano, 1);
 	if (t != NULL) {
 		t->charged = 1;
 	}
@@ -1712,10 +1490,10 @@ ledger_credit(struct ledger *l, const char *wallet, int64_t amount_nano,
 	if (check_write(l, &wallet, names, 1, note, err, errlen) < 0) {
 		return -1;
 	}
-	if ((w = wallet_get(l, wallet)) == NULL) {
+	if ((w = ledger_table_wallet(&l->tab, wallet)) == NULL) {
 		return util_errf(err, errlen, "out of memory");
 	}
-	if (add_i64(w->balance_nano, amount_nano, &bal) < 0) {
+	if (ledger_table_add(w->balance_nano, amount_nano, &bal) < 0) {
 		return util_errf(err, errlen, "ledger credit: balance of %s "
 		    "out of range", wallet);
 	}
@@ -1744,7 +1522,7 @@ ledger_task(struct ledger *l, const struct ledger_task *t, char *err,
 	if (check_write(l, strs, names, 4, t->cred, err, errlen) < 0) {
 		return -1;
 	}
-	if (task_lookup(l, t->id) != NULL) {
+	if (ledger_table_task_find(&l->tab, t->id) != NULL) {
 		return util_errf(err, errlen, "ledger task %s is already "
 		    "recorded", t->id);
 	}
@@ -1761,8 +1539,8 @@ ledger_task(struct ledger *l, const struct ledger_task *t, char *err,
 	}
 	/* The line is written; if the table cannot hold it now, a restart
 	 * will (replay reads it back). */
-	if (task_add(l, t->id, t->wallet, t->model, t->route,
-	    t->cred != NULL ? t->cred : "", l->lines) < 0) {
+	if (ledger_table_task_add(&l->tab, t->id, t->wallet, t->model,
+	    t->route, t->cred != NULL ? t->cred : "", l->lines) < 0) {
 		log_error("ledger %s: out of memory recording task %s",
 		    l->path, t->id);
 	}
@@ -1806,8 +1584,9 @@ ledger_tick_due_ms(const struct ledger *l)
 int64_t
 ledger_balance(const struct ledger *l, const char *wallet)
 {
-	const struct ledger_wallet *w = wallet_find(l, wallet);
+	const struct ledger_wallet *w;
 
+	w = ledger_table_wallet_find(&l->tab, wallet);
 	return w != NULL ? w->balance_nano : 0;
 }
 
@@ -1815,11 +1594,12 @@ void
 ledger_today(const struct ledger *l, const char *wallet, const char *today,
     int64_t *charged_nano, uint64_t *requests)
 {
-	const struct ledger_wallet *w = wallet_find(l, wallet);
+	const struct ledger_wallet *w;
 
+	w = ledger_table_wallet_find(&l->tab, wallet);
 	*charged_nano = 0;
 	*requests = 0;
-	if (w != NULL && today != NULL && strcmp(today, l->today) == 0) {
+	if (w != NULL && today != NULL && strcmp(today, l->tab.today) == 0) {
 		*charged_nano = w->today_nano;
 		*requests = w->today_requests;
 	}
@@ -1828,15 +1608,15 @@ ledger_today(const struct ledger *l, const char *wallet, const char *today,
 const struct ledger_task *
 ledger_task_find(const struct ledger *l, const char *id)
 {
-	return task_lookup(l, id);
+	return ledger_table_task_find(&l->tab, id);
 }
 
 const struct ledger_task *
 ledger_task_next_open(const struct ledger *l, size_t *cursor)
 {
-	while (*cursor < l->ntasks) {
-		if (!l->tasks[(*cursor)++].charged) {
-			return &l->tasks[*cursor - 1];
+	while (*cursor < l->tab.ntasks) {
+		if (!l->tab.tasks[(*cursor)++].charged) {
+			return &l->tab.tasks[*cursor - 1];
 		}
 	}
 	return NULL;
@@ -1941,10 +1721,10 @@ ledger_verify_file(const char *path, FILE *out, char *err, size_t errlen)
 		return -1;
 	}
 	upper(l.cur, cur);
-	for (i = 0; i < l.nwallets; i++) {
-		money_format(l.wallets[i].balance_nano, 2, amount,
+	for (i = 0; i < l.tab.nwallets; i++) {
+		money_format(l.tab.wallets[i].balance_nano, 2, amount,
 		    sizeof amount);
-		fprintf(out, "%s %s %s\n", l.wallets[i].name, cur, amount);
+		fprintf(out, "%s %s %s\n", l.tab.wallets[i].name, cur, amount);
 	}
 	queue_note(path, l.last_hash);
 	release(&l);

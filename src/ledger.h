@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "ledger_rec.h"	/* LEDGER_LINE_MAX, LEDGER_RECORD_MAX,
 				 * LEDGER_NAME_MAX */
+#include "ledger_table.h"	/* struct ledger_wallet, ledger_task */
 
 enum {
 	LEDGER_BATCH_MS = 1000,		/* sync=batch: fsync at most this
@@ -36,28 +37,6 @@ enum ledger_sync {
 	LEDGER_SYNC_BATCH,	/* at most every LEDGER_BATCH_MS, in a helper
 				 * process */
 	LEDGER_SYNC_NONE	/* never; the kernel writes back */
-};
-
-/* One wallet as the ledger knows it. Wallets that are no longer in the
- * config are kept: their history is still money. */
-struct ledger_wallet {
-	char *name;		/* owned */
-	int64_t balance_nano;	/* credits minus charges, wallet currency */
-	int64_t today_nano;	/* charged on the day ledger.today */
-	uint64_t today_requests;	/* charge lines on that day */
-};
-
-/* An async (video) task: who created it and where it lives upstream. As
- * an argument to ledger_task() only the five strings are read. */
-struct ledger_task {
-	const char *id;		/* the provider's task id */
-	const char *wallet;
-	const char *model;	/* the alias */
-	const char *route;	/* "provider/upstream-model" */
-	const char *cred;	/* credential label, e.g. "ark#1" */
-	int charged;		/* a charge line with "task": this id exists */
-	uint64_t line;		/* ledger line of the task record */
-	char *mem;		/* owned block the five strings point into */
 };
 
 /* A finished request to be charged. Strings are borrowed for the call.
@@ -98,7 +77,6 @@ struct ledger {
 	char cur_key[13];	/* its amount's key: ,"cny_nano": */
 	struct clock_stamp stamp;	/* ts text of the current second */
 	char last_hash[65];	/* hex SHA-256 of the last line: next prev */
-	char today[11];		/* UTC day the today_* counters are for */
 	uint64_t lines;		/* complete lines in the file */
 	off_t size;		/* bytes of complete lines: a failed write is
 				 * cut back to here */
@@ -132,12 +110,8 @@ struct ledger {
 	 * stale, and the line's bytes wait in pend at unhashed_off. */
 	int unhashed, unhashed_in_file;
 	size_t unhashed_off, unhashed_len;
-	struct ledger_wallet *wallets;	/* owned, sorted by name */
-	size_t nwallets, cap_wallets;
-	struct ledger_task *tasks;	/* owned, in ledger order */
-	size_t ntasks, cap_tasks;
-	uint32_t *task_slots;	/* owned hash index: 0 empty, else index+1 */
-	size_t cap_slots;	/* a power of two, or 0 */
+	struct ledger_table tab;	/* owned: wallets, today's counters,
+					 * tasks */
 };
 
 /* Open (creating, mode 0600) and lock the ledger at path, then replay it:
