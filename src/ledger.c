@@ -26,21 +26,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "clock.h"
 #include "json.h"
 #include "ledger.h"
 #include "ledger_rec.h"
+#include "ledger_sync.h"
 #include "ledger_table.h"
 #include "log.h"
 #include "money.h"
@@ -326,160 +322,15 @@ sync_now(struct ledger *l, uint64_t now_ms)
 	l->last_sync_ms = now_ms;
 }
 
-/* The helper's whole life: an fsync for each wake-up, until the socket
- * closes (ledger_close, or the relay is gone). Signals meant for the
- * relay (a terminal's ^C reaches the whole process group) leave it be:
- * the relay still syncs through it while it drains. */
-static void
-syncer_main(int fd, int wake)
-{
-	static const int mine[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1,
-	    SIGUSR2 };
-	char b[64];
-	ssize_t r;
-	sigset_t block;
-	size_t i;
-
-	/* Blocked, they stay pending and are never delivered: one syscall
-	 * instead of a sigaction each, while the helper shares the CPU with
-	 * the relay's start. */
-	sigemptyset(&block);
-	for (i = 0; i < sizeof mine / sizeof mine[0]; i++) {
-		sigaddset(&block, mine[i]);
-	}
-	(void)sigprocmask(SIG_BLOCK, &block, NULL);
-	/* Its waking must not take the CPU from the loop mid-request: an
-	 * fsync for sync=batch can wait a moment, an answer should not. */
-	(void)setpriority(PRIO_PROCESS, 0, 19);
-	for (;;) {
-		r = read(wake, b, sizeof b);
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
-		if (r <= 0) {
-			_exit(0);
-		}
-		/* Same open file as the relay's: this syncs the ledger. */
-		if (fsync(fd) < 0) {
-			log_error("ledger: fsync: %s", strerror(errno));
-		}
-	}
-}
-
-/* The helper is forked while the relay serves: it must not keep the
- * relay's sockets open (a connection the relay closes would not end
- * while the helper held it). Close every descriptor but stdin, stdout,
- * stderr and keep_a/keep_b; poll() finds them, marking a number that is
- * not open POLLNVAL, a chunk of numbers per call. */
-static void
-close_all_but(int keep_a, int keep_b)
-{
-	enum { CHUNK = 256 };
-	struct pollfd p[CHUNK];
-	struct rlimit rl;
-	rlim_t max = 65536;
-	rlim_t base;
-	int i, n;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-		max = rl.rlim_cur;
-	}
-	for (base = 3; base < max; base += CHUNK) {
-		n = max - base < CHUNK ? (int)(max - base) : CHUNK;
-		for (i = 0; i < n; i++) {
-			p[i].fd = (int)base + i;
-			p[i].events = 0;
-		}
-		if (poll(p, (nfds_t)n, 0) < 0) {
-			continue;
-		}
-		for (i = 0; i < n; i++) {
-			if (!(p[i].revents & POLLNVAL) && p[i].fd != keep_a &&
-			    p[i].fd != keep_b) {
-				close(p[i].fd);
-			}
-		}
-	}
-}
-
-/* sync=batch: one helper process that only fsyncs. A process, not a
- * thread: while the relay has one thread, the kernel skips reference
- * counting the file on each of its socket calls and musl skips its
- * locks (about 1% of the relay's CPU under load). It is forked by
- * ledger_tick() LEDGER_SYNCER_DELAY_MS after open (or at the first
- * write, if sooner), not during start-up: the fork and the copy-on-write
- * faults after it cost ~1.7 ms of start-up on a VM whose page tables are
- * costly to change, and it should come while the relay is still small.
- * If it cannot start, batch syncs run inline (logged): slower, not
- * less durable. */
-static void
-start_syncer(struct ledger *l)
-{
-	int p[2];
-	pid_t pid;
-
-	l->syncer = 0;
-	l->syncer_wake = -1;
-	/* A socket pair rather than a pipe: send() with MSG_NOSIGNAL
-	 * cannot raise SIGPIPE in whichever program embeds the ledger. */
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) {
-		log_warn("ledger %s: no sync helper (socketpair: %s); fsync "
-		    "runs inline", l->path, strerror(errno));
-		return;
-	}
-	pid = fork();
-	if (pid < 0) {
-		log_warn("ledger %s: no sync helper (fork: %s); fsync runs "
-		    "inline", l->path, strerror(errno));
-		close(p[0]);
-		close(p[1]);
-		return;
-	}
-	if (pid == 0) {
-		close_all_but(l->fd, p[0]);
-		syncer_main(l->fd, p[0]);
-	}
-	close(p[0]);
-	/* A wake-up that finds the socket full is one already asked for. */
-	(void)fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK);
-	l->syncer = pid;
-	l->syncer_wake = p[1];
-}
-
-/* Close our end (the helper sees EOF and exits, if it has not) and reap
- * it: the wait is short, its end closes only as it exits. */
+/* Stop the fsync helper, if there is one: syncs run inline from now. */
 static void
 stop_syncer(struct ledger *l)
 {
-	int st;
-
-	if (l->syncer == 0) {
-		return;
+	if (l->syncer != 0) {
+		ledger_sync_stop(l->syncer, l->syncer_wake);
+		l->syncer = 0;
+		l->syncer_wake = -1;
 	}
-	close(l->syncer_wake);
-	while (waitpid(l->syncer, &st, 0) < 0 && errno == EINTR) {
-	}
-	l->syncer = 0;
-	l->syncer_wake = -1;
-}
-
-/* Ask the helper for an fsync. 0, or -1 when it is gone (then it is
- * reaped and the caller syncs inline from now on). */
-static int
-wake_syncer(struct ledger *l)
-{
-	ssize_t w;
-
-	do {
-		w = send(l->syncer_wake, "s", 1, MSG_NOSIGNAL);
-	} while (w < 0 && errno == EINTR);
-	if (w == 1 || errno == EAGAIN || errno == EWOULDBLOCK) {
-		return 0;
-	}
-	log_warn("ledger %s: sync helper gone (%s); fsync runs inline",
-	    l->path, strerror(errno));
-	stop_syncer(l);
-	return -1;
 }
 
 /* A torn tail: keep its bytes in "<path>.torn" first, then cut it, so a
@@ -1553,15 +1404,18 @@ ledger_tick(struct ledger *l, uint64_t now_ms)
 	if (l->syncer_wanted && l->fd >= 0 && (now_ms >= l->syncer_at_ms ||
 	    l->dirty)) {
 		l->syncer_wanted = 0;	/* once: if it fails, inline */
-		start_syncer(l);
+		l->syncer = ledger_sync_start(l->fd, l->path,
+		    &l->syncer_wake);
 	}
 	if (l->fd >= 0 && l->dirty && now_ms >= ledger_tick_due_ms(l)) {
-		if (l->syncer != 0 && wake_syncer(l) == 0) {
+		if (l->syncer != 0 &&
+		    ledger_sync_wake(l->syncer_wake, l->path) == 0) {
 			l->fsyncs++;
 			l->dirty = 0;
 			l->last_sync_ms = now_ms;
 			return;
 		}
+		stop_syncer(l);	/* gone, if there was one */
 		sync_now(l, now_ms);
 	}
 }

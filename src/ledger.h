@@ -88,7 +88,7 @@ struct ledger {
 	uint64_t writes;	/* write(2)s of complete lines, for metrics */
 	/* sync=batch: the fsync runs in a helper process, so the event loop
 	 * never waits for the disk; the loop asks for it with a byte on
-	 * syncer_wake (see start_syncer in ledger.c). The helper is forked
+	 * syncer_wake (see ledger_sync.c). The helper is forked
 	 * after start-up, not at open. */
 	pid_t syncer;		/* 0: none, batch syncs run inline */
 	int syncer_wanted;	/* batch: not forked yet */
