@@ -29,12 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 
 #include "clock.h"
 #include "json.h"
 #include "ledger.h"
+#include "ledger_queue.h"
 #include "ledger_rec.h"
 #include "ledger_sync.h"
 #include "ledger_table.h"
@@ -46,13 +45,11 @@ enum {
 	/* A whole maximal line fits after the carried-over partial one, and
 	 * each read still asks for a useful amount. */
 	READ_CAP = LEDGER_LINE_MAX + 1 + 32768,
-	/* The queue file: QUEUE_HEAD bytes of header (QUEUE_MAGIC, then the
-	 * queued byte count as a native uint64 at QUEUE_LEN_AT), then
-	 * LEDGER_GROUP_CAP bytes of lines. */
-	QUEUE_HEAD = 64,
-	QUEUE_LEN_AT = 16,
-	QUEUE_FILE_SIZE = QUEUE_HEAD + LEDGER_GROUP_CAP
 };
+
+/* Group commit's queue can be the mapped queue file's. */
+typedef char group_cap_is_queue_cap[(int)LEDGER_GROUP_CAP ==
+    (int)LEDGER_QUEUE_CAP ? 1 : -1];
 
 /* The compiler may not move memory stores across STORE_ORDER(): a queued
  * line's bytes reach the mapped queue file before the length that counts
@@ -67,7 +64,8 @@ static void (*volatile opaque_call)(void) = no_op;
 #define STORE_ORDER() opaque_call()
 #endif
 
-static int queue_replay(struct ledger *l, char *err, size_t errlen);
+static int append_queued(void *arg, const char *q, size_t len,
+    struct ledger_queue_lines *ql);
 
 /* ---- tables ---- */
 
@@ -89,7 +87,7 @@ release(struct ledger *l)
 	ledger_table_free(&l->tab);
 	free(l->path);
 	if (l->queue_map != NULL) {
-		munmap(l->queue_map, QUEUE_FILE_SIZE);
+		ledger_queue_unmap(l->queue_map);
 	} else {
 		free(l->pend);
 	}
@@ -287,28 +285,6 @@ apply(struct replay *rp, const struct ledger_rec *r, uint64_t line, char *err,
 	return 0;
 }
 
-static int
-write_all(int fd, const char *p, size_t n, size_t *done)
-{
-	ssize_t w;
-
-	*done = 0;
-	while (*done < n) {
-		w = write(fd, p + *done, n - *done);
-		if (w < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w <= 0) {
-			if (w == 0) {
-				errno = EIO;
-			}
-			return -1;
-		}
-		*done += (size_t)w;
-	}
-	return 0;
-}
-
 static void
 sync_now(struct ledger *l, uint64_t now_ms)
 {
@@ -350,8 +326,8 @@ cut_torn(struct ledger *l, off_t end, const char *p, size_t n,
 	memcpy(tpath, l->path, k);
 	memcpy(tpath + k, ".torn", sizeof ".torn");
 	tfd = util_open(tpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (tfd < 0 || write_all(tfd, p, n, &done) < 0 ||
-	    write_all(tfd, "\n", 1, &done) < 0 || fsync(tfd) < 0) {
+	if (tfd < 0 || util_write_all(tfd, p, n, &done) < 0 ||
+	    util_write_all(tfd, "\n", 1, &done) < 0 || fsync(tfd) < 0) {
 		util_errf(err, errlen, "ledger %s: cannot keep the torn last "
 		    "line in %s: %s", l->path, tpath, strerror(errno));
 		goto fail;
@@ -540,7 +516,8 @@ ledger_open(struct ledger *l, const char *path, enum ledger_sync sync,
 	rp.path = l->path;
 	rp.l = l;
 	if (replay(&rp, l->fd, err, errlen) < 0 ||
-	    queue_replay(l, err, errlen) < 0) {
+	    ledger_queue_recover(l->path, l->last_hash, append_queued, l, err,
+	    errlen) < 0) {
 		goto fail;
 	}
 	l->last_sync_ms = clock_mono_ms();
@@ -702,20 +679,12 @@ check_write(const struct ledger *l, const char *const *strs,
 	return 0;
 }
 
-static const char QUEUE_MAGIC[QUEUE_LEN_AT] = "relay queue v1\n";
-
-static void
-queue_store_len(char *map, uint64_t n)
-{
-	memcpy(map + QUEUE_LEN_AT, &n, sizeof n);
-}
-
 /* The queued byte count in the queue file, if there is one. */
 static void
 queue_set_len(struct ledger *l, size_t n)
 {
 	if (l->queue_map != NULL) {
-		queue_store_len(l->queue_map, n);
+		ledger_queue_set_len(l->queue_map, n);
 	}
 }
 
@@ -774,7 +743,7 @@ written(struct ledger *l, size_t bytes, size_t lines)
 	}
 }
 
-/* write_all() failed after done bytes: half a line would glue the next
+/* util_write_all() failed after done bytes: half a line would glue the next
  * one onto it, so cut back to the last complete line, which only we
  * append to. Returns the message's tail. */
 static const char *
@@ -806,7 +775,7 @@ append(struct ledger *l, struct line *b, char *err, size_t errlen)
 	if (finish_line(l, b, err, errlen) < 0) {
 		return -1;
 	}
-	if (write_all(l->fd, b->buf, b->n, &done) < 0) {
+	if (util_write_all(l->fd, b->buf, b->n, &done) < 0) {
 		e = errno;
 		return util_errf(err, errlen, "ledger %s: write: %s%s",
 		    l->path, strerror(e), undo_partial(l, done));
@@ -849,308 +818,46 @@ ledger_queue_survives_crash(const struct ledger *l)
 	return l->queue_map != NULL;
 }
 
-static char *
-path_with(const char *path, const char *suffix)
-{
-	size_t a = strlen(path), b = strlen(suffix);
-	char *p = malloc(a + b + 1);
-
-	if (p != NULL) {
-		memcpy(p, path, a);
-		memcpy(p + a, suffix, b + 1);
-	}
-	return p;
-}
-
-/* Keep bytes the ledger cannot take in <path>.queue-unplaced. Returns 0,
- * or -1 (logged). */
+/* ledger_queue_recover()'s append: the relay died with these charge
+ * lines answered and not written; write them and apply them. */
 static int
-queue_keep_unplaced(struct ledger *l, const char *p, size_t n,
-    const char *why)
+append_queued(void *arg, const char *q, size_t len,
+    struct ledger_queue_lines *ql)
 {
-	char *kp = path_with(l->path, ".queue-unplaced");
-	size_t done;
-	int fd = kp == NULL ? -1 : util_open(kp, O_WRONLY | O_CREAT | O_APPEND |
-	    O_CLOEXEC, 0600);
-
-	if (fd < 0 || write_all(fd, p, n, &done) < 0 || fsync(fd) < 0) {
-		log_error("ledger %s: %zu queued bytes (%s) cannot be kept in "
-		    "%s: %s", l->path, n, why, kp != NULL ? kp : "a side file",
-		    strerror(errno));
-		if (fd >= 0) {
-			close(fd);
-		}
-		free(kp);
-		return -1;
-	}
-	log_error("ledger %s: %zu queued bytes %s: kept in %s, not applied",
-	    l->path, n, why, kp);
-	close(fd);
-	free(kp);
-	return 0;
-}
-
-enum { QUEUE_MAX_LINES = LEDGER_GROUP_CAP / 128 + 1 };
-static size_t q_at[QUEUE_MAX_LINES], q_len[QUEUE_MAX_LINES];
-
-/* Which of the queued lines q[0..len) a ledger whose last line hashes to
- * last_hash lacks. The queue holds a prefix of what is in the file and
- * then what is not (a write may have been cut anywhere). On success the
- * lines are q + q_at[i] (q_len[i] bytes, i < *n), lines *first.. are
- * missing, and each of those is a charge line that continues the chain.
- * Returns 0, or -1 with *why when they cannot be placed. */
-static int
-queue_place(const char *q, size_t len, const char *last_hash,
-    struct ledger_rec *rec, size_t *first, size_t *n, const char **why)
-{
-	char hash[65], perr[LEDGER_REC_WHY_MAX];
-	size_t off = 0, i, k = SIZE_MAX;
-
-	*n = 0;
-	while (off < len && *n < QUEUE_MAX_LINES) {
-		const char *nl = memchr(q + off, '\n', len - off);
-
-		if (nl == NULL) {
-			break;
-		}
-		q_at[*n] = off;
-		q_len[(*n)++] = (size_t)(nl - (q + off));
-		off = (size_t)(nl - q) + 1;
-	}
-	if (off != len || *n == 0) {
-		*why = "are not whole lines";
-		return -1;
-	}
-	/* The newest line already in the file, if any, says how many. */
-	for (i = *n; i-- > 0 && k == SIZE_MAX;) {
-		ledger_rec_hash(q + q_at[i], q_len[i], hash);
-		if (strcmp(hash, last_hash) == 0) {
-			k = i + 1;
-		}
-	}
-	if (k == SIZE_MAX && ledger_rec_parse(q, q_len[0], rec, perr,
-	    sizeof perr) == 0 && memcmp(rec->prev, last_hash,
-	    64) == 0) {
-		k = 0;
-	}
-	if (k == SIZE_MAX) {
-		*why = "do not continue the ledger's chain";
-		return -1;
-	}
-	memcpy(hash, last_hash, sizeof hash);
-	for (i = k; i < *n; i++) {
-		if (ledger_rec_parse(q + q_at[i], q_len[i], rec, perr,
-		    sizeof perr) < 0 || rec->type != LEDGER_REC_CHARGE ||
-		    memcmp(rec->prev, hash, 64) != 0) {
-			*why = "are not a chain of charge lines";
-			return -1;
-		}
-		ledger_rec_hash(q + q_at[i], q_len[i], hash);
-	}
-	*first = k;
-	return 0;
-}
-
-/* The relay died with lines q[0..len) queued. Append those the ledger
- * lacks and apply them. Returns 0, or -1 when the lines could neither be
- * placed nor kept (logged; the queue file must then stay as it is). */
-static int
-queue_recover(struct ledger *l, const char *q, size_t len)
-{
+	struct ledger *l = arg;
 	struct replay rp;
-	struct ledger_rec *rec = malloc(sizeof *rec);
 	char why[LEDGER_REC_WHY_MAX], err[LEDGER_REC_WHY_MAX + 64];
-	const char *why_unplaced = NULL;
-	size_t n, k, i, done;
+	size_t k = ql->first, n = ql->n, bytes = len - ql->at[k], i, done;
 
-	if (rec == NULL) {
-		log_error("ledger %s: out of memory reading the queue", l->path);
-		return -1;
-	}
-	if (queue_place(q, len, l->last_hash, rec, &k, &n,
-	    &why_unplaced) < 0) {
-		free(rec);
-		return queue_keep_unplaced(l, q, len, why_unplaced);
-	}
-	if (k == n) {
-		free(rec);
-		return 0;	/* all written before the relay stopped */
-	}
-	if (write_all(l->fd, q + q_at[k], len - q_at[k], &done) < 0) {
+	if (util_write_all(l->fd, q + ql->at[k], bytes, &done) < 0) {
 		log_error("ledger %s: cannot append %zu queued charge line%s: "
 		    "%s%s", l->path, n - k, n - k == 1 ? "" : "s",
 		    strerror(errno), undo_partial(l, done));
-		free(rec);
-		return queue_keep_unplaced(l, q, len, "could not be appended");
+		return -1;
 	}
 	memset(&rp, 0, sizeof rp);
 	rp.mode = REPLAY_OPEN;
 	rp.path = l->path;
 	rp.l = l;
 	for (i = k; i < n; i++) {
-		(void)ledger_rec_parse(q + q_at[i], q_len[i], rec, why, sizeof why);
-		if (apply(&rp, rec, l->lines + 1, err, sizeof err) < 0) {
+		(void)ledger_rec_parse(q + ql->at[i], ql->len[i], &ql->rec, why,
+		    sizeof why);
+		if (apply(&rp, &ql->rec, l->lines + 1, err, sizeof err) < 0) {
 			log_error("ledger %s: %s", l->path, err);
 		}
-		ledger_rec_hash(q + q_at[i], q_len[i], l->last_hash);
+		ledger_rec_hash(q + ql->at[i], ql->len[i], l->last_hash);
 		l->lines++;
 	}
-	free(rec);
-	l->size += (off_t)(len - q_at[k]);
+	l->size += (off_t)bytes;
 	memcpy(l->file_hash, l->last_hash, sizeof l->file_hash);
 	log_warn("ledger %s: %zu charge line%s answered but not yet written "
 	    "when the relay stopped: appended from the queue file", l->path,
 	    n - k, n - k == 1 ? "" : "s");
+	if (l->sync != LEDGER_SYNC_NONE && fsync(l->fd) < 0) {
+		log_error("ledger %s: fsync after appending queued lines: %s",
+		    l->path, strerror(errno));
+	}
 	return 0;
-}
-
-/* Map the queue file at qp if it is one of ours (a regular file of
- * QUEUE_FILE_SIZE bytes that starts with QUEUE_MAGIC). Returns the
- * mapping, or MAP_FAILED: then *why is NULL when there is no such file
- * (or it is not ours), else why it could not be read. */
-static char *
-queue_file_map(const char *qp, int writable, const char **why)
-{
-	struct stat st;
-	char *m = MAP_FAILED;
-	int fd = util_open(qp, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
-
-	*why = NULL;
-	if (fd < 0) {
-		if (errno != ENOENT && errno != EISDIR) {
-			*why = strerror(errno);
-		}
-		return MAP_FAILED;
-	}
-	if (fstat(fd, &st) < 0) {
-		*why = strerror(errno);
-	} else if (S_ISREG(st.st_mode) && st.st_size == QUEUE_FILE_SIZE &&
-	    (m = mmap(NULL, QUEUE_FILE_SIZE, PROT_READ | (writable ?
-	    PROT_WRITE : 0), MAP_SHARED, fd, 0)) == MAP_FAILED) {
-		*why = strerror(errno);
-	} else if (m != MAP_FAILED && memcmp(m, QUEUE_MAGIC,
-	    QUEUE_LEN_AT) != 0) {
-		munmap(m, QUEUE_FILE_SIZE);
-		m = MAP_FAILED;
-	}
-	close(fd);
-	return m;
-}
-
-/* At open, whatever this start's sync policy: lines a relay queued and
- * did not write before it died are appended now (a queue left behind must
- * not wait for a start that maps it, nor be overtaken by new lines).
- * Returns 0 (no queue file, one that is not ours, or its lines placed or
- * kept aside), or -1 with err: an existing queue file cannot be read, or
- * its lines could neither be placed nor kept. */
-static int
-queue_replay(struct ledger *l, char *err, size_t errlen)
-{
-	char *qp = path_with(l->path, ".queue"), *m;
-	const char *why;
-	uint64_t len;
-	off_t size = l->size;
-	int rc = 0;
-
-	if (qp == NULL) {
-		return util_errf(err, errlen, "out of memory");
-	}
-	if ((m = queue_file_map(qp, 1, &why)) == MAP_FAILED) {
-		if (why != NULL) {
-			util_errf(err, errlen, "ledger %s: its queue file %s "
-			    "cannot be read (%s); it may hold charges that "
-			    "were answered but not yet written, and the relay "
-			    "does not start without them", l->path, qp, why);
-			rc = -1;
-		}
-		free(qp);
-		return rc;	/* none, or not ours: ledger_group() starts
-				 * it over */
-	}
-	memcpy(&len, m + QUEUE_LEN_AT, sizeof len);
-	if (len > LEDGER_GROUP_CAP) {
-		rc = queue_keep_unplaced(l, m + QUEUE_HEAD, LEDGER_GROUP_CAP,
-		    "have a broken length");
-	} else if (len > 0) {
-		rc = queue_recover(l, m + QUEUE_HEAD, (size_t)len);
-	}
-	if (rc < 0) {
-		util_errf(err, errlen, "ledger %s: the charge lines in %s "
-		    "could neither be appended to the ledger nor kept aside "
-		    "(see the log above); the relay does not start without "
-		    "them", l->path, qp);
-	} else {
-		if (l->size != size && l->sync != LEDGER_SYNC_NONE &&
-		    fsync(l->fd) < 0) {
-			log_error("ledger %s: fsync after appending queued "
-			    "lines: %s", l->path, strerror(errno));
-		}
-		queue_store_len(m, 0);
-	}
-	munmap(m, QUEUE_FILE_SIZE);
-	free(qp);
-	return rc;
-}
-
-/* Map <path>.queue (queue_replay() has emptied it), making it first if
- * need be. Returns 0, or -1 (logged) when the queue stays in plain
- * memory. */
-static int
-queue_map(struct ledger *l)
-{
-	char *qp = path_with(l->path, ".queue"), *m = MAP_FAILED;
-	struct stat st;
-	int fd = qp == NULL ? -1 : util_open(qp, O_RDWR | O_CREAT | O_CLOEXEC,
-	    0600);
-
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		goto fail;
-	}
-	if (S_ISREG(st.st_mode) && st.st_size == QUEUE_FILE_SIZE &&
-	    (m = mmap(NULL, QUEUE_FILE_SIZE, PROT_READ | PROT_WRITE,
-	    MAP_SHARED, fd, 0)) == MAP_FAILED) {
-		goto fail;
-	}
-	if (m == MAP_FAILED || memcmp(m, QUEUE_MAGIC, QUEUE_LEN_AT) != 0) {
-		/* New, or not ours: start it over. Its blocks are reserved
-		 * now (where the file system can), so a store into the
-		 * mapping later need not find space; no fsync: its lines
-		 * only need to outlive the process, like the ledger's. */
-		if (m != MAP_FAILED) {
-			munmap(m, QUEUE_FILE_SIZE);
-			m = MAP_FAILED;
-		}
-		if (st.st_size > 0) {
-			log_warn("ledger %s: %s is not a relay queue file: "
-			    "started over", l->path, qp);
-		}
-		if ((st.st_size > 0 && ftruncate(fd, 0) < 0) ||
-		    ftruncate(fd, QUEUE_FILE_SIZE) < 0) {
-			goto fail;
-		}
-		(void)posix_fallocate(fd, 0, QUEUE_FILE_SIZE);
-		if (pwrite(fd, QUEUE_MAGIC, QUEUE_LEN_AT, 0) != QUEUE_LEN_AT ||
-		    (m = mmap(NULL, QUEUE_FILE_SIZE, PROT_READ | PROT_WRITE,
-		    MAP_SHARED, fd, 0)) == MAP_FAILED) {
-			goto fail;
-		}
-	}
-	queue_store_len(m, 0);
-	close(fd);
-	free(qp);
-	l->queue_map = m;
-	return 0;
-fail:
-	log_warn("ledger %s: queue file %s: %s; answers wait for their charge "
-	    "line's write", l->path, qp != NULL ? qp : "", strerror(errno));
-	if (m != MAP_FAILED) {
-		munmap(m, QUEUE_FILE_SIZE);
-	}
-	if (fd >= 0) {
-		close(fd);
-	}
-	free(qp);
-	return -1;
 }
 
 int
@@ -1166,8 +873,9 @@ ledger_group(struct ledger *l)
 	if (l->undo == NULL) {
 		return -1;
 	}
-	if (l->sync != LEDGER_SYNC_ALWAYS && l->fd >= 0 && queue_map(l) == 0) {
-		l->pend = l->queue_map + QUEUE_HEAD;
+	if (l->sync != LEDGER_SYNC_ALWAYS && l->fd >= 0 &&
+	    (l->queue_map = ledger_queue_map(l->path)) != NULL) {
+		l->pend = l->queue_map + LEDGER_QUEUE_HEAD;
 	} else if ((l->pend = malloc(LEDGER_GROUP_CAP)) == NULL) {
 		free(l->undo);
 		l->undo = NULL;
@@ -1198,7 +906,7 @@ ledger_commit(struct ledger *l)
 	l->pend_len = 0;
 	l->nundo = 0;
 	if (l->fd >= 0 && !l->broken) {
-		if (write_all(l->fd, l->pend, bytes, &done) == 0) {
+		if (util_write_all(l->fd, l->pend, bytes, &done) == 0) {
 			queue_set_len(l, 0);
 			written(l, bytes, n);
 			return (int)n;
@@ -1527,38 +1235,20 @@ upper(const char *cur, char out[9])
 static void
 queue_note(const char *path, const char *last_hash)
 {
-	char *qp = path_with(path, ".queue"), *m = MAP_FAILED;
-	struct ledger_rec *rec = malloc(sizeof *rec);
-	const char *why = NULL;
-	uint64_t len;
-	size_t k, n;
+	const char *why;
+	size_t n;
 
-	if (qp == NULL || rec == NULL ||
-	    (m = queue_file_map(qp, 0, &why)) == MAP_FAILED) {
-		goto out;
-	}
-	memcpy(&len, m + QUEUE_LEN_AT, sizeof len);
-	if (len == 0) {
-		goto out;
-	}
-	if (len > LEDGER_GROUP_CAP || queue_place(m + QUEUE_HEAD, (size_t)len,
-	    last_hash, rec, &k, &n, &why) < 0) {
-		fprintf(stderr, "note: %s holds queued charge lines that %s; "
-		    "the relay's next start keeps them in %s-unplaced\n", qp,
-		    why != NULL ? why : "have a broken length", qp);
-	} else if (k < n) {
-		fprintf(stderr, "note: %s holds %zu charge line%s that a relay "
-		    "answered and had not written when it stopped; the "
+	if (ledger_queue_missing(path, last_hash, &n, &why) < 0) {
+		fprintf(stderr, "note: %s.queue holds queued charge lines that "
+		    "%s; the relay's next start keeps them in "
+		    "%s.queue-unplaced\n", path, why, path);
+	} else if (n > 0) {
+		fprintf(stderr, "note: %s.queue holds %zu charge line%s that a "
+		    "relay answered and had not written when it stopped; the "
 		    "balances above leave %s out, and the relay's next start "
-		    "appends %s\n", qp, n - k, n - k == 1 ? "" : "s",
-		    n - k == 1 ? "it" : "them", n - k == 1 ? "it" : "them");
+		    "appends %s\n", path, n, n == 1 ? "" : "s",
+		    n == 1 ? "it" : "them", n == 1 ? "it" : "them");
 	}
-out:
-	if (m != MAP_FAILED) {
-		munmap(m, QUEUE_FILE_SIZE);
-	}
-	free(rec);
-	free(qp);
 }
 
 int

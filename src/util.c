@@ -392,3 +392,25 @@ util_open(const char *path, int flags, mode_t mode)
 {
 	return openat(AT_FDCWD, path, flags, mode);
 }
+
+int
+util_write_all(int fd, const void *p, size_t n, size_t *done)
+{
+	ssize_t w;
+
+	*done = 0;
+	while (*done < n) {
+		w = write(fd, (const char *)p + *done, n - *done);
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			if (w == 0) {
+				errno = EIO;
+			}
+			return -1;
+		}
+		*done += (size_t)w;
+	}
+	return 0;
+}

@@ -88,4 +88,9 @@ int util_random(void *buf, size_t n);
  * less per file). */
 int util_open(const char *path, int flags, mode_t mode);
 
+/* write(2) all of p[0..n) to fd, again after EINTR and after a short
+ * write. Returns 0, or -1 with errno set (EIO when write returns 0);
+ * *done is the count of bytes written either way. Blocks as fd does. */
+int util_write_all(int fd, const void *p, size_t n, size_t *done);
+
 #endif

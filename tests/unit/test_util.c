@@ -1,8 +1,11 @@
 /* Unit tests for util: views, bounded number parsing, constant-time
  * compare, SHA-256, hex and random bytes. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "t.h"
 #include "util.h"
@@ -284,6 +287,32 @@ test_random(void)
 	ok(util_random(a, 0) == 0, "random of nothing");
 }
 
+static void
+test_write_all(void)
+{
+	char path[] = "/tmp/test_util.XXXXXX", back[16];
+	size_t done = 99;
+	int fd = mkstemp(path);
+
+	ok(fd >= 0, "temp file");
+	ok(util_write_all(fd, "hello, file", 11, &done) == 0 && done == 11,
+	    "all written");
+	ok(pread(fd, back, sizeof back, 0) == 11 &&
+	    memcmp(back, "hello, file", 11) == 0, "and in the file");
+	ok(util_write_all(fd, "", 0, &done) == 0 && done == 0, "nothing");
+	close(fd);
+	unlink(path);
+	errno = 0;
+	ok(util_write_all(fd, "x", 1, &done) < 0 && errno == EBADF &&
+	    done == 0, "a closed descriptor: EBADF");
+	fd = open("/dev/full", O_WRONLY);
+	if (fd >= 0) {
+		ok(util_write_all(fd, "x", 1, &done) < 0 && errno == ENOSPC &&
+		    done == 0, "a full device: ENOSPC");
+		close(fd);
+	}
+}
+
 int
 main(void)
 {
@@ -296,5 +325,6 @@ main(void)
 	test_grow();
 	test_errf();
 	test_random();
+	test_write_all();
 	return t_done("util");
 }
