@@ -35,17 +35,12 @@
 #include "ledger.h"
 #include "ledger_queue.h"
 #include "ledger_rec.h"
+#include "ledger_replay.h"
 #include "ledger_sync.h"
 #include "ledger_table.h"
 #include "log.h"
 #include "money.h"
 #include "util.h"
-
-enum {
-	/* A whole maximal line fits after the carried-over partial one, and
-	 * each read still asks for a useful amount. */
-	READ_CAP = LEDGER_LINE_MAX + 1 + 32768,
-};
 
 /* Group commit's queue can be the mapped queue file's. */
 typedef char group_cap_is_queue_cap[(int)LEDGER_GROUP_CAP ==
@@ -95,196 +90,6 @@ release(struct ledger *l)
 	ledger_init(l);
 }
 
-/* ---- replay ---- */
-
-/* Sequential line reader over a fixed window. */
-struct reader {
-	int fd;
-	char *buf;		/* owned, READ_CAP bytes */
-	size_t start, len;	/* unread bytes are buf[start..len) */
-	int eof;
-	uint64_t line;		/* number of the line last returned */
-	off_t end;		/* file offset past the last complete line */
-	char prev[65];		/* hash of the line before the last one */
-	char hash[65];		/* hash of the last line returned */
-};
-
-enum {
-	LINE_OK = 1,		/* *p, *n: a complete line, no newline */
-	LINE_EOF = 0,		/* *p, *n: torn bytes after the last newline */
-	LINE_ERR = -1,		/* read(2) failed, errno set */
-	LINE_LONG = -2		/* line r->line is over LEDGER_LINE_MAX */
-};
-
-static int
-reader_next(struct reader *r, const char **p, size_t *n)
-{
-	char *nl;
-	ssize_t got;
-
-	for (;;) {
-		nl = memchr(r->buf + r->start, '\n', r->len - r->start);
-		if (nl != NULL) {
-			*p = r->buf + r->start;
-			*n = (size_t)(nl - *p);
-			r->start += *n + 1;
-			r->end += (off_t)*n + 1;
-			r->line++;
-			memcpy(r->prev, r->hash, sizeof r->hash);
-			ledger_rec_hash(*p, *n, r->hash);
-			return *n > LEDGER_LINE_MAX ? LINE_LONG : LINE_OK;
-		}
-		if (r->len - r->start > LEDGER_LINE_MAX) {
-			r->line++;
-			return LINE_LONG;
-		}
-		if (r->eof) {
-			*p = r->buf + r->start;
-			*n = r->len - r->start;
-			return LINE_EOF;
-		}
-		memmove(r->buf, r->buf + r->start, r->len - r->start);
-		r->len -= r->start;
-		r->start = 0;
-		got = read(r->fd, r->buf + r->len, READ_CAP - r->len);
-		if (got < 0 && errno == EINTR) {
-			continue;
-		}
-		if (got < 0) {
-			return LINE_ERR;
-		}
-		if (got == 0) {
-			r->eof = 1;
-		}
-		r->len += (size_t)got;
-	}
-}
-
-enum replay_mode {
-	REPLAY_OPEN,		/* ledger_open: rebuild, cut a torn tail */
-	REPLAY_VERIFY,		/* every problem is fatal */
-	REPLAY_REPORT		/* as verify, but a torn tail is skipped */
-};
-
-/* How bad a problem is for ledger_open (verify and report stop on all). */
-enum severity {
-	P_SOFT,			/* billing oddity: log it and go on */
-	P_DAMAGE,		/* fatal unless allow_broken */
-	P_FATAL			/* cannot go on at all */
-};
-
-typedef int replay_fn(void *arg, const struct ledger_rec *r, uint64_t line,
-    char *err, size_t errlen);
-
-struct replay {
-	enum replay_mode mode;
-	int allow_broken;
-	const char *path;	/* borrowed, for messages */
-	struct ledger *l;	/* state rebuilt from the records */
-	replay_fn *fn;		/* called for each applied charge, or NULL */
-	void *arg;
-	uint64_t torn_line;	/* report: the torn line skipped, or 0 */
-};
-
-/* Report a problem on line. Returns 0 when replay goes on, -1 with err
- * set when it stops. */
-static int
-problem(const struct replay *rp, uint64_t line, enum severity sev,
-    const char *what, const char *detail, char *err, size_t errlen)
-{
-	if (rp->mode != REPLAY_OPEN) {
-		return util_errf(err, errlen, "line %" PRIu64 ": %s: %s", line,
-		    what, detail);
-	}
-	if (sev == P_SOFT || (sev == P_DAMAGE && rp->allow_broken)) {
-		log_warn("ledger %s:%" PRIu64 ": %s (%s)%s", rp->path, line,
-		    what, detail, sev == P_SOFT ? "" : "; going on because "
-		    "broken ledgers are allowed");
-		return 0;
-	}
-	return util_errf(err, errlen, "ledger %s:%" PRIu64 ": %s (%s)",
-	    rp->path, line, what, detail);
-}
-
-/* Apply one well-formed record to the state. */
-static int
-apply(struct replay *rp, const struct ledger_rec *r, uint64_t line, char *err,
-    size_t errlen)
-{
-	struct ledger *l = rp->l;
-	struct ledger_wallet *w = NULL;
-	struct ledger_task *t;
-	char detail[LEDGER_REC_WHY_MAX];
-	int64_t bal = 0;
-
-	if (r->type != LEDGER_REC_TASK) {
-		if (l->cur[0] == '\0') {
-			memcpy(l->cur, r->cur, 4);
-		}
-		if (strcmp(r->cur, l->cur) != 0) {
-			if (r->cur_keyed) {
-				snprintf(detail, sizeof detail, "amounts in "
-				    "%s_nano, but the ledger's currency is "
-				    "%s; a ledger keeps one currency", r->cur,
-				    l->cur);
-			} else {
-				snprintf(detail, sizeof detail, "missing "
-				    "\"%s_nano\"", l->cur);
-			}
-			return problem(rp, line, P_DAMAGE, "wrong currency",
-			    detail, err, errlen);
-		}
-		if ((w = ledger_table_wallet(&l->tab, r->wallet)) == NULL) {
-			return util_errf(err, errlen, "out of memory");
-		}
-		if (ledger_table_add(w->balance_nano,
-		    r->type == LEDGER_REC_CHARGE ? -r->amount : r->amount,
-		    &bal) < 0) {
-			return problem(rp, line, P_DAMAGE, "balance out of "
-			    "range", r->wallet, err, errlen);
-		}
-	}
-	switch (r->type) {
-	case LEDGER_REC_CHARGE:
-		t = r->task[0] != '\0' ?
-		    ledger_table_task_find(&l->tab, r->task) : NULL;
-		if (r->task[0] != '\0' && (t == NULL || t->charged)) {
-			snprintf(detail, sizeof detail, "task \"%s\" %s",
-			    r->task, t == NULL ? "is not recorded by an "
-			    "earlier line" : "was charged before");
-			if (problem(rp, line, P_SOFT, "bad task charge",
-			    detail, err, errlen) < 0) {
-				return -1;
-			}
-		}
-		w->balance_nano = bal;
-		ledger_table_count_today(&l->tab, w, r->ts, r->amount, 0);
-		if (t != NULL) {
-			t->charged = 1;
-		}
-		if (rp->fn != NULL) {
-			return rp->fn(rp->arg, r, line, err, errlen);
-		}
-		return 0;
-	case LEDGER_REC_CREDIT:
-		w->balance_nano = bal;
-		return 0;
-	case LEDGER_REC_TASK:
-		if ((t = ledger_table_task_find(&l->tab, r->id)) != NULL) {
-			snprintf(detail, sizeof detail, "task \"%s\" was "
-			    "recorded on line %" PRIu64, r->id, t->line);
-			return problem(rp, line, P_SOFT, "task recorded twice",
-			    detail, err, errlen);
-		}
-		if (ledger_table_task_add(&l->tab, r->id, r->wallet, r->model,
-		    r->route, r->cred, line) < 0) {
-			return util_errf(err, errlen, "out of memory");
-		}
-		return 0;
-	}
-	return 0;
-}
-
 static void
 sync_now(struct ledger *l, uint64_t now_ms)
 {
@@ -312,9 +117,10 @@ stop_syncer(struct ledger *l)
 /* A torn tail: keep its bytes in "<path>.torn" first, then cut it, so a
  * crash in between can only keep it twice, never lose it. */
 static int
-cut_torn(struct ledger *l, off_t end, const char *p, size_t n,
-    uint64_t line, char *err, size_t errlen)
+cut_torn(void *arg, off_t end, const char *p, size_t n, uint64_t line,
+    char *err, size_t errlen)
 {
+	struct ledger *l = arg;
 	char *tpath = NULL;
 	size_t k = strlen(l->path), done;
 	int tfd = -1;
@@ -353,101 +159,6 @@ fail:
 	return -1;
 }
 
-/* Read fd from its current offset to the end, checking and applying every
- * line to rp->l. On success rp->l's chain position (last_hash, lines,
- * size) is where the next line goes. */
-static int
-replay(struct replay *rp, int fd, char *err, size_t errlen)
-{
-	struct reader rd;
-	struct ledger_rec *rec = NULL;
-	char why[LEDGER_REC_WHY_MAX];
-	const char *p = NULL;
-	size_t n = 0;
-	int rc;
-
-	memset(&rd, 0, sizeof rd);
-	rd.fd = fd;
-	memcpy(rd.hash, ledger_rec_zero_hash, sizeof rd.hash);
-	if ((rd.buf = malloc(READ_CAP)) == NULL ||
-	    (rec = malloc(sizeof *rec)) == NULL) {
-		util_errf(err, errlen, "out of memory");
-		goto fail;
-	}
-	for (;;) {
-		rc = reader_next(&rd, &p, &n);
-		if (rc == LINE_ERR) {
-			util_errf(err, errlen, "%s%s: read: %s",
-			    rp->mode == REPLAY_OPEN ? "ledger " : "", rp->path,
-			    strerror(errno));
-			goto fail;
-		}
-		if (rc == LINE_LONG) {
-			snprintf(why, sizeof why, "longer than %d bytes",
-			    LEDGER_LINE_MAX);
-			problem(rp, rd.line, P_FATAL, "malformed line", why,
-			    err, errlen);
-			goto fail;
-		}
-		if (rc == LINE_EOF) {
-			break;
-		}
-		if (ledger_rec_parse(p, n, rec, why, sizeof why) < 0) {
-			if (problem(rp, rd.line, P_DAMAGE, "malformed record",
-			    why, err, errlen) < 0) {
-				goto fail;
-			}
-			continue;
-		}
-		if (memcmp(rec->prev, rd.prev, 64) != 0) {
-			if (rd.line == 1) {
-				snprintf(why, sizeof why, "prev of the first "
-				    "line is not 64 zeros");
-			} else {
-				snprintf(why, sizeof why, "prev does not "
-				    "match line %" PRIu64, rd.line - 1);
-			}
-			/* The record itself is sound: apply it anyway if we
-			 * go on, the balance is what the file says. */
-			if (problem(rp, rd.line, P_DAMAGE, "hash chain broken",
-			    why, err, errlen) < 0) {
-				goto fail;
-			}
-		}
-		if (apply(rp, rec, rd.line, err, errlen) < 0) {
-			goto fail;
-		}
-	}
-	if (n > 0) {
-		switch (rp->mode) {
-		case REPLAY_OPEN:
-			if (cut_torn(rp->l, rd.end, p, n, rd.line + 1, err,
-			    errlen) < 0) {
-				goto fail;
-			}
-			break;
-		case REPLAY_VERIFY:
-			util_errf(err, errlen, "line %" PRIu64 ": torn last "
-			    "line: no newline at the end of the file (the "
-			    "relay cuts it off at start)", rd.line + 1);
-			goto fail;
-		case REPLAY_REPORT:
-			rp->torn_line = rd.line + 1;
-			break;
-		}
-	}
-	memcpy(rp->l->last_hash, rd.hash, sizeof rd.hash);
-	rp->l->lines = rd.line;
-	rp->l->size = rd.end;
-	free(rec);
-	free(rd.buf);
-	return 0;
-fail:
-	free(rec);
-	free(rd.buf);
-	return -1;
-}
-
 /* ---- the serving relay's side ---- */
 
 static int
@@ -483,7 +194,7 @@ ledger_open(struct ledger *l, const char *path, enum ledger_sync sync,
     const char *currency_lower, const char *today, int allow_broken,
     char *err, size_t errlen)
 {
-	struct replay rp;
+	struct ledger_replay rp;
 
 	ledger_init(l);
 	l->sync = sync;
@@ -511,12 +222,20 @@ ledger_open(struct ledger *l, const char *path, enum ledger_sync sync,
 		goto fail;
 	}
 	memset(&rp, 0, sizeof rp);
-	rp.mode = REPLAY_OPEN;
+	rp.mode = LEDGER_REPLAY_OPEN;
 	rp.allow_broken = allow_broken;
 	rp.path = l->path;
-	rp.l = l;
-	if (replay(&rp, l->fd, err, errlen) < 0 ||
-	    ledger_queue_recover(l->path, l->last_hash, append_queued, l, err,
+	rp.tab = &l->tab;
+	memcpy(rp.cur, l->cur, sizeof rp.cur);
+	rp.cut = cut_torn;
+	rp.arg = l;
+	if (ledger_replay_fd(&rp, l->fd, err, errlen) < 0) {
+		goto fail;
+	}
+	memcpy(l->last_hash, rp.last_hash, sizeof l->last_hash);
+	l->lines = rp.lines;
+	l->size = rp.end;
+	if (ledger_queue_recover(l->path, l->last_hash, append_queued, l, err,
 	    errlen) < 0) {
 		goto fail;
 	}
@@ -825,7 +544,7 @@ append_queued(void *arg, const char *q, size_t len,
     struct ledger_queue_lines *ql)
 {
 	struct ledger *l = arg;
-	struct replay rp;
+	struct ledger_replay rp;
 	char why[LEDGER_REC_WHY_MAX], err[LEDGER_REC_WHY_MAX + 64];
 	size_t k = ql->first, n = ql->n, bytes = len - ql->at[k], i, done;
 
@@ -836,13 +555,15 @@ append_queued(void *arg, const char *q, size_t len,
 		return -1;
 	}
 	memset(&rp, 0, sizeof rp);
-	rp.mode = REPLAY_OPEN;
+	rp.mode = LEDGER_REPLAY_OPEN;
 	rp.path = l->path;
-	rp.l = l;
+	rp.tab = &l->tab;
+	memcpy(rp.cur, l->cur, sizeof rp.cur);
 	for (i = k; i < n; i++) {
 		(void)ledger_rec_parse(q + ql->at[i], ql->len[i], &ql->rec, why,
 		    sizeof why);
-		if (apply(&rp, &ql->rec, l->lines + 1, err, sizeof err) < 0) {
+		if (ledger_replay_apply(&rp, &ql->rec, l->lines + 1, err,
+		    sizeof err) < 0) {
 			log_error("ledger %s: %s", l->path, err);
 		}
 		ledger_rec_hash(q + ql->at[i], ql->len[i], l->last_hash);
@@ -1186,30 +907,20 @@ ledger_task_next_open(const struct ledger *l, size_t *cursor)
 
 /* ---- the CLI's side: verify and report ---- */
 
-/* Replay path read-only into l (which the caller frees). */
+/* Replay path read-only into rp->tab (which the caller frees). */
 static int
-replay_file(const char *path, enum replay_mode mode, struct ledger *l,
-    replay_fn *fn, void *arg, uint64_t *torn_line, char *err,
+replay_file(const char *path, struct ledger_replay *rp, char *err,
     size_t errlen)
 {
-	struct replay rp;
 	int fd, rc;
 
 	fd = util_open(path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0) {
 		return util_errf(err, errlen, "%s: %s", path, strerror(errno));
 	}
-	memset(&rp, 0, sizeof rp);
-	rp.mode = mode;
-	rp.path = path;
-	rp.l = l;
-	rp.fn = fn;
-	rp.arg = arg;
-	rc = replay(&rp, fd, err, errlen);
+	rp->path = path;
+	rc = ledger_replay_fd(rp, fd, err, errlen);
 	close(fd);
-	if (torn_line != NULL) {
-		*torn_line = rp.torn_line;
-	}
 	return rc;
 }
 
@@ -1254,24 +965,27 @@ queue_note(const char *path, const char *last_hash)
 int
 ledger_verify_file(const char *path, FILE *out, char *err, size_t errlen)
 {
-	struct ledger l;
+	struct ledger_table tab;
+	struct ledger_replay rp;
 	char cur[9], amount[MONEY_FMT_MAX];
 	size_t i;
 
-	ledger_init(&l);
-	if (replay_file(path, REPLAY_VERIFY, &l, NULL, NULL, NULL, err,
-	    errlen) < 0) {
-		release(&l);
+	memset(&tab, 0, sizeof tab);
+	memset(&rp, 0, sizeof rp);
+	rp.mode = LEDGER_REPLAY_VERIFY;
+	rp.tab = &tab;
+	if (replay_file(path, &rp, err, errlen) < 0) {
+		ledger_table_free(&tab);
 		return -1;
 	}
-	upper(l.cur, cur);
-	for (i = 0; i < l.tab.nwallets; i++) {
-		money_format(l.tab.wallets[i].balance_nano, 2, amount,
+	upper(rp.cur, cur);
+	for (i = 0; i < tab.nwallets; i++) {
+		money_format(tab.wallets[i].balance_nano, 2, amount,
 		    sizeof amount);
-		fprintf(out, "%s %s %s\n", l.tab.wallets[i].name, cur, amount);
+		fprintf(out, "%s %s %s\n", tab.wallets[i].name, cur, amount);
 	}
-	queue_note(path, l.last_hash);
-	release(&l);
+	queue_note(path, rp.last_hash);
+	ledger_table_free(&tab);
 	return 0;
 }
 
@@ -1442,22 +1156,22 @@ int
 ledger_report_file(const char *path, const char *by, const char *since,
     FILE *out, char *err, size_t errlen)
 {
-	struct report rp;
-	struct ledger l;
+	struct report rep;
+	struct ledger_table tab;
+	struct ledger_replay rp;
 	char cell[COLS][CELL_MAX], cur[9];
 	int width[COLS] = { 0 };
-	uint64_t torn = 0;
 	size_t i;
 	int rc = -1;
 
-	memset(&rp, 0, sizeof rp);
-	ledger_init(&l);
+	memset(&rep, 0, sizeof rep);
+	memset(&tab, 0, sizeof tab);
 	if (by == NULL || strcmp(by, "wallet") == 0) {
-		rp.by = BY_WALLET;
+		rep.by = BY_WALLET;
 	} else if (strcmp(by, "model") == 0) {
-		rp.by = BY_MODEL;
+		rep.by = BY_MODEL;
 	} else if (strcmp(by, "day") == 0) {
-		rp.by = BY_DAY;
+		rep.by = BY_DAY;
 	} else {
 		util_errf(err, errlen, "bad --by '%s' (wallet, model or day)",
 		    by);
@@ -1467,39 +1181,43 @@ ledger_report_file(const char *path, const char *by, const char *since,
 		util_errf(err, errlen, "bad --since '%s' (YYYY-MM-DD)", since);
 		goto done;
 	}
-	rp.since = since;
-	if (replay_file(path, REPLAY_REPORT, &l, report_add, &rp, &torn, err,
-	    errlen) < 0) {
+	rep.since = since;
+	memset(&rp, 0, sizeof rp);
+	rp.mode = LEDGER_REPLAY_REPORT;
+	rp.tab = &tab;
+	rp.charged = report_add;
+	rp.arg = &rep;
+	if (replay_file(path, &rp, err, errlen) < 0) {
 		goto done;
 	}
-	upper(l.cur, cur);
+	upper(rp.cur, cur);
 	header_cells(cur, cell);
-	by = rp.by == BY_DAY ? "day" : rp.by == BY_MODEL ? "model" : "wallet";
+	by = rep.by == BY_DAY ? "day" : rep.by == BY_MODEL ? "model" : "wallet";
 	widen(width, by, cell);
-	for (i = 0; i < rp.n; i++) {
-		row_cells(&rp.rows[i], cell);
-		widen(width, rp.rows[i].key, cell);
+	for (i = 0; i < rep.n; i++) {
+		row_cells(&rep.rows[i], cell);
+		widen(width, rep.rows[i].key, cell);
 	}
-	row_cells(&rp.total, cell);
+	row_cells(&rep.total, cell);
 	widen(width, "total", cell);
 	header_cells(cur, cell);
 	print_row(out, by, cell, width);
-	for (i = 0; i < rp.n; i++) {
-		row_cells(&rp.rows[i], cell);
-		print_row(out, rp.rows[i].key, cell, width);
+	for (i = 0; i < rep.n; i++) {
+		row_cells(&rep.rows[i], cell);
+		print_row(out, rep.rows[i].key, cell, width);
 	}
-	row_cells(&rp.total, cell);
+	row_cells(&rep.total, cell);
 	print_row(out, "total", cell, width);
-	if (torn != 0) {
+	if (rp.torn_line != 0) {
 		fprintf(out, "note: line %" PRIu64 " is torn (no newline at "
-		    "the end of the file) and was left out\n", torn);
+		    "the end of the file) and was left out\n", rp.torn_line);
 	}
 	rc = 0;
 done:
-	for (i = 0; i < rp.n; i++) {
-		free(rp.rows[i].key);
+	for (i = 0; i < rep.n; i++) {
+		free(rep.rows[i].key);
 	}
-	free(rp.rows);
-	release(&l);
+	free(rep.rows);
+	ledger_table_free(&tab);
 	return rc;
 }

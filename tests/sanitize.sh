@@ -106,7 +106,8 @@ p
 FUZZ_MODULES="util sha256 log clock http json conf money ledger dns net usage sse"
 VERSION=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' Makefile)
 # The ledger's parts besides ledger.c.
-FUZZ_MODULES="$FUZZ_MODULES ledger_rec ledger_table ledger_sync ledger_queue"
+FUZZ_MODULES="$FUZZ_MODULES ledger_rec ledger_table ledger_sync ledger_queue
+ ledger_replay"
 
 COMMON="-std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1
  -fno-omit-frame-pointer -Wall -Wextra -Wno-missing-prototypes

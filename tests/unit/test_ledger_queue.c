@@ -5,7 +5,6 @@
  * lines, unplaceable or unappendable ones go to .queue-unplaced, an
  * unreadable queue stops the start); and what verify is told. Files live
  * in a fresh directory under /tmp. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,45 +15,10 @@
 #include "ledger_rec.h"
 #include "log.h"
 #include "t.h"
-#include "util.h"
+#include "ledger_t.h"
 
-static char dir[64], logpath[96];
 static char err[512];
 static char logged[4096];	/* what the last captured call logged */
-static int saved_stderr = -1, capture_fd = -1;
-
-static const char *
-path_of(const char *name)
-{
-	static char p[4][128];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-	return p[k];
-}
-
-static void
-capture(void)
-{
-	fflush(stderr);
-	saved_stderr = dup(2);
-	capture_fd = open(logpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	dup2(capture_fd, 2);
-}
-
-static void
-captured(void)
-{
-	ssize_t n;
-
-	fflush(stderr);
-	dup2(saved_stderr, 2);
-	close(saved_stderr);
-	n = pread(capture_fd, logged, sizeof logged - 1, 0);
-	logged[n > 0 ? n : 0] = '\0';
-	close(capture_fd);
-}
 
 /* A charge line id chained to prev, into out; returns its length. */
 static size_t
@@ -194,9 +158,9 @@ test_map(void)
 	fd = open(qp, O_WRONLY | O_TRUNC);
 	ok(fd >= 0 && write(fd, "junk", 4) == 4, "overwrite with junk");
 	close(fd);
-	capture();
+	capture_stderr();
 	m = ledger_queue_map(p);
-	captured();
+	captured(logged, sizeof logged);
 	ok(m != NULL && strstr(logged, "is not a relay queue file: started "
 	    "over") != NULL, "junk is started over: %s", logged);
 	fd = open(qp, O_RDONLY);
@@ -207,9 +171,9 @@ test_map(void)
 
 	snprintf(qp, sizeof qp, "%s.queue", path_of("dirq.jsonl"));
 	ok(mkdir(qp, 0700) == 0, "a directory where the queue goes");
-	capture();
+	capture_stderr();
 	m = ledger_queue_map(path_of("dirq.jsonl"));
-	captured();
+	captured(logged, sizeof logged);
 	ok(m == NULL && strstr(logged, "answers wait for their charge line's "
 	    "write") != NULL, "cannot map: NULL, logged: %s", logged);
 	rmdir(qp);
@@ -242,26 +206,22 @@ recover(const char *path, const char *last_hash)
 	int rc;
 
 	err[0] = '\0';
-	capture();
+	capture_stderr();
 	rc = ledger_queue_recover(path, last_hash, record_append, NULL, err,
 	    sizeof err);
-	captured();
+	captured(logged, sizeof logged);
 	return rc;
 }
 
-static char *
-slurp(const char *path)
+/* The file at path is exactly text. */
+static int
+holds(const char *path, const char *text)
 {
-	static char buf[LEDGER_QUEUE_FILE_SIZE + 1];
-	ssize_t n;
-	int fd = open(path, O_RDONLY);
+	char *in = slurp(path, NULL);
+	int same = in != NULL && strcmp(in, text) == 0;
 
-	n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	if (fd >= 0) {
-		close(fd);
-	}
-	return buf;
+	free(in);
+	return same;
 }
 
 static void
@@ -301,7 +261,7 @@ test_recover(void)
 	got.fail = 1;
 	write_queue(p, q, len, len);
 	ok(recover(p, h[0]) == 0 && got.calls == 1, "append fails: kept");
-	ok(strcmp(slurp(up), q) == 0, "the queued bytes in .queue-unplaced");
+	ok(holds(up, q), "the queued bytes in .queue-unplaced");
 	ok(strstr(logged, "queued bytes could not be appended: kept in") !=
 	    NULL, "logged: %s", logged);
 	ok_int(stored_len(p), 0, "emptied");
@@ -317,7 +277,7 @@ test_recover(void)
 	    "verify: unplaceable");
 	ok(recover(p, "ffffffffffffffffffffffffffffffffffffffffffffffffffff"
 	    "ffffffffffff") == 0 && got.calls == 0 &&
-	    strcmp(slurp(up), q) == 0, "unplaceable: kept, not appended");
+	    holds(up, q), "unplaceable: kept, not appended");
 	ok(strstr(logged, "do not continue the ledger's chain: kept in") !=
 	    NULL, "logged: %s", logged);
 	unlink(up);
@@ -355,32 +315,10 @@ test_recover(void)
 	unlink(qp);
 }
 
-static void
-remove_dir(void)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	while (d != NULL && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] != '.') {
-			unlink(path_of(e->d_name));
-		}
-	}
-	if (d != NULL) {
-		closedir(d);
-	}
-	rmdir(dir);
-}
-
 int
 main(void)
 {
-	snprintf(dir, sizeof dir, "/tmp/test_ledger_queue.XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		return 2;
-	}
-	snprintf(logpath, sizeof logpath, "%s/log", dir);
+	make_dir("test_ledger_queue");
 	test_place();
 	test_map();
 	test_recover();
