@@ -105,9 +105,9 @@ p
 # What the fuzz harnesses link (with their layers below).
 FUZZ_MODULES="util sha256 log clock http json conf money ledger dns net usage sse"
 VERSION=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' Makefile)
-# The ledger's parts besides ledger.c.
+# The ledger's parts besides ledger.c (fuzz_ledger reaches ledger_report).
 FUZZ_MODULES="$FUZZ_MODULES ledger_rec ledger_table ledger_sync ledger_queue
- ledger_replay"
+ ledger_replay ledger_report"
 
 COMMON="-std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1
  -fno-omit-frame-pointer -Wall -Wextra -Wno-missing-prototypes

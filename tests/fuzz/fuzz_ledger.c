@@ -1,6 +1,6 @@
-/* libFuzzer harness for src/ledger.c: `relay ledger verify` and `relay
- * ledger report` (ledger_verify_file, ledger_report_file) on the input as
- * a ledger file. The file is a memfd made once per run, rewritten for
+/* libFuzzer harness for src/ledger_report.c and the record grammar and
+ * replay under it: `relay ledger verify` and `relay ledger report`
+ * (ledger_verify_file, ledger_report_file) on the input as a ledger file. The file is a memfd made once per run, rewritten for
  * each input and opened by the ledger code as /proc/self/fd/N.
  *
  * The fuzzer cannot forge SHA-256 chains, so each input is verified
@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "ledger.h"
+#include "ledger_report.h"
 #include "util.h"
 
 static int fd_raw = -1, fd_chained = -1;

@@ -2,8 +2,9 @@
 #define RELAY_LEDGER_T_H
 /* Helpers the ledger's unit tests share: a fresh directory under /tmp and
  * files in it, hand-written records chained like the relay chains them,
- * and stderr captured around a call. Static inline, so a test program
- * uses what it needs; include after t.h. */
+ * and stderr captured around a call; with ledger_report.h included
+ * first, verify() and report() as the CLI runs them. Static inline, so a
+ * test program uses what it needs; include after t.h. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@ static const char ZEROS[] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
 static char dir[64];
+static char err[512];		/* the last refusal's message */
 
 /* Make the test's directory /tmp/<name>.XXXXXX; exits on failure. */
 static inline void
@@ -206,5 +208,43 @@ captured(char *out, size_t cap)
 	snprintf(p, sizeof p, "%s/.stderr", dir);
 	unlink(p);
 }
+
+#ifdef RELAY_LEDGER_REPORT_H
+/* `relay ledger verify` of path: its output into out, its message (if
+ * it refuses) into err. */
+static inline int
+verify(const char *path, char *out, size_t cap)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	int rc;
+
+	err[0] = '\0';
+	rc = ledger_verify_file(path, f, err, sizeof err);
+	fclose(f);
+	snprintf(out, cap, "%s", buf);
+	free(buf);
+	return rc;
+}
+
+/* `relay ledger report` of path, as verify(). */
+static inline int
+report(const char *path, const char *by, const char *since, char *out,
+    size_t cap)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	int rc;
+
+	err[0] = '\0';
+	rc = ledger_report_file(path, by, since, f, err, sizeof err);
+	fclose(f);
+	snprintf(out, cap, "%s", buf);
+	free(buf);
+	return rc;
+}
+#endif
 
 #endif

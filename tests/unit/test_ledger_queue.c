@@ -17,7 +17,6 @@
 #include "t.h"
 #include "ledger_t.h"
 
-static char err[512];
 static char logged[4096];	/* what the last captured call logged */
 
 /* A charge line id chained to prev, into out; returns its length. */

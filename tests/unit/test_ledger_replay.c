@@ -24,7 +24,7 @@
 #define TASK(id) TS "\"type\":\"task\",\"id\":\"" id "\",\"wallet\":\"w\"," \
 	"\"model\":\"v\",\"route\":\"ark/v\",\"cred\":\"ark#1\""
 
-static char err[512], logged[2048];
+static char logged[2048];
 static struct ledger_table tab;
 
 /* Charges the charged() callback saw. */
