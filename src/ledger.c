@@ -133,7 +133,8 @@ cut_torn(void *arg, off_t end, const char *p, size_t n, uint64_t line,
 	}
 	memcpy(tpath, l->path, k);
 	memcpy(tpath + k, ".torn", sizeof ".torn");
-	tfd = util_open(tpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	tfd = util_open(tpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0600);
 	if (tfd < 0 || util_write_all(tfd, p, n, &done) < 0 ||
 	    util_write_all(tfd, "\n", 1, &done) < 0 || fsync(tfd) < 0) {
 		util_errf(err, errlen, "ledger %s: cannot keep the torn last "
@@ -328,7 +329,8 @@ put_str_pre(struct line *b, const char *pre, size_t npre, const char *val)
 }
 
 #define put_str(b, key, val) \
-	put_str_pre((b), ",\"" key "\":\"", sizeof(",\"" key "\":\"") - 1, (val))
+	put_str_pre((b), ",\"" key "\":\"", sizeof(",\"" key "\":\"") - 1, \
+	    (val))
 
 /* ,"key":[-]digits -- pre is the literal ,"key": */
 static inline void
@@ -347,7 +349,8 @@ put_num_pre(struct line *b, const char *pre, size_t npre, int neg,
 }
 
 #define put_num(b, key, neg, mag) \
-	put_num_pre((b), ",\"" key "\":", sizeof(",\"" key "\":") - 1, (neg), (mag))
+	put_num_pre((b), ",\"" key "\":", sizeof(",\"" key "\":") - 1, (neg), \
+	    (mag))
 
 /* ts and type, the start of every record; ts gets the time stamp. */
 static void
@@ -362,6 +365,34 @@ put_head(struct line *b, struct clock_stamp *stamp, const char *type,
 	put_lit(b, "\",\"type\":\"");
 	put_raw(b, type);
 	put_lit(b, "\"");
+}
+
+/* What charge and task lines share, in this order: id, the task a
+ * charge settles (NULL: none), wallet, model, route, and cred (NULL: left
+ * out). */
+static inline void
+put_routed(struct line *b, const char *id, const char *task,
+    const char *wallet, const char *model, const char *route,
+    const char *cred)
+{
+	put_str(b, "id", id);
+	if (task != NULL) {
+		put_str(b, "task", task);
+	}
+	put_str(b, "wallet", wallet);
+	put_str(b, "model", model);
+	put_str(b, "route", route);
+	if (cred != NULL) {
+		put_str(b, "cred", cred);
+	}
+}
+
+/* The refusal once a partial write could not be undone. */
+static int
+stopped(const struct ledger *l, char *err, size_t errlen)
+{
+	return util_errf(err, errlen, "ledger %s: writes stopped after a "
+	    "partial write could not be undone; restart to repair", l->path);
 }
 
 /* Refuse before formatting: a closed or stopped ledger, a missing or
@@ -379,9 +410,7 @@ check_write(const struct ledger *l, const char *const *strs,
 		return util_errf(err, errlen, "ledger is not open");
 	}
 	if (l->broken) {
-		return util_errf(err, errlen, "ledger %s: writes stopped "
-		    "after a partial write could not be undone; restart to "
-		    "repair", l->path);
+		return stopped(l, err, errlen);
 	}
 	for (i = 0; i < n; i++) {
 		if (strs[i] == NULL || strs[i][0] == '\0') {
@@ -453,7 +482,8 @@ written(struct ledger *l, size_t bytes, size_t lines)
 	l->lines += lines;
 	l->writes++;
 	if (l->unhashed) {
-		l->unhashed_in_file = 1;	/* file_hash follows at settle */
+		/* file_hash follows at settle */
+		l->unhashed_in_file = 1;
 	} else {
 		memcpy(l->file_hash, l->last_hash, sizeof l->file_hash);
 	}
@@ -489,9 +519,7 @@ append(struct ledger *l, struct line *b, char *err, size_t errlen)
 		(void)ledger_commit(l);
 	}
 	if (l->broken) {
-		return util_errf(err, errlen, "ledger %s: writes stopped "
-		    "after a partial write could not be undone; restart to "
-		    "repair", l->path);
+		return stopped(l, err, errlen);
 	}
 	if (finish_line(l, b, err, errlen) < 0) {
 		return -1;
@@ -525,7 +553,8 @@ queue_line(struct ledger *l, struct line *b, const struct ledger_undo *u,
 	l->unhashed_off = l->pend_len;
 	l->unhashed_len = b->n - 1;
 	l->pend_len += b->n;
-	STORE_ORDER();	/* the line's bytes before the length that counts them */
+	/* The line's bytes before the length that counts them. */
+	STORE_ORDER();
 	queue_set_len(l, l->pend_len);
 	l->undo[l->nundo++] = *u;
 	return 0;
@@ -562,8 +591,8 @@ append_queued(void *arg, const char *q, size_t len,
 	rp.tab = &l->tab;
 	memcpy(rp.cur, l->cur, sizeof rp.cur);
 	for (i = k; i < n; i++) {
-		(void)ledger_rec_parse(q + ql->at[i], ql->len[i], &ql->rec, why,
-		    sizeof why);
+		(void)ledger_rec_parse(q + ql->at[i], ql->len[i], &ql->rec,
+		    why, sizeof why);
 		if (ledger_replay_apply(&rp, &ql->rec, l->lines + 1, err,
 		    sizeof err) < 0) {
 			log_error("ledger %s: %s", l->path, err);
@@ -703,21 +732,14 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 	if ((w = ledger_table_wallet(&l->tab, c->wallet)) == NULL) {
 		return util_errf(err, errlen, "out of memory");
 	}
-	if (ledger_table_add(w->balance_nano, -(int64_t)c->cur_nano, &bal) < 0) {
+	if (ledger_table_add(w->balance_nano, -(int64_t)c->cur_nano,
+	    &bal) < 0) {
 		return util_errf(err, errlen, "ledger charge %s: balance of "
 		    "%s out of range", c->id, c->wallet);
 	}
 	put_head(&b, &l->stamp, "charge", ts);
-	put_str(&b, "id", c->id);
-	if (c->task != NULL) {
-		put_str(&b, "task", c->task);
-	}
-	put_str(&b, "wallet", c->wallet);
-	put_str(&b, "model", c->model);
-	put_str(&b, "route", c->route);
-	if (c->cred != NULL) {
-		put_str(&b, "cred", c->cred);
-	}
+	put_routed(&b, c->id, c->task, c->wallet, c->model, c->route,
+	    c->cred);
 	put_num(&b, "status", 0, (uint64_t)c->status);
 	put_num(&b, "in", 0, c->in);
 	put_num(&b, "out", 0, c->out);
@@ -809,13 +831,7 @@ ledger_task(struct ledger *l, const struct ledger_task *t, char *err,
 		    "recorded", t->id);
 	}
 	put_head(&b, &l->stamp, "task", ts);
-	put_str(&b, "id", t->id);
-	put_str(&b, "wallet", t->wallet);
-	put_str(&b, "model", t->model);
-	put_str(&b, "route", t->route);
-	if (t->cred != NULL) {
-		put_str(&b, "cred", t->cred);
-	}
+	put_routed(&b, t->id, NULL, t->wallet, t->model, t->route, t->cred);
 	if (append(l, &b, err, errlen) < 0) {
 		return -1;
 	}

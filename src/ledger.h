@@ -22,7 +22,9 @@ enum {
 					 * p99 at concurrency 1 (bench) and
 					 * 10x the flash wear */
 	LEDGER_GROUP_CAP = 65536,	/* group commit: bytes of charge lines
-					 * that may wait for ledger_commit() */
+					 * that may wait for ledger_commit()
+					 * (the queue file's room,
+					 * LEDGER_QUEUE_CAP) */
 	LEDGER_SYNCER_DELAY_MS = 100	/* sync=batch: the fsync helper is
 					 * forked this long after open (or at
 					 * the first write), off start-up */
@@ -88,8 +90,8 @@ struct ledger {
 	uint64_t writes;	/* write(2)s of complete lines, for metrics */
 	/* sync=batch: the fsync runs in a helper process, so the event loop
 	 * never waits for the disk; the loop asks for it with a byte on
-	 * syncer_wake (see ledger_sync.c). The helper is forked
-	 * after start-up, not at open. */
+	 * syncer_wake (see ledger_sync.c). The helper is forked after
+	 * start-up, not at open. */
 	pid_t syncer;		/* 0: none, batch syncs run inline */
 	int syncer_wanted;	/* batch: not forked yet */
 	uint64_t syncer_at_ms;	/* monotonic time to fork it */

@@ -290,8 +290,8 @@ ledger_queue_map(const char *path)
 
 	if (fd < 0 || fstat(fd, &st) < 0 ||
 	    (m = map_fd(fd, &st, path, qp)) == MAP_FAILED) {
-		log_warn("ledger %s: queue file %s: %s; answers wait for their "
-		    "charge line's write", path, qp != NULL ? qp : "",
+		log_warn("ledger %s: queue file %s: %s; answers wait for "
+		    "their charge line's write", path, qp != NULL ? qp : "",
 		    strerror(errno));
 		if (fd >= 0) {
 			close(fd);

@@ -71,14 +71,14 @@ queue_note(const char *path, const char *last_hash)
 	size_t n;
 
 	if (ledger_queue_missing(path, last_hash, &n, &why) < 0) {
-		fprintf(stderr, "note: %s.queue holds queued charge lines that "
-		    "%s; the relay's next start keeps them in "
+		fprintf(stderr, "note: %s.queue holds queued charge lines "
+		    "that %s; the relay's next start keeps them in "
 		    "%s.queue-unplaced\n", path, why, path);
 	} else if (n > 0) {
-		fprintf(stderr, "note: %s.queue holds %zu charge line%s that a "
-		    "relay answered and had not written when it stopped; the "
-		    "balances above leave %s out, and the relay's next start "
-		    "appends %s\n", path, n, n == 1 ? "" : "s",
+		fprintf(stderr, "note: %s.queue holds %zu charge line%s that "
+		    "a relay answered and had not written when it stopped; "
+		    "the balances above leave %s out, and the relay's next "
+		    "start appends %s\n", path, n, n == 1 ? "" : "s",
 		    n == 1 ? "it" : "them", n == 1 ? "it" : "them");
 	}
 }
@@ -313,7 +313,8 @@ ledger_report_file(const char *path, const char *by, const char *since,
 	}
 	upper(rp.cur, cur);
 	header_cells(cur, cell);
-	by = rep.by == BY_DAY ? "day" : rep.by == BY_MODEL ? "model" : "wallet";
+	by = rep.by == BY_DAY ? "day" : rep.by == BY_MODEL ? "model" :
+	    "wallet";
 	widen(width, by, cell);
 	for (i = 0; i < rep.n; i++) {
 		row_cells(&rep.rows[i], cell);

@@ -161,6 +161,22 @@ append_raw(const char *path, const char *body)
 	free(line);
 }
 
+/* append_raw() body ("{..." without its closing brace) padded with
+ * blanks after the "{", which JSON allows, to a line of len bytes
+ * without its newline. */
+static inline void
+append_padded(const char *path, const char *body, size_t len)
+{
+	size_t fixed = strlen(body) + 75;	/* ,"prev":"<64>"} */
+	char *pad = malloc(len + 1);
+
+	pad[0] = '{';
+	memset(pad + 1, ' ', len - fixed);
+	strcpy(pad + 1 + len - fixed, body + 1);
+	append_raw(path, pad);
+	free(pad);
+}
+
 /* How often needle occurs in the file at path. */
 static inline int
 count_in(const char *path, const char *needle)

@@ -404,8 +404,8 @@ test_big(void)
 	const char *p = path_of("big.jsonl");
 	struct ledger_charge c;
 	struct ledger l;
-	char id[32], wallet[8], out[512], *pad;
-	size_t fixed = sizeof body - 1 + 75, i;
+	char id[32], wallet[8], out[512];
+	size_t i;
 	int64_t sum = 0;
 
 	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
@@ -428,19 +428,13 @@ test_big(void)
 	    ledger_balance(&l, "w0") == -sum, "replay across reads: %s", err);
 	ledger_close(&l);
 
-	pad = malloc(LEDGER_LINE_MAX + 2);
 	for (i = 0; i < 2; i++) {
-		/* "{" + blanks + the rest of body: fixed + blanks bytes. */
-		pad[0] = '{';
-		memset(pad + 1, ' ', LEDGER_LINE_MAX - fixed + i);
-		strcpy(pad + 1 + LEDGER_LINE_MAX - fixed + i, body + 1);
-		append_raw(p, pad);
+		append_padded(p, body, LEDGER_LINE_MAX + i);
 	}
 	ok(verify(p, out, sizeof out) < 0 && strcmp(err, "line 3002: "
 	    "malformed line: longer than 65536 bytes") == 0,
 	    "line 3001 of exactly %d bytes passes, 3002 is one too long: %s",
 	    LEDGER_LINE_MAX, err);
-	free(pad);
 }
 
 static void
@@ -936,23 +930,11 @@ die_with_queued(const char *p, const char *const *ids, size_t nids,
 static void
 verify_notes(const char *path, char *notes, size_t cap)
 {
-	char out[256], tmp[200];
-	int saved, fd;
-	ssize_t n;
+	char out[256];
 
-	snprintf(tmp, sizeof tmp, "%s.notes", path);
-	fflush(stderr);
-	saved = dup(2);
-	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	dup2(fd, 2);
+	capture_stderr();
 	(void)verify(path, out, sizeof out);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	n = pread(fd, notes, cap - 1, 0);
-	notes[n > 0 ? n : 0] = '\0';
-	close(fd);
-	unlink(tmp);
+	captured(notes, cap);
 }
 
 /* Open with the queue file (recovering it) and return the balance. */

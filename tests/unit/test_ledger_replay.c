@@ -309,8 +309,7 @@ test_window(void)
 	    "\"cny_nano\":1,\"note\":\"pad\"";
 	const char *p = path_of("big.jsonl");
 	struct ledger_replay rp;
-	char *pad;
-	size_t fixed = sizeof body - 1 + 75, i;
+	size_t i;
 	int fd;
 
 	unlink(p);
@@ -321,14 +320,8 @@ test_window(void)
 	}
 	ok(run(p, LEDGER_REPLAY_VERIFY, 0, "", &rp) == 0 && rp.lines == 1500 &&
 	    balance("w") == 1500, "1500 lines across reads: %s", err);
-	pad = malloc(LEDGER_LINE_MAX + 2);
-	for (i = 0; i < 2; i++) {
-		pad[0] = '{';
-		memset(pad + 1, ' ', LEDGER_LINE_MAX - fixed + i);
-		strcpy(pad + 1 + LEDGER_LINE_MAX - fixed + i, body + 1);
-		append_raw(p, pad);
-	}
-	free(pad);
+	append_padded(p, body, LEDGER_LINE_MAX);
+	append_padded(p, body, LEDGER_LINE_MAX + 1);
 	ok(run(p, LEDGER_REPLAY_VERIFY, 0, "", &rp) < 0 &&
 	    strcmp(err, "line 1502: malformed line: longer than 65536 bytes") ==
 	    0, "line 1501 of exactly LEDGER_LINE_MAX bytes passes, 1502 does "
