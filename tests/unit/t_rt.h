@@ -12,9 +12,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -475,6 +477,172 @@ T_UNUSED static int
 t_status(const char *msg)
 {
 	return strncmp(msg, "HTTP/1.", 7) == 0 ? atoi(msg + 9) : 0;
+}
+
+/* ---- a provider played by the test ------------------------------------ */
+
+/* A loopback listener that accepts the relay's upstream connections,
+ * reads whole requests and answers them from a queue of scripted
+ * answers, in order; a request with no answer queued waits for one.
+ * t_provider_step() never blocks: call it between the relay's passes. */
+#define T_PROV_CONNS 8
+#define T_PROV_REQS 32
+#define T_PROV_ANSWERS 32
+
+struct t_answer {
+	const char *text;	/* bytes to write (NULL: write nothing) */
+	int close;		/* then close the connection */
+};
+
+struct t_provider {
+	int lfd, port;
+	int fd[T_PROV_CONNS];
+	char *in[T_PROV_CONNS];	/* 64 KiB each */
+	size_t len[T_PROV_CONNS];
+	int waiting[T_PROV_CONNS];	/* requests read, not yet answered */
+	int nconns;
+	int accepted;		/* connections accepted in all */
+	char *req[T_PROV_REQS];	/* every request read, in order */
+	int req_conn[T_PROV_REQS];	/* the accepted-connection number
+					 * (1-based) it came on */
+	int conn_no[T_PROV_CONNS];
+	int nreqs;
+	struct t_answer ans[T_PROV_ANSWERS];
+	int nans, next_ans;
+};
+
+T_UNUSED static void
+t_provider_open(struct t_provider *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->lfd = t_listen(&p->port);
+}
+
+/* Queue an answer (printf-style text). */
+T_UNUSED static void
+t_provider_answer(struct t_provider *p, int close_after, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+
+T_UNUSED static void
+t_provider_answer(struct t_provider *p, int close_after, const char *fmt,
+    ...)
+{
+	char *text = malloc(65536);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, 65536, fmt, ap);
+	va_end(ap);
+	if (p->nans < T_PROV_ANSWERS) {
+		p->ans[p->nans].text = text;
+		p->ans[p->nans++].close = close_after;
+	} else {
+		free(text);
+	}
+}
+
+/* A JSON answer with this status and body. */
+T_UNUSED static void
+t_provider_json(struct t_provider *p, int status, const char *extra,
+    const char *body)
+{
+	t_provider_answer(p, 0, "HTTP/1.1 %d X\r\nContent-Type: "
+	    "application/json\r\n%sContent-Length: %zu\r\n\r\n%s", status,
+	    extra ? extra : "", strlen(body), body);
+}
+
+T_UNUSED static void
+t_provider_drop(struct t_provider *p, int i)
+{
+	close(p->fd[i]);
+	free(p->in[i]);
+	p->nconns--;
+	p->fd[i] = p->fd[p->nconns];
+	p->in[i] = p->in[p->nconns];
+	p->len[i] = p->len[p->nconns];
+	p->waiting[i] = p->waiting[p->nconns];
+	p->conn_no[i] = p->conn_no[p->nconns];
+}
+
+/* Close every connection the relay opened (the provider went away). */
+T_UNUSED static void
+t_provider_hangup(struct t_provider *p)
+{
+	while (p->nconns > 0) {
+		t_provider_drop(p, 0);
+	}
+}
+
+T_UNUSED static void
+t_provider_step(struct t_provider *p)
+{
+	int i, fd, eof;
+	size_t whole;
+
+	while (p->nconns < T_PROV_CONNS && t_ready(p->lfd, POLLIN, 0) &&
+	    (fd = accept(p->lfd, NULL, NULL)) >= 0) {
+		p->fd[p->nconns] = fd;
+		p->in[p->nconns] = malloc(65536);
+		p->len[p->nconns] = 0;
+		p->waiting[p->nconns] = 0;
+		p->conn_no[p->nconns++] = ++p->accepted;
+	}
+	for (i = 0; i < p->nconns; i++) {
+		eof = 0;
+		(void)t_drain(p->fd[i], p->in[i], 65536, &p->len[i], &eof);
+		while ((whole = t_http_complete(p->in[i], p->len[i])) > 0) {
+			if (p->nreqs < T_PROV_REQS) {
+				p->req[p->nreqs] = malloc(whole + 1);
+				memcpy(p->req[p->nreqs], p->in[i], whole);
+				p->req[p->nreqs][whole] = '\0';
+				p->req_conn[p->nreqs++] = p->conn_no[i];
+			}
+			memmove(p->in[i], p->in[i] + whole, p->len[i] - whole);
+			p->len[i] -= whole;
+			p->in[i][p->len[i]] = '\0';
+			p->waiting[i]++;
+		}
+		if (p->waiting[i] > 0 && p->next_ans < p->nans) {
+			struct t_answer *a = &p->ans[p->next_ans++];
+
+			p->waiting[i]--;
+			if (a->text != NULL) {
+				t_send(p->fd[i], a->text);
+			}
+			if (a->close) {
+				t_provider_drop(p, i);
+				i--;
+				continue;
+			}
+		}
+		if (eof) {
+			t_provider_drop(p, i);
+			i--;
+		}
+	}
+}
+
+/* Forget requests and answers (connections stay). */
+T_UNUSED static void
+t_provider_reset(struct t_provider *p)
+{
+	int i;
+
+	for (i = 0; i < p->nreqs; i++) {
+		free(p->req[i]);
+	}
+	for (i = 0; i < p->nans; i++) {
+		free((char *)(uintptr_t)p->ans[i].text);
+	}
+	p->nreqs = p->nans = p->next_ans = 0;
+}
+
+T_UNUSED static void
+t_provider_close(struct t_provider *p)
+{
+	t_provider_hangup(p);
+	t_provider_reset(p);
+	close(p->lfd);
 }
 
 #endif
