@@ -28,7 +28,7 @@ MODULES  = util sha256 log clock buf conf http json net dns tls route money \
            usage sse stream tasks exchange local front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
 UNITS    = util sha256 conf http json route money ledger dns tls usage sse \
-           rewrite server upstream stream gen billing tasks front exchange
+           rewrite server upstream stream gen billing tasks front exchange loop
 VENDOR_OK = vendor/.fetched
 
 all: relay
