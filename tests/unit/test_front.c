@@ -698,6 +698,103 @@ test_relay(const struct conf *c)
 	pool_sweep();
 }
 
+static int
+ledger_count(const char *needle)
+{
+	char *text = t_slurp(ledger_path, NULL);
+	int n = t_count(text, needle);
+
+	free(text);
+	return n;
+}
+
+/* Video tasks: the creation is relayed and recorded, reads go to the
+ * task's own provider and credential, the success is charged once. */
+static void
+test_tasks(const struct conf *c)
+{
+	struct cli k;
+	char want[1024];
+	int charges = ledger_count("\"type\":\"charge\""), i;
+
+	t_provider_reset(&prov);
+	t_provider_json(&prov, 200, NULL, "{\"id\":\"cgt-9\",\"status\":"
+	    "\"queued\"}");
+	cli_open(&k, c);
+	request(&k, post("/v1/contents/generations/tasks", ACME,
+	    "{\"model\":\"vid\",\"content\":[]}"));
+	ok_int(t_status(k.buf), 200, "task created");
+	ok(prov.nreqs == 1 && strncmp(prov.req[0], "POST /v1/contents/"
+	    "generations/tasks HTTP/1.1\r\n", 45) == 0 &&
+	    strstr(prov.req[0], "{\"model\":\"vid-up\",") != NULL,
+	    "relayed like any call");
+	ok_int(ledger_count("\"type\":\"task\",\"id\":\"cgt-9\",\"wallet\":"
+	    "\"acme\",\"model\":\"vid\",\"route\":\"p/vid-up\",\"cred\":"
+	    "\"p#1\""), 1, "the task is recorded with its credential");
+	ok_int(ledger_count("\"type\":\"charge\""), charges,
+	    "creating is not charged");
+	ok_int(billing_held("acme"), 0, "no hold left");
+
+	/* Another wallet's task is unknown; so is a path with a slash. */
+	consume(&k);
+	request(&k, get("/v1/contents/generations/tasks/cgt-9", BETA));
+	ok(t_status(k.buf) == 404 && strstr(k.buf, "\"message\":\"unknown "
+	    "task\""), "404 for another wallet");
+	consume(&k);
+	request(&k, get("/v1/contents/generations/tasks/cgt-9/x", ACME));
+	ok(t_status(k.buf) == 404 && strstr(k.buf, "unknown task"),
+	    "404 for a path below a task");
+	ok_int(prov.nreqs, 1, "neither reached the provider");
+
+	/* Reads: running, then succeeded (charged), then again (not). */
+	t_provider_json(&prov, 200, NULL, "{\"id\":\"cgt-9\",\"status\":"
+	    "\"running\"}");
+	t_provider_json(&prov, 200, NULL, "{\"id\":\"cgt-9\",\"status\":"
+	    "\"succeeded\",\"usage\":{\"completion_tokens\":100}}");
+	t_provider_json(&prov, 200, NULL, "{\"id\":\"cgt-9\",\"status\":"
+	    "\"succeeded\",\"usage\":{\"completion_tokens\":100}}");
+	for (i = 0; i < 3; i++) {
+		consume(&k);
+		request(&k, get("/v1/contents/generations/tasks/cgt-9", ACME));
+		ok_int(t_status(k.buf), 200, "task read");
+		ok_int(ledger_count("\"type\":\"charge\""), charges +
+		    (i > 0), "charged once, when first seen succeeded");
+	}
+	snprintf(want, sizeof(want), "GET /v1/contents/generations/tasks/cgt-9 "
+	    "HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer sk-up"
+	    "\r\n", prov.port);
+	ok(prov.nreqs == 4 && strncmp(prov.req[3], want, strlen(want)) == 0,
+	    "the read goes to the task's credential: %s",
+	    prov.nreqs == 4 ? prov.req[3] : "");
+	ok_int(ledger_count("\"task\":\"cgt-9\",\"wallet\":\"acme\","
+	    "\"model\":\"vid\",\"route\":\"p/vid-up\",\"cred\":\"p#1\","
+	    "\"status\":200,\"in\":0,\"out\":100,\"usd_nano\":640000,"), 1,
+	    "the charge line");
+	cli_close(&k);
+
+	/* The same through an auth=none provider. */
+	t_provider_reset(&prov);
+	t_provider_json(&prov, 200, NULL, "{\"id\":\"cgt-loc\"}");
+	t_provider_json(&prov, 200, NULL, "{\"id\":\"cgt-loc\",\"status\":"
+	    "\"succeeded\",\"usage\":{\"completion_tokens\":10}}");
+	cli_open(&k, c);
+	request(&k, post("/v1/contents/generations/tasks", ACME,
+	    "{\"model\":\"vloc\"}"));
+	ok_int(t_status(k.buf), 200, "created on the auth=none provider");
+	ok_int(ledger_count("\"id\":\"cgt-loc\",\"wallet\":\"acme\","
+	    "\"model\":\"vloc\",\"route\":\"loc/vl\",\"cred\":\"(none)\""), 1,
+	    "recorded with the credential \"(none)\"");
+	consume(&k);
+	request(&k, get("/v1/contents/generations/tasks/cgt-loc", ACME));
+	/* BUG (see test_tasks): the task's credential "(none)" is looked
+	 * up among the provider's credentials, so the read is answered 503
+	 * "credential (none) of task cgt-loc is no longer configured" and
+	 * the task is never charged. */
+	ok_bug(t_status(k.buf) == 200, "an auth=none task can be read (got "
+	    "%d: %s)", t_status(k.buf), t_body(k.buf));
+	cli_close(&k);
+}
+
 int
 main(void)
 {
@@ -718,9 +815,12 @@ main(void)
 	    "credential p env:T_FRONT_K\n"
 	    "model gpt-5.2 text 1.75 14.00 p/up-model\n"
 	    "model gpt-4.1-mini text 0.150 0.600 p/mini\n"
+	    "model vid video - 6.40 p/vid-up\n"
+	    "provider loc base=http://127.0.0.1:%d/v1 auth=none\n"
+	    "model vloc video - 1.00 loc/vl\n"
 	    "wallet acme key=sha256:%s\n"
 	    "wallet beta key=sha256:%s\n",
-	    ledger_path, key_hash("adm-secret"), prov.port,
+	    ledger_path, key_hash("adm-secret"), prov.port, prov.port,
 	    key_hash("k-acme"), key_hash("k-beta"));
 	noadmin = t_conf("ledger %s\n"
 	    "provider p base=http://127.0.0.1:%d/v1 auth=bearer\n"
@@ -737,6 +837,7 @@ main(void)
 	test_bodies(c);
 	test_pipeline(c);
 	test_relay(c);
+	test_tasks(c);
 
 	pool_free();
 	billing_close();
@@ -748,5 +849,5 @@ main(void)
 		t_log_show(0);
 	}
 	t_rmdir();
-	return t_done("front");
+	return t_bugs_done("front");
 }
