@@ -417,6 +417,44 @@ test_reload(void)
 	    "model m2 text 3.00 4.00 p/up2\n");
 }
 
+/* A client that hangs up while its request is with the provider: the
+ * loop notices (busy clients are polled for that every 100 ms) and
+ * closes the upstream connection. */
+static void
+test_hangup(void)
+{
+	struct cli k;
+	uint64_t end;
+	size_t mark;
+	int n0 = prov.nreqs, charges = ledger_charges();
+
+	for (end = clock_mono_ms() + T_WAIT_MS; prov.nconns > 0 &&
+	    clock_mono_ms() < end;) {
+		log_drain(10);
+		t_provider_step(&prov);
+	}
+	ok_int(prov.nconns, 0, "no upstream connection open");
+	ok(cli_open(&k) >= 0, "connect");
+	t_send(k.fd, chat());
+	for (end = clock_mono_ms() + T_WAIT_MS; prov.nreqs == n0 &&
+	    clock_mono_ms() < end;) {
+		log_drain(10);
+		t_provider_step(&prov);
+	}
+	ok(prov.nreqs == n0 + 1 && prov.nconns == 1, "the request is with "
+	    "the provider");
+	mark = loglen;
+	close(k.fd);
+	ok(wait_closes(mark, 1), "the relay saw the client go");
+	for (end = clock_mono_ms() + T_WAIT_MS; prov.nconns > 0 &&
+	    clock_mono_ms() < end;) {
+		log_drain(10);
+		t_provider_step(&prov);
+	}
+	ok_int(prov.nconns, 0, "and closed the upstream connection");
+	ok_int(ledger_charges(), charges, "no answer, no charge");
+}
+
 static void
 test_stop(void)
 {
@@ -517,6 +555,7 @@ main(void)
 	test_serve();
 	test_busy();
 	test_reload();
+	test_hangup();
 	test_stop();
 
 	if (relay_pid > 0) {
