@@ -492,8 +492,6 @@ test_key_cache(const struct conf *c)
 	request(&k, get("/v1/wallet", ACME));
 	ok(t_status(k.buf) == 200 && strstr(k.buf, "\"wallet\":\"acme\""),
 	    "first key on the connection");
-	ok(k.cl->key_len == 6 && memcmp(k.cl->key, "k-acme", 6) == 0,
-	    "remembered on the connection");
 	consume(&k);
 	request(&k, get("/v1/wallet", ACME));
 	ok(t_status(k.buf) == 200 && strstr(k.buf, "\"wallet\":\"acme\""),
@@ -502,8 +500,6 @@ test_key_cache(const struct conf *c)
 	request(&k, get("/v1/wallet", BETA));
 	ok(t_status(k.buf) == 200 && strstr(k.buf, "\"wallet\":\"beta\""),
 	    "another key (x-api-key) on the same connection: its own wallet");
-	ok(k.cl->key_len == 6 && memcmp(k.cl->key, "k-beta", 6) == 0,
-	    "the cache follows the last key");
 	consume(&k);
 	request(&k, get("/v1/wallet", ACME));
 	ok(t_status(k.buf) == 200 && strstr(k.buf, "\"wallet\":\"acme\""),
@@ -565,7 +561,7 @@ test_bodies(const struct conf *c)
 	ok_str(plain(k.buf, got, sizeof(got)), want,
 	    "404 with nothing close: the catalog's path");
 	ok_int(k.cl->sc->served, 5, "all on one connection");
-	ok_int(pool_count(), 0, "no upstream was asked");
+	ok_int(prov.nreqs, 0, "no upstream was asked");
 	cli_close(&k);
 
 	/* 402: beta has nothing. Its hold is 12 bytes... of prompt / 4 = the
@@ -579,7 +575,7 @@ test_bodies(const struct conf *c)
 	    "running requests) and cannot cover this request's hold of 0.10 "
 	    "CNY; top it up or lower max_tokens", 0, NULL, want, sizeof(want));
 	ok_str(plain(k.buf, got, sizeof(got)), want, "402 insufficient_balance");
-	ok_int(pool_count(), 0, "no upstream was asked");
+	ok_int(prov.nreqs, 0, "no upstream was asked");
 	ok_int(billing_held("beta"), 0, "nothing held");
 	ok(t_log_has(mark, "POST /v1/chat/completions -> 402 "
 	    "insufficient_balance"), "logged");

@@ -160,10 +160,6 @@ test_pieces(void)
 	    "\"org/model-1.5:free\"", "everything after the first '/'");
 	ok_str(model_value(g, "odd", 1, got, sizeof(got)), "\"a/b\"",
 	    "a slash after the first one is part of the id");
-	ok_int(g->path_len[provider_index(g->conf, "azure")], 7,
-	    "path length of /openai");
-	ok_int(g->path_len[provider_index(g->conf, "open")], 0,
-	    "a base without a path");
 
 	/* The /v1/models body is made once per generation. */
 	ok(g->models_json != NULL && g->models_len == strlen(g->models_json) &&
