@@ -28,7 +28,7 @@ MODULES  = util sha256 log clock buf conf http json net dns tls route money \
            usage sse stream tasks exchange local front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
 UNITS    = util sha256 conf http json route money ledger dns tls usage sse \
-           rewrite server upstream stream
+           rewrite server upstream stream gen billing tasks front exchange loop
 VENDOR_OK = vendor/.fetched
 
 # The ledger's parts besides ledger.c (src/ledger_*.c), each with its own
@@ -125,6 +125,19 @@ $(BUILD)/test_rewrite: tests/unit/test_rewrite.c $(BUILD)/rewrite.o $(BUILD)/jso
 $(BUILD)/test_server: tests/unit/test_server.c tests/unit/loopback.h $(BUILD)/server.o $(BUILD)/http.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_upstream: tests/unit/test_upstream.c tests/unit/loopback.h $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_stream: tests/unit/test_stream.c tests/unit/loopback.h $(BUILD)/stream.o $(BUILD)/server.o $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+# The runtime: gen, billing, tasks (with pool), exchange (with stream and
+# server), front (with local), loop, each with the layers below it.
+RT_BASE = $(BUILD)/conf.o $(BUILD)/json.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+RT_GEN = $(BUILD)/gen.o $(BUILD)/api.o $(BUILD)/rewrite.o $(BUILD)/http.o $(BUILD)/buf.o $(BUILD)/route.o $(BUILD)/tls.o $(BUILD)/roots.o
+RT_BILLING = $(BUILD)/billing.o $(BUILD)/ledger.o $(BUILD)/money.o $(BUILD)/metrics.o
+RT_POOL = $(BUILD)/pool.o $(BUILD)/upstream.o $(BUILD)/dns.o $(BUILD)/net.o
+RT_EXCHANGE = $(BUILD)/exchange.o $(BUILD)/stream.o $(BUILD)/server.o $(BUILD)/tasks.o
+$(BUILD)/test_gen: tests/unit/test_gen.c tests/unit/t_rt.h $(RT_GEN) $(RT_BASE)
+$(BUILD)/test_billing: tests/unit/test_billing.c tests/unit/t_rt.h $(RT_BILLING) $(RT_BASE)
+$(BUILD)/test_tasks: tests/unit/test_tasks.c tests/unit/t_rt.h $(BUILD)/tasks.o $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
+$(BUILD)/test_exchange: tests/unit/test_exchange.c tests/unit/t_rt.h $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
+$(BUILD)/test_front: tests/unit/test_front.c tests/unit/t_rt.h $(BUILD)/front.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
+$(BUILD)/test_loop: tests/unit/test_loop.c tests/unit/t_rt.h $(BUILD)/loop.o $(BUILD)/front.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 $(UNIT_BINS) $(BUILD)/money_cases:
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
 
