@@ -131,11 +131,16 @@ drop_upstream(struct exchange *ex)
 	}
 }
 
-/* The charge of an answer the client got: the reported usage, or the
- * hold's estimate with output bounded by what actually streamed. */
+/* The charge of an answer the client got (SPEC §8): the provider's
+ * usage when it gave its last word; else an estimate: invalid usage is
+ * charged the hold; an answer without usage (or cut short: cut says by
+ * whom) its prompt estimate (or what message_start reported) and the
+ * content it delivered, 4 bytes a token, at least 1, at most the hold's
+ * output allowance. */
 static void
-write_charge(struct exchange *ex)
+write_charge(struct exchange *ex, const char *cut)
 {
+	const struct stream *s = &ex->body;
 	struct ledger_charge ch;
 
 	memset(&ch, 0, sizeof(ch));
@@ -145,14 +150,34 @@ write_charge(struct exchange *ex)
 	ch.route = route_text(ex);
 	ch.cred = ex->cred == SIZE_MAX ? NULL : cred_label(ex);
 	ch.status = ex->status;
-	if (ex->body.has_usage) {
-		ch.in = ex->body.usage_in;
-		ch.out = ex->body.usage_out;
-	} else {
+	if (s->usage_bad != NULL) {
+		log_warn("%s invalid usage from %s (%s): charged the hold",
+		    ch.id, route_text(ex), s->usage_bad);
 		ch.in = ex->est_in;
-		ch.out = ex->body.body_bytes / 4 < ex->est_out ?
-		    ex->body.body_bytes / 4 : ex->est_out;
+		ch.out = ex->est_out;
 		ch.estimated = 1;
+	} else if (s->has_usage && s->usage_final && cut == NULL) {
+		ch.in = s->usage.in;
+		ch.cached = s->usage.cached;
+		ch.cache_write = s->usage.cache_write;
+		ch.out = s->usage.out;
+	} else {
+		uint64_t out = s->sse ? s->content_bytes / 4 :
+		    s->body_bytes / 4;
+
+		if (s->sse && out == 0) {
+			out = 1;
+		}
+		if (s->has_usage) {	/* message_start: the input is known */
+			ch.in = s->usage.in;
+			ch.cached = s->usage.cached;
+			ch.cache_write = s->usage.cache_write;
+		} else {
+			ch.in = ex->est_in;
+		}
+		ch.out = out < ex->est_out ? out : ex->est_out;
+		ch.estimated = 1;
+		ch.cut = cut;
 	}
 	(void)billing_charge(ex->gen->conf, ex->model, &ch);
 }
@@ -165,7 +190,9 @@ exchange_end(struct exchange *ex)
 		billing_release(ex->wallet, ex->hold_nano);
 		if (ex->head_sent && ex->status >= 200 && ex->status < 300 &&
 		    !ex->no_charge) {
-			write_charge(ex);
+			/* Not over: the client went away mid-answer. */
+			write_charge(ex, ex->cut != NULL ? ex->cut :
+			    ex->over ? NULL : "client");
 		}
 	}
 	drop_upstream(ex);
@@ -180,6 +207,9 @@ exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
 	ex->est_in = ex->sc->req.body_len / 4;
 	ex->est_out = ex->jr.has_max_tokens ? ex->jr.max_tokens :
 	    c->hold_max_tokens;
+	if (ex->no_charge) {
+		ex->est_in = ex->est_out = 0;	/* free: nothing to hold */
+	}
 	return billing_hold(c, ex->model, ex->wallet, limited, overdraft_nano,
 	    ex->est_in, ex->est_out, &ex->hold_nano, msg, msglen);
 }
@@ -191,11 +221,11 @@ fail_all(struct exchange *ex, uint64_t now_ms)
 {
 	struct server_conn *sc = ex->sc;
 	char msg[ATTEMPT_LOG_CAP + 256], extra[64];
-	char body[ATTEMPT_LOG_CAP * 2 + 512], esc[ATTEMPT_LOG_CAP * 2 + 300];
+	char body[ATTEMPT_LOG_CAP * 6 + 2048];
 	uint64_t wait = route_soonest_ms(&ex->gen->routes, ex->gen->conf,
 	    ex->model, now_ms);
 	unsigned long secs = (unsigned long)((wait + 999) / 1000);
-	int n;
+	size_t n;
 
 	if (secs < 1) {
 		secs = 1;
@@ -210,15 +240,10 @@ fail_all(struct exchange *ex, uint64_t now_ms)
 	exchange_end(ex);
 	ex->over = 1;
 	metrics.unavailable++;
-	/* server_error() cannot add headers; build it here. */
-	if (json_escape(msg, strlen(msg), esc, sizeof(esc)) < 0) {
-		snprintf(esc, sizeof(esc), "no upstream could answer");
-	}
-	n = snprintf(body, sizeof(body), "{\"error\":{\"message\":\"%s\","
-	    "\"type\":\"server_error\",\"code\":\"upstream_unavailable\"}}\n",
-	    esc);
-	server_respond(sc, 503, "application/json", extra, body, (size_t)n,
-	    0, now_ms);
+	/* server_error() cannot add headers; answer here. */
+	n = server_error_body(sc->req.path, 503, "upstream_unavailable", msg,
+	    body, sizeof(body));
+	server_respond(sc, 503, "application/json", extra, body, n, 0, now_ms);
 }
 
 /* The upstream request for the current candidate into ex->up_head and
@@ -396,12 +421,12 @@ finish(struct exchange *ex, uint64_t now_ms)
 	stream_finish(s);
 	if (ex->status >= 200 && ex->status < 300) {
 		if (ex->task_create) {
-			tasks_record(sc->req.id, s->tail, s->tail_len,
-			    ex->wallet, ex->model->alias, route_text(ex),
-			    cred_label(ex));
+			tasks_record(sc->req.id, &s->doc, ex->wallet,
+			    ex->model->alias, route_text(ex), ex->cred ==
+			    SIZE_MAX ? NULL : cred_label(ex));
 		} else if (ex->task_id[0] != '\0') {
 			tasks_settle(ex->task_id, ex->gen->conf, sc->req.id,
-			    ex->status, s->tail, s->tail_len);
+			    ex->status, &s->doc);
 		}
 	}
 	log_info("%s %.*s %.*s model=%s route=%s key=%s -> %d attempts=%u "
@@ -409,15 +434,16 @@ finish(struct exchange *ex, uint64_t now_ms)
 	    (int)sc->req.head.method.n, sc->req.head.method.p,
 	    (int)sc->req.path.n, sc->req.path.p, ex->model->alias,
 	    route_text(ex), cred_label(ex), ex->status, ex->attempts,
-	    (unsigned long long)s->usage_in, (unsigned long long)s->usage_out,
+	    (unsigned long long)(s->usage.in + s->usage.cached +
+	    s->usage.cache_write), (unsigned long long)s->usage.out,
 	    s->has_usage ? "" : " (no usage)",
 	    (unsigned long long)(now_ms - sc->req.started_ms));
 	if (ex->up != NULL) {
 		pool_release(ex->up, now_ms);
 		ex->up = NULL;
 	}
-	exchange_end(ex);
 	ex->over = 1;
+	exchange_end(ex);
 	/* The answer's last bytes wait until its charge line is in the
 	 * file, unless the queue survives a crash (billing.h). */
 	if (billing_must_wait() && sc->state != SERVER_CLOSED) {
@@ -439,6 +465,7 @@ break_stream(struct exchange *ex, const char *why, uint64_t now_ms)
 	if (ex->body.sse) {
 		stream_error_event(&ex->body, sc, why);
 	}
+	ex->cut = "upstream";
 	exchange_end(ex);
 	ex->over = 1;
 	/* No last chunk and a close: the client sees a cut body. */
@@ -478,6 +505,7 @@ forward(struct exchange *ex, uint64_t now_ms)
 	r.request_id = sc->req.id;
 	r.route = route_text(ex);
 	r.attempts = ex->attempts;
+	r.may_shrink = ex->body.drop_usage;
 	f.close_after = sc->close_after;
 	if (rewrite_response_head(&r, &sc->out, &f) < 0) {
 		ex->body.sse = f.sse;
@@ -486,6 +514,8 @@ forward(struct exchange *ex, uint64_t now_ms)
 	}
 	ex->body.sse = f.sse;
 	ex->body.client_chunked = f.client_chunked;
+	ex->body.anthropic = server_anthropic_path(sc->req.path);
+	stream_start(&ex->body);
 	sc->close_after = f.close_after;
 	ex->head_sent = 1;
 	upstream_start_body(ex->up, now_ms);

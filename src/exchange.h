@@ -62,6 +62,7 @@ struct exchange {
 					 * shows */
 	size_t log_len;
 	int over;			/* answered and settled: give it back */
+	const char *cut;		/* the answer was cut: "upstream" */
 };
 
 /* A new exchange, or NULL (no memory). */

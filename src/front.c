@@ -17,6 +17,8 @@
 /* Paths are compared with literals, lengths first. */
 #define path_starts(v, lit) \
 	((v).n >= sizeof(lit) - 1 && memcmp((v).p, (lit), sizeof(lit) - 1) == 0)
+#define path_ends(v, lit) ((v).n >= sizeof(lit) - 1 && \
+	memcmp((v).p + (v).n - (sizeof(lit) - 1), (lit), sizeof(lit) - 1) == 0)
 
 struct client *
 front_new(struct server_conn *sc)
@@ -347,6 +349,10 @@ start_relay(struct client *cl, uint64_t now_ms)
 		return;
 	}
 	ex->jr = jr;
+	/* Token counting costs nothing at the provider (SPEC §8): no hold,
+	 * no charge. */
+	ex->no_charge = path_ends(sc->req.path, "/messages/count_tokens") ||
+	    path_ends(sc->req.path, "/responses/input_tokens");
 	switch (exchange_hold(ex, cl->wallet >= 0, cl->wallet >= 0 ?
 	    c->wallets[cl->wallet].overdraft_nano : 0, msg, sizeof(msg))) {
 	case BILLING_HELD:
@@ -362,7 +368,7 @@ start_relay(struct client *cl, uint64_t now_ms)
 	}
 	/* Creating a video task is charged when the task succeeds, not now. */
 	ex->task_create = util_view_eq(sc->req.path, TASKS_PATH);
-	ex->no_charge = ex->task_create;
+	ex->no_charge |= ex->task_create;
 	exchange_start(ex, now_ms, 0);
 }
 

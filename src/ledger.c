@@ -742,6 +742,12 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 	    c->cred);
 	put_num(&b, "status", 0, (uint64_t)c->status);
 	put_num(&b, "in", 0, c->in);
+	if (c->cached != 0) {
+		put_num(&b, "cached", 0, c->cached);
+	}
+	if (c->cache_write != 0) {
+		put_num(&b, "cache_write", 0, c->cache_write);
+	}
 	put_num(&b, "out", 0, c->out);
 	/* With currency USD the two amounts are one field: the debit. */
 	if (strcmp(l->cur, "usd") != 0) {
@@ -750,6 +756,9 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 	put_num_pre(&b, l->cur_key, sizeof l->cur_key - 1, 0, c->cur_nano);
 	if (c->estimated) {
 		put_lit(&b, ",\"estimated\":true");
+	}
+	if (c->cut != NULL) {
+		put_str(&b, "cut", c->cut);
 	}
 	if (l->group) {
 		struct ledger_undo u;

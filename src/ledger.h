@@ -52,8 +52,12 @@ struct ledger_charge {
 	const char *route;	/* "provider/upstream-model" that answered */
 	const char *cred;	/* credential label, or NULL to leave it out */
 	int status;		/* HTTP status 0..999 (0: none received) */
-	uint64_t in;		/* input tokens */
+	uint64_t in;		/* input tokens at the input price */
+	uint64_t cached;	/* cache reads, at the cached price */
+	uint64_t cache_write;	/* cache writes, at the cache-write price */
 	uint64_t out;		/* output tokens */
+	const char *cut;	/* an estimate for an answer cut short: by
+				 * "client" or "upstream"; NULL */
 	uint64_t usd_nano;	/* cost, from money_cost_usd_nano() */
 	uint64_t cur_nano;	/* debit, from money_convert(); <= INT64_MAX */
 	int estimated;		/* tokens were estimated, not reported */

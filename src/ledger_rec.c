@@ -25,7 +25,8 @@ const char ledger_rec_zero_hash[65] =
 
 enum field {
 	F_TS, F_TYPE, F_ID, F_TASK, F_WALLET, F_MODEL, F_ROUTE, F_CRED,
-	F_STATUS, F_IN, F_OUT, F_USD, F_CUR, F_EST, F_NOTE, F_PREV, F_COUNT
+	F_STATUS, F_IN, F_OUT, F_USD, F_CUR, F_EST, F_NOTE, F_PREV,
+	F_CACHED, F_CACHE_WRITE, F_CUT, F_COUNT
 };
 
 enum kind {
@@ -40,12 +41,14 @@ enum kind {
 /* F_CUR has no fixed name: it is "<cur>_nano" for the wallet currency. */
 static const char *const field_names[F_COUNT] = {
 	"ts", "type", "id", "task", "wallet", "model", "route", "cred",
-	"status", "in", "out", "usd_nano", NULL, "estimated", "note", "prev"
+	"status", "in", "out", "usd_nano", NULL, "estimated", "note", "prev",
+	"cached", "cache_write", "cut"
 };
 
 static const enum kind field_kinds[F_COUNT] = {
 	K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_STR,
-	K_INT, K_INT, K_INT, K_INT, K_INT, K_BOOL, K_STR, K_STR
+	K_INT, K_INT, K_INT, K_INT, K_INT, K_BOOL, K_STR, K_STR,
+	K_INT, K_INT, K_STR
 };
 
 #define B(f) (1u << (f))
@@ -60,7 +63,8 @@ static const struct {
 } rec_types[] = {
 	{ "charge", COMMON | ROUTED | B(F_STATUS) | B(F_IN) | B(F_OUT) |
 	    B(F_USD), COMMON | ROUTED | B(F_STATUS) | B(F_IN) | B(F_OUT) |
-	    B(F_USD) | B(F_CUR) | B(F_TASK) | B(F_CRED) | B(F_EST) },
+	    B(F_USD) | B(F_CUR) | B(F_TASK) | B(F_CRED) | B(F_EST) |
+	    B(F_CACHED) | B(F_CACHE_WRITE) | B(F_CUT) },
 	/* The amount is <cur>_nano, or usd_nano when the currency is USD. */
 	{ "credit", COMMON, COMMON | B(F_CUR) | B(F_USD) | B(F_NOTE) },
 	{ "task", COMMON | ROUTED, COMMON | ROUTED | B(F_CRED) }
@@ -486,13 +490,26 @@ ledger_rec_parse(const char *p, size_t n, struct ledger_rec *r, char *why,
 	r->ts = v[F_TS].s.p;
 	r->prev = v[F_PREV].s.p;
 	r->status = r->in = r->out = r->usd_nano = 0;
+	r->cached = r->cache_write = 0;
 	r->estimated = 0;
+	r->cut[0] = '\0';
 	if (r->type == LEDGER_REC_CHARGE) {
 		r->status = v[F_STATUS].mag;
 		r->in = v[F_IN].mag;
+		r->cached = v[F_CACHED].mag;
+		r->cache_write = v[F_CACHE_WRITE].mag;
 		r->out = v[F_OUT].mag;
 		r->usd_nano = v[F_USD].mag;
 		r->estimated = v[F_EST].b;
+		if (v[F_CUT].kind == K_STR) {
+			if (!util_view_eq(v[F_CUT].s, "client") &&
+			    !util_view_eq(v[F_CUT].s, "upstream")) {
+				return util_errf(why, whylen, "\"cut\" must be "
+				    "\"client\" or \"upstream\"");
+			}
+			memcpy(r->cut, v[F_CUT].s.p, v[F_CUT].s.n);
+			r->cut[v[F_CUT].s.n] = '\0';
+		}
 	}
 	return 0;
 }

@@ -39,6 +39,9 @@ struct ledger_rec {
 				 * (negative: a correction); task: 0 */
 	uint64_t status;	/* charge: HTTP status 0..999; else 0 */
 	uint64_t in, out;	/* charge: tokens; else 0 */
+	uint64_t cached;	/* charge: cache reads ("cached"), or 0 */
+	uint64_t cache_write;	/* charge: cache writes, or 0 */
+	char cut[9];		/* charge: "client", "upstream" or "" */
 	uint64_t usd_nano;	/* charge: the cost in nano-USD; else 0 */
 	int estimated;		/* charge: "estimated":true */
 	char id[LEDGER_NAME_MAX + 1];

@@ -113,7 +113,7 @@ ledger_verify_file(const char *path, FILE *out, char *err, size_t errlen)
 /* One report row: charges summed under one key. */
 struct row {
 	char *key;		/* owned */
-	uint64_t requests, in, out, usd_nano, cur_nano;
+	uint64_t requests, in, cached, cache_write, out, usd_nano, cur_nano;
 };
 
 struct report {
@@ -140,6 +140,8 @@ row_add(struct row *w, const struct ledger_rec *r)
 	/* Amounts are printed through int64_t. */
 	if (add_u64(&w->requests, 1) < 0 ||
 	    add_u64(&w->in, r->in) < 0 ||
+	    add_u64(&w->cached, r->cached) < 0 ||
+	    add_u64(&w->cache_write, r->cache_write) < 0 ||
 	    add_u64(&w->out, r->out) < 0 ||
 	    add_u64(&w->usd_nano, r->usd_nano) < 0 ||
 	    add_u64(&w->cur_nano, (uint64_t)r->amount) < 0 ||
@@ -204,17 +206,19 @@ report_add(void *arg, const struct ledger_rec *r, uint64_t line, char *err,
 	return 0;
 }
 
-enum { COLS = 6, CELL_MAX = 32 };
+enum { COLS = 8, CELL_MAX = 32 };
 
-/* The five number cells of a row. */
+/* The number cells of a row. */
 static void
 row_cells(const struct row *w, char cell[COLS][CELL_MAX])
 {
 	snprintf(cell[1], CELL_MAX, "%" PRIu64, w->requests);
 	snprintf(cell[2], CELL_MAX, "%" PRIu64, w->in);
-	snprintf(cell[3], CELL_MAX, "%" PRIu64, w->out);
-	money_format((int64_t)w->usd_nano, 6, cell[4], CELL_MAX);
-	money_format((int64_t)w->cur_nano, 2, cell[5], CELL_MAX);
+	snprintf(cell[3], CELL_MAX, "%" PRIu64, w->cached);
+	snprintf(cell[4], CELL_MAX, "%" PRIu64, w->cache_write);
+	snprintf(cell[5], CELL_MAX, "%" PRIu64, w->out);
+	money_format((int64_t)w->usd_nano, 6, cell[6], CELL_MAX);
+	money_format((int64_t)w->cur_nano, 2, cell[7], CELL_MAX);
 }
 
 static void
@@ -250,9 +254,11 @@ header_cells(const char *cur, char cell[COLS][CELL_MAX])
 {
 	snprintf(cell[1], CELL_MAX, "requests");
 	snprintf(cell[2], CELL_MAX, "in tokens");
-	snprintf(cell[3], CELL_MAX, "out tokens");
-	snprintf(cell[4], CELL_MAX, "USD");
-	snprintf(cell[5], CELL_MAX, "%s", cur);
+	snprintf(cell[3], CELL_MAX, "cached");
+	snprintf(cell[4], CELL_MAX, "cache write");
+	snprintf(cell[5], CELL_MAX, "out tokens");
+	snprintf(cell[6], CELL_MAX, "USD");
+	snprintf(cell[7], CELL_MAX, "%s", cur);
 }
 
 static int

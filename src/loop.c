@@ -534,6 +534,10 @@ start_drain(uint64_t now_ms)
 
 		if (sc->state == SERVER_READ_HEAD && !sc->got_bytes) {
 			server_close(sc, SERVER_CLOSE_SHUTDOWN);
+		} else {
+			/* Its answer says Connection: close and the
+			 * connection ends with it. */
+			sc->close_after = 1;
 		}
 	}
 	sweep();

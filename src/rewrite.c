@@ -311,7 +311,8 @@ rewrite_response_head(const struct rewrite_response *r, struct buf *o,
 		if (h->status != 204 && h->status != 304) {
 			OUTL("Content-Length: 0\r\n");
 		}
-	} else if (h->has_content_length && !h->chunked) {
+	} else if (h->has_content_length && !h->chunked &&
+	    !(f->sse && r->may_shrink)) {
 		OUTL("Content-Length: ");
 		d += util_u64_dec(h->content_length, d);
 		OUTL("\r\n");

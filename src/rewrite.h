@@ -86,6 +86,9 @@ struct rewrite_response {
 	const char *request_id;
 	const char *route;	/* "provider/upstream-model" */
 	unsigned attempts;
+	int may_shrink;		/* an event may be left out (the usage-only
+				 * chunk): an event stream's Content-Length
+				 * is not passed on, the relay frames it */
 };
 
 /* How the body that follows goes to the client. */

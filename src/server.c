@@ -749,34 +749,85 @@ server_respond(struct server_conn *sc, int status, const char *content_type,
 	}
 }
 
+/* Anthropic's error types for a status (SPEC §5). */
+static const char *
+anthropic_type(int status, const char *code)
+{
+	switch (status) {
+	case 401: return "authentication_error";
+	case 403: return "permission_error";
+	case 404: return "not_found_error";
+	case 429: return "rate_limit_error";
+	case 503: return strcmp(code, "server_busy") == 0 ?
+	    "overloaded_error" : "api_error";
+	default: return status >= 500 ? "api_error" :
+	    "invalid_request_error";
+	}
+}
+
+static const char *
+openai_type(int status)
+{
+	switch (status) {
+	case 401: return "authentication_error";
+	case 402: return "insufficient_quota";
+	case 404: return "not_found_error";
+	case 429: return "rate_limit_error";
+	default: return status >= 500 ? "server_error" :
+	    "invalid_request_error";
+	}
+}
+
+int
+server_anthropic_path(struct view path)
+{
+	static const char p[] = "/v1/messages";
+	size_t n = sizeof(p) - 1;
+
+	return path.n >= n && memcmp(path.p, p, n) == 0 &&
+	    (path.n == n || path.p[n] == '/');
+}
+
+size_t
+server_error_body(struct view path, int status, const char *code,
+    const char *message, char *out, size_t cap)
+{
+	size_t need = strlen(message) * 6 + strlen(code) + 128, m;
+	long e;
+	int n;
+
+	if (cap < 128 + 2 * strlen(code)) {
+		return 0;
+	}
+	if (need > cap) {
+		message = code;	/* it cannot fit escaped: name the code */
+	}
+	if (server_anthropic_path(path)) {
+		n = snprintf(out, cap, "{\"type\":\"error\",\"error\":{\"type\":"
+		    "\"%s\",\"message\":\"", anthropic_type(status, code));
+	} else {
+		n = snprintf(out, cap, "{\"error\":{\"message\":\"");
+	}
+	m = (size_t)n;
+	e = json_escape(message, strlen(message), out + m, cap - m);
+	m += e < 0 ? 0 : (size_t)e;
+	if (server_anthropic_path(path)) {
+		n = snprintf(out + m, cap - m, "\"}}\n");
+	} else {
+		n = snprintf(out + m, cap - m, "\",\"type\":\"%s\",\"code\":"
+		    "\"%s\"}}\n", openai_type(status), code);
+	}
+	return m + (size_t)n;
+}
+
 void
 server_error(struct server_conn *sc, int status, const char *code,
     const char *message, uint64_t now_ms)
 {
-	char body[1024], esc[600];
-	const char *type;
-	int n;
+	char body[4096];
+	size_t n = server_error_body(sc->req.path, status, code, message, body,
+	    sizeof(body));
 
-	switch (status) {
-	case 401: type = "authentication_error"; break;
-	case 402: type = "insufficient_quota"; break;
-	case 404: type = "not_found_error"; break;
-	case 429: type = "rate_limit_error"; break;
-	case 503: type = "server_error"; break;
-	default: type = status >= 500 ? "server_error" :
-	    "invalid_request_error"; break;
-	}
-	if (json_escape(message, strlen(message), esc, sizeof(esc)) < 0) {
-		snprintf(esc, sizeof(esc), "%s", code);
-	}
-	n = snprintf(body, sizeof(body),
-	    "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":\"%s\"}}\n",
-	    esc, type, code);
-	if (n < 0 || (size_t)n >= sizeof(body)) {
-		n = snprintf(body, sizeof(body),
-		    "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":\"%s\"}}\n",
-		    code, type, code);
-	}
 	/* A request whose body was not read leaves the framing unknown. */
 	if (sc->state == SERVER_READ_HEAD || sc->state == SERVER_HEAD_READY ||
 	    sc->state == SERVER_READ_BODY) {
@@ -787,8 +838,7 @@ server_error(struct server_conn *sc, int status, const char *code,
 	    sc->req.head.method.p : "", (int)sc->req.path.n,
 	    sc->req.path.p ? sc->req.path.p : "", status, code);
 	server_respond(sc, status, "application/json",
-	    status == 405 ? "Allow: GET, POST\r\n" : NULL, body, (size_t)n, 0,
-	    now_ms);
+	    status == 405 ? "Allow: GET, POST\r\n" : NULL, body, n, 0, now_ms);
 }
 
 void

@@ -133,8 +133,21 @@ void server_respond(struct server_conn *sc, int status,
     const char *content_type, const char *extra, const char *body,
     size_t len, int borrow, uint64_t now_ms);
 
-/* An error response in OpenAI's shape {"error":{...}}. Closes after it
- * when the request's framing is not known to be consumed. */
+/* 1 for the Anthropic paths (/v1/messages and below): errors there take
+ * Anthropic's shape (SPEC §5). */
+int server_anthropic_path(struct view path);
+
+/* The JSON error body for a request on path into out[cap]: OpenAI's
+ * shape {"error":{"message","type","code"}}, or on Anthropic paths
+ * {"type":"error","error":{"type","message"}} with Anthropic's error
+ * types. A message too long for cap is replaced by the code. Returns the
+ * length, or 0 when cap is too small even for that (cap >= 256 always
+ * fits). */
+size_t server_error_body(struct view path, int status, const char *code,
+    const char *message, char *out, size_t cap);
+
+/* An error response (server_error_body()'s shape). Closes after it when
+ * the request's framing is not known to be consumed. */
 void server_error(struct server_conn *sc, int status, const char *code,
     const char *message, uint64_t now_ms);
 

@@ -86,6 +86,7 @@ sse_feed(struct sse *s, const char *p, size_t n, int *ended)
 		if (s->after_cr) {
 			s->after_cr = 0;
 			if (c == '\n') {
+				s->crlf = 1;
 				i++;	/* the LF of a CRLF */
 				continue;
 			}
@@ -99,6 +100,7 @@ sse_feed(struct sse *s, const char *p, size_t n, int *ended)
 				if (s->after_cr && i < n && p[i] == '\n') {
 					i++;
 					s->after_cr = 0;
+					s->crlf = 1;
 				}
 				*ended = 1;
 				return i;

@@ -21,6 +21,7 @@ struct sse {
 	uint8_t name_len;
 	char name[8];		/* the field name so far (longer: other) */
 	uint8_t after_cr;	/* the last byte was CR: a LF next is its end */
+	uint8_t crlf;		/* the stream has used CRLF line ends */
 	uint32_t data_lines;	/* data lines of the current event */
 	uint8_t has_lines;	/* the current event has a line */
 	uint8_t event_len;

@@ -9,90 +9,97 @@
 #include "stream.h"
 #include "upstream.h"
 
-#define USAGE_TAIL 4096		/* usage is read from this window */
 #define EV_START 2048		/* first size of the SSE event buffer */
-#define EV_CAP 32768		/* an SSE event larger than this passes
-				 * through unfiltered */
+#define EV_CAP 32768		/* an event larger than this is passed on
+				 * in pieces as it arrives */
+
+static void on_data(void *ctx, const char *p, size_t n);
 
 void
 stream_reset(struct stream *s)
 {
-	char *ev = s->ev, *tail = s->tail;
+	char *ev = s->ev;
 	size_t ev_cap = s->ev_cap;
 
-	memset(s, 0, sizeof(*s));
+	memset(s, 0, offsetof(struct stream, scan));
+	memset(&s->body_bytes, 0, sizeof(*s) -
+	    offsetof(struct stream, body_bytes));
 	s->ev = ev;
 	s->ev_cap = ev_cap;
-	s->tail = tail;
 }
 
 void
 stream_free(struct stream *s)
 {
 	free(s->ev);
-	free(s->tail);
 	s->ev = NULL;
-	s->tail = NULL;
 	s->ev_cap = 0;
 }
 
-/* Keep the last USAGE_TAIL body bytes: every non-stream response shape
- * puts its usage object at the end. */
-static void
-keep_tail(struct stream *s, const char *p, size_t n)
+void
+stream_start(struct stream *s)
 {
-	s->body_bytes += n;
-	if (s->tail == NULL && (s->tail = malloc(USAGE_TAIL)) == NULL) {
-		return;	/* no usage then: charged on the estimate */
+	usage_scan_start(&s->scan);
+	if (s->sse) {
+		sse_init(&s->reader, on_data, s);
 	}
-	if (n >= USAGE_TAIL) {
-		memcpy(s->tail, p + n - USAGE_TAIL, USAGE_TAIL);
-		s->tail_len = USAGE_TAIL;
-		return;
-	}
-	if (s->tail_len + n > USAGE_TAIL) {
-		size_t drop = s->tail_len + n - USAGE_TAIL;
-
-		memmove(s->tail, s->tail + drop, s->tail_len - drop);
-		s->tail_len -= drop;
-	}
-	memcpy(s->tail + s->tail_len, p, n);
-	s->tail_len += n;
 }
 
+/* SSE data bytes of the current event go to the usage scanner. */
 static void
-note_usage(struct stream *s, const char *p, size_t n)
+on_data(void *ctx, const char *p, size_t n)
 {
-	struct json_usage u;
+	struct stream *s = ctx;
 
-	if (json_find_usage(p, n, &u) && u.found) {
-		/* Anthropic splits usage over message_start (input) and
-		 * message_delta (output, cumulative): keep the latest of
-		 * each that is present. */
-		s->has_usage = 1;
-		if (u.in > 0) {
-			s->usage_in = u.in;
-		}
-		if (u.out > 0 || s->usage_out == 0) {
-			s->usage_out = u.out;
-		}
+	usage_scan_feed(&s->scan, p, n);
+}
+
+/* What one document (an event's data, or a whole body) said. */
+static void
+note_doc(struct stream *s, const struct usage_doc *d)
+{
+	s->content_bytes += d->content_bytes;
+	if (!d->found) {
+		return;
 	}
+	if (d->invalid) {
+		s->usage_bad = d->usage_why;
+		return;
+	}
+	s->has_usage = 1;
+	s->usage_final |= d->final;
+	usage_merge(&s->usage, &d->usage);
+}
+
+/* An event ended: what it said, and whether it goes to the client. */
+static void
+event_done(struct stream *s)
+{
+	struct usage_doc d;
+
+	usage_scan_end(&s->scan, &d);
+	note_doc(s, &d);
+	s->ev_drop = s->drop_usage && d.usage_only && !s->ev_passing;
+	usage_scan_start(&s->scan);
 }
 
 void
 stream_finish(struct stream *s)
 {
-	if (!s->sse && s->tail_len > 0) {
-		note_usage(s, s->tail, s->tail_len);
+	if (!s->sse) {
+		usage_scan_end(&s->scan, &s->doc);
+		note_doc(s, &s->doc);
 	}
 }
 
-/* Append body bytes to the client's out buffer in the client's framing.
- * Returns 0, or -1 when out has no room for them now. */
-static int
-emit(struct stream *s, struct buf *o, const char *p, size_t n)
+/* Append up to n body bytes to out in the client's framing. whole: all
+ * n or nothing, unless n could never fit. Returns how many went (0 when
+ * out has no room now). */
+static size_t
+emit(struct stream *s, struct buf *o, const char *p, size_t n, int whole)
 {
 	char sz[20];
+	size_t room;
 	int k;
 
 	if (n == 0) {
@@ -100,9 +107,13 @@ emit(struct stream *s, struct buf *o, const char *p, size_t n)
 	}
 	if (buf_room(o) < n + 16) {
 		buf_compact(o);
-		if (buf_room(o) < n + 16) {
-			return -1;
-		}
+	}
+	room = buf_room(o);
+	if (room <= 16 || (whole && room < n + 16 && n + 16 <= o->cap)) {
+		return 0;
+	}
+	if (n > room - 16) {
+		n = room - 16;
 	}
 	if (s->client_chunked) {
 		k = snprintf(sz, sizeof(sz), "%zx\r\n", n);
@@ -112,7 +123,7 @@ emit(struct stream *s, struct buf *o, const char *p, size_t n)
 	if (s->client_chunked) {
 		(void)buf_append(o, "\r\n", 2);
 	}
-	return 0;
+	return n;
 }
 
 void
@@ -124,9 +135,16 @@ stream_error_event(struct stream *s, struct server_conn *sc, const char *why)
 	if (json_escape(why, strlen(why), esc, sizeof(esc)) < 0) {
 		snprintf(esc, sizeof(esc), "upstream failed");
 	}
-	n = snprintf(ev, sizeof(ev), "event: error\ndata: {\"error\":{"
-	    "\"message\":\"upstream stream broke: %s\",\"type\":"
-	    "\"server_error\",\"code\":\"upstream_unavailable\"}}\n\n", esc);
+	if (s->anthropic) {
+		n = snprintf(ev, sizeof(ev), "event: error\ndata: {\"type\":"
+		    "\"error\",\"error\":{\"type\":\"api_error\",\"message\":"
+		    "\"upstream stream broke: %s\"}}\n\n", esc);
+	} else {
+		n = snprintf(ev, sizeof(ev), "event: error\ndata: {\"error\":{"
+		    "\"message\":\"upstream stream broke: %s\",\"type\":"
+		    "\"server_error\",\"code\":\"upstream_unavailable\"}}\n\n",
+		    esc);
+	}
 	if (s->client_chunked) {
 		int m = snprintf(frame, sizeof(frame), "%x\r\n", n);
 
@@ -138,40 +156,57 @@ stream_error_event(struct stream *s, struct server_conn *sc, const char *why)
 	}
 }
 
-/* Length of the first complete SSE event in p[0..n) including its blank
- * line, or 0. */
-static size_t
-sse_event_len(const char *p, size_t n)
+/* The SSE reader takes the buffered bytes up to the end of an event. */
+static void
+parse_events(struct stream *s)
 {
-	size_t i;
+	while (!s->ev_ended && s->ev_parsed < s->ev_len) {
+		int ended;
 
-	for (i = 1; i < n; i++) {
-		if (p[i] == '\n' && (p[i - 1] == '\n' ||
-		    (i >= 2 && p[i - 1] == '\r' && p[i - 2] == '\n'))) {
-			return i + 1;
+		s->ev_parsed += sse_feed(&s->reader, s->ev + s->ev_parsed,
+		    s->ev_len - s->ev_parsed, &ended);
+		if (ended) {
+			s->ev_ended = 1;
+			event_done(s);
 		}
 	}
-	return 0;
 }
 
-/* The usage-only chunk of an OpenAI stream: empty choices plus usage. */
+/* Pass on the parsed bytes (a whole event, or what a passing one has so
+ * far), then drop them from ev. Returns 0, or -1 when out is full. */
 static int
-is_usage_only_chunk(const char *p, size_t n)
+flush_parsed(struct stream *s, struct buf *o)
 {
-	static const char needle[] = "\"choices\":[]";
-	size_t i, k = sizeof(needle) - 1;
+	while (s->ev_emitted < s->ev_parsed) {
+		/* A whole event goes in one piece when it can: one chunk,
+		 * one write. */
+		size_t n = s->ev_drop ? s->ev_parsed - s->ev_emitted :
+		    emit(s, o, s->ev + s->ev_emitted, s->ev_parsed -
+		    s->ev_emitted, !s->ev_passing);
 
-	for (i = 0; i + k <= n; i++) {
-		if (memcmp(p + i, needle, k) == 0) {
-			return 1;
+		if (n == 0) {
+			return -1;
 		}
+		s->ev_emitted += n;
+	}
+	s->body_bytes += s->ev_parsed;
+	memmove(s->ev, s->ev + s->ev_parsed, s->ev_len - s->ev_parsed);
+	s->ev_len -= s->ev_parsed;
+	s->ev_parsed = 0;
+	s->ev_emitted = 0;
+	if (s->ev_ended) {
+		s->ev_ended = 0;
+		s->ev_passing = 0;
+		s->ev_drop = 0;
 	}
 	return 0;
 }
 
 /* SSE: assemble whole events so usage can be read from them and the
- * usage-only chunk we asked for can be hidden; each event is forwarded as
- * soon as it is complete. Returns 0, or -1 when out of memory. */
+ * usage-only chunk we asked for can be hidden; each event is passed on as
+ * soon as it is complete, an event that outgrows the buffer as it
+ * arrives. o is NULL when draining (nothing is passed on). Returns 0, or
+ * -1 when out of memory. */
 static int
 pump_sse(struct stream *s, struct upstream *u, struct buf *o,
     uint64_t now_ms)
@@ -184,42 +219,51 @@ pump_sse(struct stream *s, struct upstream *u, struct buf *o,
 		}
 	}
 	for (;;) {
-		size_t len, got;
+		size_t got;
 
-		while ((len = sse_event_len(s->ev, s->ev_len)) > 0) {
-			int had = s->has_usage;
-
-			note_usage(s, s->ev, len);
-			if (!(s->drop_usage && s->has_usage && !had &&
-			    is_usage_only_chunk(s->ev, len))) {
-				if (emit(s, o, s->ev, len) < 0) {
-					return 0;	/* out is full: wait */
-				}
-			}
-			s->body_bytes += len;
-			memmove(s->ev, s->ev + len, s->ev_len - len);
-			s->ev_len -= len;
+		parse_events(s);
+		if (s->ev_ended && s->reader.after_cr &&
+		    s->ev_parsed < s->ev_len && s->ev[s->ev_parsed] == '\n') {
+			s->ev_parsed++;	/* the LF of the CRLF that ended it */
+			s->reader.after_cr = 0;
 		}
-		if (s->ev_len == s->ev_cap && s->ev_cap < EV_CAP) {
-			char *bigger = realloc(s->ev, s->ev_cap * 2);
+		if (o == NULL && (s->ev_ended || s->ev_passing)) {
+			s->ev_drop = 1;	/* draining: nobody to pass it to */
+		}
+		if ((s->ev_ended || s->ev_passing) && s->ev_parsed > 0 &&
+		    !(s->ev_ended && s->reader.after_cr && s->reader.crlf &&
+		    s->ev_parsed == s->ev_len && u->state == UPSTREAM_BODY)) {
+			/* (An event that ended on a CR of a CRLF stream waits
+			 * for its LF, so that events stay whole.) */
+			if (flush_parsed(s, o) < 0) {
+				return 0;	/* out is full: wait */
+			}
+			continue;
+		}
+		if (s->ev_len == s->ev_cap) {
+			char *bigger = s->ev_cap < EV_CAP ?
+			    realloc(s->ev, s->ev_cap * 2) : NULL;
 
 			if (bigger != NULL) {
 				s->ev = bigger;
 				s->ev_cap *= 2;
+			} else {
+				s->ev_passing = 1;	/* too big to hold */
 			}
-		}
-		if (s->ev_len == s->ev_cap || (u->state == UPSTREAM_DONE &&
-		    s->ev_len > 0)) {
-			/* An oversized event, or a last one without its
-			 * blank line: pass it on as it is. */
-			note_usage(s, s->ev, s->ev_len);
-			if (emit(s, o, s->ev, s->ev_len) < 0) {
-				return 0;
-			}
-			s->body_bytes += s->ev_len;
-			s->ev_len = 0;
+			continue;
 		}
 		if (u->state != UPSTREAM_BODY) {
+			if (u->state == UPSTREAM_DONE && s->ev_len > 0) {
+				/* A last event without its blank line: pass
+				 * it on as it is. */
+				event_done(s);
+				s->ev_drop = o == NULL;
+				s->ev_passing = 1;
+				s->ev_parsed = s->ev_len;
+				if (flush_parsed(s, o) < 0) {
+					return 0;
+				}
+			}
 			return 0;
 		}
 		got = upstream_read_body(u, s->ev + s->ev_len,
@@ -231,9 +275,9 @@ pump_sse(struct stream *s, struct upstream *u, struct buf *o,
 	}
 }
 
-/* Plain bodies: straight into out. A fixed-width chunk size line
- * ("0000001a\r\n" is valid chunk-size syntax) lets the data land in
- * place. Returns the bytes moved. */
+/* Plain bodies: straight into out, scanned for usage on the way. A
+ * fixed-width chunk size line ("0000001a\r\n" is valid chunk-size
+ * syntax) lets the data land in place. Returns the bytes moved. */
 static size_t
 pump_plain(struct stream *s, struct upstream *u, struct buf *o,
     size_t room, uint64_t now_ms)
@@ -245,7 +289,8 @@ pump_plain(struct stream *s, struct upstream *u, struct buf *o,
 
 	if (!s->client_chunked) {
 		got = upstream_read_body(u, dst, room, now_ms);
-		keep_tail(s, dst, got);
+		usage_scan_feed(&s->scan, dst, got);
+		s->body_bytes += got;
 		buf_produced(o, got);
 		return got;
 	}
@@ -258,7 +303,8 @@ pump_plain(struct stream *s, struct upstream *u, struct buf *o,
 		dst[8] = '\r';
 		dst[9] = '\n';
 		memcpy(dst + 10 + got, "\r\n", 2);
-		keep_tail(s, dst + 10, got);
+		usage_scan_feed(&s->scan, dst + 10, got);
+		s->body_bytes += got;
 		buf_produced(o, got + 12);
 	}
 	return got;
@@ -336,6 +382,43 @@ stream_pump(struct stream *s, struct upstream *u, struct server_conn *sc,
 		}
 		if (buf_len(&u->in) == 0 && u->state == UPSTREAM_BODY &&
 		    !(s->sse && s->ev_len > 0) && !upstream_tls_buffered(u)) {
+			return STREAM_WAIT;
+		}
+	}
+}
+
+enum stream_status
+stream_drain(struct stream *s, struct upstream *u, uint64_t now_ms,
+    const char **why)
+{
+	char sink[4096];
+	size_t got;
+
+	for (;;) {
+		if (u->state == UPSTREAM_FAILED) {
+			*why = u->error;
+			return STREAM_BROKEN;
+		}
+		if (s->sse) {
+			if (pump_sse(s, u, NULL, now_ms) < 0) {
+				*why = "out of memory";
+				return STREAM_BROKEN;
+			}
+			if (u->state == UPSTREAM_DONE) {
+				return STREAM_DONE;
+			}
+			if (u->state == UPSTREAM_BODY) {
+				return STREAM_WAIT;
+			}
+			continue;
+		}
+		if (u->state == UPSTREAM_DONE) {
+			return STREAM_DONE;
+		}
+		got = upstream_read_body(u, sink, sizeof(sink), now_ms);
+		usage_scan_feed(&s->scan, sink, got);
+		s->body_bytes += got;
+		if (got == 0 && u->state == UPSTREAM_BODY) {
 			return STREAM_WAIT;
 		}
 	}

@@ -3,11 +3,17 @@
 /* A response body on its way from an upstream to a client: decoded from
  * the upstream's framing, framed for the client (chunked or not), with
  * backpressure (bytes are pulled only while the client's output buffer
- * has room), and its usage read on the way: from whole SSE events of a
- * stream, from the tail of any other body. It reports what happened; the
- * exchange decides what that means. */
+ * has room), and its usage read on the way by JSON meaning (usage.h):
+ * from each SSE event of a stream (sse.h), from the whole of any other
+ * body. Events are forwarded whole as soon as they are complete; one
+ * larger than the event buffer is passed on in pieces as it arrives, so
+ * memory stays bounded whatever the event size. It reports what
+ * happened; the exchange decides what that means. */
 #include <stddef.h>
 #include <stdint.h>
+
+#include "sse.h"
+#include "usage.h"
 
 struct server_conn;
 struct upstream;
@@ -17,15 +23,24 @@ struct stream {
 	int client_chunked;	/* the client's body is chunked by us */
 	int drop_usage;		/* hide the usage-only chunk (the relay
 				 * asked for usage, the client did not) */
+	int anthropic;		/* errors in Anthropic's shape */
 	char *ev;		/* owned: SSE bytes of the event being
 				 * assembled, NULL until the first stream */
 	size_t ev_len, ev_cap;
-	char *tail;		/* owned, lazily: the last body bytes (usage
-				 * ends every non-stream shape) */
-	size_t tail_len;
+	size_t ev_parsed;	/* bytes of ev the SSE reader has taken */
+	size_t ev_emitted;	/* of those, already passed on */
+	int ev_ended;		/* ev[0..ev_parsed) is a whole event */
+	int ev_passing;		/* the event outgrew ev: passed on as read */
+	int ev_drop;		/* the ended event is not passed on */
+	struct sse reader;	/* SSE framing */
+	struct usage_scan scan;	/* the current JSON document */
 	uint64_t body_bytes;	/* decoded body bytes relayed */
-	int has_usage;
-	uint64_t usage_in, usage_out;
+	uint64_t content_bytes;	/* content delivered (usage.h) */
+	int has_usage;		/* the provider reported usage */
+	int usage_final;	/* ... its last word (not message_start's) */
+	const char *usage_bad;	/* invalid usage: why (static), or NULL */
+	struct usage usage;	/* what it reported, merged */
+	struct usage_doc doc;	/* a non-stream body: what it said */
 };
 
 /* Ready for a new body; the buffers stay for reuse. */
@@ -33,6 +48,10 @@ void stream_reset(struct stream *s);
 
 /* Free the buffers. */
 void stream_free(struct stream *s);
+
+/* The head is known: start reading the body (sse and client_chunked
+ * set). */
+void stream_start(struct stream *s);
 
 enum stream_status {
 	STREAM_WAIT,		/* more later (input or room) */
@@ -49,12 +68,18 @@ enum stream_status {
 enum stream_status stream_pump(struct stream *s, struct upstream *u,
     struct server_conn *sc, uint64_t now_ms, const char **why);
 
-/* The body is complete: read the usage of a non-stream body from its
- * tail. */
+/* The client has gone: read the rest of the body for its usage only
+ * (`disconnect drain`), as far as the upstream has it now. */
+enum stream_status stream_drain(struct stream *s, struct upstream *u,
+    uint64_t now_ms, const char **why);
+
+/* The body is complete: the usage of a non-stream body (and its id and
+ * status, in s->doc). */
 void stream_finish(struct stream *s);
 
 /* Append an SSE `error` event in the client's framing (SPEC §4: a
- * stream that breaks after its head ends visibly). */
+ * stream that breaks after its head ends visibly), in Anthropic's shape
+ * on Anthropic paths. */
 void stream_error_event(struct stream *s, struct server_conn *sc,
     const char *why);
 

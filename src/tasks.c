@@ -15,6 +15,7 @@
 #include "pool.h"
 #include "tasks.h"
 #include "upstream.h"
+#include "usage.h"
 #include "util.h"
 
 #define TASK_ID_MAX 128
@@ -28,9 +29,7 @@ struct task_poll {
 	char id[TASK_ID_MAX];
 	char *head;			/* owned request (holds a secret) */
 	size_t head_len;
-	char body[8192];		/* the answer; larger ones are ignored */
-	size_t body_len;
-	int too_big;
+	struct usage_scan scan;		/* the answer, read as it comes */
 	int status;
 };
 
@@ -57,35 +56,58 @@ tasks_init(uint64_t now_ms)
 	next_poll_ms = now_ms + poll_period_ms();
 }
 
+int
+tasks_id_ok(const char *id)
+{
+	size_t n = strlen(id), i;
+
+	if (n == 0 || n >= TASK_ID_MAX) {
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		char ch = id[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+		    ch == ':' || ch == '-')) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 void
-tasks_record(const char *req_id, const char *body, size_t n,
+tasks_record(const char *req_id, const struct usage_doc *answer,
     const char *wallet, const char *model, const char *route,
     const char *cred)
 {
 	struct ledger_task t;
-	struct view idv;
-	char id[TASK_ID_MAX], err[256];
-	long k;
+	char err[256];
 
-	if (json_top_string(body, n, "id", &idv) != JSON_OK ||
-	    (k = json_unescape(idv, id, sizeof(id))) <= 0 ||
-	    strlen(id) != (size_t)k) {
+	if (!answer->valid || answer->id[0] == '\0') {
 		log_error("%s task created but its id could not be read from "
 		    "the answer: it cannot be charged", req_id);
 		return;
 	}
+	if (!tasks_id_ok(answer->id)) {
+		log_error("%s task created with an id the relay does not "
+		    "accept (only A-Z a-z 0-9 . _ : -, at most %d bytes): it "
+		    "cannot be charged", req_id, TASK_ID_MAX - 1);
+		return;
+	}
 	memset(&t, 0, sizeof(t));
-	t.id = id;
+	t.id = answer->id;
 	t.wallet = wallet;
 	t.model = model;
 	t.route = route;
 	t.cred = cred;
 	if (ledger_task(billing_ledger(), &t, err, sizeof(err)) < 0) {
-		log_error("%s task %s not recorded: %s", req_id, id, err);
+		log_error("%s task %s not recorded: %s", req_id, answer->id,
+		    err);
 		return;
 	}
-	log_info("%s task %s recorded (wallet=%s route=%s key=%s)", req_id, id,
-	    wallet, route, cred);
+	log_info("%s task %s recorded (wallet=%s route=%s key=%s)", req_id,
+	    answer->id, wallet, route, cred != NULL ? cred : "(none)");
 }
 
 /* The charge of a task that ended: its usage when it succeeded, a zero
@@ -93,22 +115,24 @@ tasks_record(const char *req_id, const char *body, size_t n,
  * task then stays open. */
 static int
 task_line(const struct ledger_task *t, const struct conf *c, int ok,
-    const char *body, size_t n, struct ledger_charge *ch)
+    const struct usage_doc *answer, struct ledger_charge *ch)
 {
 	const struct conf_model *m = conf_find_model(c, t->model,
 	    strlen(t->model));
-	struct json_usage u;
 
-	memset(&u, 0, sizeof(u));
-	if (ok && (!json_find_usage(body, n, &u) || m == NULL)) {
+	if (!ok) {
+		return 0;
+	}
+	if (!answer->found || answer->invalid || m == NULL) {
 		log_error("task %s succeeded but %s: left open", t->id,
 		    m == NULL ? "its model is no longer configured" :
+		    answer->invalid ? answer->usage_why :
 		    "no usage came with it");
 		return -1;
 	}
-	ch->in = u.in;
-	ch->out = u.out;
-	if (ok && billing_cost(c, m, u.in, u.out, &ch->usd_nano,
+	ch->in = answer->usage.in;
+	ch->out = answer->usage.out;
+	if (billing_cost(c, m, ch->in, ch->out, &ch->usd_nano,
 	    &ch->cur_nano) < 0) {
 		log_error("task %s charge overflows: left open", t->id);
 		return -1;
@@ -118,25 +142,24 @@ task_line(const struct ledger_task *t, const struct conf *c, int ok,
 
 void
 tasks_settle(const char *id, const struct conf *c, const char *req_id,
-    int status, const char *body, size_t n)
+    int status, const struct usage_doc *answer)
 {
 	const struct ledger_task *t = ledger_task_find(billing_ledger(), id);
+	const char *st = answer->status;
 	struct ledger_charge ch;
-	struct view st;
 	char err[256];
 	int ok;
 
-	if (t == NULL || t->charged ||
-	    json_top_string(body, n, "status", &st) != JSON_OK) {
+	if (t == NULL || t->charged || st[0] == '\0') {
 		return;
 	}
-	ok = util_view_eq(st, "succeeded");
-	if (!ok && !util_view_eq(st, "failed") &&
-	    !util_view_eq(st, "cancelled") && !util_view_eq(st, "expired")) {
+	ok = strcmp(st, "succeeded") == 0;
+	if (!ok && strcmp(st, "failed") != 0 && strcmp(st, "cancelled") != 0 &&
+	    strcmp(st, "expired") != 0) {
 		return;	/* still running */
 	}
 	memset(&ch, 0, sizeof(ch));
-	if (task_line(t, c, ok, body, n, &ch) < 0) {
+	if (task_line(t, c, ok, answer, &ch) < 0) {
 		return;
 	}
 	ch.id = req_id;
@@ -144,14 +167,14 @@ tasks_settle(const char *id, const struct conf *c, const char *req_id,
 	ch.wallet = t->wallet;
 	ch.model = t->model;
 	ch.route = t->route;
-	ch.cred = t->cred;
+	ch.cred = t->cred != NULL && t->cred[0] != '\0' ? t->cred : NULL;
 	ch.status = status;
 	if (ledger_charge(billing_ledger(), &ch, err, sizeof(err)) < 0) {
 		log_error("task %s: ledger write failed: %s", t->id, err);
 		return;
 	}
 	metrics.charges += ok;
-	log_info("task %s %.*s: %s (out=%llu)", t->id, (int)st.n, st.p,
+	log_info("task %s %s: %s (out=%llu)", t->id, st,
 	    ok ? "charged" : "closed without charge",
 	    (unsigned long long)ch.out);
 }
@@ -181,6 +204,12 @@ locate(const struct conf *c, const struct ledger_task *t,
 	}
 	*route = i;
 	pv = &c->providers[m->routes[i].provider];
+	if ((t->cred == NULL || t->cred[0] == '\0' ||
+	    strcmp(t->cred, "(none)") == 0) && pv->auth == CONF_AUTH_NONE) {
+		*cred = SIZE_MAX;	/* auth=none: no credential */
+		*mp = m;
+		return TASKS_FOUND;
+	}
 	for (i = 0; i < pv->ncreds && strcmp(pv->creds[i].label, t->cred);
 	    i++) {
 	}
@@ -283,6 +312,7 @@ poll_start(const struct ledger_task *t, uint64_t now_ms)
 	}
 	tp->tag.kind = POOL_OWNER_TASK_POLL;
 	tp->conf = g->conf;
+	usage_scan_start(&tp->scan);
 	snprintf(tp->id, sizeof(tp->id), "%s", t->id);
 	if (poll_head(tp, &g->conf->providers[prov],
 	    gen_fixed(g, prov, cred)) < 0 ||
@@ -358,17 +388,10 @@ tasks_on_upstream(struct task_poll *tp, struct upstream *u, uint64_t now_ms)
 		break;
 	}
 	while (u->state == UPSTREAM_BODY) {
-		char sink[4096];
-		size_t room = sizeof(tp->body) - tp->body_len, got;
+		char buf[4096];
+		size_t got = upstream_read_body(u, buf, sizeof(buf), now_ms);
 
-		if (room == 0) {
-			tp->too_big = 1;
-			got = upstream_read_body(u, sink, sizeof(sink), now_ms);
-		} else {
-			got = upstream_read_body(u, tp->body + tp->body_len,
-			    room, now_ms);
-			tp->body_len += got;
-		}
+		usage_scan_feed(&tp->scan, buf, got);
 		if (got == 0) {
 			break;
 		}
@@ -376,10 +399,11 @@ tasks_on_upstream(struct task_poll *tp, struct upstream *u, uint64_t now_ms)
 	if (u->state == UPSTREAM_FAILED) {
 		poll_over(tp, now_ms);
 	} else if (u->state == UPSTREAM_DONE) {
-		if (!tp->too_big) {
-			tasks_settle(tp->id, tp->conf, "relay-poll",
-			    tp->status, tp->body, tp->body_len);
-		}
+		struct usage_doc answer;
+
+		usage_scan_end(&tp->scan, &answer);
+		tasks_settle(tp->id, tp->conf, "relay-poll", tp->status,
+		    &answer);
 		poll_free(tp, now_ms);
 	}
 }

@@ -11,11 +11,16 @@
 struct conf;
 struct conf_model;
 struct upstream;
+struct usage_doc;
 
 #define TASKS_PATH "/v1/contents/generations/tasks"
 
 /* The relay's own poll of one open task; its upstream's owner. */
 struct task_poll;
+
+/* 1 when a task id from an upstream may go into a request line (SPEC
+ * §10): [A-Za-z0-9._:-], 1 to 128 bytes. */
+int tasks_id_ok(const char *id);
 
 /* Start the poll timer (the first poll one period from now; the period
  * is RELAY_TASK_POLL_MS in the environment, for tests, or 30 s). */
@@ -24,16 +29,17 @@ void tasks_init(uint64_t now_ms);
 /* Stop every poll in flight. */
 void tasks_free(void);
 
-/* The provider answered the creation of a task (its JSON body, or its
- * tail): record who made it and where it lives. Failures are logged. */
-void tasks_record(const char *req_id, const char *body, size_t n,
+/* The provider answered the creation of a task (what its body said):
+ * record who made it and where it lives. Failures are logged. */
+void tasks_record(const char *req_id, const struct usage_doc *answer,
     const char *wallet, const char *model, const char *route,
     const char *cred);
 
-/* A read of task id answered status with body: when the task has ended,
- * charge it (succeeded) or close it (failed, cancelled, expired). */
+/* A read of task id answered status (what its body said): when the task
+ * has ended, charge it (succeeded) or close it (failed, cancelled,
+ * expired). */
 void tasks_settle(const char *id, const struct conf *c, const char *req_id,
-    int status, const char *body, size_t n);
+    int status, const struct usage_doc *answer);
 
 enum tasks_where {
 	TASKS_FOUND,		/* *m, *route, *cred are set */

@@ -694,11 +694,12 @@ def test_pinned_holds_charges_ledger_and_wallet(env):
               rb'"note":"top-up","prev":"0{64}"}']
     ids = [None]
 
-    def charge_line(rid, model, route, cred, tin, tout, usd, cur, estimated=False):
+    def charge_line(rid, model, route, cred, tin, tout, usd, cur, estimated=False, cut=None):
         return (b'{' + TS_RE + b',"type":"charge","id":"' + rid + b'","wallet":"acme",'
                 b'"model":"' + model + b'","route":"' + route + b'","cred":"' + cred +
                 b'","status":200,"in":%d,"out":%d,"usd_nano":%d,"cny_nano":%d' % (
                     tin, tout, usd, cur) + (b',"estimated":true' if estimated else b'') +
+                (b',"cut":"' + cut + b'"' if cut else b'') +
                 b',"prev":"[0-9a-f]{64}"}')
 
     def rid_of(head):
@@ -741,7 +742,8 @@ def test_pinned_holds_charges_ledger_and_wallet(env):
     assert wallet() == wallet_body(balance, 0, charged, count)
 
     # 4. A stream the upstream cuts after two events: charged on an
-    # estimate, input from the body, output from the bytes relayed.
+    # estimate, input from the body, output from the content delivered
+    # ("tok0 tok1 ": 10 bytes, 2 tokens), marked cut by the upstream.
     body = b'{"model":"gpt-5.2","stream":true,"max_tokens":1000,"messages":[]}'
     out, head, rest = post(b'/v1/chat/completions', body, b'x-mock: sse_cut:2\r\n')
     err = (b'event: error\ndata: {"error":{"message":"upstream stream broke: upstream closed '
@@ -749,34 +751,38 @@ def test_pinned_holds_charges_ledger_and_wallet(env):
            b'"code":"upstream_unavailable"}}\n\n')
     relayed = [chat_event(0), chat_event(1)]
     assert rest == b''.join(b'%x\r\n%s\r\n' % (len(e), e) for e in relayed + [err]), rest
-    # today's behaviour; issue 13 may change it: the estimate is body
-    # bytes / 4 (SSE framing included), not the content delivered
-    tin, tout = len(body) // 4, min(sum(len(e) for e in relayed) // 4, 1000)
-    assert (tin, tout) == (16, 93)
+    # (Issue 13: it was the body bytes / 4, SSE framing included: 93.)
+    tin, tout = len(body) // 4, len(b'tok0 tok1 ') // 4
+    assert (tin, tout) == (16, 2)
     usd_e = usd_nano(tin, tout, '1.75', '14.00')
     cur_e = cny_nano(usd_e)
     balance -= cur_e
     charged += cur_e
     count += 1
     expect.append(charge_line(rid_of(head), b'gpt-5.2', b'mock/gpt-5.2-2026-01-01', b'mock#1',
-                              tin, tout, usd_e, cur_e, estimated=True))
+                              tin, tout, usd_e, cur_e, estimated=True, cut=b'upstream'))
     assert wallet() == wallet_body(balance, 0, charged, count)
 
-    # 4b. An Anthropic stream cut after two text deltas: message_start's
-    # usage (25 in, 1 out) stands as the answer's usage.
-    # today's behaviour; issue 13 may change it: charged 1 output token,
-    # not marked estimated, though two deltas reached the client
+    # 4b. An Anthropic stream cut after two text deltas: input from
+    # message_start (25), output from the content delivered (2 tokens),
+    # estimated and cut (issue 13: it was charged message_start's 1
+    # output token as if it were the answer's usage).
     body = b'{"model":"claude-3-5-sonnet","stream":true,"max_tokens":100}'
     out, head, rest = post(b'/v1/messages', body, b'x-mock: sse_cut:4\r\n')
     ev = anthropic_events(2)[:4]
-    assert rest == b''.join(b'%x\r\n%s\r\n' % (len(e), e) for e in ev + [err]), rest
-    usd_a = usd_nano(25, 1, '3.00', '15.00')
+    # On an Anthropic path the error event has Anthropic's shape (SPEC §5).
+    err_a = (b'event: error\ndata: {"type":"error","error":{"type":"api_error","message":'
+             b'"upstream stream broke: upstream closed the connection before the end of the '
+             b'body"}}\n\n')
+    assert rest == b''.join(b'%x\r\n%s\r\n' % (len(e), e) for e in ev + [err_a]), rest
+    usd_a = usd_nano(25, 2, '3.00', '15.00')
     cur_a = cny_nano(usd_a)
     balance -= cur_a
     charged += cur_a
     count += 1
     expect.append(charge_line(rid_of(head), b'claude-3-5-sonnet',
-                              b'mock/claude-3-5-sonnet-20241022', b'mock#1', 25, 1, usd_a, cur_a))
+                              b'mock/claude-3-5-sonnet-20241022', b'mock#1', 25, 2, usd_a, cur_a,
+                              estimated=True, cut=b'upstream'))
     assert wallet() == wallet_body(balance, 0, charged, count)
 
     # 5. A hold that does not fit: 402, nothing reaches the upstream.

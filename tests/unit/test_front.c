@@ -879,15 +879,13 @@ test_tasks(const struct conf *c)
 	    "{\"model\":\"vloc\"}"));
 	ok_int(t_status(k.buf), 200, "created on the auth=none provider");
 	ok_int(ledger_count("\"id\":\"cgt-loc\",\"wallet\":\"acme\","
-	    "\"model\":\"vloc\",\"route\":\"loc/vl\",\"cred\":\"(none)\""), 1,
-	    "recorded with the credential \"(none)\"");
+	    "\"model\":\"vloc\",\"route\":\"loc/vl\",\"prev\""), 1,
+	    "recorded without a credential (auth=none)");
 	consume(&k);
 	request(&k, get("/v1/contents/generations/tasks/cgt-loc", ACME));
-	/* BUG (see test_tasks): the task's credential "(none)" is looked
-	 * up among the provider's credentials, so the read is answered 503
-	 * "credential (none) of task cgt-loc is no longer configured" and
-	 * the task is never charged. */
-	ok_bug(t_status(k.buf) == 200, "an auth=none task can be read (got "
+	/* It used to be recorded as "(none)", looked up among the
+	 * provider's credentials and answered 503. */
+	ok(t_status(k.buf) == 200, "an auth=none task can be read (got "
 	    "%d: %s)", t_status(k.buf), t_body(k.buf));
 	cli_close(&k);
 }

@@ -92,6 +92,27 @@ test_charge(void)
 	    "-0 is not negative");
 	ok(parse(CH "\"cny_nano\":9223372036854775807," PREV "}") == 0 &&
 	    rec.amount == INT64_MAX, "largest debit");
+
+	/* Cached and cache-write tokens, and who cut an estimated answer
+	 * (SPEC §8). */
+	ok(parse(CH "\"cached\":1920,\"cache_write\":100000,\"cny_nano\":5,"
+	    "\"estimated\":true,\"cut\":\"client\"," PREV "}") == 0,
+	    "cached, cache_write, cut: %s", why);
+	ok(rec.cached == 1920 && rec.cache_write == 100000, "cache counts");
+	ok_str(rec.cut, "client", "cut");
+	ok(parse(CH PREV "}") == 0 && rec.cached == 0 &&
+	    rec.cache_write == 0 && rec.cut[0] == '\0', "absent: 0 and \"\"");
+	ok(parse(CH "\"cut\":\"upstream\"," PREV "}") == 0, "cut upstream");
+	bad("cut someone else", CH "\"cut\":\"server\"," PREV "}",
+	    "\"cut\" must be \"client\" or \"upstream\"");
+	bad("cached negative", CH "\"cached\":-1," PREV "}",
+	    "\"cached\" is negative");
+	bad("cache_write a string", CH "\"cache_write\":\"1\"," PREV "}",
+	    "\"cache_write\" must be an integer");
+	bad("cached in a credit", "{\"ts\":\"2026-11-20T10:00:00.000Z\","
+	    "\"type\":\"credit\",\"wallet\":\"w\",\"cny_nano\":1,"
+	    "\"cached\":1," PREV "}",
+	    "\"cached\" does not belong in a credit record");
 }
 
 static void

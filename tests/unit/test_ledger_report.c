@@ -163,29 +163,29 @@ test_report(void)
 
 	ok(report(p, NULL, NULL, out, sizeof out) == 0, "report: %s", err);
 	ok_str(out,
-	    "wallet  requests  in tokens  out tokens       USD   CNY\n"
-	    "acme           2       1010         510  0.008908  0.06\n"
-	    "beta           1       2000         100  0.007500  0.05\n"
-	    "total          3       3010         610  0.016408  0.12\n",
+	    "wallet  requests  in tokens  cached  cache write  out tokens       USD   CNY\n"
+	    "acme           2       1010       0            0         510  0.008908  0.06\n"
+	    "beta           1       2000       0            0         100  0.007500  0.05\n"
+	    "total          3       3010       0            0         610  0.016408  0.12\n",
 	    "report by wallet");
 	ok(report(p, "model", NULL, out, sizeof out) == 0, "by model");
 	ok_str(out,
-	    "model              requests  in tokens  out tokens       USD   "
+	    "model              requests  in tokens  cached  cache write  out tokens       USD   "
 	    "CNY\n"
-	    "claude-3-5-sonnet         1       2000         100  0.007500  "
+	    "claude-3-5-sonnet         1       2000       0            0         100  0.007500  "
 	    "0.05\n"
-	    "gpt-5.2                   2       1010         510  0.008908  "
+	    "gpt-5.2                   2       1010       0            0         510  0.008908  "
 	    "0.06\n"
-	    "total                     3       3010         610  0.016408  "
+	    "total                     3       3010       0            0         610  0.016408  "
 	    "0.12\n", "report by model");
 	ok(report(p, "day", "2026-11-21", out, sizeof out) == 0, "by day");
 	ok_str(out,
-	    "day         requests  in tokens  out tokens       USD   CNY\n"
-	    "2026-11-21         2       2010         110  0.007658  0.06\n"
-	    "total              2       2010         110  0.007658  0.06\n",
+	    "day         requests  in tokens  cached  cache write  out tokens       USD   CNY\n"
+	    "2026-11-21         2       2010       0            0         110  0.007658  0.06\n"
+	    "total              2       2010       0            0         110  0.007658  0.06\n",
 	    "report by day since");
 	ok(report(p, "day", "2027-01-01", out, sizeof out) == 0 &&
-	    strstr(out, "total         0          0           0  0.000000  "
+	    strstr(out, "total         0          0       0            0           0  0.000000  "
 	    "0.00\n") != NULL, "nothing since: %s", out);
 	ok(report(p, "colour", NULL, out, sizeof out) < 0 &&
 	    strcmp(err, "bad --by 'colour' (wallet, model or day)") == 0,
@@ -212,9 +212,9 @@ test_currencies(void)
 	ok_str(out, "w USD 4.99\n", "usd balance, upper-case");
 	ok(report(p, NULL, NULL, out, sizeof out) == 0, "usd report: %s", err);
 	ok_str(out,
-	    "wallet  requests  in tokens  out tokens       USD   USD\n"
-	    "w              1          1           2  0.011000  0.01\n"
-	    "total          1          1           2  0.011000  0.01\n",
+	    "wallet  requests  in tokens  cached  cache write  out tokens       USD   USD\n"
+	    "w              1          1       0            0           2  0.011000  0.01\n"
+	    "total          1          1       0            0           2  0.011000  0.01\n",
 	    "usd report: the debit in both columns");
 	p = path_of("tasks-only.jsonl");
 	unlink(p);
@@ -224,8 +224,8 @@ test_currencies(void)
 	    "tasks only: no balances");
 	ok(report(p, "model", NULL, out, sizeof out) == 0, "report: %s", err);
 	ok_str(out,
-	    "model  requests  in tokens  out tokens       USD  currency\n"
-	    "total         0          0           0  0.000000      0.00\n",
+	    "model  requests  in tokens  cached  cache write  out tokens       USD  currency\n"
+	    "total         0          0       0            0           0  0.000000      0.00\n",
 	    "no amount yet: the column says currency");
 }
 
@@ -267,9 +267,9 @@ test_torn(void)
 	    "at start)") == 0, "verify: %s", err);
 	ok(report(p, NULL, NULL, out, sizeof out) == 0, "report: %s", err);
 	ok_str(out,
-	    "wallet  requests  in tokens  out tokens       USD   CNY\n"
-	    "acme           1          1           2  0.000000  0.01\n"
-	    "total          1          1           2  0.000000  0.01\n"
+	    "wallet  requests  in tokens  cached  cache write  out tokens       USD   CNY\n"
+	    "acme           1          1       0            0           2  0.000000  0.01\n"
+	    "total          1          1       0            0           2  0.000000  0.01\n"
 	    "note: line 2 is torn (no newline at the end of the file) and was "
 	    "left out\n", "torn tail noted");
 }

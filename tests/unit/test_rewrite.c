@@ -601,6 +601,8 @@ test_usage_edit(void)
 static unsigned char out_mem[8192];
 static struct buf out;
 
+static int may_shrink;		/* rewrite_response.may_shrink */
+
 static const char *
 resp_head(const char *upstream, const char *method, int minor,
     int close_in, struct rewrite_framing *f, int *rc)
@@ -616,6 +618,7 @@ resp_head(const char *upstream, const char *method, int minor,
 	r.request_id = "req_0123456789abcdef000001";
 	r.route = "openai/gpt-5.2";
 	r.attempts = 2;
+	r.may_shrink = may_shrink;
 	memset(f, 0, sizeof(*f));
 	f->sse = -1;
 	f->client_chunked = -1;
@@ -634,6 +637,7 @@ static void
 test_response_heads(void)
 {
 	struct rewrite_framing f;
+	const char *got;
 	int rc;
 
 	ok_str(resp_head("HTTP/1.1 200 OK\r\n"
@@ -780,6 +784,21 @@ test_response_heads(void)
 	    "Content-Length: 2\r\n\r\n", "POST", 1, 0, &f, &rc);
 	ok(f.sse == 1 && f.client_chunked == 0,
 	    "sse with a length: sse, length kept");
+	/* An event may be left out (the usage-only chunk the relay asked
+	 * for): the length cannot be kept, the relay frames the body. */
+	may_shrink = 1;
+	got = resp_head("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream"
+	    "\r\nContent-Length: 2\r\n\r\n", "POST", 1, 0, &f, &rc);
+	ok(f.sse == 1 && f.client_chunked == 1 && strstr(got, "Content-Length")
+	    == NULL, "sse that may shrink: chunked, no length (%s)", got);
+	resp_head("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+	    "Content-Length: 2\r\n\r\n", "POST", 0, 0, &f, &rc);
+	ok(f.client_chunked == 0 && f.close_after == 1, "the same to an "
+	    "HTTP/1.0 client: ended by the close");
+	resp_head("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	    "Content-Length: 2\r\n\r\n", "POST", 1, 0, &f, &rc);
+	ok(f.client_chunked == 0, "a JSON body never shrinks: length kept");
+	may_shrink = 0;
 }
 
 static void
@@ -810,6 +829,7 @@ test_response_fit(void)
 	r.request_id = "req_1";
 	r.route = "openai/gpt-5.2";
 	r.attempts = 1;
+	r.may_shrink = 0;
 	memset(&f, 0, sizeof(f));
 	rc = rewrite_response_head(&r, &b, &f);
 	ok_int(rc, -1, "does not fit: -1");

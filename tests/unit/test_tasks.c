@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "tasks.h"
+#include "usage.h"
 #include "t_rt.h"
 #include "upstream.h"
 #include "util.h"
@@ -106,14 +107,19 @@ static void
 record(const char *req, const char *body, const char *wallet,
     const char *cred)
 {
-	tasks_record(req, body, strlen(body), wallet, "seedance",
-	    "ark/doubao-seedance", cred);
+	struct usage_doc d;
+
+	usage_scan_all(body, strlen(body), &d);
+	tasks_record(req, &d, wallet, "seedance", "ark/doubao-seedance", cred);
 }
 
 static void
 settle(const char *id, const struct conf *c, const char *req, const char *body)
 {
-	tasks_settle(id, c, req, 200, body, strlen(body));
+	struct usage_doc d;
+
+	usage_scan_all(body, strlen(body), &d);
+	tasks_settle(id, c, req, 200, &d);
 	commit();
 }
 
@@ -303,24 +309,23 @@ test_locate(const struct conf *c)
 	    sizeof(msg)), TASKS_FOUND, "ark#1's task is still found there");
 	conf_free(gone);
 
-	/* A task made through an auth=none provider: exchange.c records
-	 * its credential as cred_label() names it, "(none)". */
-	tasks_record("req_n", "{\"id\":\"cgt-none\"}", 17, "acme", "vlocal",
-	    "local/v", "(none)");
+	/* A task made through an auth=none provider: no credential is
+	 * recorded (exchange.c passes none). It used to be recorded as
+	 * "(none)", looked up among the provider's credentials and never
+	 * found: never read, polled or charged. */
+	{
+		struct usage_doc d;
+
+		usage_scan_all("{\"id\":\"cgt-none\"}", 17, &d);
+		tasks_record("req_n", &d, "acme", "vlocal", "local/v", NULL);
+	}
 	msg[0] = '\0';
 	route = cred = 99;
-	/* BUG: locate() looks "(none)" up among the provider's credentials
-	 * (there are none) and answers TASKS_GONE, "credential (none) of
-	 * task cgt-none is no longer configured": a task on an auth=none
-	 * provider can never be read (503) nor polled, so it is never
-	 * charged. */
-	ok_bug(tasks_locate(c, "cgt-none", "acme", &m, &route, &cred, msg,
+	ok(tasks_locate(c, "cgt-none", "acme", &m, &route, &cred, msg,
 	    sizeof(msg)) == TASKS_FOUND && cred == SIZE_MAX,
 	    "an auth=none provider's task is found (got \"%s\")", msg);
 	/* Close it: the poll test below counts the open tasks. */
-	tasks_settle("cgt-none", c, "req_n2", 200, "{\"status\":\"failed\"}",
-	    19);
-	commit();
+	settle("cgt-none", c, "req_n2", "{\"status\":\"failed\"}");
 }
 
 /* ---- the relay's own poll ---------------------------------------------- */
@@ -442,8 +447,11 @@ test_poll(int lfd)
 		}
 		open_before++;
 		if (strcmp(t->id, "cgt-1") != 0 && strcmp(t->id, "cgt-nu") != 0) {
+			struct usage_doc d;
+
+			usage_scan_all("{\"status\":\"failed\"}", 19, &d);
 			tasks_settle(t->id, gen_current()->conf, "req_x", 200,
-			    "{\"status\":\"failed\"}", 19);
+			    &d);
 		}
 	}
 	commit();
