@@ -13,6 +13,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 RELAY = os.environ.get('RELAY_BIN') or os.path.join(ROOT, 'relay')
 MOCK = os.path.join(ROOT, 'build', 'mockup')
 CLIENTS = os.path.join(ROOT, 'tests', 'clients')
+# The wire corpus (tests/data/wire): whole provider answers the mock serves
+# byte for byte for a request with `x-mock-file: NAME`.
+WIRE = os.path.join(ROOT, 'tests', 'data', 'wire')
 
 # A client key and its hash, made for the tests only.
 KEY = 'rk-test-key-0000000000000000000001'
@@ -40,7 +43,7 @@ class Mock:
     def __init__(self, workdir, args=None):
         self.log = os.path.join(workdir, 'mock.log')
         args = args or []
-        self.proc = subprocess.Popen([MOCK, '--port', '0'] + args,
+        self.proc = subprocess.Popen([MOCK, '--port', '0', '--files', WIRE] + args,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()

@@ -251,6 +251,9 @@ static FILE *g_log;
 static SSL_CTX *g_ssl_ctx;          /* NULL unless --tls-cert */
 static long long g_tls_handshakes, g_tls_resumed, g_tls_failed;
 static char *g_tls_err;             /* reason of the last failed handshake */
+#define FILE_DIRS_MAX 8
+static const char *g_file_dirs[FILE_DIRS_MAX]; /* --files: wire corpus folders */
+static int g_nfile_dirs;
 
 /* The last RAW_KEEP non-/_mock requests as received, oldest first, for
  * GET /_mock/raw: the head byte for byte (request line to the blank line)
@@ -1531,6 +1534,150 @@ static int run_step(ctx_t *x, char *step)
 }
 
 /* ------------------------------------------------------------------ */
+/* x-mock-file: a recorded wire answer served byte for byte            */
+/*                                                                     */
+/*   x-mock-file: NAME          the file NAME in a --files folder (the  */
+/*                              first that has it): a whole HTTP answer */
+/*                              (status line, head, body as framed)     */
+/*   x-mock-file-step: N[:US]   write it N bytes at a time, US micro-   */
+/*                              seconds apart                           */
+/*   x-mock-file-cut: K         stop after K bytes and close (FIN)      */
+/*   x-mock-file-pause: K[:MS]  after K bytes wait MS ms (default       */
+/*                              30000) or until the peer goes away      */
+/*                                                                     */
+/* NAME is [A-Za-z0-9._-], not starting with '.', so it never leaves   */
+/* the folder.  The connection is kept only when the file's own head   */
+/* frames its body (Content-Length or chunked, no "Connection: close") */
+/* and the request allows it.                                          */
+
+static int file_name_ok(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len > 200 || n[0] == '.') return 0;
+    for (const char *p = n; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+            return 0;
+    return 1;
+}
+
+/* Read dir/name whole; NULL when absent or unreadable. */
+static char *file_load(const char *name, size_t *len)
+{
+    for (int i = 0; i < g_nfile_dirs; i++) {
+        sb_t path = {0};
+        sb_addf(&path, "%s/%s", g_file_dirs[i], name);
+        FILE *f = fopen(path.p, "rb");
+        sb_free(&path);
+        if (!f) continue;
+        sb_t d = {0};
+        char buf[65536];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0) sb_add(&d, buf, n);
+        int bad = ferror(f);
+        fclose(f);
+        if (bad || d.len > (size_t)BODY_MAX * 4) {
+            sb_free(&d);
+            return NULL;
+        }
+        if (!d.p) sb_add(&d, "", 0);
+        *len = d.len;
+        return d.p;
+    }
+    return NULL;
+}
+
+/* Does the head (up to the blank line) say the body ends with the
+ * connection? */
+static int file_close_delimited(const char *d, size_t n)
+{
+    size_t end = n;
+    for (size_t i = 0; i + 3 < n; i++)
+        if (!memcmp(d + i, "\r\n\r\n", 4)) { end = i; break; }
+    int framed = 0, close = 0;
+    const char *p = d, *e = d + end;
+    while (p < e) {
+        const char *eol = memchr(p, '\n', (size_t)(e - p));
+        size_t l = eol ? (size_t)(eol - p) : (size_t)(e - p);
+        if (l > 15 && !strncasecmp(p, "content-length:", 15)) framed = 1;
+        if (l > 18 && !strncasecmp(p, "transfer-encoding:", 18)) framed = 1;
+        if (l > 11 && !strncasecmp(p, "connection:", 11)) {
+            char v[256];
+            size_t vl = l - 11 < sizeof v - 1 ? l - 11 : sizeof v - 1;
+            memcpy(v, p + 11, vl);
+            v[vl] = 0;
+            if (vl && v[vl - 1] == '\r') v[vl - 1] = 0;
+            if (has_token(v, "close")) close = 1;
+        }
+        p += l + 1;
+    }
+    return close || !framed;
+}
+
+static int do_file(ctx_t *x, const char *name)
+{
+    x->step = "file";
+    size_t n = 0;
+    char *d = file_name_ok(name) ? file_load(name, &n) : NULL;
+    if (!d) {
+        sb_t q = {0}, m = {0};
+        sb_adds(&q, "mock: no wire file ");
+        sb_adds(&q, file_name_ok(name) ? name : "(bad name)");
+        sb_adds(&m, "{\"error\":{\"message\":");
+        sb_json_strz(&m, q.p);
+        sb_adds(&m, ",\"type\":\"mock\",\"code\":\"mock404\"}}");
+        int k = respond(x, 404, "application/json", m.p, m.len, NULL);
+        sb_free(&q);
+        sb_free(&m);
+        return k;
+    }
+    const char *st = hget(x->r, "x-mock-file-step");
+    long long step = 0, us = 0;
+    if (st) {
+        char a[64];
+        snprintf(a, sizeof a, "%s", st);
+        char *c2 = strchr(a, ':');
+        if (c2) {
+            *c2++ = 0;
+            us = parse_ll(c2, 0, 0, 10000000);
+        }
+        step = parse_ll(a, 0, 0, LLONG_MAX);
+    }
+    long long cut = parse_ll(hget(x->r, "x-mock-file-cut"), -1, 0, LLONG_MAX);
+    long long pause_at = -1, pause_ms = 30000;
+    const char *ps = hget(x->r, "x-mock-file-pause");
+    if (ps) {
+        char a[64];
+        snprintf(a, sizeof a, "%s", ps);
+        char *c2 = strchr(a, ':');
+        if (c2) {
+            *c2++ = 0;
+            pause_ms = parse_ll(c2, 30000, 0, 86400000);
+        }
+        pause_at = parse_ll(a, -1, 0, LLONG_MAX);
+    }
+    size_t end = cut >= 0 && (unsigned long long)cut < n ? (size_t)cut : n;
+    int keep = x->keep && cut < 0 && !file_close_delimited(d, n);
+    size_t pos = 0;
+    int rc = 0;
+    while (pos < end) {
+        size_t piece = end - pos;
+        if (step > 0 && (unsigned long long)step < piece) piece = (size_t)step;
+        if (pause_at >= 0 && (size_t)pause_at > pos && (size_t)pause_at < pos + piece)
+            piece = (size_t)pause_at - pos;
+        if (pos > 0 && us > 0) usleep((useconds_t)us);
+        if (conn_write(x->c, d + pos, piece) < 0) { rc = -1; break; }
+        pos += piece;
+        if (pause_at >= 0 && pos == (size_t)pause_at && pos < end &&
+            wait_ms(x->c, pause_ms) < 0) {
+            rc = -1; /* the peer went away during the pause */
+            break;
+        }
+    }
+    free(d);
+    return rc < 0 ? 0 : keep;
+}
+
+/* ------------------------------------------------------------------ */
 /* Volcengine Ark asynchronous video tasks                             */
 /*                                                                     */
 /*   POST   .../contents/generations/tasks       create -> {"id":...}  */
@@ -1900,6 +2047,14 @@ static int handle(conn_t *c, req_t *r)
     free(old);
     sb_free(&sk);
 
+    const char *xf = hget(r, "x-mock-file");
+    if (xf && *xf) {
+        int keep = do_file(&x, xf);
+        free(cred);
+        sb_free(&x.xh);
+        return keep;
+    }
+
     if (tkind != TP_NONE) {
         int keep = handle_task(&x, tkind, tid, tidlen, cred, xm);
         free(cred);
@@ -1980,7 +2135,8 @@ static void usage(void)
             "usage: mockup [--port N] [--port-file PATH] [--log PATH]\n"
             "              [--tls-cert PATH --tls-key PATH [--tls-port N]\n"
             "               [--tls-port-file PATH] [--tls-ciphers LIST]\n"
-            "               [--tls-no-tickets] [--tls-no-resume]]\n");
+            "               [--tls-no-tickets] [--tls-no-resume]]\n"
+            "              [--files DIR]...\n");
     exit(2);
 }
 
@@ -2106,6 +2262,10 @@ int main(int argc, char **argv)
             tls_port = (long)parse_ll(argv[++i], -2, -2, 65536);
         else if (strcmp(a, "--tls-port-file") == 0) tls_port_file = argv[++i];
         else if (strcmp(a, "--tls-ciphers") == 0) tls_ciphers = argv[++i];
+        else if (strcmp(a, "--files") == 0) {
+            if (g_nfile_dirs == FILE_DIRS_MAX) usage();
+            g_file_dirs[g_nfile_dirs++] = argv[++i];
+        }
         else usage();
         if (port < 0 || port > 65535) usage();
         if (tls_port < -1 || tls_port > 65535) usage();
