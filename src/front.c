@@ -10,6 +10,8 @@
 #include "gen.h"
 #include "local.h"
 #include "metrics.h"
+#include "path.h"
+#include "rewrite.h"
 #include "server.h"
 #include "tasks.h"
 #include "util.h"
@@ -73,6 +75,9 @@ front_free(struct client *cl)
 	end_exchange(cl);
 	billing_unwait(&cl->wait);
 	exchange_free(cl->spare);
+	if (cl->conf != NULL) {
+		gen_release(cl->conf);
+	}
 	util_wipe(cl->key, sizeof(cl->key));
 	server_free(cl->sc);
 	free(cl);
@@ -81,7 +86,7 @@ front_free(struct client *cl)
 static const char *
 wallet_name(const struct client *cl)
 {
-	return cl->wallet >= 0 ? cl->sc->conf->wallets[cl->wallet].name :
+	return cl->wallet >= 0 ? cl->conf->wallets[cl->wallet].name :
 	    "default";
 }
 
@@ -111,7 +116,7 @@ check_key(struct client *cl, uint64_t now_ms)
 	struct view key = { NULL, 0 };
 	unsigned char hash[32];
 
-	if (conf_open_mode(sc->conf)) {
+	if (conf_open_mode(cl->conf)) {
 		return 0;
 	}
 	if (!bearer(h, &key) && h->x_api_key.n > 0) {
@@ -131,7 +136,7 @@ check_key(struct client *cl, uint64_t now_ms)
 		return 0;
 	}
 	util_sha256(key.p, key.n, hash);
-	cl->wallet = conf_find_wallet(sc->conf, hash);
+	cl->wallet = conf_find_wallet(cl->conf, hash);
 	if (cl->wallet < 0) {
 		server_error(sc, 401, "invalid_api_key", "unknown API key",
 		    now_ms);
@@ -146,12 +151,12 @@ check_key(struct client *cl, uint64_t now_ms)
 }
 
 static int
-check_admin(struct server_conn *sc, uint64_t now_ms)
+check_admin(struct server_conn *sc, const struct conf *c, uint64_t now_ms)
 {
 	unsigned char hash[32];
 	struct view key;
 
-	if (!sc->conf->has_admin_key) {
+	if (!c->has_admin_key) {
 		server_error(sc, 403, "forbidden", "the admin API is off: set "
 		    "admin_key in the config", now_ms);
 		return -1;
@@ -162,12 +167,101 @@ check_admin(struct server_conn *sc, uint64_t now_ms)
 		return -1;
 	}
 	util_sha256(key.p, key.n, hash);
-	if (!util_ct_equal(hash, sc->conf->admin_key_hash, 32)) {
+	if (!util_ct_equal(hash, c->admin_key_hash, 32)) {
 		server_error(sc, 401, "invalid_api_key", "wrong admin key",
 		    now_ms);
 		return -1;
 	}
 	return 0;
+}
+
+/* Each request is served on the config in force when its head arrived
+ * (SPEC §10): after a reload, also on a keep-alive connection opened
+ * before. The request in hand holds its generation; the key cache is
+ * for the config it was checked under. */
+static void
+use_current_config(struct client *cl)
+{
+	const struct conf *now = gen_current()->conf;
+
+	if (cl->conf == now) {
+		return;
+	}
+	if (cl->conf != NULL) {
+		gen_release(cl->conf);
+	}
+	gen_hold(now);
+	cl->conf = now;
+	util_wipe(cl->key, sizeof(cl->key));
+	cl->key_len = 0;
+}
+
+/* 1 when host[0..n) names this machine's loopback: localhost (and
+ * *.localhost, RFC 6761), 127.0.0.0/8, [::1]; a port may follow. */
+static int
+loopback_host(struct view h)
+{
+	size_t n = h.n, i, dots = 0;
+
+	if (n > 0 && h.p[0] == '[') {
+		return n >= 5 && memcmp(h.p, "[::1]", 5) == 0 &&
+		    (n == 5 || h.p[5] == ':');
+	}
+	for (i = 0; i < n && h.p[i] != ':'; i++) {
+	}
+	n = i;
+	if (n > 0 && h.p[n - 1] == '.') {
+		n--;	/* a fully qualified "localhost." */
+	}
+	if ((n == 9 || (n > 9 && h.p[n - 10] == '.')) &&
+	    util_mem_ieq(h.p + n - 9, "localhost", 9)) {
+		return 1;
+	}
+	if (n < 7 || memcmp(h.p, "127.", 4) != 0) {
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		if (h.p[i] == '.') {
+			dots++;
+		} else if (h.p[i] < '0' || h.p[i] > '9') {
+			return 0;
+		}
+	}
+	return dots == 3;
+}
+
+/* Open mode serves whoever reaches it, so only this machine may, and not
+ * through a browser on someone else's behalf (SPEC §10): a Host that is
+ * not loopback is DNS rebinding; an Origin other than the relay's own is
+ * a cross-site page. Returns why the request is refused, or NULL. */
+static const char *
+open_mode_refusal(const struct http_request *h)
+{
+	struct view origin = rewrite_find_header(h->headers, h->nheaders,
+	    "origin");
+	struct view site = rewrite_find_header(h->headers, h->nheaders,
+	    "sec-fetch-site");
+	size_t k;
+
+	if (h->host.n > 0 && !loopback_host(h->host)) {
+		return "open mode (no wallet in the config) serves only "
+		    "loopback host names; this Host is not one";
+	}
+	if (VIEW_IEQ(site, "cross-site") || VIEW_IEQ(site, "same-site")) {
+		return "open mode refuses requests a browser makes for another "
+		    "site";
+	}
+	if (origin.n == 0) {
+		return NULL;
+	}
+	k = origin.n > 8 && util_mem_ieq(origin.p, "https://", 8) ? 8 :
+	    origin.n > 7 && util_mem_ieq(origin.p, "http://", 7) ? 7 : 0;
+	if (k == 0 || origin.n - k != h->host.n ||
+	    !util_mem_ieq(origin.p + k, h->host.p, h->host.n)) {
+		return "open mode refuses cross-origin requests (Origin is "
+		    "not this relay)";
+	}
+	return NULL;
 }
 
 /* Decide on the head alone: path, method, key (SPEC §7: 100 Continue only
@@ -180,14 +274,29 @@ on_head(struct client *cl, uint64_t now_ms)
 	struct view path = sc->req.path;
 	int get = util_view_eq(h->method, "GET");
 	int post = util_view_eq(h->method, "POST");
+	const char *why;
 	int ok;
 
 	metrics.requests++;
 	cl->wallet = -1;
+	use_current_config(cl);
+	if ((why = path_check(path, sc->req.query)) != NULL) {
+		server_error(sc, 400, "bad_request", why, now_ms);
+		return;
+	}
+	if (conf_open_mode(cl->conf) && (why = open_mode_refusal(h)) != NULL) {
+		server_error(sc, 403, "forbidden", why, now_ms);
+		return;
+	}
 	if (local_is_endpoint(path)) {
 		if (!get) {
 			server_error(sc, 405, "method_not_allowed",
 			    "use GET for this path", now_ms);
+			return;
+		}
+		if (h->chunked || h->content_length > 0) {
+			server_error(sc, 400, "bad_request",
+			    "this endpoint takes no request body", now_ms);
 			return;
 		}
 		ok = !util_view_eq(path, "/v1/wallet") ||
@@ -203,7 +312,7 @@ on_head(struct client *cl, uint64_t now_ms)
 			    "use POST for this path", now_ms);
 			return;
 		}
-		ok = check_admin(sc, now_ms) == 0;
+		ok = check_admin(sc, cl->conf, now_ms) == 0;
 	} else if (!path_starts(path, "/v1/")) {
 		server_error(sc, 404, "not_found", "unknown path", now_ms);
 		return;
@@ -239,7 +348,7 @@ take_exchange(struct client *cl, const struct conf_model *m, uint64_t now_ms)
 	ex->sc = cl->sc;
 	ex->owner = cl;
 	ex->wait = &cl->wait;
-	ex->gen = gen_of(cl->sc->conf);
+	ex->gen = gen_of(cl->conf);
 	ex->model = m;
 	ex->wallet = wallet_name(cl);
 	cl->ex = ex;
@@ -264,7 +373,7 @@ start_task_read(struct client *cl, uint64_t now_ms)
 	}
 	memcpy(id, idv.p, idv.n);
 	id[idv.n] = '\0';
-	switch (tasks_locate(sc->conf, id, wallet_name(cl), &m, &route, &cred,
+	switch (tasks_locate(cl->conf, id, wallet_name(cl), &m, &route, &cred,
 	    err, sizeof(err))) {
 	case TASKS_UNKNOWN:
 		server_error(sc, 404, "not_found", "unknown task", now_ms);
@@ -288,7 +397,8 @@ start_task_read(struct client *cl, uint64_t now_ms)
 
 /* The model the body asks for, or NULL after answering 400/404. */
 static const struct conf_model *
-find_model(struct server_conn *sc, struct json_request *jr, uint64_t now_ms)
+find_model(struct server_conn *sc, const struct conf *c,
+    struct json_request *jr, uint64_t now_ms)
 {
 	const char *body = sc->req.mem + sc->req.head_len;
 	const struct conf_model *m;
@@ -317,9 +427,9 @@ find_model(struct server_conn *sc, struct json_request *jr, uint64_t now_ms)
 		    now_ms);
 		return NULL;
 	}
-	m = conf_find_model(sc->conf, alias, (size_t)alias_len);
+	m = conf_find_model(c, alias, (size_t)alias_len);
 	if (m == NULL) {
-		api_close_aliases(sc->conf, alias, close_to, sizeof(close_to));
+		api_close_aliases(c, alias, close_to, sizeof(close_to));
 		snprintf(shown, sizeof(shown), "%.60s", alias);
 		snprintf(msg, sizeof(msg), "unknown model '%s'%s%s%s", shown,
 		    close_to[0] ? " (did you mean " : "", close_to,
@@ -333,7 +443,7 @@ static void
 start_relay(struct client *cl, uint64_t now_ms)
 {
 	struct server_conn *sc = cl->sc;
-	const struct conf *c = sc->conf;
+	const struct conf *c = cl->conf;
 	const struct conf_model *m;
 	struct json_request jr;
 	struct exchange *ex;
@@ -344,7 +454,7 @@ start_relay(struct client *cl, uint64_t now_ms)
 		start_task_read(cl, now_ms);
 		return;
 	}
-	if ((m = find_model(sc, &jr, now_ms)) == NULL ||
+	if ((m = find_model(sc, c, &jr, now_ms)) == NULL ||
 	    (ex = take_exchange(cl, m, now_ms)) == NULL) {
 		return;
 	}
@@ -378,9 +488,9 @@ on_body(struct client *cl, uint64_t now_ms)
 	struct server_conn *sc = cl->sc;
 
 	if (local_is_endpoint(sc->req.path)) {
-		local_serve(sc, wallet_name(cl), now_ms);
+		local_serve(sc, cl->conf, wallet_name(cl), now_ms);
 	} else if (path_starts(sc->req.path, "/admin/")) {
-		local_credit(sc, now_ms);
+		local_credit(sc, cl->conf, now_ms);
 	} else {
 		start_relay(cl, now_ms);
 	}

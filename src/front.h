@@ -11,6 +11,7 @@
 #include "billing.h"
 #include "pool.h"
 
+struct conf;
 struct exchange;
 struct server_conn;
 struct upstream;
@@ -22,6 +23,9 @@ struct client {
 	struct exchange *ex;		/* owned while a relay runs */
 	struct exchange *spare;		/* owned: kept for the next request */
 	struct billing_wait wait;	/* its answer waits for the commit */
+	const struct conf *conf;	/* the config of the request in hand
+					 * (its generation held), NULL before
+					 * the first */
 	long wallet;			/* this request's conf wallet, -1 open */
 	unsigned char key[96];		/* the last client key accepted here
 					 * (wiped on free); key_len 0 = none */

@@ -133,8 +133,8 @@ cut_torn(void *arg, off_t end, const char *p, size_t n, uint64_t line,
 	}
 	memcpy(tpath, l->path, k);
 	memcpy(tpath + k, ".torn", sizeof ".torn");
-	tfd = util_open(tpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0600);
+	tfd = util_open(tpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
 	if (tfd < 0 || util_write_all(tfd, p, n, &done) < 0 ||
 	    util_write_all(tfd, "\n", 1, &done) < 0 || fsync(tfd) < 0) {
 		util_errf(err, errlen, "ledger %s: cannot keep the torn last "

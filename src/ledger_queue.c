@@ -52,7 +52,7 @@ keep_unplaced(const char *path, const char *p, size_t n, const char *why)
 	char *kp = path_with(path, ".queue-unplaced");
 	size_t done;
 	int fd = kp == NULL ? -1 : util_open(kp, O_WRONLY | O_CREAT |
-	    O_APPEND | O_CLOEXEC, 0600);
+	    O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 
 	if (fd < 0 || util_write_all(fd, p, n, &done) < 0 || fsync(fd) < 0) {
 		log_error("ledger %s: %zu queued bytes (%s) cannot be kept in "
@@ -150,20 +150,29 @@ recover_lines(const char *path, const char *last_hash, const char *q,
 	return rc;
 }
 
+static const char not_ours[] = "it is not a relay queue file (the relay "
+    "never overwrites a file it did not make: move it away)";
+
 /* Map the queue file at qp if it is one of ours (a regular file of
- * LEDGER_QUEUE_FILE_SIZE bytes that starts with QUEUE_MAGIC). Returns the
- * mapping, or MAP_FAILED: then *why is NULL when there is no such file
- * (or it is not ours), else why it could not be read. */
+ * LEDGER_QUEUE_FILE_SIZE bytes that starts with QUEUE_MAGIC; a symbolic
+ * link is never followed). Returns the mapping, or MAP_FAILED: then *why
+ * is NULL when there is no such file, not_ours when it is not ours, else
+ * why it could not be read. */
 static char *
 file_map(const char *qp, int writable, const char **why)
 {
 	struct stat st;
 	char *m = MAP_FAILED;
-	int fd = util_open(qp, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+	int fd = util_open(qp, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC |
+	    O_NOFOLLOW, 0);
 
 	*why = NULL;
 	if (fd < 0) {
-		if (errno != ENOENT && errno != EISDIR) {
+		if (errno == ELOOP) {
+			*why = "it is a symbolic link (never followed)";
+		} else if (errno == EISDIR) {
+			*why = not_ours;
+		} else if (errno != ENOENT) {
 			*why = strerror(errno);
 		}
 		return MAP_FAILED;
@@ -179,6 +188,10 @@ file_map(const char *qp, int writable, const char **why)
 	    LEDGER_QUEUE_LEN_AT) != 0) {
 		munmap(m, LEDGER_QUEUE_FILE_SIZE);
 		m = MAP_FAILED;
+		*why = not_ours;
+	} else if (m == MAP_FAILED && (!S_ISREG(st.st_mode) ||
+	    st.st_size != 0)) {
+		*why = not_ours;	/* (an empty one is a new one) */
 	}
 	close(fd);
 	return m;
@@ -208,7 +221,11 @@ ledger_queue_recover(const char *path, const char *last_hash,
 		return util_errf(err, errlen, "out of memory");
 	}
 	if ((m = file_map(qp, 1, &why)) == MAP_FAILED) {
-		if (why != NULL) {
+		if (why == not_ours) {
+			util_errf(err, errlen, "ledger %s: %s: %s", path, qp,
+			    why);
+			rc = -1;
+		} else if (why != NULL) {
 			util_errf(err, errlen, "ledger %s: its queue file %s "
 			    "cannot be read (%s); it may hold charges that "
 			    "were answered but not yet written, and the relay "
@@ -216,8 +233,8 @@ ledger_queue_recover(const char *path, const char *last_hash,
 			rc = -1;
 		}
 		free(qp);
-		return rc;	/* none, or not ours: ledger_queue_map()
-				 * starts it over */
+		return rc;	/* none (or empty): ledger_queue_map() makes
+				 * it */
 	}
 	len = queued_len(m);
 	if (len > LEDGER_QUEUE_CAP) {
@@ -240,8 +257,10 @@ ledger_queue_recover(const char *path, const char *last_hash,
 	return rc;
 }
 
-/* Map the open queue file fd (st: its status), starting it over when it
- * is new or not ours. Returns the mapping, or MAP_FAILED with errno. */
+/* Map the open queue file fd (st: its status), making it when it is new
+ * (empty). One that is not ours is never overwritten (ledger_queue_
+ * recover() stopped the start already; this is one made since). Returns
+ * the mapping, or MAP_FAILED with errno. */
 static char *
 map_fd(int fd, const struct stat *st, const char *path, const char *qp)
 {
@@ -256,19 +275,19 @@ map_fd(int fd, const struct stat *st, const char *path, const char *qp)
 	    LEDGER_QUEUE_LEN_AT) == 0) {
 		return m;
 	}
-	/* New, or not ours: start it over. Its blocks are reserved now
-	 * (where the file system can), so a store into the mapping later
-	 * need not find space; no fsync: its lines only need to outlive the
-	 * process, like the ledger's. */
+	/* New: make it. Its blocks are reserved now (where the file system
+	 * can), so a store into the mapping later need not find space; no
+	 * fsync: its lines only need to outlive the process, like the
+	 * ledger's. */
 	if (m != MAP_FAILED) {
 		munmap(m, LEDGER_QUEUE_FILE_SIZE);
 	}
-	if (st->st_size > 0) {
-		log_warn("ledger %s: %s is not a relay queue file: started "
-		    "over", path, qp);
+	if (!S_ISREG(st->st_mode) || st->st_size > 0) {
+		log_error("ledger %s: %s: %s", path, qp, not_ours);
+		errno = EEXIST;
+		return MAP_FAILED;
 	}
-	if ((st->st_size > 0 && ftruncate(fd, 0) < 0) ||
-	    ftruncate(fd, LEDGER_QUEUE_FILE_SIZE) < 0) {
+	if (ftruncate(fd, LEDGER_QUEUE_FILE_SIZE) < 0) {
 		return MAP_FAILED;
 	}
 	(void)posix_fallocate(fd, 0, LEDGER_QUEUE_FILE_SIZE);
@@ -285,8 +304,8 @@ ledger_queue_map(const char *path)
 {
 	char *qp = path_with(path, ".queue"), *m = MAP_FAILED;
 	struct stat st;
-	int fd = qp == NULL ? -1 : util_open(qp, O_RDWR | O_CREAT | O_CLOEXEC,
-	    0600);
+	int fd = qp == NULL ? -1 : util_open(qp, O_RDWR | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
 
 	if (fd < 0 || fstat(fd, &st) < 0 ||
 	    (m = map_fd(fd, &st, path, qp)) == MAP_FAILED) {

@@ -29,9 +29,9 @@ local_is_endpoint(struct view p)
 }
 
 static void
-serve_wallet(struct server_conn *sc, const char *w, uint64_t now_ms)
+serve_wallet(struct server_conn *sc, const struct conf *c, const char *w,
+    uint64_t now_ms)
 {
-	const struct conf *c = sc->conf;
 	struct ledger *l = billing_ledger();
 	int64_t bal = ledger_balance(l, w), today_nano = 0;
 	uint64_t requests = 0, usd_abs = 0, abs_bal;
@@ -77,7 +77,8 @@ serve_metrics(struct server_conn *sc, uint64_t now_ms)
 }
 
 void
-local_serve(struct server_conn *sc, const char *wallet, uint64_t now_ms)
+local_serve(struct server_conn *sc, const struct conf *c, const char *wallet,
+    uint64_t now_ms)
 {
 	struct view path = sc->req.path;
 
@@ -85,12 +86,12 @@ local_serve(struct server_conn *sc, const char *wallet, uint64_t now_ms)
 		server_respond(sc, 200, "application/json", NULL,
 		    "{\"status\":\"ok\"}\n", 16, 1, now_ms);
 	} else if (path_is(path, "/v1/models")) {
-		const struct gen *g = gen_of(sc->conf);
+		const struct gen *g = gen_of(c);
 
 		server_respond(sc, 200, "application/json", NULL,
 		    g->models_json, g->models_len, 1, now_ms);
 	} else if (path_is(path, "/v1/wallet")) {
-		serve_wallet(sc, wallet, now_ms);
+		serve_wallet(sc, c, wallet, now_ms);
 	} else if (path_is(path, "/")) {
 		server_respond(sc, 200, "text/html; charset=utf-8", NULL,
 		    api_console_html, api_console_len, 1, now_ms);
@@ -132,9 +133,8 @@ known_wallet(const struct conf *c, const char *name)
 }
 
 void
-local_credit(struct server_conn *sc, uint64_t now_ms)
+local_credit(struct server_conn *sc, const struct conf *c, uint64_t now_ms)
 {
-	const struct conf *c = sc->conf;
 	const char *body = sc->req.mem + sc->req.head_len;
 	struct view target = local_credit_target(sc->req.path), amount, note;
 	char name[128], note_s[128], err[256], out[300], b[MONEY_FMT_MAX];

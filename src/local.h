@@ -6,15 +6,16 @@
 
 #include "util.h"
 
+struct conf;
 struct server_conn;
 
 /* 1 when path is one of the local GET endpoints. */
 int local_is_endpoint(struct view path);
 
-/* Answer a local GET endpoint. wallet names the caller's wallet (for
- * /v1/wallet; "default" in open mode). */
-void local_serve(struct server_conn *sc, const char *wallet,
-    uint64_t now_ms);
+/* Answer a local GET endpoint under config c. wallet names the caller's
+ * wallet (for /v1/wallet; "default" in open mode). */
+void local_serve(struct server_conn *sc, const struct conf *c,
+    const char *wallet, uint64_t now_ms);
 
 /* The wallet name in "/admin/wallets/<name>/credit", or an empty view
  * when path is not that. */
@@ -22,6 +23,7 @@ struct view local_credit_target(struct view path);
 
 /* POST /admin/wallets/<name>/credit with {"amount":"100.00","note":...}:
  * append a credit line and answer the new balance. */
-void local_credit(struct server_conn *sc, uint64_t now_ms);
+void local_credit(struct server_conn *sc, const struct conf *c,
+    uint64_t now_ms);
 
 #endif

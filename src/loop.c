@@ -84,18 +84,21 @@ on_signal(int sig)
 static void
 reject_busy(int fd, uint64_t now_ms)
 {
-	static const char busy[] =
-	    "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Content-Type: application/json\r\n"
-	    "Content-Length: 105\r\nRetry-After: 1\r\n"
-	    "Connection: close\r\n\r\n"
-	    "{\"error\":{\"message\":\"too many open "
+	static const char body[] = "{\"error\":{\"message\":\"too many open "
 	    "connections\",\"type\":\"server_error\",\"code\":"
 	    "\"server_busy\"}}\n";
+	char msg[512];
+	int n;
 	ssize_t w;
 
 	metrics.busy++;
-	w = write(fd, busy, sizeof(busy) - 1);
+	/* Every Content-Length the relay writes is its body's (it said
+	 * 105 here for 93 bytes). */
+	n = snprintf(msg, sizeof(msg), "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	    "Retry-After: 1\r\nConnection: close\r\n\r\n%s",
+	    sizeof(body) - 1, body);
+	w = write(fd, msg, (size_t)n);
 	(void)w;
 	if (L.nrejects < REJECTS_MAX) {
 		shutdown(fd, SHUT_WR);

@@ -105,6 +105,12 @@ header_dropped(const struct view name, const struct conf_provider *p,
 	case 'u':
 		hit = http_is_hop_by_hop(name);
 		break;
+	case 'o':
+		/* They choose the provider account the relay's credential
+		 * bills (SPEC §10); a provider may set them with header=. */
+		hit = VIEW_IEQ(name, "openai-organization") ||
+		    VIEW_IEQ(name, "openai-project");
+		break;
 	case 'x':
 		hit = VIEW_IEQ(name, "x-api-key");
 		break;

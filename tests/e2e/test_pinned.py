@@ -102,8 +102,8 @@ def test_pinned_upstream_request_head_per_auth_style(env):
         b'Upgrade: h2c\r\n'
         b'Proxy-Authorization: Basic eDp5\r\n'
         b'Proxy-Connection: keep-alive\r\n'
-        b'OpenAI-Organization: org-client\r\n'  # today's behaviour; issue 14 may change it
-        b'OpenAI-Project: proj-client\r\n'      # today's behaviour; issue 14 may change it
+        b'OpenAI-Organization: org-client\r\n'  # dropped (issue 14, SPEC §10)
+        b'OpenAI-Project: proj-client\r\n'      # dropped (issue 14, SPEC §10)
         b'anthropic-version: 1999-01-01\r\n'
         b'X-Empty:\r\n'
         b'x-CUSTOM:  spaced value \t\r\n'
@@ -112,8 +112,6 @@ def test_pinned_upstream_request_head_per_auth_style(env):
         b'Accept: */*\r\n')
     kept = (b'User-Agent: pin/1\r\n'
             b'X-Multi: a\r\n'
-            b'OpenAI-Organization: org-client\r\n'
-            b'OpenAI-Project: proj-client\r\n'
             b'%s'                                # anthropic-version unless header= sets it
             b'X-Empty: \r\n'
             b'x-CUSTOM: spaced value\r\n'

@@ -56,6 +56,25 @@ key_hash(const char *key)
 	return hex[k];
 }
 
+/* Requests are served on the current generation's config (SPEC §10:
+ * a reload reaches every connection), whatever the connection was
+ * accepted under. A test that needs another config points the current
+ * generation at it for a while; only conf fields are read then (no
+ * relaying). */
+static struct conf *swapped;
+
+static void
+use_conf(struct conf *c)
+{
+	if (swapped == NULL) {
+		swapped = gen_current()->conf;
+	}
+	gen_current()->conf = c != NULL ? c : swapped;
+	if (c == NULL) {
+		swapped = NULL;
+	}
+}
+
 static void
 cli_open(struct cli *k, const struct conf *c)
 {
@@ -304,7 +323,7 @@ get(const char *path, const char *auth)
 #define CHAT "{\"model\":\"gpt-5.2\",\"messages\":[],\"max_tokens\":10}"
 
 static void
-test_paths(const struct conf *c, const struct conf *noadmin)
+test_paths(const struct conf *c, struct conf *noadmin)
 {
 	/* Unknown paths. */
 	want_error(c, get("/nope", ""), 404, "Not Found", "not_found_error",
@@ -367,11 +386,13 @@ test_paths(const struct conf *c, const struct conf *noadmin)
 	    1, NULL, "401 a task read needs a key");
 
 	/* The admin API. */
+	use_conf(noadmin);
 	want_error(noadmin, post("/admin/wallets/acme/credit", ADMIN,
 	    "{\"amount\":\"1.00\"}"), 403, "Forbidden",
 	    "invalid_request_error", "forbidden",
 	    "the admin API is off: set admin_key in the config", 1, NULL,
 	    "403 admin off");
+	use_conf(NULL);
 	want_error(c, post("/admin/wallets/acme/credit", "",
 	    "{\"amount\":\"1.00\"}"), 401, "Unauthorized",
 	    "authentication_error", "invalid_api_key", "missing admin key", 1,
@@ -781,15 +802,64 @@ test_open_mode(void)
 	    ledger_path, prov.port);
 	struct cli k;
 
+	use_conf(open);
 	cli_open(&k, open);
-	request(&k, get("/v1/wallet", ""));
+	request(&k, "GET /v1/wallet HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n");
 	ok(t_status(k.buf) == 200 && strstr(k.buf, "{\"wallet\":\"default\","
 	    "\"currency\":\"CNY\","), "the wallet is default: %s", k.buf);
 	consume(&k);
-	request(&k, get("/v1/wallet", "Authorization: Bearer k-whatever\r\n"));
+	request(&k, "GET /v1/wallet HTTP/1.1\r\nHost: localhost:8080\r\n"
+	    "Authorization: Bearer k-whatever\r\n\r\n");
 	ok(t_status(k.buf) == 200 && strstr(k.buf, "\"wallet\":\"default\""),
 	    "a key sent is ignored");
 	cli_close(&k);
+
+	/* Only this machine, and not a browser page of another site, may
+	 * use open mode (SPEC §10): DNS rebinding (a foreign Host) and
+	 * cross-site requests (a foreign Origin) are refused. */
+	{
+		static const char *const refused[] = {
+			"Host: rebind.attacker.example\r\n",
+			"Host: 127.0.0.1.attacker.example\r\n",
+			"Host: 10.0.0.1:8080\r\n",
+			"Host: [::2]:8080\r\n",
+			"Host: 127.0.0.1:8080\r\nOrigin: https://evil.example\r\n",
+			"Host: 127.0.0.1:8080\r\nOrigin: http://127.0.0.1:3000\r\n",
+			"Host: 127.0.0.1:8080\r\nOrigin: null\r\n",
+			"Host: localhost:8080\r\nSec-Fetch-Site: cross-site\r\n",
+		};
+		static const char *const served[] = {
+			"Host: 127.0.0.1:8080\r\n", "Host: 127.9.8.7\r\n",
+			"Host: LOCALHOST\r\n", "Host: api.localhost:8080\r\n",
+			"Host: localhost.:8080\r\n", "Host: [::1]:8080\r\n",
+			"Host: 127.0.0.1:8080\r\nOrigin: http://127.0.0.1:8080\r\n",
+			"Host: localhost\r\nSec-Fetch-Site: same-origin\r\n",
+		};
+		char req[512];
+		size_t i;
+
+		t_provider_reset(&prov);
+		for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+			cli_open(&k, open);
+			snprintf(req, sizeof(req), "POST /v1/chat/completions "
+			    "HTTP/1.1\r\n%sContent-Type: text/plain\r\n"
+			    "Content-Length: 2\r\n\r\n{}", refused[i]);
+			request(&k, req);
+			ok(t_status(k.buf) == 403 && strstr(k.buf,
+			    "\"code\":\"forbidden\"") != NULL && prov.nreqs == 0,
+			    "open mode refuses %.60s", refused[i]);
+			cli_close(&k);
+		}
+		for (i = 0; i < sizeof(served) / sizeof(served[0]); i++) {
+			cli_open(&k, open);
+			snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\n"
+			    "%s\r\n", served[i]);
+			request(&k, req);
+			ok_int(t_status(k.buf), 200, served[i]);
+			cli_close(&k);
+		}
+	}
+	use_conf(NULL);
 	/* (Relaying needs the config to be a generation: the loop test
 	 * does that part.) */
 	conf_free(open);

@@ -1027,11 +1027,18 @@ test_queue_file(void)
 	ok(verify(p, out, sizeof out) == 0 && strcmp(out, "w CNY 0.00\n") ==
 	    0, "chain verifies: %s %s", err, out);
 
-	/* A file that is not a queue file is started over. */
+	/* A file that is not a queue file stops the start, naming it, and
+	 * is never overwritten (SPEC §10; it used to be started over). */
 	fd = open(qpath, O_WRONLY | O_TRUNC);
 	ok(fd >= 0 && write(fd, "junk", 4) == 4, "queue file overwritten");
 	close(fd);
-	ok_int(reopen_balance(p), 925, "junk queue: started over");
+	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
+	    sizeof err) < 0 && strstr(err, qpath) != NULL &&
+	    strstr(err, "is not a relay queue file") != NULL,
+	    "junk queue: the start fails naming it: %s", err);
+	ok_int(count_in(qpath, "junk"), 1, "and the file is left as it was");
+	ok(unlink(qpath) == 0, "moved away");
+	ok_int(reopen_balance(p), 925, "then the ledger opens");
 	ok(ledger_open(&l, p, LEDGER_SYNC_NONE, "cny", NULL, 0, err,
 	    sizeof err) == 0 && ledger_group(&l) == 0 &&
 	    ledger_queue_survives_crash(&l), "queue file in use again");
@@ -1077,19 +1084,20 @@ test_queue_file(void)
 	snprintf(line, sizeof line, "%s.queue", path_of("always-q.jsonl"));
 	ok(access(line, F_OK) != 0, "none made");
 
-	/* A queue file that cannot be made: the queue stays in memory. */
+	/* Something else where the queue file goes (a directory, a symbolic
+	 * link): the start fails naming it. */
 	snprintf(line, sizeof line, "%s.queue", path_of("noq.jsonl"));
 	ok(mkdir(line, 0700) == 0, "a directory where the queue file goes");
 	ok(ledger_open(&l, path_of("noq.jsonl"), LEDGER_SYNC_BATCH, "cny", NULL,
-	    0, err, sizeof err) == 0 && ledger_group(&l) == 0 &&
-	    !ledger_queue_survives_crash(&l), "no queue file: plain memory");
-	{
-		struct ledger_charge ch = charge("req_nq", "w", 1);
-
-		ok(ledger_charge(&l, &ch, err, sizeof err) == 0 &&
-		    ledger_commit(&l) == 1, "charges still work");
-	}
-	ledger_close(&l);
+	    0, err, sizeof err) < 0 && strstr(err, line) != NULL,
+	    "a directory for a queue file: refused: %s", err);
+	rmdir(line);
+	ok(symlink(path_of("elsewhere"), line) == 0, "a symbolic link there");
+	ok(ledger_open(&l, path_of("noq.jsonl"), LEDGER_SYNC_BATCH, "cny", NULL,
+	    0, err, sizeof err) < 0 && strstr(err, "symbolic link") != NULL &&
+	    access(path_of("elsewhere"), F_OK) != 0,
+	    "a symbolic link: refused, never followed: %s", err);
+	unlink(line);
 	rmdir(line);
 }
 

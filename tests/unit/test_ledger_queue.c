@@ -160,13 +160,12 @@ test_map(void)
 	capture_stderr();
 	m = ledger_queue_map(p);
 	captured(logged, sizeof logged);
-	ok(m != NULL && strstr(logged, "is not a relay queue file: started "
-	    "over") != NULL, "junk is started over: %s", logged);
+	ok(m == NULL && strstr(logged, "is not a relay queue file") != NULL,
+	    "junk is never overwritten (not mapped): %s", logged);
 	fd = open(qp, O_RDONLY);
-	ok(pread(fd, head, sizeof head, 0) == sizeof head &&
-	    memcmp(head, "relay queue v1\n", 15) == 0, "magic again");
+	ok(pread(fd, head, 4, 0) == 4 && memcmp(head, "junk", 4) == 0,
+	    "the junk is still there");
 	close(fd);
-	ledger_queue_unmap(m);
 
 	snprintf(qp, sizeof qp, "%s.queue", path_of("dirq.jsonl"));
 	ok(mkdir(qp, 0700) == 0, "a directory where the queue goes");
@@ -308,9 +307,22 @@ test_recover(void)
 	    "verify says nothing of an unreadable queue");
 	unlink(qp);
 
-	/* A file that is not a queue file is left alone. */
+	/* A file that is not a queue file (here a link to one that is not
+	 * ours) is left alone and stops the start. */
 	ok(symlink("/dev/null", qp) == 0, "a queue that is not ours");
-	ok(recover(p, h[0]) == 0 && got.calls == 0, "not ours: nothing done");
+	ok(recover(p, h[0]) < 0 && got.calls == 0 && strstr(err,
+	    "symbolic link") != NULL, "not ours: nothing done, refused: %s",
+	    err);
+	unlink(qp);
+	{
+		int fd = open(qp, O_WRONLY | O_CREAT, 0600);
+
+		ok(fd >= 0 && write(fd, "not a queue", 11) == 11,
+		    "junk in its place");
+		close(fd);
+	}
+	ok(recover(p, h[0]) < 0 && got.calls == 0 && strstr(err,
+	    "is not a relay queue file") != NULL, "junk: refused: %s", err);
 	unlink(qp);
 }
 

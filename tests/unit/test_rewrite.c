@@ -351,18 +351,17 @@ test_request_fields(void)
 	    "BUG today: a field named in a second Connection line leaks: %s",
 	    w);
 
-	/* SPEC §10 (v2): the client's OpenAI-Organization and
-	 * OpenAI-Project choose the provider account and are to be dropped
-	 * (a provider may set them with header=). Not implemented yet: today
-	 * they reach the provider, which bills the client's choice. Today's
-	 * bytes are asserted; once done, both lines must be gone. */
+	/* SPEC §10: the client's OpenAI-Organization and OpenAI-Project
+	 * choose the provider account the relay's credential bills: they
+	 * are dropped (they used to pass; a provider may set them with
+	 * header=). */
 	parse_req("POST /v1/chat/completions HTTP/1.1\r\nHost: relay\r\n"
 	    "OpenAI-Organization: org-client\r\nOpenAI-Project: proj_c\r\n"
 	    "Content-Length: 2\r\n\r\n");
 	w = build(&p_openai, "k", "{}", NULL, 0);
-	ok(strstr(w, "OpenAI-Organization: org-client\r\n") != NULL &&
-	    strstr(w, "OpenAI-Project: proj_c\r\n") != NULL,
-	    "v2 gap today: the client's account fields pass: %s", w);
+	ok(strstr(w, "OpenAI-Organization") == NULL &&
+	    strstr(w, "OpenAI-Project") == NULL,
+	    "the client's account fields are dropped: %s", w);
 
 	/* Chunked client body: Transfer-Encoding dropped, the decoded body
 	 * goes up with a Content-Length. */
