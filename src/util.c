@@ -310,12 +310,18 @@ util_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL || errlen == 0) {
-		return -1;
-	}
 	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
+	(void)util_verrf(err, errlen, fmt, ap);
 	va_end(ap);
+	return -1;
+}
+
+int
+util_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+	if (err != NULL && errlen > 0) {
+		(void)vsnprintf(err, errlen, fmt, ap);
+	}
 	return -1;
 }
 

@@ -2,6 +2,7 @@
 #define RELAY_UTIL_H
 /* Small pure helpers: length-carrying views, bounded number parsing,
  * constant-time compare, SHA-256 and hex. Nothing here allocates. */
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -60,6 +61,10 @@ void *util_grow(void *arr, size_t *cap, size_t need, size_t elem);
  * `return util_errf(err, errlen, ...)`. The one error formatter. */
 int util_errf(char *err, size_t errlen, const char *fmt, ...)
     RELAY_PRINTF(3, 4);
+/* util_errf() for a formatter that takes its own arguments (...): the
+ * caller owns ap (va_start/va_end). Returns -1. */
+int util_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+    RELAY_PRINTF(3, 0);
 
 /* Zero n bytes in a way the compiler may not drop (secrets). */
 void util_wipe(void *p, size_t n);
