@@ -15,8 +15,11 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wsign-compare
 CFLAGS   = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(NOUNWIND) $(WARN) \
            -ffunction-sections -fdata-sections -DRELAY_VERSION='"$(VERSION)"' \
-           -DJSMN_STRICT -DJSMN_PARENT_LINKS \
-           -Ivendor/bearssl/inc -Ivendor/jsmn -Isrc -I$(BUILD)
+           -Ivendor/bearssl/inc -Isrc -I$(BUILD)
+# jsmn is not part of ./relay: only the reference scanner the JSON tests
+# compare against (tests/unit/json_ref.c, included by test_json and the
+# json_diff fuzz target) is built with it.
+JSMN_CFLAGS = -DJSMN_STRICT -DJSMN_PARENT_LINKS -Ivendor/jsmn
 # noseparate-code: no page of padding between the headers, code and
 # read-only data of a static binary (~4 KiB).
 LDFLAGS  = -static -Wl,--gc-sections -Wl,-z,noseparate-code -s
@@ -141,8 +144,10 @@ $(BUILD)/test_tasks: tests/unit/test_tasks.c tests/unit/t_rt.h $(BUILD)/tasks.o 
 $(BUILD)/test_exchange: tests/unit/test_exchange.c tests/unit/t_rt.h $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_front: tests/unit/test_front.c tests/unit/t_rt.h $(BUILD)/front.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_loop: tests/unit/test_loop.c tests/unit/t_rt.h $(BUILD)/loop.o $(BUILD)/front.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
+# Extra flags of one unit program: UNIT_CFLAGS_<program>.
+UNIT_CFLAGS_test_json = $(JSMN_CFLAGS)
 $(UNIT_BINS) $(BUILD)/money_cases:
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
+	$(CC) $(CFLAGS) $(UNIT_CFLAGS_$(@F)) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
 
 MOCK = $(BUILD)/mockup
 $(MOCK): tests/e2e/mockup.c

@@ -1,9 +1,10 @@
 #ifndef RELAY_JSON_H
 #define RELAY_JSON_H
 /* JSON helpers: find the fields of a request body the relay needs (one
- * validating pass), read usage from a response fragment (over jsmn, built
- * with JSMN_STRICT), escape strings for output. Pure: no I/O, no
- * allocation. */
+ * validating pass), read usage from a response fragment (the same
+ * scanner), escape strings for output. The scanner is our own single-pass
+ * one; jsmn is not linked in, it is only the reference the scanner is
+ * tested against (tests/unit/json_ref.c). Pure: no I/O, no allocation. */
 #include <stddef.h>
 #include <stdint.h>
 #include "util.h"
