@@ -121,6 +121,23 @@ json_number_end(const char *p, size_t n, size_t i)
 	return number_end(p, n, i);
 }
 
+/* The literal (false, null, true) or number starting at s[i] (i < n):
+ * returns the index just past it, or 0 when there is none. */
+static size_t
+scalar_end(const char *s, size_t n, size_t i)
+{
+	const char *lit;
+	size_t k;
+	char c = s[i];
+
+	if (c == 'f' || c == 'n' || c == 't') {
+		lit = c == 'f' ? "false" : c == 'n' ? "null" : "true";
+		k = 4 + (c == 'f');
+		return n - i >= k && memcmp(s + i, lit, k) == 0 ? i + k : 0;
+	}
+	return number_end(s, n, i);
+}
+
 /* A key's text for comparing: its raw contents p[0..n) (between the
  * quotes), or when it holds a backslash (esc) its decoded form in buf.
  * Comparing raw bytes would let {"model":"cheap","mod\u0065l":"dear"}
@@ -355,6 +372,39 @@ member(struct scan *sc, const char *s, int key, size_t v, size_t end)
 	}
 }
 
+/* A key with raw contents p[0..n) at depth: what it means goes to *key1
+ * for a top-level member, to *key2 directly inside the top-level
+ * "stream_options" object (a new top-level key clears *key2). */
+static void
+key_seen(struct scan *sc, const char *p, size_t n, int esc, unsigned depth,
+    int *key1, int *key2)
+{
+	if (depth == 1) {
+		*key1 = key_id(sc, p, n, esc);
+		*key2 = K_OTHER;
+		if (*key1 == K_OPTIONS) {
+			sc->req->include_usage = 0;
+		}
+	} else if (depth == 2 && *key1 == K_OPTIONS) {
+		*key2 = key_id(sc, p, n, esc);
+	}
+}
+
+/* A value that started at v1 (depth 1) or v2 (depth 2) ended at end,
+ * directly inside the container at depth >= 1. */
+static void
+value_seen(struct scan *sc, const char *s, unsigned depth, int key1,
+    int key2, size_t v1, size_t v2, size_t end)
+{
+	if (depth == 1) {
+		member(sc, s, key1, v1, end);
+	} else if (depth == 2 && key2 == K_USAGE) {
+		/* The last include_usage of the last stream_options object
+		 * wins. */
+		sc->req->include_usage = s[v2] == 't';
+	}
+}
+
 /*
  * Validate s[0..n) as one JSON value (blanks around it allowed) and feed
  * the members of a top-level object to member(). Returns JSON_OK (a valid
@@ -376,7 +426,6 @@ scan(const char *s, size_t n, struct scan *sc)
 	unsigned depth = 0, in_obj = 0;
 	size_t i = 0, k, v1 = 0, v2 = 0, end = 0;
 	int key1 = K_OTHER, key2 = K_OTHER, esc;
-	const char *lit;
 	char c;
 
 	/* jsmn kept offsets in int, so bodies this large were refused; they
@@ -435,17 +484,7 @@ scan(const char *s, size_t n, struct scan *sc)
 			if (st == S_VALUE) {
 				goto done;
 			}
-			if (depth == 1) {
-				key1 = key_id(sc, s + k, i - 1 - k, esc);
-				key2 = K_OTHER;
-				if (key1 == K_OPTIONS) {
-					sc->req->include_usage = 0;
-				}
-			} else if (depth == 2 && key1 == K_OPTIONS) {
-				/* Directly inside the top-level
-				 * stream_options object. */
-				key2 = key_id(sc, s + k, i - 1 - k, esc);
-			}
+			key_seen(sc, s + k, i - 1 - k, esc, depth, &key1, &key2);
 			st = S_COLON;
 			continue;
 		}
@@ -467,14 +506,7 @@ scan(const char *s, size_t n, struct scan *sc)
 			i++;
 			goto close;
 		}
-		if (c == 'f' || c == 'n' || c == 't') {
-			lit = c == 'f' ? "false" : c == 'n' ? "null" : "true";
-			k = 4 + (c == 'f');
-			if (n - i < k || memcmp(s + i, lit, k) != 0) {
-				return JSON_INVALID;
-			}
-			i += k;
-		} else if ((i = number_end(s, n, i)) == 0) {
+		if ((i = scalar_end(s, n, i)) == 0) {
 			return JSON_INVALID;
 		}
 		goto done;
@@ -485,13 +517,9 @@ done:
 		/* A value ended at i, directly inside the container at
 		 * depth (0: the whole document). */
 		st = S_AFTER;
-		if (depth == 1) {
-			member(sc, s, key1, v1, i);
-		} else if (depth == 2 && key2 == K_USAGE) {
-			/* The last include_usage of the last stream_options
-			 * object wins. */
-			sc->req->include_usage = s[v2] == 't';
-		} else if (depth == 0) {
+		if (depth > 0) {
+			value_seen(sc, s, depth, key1, key2, v1, v2, i);
+		} else {
 			st = S_END;
 			end = i;
 			if (sc->prefix) {
@@ -554,6 +582,13 @@ json_top_string(const char *body, size_t n, const char *key,
 	return sc.res;
 }
 
+/* JSON's two-character escapes (RFC 8259 section 7): "\\" followed by
+ * ESC_CHARS[k] stands for the byte ESC_BYTES[k]. */
+static const char ESC_CHARS[] = "\"\\/bfnrt";
+static const char ESC_BYTES[] = "\"\\/\b\f\n\r\t";
+
+#define ESC_N (sizeof ESC_CHARS - 1)
+
 /* Read "\uXXXX" at raw[i..]; returns the code unit or -1. */
 static long
 read_u(struct view raw, size_t i)
@@ -573,6 +608,30 @@ read_u(struct view raw, size_t i)
 		v = v * 16 + h;
 	}
 	return v;
+}
+
+/* Append b[0..len) to out at *o, keeping room for the NUL. Returns 0,
+ * or -1 when it does not fit in cap. */
+static int
+put(char *out, size_t cap, size_t *o, const void *b, size_t len)
+{
+	if (cap - *o <= len) {
+		return -1;
+	}
+	memcpy(out + *o, b, len);
+	*o += len;
+	return 0;
+}
+
+/* NUL-terminate out[0..o): returns o, or -1 when cap has no room. */
+static long
+put_end(char *out, size_t cap, size_t o)
+{
+	if (o >= cap) {
+		return -1;
+	}
+	out[o] = '\0';
+	return (long)o;
 }
 
 static size_t
@@ -604,6 +663,7 @@ long
 json_unescape(struct view raw, char *out, size_t cap)
 {
 	unsigned char b[4];
+	const char *e = NULL;
 	size_t i = 0, o = 0, len;
 	long hi, lo;
 	unsigned long cp;
@@ -618,17 +678,11 @@ json_unescape(struct view raw, char *out, size_t cap)
 		} else if (i + 1 >= raw.n) {
 			return -1;
 		} else if (raw.p[i + 1] != 'u') {
-			switch (raw.p[i + 1]) {
-			case '"': b[0] = '"'; break;
-			case '\\': b[0] = '\\'; break;
-			case '/': b[0] = '/'; break;
-			case 'b': b[0] = '\b'; break;
-			case 'f': b[0] = '\f'; break;
-			case 'n': b[0] = '\n'; break;
-			case 'r': b[0] = '\r'; break;
-			case 't': b[0] = '\t'; break;
-			default: return -1;
+			e = memchr(ESC_CHARS, raw.p[i + 1], ESC_N);
+			if (e == NULL) {
+				return -1;
 			}
+			b[0] = (unsigned char)ESC_BYTES[e - ESC_CHARS];
 			i += 2;
 			len = 1;
 		} else {
@@ -657,23 +711,18 @@ json_unescape(struct view raw, char *out, size_t cap)
 			 * callers go by the returned length. */
 			len = utf8_put(cp, b);
 		}
-		if (cap - o <= len) {
+		if (put(out, cap, &o, b, len) < 0) {
 			return -1;
 		}
-		memcpy(out + o, b, len);
-		o += len;
 	}
-	if (o >= cap) {
-		return -1;
-	}
-	out[o] = '\0';
-	return (long)o;
+	return put_end(out, cap, o);
 }
 
 long
 json_escape(const char *in, size_t n, char *out, size_t cap)
 {
 	static const char hex[] = "0123456789abcdef";
+	const char *e = NULL;
 	char b[6];
 	size_t i, o = 0, len;
 
@@ -683,42 +732,27 @@ json_escape(const char *in, size_t n, char *out, size_t cap)
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)in[i];
 
-		b[0] = '\\';
-		len = 2;
-		switch (c) {
-		case '"': b[1] = '"'; break;
-		case '\\': b[1] = '\\'; break;
-		case '\n': b[1] = 'n'; break;
-		case '\r': b[1] = 'r'; break;
-		case '\t': b[1] = 't'; break;
-		case '\b': b[1] = 'b'; break;
-		case '\f': b[1] = 'f'; break;
-		default:
-			/* DEL is legal raw JSON but not safe in every log
-			 * viewer or terminal, so it is escaped too. Bytes
-			 * >= 0x80 pass through: UTF-8 stays readable. */
-			if (c < 0x20 || c == 0x7f) {
-				memcpy(b, "\\u00", 4);
-				b[4] = hex[c >> 4];
-				b[5] = hex[c & 0xf];
-				len = 6;
-			} else {
-				b[0] = (char)c;
-				len = 1;
-			}
-			break;
+		/* DEL is legal raw JSON but not safe in every log viewer or
+		 * terminal, so it is escaped too. Bytes >= 0x80 pass
+		 * through: UTF-8 stays readable. '/' is never escaped. */
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
+			b[0] = (char)c;
+			len = 1;
+		} else if ((e = memchr(ESC_BYTES, c, ESC_N)) != NULL) {
+			b[0] = '\\';
+			b[1] = ESC_CHARS[e - ESC_BYTES];
+			len = 2;
+		} else {
+			memcpy(b, "\\u00", 4);
+			b[4] = hex[c >> 4];
+			b[5] = hex[c & 0xf];
+			len = 6;
 		}
-		if (cap - o <= len) {
+		if (put(out, cap, &o, b, len) < 0) {
 			return -1;
 		}
-		memcpy(out + o, b, len);
-		o += len;
 	}
-	if (o >= cap) {
-		return -1;
-	}
-	out[o] = '\0';
-	return (long)o;
+	return put_end(out, cap, o);
 }
 
 /* Last start s < before where the quoted key fits in text[0..n). */
