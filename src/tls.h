@@ -46,6 +46,7 @@ struct tls_server_cert {
 	br_rsa_private_key rsa;		/* RSA: points into key_blob */
 	br_ec_private_key ec;		/* EC: points into key_blob */
 	unsigned char *key_blob;	/* owned, wiped on free */
+	size_t key_len;			/* bytes in key_blob */
 	struct tls_cache *cache;	/* owned server session cache */
 };
 
