@@ -4,15 +4,16 @@
  * the poll() loop; these functions move records between the socket and the
  * engine and hand out plaintext with read()/writev()-like calls. Nothing
  * here blocks, sleeps or calls back. TLS 1.2 only, ECDHE with AEAD suites
- * only, ALPN "http/1.1". Errors carry a readable reason (tls_error). */
+ * only, ALPN "http/1.1". Errors carry a readable reason (tls_error).
+ * Anchors and server certificates are read in tls_certs.c, connections
+ * run in tls.c. */
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "bearssl_x509.h"
+#include "bearssl_ssl.h"
 
 struct iovec;
 struct tls_conn;
-struct tls_cache;
 
 /* Trust anchors for upstream certificate validation. Callers embed the
  * struct; its fields are private. */
@@ -47,7 +48,9 @@ struct tls_server_cert {
 	br_ec_private_key ec;		/* EC: points into key_blob */
 	unsigned char *key_blob;	/* owned, wiped on free */
 	size_t key_len;			/* bytes in key_blob */
-	struct tls_cache *cache;	/* owned server session cache */
+	br_ssl_session_cache_lru *cache;	/* owned server session cache,
+					 * its store after it in the same
+					 * allocation */
 };
 
 /* Load a PEM chain (leaf first) and an RSA or EC private key (PKCS#1,
