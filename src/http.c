@@ -699,7 +699,7 @@ derive_response(struct http_response *resp)
 	}
 	if (!reuse) {
 		resp->keep_alive = 0;
-	resp->connection = empty_view();
+		resp->connection = empty_view();
 	}
 	return HEAD_OK;
 }
@@ -715,6 +715,7 @@ http_response_reset(struct http_response *resp)
 	resp->content_length = 0;
 	resp->chunked = 0;
 	resp->keep_alive = 0;
+	resp->connection = empty_view();
 	resp->error = NULL;
 }
 
