@@ -26,7 +26,7 @@ LDFLAGS  = -static -Wl,--gc-sections -Wl,-z,noseparate-code -s
 BR_CFLAGS = -W -Wall $(OPT) $(NOUNWIND) -ffunction-sections -fdata-sections \
            -Ivendor/bearssl/inc -Ivendor/bearssl/src
 
-MODULES  = util sha256 log clock buf conf http http_chunked json net dns dns_parse tls tls_certs route money \
+MODULES  = util sha256 log clock buf conf conf_directives http http_chunked json net dns dns_parse tls tls_certs route money \
            ledger api server upstream metrics gen rewrite pool billing \
            usage sse stream tasks exchange local front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
@@ -113,8 +113,8 @@ $(BUILD)/test_util: tests/unit/test_util.c $(BUILD)/util.o $(BUILD)/sha256.o $(B
 $(BUILD)/test_sha256: tests/unit/test_sha256.c $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_json: tests/unit/test_json.c tests/unit/json_ref.c $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
-$(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(BUILD)/test_money: tests/unit/test_money.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_rec: tests/unit/test_ledger_rec.c $(BUILD)/ledger_rec.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_table: tests/unit/test_ledger_table.c $(BUILD)/ledger_table.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
@@ -130,12 +130,12 @@ $(BUILD)/test_usage: tests/unit/test_usage.c $(BUILD)/usage.o $(BUILD)/json.o $(
 $(BUILD)/test_sse: tests/unit/test_sse.c $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_tls: tests/unit/test_tls.c $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/test_rewrite: tests/unit/test_rewrite.c $(BUILD)/rewrite.o $(BUILD)/json.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_server: tests/unit/test_server.c tests/unit/loopback.h $(BUILD)/server.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_upstream: tests/unit/test_upstream.c tests/unit/loopback.h $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_stream: tests/unit/test_stream.c tests/unit/loopback.h $(BUILD)/stream.o $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/server.o $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_server: tests/unit/test_server.c tests/unit/loopback.h $(BUILD)/server.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_upstream: tests/unit/test_upstream.c tests/unit/loopback.h $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_stream: tests/unit/test_stream.c tests/unit/loopback.h $(BUILD)/stream.o $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/server.o $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 # The runtime: gen, billing, tasks (with pool), exchange (with stream and
 # server), front (with local), loop, each with the layers below it.
-RT_BASE = $(BUILD)/conf.o $(BUILD)/json.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+RT_BASE = $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/json.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 RT_GEN = $(BUILD)/gen.o $(BUILD)/api.o $(BUILD)/rewrite.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/route.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o
 RT_BILLING = $(BUILD)/billing.o $(LEDGER_OBJS) $(BUILD)/money.o $(BUILD)/metrics.o
 RT_POOL = $(BUILD)/pool.o $(BUILD)/upstream.o $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/net.o
