@@ -11,6 +11,7 @@
  * certificate's key blob and session cache are wiped when it is freed.
  * tools/mkroots includes this file to compile the embedded roots. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +47,9 @@ struct blob {
 	int oom;
 };
 
-/* Grows by copy-then-wipe rather than realloc: blobs hold private keys and
- * realloc may leave a stale copy in freed memory. */
+/* Grows by copy-then-wipe rather than realloc (so not with util_grow):
+ * blobs hold private keys and realloc may leave a stale copy in freed
+ * memory. Doubling from 2 KiB, overflow-checked. */
 static void
 blob_append(void *ctx, const void *data, size_t len)
 {
@@ -59,11 +61,11 @@ blob_append(void *ctx, const void *data, size_t len)
 		return;
 	}
 	if (len > b->cap - b->n) {
-		ncap = b->cap ? b->cap * 2 : 2048;
-		while (ncap - b->n < len) {
+		ncap = b->cap ? b->cap : 2048;
+		while (ncap - b->n < len && ncap <= SIZE_MAX / 2) {
 			ncap *= 2;
 		}
-		np = malloc(ncap);
+		np = ncap - b->n < len ? NULL : malloc(ncap);
 		if (np == NULL) {
 			b->oom = 1;
 			return;
