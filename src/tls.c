@@ -890,16 +890,6 @@ tls_writev(struct tls_conn *t, int fd, const struct iovec *iov, int iovcnt)
 	return (ssize_t)total;
 }
 
-ssize_t
-tls_write(struct tls_conn *t, int fd, const void *buf, size_t n)
-{
-	struct iovec v;
-
-	v.iov_base = (void *)(uintptr_t)buf;
-	v.iov_len = n;
-	return tls_writev(t, fd, &v, 1);
-}
-
 int
 tls_flush_pending(struct tls_conn *t, int fd)
 {
