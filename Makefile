@@ -26,7 +26,8 @@ LDFLAGS  = -static -Wl,--gc-sections -Wl,-z,noseparate-code -s
 BR_CFLAGS = -W -Wall $(OPT) $(NOUNWIND) -ffunction-sections -fdata-sections \
            -Ivendor/bearssl/inc -Ivendor/bearssl/src
 
-MODULES  = util sha256 log clock buf conf conf_directives http http_chunked json net dns dns_parse tls tls_certs route money \
+MODULES  = util sha256 log clock buf conf conf_directives http http_chunked \
+           json net dns dns_parse tls tls_certs route money \
            ledger api server upstream metrics gen rewrite pool billing \
            usage sse stream tasks exchange local front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
