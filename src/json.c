@@ -48,32 +48,29 @@ static const char USAGE_KEY[] = "\"usage\"";
 
 #define USAGE_KEY_LEN (sizeof USAGE_KEY - 1)
 
-static int
-is_ws(char c)
-{
-	/* RFC 8259 section 2: exactly these four. */
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+/* The classes of bytes the scanner skips runs of: blanks (RFC 8259
+ * section 2: exactly these four) and digits. */
+enum { C_WS = 1, C_DIGIT = 2 };
 
-static size_t
-skip_ws(const char *s, size_t n, size_t pos)
-{
-	while (pos < n && is_ws(s[pos])) {
-		pos++;
-	}
-	return pos;
-}
+static const unsigned char CLASS[256] = {
+	[' '] = C_WS, ['\t'] = C_WS, ['\n'] = C_WS, ['\r'] = C_WS,
+	['0'] = C_DIGIT, ['1'] = C_DIGIT, ['2'] = C_DIGIT, ['3'] = C_DIGIT,
+	['4'] = C_DIGIT, ['5'] = C_DIGIT, ['6'] = C_DIGIT, ['7'] = C_DIGIT,
+	['8'] = C_DIGIT, ['9'] = C_DIGIT
+};
 
 static int
 is_digit(char c)
 {
-	return c >= '0' && c <= '9';
+	return CLASS[(unsigned char)c] & C_DIGIT;
 }
 
+/* The first index from pos on (below n) whose byte is not of class cls;
+ * n when the run goes to the end. */
 static size_t
-skip_digits(const char *s, size_t n, size_t pos)
+skip_class(const char *s, size_t n, size_t pos, unsigned cls)
 {
-	while (pos < n && is_digit(s[pos])) {
+	while (pos < n && (CLASS[(unsigned char)s[pos]] & cls)) {
 		pos++;
 	}
 	return pos;
@@ -91,7 +88,7 @@ number_end(const char *p, size_t n, size_t i)
 	if (p[i] == '0') {
 		i++;
 	} else if (p[i] >= '1' && p[i] <= '9') {
-		i = skip_digits(p, n, i + 1);
+		i = skip_class(p, n, i + 1, C_DIGIT);
 	} else {
 		return 0;
 	}
@@ -99,7 +96,7 @@ number_end(const char *p, size_t n, size_t i)
 		if (++i >= n || !is_digit(p[i])) {
 			return 0;
 		}
-		i = skip_digits(p, n, i);
+		i = skip_class(p, n, i, C_DIGIT);
 	}
 	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
 		if (++i < n && (p[i] == '+' || p[i] == '-')) {
@@ -108,7 +105,7 @@ number_end(const char *p, size_t n, size_t i)
 		if (i >= n || !is_digit(p[i])) {
 			return 0;
 		}
-		i = skip_digits(p, n, i);
+		i = skip_class(p, n, i, C_DIGIT);
 	}
 	return i;
 }
@@ -189,9 +186,9 @@ struct scan {
 
 #define ONES ((uint64_t)0x0101010101010101)
 
-/* skip_ws with its usual case, no blank at all, inline. */
+/* Skip blanks from i, with their usual case, no blank at all, inline. */
 #define SKIP_WS(i) ((i) < n && (unsigned char)s[i] <= ' ' ? \
-	skip_ws(s, n, (i)) : (i))
+	skip_class(s, n, (i), C_WS) : (i))
 
 /* The first index at or after i where s[] holds '"', '\\' or a control
  * character, or n. Eight bytes at a time while eight remain: the
@@ -589,6 +586,18 @@ static const char ESC_BYTES[] = "\"\\/\b\f\n\r\t";
 
 #define ESC_N (sizeof ESC_CHARS - 1)
 
+/* Where c stands in set (ESC_CHARS or ESC_BYTES), or ESC_N. A loop the
+ * compiler inlines: no call for the few bytes that need it. */
+static size_t
+esc_index(const char *set, char c)
+{
+	size_t k;
+
+	for (k = 0; k < ESC_N && set[k] != c; k++) {
+	}
+	return k;
+}
+
 /* Read "\uXXXX" at raw[i..]; returns the code unit or -1. */
 static long
 read_u(struct view raw, size_t i)
@@ -663,8 +672,7 @@ long
 json_unescape(struct view raw, char *out, size_t cap)
 {
 	unsigned char b[4];
-	const char *e = NULL;
-	size_t i = 0, o = 0, len;
+	size_t i = 0, o = 0, len, k;
 	long hi, lo;
 	unsigned long cp;
 
@@ -678,11 +686,11 @@ json_unescape(struct view raw, char *out, size_t cap)
 		} else if (i + 1 >= raw.n) {
 			return -1;
 		} else if (raw.p[i + 1] != 'u') {
-			e = memchr(ESC_CHARS, raw.p[i + 1], ESC_N);
-			if (e == NULL) {
+			k = esc_index(ESC_CHARS, raw.p[i + 1]);
+			if (k == ESC_N) {
 				return -1;
 			}
-			b[0] = (unsigned char)ESC_BYTES[e - ESC_CHARS];
+			b[0] = (unsigned char)ESC_BYTES[k];
 			i += 2;
 			len = 1;
 		} else {
@@ -722,9 +730,8 @@ long
 json_escape(const char *in, size_t n, char *out, size_t cap)
 {
 	static const char hex[] = "0123456789abcdef";
-	const char *e = NULL;
 	char b[6];
-	size_t i, o = 0, len;
+	size_t i, o = 0, len, k;
 
 	if (cap > LONG_MAX) {
 		cap = LONG_MAX;
@@ -738,9 +745,9 @@ json_escape(const char *in, size_t n, char *out, size_t cap)
 		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
 			b[0] = (char)c;
 			len = 1;
-		} else if ((e = memchr(ESC_BYTES, c, ESC_N)) != NULL) {
+		} else if ((k = esc_index(ESC_BYTES, (char)c)) < ESC_N) {
 			b[0] = '\\';
-			b[1] = ESC_CHARS[e - ESC_BYTES];
+			b[1] = ESC_CHARS[k];
 			len = 2;
 		} else {
 			memcpy(b, "\\u00", 4);
@@ -828,11 +835,11 @@ json_find_usage(const char *text, size_t n, struct json_usage *u)
 	 * falls through to the one before it. */
 	while (tries < USAGE_MAX_TRIES &&
 	    find_key_before(text, n, at, &at)) {
-		q = skip_ws(text, n, at + USAGE_KEY_LEN);
+		q = skip_class(text, n, at + USAGE_KEY_LEN, C_WS);
 		if (q >= n || text[q] != ':') {
 			continue;
 		}
-		q = skip_ws(text, n, q + 1);
+		q = skip_class(text, n, q + 1, C_WS);
 		if (q >= n || text[q] != '{') {
 			continue;
 		}
