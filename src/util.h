@@ -1,7 +1,10 @@
 #ifndef RELAY_UTIL_H
 #define RELAY_UTIL_H
-/* Small pure helpers: length-carrying views, bounded number parsing,
- * constant-time compare, SHA-256 and hex. Nothing here allocates. */
+/* Small helpers for every layer: length-carrying views, bounded number
+ * parsing, constant-time compare, SHA-256 and hex; the one way to grow an
+ * array (util_grow, the only allocation here), to format an error
+ * (util_errf) and to wipe a secret (util_wipe); random bytes, open and a
+ * whole-buffer write. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
