@@ -7,13 +7,11 @@
  * the upstream model id without re-serialising anything; json_top_string
  * does the same validation for one named key. Both are one pass of a
  * validating scanner (scan() below): no tokens, no allocation, no
- * recursion.
- * json_find_usage reads token counts from the tail of a response or one SSE
- * data line: it finds the last complete "usage" object and runs the same
- * scanner over it. json_escape / json_unescape convert string contents.
+ * recursion. json_escape / json_unescape convert string contents. Usage
+ * counts in responses are read by usage.c, not here.
  *
- * What it does not do: build a DOM, decode numbers other than token
- * counts, or check that strings are valid UTF-8.
+ * What it does not do: build a DOM, decode numbers other than the token
+ * limits, or check that strings are valid UTF-8.
  *
  * The scanner replaced jsmn (a tokenizer that also needed a grammar walk
  * and a nesting pass over its tokens): jsmn stays as the reference the
@@ -30,10 +28,6 @@
 #include "json.h"
 
 enum {
-	/* Each candidate "usage" costs a forward scan to its closing brace;
-	 * bounding the candidates keeps a hostile upstream from making the
-	 * scan quadratic in the fragment length. */
-	USAGE_MAX_TRIES = 16,
 	/* Longest key we compare against, decoded, plus its NUL. */
 	KEY_MAX = 32,
 	/* Deepest request nesting accepted (RFC 8259 section 9 allows a
@@ -43,10 +37,6 @@ enum {
 	 * uint64_t records which open containers are objects. */
 	MAX_DEPTH = 64
 };
-
-static const char USAGE_KEY[] = "\"usage\"";
-
-#define USAGE_KEY_LEN (sizeof USAGE_KEY - 1)
 
 /* The classes of bytes the scanner skips runs of: blanks (RFC 8259
  * section 2: exactly these four) and digits. */
@@ -169,19 +159,15 @@ key_text(const char *p, size_t n, int esc, char *buf, const char **out)
  * reads (K_MODEL...K_OPTIONS) or json_top_string's key (K_WANT), or
  * "include_usage" directly inside a top-level "stream_options" object
  * (K_USAGE). */
-enum { K_OTHER, K_MODEL, K_STREAM, K_MAX, K_OPTIONS, K_USAGE, K_WANT, K_IN,
-	K_OUT };
+enum { K_OTHER, K_MODEL, K_STREAM, K_MAX, K_OPTIONS, K_USAGE, K_WANT };
 
 struct scan {
 	struct json_request *req;	/* json_scan_request: filled */
-	struct json_usage *usage;	/* read_usage: counts found */
 	const char *want;		/* json_top_string: the key, else NULL */
 	size_t want_n;
 	struct view *val;		/* json_top_string: its value */
 	int res;	/* JSON_OK while the last "model" (or wanted key) seen
 			 * holds a string, else JSON_NO_MODEL */
-	int prefix;	/* read_usage: the value ends where it ends; what
-			 * follows is not looked at */
 };
 
 #define ONES ((uint64_t)0x0101010101010101)
@@ -285,18 +271,6 @@ key_id(const struct scan *sc, const char *p, size_t n, int esc)
 		return n == sc->want_n && memcmp(p, sc->want, n) == 0 ?
 		    K_WANT : K_OTHER;
 	}
-	if (sc->usage != NULL) {
-		/* OpenAI's names and Anthropic's. */
-		if ((n == 13 && memcmp(p, "prompt_tokens", 13) == 0) ||
-		    (n == 12 && memcmp(p, "input_tokens", 12) == 0)) {
-			return K_IN;
-		}
-		if ((n == 17 && memcmp(p, "completion_tokens", 17) == 0) ||
-		    (n == 13 && memcmp(p, "output_tokens", 13) == 0)) {
-			return K_OUT;
-		}
-		return K_OTHER;
-	}
 	/* One candidate per length. */
 	switch (n) {
 	case 5: name = "model"; id = K_MODEL; break;
@@ -356,15 +330,6 @@ member(struct scan *sc, const char *s, int key, size_t v, size_t end)
 		r->has_stream_options = 1;
 		r->stream_options_off = v;
 		r->stream_options_len = end - v;
-		break;
-	case K_IN:
-	case K_OUT:
-		/* A count is plain digits; anything else is skipped and an
-		 * earlier count of the same name stands. */
-		if (util_parse_u64(s + v, end - v, &mt) == 0) {
-			*(key == K_IN ? &sc->usage->in : &sc->usage->out) = mt;
-			sc->usage->found = 1;
-		}
 		break;
 	}
 }
@@ -519,9 +484,6 @@ done:
 		} else {
 			st = S_END;
 			end = i;
-			if (sc->prefix) {
-				break;
-			}
 		}
 	}
 	if (st != S_END) {
@@ -760,93 +722,4 @@ json_escape(const char *in, size_t n, char *out, size_t cap)
 		}
 	}
 	return put_end(out, cap, o);
-}
-
-/* Last start s < before where the quoted key fits in text[0..n). */
-static int
-find_key_before(const char *text, size_t n, size_t before, size_t *at)
-{
-	size_t s, k;
-	uint64_t w;
-
-	if (n < USAGE_KEY_LEN) {
-		return 0;
-	}
-	s = n - USAGE_KEY_LEN + 1;
-	if (before < s) {
-		s = before;
-	}
-	/* Eight bytes at a time skip words without a '"' (the has-zero
-	 * test of plain_run on w ^ '"'); a word with one is looked at a
-	 * byte at a time, from its end. */
-	while (s > 0) {
-		if (s >= 8) {
-			memcpy(&w, text + s - 8, 8);
-			w ^= ONES * '"';
-			if (((w - ONES) & ~w & ONES * 0x80) == 0) {
-				s -= 8;
-				continue;
-			}
-		}
-		for (k = s >= 8 ? s - 8 : 0; s > k;) {
-			s--;
-			if (text[s] == '"' &&
-			    memcmp(text + s, USAGE_KEY, USAGE_KEY_LEN) == 0) {
-				*at = s;
-				return 1;
-			}
-		}
-	}
-	return 0;
-}
-
-/* Validate the object that starts s[0..n) (the scanner's grammar; what
- * follows it is not looked at) and read its top-level counts; fill *u
- * only when a count is read. */
-static int
-read_usage(const char *s, size_t n, struct json_usage *u)
-{
-	struct json_usage got;
-	struct scan sc;
-
-	memset(&got, 0, sizeof got);
-	memset(&sc, 0, sizeof sc);
-	sc.usage = &got;
-	sc.prefix = 1;
-	if (scan(s, n, &sc) != JSON_OK || !got.found) {
-		return 0;
-	}
-	*u = got;
-	return 1;
-}
-
-int
-json_find_usage(const char *text, size_t n, struct json_usage *u)
-{
-	size_t at = n, q;
-	int tries = 0;
-
-	memset(u, 0, sizeof *u);
-	if (n >= INT_MAX) {
-		return 0;
-	}
-	/* Backwards: in a stream or a tail buffer the last usage is the
-	 * final one. An occurrence that is cut off, null, or has no counts
-	 * falls through to the one before it. */
-	while (tries < USAGE_MAX_TRIES &&
-	    find_key_before(text, n, at, &at)) {
-		q = skip_class(text, n, at + USAGE_KEY_LEN, C_WS);
-		if (q >= n || text[q] != ':') {
-			continue;
-		}
-		q = skip_class(text, n, q + 1, C_WS);
-		if (q >= n || text[q] != '{') {
-			continue;
-		}
-		tries++;
-		if (read_usage(text + q, n - q, u)) {
-			return 1;
-		}
-	}
-	return 0;
 }
