@@ -167,17 +167,11 @@ test: relay $(UNIT_BINS) $(BUILD)/money_cases $(BUILD)/dnsprobe $(MOCK)
 asan fuzz: relay $(UNIT_BINS) $(MOCK)
 	sh tests/sanitize.sh
 
-# Warnings, file and function sizes, exported functions nothing uses
-# (tools/lint.sh says what each check is). Not part of `make test` yet.
-# LINT_WARN: extra warnings the whole tree passes today.
-LINT_WARN = -Wformat=2 -Wundef -Wvla -Wold-style-definition \
-            -Wmissing-declarations -Wredundant-decls -Wnested-externs \
-            -Wwrite-strings -Wnull-dereference -Wduplicated-cond \
-            -Wduplicated-branches -Wjump-misses-init -Wdouble-promotion \
-            -Wformat-overflow=2 -Walloca -Wdeclaration-after-statement \
-            -Wbad-function-cast -Wshift-overflow=2 -Wunused-macros
+# Warnings (the build's flags and a few more), file and function sizes,
+# exported functions nothing uses: tools/lint.sh says what each check is.
+# Not part of `make test` yet.
 lint: $(VENDOR_OK)
-	@CC="$(CC)" LINT_WARN="$(LINT_WARN)" \
+	@CC="$(CC)" \
 	    LINT_CFLAGS="$(filter-out -Ivendor/bearssl/inc -DRELAY_VERSION=%,$(CFLAGS)) -isystem vendor/bearssl/inc" \
 	    sh tools/lint.sh
 

@@ -5,8 +5,8 @@
 #  1. Warnings: every src/*.c and relay.c compiled as the build compiles
 #     it (LINT_CFLAGS from the Makefile: its CFLAGS, -Werror included,
 #     but RELAY_VERSION, which this script sets itself; -O2 for the modules
-#     it builds with $(OPT_HOT)), plus LINT_WARN:
-#     extra warnings that the whole tree passes today (no -Wconversion).
+#     it builds with $(OPT_HOT)), plus LINT_WARN below: extra warnings
+#     that the whole tree passes today (no -Wconversion).
 #     BearSSL's headers are included as system headers, so its own style
 #     is not reported. The compiler prints its "FILE:LINE:COL:" lines.
 #  2. File size: a C file (.c or .h) in src/ over MAX_FILE (1,000) lines.
@@ -29,17 +29,26 @@
 # without a blank line in between. Prefer a static helper in the test
 # itself when the tests only want a convenience.
 #
-# Usage: sh tools/lint.sh (from `make lint`, which passes CC,
-# LINT_CFLAGS and LINT_WARN; run alone, it uses the defaults below).
+# Usage: make lint (it passes CC and LINT_CFLAGS to this script). LINT_WARN,
+# MAX_FILE, MAX_FUNC and JOBS may be set to try other limits.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
 CC=${CC:-musl-gcc}
-LINT_CFLAGS=${LINT_CFLAGS:-"-std=c99 -D_POSIX_C_SOURCE=200809L \
--D_DEFAULT_SOURCE -Os -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
--Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wsign-compare \
--isystem vendor/bearssl/inc -Isrc -Ibuild"}
-LINT_WARN=${LINT_WARN:-"-Wformat=2 -Wundef -Wvla -Wold-style-definition"}
+if [ -z "${LINT_CFLAGS:-}" ]; then
+	echo "lint: run it as make lint (the build's flags come from the" \
+	    "Makefile)" >&2
+	exit 2
+fi
+# Extra warnings the whole tree passes today (GCC 12): the style's
+# prototypes and declarations, format strings, no VLAs or alloca, and what
+# the optimizer can see of null pointers and duplicated branches.
+LINT_WARN=${LINT_WARN:-"-Wformat=2 -Wundef -Wvla -Wold-style-definition
+ -Wmissing-declarations -Wredundant-decls -Wnested-externs -Wwrite-strings
+ -Wnull-dereference -Wduplicated-cond -Wduplicated-branches
+ -Wjump-misses-init -Wdouble-promotion -Wformat-overflow=2 -Walloca
+ -Wdeclaration-after-statement -Wbad-function-cast -Wshift-overflow=2
+ -Wunused-macros"}
 MAX_FILE=${MAX_FILE:-1000}
 MAX_FUNC=${MAX_FUNC:-120}
 JOBS=${JOBS:-2}
