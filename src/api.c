@@ -1,48 +1,46 @@
 /* api: bodies of the relay's own endpoints. Built once per config (the
  * catalog never changes while a config is in force) and served from
  * memory. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "conf.h"
-#include "json.h"
+#include "util.h"
 
+/* A string built by appending; once an append fails, the rest are
+ * skipped and failed stays set. */
 struct sbuf {
-	char *p;
+	char *p;		/* owned, NUL-terminated */
 	size_t n, cap;
 	int failed;
 };
 
+static void sb_add(struct sbuf *s, const char *fmt, ...) RELAY_PRINTF(2, 3);
+
 static void
-sb_add(struct sbuf *s, const char *fmt, const char *a, const char *b)
+sb_add(struct sbuf *s, const char *fmt, ...)
 {
+	va_list ap;
+	char *np = NULL;
 	int need;
 
-	if (s->failed) {
-		return;
-	}
-	for (;;) {
-		need = snprintf(s->p + s->n, s->cap - s->n, fmt, a, b);
-		if (need < 0) {
-			s->failed = 1;
-			return;
-		}
-		if ((size_t)need < s->cap - s->n) {
+	while (!s->failed) {
+		va_start(ap, fmt);
+		need = vsnprintf(s->p + s->n, s->cap - s->n, fmt, ap);
+		va_end(ap);
+		if (need >= 0 && (size_t)need < s->cap - s->n) {
 			s->n += (size_t)need;
 			return;
 		}
-		{
-			size_t ncap = (s->cap + (size_t)need) * 2;
-			char *np = realloc(s->p, ncap);
-
-			if (np == NULL) {
-				s->failed = 1;
-				return;
-			}
+		np = need < 0 ? NULL : util_grow(s->p, &s->cap,
+		    s->n + (size_t)need + 1, 1);
+		if (np == NULL) {
+			s->failed = 1;
+		} else {
 			s->p = np;
-			s->cap = ncap;
 		}
 	}
 }
@@ -59,12 +57,11 @@ api_models_json(const struct conf *c, size_t *len)
 	struct sbuf s = { NULL, 0, 0, 0 };
 	size_t i;
 
-	s.cap = 256 + c->nmodels * 256;
-	s.p = malloc(s.cap);
+	s.p = util_grow(NULL, &s.cap, 256 + c->nmodels * 256, 1);
 	if (s.p == NULL) {
 		return NULL;
 	}
-	sb_add(&s, "{\"object\":\"list\",\"data\":[%s%s", "", "");
+	sb_add(&s, "{\"object\":\"list\",\"data\":[");
 	for (i = 0; i < c->nmodels; i++) {
 		const struct conf_model *m = &c->models[i];
 
@@ -77,7 +74,7 @@ api_models_json(const struct conf *c, size_t *len)
 		    "\"output_usd_per_1m\":%s}}", price_json(m->in_text),
 		    price_json(m->out_text));
 	}
-	sb_add(&s, "]}\n%s%s", "", "");
+	sb_add(&s, "]}\n");
 	if (s.failed) {
 		free(s.p);
 		return NULL;

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "buf.h"
-#include "util.h"
 
 void
 buf_init(struct buf *b, unsigned char *storage, size_t cap)
@@ -69,18 +68,4 @@ int
 buf_puts(struct buf *b, const char *s)
 {
 	return buf_append(b, s, strlen(s));
-}
-
-void
-buf_reset(struct buf *b)
-{
-	b->start = 0;
-	b->end = 0;
-}
-
-void
-buf_wipe(struct buf *b)
-{
-	util_wipe(b->data, b->cap);
-	buf_reset(b);
 }

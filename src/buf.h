@@ -55,9 +55,4 @@ int buf_append(struct buf *b, const void *p, size_t n);
 /* Append a C string. Same contract as buf_append. */
 int buf_puts(struct buf *b, const char *s);
 
-/* Empty the buffer. buf_wipe also zeroes the storage (secrets passed
- * through it). */
-void buf_reset(struct buf *b);
-void buf_wipe(struct buf *b);
-
 #endif

@@ -141,9 +141,11 @@ struct conf {
 	size_t nwarnings;
 };
 
-/* Parse config text (len bytes, need not be NUL-terminated). name is the
- * FILE used in messages. Returns a new conf, or NULL with
- * "FILE:LINE: message" in err. Reads env:/file: secrets. */
+/* Test hook (the relay reads a file with conf_load or the embedded text
+ * with conf_load_default, both through this; the tests and the fuzz
+ * target parse text): parse config text (len bytes, need not be
+ * NUL-terminated). name is the FILE used in messages. Returns a new conf,
+ * or NULL with "FILE:LINE: message" in err. Reads env:/file: secrets. */
 struct conf *conf_parse(const char *text, size_t len, const char *name,
     char *err, size_t errlen);
 

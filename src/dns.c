@@ -4,7 +4,8 @@
  * "localhost" and the cache, or starts an A and an AAAA query for the
  * name; dns_step() moves queries on (answers, retransmits, timeouts) and
  * finishes a cache entry when both of its queries are done; the pure code
- * at the top builds queries and parses answers, resolv.conf and hosts.
+ * below them (dns_parse.c) builds queries and parses answers, names,
+ * resolv.conf and hosts.
  *
  * What it deliberately does not do: search domains and ndots (the relay
  * resolves fully qualified names from its config), TCP fallback on a
@@ -20,9 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -52,607 +51,45 @@ enum query_outcome {
 };
 
 enum {
-	WIRE_MAX = 255,		/* a name in wire form, root label included */
-	LABEL_MAX = 63,
-	PTR_MAX = 64,		/* compression jumps in one name */
-	CNAME_MAX = 8,		/* CNAME hops followed inside one answer */
 	QUERY_BUF = 512,
 	RECV_BUF = 4096,
 	RECV_BURST = 64,	/* datagrams read per socket per step, so a
 				 * flood cannot hold the loop */
-	HOSTS_CHECK_MS = 1000,
-	DNS_PORT = 53,
-	CLASS_IN = 1,
-	HDR_LEN = 12,
-	FLAG_QR = 0x8000,
-	FLAG_TC = 0x0200,
-	FLAG_RD = 0x0100
+	HOSTS_CHECK_MS = 1000
 };
-
-/* ---- pure helpers ---- */
-
-/* snprintf that may cut: reasons and error texts are for people, and a
- * cut one is still useful (it also keeps -Wformat-truncation quiet). */
-static void say(char *out, size_t cap, const char *fmt, ...)
-    RELAY_PRINTF(3, 4);
-
-static void
-say(char *out, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(out, cap, fmt, ap);
-	va_end(ap);
-}
-
-static int
-lower(int c)
-{
-	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
-
-/* Host name characters. Stricter than DNS allows, on purpose: names come
- * from the config and from /etc/hosts, and anything else is a typo. */
-static int
-name_char(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-static uint16_t
-get16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static void
-put16(unsigned char *p, unsigned v)
-{
-	p[0] = (unsigned char)(v >> 8);
-	p[1] = (unsigned char)v;
-}
-
-/* Dotted name (optional trailing dot) to lowercase wire form. Returns the
- * wire length, or -1 for an empty label, a label over 63 bytes, a name
- * over 255 bytes or a character outside name_char(). */
-static int
-name_to_wire(const char *name, unsigned char *out)
-{
-	const char *p = name, *dot;
-	size_t n = 0, len, i;
-
-	for (;;) {
-		dot = strchr(p, '.');
-		len = dot != NULL ? (size_t)(dot - p) : strlen(p);
-		if (len == 0) {
-			/* Only the end after a trailing dot may be empty. */
-			if (dot == NULL && n > 0) {
-				break;
-			}
-			return -1;
-		}
-		if (len > LABEL_MAX || n + 1 + len + 1 > WIRE_MAX) {
-			return -1;
-		}
-		out[n++] = (unsigned char)len;
-		for (i = 0; i < len; i++) {
-			if (!name_char((unsigned char)p[i])) {
-				return -1;
-			}
-			out[n++] = (unsigned char)lower((unsigned char)p[i]);
-		}
-		if (dot == NULL) {
-			break;
-		}
-		p = dot + 1;
-	}
-	out[n++] = 0;
-	return (int)n;
-}
-
-/* Normalize a name into out (DNS_NAME_MAX): lowercase, no trailing dot.
- * Returns 0, or -1 when it is not a valid host name. */
-static int
-norm_name(const char *name, char *out)
-{
-	unsigned char wire[WIRE_MAX];
-	size_t n, i;
-
-	if (name_to_wire(name, wire) < 0) {
-		return -1;
-	}
-	n = strlen(name);
-	if (name[n - 1] == '.') {
-		n--;
-	}
-	/* name_to_wire bounds the name to 253 characters here. */
-	for (i = 0; i < n; i++) {
-		out[i] = (char)lower((unsigned char)name[i]);
-	}
-	out[n] = '\0';
-	return 0;
-}
-
-/* Read the possibly compressed name at *off of msg into out in lowercase
- * wire form and move *off past it. Returns the wire length, or -1.
- * Hostile input: every read is bounds-checked, and each pointer must go
- * strictly before the place the previous jump landed (the name's start
- * before any jump), so targets strictly decrease and no loop is possible;
- * PTR_MAX and WIRE_MAX bound the work anyway. Label types 01 and 10
- * (RFC 6891's extended labels, never used) are rejected. */
-static int
-read_name(const unsigned char *msg, size_t len, size_t *off,
-    unsigned char *out)
-{
-	size_t pos = *off, limit = *off, after = 0, n = 0, ptr, i;
-	unsigned c;
-	int jumps = 0;
-
-	for (;;) {
-		if (pos >= len) {
-			return -1;
-		}
-		c = msg[pos];
-		if ((c & 0xC0) == 0xC0) {
-			if (pos + 1 >= len) {
-				return -1;
-			}
-			ptr = (size_t)(c & 0x3F) << 8 | msg[pos + 1];
-			if (ptr >= limit || ++jumps > PTR_MAX) {
-				return -1;
-			}
-			if (jumps == 1) {
-				after = pos + 2;
-			}
-			pos = limit = ptr;
-			continue;
-		}
-		if ((c & 0xC0) != 0) {
-			return -1;
-		}
-		if (c == 0) {
-			out[n++] = 0;
-			pos++;
-			break;
-		}
-		if (pos + 1 + c > len || n + 1 + c + 1 > WIRE_MAX) {
-			return -1;
-		}
-		out[n++] = (unsigned char)c;
-		for (i = 0; i < c; i++) {
-			out[n++] = (unsigned char)lower(msg[pos + 1 + i]);
-		}
-		pos += 1 + c;
-	}
-	*off = jumps > 0 ? after : pos;
-	return (int)n;
-}
-
-static int
-same_wire(const unsigned char *a, int an, const unsigned char *b, int bn)
-{
-	return an == bn && memcmp(a, b, (size_t)an) == 0;
-}
-
-/* One resource record, as read_rr() found it. */
-struct rr {
-	unsigned char owner[WIRE_MAX];
-	int ownern;
-	unsigned type, class;
-	uint32_t ttl;
-	size_t rdoff, rdlen;
-};
-
-static int
-read_rr(const unsigned char *msg, size_t len, size_t *off, struct rr *rr)
-{
-	rr->ownern = read_name(msg, len, off, rr->owner);
-	if (rr->ownern < 0 || *off + 10 > len) {
-		return -1;
-	}
-	rr->type = get16(msg + *off);
-	rr->class = get16(msg + *off + 2);
-	rr->ttl = get32(msg + *off + 4);
-	/* RFC 2181 section 8: a TTL with the top bit set means zero. */
-	if (rr->ttl & 0x80000000u) {
-		rr->ttl = 0;
-	}
-	rr->rdlen = get16(msg + *off + 8);
-	rr->rdoff = *off + 10;
-	if (rr->rdoff + rr->rdlen > len) {
-		return -1;
-	}
-	*off = rr->rdoff + rr->rdlen;
-	return 0;
-}
-
-int
-dns_build_query(unsigned char *out, size_t cap, uint16_t id,
-    const char *name, int qtype)
-{
-	unsigned char wire[WIRE_MAX];
-	int n;
-
-	n = name_to_wire(name, wire);
-	if (n < 0 || cap < (size_t)HDR_LEN + (size_t)n + 4) {
-		return -1;
-	}
-	memset(out, 0, HDR_LEN);
-	put16(out, id);
-	put16(out + 2, FLAG_RD);
-	put16(out + 4, 1);
-	memcpy(out + HDR_LEN, wire, (size_t)n);
-	put16(out + HDR_LEN + n, (unsigned)qtype);
-	put16(out + HDR_LEN + n + 2, CLASS_IN);
-	return HDR_LEN + n + 4;
-}
-
-int
-dns_parse_answer(const unsigned char *msg, size_t len, uint16_t want_id,
-    const char *qname, int qtype, struct dns_answer *out)
-{
-	unsigned char want[WIRE_MAX], cur[WIRE_MAX], name[WIRE_MAX];
-	struct rr rr;
-	size_t off, an_off, t;
-	unsigned flags, an, i, good;
-	uint32_t ttl = UINT32_MAX;
-	int wantn, curn, n, hops, found;
-	size_t alen = qtype == DNS_QTYPE_A ? 4 : 16;
-
-	memset(out, 0, sizeof(*out));
-	wantn = name_to_wire(qname, want);
-	if (wantn < 0 || len < HDR_LEN || get16(msg) != want_id) {
-		return -1;
-	}
-	flags = get16(msg + 2);
-	/* A response (QR) to a standard query (opcode 0). A server that
-	 * does not echo the question (allowed for some errors) gets ignored
-	 * and the try times out: without the echo we cannot tell it from a
-	 * spoof that guessed the id. */
-	if (!(flags & FLAG_QR) || ((flags >> 11) & 0xF) != 0 ||
-	    get16(msg + 4) != 1) {
-		return -1;
-	}
-	an = get16(msg + 6);
-	off = HDR_LEN;
-	n = read_name(msg, len, &off, name);
-	if (n < 0 || off + 4 > len || !same_wire(name, n, want, wantn) ||
-	    get16(msg + off) != (unsigned)qtype ||
-	    get16(msg + off + 2) != CLASS_IN) {
-		return -1;
-	}
-	off += 4;
-	an_off = off;
-	out->rcode = (int)(flags & 0xF);
-	out->truncated = (flags & FLAG_TC) != 0;
-
-	/* Every answer record must be well-formed, except that a truncated
-	 * message may end inside one: then only the complete ones count. */
-	for (good = 0; good < an; good++) {
-		if (read_rr(msg, len, &off, &rr) < 0) {
-			if (out->truncated) {
-				break;
-			}
-			return -1;
-		}
-	}
-	an = good;
-
-	/* Follow the CNAME chain from the question. Records may come in any
-	 * order, so each hop scans the whole section; a loop (a -> b -> a)
-	 * just stops after CNAME_MAX hops with no address found. */
-	memcpy(cur, want, (size_t)wantn);
-	curn = wantn;
-	for (hops = 0; hops < CNAME_MAX; hops++) {
-		found = 0;
-		off = an_off;
-		for (i = 0; i < an && !found; i++) {
-			(void)read_rr(msg, len, &off, &rr);
-			if (rr.type != DNS_QTYPE_CNAME || rr.class != CLASS_IN ||
-			    !same_wire(rr.owner, rr.ownern, cur, curn)) {
-				continue;
-			}
-			t = rr.rdoff;
-			n = read_name(msg, len, &t, name);
-			if (n < 0 || t != rr.rdoff + rr.rdlen) {
-				return -1;
-			}
-			memcpy(cur, name, (size_t)n);
-			curn = n;
-			if (rr.ttl < ttl) {
-				ttl = rr.ttl;
-			}
-			found = 1;
-		}
-		if (!found) {
-			break;
-		}
-	}
-
-	off = an_off;
-	for (i = 0; i < an; i++) {
-		(void)read_rr(msg, len, &off, &rr);
-		if (rr.type != (unsigned)qtype || rr.class != CLASS_IN ||
-		    !same_wire(rr.owner, rr.ownern, cur, curn)) {
-			continue;
-		}
-		if (rr.rdlen != alen) {
-			return -1;
-		}
-		if (rr.ttl < ttl) {
-			ttl = rr.ttl;
-		}
-		if (out->naddr < DNS_ADDR_MAX) {
-			out->addr[out->naddr].family =
-			    qtype == DNS_QTYPE_A ? AF_INET : AF_INET6;
-			memcpy(out->addr[out->naddr].a, msg + rr.rdoff, alen);
-			out->naddr++;
-		}
-	}
-	out->ttl_s = out->naddr > 0 ? ttl : 0;
-	return 0;
-}
-
-/* ---- resolv.conf and hosts ---- */
-
-static int
-is_blank(int c)
-{
-	return c == ' ' || c == '\t' || c == '\r';
-}
-
-/* Next blank-separated token of p[0..n) from *pos. 0, or -1 at the end. */
-static int
-next_token(const char *p, size_t n, size_t *pos, struct view *tok)
-{
-	size_t i = *pos;
-
-	while (i < n && is_blank((unsigned char)p[i])) {
-		i++;
-	}
-	if (i == n) {
-		*pos = i;
-		return -1;
-	}
-	tok->p = p + i;
-	while (i < n && !is_blank((unsigned char)p[i])) {
-		i++;
-	}
-	tok->n = (size_t)(p + i - tok->p);
-	*pos = i;
-	return 0;
-}
-
-/* A numeric IPv4 or IPv6 address (no scope id) into ip. 0 or -1. */
-static int
-parse_ip(const char *p, size_t n, struct dns_ip *ip)
-{
-	char buf[64];
-
-	if (n == 0 || n >= sizeof(buf)) {
-		return -1;
-	}
-	memcpy(buf, p, n);
-	buf[n] = '\0';
-	memset(ip, 0, sizeof(*ip));
-	if (inet_pton(AF_INET, buf, ip->a) == 1) {
-		ip->family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, buf, ip->a) == 1) {
-		ip->family = AF_INET6;
-		return 0;
-	}
-	return -1;
-}
-
-/* A nameserver: "1.2.3.4", "::1", "fe80::1%eth0", and for tests
- * "1.2.3.4:5353" and "[::1]:5353". 0 or -1. */
-static int
-parse_ns(struct view tok, struct net_addr *a)
-{
-	struct view host = tok, scope = { NULL, 0 }, port = { NULL, 0 };
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
-	struct dns_ip ip;
-	uint64_t pn = DNS_PORT, sc = 0;
-	const char *c;
-	char ifname[IF_NAMESIZE + 1];
-	size_t colons = 0, i;
-
-	if (tok.n > 0 && tok.p[0] == '[') {
-		c = memchr(tok.p, ']', tok.n);
-		if (c == NULL) {
-			return -1;
-		}
-		host.p = tok.p + 1;
-		host.n = (size_t)(c - host.p);
-		if (c + 1 < tok.p + tok.n) {
-			if (c[1] != ':') {
-				return -1;
-			}
-			port.p = c + 2;
-			port.n = (size_t)(tok.p + tok.n - port.p);
-		}
-	} else {
-		for (i = 0; i < tok.n; i++) {
-			colons += tok.p[i] == ':';
-		}
-		if (colons == 1) {
-			c = memchr(tok.p, ':', tok.n);
-			host.n = (size_t)(c - tok.p);
-			port.p = c + 1;
-			port.n = (size_t)(tok.p + tok.n - port.p);
-		}
-	}
-	c = memchr(host.p, '%', host.n);
-	if (c != NULL) {
-		scope.p = c + 1;
-		scope.n = (size_t)(host.p + host.n - scope.p);
-		host.n = (size_t)(c - host.p);
-	}
-	if (parse_ip(host.p, host.n, &ip) < 0) {
-		return -1;
-	}
-	if (port.p != NULL && (util_parse_u64(port.p, port.n, &pn) < 0 ||
-	    pn == 0 || pn > 65535)) {
-		return -1;
-	}
-	if (scope.p != NULL) {
-		if (ip.family != AF_INET6 || scope.n == 0 ||
-		    scope.n > IF_NAMESIZE) {
-			return -1;
-		}
-		if (util_parse_u64(scope.p, scope.n, &sc) < 0) {
-			memcpy(ifname, scope.p, scope.n);
-			ifname[scope.n] = '\0';
-			sc = if_nametoindex(ifname);
-			if (sc == 0) {
-				return -1;
-			}
-		}
-	}
-	memset(a, 0, sizeof(*a));
-	if (ip.family == AF_INET) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)pn);
-		memcpy(&s4->sin_addr, ip.a, 4);
-		a->len = sizeof(*s4);
-	} else {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)pn);
-		memcpy(&s6->sin6_addr, ip.a, 16);
-		s6->sin6_scope_id = (uint32_t)sc;
-		a->len = sizeof(*s6);
-	}
-	return 0;
-}
-
-/* "timeout:N" and "attempts:N"; others are ignored. */
-static void
-parse_option(struct view tok, struct dns_resolv *out)
-{
-	uint64_t v;
-
-	if (tok.n > 8 && memcmp(tok.p, "timeout:", 8) == 0 &&
-	    util_parse_u64(tok.p + 8, tok.n - 8, &v) == 0) {
-		/* glibc caps timeout at 30 s and attempts at 5. */
-		v = v < 1 ? 1 : v > 30 ? 30 : v;
-		out->timeout_ms = (unsigned)v * 1000;
-	} else if (tok.n > 9 && memcmp(tok.p, "attempts:", 9) == 0 &&
-	    util_parse_u64(tok.p + 9, tok.n - 9, &v) == 0) {
-		v = v < 1 ? 1 : v > 5 ? 5 : v;
-		out->attempts = (unsigned)v;
-	}
-}
-
-int
-dns_parse_resolv_conf(const char *text, size_t n, struct dns_resolv *out)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&out->ns[0].ss;
-	struct view tok, kw;
-	size_t i = 0, eol, k, pos;
-	int found = 0;
-
-	memset(out, 0, sizeof(*out));
-	out->timeout_ms = 1000;
-	out->attempts = 2;
-	while (i < n) {
-		eol = i;
-		while (eol < n && text[eol] != '\n') {
-			eol++;
-		}
-		/* '#' and ';' start comments; neither occurs in a value. */
-		for (k = i; k < eol && text[k] != '#' && text[k] != ';'; k++) {
-		}
-		pos = 0;
-		if (next_token(text + i, k - i, &pos, &kw) == 0) {
-			if (util_view_eq(kw, "nameserver") &&
-			    next_token(text + i, k - i, &pos, &tok) == 0 &&
-			    out->nns < DNS_MAX_NS &&
-			    parse_ns(tok, &out->ns[out->nns]) == 0) {
-				out->nns++;
-				found++;
-			} else if (util_view_eq(kw, "options")) {
-				while (next_token(text + i, k - i, &pos,
-				    &tok) == 0) {
-					parse_option(tok, out);
-				}
-			}
-		}
-		i = eol + 1;
-	}
-	if (out->nns == 0) {
-		/* glibc and musl: no nameserver means the local one. */
-		memset(&out->ns[0], 0, sizeof(out->ns[0]));
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(DNS_PORT);
-		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		out->ns[0].len = sizeof(*s4);
-		out->nns = 1;
-	}
-	return found;
-}
-
-static int
-hosts_line(const char *p, size_t n, struct dns_host *out, int max)
-{
-	struct view tok;
-	struct dns_ip ip;
-	char buf[DNS_NAME_MAX];
-	size_t pos = 0, k;
-	int count = 0;
-
-	for (k = 0; k < n && p[k] != '#'; k++) {
-	}
-	n = k;
-	if (next_token(p, n, &pos, &tok) < 0 ||
-	    parse_ip(tok.p, tok.n, &ip) < 0) {
-		return 0;
-	}
-	while (count < max && next_token(p, n, &pos, &tok) == 0) {
-		if (tok.n >= sizeof(buf)) {
-			continue;
-		}
-		memcpy(buf, tok.p, tok.n);
-		buf[tok.n] = '\0';
-		if (norm_name(buf, out[count].name) < 0) {
-			continue;
-		}
-		out[count].ip = ip;
-		count++;
-	}
-	return count;
-}
-
-int
-dns_parse_hosts(const char *text, size_t n, struct dns_host *out, int max)
-{
-	size_t i = 0, eol;
-	int count = 0;
-
-	while (i < n && count < max) {
-		eol = i;
-		while (eol < n && text[eol] != '\n') {
-			eol++;
-		}
-		count += hosts_line(text + i, eol - i, out + count,
-		    max - count);
-		i = eol + 1;
-	}
-	return count;
-}
 
 /* ---- files ---- */
+
+/* Open path for reading: 0 with *fd set (-1 when the file does not
+ * exist), or -1 with "cannot read PATH: reason" in err. */
+static int
+open_file(const char *path, int *fd, char *err, size_t errlen)
+{
+	*fd = util_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (*fd < 0 && errno != ENOENT) {
+		return util_errf(err, errlen, "cannot read %s: %s", path,
+		    strerror(errno));
+	}
+	return 0;
+}
+
+/* read(2) of up to n bytes, again after a signal: the count (0 at the
+ * end of the file), or -1 with "cannot read PATH: reason" in err. */
+static ssize_t
+read_part(int fd, char *buf, size_t n, const char *path, char *err,
+    size_t errlen)
+{
+	ssize_t r;
+
+	do {
+		r = read(fd, buf, n);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		return util_errf(err, errlen, "cannot read %s: %s", path,
+		    strerror(errno));
+	}
+	return r;
+}
 
 /* Read resolv.conf (tiny; 8 KB is plenty, the rest is ignored). A
  * missing file means the defaults. 0, or -1 with err. */
@@ -661,33 +98,21 @@ load_resolv(struct dns *d, char *err, size_t errlen)
 {
 	char buf[8192];
 	size_t have = 0;
-	ssize_t r;
+	ssize_t r = 0;
 	int fd;
 
-	fd = util_open(d->resolv_path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0 && errno != ENOENT) {
-		say(err, errlen, "cannot read %s: %s", d->resolv_path,
-		    strerror(errno));
+	if (open_file(d->resolv_path, &fd, err, errlen) < 0) {
 		return -1;
 	}
-	while (fd >= 0 && have < sizeof(buf)) {
-		r = read(fd, buf + have, sizeof(buf) - have);
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
-		if (r < 0) {
-			say(err, errlen, "cannot read %s: %s",
-			    d->resolv_path, strerror(errno));
-			(void)close(fd);
-			return -1;
-		}
-		if (r == 0) {
-			break;
-		}
+	while (fd >= 0 && have < sizeof(buf) && (r = read_part(fd,
+	    buf + have, sizeof(buf) - have, d->resolv_path, err, errlen)) > 0) {
 		have += (size_t)r;
 	}
 	if (fd >= 0) {
 		(void)close(fd);
+	}
+	if (r < 0) {
+		return -1;
 	}
 	if (have == sizeof(buf)) {
 		/* Cut at the last full line. */
@@ -721,23 +146,16 @@ load_hosts(struct dns *d, char *err, size_t errlen)
 	const char *nl;
 
 	d->nhosts = 0;
-	fd = util_open(d->hosts_path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			return 0;
-		}
-		say(err, errlen, "cannot read %s: %s", d->hosts_path,
-		    strerror(errno));
+	if (open_file(d->hosts_path, &fd, err, errlen) < 0) {
 		return -1;
 	}
+	if (fd < 0) {
+		return 0;
+	}
 	while (d->nhosts < DNS_HOSTS_MAX) {
-		r = read(fd, buf + have, sizeof(buf) - have);
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
+		r = read_part(fd, buf + have, sizeof(buf) - have,
+		    d->hosts_path, err, errlen);
 		if (r < 0) {
-			say(err, errlen, "cannot read %s: %s",
-			    d->hosts_path, strerror(errno));
 			(void)close(fd);
 			return -1;
 		}
@@ -833,19 +251,6 @@ hosts_find(const struct dns *d, const char *name, struct dns_ip *out,
 	return n;
 }
 
-/* "1.2.3.4", "::1" or "[::1]". Returns 1 with ip set, or 0. */
-static int
-literal(const char *name, struct dns_ip *ip)
-{
-	size_t n = strlen(name);
-
-	if (n >= 2 && name[0] == '[' && name[n - 1] == ']') {
-		return parse_ip(name + 1, n - 2, ip) == 0 &&
-		    ip->family == AF_INET6;
-	}
-	return parse_ip(name, n, ip) == 0;
-}
-
 /* RFC 6761 section 6.3: localhost and its subdomains are loopback. */
 static int
 is_localhost(const char *key)
@@ -860,25 +265,10 @@ static int
 put_addrs(const struct dns_ip *ip, int n, uint16_t port,
     struct net_addr *out, int max)
 {
-	struct sockaddr_in *s4;
-	struct sockaddr_in6 *s6;
 	int i;
 
 	for (i = 0; i < n && i < max; i++) {
-		memset(&out[i], 0, sizeof(out[i]));
-		if (ip[i].family == AF_INET) {
-			s4 = (struct sockaddr_in *)&out[i].ss;
-			s4->sin_family = AF_INET;
-			s4->sin_port = htons(port);
-			memcpy(&s4->sin_addr, ip[i].a, 4);
-			out[i].len = sizeof(*s4);
-		} else {
-			s6 = (struct sockaddr_in6 *)&out[i].ss;
-			s6->sin6_family = AF_INET6;
-			s6->sin6_port = htons(port);
-			memcpy(&s6->sin6_addr, ip[i].a, 16);
-			out[i].len = sizeof(*s6);
-		}
+		dns_ip_addr(&ip[i], port, &out[i]);
 	}
 	return i;
 }
@@ -891,23 +281,20 @@ fmt_ns(const struct net_addr *a, char *out, size_t cap)
 	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
 	char ip[INET6_ADDRSTRLEN];
 	unsigned port;
+	int v6 = a->ss.ss_family != AF_INET;
 
-	if (a->ss.ss_family == AF_INET) {
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-		port = ntohs(s4->sin_port);
-		if (port == DNS_PORT) {
-			say(out, cap, "%s", ip);
-		} else {
-			say(out, cap, "%s:%u", ip, port);
-		}
-	} else {
+	if (v6) {
 		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
 		port = ntohs(s6->sin6_port);
-		if (port == DNS_PORT) {
-			say(out, cap, "%s", ip);
-		} else {
-			say(out, cap, "[%s]:%u", ip, port);
-		}
+	} else {
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		port = ntohs(s4->sin_port);
+	}
+	if (port == DNS_PORT) {
+		(void)snprintf(out, cap, "%s", ip);
+	} else {
+		(void)snprintf(out, cap, "%s%s%s:%u", v6 ? "[" : "", ip,
+		    v6 ? "]" : "", port);
 	}
 }
 
@@ -1066,7 +453,7 @@ send_try(struct dns *d, struct dns_query *q)
 		e = errno;
 		if (q->outcome != Q_RCODE) {
 			fmt_ns(ns, nsb, sizeof(nsb));
-			say(q->why, sizeof(q->why),
+			util_errf(q->why, sizeof(q->why),
 			    "cannot send to nameserver %s: %s", nsb,
 			    n < 0 ? "bad name" : strerror(e));
 		}
@@ -1095,11 +482,11 @@ why_timeout(const struct dns *d, const struct dns_query *q, char *out,
 		}
 	}
 	if (d->ns_default) {
-		say(out, cap, "no nameserver in %s, and no answer from "
+		util_errf(out, cap, "no nameserver in %s, and no answer from "
 		    "%s after %u %s", d->resolv_path, list, q->sent,
 		    q->sent == 1 ? "try" : "tries");
 	} else {
-		say(out, cap, "no answer from nameserver%s %s after "
+		util_errf(out, cap, "no answer from nameserver%s %s after "
 		    "%u %s", d->conf.nns > 1 ? "s" : "", list, q->sent,
 		    q->sent == 1 ? "try" : "tries");
 	}
@@ -1144,24 +531,24 @@ handle_answer(struct dns *d, int qi, int ns, const struct dns_answer *ans,
 	fmt_ns(&d->conf.ns[ns], nsb, sizeof(nsb));
 	if (ans->rcode == DNS_RCODE_NOERROR && ans->truncated &&
 	    ans->naddr == 0) {
-		say(q->why, sizeof(q->why), "truncated answer from "
+		util_errf(q->why, sizeof(q->why), "truncated answer from "
 		    "nameserver %s (no TCP fallback)", nsb);
 		query_finish(d, qi, Q_TRUNC, now_ms);
 	} else if (ans->rcode == DNS_RCODE_NOERROR) {
 		q->ans = *ans;
 		query_finish(d, qi, Q_ANSWER, now_ms);
 	} else if (ans->rcode == DNS_RCODE_NXDOMAIN) {
-		say(q->why, sizeof(q->why), "NXDOMAIN (no such name)");
+		util_errf(q->why, sizeof(q->why), "NXDOMAIN (no such name)");
 		query_finish(d, qi, Q_NXDOMAIN, now_ms);
 	} else {
 		if (ans->rcode == DNS_RCODE_SERVFAIL) {
-			say(q->why, sizeof(q->why),
+			util_errf(q->why, sizeof(q->why),
 			    "SERVFAIL from nameserver %s", nsb);
 		} else if (ans->rcode == DNS_RCODE_REFUSED) {
-			say(q->why, sizeof(q->why),
+			util_errf(q->why, sizeof(q->why),
 			    "REFUSED by nameserver %s", nsb);
 		} else {
-			say(q->why, sizeof(q->why),
+			util_errf(q->why, sizeof(q->why),
 			    "error code %d from nameserver %s", ans->rcode,
 			    nsb);
 		}
@@ -1244,7 +631,7 @@ entry_finish(struct dns *d, int ei, uint64_t now_ms)
 			e->state = E_NEG;
 			e->naddr = 0;
 			e->refresh_ms = now_ms + (uint64_t)DNS_NEG_TTL_S * 1000;
-			say(e->why, sizeof(e->why), "%s", why);
+			util_errf(e->why, sizeof(e->why), "%s", why);
 			log_debug("dns: %s: %s", e->name, why);
 		}
 	}
@@ -1340,12 +727,12 @@ dns_lookup(struct dns *d, const char *name, uint16_t port,
 	int n, ei, rc;
 
 	*count = 0;
-	if (literal(name, &ip[0])) {
+	if (dns_literal(name, &ip[0])) {
 		*count = put_addrs(ip, 1, port, out, max);
 		return DNS_DONE;
 	}
-	if (norm_name(name, key) < 0) {
-		say(err, errlen, "cannot resolve \"%.64s\": not a valid "
+	if (dns_norm_name(name, key) < 0) {
+		util_errf(err, errlen, "cannot resolve \"%.64s\": not a valid "
 		    "host name", name);
 		return DNS_FAILED;
 	}
@@ -1373,7 +760,7 @@ dns_lookup(struct dns *d, const char *name, uint16_t port,
 		ei = cache_alloc(d, key, now_ms);
 	}
 	if (ei < 0) {
-		say(err, errlen, "cannot resolve %s: too many lookups in "
+		util_errf(err, errlen, "cannot resolve %s: too many lookups in "
 		    "flight", key);
 		return DNS_FAILED;
 	}
@@ -1392,7 +779,7 @@ dns_lookup(struct dns *d, const char *name, uint16_t port,
 		if (start_queries(d, ei, now_ms) < 0 && e->state == E_NEW) {
 			e->state = E_FREE;
 			e->name[0] = '\0';
-			say(err, errlen, "cannot resolve %s: too many "
+			util_errf(err, errlen, "cannot resolve %s: too many "
 			    "lookups in flight", key);
 			close_idle(d);
 			return DNS_FAILED;
@@ -1407,7 +794,7 @@ dns_lookup(struct dns *d, const char *name, uint16_t port,
 		rc = DNS_DONE;
 		break;
 	case E_NEG:
-		say(err, errlen, "cannot resolve %s: %s", key, e->why);
+		util_errf(err, errlen, "cannot resolve %s: %s", key, e->why);
 		rc = DNS_FAILED;
 		break;
 	default:
@@ -1427,14 +814,13 @@ handle_datagram(struct dns *d, const unsigned char *msg, size_t len,
 	uint16_t id;
 	int i, ns;
 
-	if (len < HDR_LEN) {
+	if (dns_msg_id(msg, len, &id) < 0) {
 		return;
 	}
 	ns = ns_index(d, from);
 	if (ns < 0) {
 		return;
 	}
-	id = get16(msg);
 	for (i = 0; i < DNS_QUERY_MAX; i++) {
 		if (!d->q[i].busy || d->q[i].done || d->q[i].id != id) {
 			continue;
@@ -1491,7 +877,7 @@ dns_init(struct dns *d, const char *resolv_conf_path,
 	}
 	if (strlen(resolv_conf_path) >= sizeof(d->resolv_path) ||
 	    strlen(hosts_path) >= sizeof(d->hosts_path)) {
-		say(err, errlen, "dns: path too long");
+		util_errf(err, errlen, "dns: path too long");
 		return -1;
 	}
 	memcpy(d->resolv_path, resolv_conf_path, strlen(resolv_conf_path));
@@ -1524,22 +910,19 @@ dns_free(struct dns *d)
 int
 dns_fds(const struct dns *d, struct pollfd *out, int max)
 {
-	int n = 0;
+	const int fds[2] = { d->fd4, d->fd6 };
+	int i, n = 0;
 
 	if (!busy(d)) {
 		return 0;
 	}
-	if (d->fd4 >= 0 && n < max) {
-		out[n].fd = d->fd4;
-		out[n].events = POLLIN;
-		out[n].revents = 0;
-		n++;
-	}
-	if (d->fd6 >= 0 && n < max) {
-		out[n].fd = d->fd6;
-		out[n].events = POLLIN;
-		out[n].revents = 0;
-		n++;
+	for (i = 0; i < 2 && n < max; i++) {
+		if (fds[i] >= 0) {
+			out[n].fd = fds[i];
+			out[n].events = POLLIN;
+			out[n].revents = 0;
+			n++;
+		}
 	}
 	return n;
 }

@@ -43,6 +43,7 @@ enum {
 	DNS_STALE_MAX_S = 86400, /* stale data is served this long at most
 				 * while refreshes fail (RFC 8767 suggests
 				 * 1 to 3 days) */
+	DNS_PORT = 53,
 	DNS_QTYPE_A = 1,
 	DNS_QTYPE_CNAME = 5,
 	DNS_QTYPE_AAAA = 28,
@@ -177,7 +178,20 @@ uint64_t dns_deadline(const struct dns *d);
 /* Changes whenever a lookup finishes (with addresses or with a failure). */
 unsigned dns_generation(const struct dns *d);
 
-/* Pure message code, for the resolver and for tests. */
+/* Pure code (dns_parse.c), for the resolver and for tests. */
+
+/* Normalize a host name into out (DNS_NAME_MAX bytes): lowercase, no
+ * trailing dot. Returns 0, or -1 when it is not a valid host name
+ * (letters, digits, '-' and '_' in labels of 1 to 63, 253 in all). */
+int dns_norm_name(const char *name, char *out);
+
+/* An address literal "1.2.3.4", "::1" or "[::1]" (no scope id). Returns
+ * 1 with ip set, or 0. */
+int dns_literal(const char *name, struct dns_ip *ip);
+
+/* The id of the DNS message msg[0..len): 0 with *id set, or -1 when it
+ * is too short to be a message. */
+int dns_msg_id(const unsigned char *msg, size_t len, uint16_t *id);
 
 /* Write a recursive query (RD set, no EDNS) for name (dotted, an optional
  * trailing dot) and qtype into out. Returns its length, or -1 when the
@@ -201,6 +215,10 @@ int dns_parse_answer(const unsigned char *msg, size_t len, uint16_t want_id,
  * Without nameserver lines, 127.0.0.1:53 is used. Returns the number of
  * nameserver lines found (0 means the default). */
 int dns_parse_resolv_conf(const char *text, size_t n, struct dns_resolv *out);
+
+/* The socket address of ip and port (an IPv6 one with scope id 0). */
+void dns_ip_addr(const struct dns_ip *ip, uint16_t port,
+    struct net_addr *out);
 
 /* Parse hosts text ("ADDR NAME [ALIAS...]", '#' comments) into at most
  * max (name, address) pairs. Returns how many were written; lines with a

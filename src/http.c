@@ -2,9 +2,9 @@
  * http.c: strict HTTP/1.1 message heads and chunked bodies (RFC 9112).
  *
  * It parses a request head (from a client) or a response head (from an
- * upstream) held whole in the caller's buffer, derives the message framing
- * (Content-Length, chunked) and connection reuse from the fields, and
- * decodes chunked framing incrementally.
+ * upstream) held whole in the caller's buffer, and derives the message
+ * framing (Content-Length, chunked) and connection reuse from the fields.
+ * Chunked bodies are decoded in http_chunked.c.
  *
  * It deliberately does no I/O, allocation or clock reading, and keeps no
  * state between calls to the head parsers: when more bytes arrive the
@@ -18,18 +18,12 @@
  *
  * Ownership: every view it fills points into the caller's buffer and is
  * valid while that buffer is unchanged; absent fields are empty views over
- * a static "". The chunked decoder keeps all of its state in struct
- * http_chunked and never looks again at bytes it has consumed.
+ * a static "".
  */
 #include <limits.h>
 #include <string.h>
 
 #include "http.h"
-
-/* Chunked decoder limits (see the header). */
-#define CHUNK_MAX_SIZE ((uint64_t)1 << 60)
-#define CHUNK_MAX_LINE 4096
-#define CHUNK_MAX_TRAILER (16 * 1024)
 
 /* Longest method accepted; real ones are short, and a bound keeps a
  * garbage first line from being scanned as a method. */
@@ -129,13 +123,10 @@ empty_view(void)
 
 #define ONES UINT64_C(0x0101010101010101)
 
-/* tchar of RFC 9110 §5.6.2, as a bitmap of the 128 ASCII codes:
- * "!#$%&'*+-.^_`|~", digits and letters. */
-static const uint32_t TCHAR_BITS[4] = {
+/* "!#$%&'*+-.^_`|~", digits and letters (see http.h). */
+const uint32_t http_tchar_bits[4] = {
 	0x00000000, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff
 };
-
-#define is_tchar(c) ((c) < 128 && (TCHAR_BITS[(c) >> 5] >> ((c) & 31)) & 1)
 
 static unsigned char
 lower(unsigned char c)
@@ -232,7 +223,7 @@ parse_field(struct view line, struct http_header *h)
 	if (line.p[0] == ' ' || line.p[0] == '\t') {
 		return HEAD_OBS_FOLD;
 	}
-	for (i = 0; i < line.n && is_tchar((unsigned char)line.p[i]); i++) {
+	for (i = 0; i < line.n && http_is_tchar((unsigned char)line.p[i]); i++) {
 	}
 	if (i < line.n && i > 0 && (line.p[i] == ' ' || line.p[i] == '\t')) {
 		return HEAD_WS_COLON;
@@ -269,7 +260,7 @@ fast_field(const char *buf, size_t pos, size_t lim, struct http_header *h,
 	const unsigned char *p = (const unsigned char *)buf;
 	size_t i = pos, v, e;
 
-	while (i < lim && is_tchar(p[i])) {
+	while (i < lim && http_is_tchar(p[i])) {
 		i++;
 	}
 	if (i == pos || i >= lim || p[i] != ':') {
@@ -367,7 +358,7 @@ parse_request_line(struct view line, struct http_request *req)
 	size_t i = 0, start;
 	unsigned char c;
 
-	while (i < line.n && is_tchar((unsigned char)line.p[i])) {
+	while (i < line.n && http_is_tchar((unsigned char)line.p[i])) {
 		i++;
 	}
 	if (i == 0 || i > METHOD_MAX || i == line.n || line.p[i] != ' ') {
@@ -406,16 +397,90 @@ lists(struct view v, const char *s)
 	return http_connection_lists(v, n);
 }
 
+/* What the fields both kinds of head are framed by say: Content-Length,
+ * Transfer-Encoding and Connection (RFC 9112 §6, §9.3). */
+struct framing {
+	int has_cl;
+	uint64_t cl;		/* Content-Length, when has_cl */
+	int has_te;		/* Transfer-Encoding present */
+	int te_chunked;		/* ... and it is a lone "chunked" */
+	size_t nconn;		/* Connection fields seen */
+	struct view connection;	/* the first one's value, or empty */
+	int conn_close;		/* Connection lists "close" */
+	int ka;			/* Connection lists "keep-alive" */
+};
+
+static void
+framing_init(struct framing *f)
+{
+	memset(f, 0, sizeof *f);
+	f->connection = empty_view();
+}
+
+/* Note h in f when it is one of the framing fields. Returns 1 when it
+ * is, 0 when it is not, or -1 with *e set (HEAD_CL_INVALID,
+ * HEAD_CL_CONFLICT). Inlined: it runs for most fields of every head. */
+static RELAY_INLINE int
+framing_field(struct framing *f, const struct http_header *h,
+    enum head_err *e)
+{
+	uint64_t v = 0;
+
+	if (VIEW_IEQ(h->name, "content-length")) {
+		if (util_parse_u64(h->value.p, h->value.n, &v) < 0) {
+			*e = HEAD_CL_INVALID;
+			return -1;
+		}
+		/* RFC 9112 §6.3 rule 5: differing values are unrecoverable;
+		 * identical repeats are harmless. */
+		if (f->has_cl && v != f->cl) {
+			*e = HEAD_CL_CONFLICT;
+			return -1;
+		}
+		f->has_cl = 1;
+		f->cl = v;
+		return 1;
+	}
+	if (VIEW_IEQ(h->name, "transfer-encoding")) {
+		/* A second field extends the coding list (RFC 9110 §5.3), so
+		 * it is no longer a lone "chunked". */
+		f->te_chunked = !f->has_te && VIEW_IEQ(h->value, "chunked");
+		f->has_te = 1;
+		return 1;
+	}
+	if (VIEW_IEQ(h->name, "connection")) {
+		if (f->nconn++ == 0) {
+			f->connection = h->value;
+		}
+		f->conn_close |= lists(h->value, "close");
+		f->ka |= lists(h->value, "keep-alive");
+		return 1;
+	}
+	return 0;
+}
+
+/* RFC 9112 §9.3: whether the connection persists after a message of
+ * this version, as far as its Connection fields tell. */
+static int
+framing_keep_alive(const struct framing *f, int minor_version)
+{
+	if (minor_version == 1) {
+		return !f->conn_close;
+	}
+	return f->ka && !f->conn_close;
+}
+
 /* Framing and connection fields of a request (RFC 9112 §6, §9.3). */
 static enum head_err
 derive_request(struct http_request *req)
 {
 	const struct http_header *h = NULL;
-	size_t i, nhost = 0, nconn = 0;
-	uint64_t v = 0;
-	int has_te = 0, te_chunked = 0, conn_close = 0, ka = 0;
-	int has_auth = 0, has_key = 0, expect = 0;
+	struct framing f;
+	enum head_err e = HEAD_OK;
+	size_t i, nhost = 0;
+	int has_auth = 0, has_key = 0, expect = 0, r;
 
+	framing_init(&f);
 	for (i = 0; i < req->nheaders; i++) {
 		h = &req->headers[i];
 		/* Only names starting with these letters matter here; the
@@ -424,32 +489,16 @@ derive_request(struct http_request *req)
 		    !memchr("cthaex", h->name.p[0] | 0x20, 6)) {
 			continue;
 		}
-		if (VIEW_IEQ(h->name, "content-length")) {
-			if (util_parse_u64(h->value.p, h->value.n, &v) < 0) {
-				return HEAD_CL_INVALID;
-			}
-			/* RFC 9112 §6.3 rule 5: differing values are
-			 * unrecoverable; identical repeats are harmless. */
-			if (req->has_content_length &&
-			    v != req->content_length) {
-				return HEAD_CL_CONFLICT;
-			}
-			req->has_content_length = 1;
-			req->content_length = v;
-		} else if (VIEW_IEQ(h->name, "transfer-encoding")) {
-			/* A second field extends the coding list (RFC 9110
-			 * §5.3), so it is no longer a lone "chunked". */
-			te_chunked = !has_te && VIEW_IEQ(h->value, "chunked");
-			has_te = 1;
-		} else if (VIEW_IEQ(h->name, "host")) {
+		r = framing_field(&f, h, &e);
+		if (r < 0) {
+			return e;
+		}
+		if (r > 0) {
+			continue;
+		}
+		if (VIEW_IEQ(h->name, "host")) {
 			nhost++;
 			req->host = h->value;
-		} else if (VIEW_IEQ(h->name, "connection")) {
-			if (nconn++ == 0) {
-				req->connection = h->value;
-			}
-			conn_close |= lists(h->value, "close");
-			ka |= lists(h->value, "keep-alive");
 		} else if (VIEW_IEQ(h->name, "expect")) {
 			expect |= VIEW_IEQ(h->value, "100-continue");
 		} else if (VIEW_IEQ(h->name, "authorization")) {
@@ -466,21 +515,24 @@ derive_request(struct http_request *req)
 			req->x_api_key = h->value;
 		}
 	}
+	req->has_content_length = f.has_cl;
+	req->content_length = f.cl;
+	req->connection = f.connection;
 	/* RFC 9112 §6.1: Transfer-Encoding in 1.0 means faulty framing, and
 	 * with Content-Length it is a smuggling attempt; a server MAY refuse
 	 * either, and a relay that must not guess does. */
-	if (has_te && req->minor_version == 0) {
+	if (f.has_te && req->minor_version == 0) {
 		return HEAD_TE_HTTP10;
 	}
-	if (has_te && req->has_content_length) {
+	if (f.has_te && f.has_cl) {
 		return HEAD_CL_AND_TE;
 	}
 	/* RFC 9112 §6.1: an unknown coding gets 501; we decode none but
 	 * chunked. */
-	if (has_te && !te_chunked) {
+	if (f.has_te && !f.te_chunked) {
 		return HEAD_TE_UNSUPPORTED;
 	}
-	req->chunked = has_te;
+	req->chunked = f.has_te;
 	/* RFC 9112 §3.2: 400 for a 1.1 request without Host or with more
 	 * than one. */
 	if (nhost > 1) {
@@ -489,12 +541,7 @@ derive_request(struct http_request *req)
 	if (nhost == 0 && req->minor_version == 1) {
 		return HEAD_HOST_MISSING;
 	}
-	/* RFC 9112 §9.3 */
-	if (req->minor_version == 1) {
-		req->keep_alive = !conn_close;
-	} else {
-		req->keep_alive = ka && !conn_close;
-	}
+	req->keep_alive = framing_keep_alive(&f, req->minor_version);
 	/* RFC 9110 §10.1.1: a server MUST ignore 100-continue in a 1.0
 	 * request. */
 	req->expect_continue = expect && req->minor_version == 1;
@@ -522,19 +569,40 @@ reset_request(struct http_request *req)
 	req->error_message = NULL;
 }
 
+/* A head's fields, after its start line parsed with result e (line is
+ * that line, next the byte after it): a bad start line that holds a NUL
+ * or a CR is refused as such (a valid line holds neither). */
+static RELAY_INLINE enum head_err
+head_fields(enum head_err e, struct view line, const char *buf, size_t len,
+    size_t max_header, size_t next, struct http_header *headers,
+    size_t *nheaders, size_t *end)
+{
+	if (e != HEAD_OK) {
+		return has_nul_or_cr(line) ? HEAD_NUL_CR : e;
+	}
+	return parse_fields(buf, len, max_header, next, headers, nheaders, end);
+}
+
+/* What the head parsers return for e: the head's length (end),
+ * HTTP_PARTIAL or HTTP_BAD. */
 static int
-request_result(struct http_request *req, enum head_err e, size_t end)
+head_result(enum head_err e, size_t end)
 {
 	if (e == HEAD_OK) {
 		return (int)end;
 	}
-	if (e == HEAD_PARTIAL) {
-		return HTTP_PARTIAL;
+	return e == HEAD_PARTIAL ? HTTP_PARTIAL : HTTP_BAD;
+}
+
+static int
+request_result(struct http_request *req, enum head_err e, size_t end)
+{
+	if (e != HEAD_OK && e != HEAD_PARTIAL) {
+		req->error_status = req_answers[e].status;
+		req->error_code = req_answers[e].code;
+		req->error_message = req_answers[e].message;
 	}
-	req->error_status = req_answers[e].status;
-	req->error_code = req_answers[e].code;
-	req->error_message = req_answers[e].message;
-	return HTTP_BAD;
+	return head_result(e, end);
 }
 
 int
@@ -578,14 +646,8 @@ http_parse_request(const char *buf, size_t len, size_t max_header,
 	if (line.n > HTTP_MAX_REQUEST_LINE) {
 		return request_result(req, HEAD_LINE_TOO_LONG, 0);
 	}
-	e = parse_request_line(line, req);
-	if (e != HEAD_OK && has_nul_or_cr(line)) {
-		e = HEAD_NUL_CR;	/* a valid line holds neither */
-	}
-	if (e == HEAD_OK) {
-		e = parse_fields(buf, len, max_header, next, req->headers,
-		    &req->nheaders, &end);
-	}
+	e = head_fields(parse_request_line(line, req), line, buf, len,
+	    max_header, next, req->headers, &req->nheaders, &end);
 	if (e == HEAD_OK) {
 		e = derive_request(req);
 	}
@@ -640,57 +702,40 @@ static enum head_err
 derive_response(struct http_response *resp)
 {
 	const struct http_header *h = NULL;
-	size_t i, nconn = 0;
-	uint64_t v = 0;
-	int has_te = 0, te_chunked = 0, conn_close = 0, ka = 0, reuse = 1;
+	struct framing f;
+	enum head_err e = HEAD_OK;
+	size_t i;
+	int reuse = 1;
 
+	framing_init(&f);
 	for (i = 0; i < resp->nheaders; i++) {
 		h = &resp->headers[i];
 		if (h->name.n == 0 || ((h->name.p[0] | 0x20) != 'c' &&
 		    (h->name.p[0] | 0x20) != 't')) {
 			continue;
 		}
-		if (VIEW_IEQ(h->name, "content-length")) {
-			if (util_parse_u64(h->value.p, h->value.n, &v) < 0) {
-				return HEAD_CL_INVALID;
-			}
-			if (resp->has_content_length &&
-			    v != resp->content_length) {
-				return HEAD_CL_CONFLICT;
-			}
-			resp->has_content_length = 1;
-			resp->content_length = v;
-		} else if (VIEW_IEQ(h->name, "transfer-encoding")) {
-			te_chunked = !has_te && VIEW_IEQ(h->value, "chunked");
-			has_te = 1;
-		} else if (VIEW_IEQ(h->name, "connection")) {
-			if (nconn++ == 0) {
-				resp->connection = h->value;
-			}
-			conn_close |= lists(h->value, "close");
-			ka |= lists(h->value, "keep-alive");
+		if (framing_field(&f, h, &e) < 0) {
+			return e;
 		}
 	}
-	if (has_te) {
+	resp->has_content_length = f.has_cl;
+	resp->content_length = f.cl;
+	resp->connection = f.connection;
+	if (f.has_te) {
 		/* §6.3 rule 3: Transfer-Encoding overrides Content-Length,
 		 * but a message with both may be a smuggling attempt, so the
 		 * connection is not reused. Rule 4: a coding list not ending
 		 * in a chunked we decode leaves the body close-delimited.
 		 * §6.1: in a 1.0 message the framing is faulty; close after
 		 * it. */
-		if (resp->has_content_length || !te_chunked ||
-		    resp->minor_version == 0) {
+		if (f.has_cl || !f.te_chunked || resp->minor_version == 0) {
 			reuse = 0;
 		}
 		resp->has_content_length = 0;
 		resp->content_length = 0;
-		resp->chunked = te_chunked;
+		resp->chunked = f.te_chunked;
 	}
-	if (resp->minor_version == 1) {
-		resp->keep_alive = !conn_close;
-	} else {
-		resp->keep_alive = ka && !conn_close;
-	}
+	resp->keep_alive = framing_keep_alive(&f, resp->minor_version);
 	/* §6.3 rule 8: no length at all means read until close. */
 	if (!resp->has_content_length && !resp->chunked &&
 	    !(resp->status < 200 || resp->status == 204 ||
@@ -699,7 +744,7 @@ derive_response(struct http_response *resp)
 	}
 	if (!reuse) {
 		resp->keep_alive = 0;
-	resp->connection = empty_view();
+		resp->connection = empty_view();
 	}
 	return HEAD_OK;
 }
@@ -715,6 +760,7 @@ http_response_reset(struct http_response *resp)
 	resp->content_length = 0;
 	resp->chunked = 0;
 	resp->keep_alive = 0;
+	resp->connection = empty_view();
 	resp->error = NULL;
 }
 
@@ -734,27 +780,17 @@ http_parse_response(const char *buf, size_t len, size_t max_header,
 	if (!find_line(buf, 0, lim, &line, &next)) {
 		e = len >= max_header ? HEAD_TOO_LARGE : HEAD_PARTIAL;
 	} else {
-		e = parse_status_line(line, resp);
-		if (e != HEAD_OK && has_nul_or_cr(line)) {
-			e = HEAD_NUL_CR;	/* a valid line holds neither */
-		}
-	}
-	if (e == HEAD_OK) {
-		e = parse_fields(buf, len, max_header, next, resp->headers,
-		    &resp->nheaders, &end);
+		e = head_fields(parse_status_line(line, resp), line, buf, len,
+		    max_header, next, resp->headers, &resp->nheaders, &end);
 	}
 	if (e == HEAD_OK) {
 		e = derive_response(resp);
 	}
-	if (e == HEAD_OK) {
-		return (int)end;
+	if (e != HEAD_OK && e != HEAD_PARTIAL) {
+		resp->error = resp_errors[e] ? resp_errors[e] :
+		    "malformed response head";
 	}
-	if (e == HEAD_PARTIAL) {
-		return HTTP_PARTIAL;
-	}
-	resp->error = resp_errors[e] ? resp_errors[e] :
-	    "malformed response head";
-	return HTTP_BAD;
+	return head_result(e, end);
 }
 
 int
@@ -829,216 +865,4 @@ http_connection_lists(struct view connection_value, struct view name)
 		i++;
 	}
 	return 0;
-}
-
-/* Chunked decoder states: what the next byte should be. */
-enum {
-	CH_SIZE = 0,		/* chunk-size hex digit, or what ends it */
-	CH_SIZE_WS,		/* BWS after the size, before ';' */
-	CH_EXT,			/* chunk-ext, skipped to the line end */
-	CH_SIZE_LF,		/* CR of the size line seen */
-	CH_DATA,		/* chunk data; remaining bytes left */
-	CH_DATA_CR,		/* CRLF after the data */
-	CH_DATA_LF,
-	CH_TRAILER,		/* start of a trailer line or final CRLF */
-	CH_TRAILER_NAME,
-	CH_TRAILER_VALUE,
-	CH_TRAILER_LF,		/* CR of a trailer line seen */
-	CH_END_LF,		/* CR of the final empty line seen */
-	CH_DONE,
-	CH_BAD			/* sticky: every later call is HTTP_BAD */
-};
-
-void
-http_chunked_init(struct http_chunked *d)
-{
-	memset(d, 0, sizeof(*d));
-	d->state = CH_SIZE;
-}
-
-static int
-is_ctl(unsigned char c)
-{
-	return (c < 0x20 && c != '\t') || c == 0x7f;
-}
-
-/* The size line ended: a zero size is the last chunk (RFC 9112 §7.1). */
-static void
-end_size_line(struct http_chunked *d)
-{
-	d->line_len = 0;
-	d->digits = 0;
-	d->state = d->remaining == 0 ? CH_TRAILER : CH_DATA;
-}
-
-/* Take one framing byte; returns 0, or -1 when it is malformed. */
-static int
-chunked_byte(struct http_chunked *d, unsigned char c)
-{
-	int v;
-
-	if (d->state <= CH_SIZE_LF && c != '\r' && c != '\n' &&
-	    ++d->line_len > CHUNK_MAX_LINE) {
-		return -1;
-	}
-	if (d->state >= CH_TRAILER && d->state <= CH_END_LF &&
-	    ++d->trailer_bytes > CHUNK_MAX_TRAILER) {
-		return -1;
-	}
-	switch (d->state) {
-	case CH_SIZE:
-		/* chunk-size = 1*HEXDIG */
-		v = util_hex_digit(c);
-		if (v >= 0) {
-			if (d->remaining > CHUNK_MAX_SIZE >> 4) {
-				return -1;
-			}
-			d->remaining = d->remaining * 16 + (unsigned)v;
-			if (d->remaining > CHUNK_MAX_SIZE) {
-				return -1;
-			}
-			d->digits++;
-			return 0;
-		}
-		if (d->digits == 0) {
-			return -1;
-		}
-		if (c == '\r') {
-			d->state = CH_SIZE_LF;
-		} else if (c == '\n') {
-			end_size_line(d);
-		} else if (c == ';') {
-			d->state = CH_EXT;
-		} else if (c == ' ' || c == '\t') {
-			d->state = CH_SIZE_WS;
-		} else {
-			return -1;
-		}
-		return 0;
-	case CH_SIZE_WS:
-		/* chunk-ext = *( BWS ";" ...): white space only before ';'. */
-		if (c == ';') {
-			d->state = CH_EXT;
-		} else if (c != ' ' && c != '\t') {
-			return -1;
-		}
-		return 0;
-	case CH_EXT:
-		/* Extensions are ignored (RFC 9112 §7.1.1); only the line
-		 * length and control characters are checked. */
-		if (c == '\r') {
-			d->state = CH_SIZE_LF;
-		} else if (c == '\n') {
-			end_size_line(d);
-		} else if (is_ctl(c)) {
-			return -1;
-		}
-		return 0;
-	case CH_SIZE_LF:
-		if (c != '\n') {
-			return -1;
-		}
-		end_size_line(d);
-		return 0;
-	case CH_DATA_CR:
-		/* The data must be followed by exactly CRLF (or LF): anything
-		 * else means the size lied. */
-		if (c == '\r') {
-			d->state = CH_DATA_LF;
-		} else if (c == '\n') {
-			d->state = CH_SIZE;
-		} else {
-			return -1;
-		}
-		return 0;
-	case CH_DATA_LF:
-		if (c != '\n') {
-			return -1;
-		}
-		d->state = CH_SIZE;
-		return 0;
-	case CH_TRAILER:
-		/* trailer-section = *( field-line CRLF ) CRLF (§7.1.2); the
-		 * fields are dropped, but checked like head fields. */
-		if (c == '\r') {
-			d->state = CH_END_LF;
-		} else if (c == '\n') {
-			d->state = CH_DONE;
-		} else if (is_tchar(c)) {
-			d->state = CH_TRAILER_NAME;
-		} else {
-			return -1;
-		}
-		return 0;
-	case CH_TRAILER_NAME:
-		if (c == ':') {
-			d->state = CH_TRAILER_VALUE;
-		} else if (!is_tchar(c)) {
-			return -1;
-		}
-		return 0;
-	case CH_TRAILER_VALUE:
-		if (c == '\r') {
-			d->state = CH_TRAILER_LF;
-		} else if (c == '\n') {
-			d->state = CH_TRAILER;
-		} else if (is_ctl(c)) {
-			return -1;
-		}
-		return 0;
-	case CH_TRAILER_LF:
-		if (c != '\n') {
-			return -1;
-		}
-		d->state = CH_TRAILER;
-		return 0;
-	case CH_END_LF:
-		if (c != '\n') {
-			return -1;
-		}
-		d->state = CH_DONE;
-		return 0;
-	default:
-		return -1;
-	}
-}
-
-long
-http_chunked_step(struct http_chunked *d, const char *in, size_t n,
-    size_t *data_off, size_t *data_len)
-{
-	size_t i = 0, take;
-
-	*data_off = 0;
-	*data_len = 0;
-	if (d->state == CH_BAD) {
-		return HTTP_BAD;
-	}
-	if (n > LONG_MAX) {
-		n = LONG_MAX;
-	}
-	while (i < n && d->state != CH_DONE) {
-		if (d->state == CH_DATA) {
-			take = n - i;
-			if (take > d->remaining) {
-				take = (size_t)d->remaining;
-			}
-			d->remaining -= take;
-			if (d->remaining == 0) {
-				d->state = CH_DATA_CR;
-			}
-			*data_off = i;
-			*data_len = take;
-			return (long)(i + take);
-		}
-		if (chunked_byte(d, (unsigned char)in[i]) < 0) {
-			d->state = CH_BAD;
-			return HTTP_BAD;
-		}
-		i++;
-	}
-	if (d->state == CH_DONE) {
-		d->done = 1;
-	}
-	return (long)i;
 }

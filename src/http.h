@@ -104,9 +104,19 @@ int http_is_hop_by_hop(struct view name);
 /* 1 when the comma-separated Connection value lists name. */
 int http_connection_lists(struct view connection_value, struct view name);
 
-/* Resumable decoder of a chunked body (RFC 9112 §7.1). It consumes framing
- * bytes as they come (no need to keep a partial size line in the buffer)
- * and hands out data as views into the input. */
+/* tchar of RFC 9110 §5.6.2 (a field name's characters), as a bitmap of
+ * the 128 ASCII codes. */
+extern const uint32_t http_tchar_bits[4];
+
+static inline int
+http_is_tchar(unsigned char c)
+{
+	return c < 128 && (http_tchar_bits[c >> 5] >> (c & 31)) & 1;
+}
+
+/* Resumable decoder of a chunked body (RFC 9112 §7.1; http_chunked.c).
+ * It consumes framing bytes as they come (no need to keep a partial size
+ * line in the buffer) and hands out data as views into the input. */
 struct http_chunked {
 	int state;		/* private */
 	uint64_t remaining;	/* data bytes left in the current chunk */

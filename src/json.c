@@ -7,13 +7,11 @@
  * the upstream model id without re-serialising anything; json_top_string
  * does the same validation for one named key. Both are one pass of a
  * validating scanner (scan() below): no tokens, no allocation, no
- * recursion.
- * json_find_usage reads token counts from the tail of a response or one SSE
- * data line: it finds the last complete "usage" object and runs the same
- * scanner over it. json_escape / json_unescape convert string contents.
+ * recursion. json_escape / json_unescape convert string contents. Usage
+ * counts in responses are read by usage.c, not here.
  *
- * What it does not do: build a DOM, decode numbers other than token
- * counts, or check that strings are valid UTF-8.
+ * What it does not do: build a DOM, decode numbers other than the token
+ * limits, or check that strings are valid UTF-8.
  *
  * The scanner replaced jsmn (a tokenizer that also needed a grammar walk
  * and a nesting pass over its tokens): jsmn stays as the reference the
@@ -30,10 +28,6 @@
 #include "json.h"
 
 enum {
-	/* Each candidate "usage" costs a forward scan to its closing brace;
-	 * bounding the candidates keeps a hostile upstream from making the
-	 * scan quadratic in the fragment length. */
-	USAGE_MAX_TRIES = 16,
 	/* Longest key we compare against, decoded, plus its NUL. */
 	KEY_MAX = 32,
 	/* Deepest request nesting accepted (RFC 8259 section 9 allows a
@@ -44,36 +38,29 @@ enum {
 	MAX_DEPTH = 64
 };
 
-static const char USAGE_KEY[] = "\"usage\"";
+/* The classes of bytes the scanner skips runs of: blanks (RFC 8259
+ * section 2: exactly these four) and digits. */
+enum { C_WS = 1, C_DIGIT = 2 };
 
-#define USAGE_KEY_LEN (sizeof USAGE_KEY - 1)
-
-static int
-is_ws(char c)
-{
-	/* RFC 8259 section 2: exactly these four. */
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static size_t
-skip_ws(const char *s, size_t n, size_t pos)
-{
-	while (pos < n && is_ws(s[pos])) {
-		pos++;
-	}
-	return pos;
-}
+static const unsigned char CLASS[256] = {
+	[' '] = C_WS, ['\t'] = C_WS, ['\n'] = C_WS, ['\r'] = C_WS,
+	['0'] = C_DIGIT, ['1'] = C_DIGIT, ['2'] = C_DIGIT, ['3'] = C_DIGIT,
+	['4'] = C_DIGIT, ['5'] = C_DIGIT, ['6'] = C_DIGIT, ['7'] = C_DIGIT,
+	['8'] = C_DIGIT, ['9'] = C_DIGIT
+};
 
 static int
 is_digit(char c)
 {
-	return c >= '0' && c <= '9';
+	return CLASS[(unsigned char)c] & C_DIGIT;
 }
 
+/* The first index from pos on (below n) whose byte is not of class cls;
+ * n when the run goes to the end. */
 static size_t
-skip_digits(const char *s, size_t n, size_t pos)
+skip_class(const char *s, size_t n, size_t pos, unsigned cls)
 {
-	while (pos < n && is_digit(s[pos])) {
+	while (pos < n && (CLASS[(unsigned char)s[pos]] & cls)) {
 		pos++;
 	}
 	return pos;
@@ -91,7 +78,7 @@ number_end(const char *p, size_t n, size_t i)
 	if (p[i] == '0') {
 		i++;
 	} else if (p[i] >= '1' && p[i] <= '9') {
-		i = skip_digits(p, n, i + 1);
+		i = skip_class(p, n, i + 1, C_DIGIT);
 	} else {
 		return 0;
 	}
@@ -99,7 +86,7 @@ number_end(const char *p, size_t n, size_t i)
 		if (++i >= n || !is_digit(p[i])) {
 			return 0;
 		}
-		i = skip_digits(p, n, i);
+		i = skip_class(p, n, i, C_DIGIT);
 	}
 	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
 		if (++i < n && (p[i] == '+' || p[i] == '-')) {
@@ -108,7 +95,7 @@ number_end(const char *p, size_t n, size_t i)
 		if (i >= n || !is_digit(p[i])) {
 			return 0;
 		}
-		i = skip_digits(p, n, i);
+		i = skip_class(p, n, i, C_DIGIT);
 	}
 	return i;
 }
@@ -119,6 +106,23 @@ size_t
 json_number_end(const char *p, size_t n, size_t i)
 {
 	return number_end(p, n, i);
+}
+
+/* The literal (false, null, true) or number starting at s[i] (i < n):
+ * returns the index just past it, or 0 when there is none. */
+static size_t
+scalar_end(const char *s, size_t n, size_t i)
+{
+	const char *lit;
+	size_t k;
+	char c = s[i];
+
+	if (c == 'f' || c == 'n' || c == 't') {
+		lit = c == 'f' ? "false" : c == 'n' ? "null" : "true";
+		k = 4 + (c == 'f');
+		return n - i >= k && memcmp(s + i, lit, k) == 0 ? i + k : 0;
+	}
+	return number_end(s, n, i);
 }
 
 /* A key's text for comparing: its raw contents p[0..n) (between the
@@ -155,26 +159,22 @@ key_text(const char *p, size_t n, int esc, char *buf, const char **out)
  * reads (K_MODEL...K_OPTIONS) or json_top_string's key (K_WANT), or
  * "include_usage" directly inside a top-level "stream_options" object
  * (K_USAGE). */
-enum { K_OTHER, K_MODEL, K_STREAM, K_MAX, K_OPTIONS, K_USAGE, K_WANT, K_IN,
-	K_OUT };
+enum { K_OTHER, K_MODEL, K_STREAM, K_MAX, K_OPTIONS, K_USAGE, K_WANT };
 
 struct scan {
 	struct json_request *req;	/* json_scan_request: filled */
-	struct json_usage *usage;	/* read_usage: counts found */
 	const char *want;		/* json_top_string: the key, else NULL */
 	size_t want_n;
 	struct view *val;		/* json_top_string: its value */
 	int res;	/* JSON_OK while the last "model" (or wanted key) seen
 			 * holds a string, else JSON_NO_MODEL */
-	int prefix;	/* read_usage: the value ends where it ends; what
-			 * follows is not looked at */
 };
 
 #define ONES ((uint64_t)0x0101010101010101)
 
-/* skip_ws with its usual case, no blank at all, inline. */
+/* Skip blanks from i, with their usual case, no blank at all, inline. */
 #define SKIP_WS(i) ((i) < n && (unsigned char)s[i] <= ' ' ? \
-	skip_ws(s, n, (i)) : (i))
+	skip_class(s, n, (i), C_WS) : (i))
 
 /* The first index at or after i where s[] holds '"', '\\' or a control
  * character, or n. Eight bytes at a time while eight remain: the
@@ -271,18 +271,6 @@ key_id(const struct scan *sc, const char *p, size_t n, int esc)
 		return n == sc->want_n && memcmp(p, sc->want, n) == 0 ?
 		    K_WANT : K_OTHER;
 	}
-	if (sc->usage != NULL) {
-		/* OpenAI's names and Anthropic's. */
-		if ((n == 13 && memcmp(p, "prompt_tokens", 13) == 0) ||
-		    (n == 12 && memcmp(p, "input_tokens", 12) == 0)) {
-			return K_IN;
-		}
-		if ((n == 17 && memcmp(p, "completion_tokens", 17) == 0) ||
-		    (n == 13 && memcmp(p, "output_tokens", 13) == 0)) {
-			return K_OUT;
-		}
-		return K_OTHER;
-	}
 	/* One candidate per length. */
 	switch (n) {
 	case 5: name = "model"; id = K_MODEL; break;
@@ -343,15 +331,39 @@ member(struct scan *sc, const char *s, int key, size_t v, size_t end)
 		r->stream_options_off = v;
 		r->stream_options_len = end - v;
 		break;
-	case K_IN:
-	case K_OUT:
-		/* A count is plain digits; anything else is skipped and an
-		 * earlier count of the same name stands. */
-		if (util_parse_u64(s + v, end - v, &mt) == 0) {
-			*(key == K_IN ? &sc->usage->in : &sc->usage->out) = mt;
-			sc->usage->found = 1;
+	}
+}
+
+/* A key with raw contents p[0..n) at depth: what it means goes to *key1
+ * for a top-level member, to *key2 directly inside the top-level
+ * "stream_options" object (a new top-level key clears *key2). */
+static void
+key_seen(struct scan *sc, const char *p, size_t n, int esc, unsigned depth,
+    int *key1, int *key2)
+{
+	if (depth == 1) {
+		*key1 = key_id(sc, p, n, esc);
+		*key2 = K_OTHER;
+		if (*key1 == K_OPTIONS) {
+			sc->req->include_usage = 0;
 		}
-		break;
+	} else if (depth == 2 && *key1 == K_OPTIONS) {
+		*key2 = key_id(sc, p, n, esc);
+	}
+}
+
+/* A value that started at v1 (depth 1) or v2 (depth 2) ended at end,
+ * directly inside the container at depth >= 1. */
+static void
+value_seen(struct scan *sc, const char *s, unsigned depth, int key1,
+    int key2, size_t v1, size_t v2, size_t end)
+{
+	if (depth == 1) {
+		member(sc, s, key1, v1, end);
+	} else if (depth == 2 && key2 == K_USAGE) {
+		/* The last include_usage of the last stream_options object
+		 * wins. */
+		sc->req->include_usage = s[v2] == 't';
 	}
 }
 
@@ -376,7 +388,6 @@ scan(const char *s, size_t n, struct scan *sc)
 	unsigned depth = 0, in_obj = 0;
 	size_t i = 0, k, v1 = 0, v2 = 0, end = 0;
 	int key1 = K_OTHER, key2 = K_OTHER, esc;
-	const char *lit;
 	char c;
 
 	/* jsmn kept offsets in int, so bodies this large were refused; they
@@ -435,17 +446,7 @@ scan(const char *s, size_t n, struct scan *sc)
 			if (st == S_VALUE) {
 				goto done;
 			}
-			if (depth == 1) {
-				key1 = key_id(sc, s + k, i - 1 - k, esc);
-				key2 = K_OTHER;
-				if (key1 == K_OPTIONS) {
-					sc->req->include_usage = 0;
-				}
-			} else if (depth == 2 && key1 == K_OPTIONS) {
-				/* Directly inside the top-level
-				 * stream_options object. */
-				key2 = key_id(sc, s + k, i - 1 - k, esc);
-			}
+			key_seen(sc, s + k, i - 1 - k, esc, depth, &key1, &key2);
 			st = S_COLON;
 			continue;
 		}
@@ -467,14 +468,7 @@ scan(const char *s, size_t n, struct scan *sc)
 			i++;
 			goto close;
 		}
-		if (c == 'f' || c == 'n' || c == 't') {
-			lit = c == 'f' ? "false" : c == 'n' ? "null" : "true";
-			k = 4 + (c == 'f');
-			if (n - i < k || memcmp(s + i, lit, k) != 0) {
-				return JSON_INVALID;
-			}
-			i += k;
-		} else if ((i = number_end(s, n, i)) == 0) {
+		if ((i = scalar_end(s, n, i)) == 0) {
 			return JSON_INVALID;
 		}
 		goto done;
@@ -485,18 +479,11 @@ done:
 		/* A value ended at i, directly inside the container at
 		 * depth (0: the whole document). */
 		st = S_AFTER;
-		if (depth == 1) {
-			member(sc, s, key1, v1, i);
-		} else if (depth == 2 && key2 == K_USAGE) {
-			/* The last include_usage of the last stream_options
-			 * object wins. */
-			sc->req->include_usage = s[v2] == 't';
-		} else if (depth == 0) {
+		if (depth > 0) {
+			value_seen(sc, s, depth, key1, key2, v1, v2, i);
+		} else {
 			st = S_END;
 			end = i;
-			if (sc->prefix) {
-				break;
-			}
 		}
 	}
 	if (st != S_END) {
@@ -554,6 +541,25 @@ json_top_string(const char *body, size_t n, const char *key,
 	return sc.res;
 }
 
+/* JSON's two-character escapes (RFC 8259 section 7): "\\" followed by
+ * ESC_CHARS[k] stands for the byte ESC_BYTES[k]. */
+static const char ESC_CHARS[] = "\"\\/bfnrt";
+static const char ESC_BYTES[] = "\"\\/\b\f\n\r\t";
+
+#define ESC_N (sizeof ESC_CHARS - 1)
+
+/* Where c stands in set (ESC_CHARS or ESC_BYTES), or ESC_N. A loop the
+ * compiler inlines: no call for the few bytes that need it. */
+static size_t
+esc_index(const char *set, char c)
+{
+	size_t k;
+
+	for (k = 0; k < ESC_N && set[k] != c; k++) {
+	}
+	return k;
+}
+
 /* Read "\uXXXX" at raw[i..]; returns the code unit or -1. */
 static long
 read_u(struct view raw, size_t i)
@@ -573,6 +579,30 @@ read_u(struct view raw, size_t i)
 		v = v * 16 + h;
 	}
 	return v;
+}
+
+/* Append b[0..len) to out at *o, keeping room for the NUL. Returns 0,
+ * or -1 when it does not fit in cap. */
+static int
+put(char *out, size_t cap, size_t *o, const void *b, size_t len)
+{
+	if (cap - *o <= len) {
+		return -1;
+	}
+	memcpy(out + *o, b, len);
+	*o += len;
+	return 0;
+}
+
+/* NUL-terminate out[0..o): returns o, or -1 when cap has no room. */
+static long
+put_end(char *out, size_t cap, size_t o)
+{
+	if (o >= cap) {
+		return -1;
+	}
+	out[o] = '\0';
+	return (long)o;
 }
 
 static size_t
@@ -604,7 +634,7 @@ long
 json_unescape(struct view raw, char *out, size_t cap)
 {
 	unsigned char b[4];
-	size_t i = 0, o = 0, len;
+	size_t i = 0, o = 0, len, k;
 	long hi, lo;
 	unsigned long cp;
 
@@ -618,17 +648,11 @@ json_unescape(struct view raw, char *out, size_t cap)
 		} else if (i + 1 >= raw.n) {
 			return -1;
 		} else if (raw.p[i + 1] != 'u') {
-			switch (raw.p[i + 1]) {
-			case '"': b[0] = '"'; break;
-			case '\\': b[0] = '\\'; break;
-			case '/': b[0] = '/'; break;
-			case 'b': b[0] = '\b'; break;
-			case 'f': b[0] = '\f'; break;
-			case 'n': b[0] = '\n'; break;
-			case 'r': b[0] = '\r'; break;
-			case 't': b[0] = '\t'; break;
-			default: return -1;
+			k = esc_index(ESC_CHARS, raw.p[i + 1]);
+			if (k == ESC_N) {
+				return -1;
 			}
+			b[0] = (unsigned char)ESC_BYTES[k];
 			i += 2;
 			len = 1;
 		} else {
@@ -657,17 +681,11 @@ json_unescape(struct view raw, char *out, size_t cap)
 			 * callers go by the returned length. */
 			len = utf8_put(cp, b);
 		}
-		if (cap - o <= len) {
+		if (put(out, cap, &o, b, len) < 0) {
 			return -1;
 		}
-		memcpy(out + o, b, len);
-		o += len;
 	}
-	if (o >= cap) {
-		return -1;
-	}
-	out[o] = '\0';
-	return (long)o;
+	return put_end(out, cap, o);
 }
 
 long
@@ -675,7 +693,7 @@ json_escape(const char *in, size_t n, char *out, size_t cap)
 {
 	static const char hex[] = "0123456789abcdef";
 	char b[6];
-	size_t i, o = 0, len;
+	size_t i, o = 0, len, k;
 
 	if (cap > LONG_MAX) {
 		cap = LONG_MAX;
@@ -683,129 +701,25 @@ json_escape(const char *in, size_t n, char *out, size_t cap)
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)in[i];
 
-		b[0] = '\\';
-		len = 2;
-		switch (c) {
-		case '"': b[1] = '"'; break;
-		case '\\': b[1] = '\\'; break;
-		case '\n': b[1] = 'n'; break;
-		case '\r': b[1] = 'r'; break;
-		case '\t': b[1] = 't'; break;
-		case '\b': b[1] = 'b'; break;
-		case '\f': b[1] = 'f'; break;
-		default:
-			/* DEL is legal raw JSON but not safe in every log
-			 * viewer or terminal, so it is escaped too. Bytes
-			 * >= 0x80 pass through: UTF-8 stays readable. */
-			if (c < 0x20 || c == 0x7f) {
-				memcpy(b, "\\u00", 4);
-				b[4] = hex[c >> 4];
-				b[5] = hex[c & 0xf];
-				len = 6;
-			} else {
-				b[0] = (char)c;
-				len = 1;
-			}
-			break;
+		/* DEL is legal raw JSON but not safe in every log viewer or
+		 * terminal, so it is escaped too. Bytes >= 0x80 pass
+		 * through: UTF-8 stays readable. '/' is never escaped. */
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
+			b[0] = (char)c;
+			len = 1;
+		} else if ((k = esc_index(ESC_BYTES, (char)c)) < ESC_N) {
+			b[0] = '\\';
+			b[1] = ESC_CHARS[k];
+			len = 2;
+		} else {
+			memcpy(b, "\\u00", 4);
+			b[4] = hex[c >> 4];
+			b[5] = hex[c & 0xf];
+			len = 6;
 		}
-		if (cap - o <= len) {
+		if (put(out, cap, &o, b, len) < 0) {
 			return -1;
 		}
-		memcpy(out + o, b, len);
-		o += len;
 	}
-	if (o >= cap) {
-		return -1;
-	}
-	out[o] = '\0';
-	return (long)o;
-}
-
-/* Last start s < before where the quoted key fits in text[0..n). */
-static int
-find_key_before(const char *text, size_t n, size_t before, size_t *at)
-{
-	size_t s, k;
-	uint64_t w;
-
-	if (n < USAGE_KEY_LEN) {
-		return 0;
-	}
-	s = n - USAGE_KEY_LEN + 1;
-	if (before < s) {
-		s = before;
-	}
-	/* Eight bytes at a time skip words without a '"' (the has-zero
-	 * test of plain_run on w ^ '"'); a word with one is looked at a
-	 * byte at a time, from its end. */
-	while (s > 0) {
-		if (s >= 8) {
-			memcpy(&w, text + s - 8, 8);
-			w ^= ONES * '"';
-			if (((w - ONES) & ~w & ONES * 0x80) == 0) {
-				s -= 8;
-				continue;
-			}
-		}
-		for (k = s >= 8 ? s - 8 : 0; s > k;) {
-			s--;
-			if (text[s] == '"' &&
-			    memcmp(text + s, USAGE_KEY, USAGE_KEY_LEN) == 0) {
-				*at = s;
-				return 1;
-			}
-		}
-	}
-	return 0;
-}
-
-/* Validate the object that starts s[0..n) (the scanner's grammar; what
- * follows it is not looked at) and read its top-level counts; fill *u
- * only when a count is read. */
-static int
-read_usage(const char *s, size_t n, struct json_usage *u)
-{
-	struct json_usage got;
-	struct scan sc;
-
-	memset(&got, 0, sizeof got);
-	memset(&sc, 0, sizeof sc);
-	sc.usage = &got;
-	sc.prefix = 1;
-	if (scan(s, n, &sc) != JSON_OK || !got.found) {
-		return 0;
-	}
-	*u = got;
-	return 1;
-}
-
-int
-json_find_usage(const char *text, size_t n, struct json_usage *u)
-{
-	size_t at = n, q;
-	int tries = 0;
-
-	memset(u, 0, sizeof *u);
-	if (n >= INT_MAX) {
-		return 0;
-	}
-	/* Backwards: in a stream or a tail buffer the last usage is the
-	 * final one. An occurrence that is cut off, null, or has no counts
-	 * falls through to the one before it. */
-	while (tries < USAGE_MAX_TRIES &&
-	    find_key_before(text, n, at, &at)) {
-		q = skip_ws(text, n, at + USAGE_KEY_LEN);
-		if (q >= n || text[q] != ':') {
-			continue;
-		}
-		q = skip_ws(text, n, q + 1);
-		if (q >= n || text[q] != '{') {
-			continue;
-		}
-		tries++;
-		if (read_usage(text + q, n - q, u)) {
-			return 1;
-		}
-	}
-	return 0;
+	return put_end(out, cap, o);
 }

@@ -1,9 +1,10 @@
 #ifndef RELAY_JSON_H
 #define RELAY_JSON_H
 /* JSON helpers: find the fields of a request body the relay needs (one
- * validating pass), read usage from a response fragment (over jsmn, built
- * with JSMN_STRICT), escape strings for output. Pure: no I/O, no
- * allocation. */
+ * validating pass), escape strings for output. The scanner is our own
+ * single-pass one; jsmn is not linked in, it is only the reference the
+ * scanner is tested against (tests/unit/json_ref.c). Usage counts in
+ * responses are read by usage.h. Pure: no I/O, no allocation. */
 #include <stddef.h>
 #include <stdint.h>
 #include "util.h"
@@ -64,19 +65,5 @@ long json_unescape(struct view raw, char *out, size_t cap);
  * out, NUL-terminated: '"', '\\' and control characters are escaped.
  * Returns the length written, or -1 when cap is too small. */
 long json_escape(const char *in, size_t n, char *out, size_t cap);
-
-/* Token counts of a usage object. */
-struct json_usage {
-	int found;		/* a usage object with at least one count */
-	uint64_t in;		/* prompt_tokens or input_tokens */
-	uint64_t out;		/* completion_tokens or output_tokens */
-};
-
-/* Find the last "usage" key in text[0..n) whose value is a complete object
- * and read prompt_tokens/input_tokens and completion_tokens/output_tokens
- * from it (top level of that object only). text may be a fragment of a
- * larger document (the tail of a response, one SSE data line): the bytes
- * before the key are not parsed. Returns 1 when found, 0 otherwise. */
-int json_find_usage(const char *text, size_t n, struct json_usage *u);
 
 #endif

@@ -94,35 +94,3 @@ log_msg(enum log_level level, const char *fmt, ...)
 	emit(line, used, fmt, ap);
 	va_end(ap);
 }
-
-void
-fatal(const char *fmt, ...)
-{
-	char line[LOG_LINE_MAX] = "relay: ";
-	va_list ap;
-
-	va_start(ap, fmt);
-	emit(line, strlen(line), fmt, ap);
-	va_end(ap);
-	exit(1);
-}
-
-void
-log_redact(const char *secret, char *out, size_t cap)
-{
-	size_t keep = 0;
-
-	if (cap < 8) {
-		if (cap > 0) {
-			out[0] = '\0';
-		}
-		return;
-	}
-	/* A short secret shows nothing: four characters of a
-	 * ten-character key would give away too much of it. */
-	if (secret && strlen(secret) >= 16) {
-		keep = 4;
-	}
-	memcpy(out, secret ? secret : "", keep);
-	memcpy(out + keep, "...", 4);
-}

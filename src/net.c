@@ -8,12 +8,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
-#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "net.h"
+#include "util.h"
 
 static void
 set_nodelay(int fd)
@@ -35,9 +35,8 @@ net_resolve(const char *host, const char *port, struct net_addr *out,
 	hints.ai_socktype = SOCK_STREAM;
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
-		snprintf(err, errlen, "cannot resolve %s: %s", host,
+		return util_errf(err, errlen, "cannot resolve %s: %s", host,
 		    gai_strerror(rc));
-		return -1;
 	}
 	for (ai = res; ai != NULL && n < max; ai = ai->ai_next) {
 		if (ai->ai_addrlen > sizeof(out[n].ss)) {
@@ -49,8 +48,8 @@ net_resolve(const char *host, const char *port, struct net_addr *out,
 	}
 	freeaddrinfo(res);
 	if (n == 0) {
-		snprintf(err, errlen, "cannot resolve %s: no address", host);
-		return -1;
+		return util_errf(err, errlen, "cannot resolve %s: no address",
+		    host);
 	}
 	return n;
 }
@@ -150,42 +149,6 @@ net_connect_result(int fd)
 		return -1;
 	}
 	return 0;
-}
-
-int
-net_is_loopback(const struct net_addr *a)
-{
-	if (a->ss.ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)&a->ss;
-
-		return (ntohl(s->sin_addr.s_addr) >> 24) == 127;
-	}
-	if (a->ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s =
-		    (const struct sockaddr_in6 *)&a->ss;
-
-		return IN6_IS_ADDR_LOOPBACK(&s->sin6_addr);
-	}
-	return 0;
-}
-
-void
-net_format(const struct net_addr *a, char *out, size_t cap)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (a->ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s =
-		    (const struct sockaddr_in6 *)&a->ss;
-
-		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-		snprintf(out, cap, "[%s]:%d", host, ntohs(s->sin6_port));
-	} else {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)&a->ss;
-
-		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-		snprintf(out, cap, "%s:%d", host, ntohs(s->sin_port));
-	}
 }
 
 ssize_t

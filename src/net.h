@@ -42,10 +42,4 @@ int net_connect_result(int fd);
 #define NET_GATHER_MAX 4096
 ssize_t net_sendv(int fd, const struct iovec *iov, int n);
 
-/* 1 when the address is loopback (127/8, ::1). */
-int net_is_loopback(const struct net_addr *a);
-
-/* "127.0.0.1:8080" or "[::1]:8080" into out. */
-void net_format(const struct net_addr *a, char *out, size_t cap);
-
 #endif

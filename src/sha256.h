@@ -10,11 +10,10 @@
 /* SHA-256 of n bytes into out. */
 void sha256(const void *data, size_t n, unsigned char out[32]);
 
-/* For tests: on != 0 forces the portable code, 0 goes back to what the
- * CPU offers. */
+/* Test hooks (the tests compare both paths): on != 0 forces the portable
+ * code, 0 goes back to what the CPU offers; sha256_impl names the code
+ * sha256() runs now: "sha-ni", "armv8-sha2" or "portable". */
 void sha256_force_portable(int on);
-
-/* The code sha256() runs now: "sha-ni", "armv8-sha2" or "portable". */
 const char *sha256_impl(void);
 
 #endif

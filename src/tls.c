@@ -1,5 +1,6 @@
-/* tls: BearSSL engines driven by the caller's poll() loop, plus trust
- * anchors, server certificates and session caches.
+/* tls: BearSSL engines driven by the caller's poll() loop, and the
+ * client session cache. Trust anchors and server certificates are read
+ * in tls_certs.c.
  *
  * This module is a pump: each call moves records between a non-blocking
  * socket and the engine until the caller's goal (plaintext to read, room
@@ -10,9 +11,8 @@
  *
  * Ownership: a tls_conn is one allocation (engine contexts plus the
  * record buffer); it borrows the anchors (until the handshake ends) or the
- * server certificate (for its life). Anchors and server certificates own
- * their bytes. The client session cache is module state: fixed slots, no
- * allocation.
+ * server certificate (for its life). The client session cache is module
+ * state: fixed slots, no allocation.
  *
  * Record buffers: a server connection is full-duplex (BR_SSL_BUFSIZE_BIDI,
  * 33,178 bytes): a client may send its next request, or the rest of a body
@@ -44,28 +44,9 @@
 #include "tls.h"
 #include "util.h"
 
-#ifdef TLS_NO_EMBEDDED_ROOTS
-/* tools/mkroots includes this file to produce the embedded roots, so it
- * cannot link against them. */
-static const br_x509_trust_anchor tls_embedded_anchors[1];
-static const size_t tls_embedded_count = 0;
-#else
-/* Generated at build time by tools/mkroots (build/roots.c). */
-extern const br_x509_trust_anchor tls_embedded_anchors[];
-extern const size_t tls_embedded_count;
-#endif
-
 enum {
-	TLS_MAX_FILE = 16 << 20,	/* larger PEM files are refused */
 	TLS_SESSION_SLOTS = 32,		/* client sessions, LRU by name */
-	TLS_SERVER_SESSIONS = 128,	/* per server certificate */
-	TLS_LRU_ENTRY = 100,		/* bytes per br_ssl_session_cache_lru entry */
 	TLS_SNIFF = 5			/* one record header */
-};
-
-struct tls_cache {
-	br_ssl_session_cache_lru lru;
-	unsigned char store[TLS_SERVER_SESSIONS * TLS_LRU_ENTRY];
 };
 
 struct tls_conn {
@@ -144,681 +125,6 @@ static const br_hash_class *const hashes[] = {
 	&br_sha384_vtable, &br_sha512_vtable
 };
 
-/* memset through a volatile pointer so the compiler cannot drop it. */
-static void *(*const volatile wipe_fn)(void *, int, size_t) = memset;
-
-static void
-wipe(void *p, size_t n)
-{
-	if (p != NULL && n > 0) {
-		wipe_fn(p, 0, n);
-	}
-}
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    RELAY_PRINTF(3, 4);
-
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* ---- growable byte blob (loading only, never on the pumping path) ---- */
-
-struct blob {
-	unsigned char *p;		/* owned */
-	size_t n, cap;
-	int oom;
-};
-
-/* Grows by copy-then-wipe rather than realloc: blobs hold private keys and
- * realloc may leave a stale copy in freed memory. */
-static void
-blob_append(void *ctx, const void *data, size_t len)
-{
-	struct blob *b = ctx;
-	unsigned char *np = NULL;
-	size_t ncap;
-
-	if (b->oom) {
-		return;
-	}
-	if (len > b->cap - b->n) {
-		ncap = b->cap ? b->cap * 2 : 2048;
-		while (ncap - b->n < len) {
-			ncap *= 2;
-		}
-		np = malloc(ncap);
-		if (np == NULL) {
-			b->oom = 1;
-			return;
-		}
-		if (b->n > 0) {
-			memcpy(np, b->p, b->n);
-		}
-		wipe(b->p, b->n);
-		free(b->p);
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->n, data, len);
-	b->n += len;
-}
-
-static void
-blob_free(struct blob *b)
-{
-	wipe(b->p, b->n);
-	free(b->p);
-	b->p = NULL;
-	b->n = b->cap = 0;
-}
-
-/* Read a whole file into an owned blob. */
-static int
-read_file(const char *path, struct blob *b, char *err, size_t errlen)
-{
-	unsigned char tmp[4096];
-	FILE *f = NULL;
-	size_t k;
-
-	memset(b, 0, sizeof *b);
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		errf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	while ((k = fread(tmp, 1, sizeof tmp, f)) > 0) {
-		if (b->n + k > TLS_MAX_FILE) {
-			errf(err, errlen, "%s: file too large", path);
-			goto fail;
-		}
-		blob_append(b, tmp, k);
-		if (b->oom) {
-			errf(err, errlen, "%s: out of memory", path);
-			goto fail;
-		}
-	}
-	if (ferror(f)) {
-		errf(err, errlen, "%s: read error", path);
-		goto fail;
-	}
-	fclose(f);
-	wipe(tmp, sizeof tmp);
-	return 0;
-fail:
-	fclose(f);
-	wipe(tmp, sizeof tmp);
-	blob_free(b);
-	return -1;
-}
-
-/* ---- PEM ---- */
-
-/* Called for each PEM object with its label and decoded bytes; returns 0
- * to go on, -1 to stop (having written err). */
-typedef int pem_fn(void *ctx, const char *label, const unsigned char *der,
-    size_t len);
-
-static int
-pem_each(const char *path, const unsigned char *buf, size_t len,
-    pem_fn *fn, void *ctx, char *err, size_t errlen)
-{
-	br_pem_decoder_context pc;
-	struct blob obj;
-	char label[128];
-	int inobj = 0, extra_nl = 1, rc = -1;
-	size_t k;
-
-	memset(&obj, 0, sizeof obj);
-	label[0] = 0;
-	br_pem_decoder_init(&pc);
-	while (len > 0) {
-		k = br_pem_decoder_push(&pc, buf, len);
-		buf += k;
-		len -= k;
-		switch (br_pem_decoder_event(&pc)) {
-		case BR_PEM_BEGIN_OBJ:
-			snprintf(label, sizeof label, "%s",
-			    br_pem_decoder_name(&pc));
-			obj.n = 0;
-			br_pem_decoder_setdest(&pc, blob_append, &obj);
-			inobj = 1;
-			break;
-		case BR_PEM_END_OBJ:
-			if (!inobj) {
-				break;
-			}
-			inobj = 0;
-			if (obj.oom) {
-				errf(err, errlen, "%s: out of memory", path);
-				goto out;
-			}
-			if (fn(ctx, label, obj.p, obj.n) < 0) {
-				goto out;
-			}
-			wipe(obj.p, obj.n);
-			obj.n = 0;
-			break;
-		case BR_PEM_ERROR:
-			errf(err, errlen, "%s: invalid PEM encoding%s%s", path,
-			    inobj ? " in " : "", inobj ? label : "");
-			goto out;
-		default:
-			break;
-		}
-		/* Accept a last line without its newline, as BearSSL's
-		 * tools do: such files exist in the wild. */
-		if (len == 0 && extra_nl) {
-			extra_nl = 0;
-			buf = (const unsigned char *)"\n";
-			len = 1;
-		}
-	}
-	if (inobj) {
-		errf(err, errlen, "%s: unterminated PEM block \"%s\"", path,
-		    label);
-		goto out;
-	}
-	rc = 0;
-out:
-	blob_free(&obj);
-	return rc;
-}
-
-static int
-is_cert_label(const char *label)
-{
-	return strcmp(label, "CERTIFICATE") == 0
-	    || strcmp(label, "X509 CERTIFICATE") == 0;
-}
-
-/* ---- trust anchors ---- */
-
-/* Turn one DER certificate into an anchor (DN, key, CA flag) stored in a
- * single owned block, as BearSSL's tools/certs.c does. Returns 0, or the
- * BearSSL X.509 error code. */
-static int
-cert_to_anchor(const unsigned char *der, size_t len, br_x509_trust_anchor *ta)
-{
-	br_x509_decoder_context dc;
-	br_x509_pkey *pk = NULL;
-	struct blob dn;
-	unsigned char *block = NULL;
-	size_t klen;
-	int e;
-
-	memset(&dn, 0, sizeof dn);
-	br_x509_decoder_init(&dc, blob_append, &dn);
-	br_x509_decoder_push(&dc, der, len);
-	pk = br_x509_decoder_get_pkey(&dc);
-	if (pk == NULL || dn.oom) {
-		e = br_x509_decoder_last_error(&dc);
-		blob_free(&dn);
-		return e ? e : BR_ERR_X509_TRUNCATED;
-	}
-	switch (pk->key_type) {
-	case BR_KEYTYPE_RSA:
-		klen = pk->key.rsa.nlen + pk->key.rsa.elen;
-		break;
-	case BR_KEYTYPE_EC:
-		klen = pk->key.ec.qlen;
-		break;
-	default:
-		blob_free(&dn);
-		return BR_ERR_X509_UNSUPPORTED;
-	}
-	block = malloc(dn.n + klen + 1);
-	if (block == NULL) {
-		blob_free(&dn);
-		return BR_ERR_X509_LIMIT_EXCEEDED;
-	}
-	memcpy(block, dn.p, dn.n);
-	memset(ta, 0, sizeof *ta);
-	ta->dn.data = block;
-	ta->dn.len = dn.n;
-	ta->flags = br_x509_decoder_isCA(&dc) ? BR_X509_TA_CA : 0;
-	ta->pkey.key_type = pk->key_type;
-	if (pk->key_type == BR_KEYTYPE_RSA) {
-		ta->pkey.key.rsa.n = block + dn.n;
-		ta->pkey.key.rsa.nlen = pk->key.rsa.nlen;
-		memcpy(ta->pkey.key.rsa.n, pk->key.rsa.n, pk->key.rsa.nlen);
-		ta->pkey.key.rsa.e = block + dn.n + pk->key.rsa.nlen;
-		ta->pkey.key.rsa.elen = pk->key.rsa.elen;
-		memcpy(ta->pkey.key.rsa.e, pk->key.rsa.e, pk->key.rsa.elen);
-	} else {
-		ta->pkey.key.ec.curve = pk->key.ec.curve;
-		ta->pkey.key.ec.q = block + dn.n;
-		ta->pkey.key.ec.qlen = pk->key.ec.qlen;
-		memcpy(ta->pkey.key.ec.q, pk->key.ec.q, pk->key.ec.qlen);
-	}
-	blob_free(&dn);
-	return 0;
-}
-
-struct anchor_ctx {
-	struct tls_anchors *ta;
-	size_t cap;
-	size_t index;			/* certificates seen, for messages */
-	const char *path;
-	char *err;
-	size_t errlen;
-};
-
-static int
-add_anchor(void *vctx, const char *label, const unsigned char *der,
-    size_t len)
-{
-	struct anchor_ctx *c = vctx;
-	struct tls_anchors *ta = c->ta;
-	br_x509_trust_anchor a, *nv = NULL;
-	size_t ncap;
-	int e;
-
-	if (!is_cert_label(label)) {
-		return 0;
-	}
-	c->index++;
-	e = cert_to_anchor(der, len, &a);
-	if (e == BR_ERR_X509_UNSUPPORTED) {
-		/* A key type BearSSL cannot use (e.g. Ed25519): skip it
-		 * rather than refuse a whole system bundle. */
-		ta->skipped++;
-		return 0;
-	}
-	if (e != 0) {
-		errf(c->err, c->errlen,
-		    "%s: certificate #%zu: cannot decode (X.509 error %d)",
-		    c->path, c->index, e);
-		return -1;
-	}
-	if (ta->n == c->cap) {
-		ncap = c->cap ? c->cap * 2 : 64;
-		nv = realloc(ta->owned, ncap * sizeof *nv);
-		if (nv == NULL) {
-			free(a.dn.data);
-			errf(c->err, c->errlen, "%s: out of memory", c->path);
-			return -1;
-		}
-		ta->owned = nv;
-		ta->v = nv;
-		c->cap = ncap;
-	}
-	ta->owned[ta->n++] = a;
-	return 0;
-}
-
-int
-tls_anchors_load(struct tls_anchors *ta, const char *ca_file,
-    char *err, size_t errlen)
-{
-	struct anchor_ctx c;
-	struct blob file;
-
-	memset(ta, 0, sizeof *ta);
-	if (ca_file == NULL) {
-		ta->v = tls_embedded_anchors;
-		ta->n = tls_embedded_count;
-		snprintf(ta->source, sizeof ta->source,
-		    "embedded (%zu roots from the build machine's CA bundle)",
-		    ta->n);
-		return 0;
-	}
-	if (read_file(ca_file, &file, err, errlen) < 0) {
-		return -1;
-	}
-	memset(&c, 0, sizeof c);
-	c.ta = ta;
-	c.path = ca_file;
-	c.err = err;
-	c.errlen = errlen;
-	if (pem_each(ca_file, file.p, file.n, add_anchor, &c, err,
-	    errlen) < 0) {
-		goto fail;
-	}
-	if (ta->n == 0) {
-		if (c.index > 0) {
-			errf(err, errlen, "%s: no certificate with an RSA or "
-			    "EC key", ca_file);
-		} else {
-			errf(err, errlen, "%s: no PEM \"BEGIN CERTIFICATE\" "
-			    "block found", ca_file);
-		}
-		goto fail;
-	}
-	snprintf(ta->source, sizeof ta->source, "%s", ca_file);
-	blob_free(&file);
-	return 0;
-fail:
-	blob_free(&file);
-	tls_anchors_free(ta);
-	return -1;
-}
-
-void
-tls_anchors_free(struct tls_anchors *ta)
-{
-	size_t i;
-
-	if (ta->owned != NULL) {
-		for (i = 0; i < ta->n; i++) {
-			free(ta->owned[i].dn.data);
-		}
-		free(ta->owned);
-	}
-	memset(ta, 0, sizeof *ta);
-}
-
-size_t
-tls_anchors_count(const struct tls_anchors *ta)
-{
-	return ta->n;
-}
-
-const char *
-tls_anchors_source(const struct tls_anchors *ta)
-{
-	return ta->source;
-}
-
-/* ---- server certificate ---- */
-
-struct chain_ctx {
-	struct tls_server_cert *sc;
-	size_t cap;
-	const char *path;
-	char *err;
-	size_t errlen;
-};
-
-static int
-add_chain_cert(void *vctx, const char *label, const unsigned char *der,
-    size_t len)
-{
-	struct chain_ctx *c = vctx;
-	struct tls_server_cert *sc = c->sc;
-	br_x509_certificate *nv = NULL;
-	unsigned char *copy = NULL;
-	size_t ncap;
-
-	if (!is_cert_label(label)) {
-		return 0;
-	}
-	if (sc->chain_len == c->cap) {
-		ncap = c->cap ? c->cap * 2 : 4;
-		nv = realloc(sc->chain, ncap * sizeof *nv);
-		if (nv == NULL) {
-			goto oom;
-		}
-		sc->chain = nv;
-		c->cap = ncap;
-	}
-	copy = malloc(len ? len : 1);
-	if (copy == NULL) {
-		goto oom;
-	}
-	memcpy(copy, der, len);
-	sc->chain[sc->chain_len].data = copy;
-	sc->chain[sc->chain_len].data_len = len;
-	sc->chain_len++;
-	return 0;
-oom:
-	errf(c->err, c->errlen, "%s: out of memory", c->path);
-	return -1;
-}
-
-struct key_ctx {
-	br_skey_decoder_context dc;
-	int found;
-	const char *path;
-	char *err;
-	size_t errlen;
-};
-
-static int
-add_key(void *vctx, const char *label, const unsigned char *der, size_t len)
-{
-	struct key_ctx *c = vctx;
-
-	if (c->found) {
-		return 0;
-	}
-	if (strcmp(label, "ENCRYPTED PRIVATE KEY") == 0) {
-		errf(c->err, c->errlen, "%s: encrypted private keys are not "
-		    "supported (decrypt it with openssl pkey)", c->path);
-		return -1;
-	}
-	if (strcmp(label, "RSA PRIVATE KEY") != 0
-	    && strcmp(label, "EC PRIVATE KEY") != 0
-	    && strcmp(label, "PRIVATE KEY") != 0) {
-		return 0;
-	}
-	c->found = 1;
-	br_skey_decoder_init(&c->dc);
-	br_skey_decoder_push(&c->dc, der, len);
-	if (br_skey_decoder_last_error(&c->dc) != 0) {
-		errf(c->err, c->errlen, "%s: cannot decode the private key "
-		    "(RSA or EC P-256/P-384/P-521 expected; BearSSL error %d)",
-		    c->path, br_skey_decoder_last_error(&c->dc));
-		return -1;
-	}
-	return 0;
-}
-
-/* Big-endian integers equal, ignoring leading zeros. */
-static int
-int_eq(const unsigned char *a, size_t alen, const unsigned char *b,
-    size_t blen)
-{
-	while (alen > 0 && *a == 0) {
-		a++;
-		alen--;
-	}
-	while (blen > 0 && *b == 0) {
-		b++;
-		blen--;
-	}
-	return alen == blen && memcmp(a, b, alen) == 0;
-}
-
-/* Copy the decoded key into one owned blob and check it against the
- * leaf's public key: a key that does not match the certificate is a
- * common operator error, and BearSSL would only show it as handshake
- * failures on the client side. */
-static int
-take_key(struct tls_server_cert *sc, const br_skey_decoder_context *dc,
-    const char *cert_path, const char *key_path, char *err, size_t errlen)
-{
-	br_x509_decoder_context xd;
-	const br_rsa_private_key *rk = NULL;
-	const br_ec_private_key *ek = NULL;
-	br_x509_pkey *pk = NULL;
-	br_ec_public_key pub;
-	unsigned char tmp[BR_EC_KBUF_PUB_MAX_SIZE + 520];
-	unsigned char *p = NULL;
-	size_t n;
-	int match = 0;
-
-	br_x509_decoder_init(&xd, NULL, NULL);
-	br_x509_decoder_push(&xd, sc->chain[0].data, sc->chain[0].data_len);
-	pk = br_x509_decoder_get_pkey(&xd);
-	if (pk == NULL) {
-		errf(err, errlen, "%s: cannot decode the first certificate "
-		    "(X.509 error %d)", cert_path,
-		    br_x509_decoder_last_error(&xd));
-		return -1;
-	}
-	sc->key_type = br_skey_decoder_key_type(dc);
-	if (sc->key_type == BR_KEYTYPE_RSA) {
-		rk = br_skey_decoder_get_rsa(dc);
-		n = rk->plen + rk->qlen + rk->dplen + rk->dqlen + rk->iqlen;
-		p = sc->key_blob = malloc(n);
-		if (p == NULL) {
-			goto oom;
-		}
-		sc->rsa = *rk;
-		sc->rsa.p = p;
-		memcpy(p, rk->p, rk->plen);
-		p += rk->plen;
-		sc->rsa.q = p;
-		memcpy(p, rk->q, rk->qlen);
-		p += rk->qlen;
-		sc->rsa.dp = p;
-		memcpy(p, rk->dp, rk->dplen);
-		p += rk->dplen;
-		sc->rsa.dq = p;
-		memcpy(p, rk->dq, rk->dqlen);
-		p += rk->dqlen;
-		sc->rsa.iq = p;
-		memcpy(p, rk->iq, rk->iqlen);
-		if (pk->key_type == BR_KEYTYPE_RSA
-		    && br_rsa_compute_modulus_get_default()(NULL, &sc->rsa)
-		    <= sizeof tmp) {
-			n = br_rsa_compute_modulus_get_default()(tmp, &sc->rsa);
-			match = n > 0 && int_eq(tmp, n, pk->key.rsa.n,
-			    pk->key.rsa.nlen);
-		}
-	} else if (sc->key_type == BR_KEYTYPE_EC) {
-		ek = br_skey_decoder_get_ec(dc);
-		p = sc->key_blob = malloc(ek->xlen ? ek->xlen : 1);
-		if (p == NULL) {
-			goto oom;
-		}
-		sc->ec = *ek;
-		sc->ec.x = p;
-		memcpy(p, ek->x, ek->xlen);
-		if (pk->key_type == BR_KEYTYPE_EC
-		    && pk->key.ec.curve == ek->curve
-		    && br_ec_compute_pub(br_ec_get_default(), &pub, tmp,
-		    &sc->ec) > 0) {
-			match = pub.qlen == pk->key.ec.qlen
-			    && memcmp(pub.q, pk->key.ec.q, pub.qlen) == 0;
-		}
-	} else {
-		errf(err, errlen, "%s: unsupported key type", key_path);
-		return -1;
-	}
-	wipe(tmp, sizeof tmp);
-	if (!match) {
-		errf(err, errlen, "%s: private key does not match the "
-		    "certificate in %s", key_path, cert_path);
-		return -1;
-	}
-	return 0;
-oom:
-	errf(err, errlen, "%s: out of memory", key_path);
-	return -1;
-}
-
-int
-tls_server_cert_load(struct tls_server_cert *sc, const char *cert_path,
-    const char *key_path, char *err, size_t errlen)
-{
-	struct chain_ctx cc;
-	struct key_ctx *kc = NULL;
-	struct blob file;
-
-	memset(sc, 0, sizeof *sc);
-	memset(&file, 0, sizeof file);
-	if (read_file(cert_path, &file, err, errlen) < 0) {
-		goto fail;
-	}
-	memset(&cc, 0, sizeof cc);
-	cc.sc = sc;
-	cc.path = cert_path;
-	cc.err = err;
-	cc.errlen = errlen;
-	if (pem_each(cert_path, file.p, file.n, add_chain_cert, &cc, err,
-	    errlen) < 0) {
-		goto fail;
-	}
-	blob_free(&file);
-	if (sc->chain_len == 0) {
-		errf(err, errlen, "%s: no PEM \"BEGIN CERTIFICATE\" block "
-		    "found", cert_path);
-		goto fail;
-	}
-
-	/* The skey decoder context holds the decoded key: heap, wiped. */
-	kc = calloc(1, sizeof *kc);
-	if (kc == NULL) {
-		errf(err, errlen, "%s: out of memory", key_path);
-		goto fail;
-	}
-	kc->path = key_path;
-	kc->err = err;
-	kc->errlen = errlen;
-	if (read_file(key_path, &file, err, errlen) < 0) {
-		goto fail;
-	}
-	if (pem_each(key_path, file.p, file.n, add_key, kc, err,
-	    errlen) < 0) {
-		goto fail;
-	}
-	blob_free(&file);
-	if (!kc->found) {
-		errf(err, errlen, "%s: no PEM private key block found",
-		    key_path);
-		goto fail;
-	}
-	if (take_key(sc, &kc->dc, cert_path, key_path, err, errlen) < 0) {
-		goto fail;
-	}
-	wipe(kc, sizeof *kc);
-	free(kc);
-	kc = NULL;
-
-	sc->cache = calloc(1, sizeof *sc->cache);
-	if (sc->cache == NULL) {
-		errf(err, errlen, "%s: out of memory", cert_path);
-		goto fail;
-	}
-	br_ssl_session_cache_lru_init(&sc->cache->lru, sc->cache->store,
-	    sizeof sc->cache->store);
-	return 0;
-fail:
-	blob_free(&file);
-	if (kc != NULL) {
-		wipe(kc, sizeof *kc);
-		free(kc);
-	}
-	tls_server_cert_free(sc);
-	return -1;
-}
-
-void
-tls_server_cert_free(struct tls_server_cert *sc)
-{
-	size_t i;
-
-	for (i = 0; i < sc->chain_len; i++) {
-		free(sc->chain[i].data);
-	}
-	free(sc->chain);
-	if (sc->key_blob != NULL) {
-		if (sc->key_type == BR_KEYTYPE_RSA) {
-			wipe(sc->key_blob, sc->rsa.plen + sc->rsa.qlen
-			    + sc->rsa.dplen + sc->rsa.dqlen + sc->rsa.iqlen);
-		} else {
-			wipe(sc->key_blob, sc->ec.xlen);
-		}
-		free(sc->key_blob);
-	}
-	if (sc->cache != NULL) {
-		wipe(sc->cache, sizeof *sc->cache);
-		free(sc->cache);
-	}
-	wipe(sc, sizeof *sc);
-}
-
 /* ---- client session cache ---- */
 
 static struct tls_session *
@@ -841,7 +147,7 @@ session_drop(const char *name)
 	struct tls_session *s = session_find(name);
 
 	if (s != NULL) {
-		wipe(s, sizeof *s);
+		util_wipe(s, sizeof *s);
 	}
 }
 
@@ -868,7 +174,7 @@ session_save(const char *name, const br_ssl_session_parameters *p)
 void
 tls_sessions_forget(void)
 {
-	wipe(sessions, sizeof sessions);
+	util_wipe(sessions, sizeof sessions);
 }
 
 /* ---- connections ---- */
@@ -887,8 +193,24 @@ drop_validator(struct tls_conn *t)
 	t->xc = NULL;
 }
 
+/* A zeroed connection with an iolen-byte record buffer, or NULL with
+ * err set. */
+static struct tls_conn *
+conn_new(size_t iolen, char *err, size_t errlen)
+{
+	struct tls_conn *t = calloc(1, sizeof *t + iolen);
+
+	if (t == NULL) {
+		util_errf(err, errlen, "out of memory");
+		return NULL;
+	}
+	t->iolen = iolen;
+	return t;
+}
+
+/* Feed the engine 32 bytes of entropy. Returns 0, or -1 with err set. */
 static int
-seed_engine(br_ssl_engine_context *eng)
+seed_engine(br_ssl_engine_context *eng, char *err, size_t errlen)
 {
 	unsigned char rnd[32];
 
@@ -896,11 +218,36 @@ seed_engine(br_ssl_engine_context *eng)
 	 * FROM-scratch container may lack /dev; getrandom(2) needs no
 	 * file. Without entropy the engine fails closed (error 8). */
 	if (util_random(rnd, sizeof rnd) < 0) {
-		return -1;
+		return util_errf(err, errlen, "no entropy (getrandom and "
+		    "/dev/urandom both failed)");
 	}
 	br_ssl_engine_inject_entropy(eng, rnd, sizeof rnd);
-	wipe(rnd, sizeof rnd);
+	util_wipe(rnd, sizeof rnd);
 	return 0;
+}
+
+/* Seed the engine of t and reset it for its first handshake (a client
+ * offering to resume the session it was given when resume is 1).
+ * Returns t, or NULL (t freed) with err set. */
+static struct tls_conn *
+conn_start(struct tls_conn *t, int resume, char *err, size_t errlen)
+{
+	int ok;
+
+	if (seed_engine(t->eng, err, errlen) < 0) {
+		tls_free(t);
+		return NULL;
+	}
+	ok = t->is_client ? br_ssl_client_reset(&t->u.cc, t->name, resume)
+	    : br_ssl_server_reset(&t->u.sc);
+	if (!ok) {
+		util_errf(err, errlen, "TLS %s setup failed (BearSSL error %d)",
+		    t->is_client ? "client" : "server",
+		    br_ssl_engine_last_error(t->eng));
+		tls_free(t);
+		return NULL;
+	}
+	return t;
 }
 
 static void
@@ -946,25 +293,23 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 	int resume = 0;
 
 	if (ta == NULL || ta->n == 0) {
-		errf(err, errlen, "no trust anchors loaded (set ca_file)");
+		util_errf(err, errlen, "no trust anchors loaded (set ca_file)");
 		return NULL;
 	}
 	if (server_name == NULL || server_name[0] == 0
 	    || strlen(server_name) >= sizeof t->name) {
-		errf(err, errlen, "bad TLS server name");
+		util_errf(err, errlen, "bad TLS server name");
 		return NULL;
 	}
 	if (is_ip_literal(server_name)) {
-		errf(err, errlen, "%s: BearSSL cannot verify certificates "
+		util_errf(err, errlen, "%s: BearSSL cannot verify certificates "
 		    "for IP addresses; use a host name", server_name);
 		return NULL;
 	}
-	t = calloc(1, sizeof *t + TLS_CLIENT_IOBUF);
+	t = conn_new(TLS_CLIENT_IOBUF, err, errlen);
 	if (t == NULL) {
-		errf(err, errlen, "out of memory");
 		return NULL;
 	}
-	t->iolen = TLS_CLIENT_IOBUF;
 	t->is_client = 1;
 	eng = t->eng = &t->u.cc.eng;
 	snprintf(t->name, sizeof t->name, "%s", server_name);
@@ -981,7 +326,7 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 	 * (SAN dNSName, wildcards in the first label). */
 	t->xc = malloc(sizeof *t->xc);
 	if (t->xc == NULL) {
-		errf(err, errlen, "out of memory");
+		util_errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	br_x509_minimal_init(t->xc, &br_sha256_vtable, ta->v, ta->n);
@@ -995,11 +340,6 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 	}
 	br_ssl_engine_set_x509(eng, &t->xc->vtable);
 
-	if (seed_engine(eng) < 0) {
-		errf(err, errlen, "no entropy (getrandom and /dev/urandom "
-		    "both failed)");
-		goto fail;
-	}
 	s = session_find(server_name);
 	if (s != NULL) {
 		br_ssl_engine_set_session_parameters(eng, &s->params);
@@ -1009,12 +349,7 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 		s->last_use = ++session_clock;
 		resume = 1;
 	}
-	if (!br_ssl_client_reset(&t->u.cc, server_name, resume)) {
-		errf(err, errlen, "TLS client setup failed (BearSSL error %d)",
-		    br_ssl_engine_last_error(eng));
-		goto fail;
-	}
-	return t;
+	return conn_start(t, resume, err, errlen);
 fail:
 	tls_free(t);
 	return NULL;
@@ -1027,15 +362,13 @@ tls_server_new(const struct tls_server_cert *sc, char *err, size_t errlen)
 	br_ssl_engine_context *eng = NULL;
 
 	if (sc == NULL || sc->chain_len == 0 || sc->key_blob == NULL) {
-		errf(err, errlen, "no server certificate loaded");
+		util_errf(err, errlen, "no server certificate loaded");
 		return NULL;
 	}
-	t = calloc(1, sizeof *t + TLS_SERVER_IOBUF);
+	t = conn_new(TLS_SERVER_IOBUF, err, errlen);
 	if (t == NULL) {
-		errf(err, errlen, "out of memory");
 		return NULL;
 	}
-	t->iolen = TLS_SERVER_IOBUF;
 	eng = t->eng = &t->u.sc.eng;
 	br_ssl_server_zero(&t->u.sc);
 	set_common(eng, t->iobuf, t->iolen, 1);
@@ -1057,21 +390,8 @@ tls_server_new(const struct tls_server_cert *sc, char *err, size_t errlen)
 		    br_ssl_engine_get_ec(eng),
 		    br_ecdsa_sign_asn1_get_default());
 	}
-	br_ssl_server_set_cache(&t->u.sc, &sc->cache->lru.vtable);
-	if (seed_engine(eng) < 0) {
-		errf(err, errlen, "no entropy (getrandom and /dev/urandom "
-		    "both failed)");
-		goto fail;
-	}
-	if (!br_ssl_server_reset(&t->u.sc)) {
-		errf(err, errlen, "TLS server setup failed (BearSSL error %d)",
-		    br_ssl_engine_last_error(eng));
-		goto fail;
-	}
-	return t;
-fail:
-	tls_free(t);
-	return NULL;
+	br_ssl_server_set_cache(&t->u.sc, &sc->cache->vtable);
+	return conn_start(t, 0, err, errlen);
 }
 
 void
@@ -1081,7 +401,7 @@ tls_free(struct tls_conn *t)
 		return;
 	}
 	drop_validator(t);
-	wipe(t, sizeof *t + t->iolen);
+	util_wipe(t, sizeof *t + t->iolen);
 	free(t);
 }
 
@@ -1094,10 +414,13 @@ tls_conn_memory(int server)
 
 /* ---- errors ---- */
 
-static const struct {
+/* A code and what it means to an operator. */
+struct code_text {
 	int code;
 	const char *text;
-} br_errors[] = {
+};
+
+static const struct code_text br_errors[] = {
 	{ BR_ERR_BAD_PARAM, "bad parameter" },
 	{ BR_ERR_BAD_STATE, "bad engine state" },
 	{ BR_ERR_UNSUPPORTED_VERSION, "peer does not speak TLS 1.2" },
@@ -1143,10 +466,7 @@ static const struct {
 	{ BR_ERR_X509_WRONG_KEY_TYPE, "wrong key type" }
 };
 
-static const struct {
-	int code;
-	const char *text;
-} alerts[] = {
+static const struct code_text alerts[] = {
 	{ 10, "unexpected message" }, { 20, "bad record MAC" },
 	{ 22, "record overflow" }, { 40, "handshake failure" },
 	{ 42, "bad certificate" }, { 43, "unsupported certificate" },
@@ -1160,31 +480,33 @@ static const struct {
 	{ 112, "unrecognized name" }, { 120, "no application protocol" }
 };
 
+/* The text of code in table t[0..n), or dflt. */
 static const char *
-br_error_text(int code)
+code_text(const struct code_text *t, size_t n, int code, const char *dflt)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof br_errors / sizeof br_errors[0]; i++) {
-		if (br_errors[i].code == code) {
-			return br_errors[i].text;
+	for (i = 0; i < n; i++) {
+		if (t[i].code == code) {
+			return t[i].text;
 		}
 	}
-	return code > BR_ERR_X509_OK ? "malformed certificate"
-	    : "protocol error";
+	return dflt;
+}
+
+static const char *
+br_error_text(int code)
+{
+	return code_text(br_errors, sizeof br_errors / sizeof br_errors[0],
+	    code, code > BR_ERR_X509_OK ? "malformed certificate"
+	    : "protocol error");
 }
 
 static const char *
 alert_text(int code)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof alerts / sizeof alerts[0]; i++) {
-		if (alerts[i].code == code) {
-			return alerts[i].text;
-		}
-	}
-	return "unknown alert";
+	return code_text(alerts, sizeof alerts / sizeof alerts[0], code,
+	    "unknown alert");
 }
 
 static int fail(struct tls_conn *t, int err_no, const char *fmt, ...)
@@ -1200,7 +522,7 @@ fail(struct tls_conn *t, int err_no, const char *fmt, ...)
 		t->failed = 1;
 		t->err_no = err_no;
 		va_start(ap, fmt);
-		vsnprintf(t->reason, sizeof t->reason, fmt, ap);
+		(void)util_verrf(t->reason, sizeof t->reason, fmt, ap);
 		va_end(ap);
 		/* A cached session that led to a failure is not worth
 		 * offering again. */
@@ -1311,7 +633,72 @@ handshake_finished(struct tls_conn *t)
 	} else {
 		session_drop(t->name);
 	}
-	wipe(&p, sizeof p);
+	util_wipe(&p, sizeof p);
+}
+
+/* Move records between fd and the engine: the ones it has queued to
+ * send (sending 1), or bytes from the peer into it (sending 0). Returns 1
+ * when bytes moved, the peer's EOF was noted or a signal interrupted
+ * (call again), 0 when the socket would block, -1 on a failure recorded
+ * in t. */
+static int
+move_records(struct tls_conn *t, int fd, int sending)
+{
+	unsigned char *buf = NULL;
+	size_t len;
+	ssize_t r;
+	int e;
+
+	if (sending) {
+		buf = br_ssl_engine_sendrec_buf(t->eng, &len);
+		/* MSG_NOSIGNAL: a peer that hung up must give EPIPE, not
+		 * kill the process. */
+		r = send(fd, buf, len, MSG_NOSIGNAL);
+	} else {
+		buf = br_ssl_engine_recvrec_buf(t->eng, &len);
+		r = recv(fd, buf, len, 0);
+	}
+	if (r > 0 && sending) {
+		br_ssl_engine_sendrec_ack(t->eng, (size_t)r);
+		return 1;
+	}
+	if (r > 0) {
+		if (t->sniff_len < TLS_SNIFF && !t->hs_done
+		    && sniff(t, buf, (size_t)r) < 0) {
+			return -1;
+		}
+		br_ssl_engine_recvrec_ack(t->eng, (size_t)r);
+		return 1;
+	}
+	if (r == 0 && !sending) {
+		if (!t->hs_done) {
+			return fail(t, ECONNRESET, "connection closed during "
+			    "TLS handshake");
+		}
+		/* Many HTTPS servers close after the response without a
+		 * close_notify; HTTP framing tells the caller whether the
+		 * body was complete. */
+		t->eof = 1;
+		t->truncated = 1;
+		return 1;
+	}
+	if (r < 0 && errno == EINTR) {
+		return 1;
+	}
+	if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		e = errno;
+		if (!t->hs_done && sending && (e == EPIPE || e == ECONNRESET)) {
+			return fail(t, ECONNRESET, "connection closed during "
+			    "TLS handshake");
+		}
+		if (!t->hs_done && e == ECONNRESET) {
+			return fail(t, ECONNRESET, "connection reset during "
+			    "TLS handshake");
+		}
+		return fail(t, e, "socket %s failed: %s", sending ? "write" :
+		    "read", strerror(e));
+	}
+	return 0;
 }
 
 enum pump_goal {
@@ -1330,12 +717,8 @@ static int
 pump(struct tls_conn *t, int fd, enum pump_goal goal)
 {
 	br_ssl_engine_context *eng = t->eng;
-	unsigned char *buf = NULL;
 	unsigned st;
-	size_t len;
-	ssize_t r;
-	int wblocked = 0, may_read;
-	int e;
+	int wblocked = 0, may_read, r, e;
 
 	for (;;) {
 		if (t->failed) {
@@ -1355,7 +738,7 @@ pump(struct tls_conn *t, int fd, enum pump_goal goal)
 			if (goal == GOAL_RECVAPP || goal == GOAL_FLUSH) {
 				return 1;
 			}
-			snprintf(t->reason, sizeof t->reason,
+			util_errf(t->reason, sizeof t->reason,
 			    "TLS connection closed (close_notify)");
 			errno = EPIPE;
 			return -1;
@@ -1390,27 +773,12 @@ pump(struct tls_conn *t, int fd, enum pump_goal goal)
 		}
 
 		if ((st & BR_SSL_SENDREC) && !wblocked) {
-			buf = br_ssl_engine_sendrec_buf(eng, &len);
-			/* MSG_NOSIGNAL: a peer that hung up must give EPIPE,
-			 * not kill the process. */
-			r = send(fd, buf, len, MSG_NOSIGNAL);
+			r = move_records(t, fd, 1);
+			if (r < 0) {
+				return -1;
+			}
 			if (r > 0) {
-				br_ssl_engine_sendrec_ack(eng, (size_t)r);
 				continue;
-			}
-			if (r < 0 && errno == EINTR) {
-				continue;
-			}
-			if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-				e = errno;
-				if (!t->hs_done && (e == EPIPE
-				    || e == ECONNRESET)) {
-					return fail(t, ECONNRESET,
-					    "connection closed during TLS "
-					    "handshake");
-				}
-				return fail(t, e, "socket write failed: %s",
-				    strerror(e));
 			}
 			wblocked = 1;
 		}
@@ -1420,41 +788,12 @@ pump(struct tls_conn *t, int fd, enum pump_goal goal)
 			may_read = 0;
 		}
 		if ((st & BR_SSL_RECVREC) && may_read && !t->eof) {
-			buf = br_ssl_engine_recvrec_buf(eng, &len);
-			r = recv(fd, buf, len, 0);
+			r = move_records(t, fd, 0);
+			if (r < 0) {
+				return -1;
+			}
 			if (r > 0) {
-				if (t->sniff_len < TLS_SNIFF && !t->hs_done
-				    && sniff(t, buf, (size_t)r) < 0) {
-					return -1;
-				}
-				br_ssl_engine_recvrec_ack(eng, (size_t)r);
 				continue;
-			}
-			if (r == 0) {
-				if (!t->hs_done) {
-					return fail(t, ECONNRESET,
-					    "connection closed during TLS "
-					    "handshake");
-				}
-				/* Many HTTPS servers close after the response
-				 * without a close_notify; HTTP framing tells
-				 * the caller whether the body was complete. */
-				t->eof = 1;
-				t->truncated = 1;
-				continue;
-			}
-			if (errno == EINTR) {
-				continue;
-			}
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				e = errno;
-				if (!t->hs_done && e == ECONNRESET) {
-					return fail(t, ECONNRESET,
-					    "connection reset during TLS "
-					    "handshake");
-				}
-				return fail(t, e, "socket read failed: %s",
-				    strerror(e));
 			}
 		}
 		errno = EAGAIN;
@@ -1508,7 +847,7 @@ tls_writev(struct tls_conn *t, int fd, const struct iovec *iov, int iovcnt)
 	int i = 0, r;
 
 	if (t->closing && !t->failed) {
-		snprintf(t->reason, sizeof t->reason,
+		util_errf(t->reason, sizeof t->reason,
 		    "write after tls_shutdown");
 		errno = EPIPE;
 		return -1;
@@ -1549,16 +888,6 @@ tls_writev(struct tls_conn *t, int fd, const struct iovec *iov, int iovcnt)
 		return -1;
 	}
 	return (ssize_t)total;
-}
-
-ssize_t
-tls_write(struct tls_conn *t, int fd, const void *buf, size_t n)
-{
-	struct iovec v;
-
-	v.iov_base = (void *)(uintptr_t)buf;
-	v.iov_len = n;
-	return tls_writev(t, fd, &v, 1);
 }
 
 int

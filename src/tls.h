@@ -4,15 +4,16 @@
  * the poll() loop; these functions move records between the socket and the
  * engine and hand out plaintext with read()/writev()-like calls. Nothing
  * here blocks, sleeps or calls back. TLS 1.2 only, ECDHE with AEAD suites
- * only, ALPN "http/1.1". Errors carry a readable reason (tls_error). */
+ * only, ALPN "http/1.1". Errors carry a readable reason (tls_error).
+ * Anchors and server certificates are read in tls_certs.c, connections
+ * run in tls.c. */
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "bearssl_x509.h"
+#include "bearssl_ssl.h"
 
 struct iovec;
 struct tls_conn;
-struct tls_cache;
 
 /* Trust anchors for upstream certificate validation. Callers embed the
  * struct; its fields are private. */
@@ -46,7 +47,10 @@ struct tls_server_cert {
 	br_rsa_private_key rsa;		/* RSA: points into key_blob */
 	br_ec_private_key ec;		/* EC: points into key_blob */
 	unsigned char *key_blob;	/* owned, wiped on free */
-	struct tls_cache *cache;	/* owned server session cache */
+	size_t key_len;			/* bytes in key_blob */
+	br_ssl_session_cache_lru *cache;	/* owned server session cache,
+					 * its store after it in the same
+					 * allocation */
 };
 
 /* Load a PEM chain (leaf first) and an RSA or EC private key (PKCS#1,
@@ -80,9 +84,10 @@ struct tls_conn *tls_server_new(const struct tls_server_cert *sc,
 /* Wipe and free; NULL is fine. Does not close the fd. */
 void tls_free(struct tls_conn *t);
 
-/* Drive the handshake. Returns 0 once application data can flow, or -1
- * with errno EAGAIN (wait as tls_interest says) or another errno (failed;
- * reason in tls_error). Optional: tls_read/tls_write also drive it. */
+/* Test hook (the relay lets tls_read and tls_writev drive the handshake;
+ * the tests drive it alone): drive the handshake. Returns 0 once
+ * application data can flow, or -1 with errno EAGAIN (wait as
+ * tls_interest says) or another errno (failed; reason in tls_error). */
 int tls_handshake(struct tls_conn *t, int fd);
 
 /* Like read(2) on the plaintext side (n > 0). Returns bytes (> 0); 0 at
@@ -95,12 +100,11 @@ int tls_handshake(struct tls_conn *t, int fd);
  * until EAGAIN, or check tls_pending(), before waiting for POLLIN. */
 ssize_t tls_read(struct tls_conn *t, int fd, void *buf, size_t n);
 
-/* Like write(2)/writev(2): copy as much plaintext as the engine takes,
- * close the record and try to send it. Returns bytes accepted (> 0), 0 for
- * an empty write, or -1 as tls_read (EPIPE after the peer's close_notify).
+/* Like writev(2): copy as much plaintext as the engine takes, close the
+ * record and try to send it. Returns bytes accepted (> 0), 0 for an empty
+ * write, or -1 as tls_read (EPIPE after the peer's close_notify).
  * Accepted bytes may still sit in the engine (socket full): while
  * tls_interest() has POLLOUT, call tls_flush_pending() on POLLOUT. */
-ssize_t tls_write(struct tls_conn *t, int fd, const void *buf, size_t n);
 ssize_t tls_writev(struct tls_conn *t, int fd, const struct iovec *iov,
     int iovcnt);
 
@@ -129,21 +133,24 @@ size_t tls_pending(const struct tls_conn *t);
 int tls_quiet(const struct tls_conn *t);
 
 int tls_handshake_done(const struct tls_conn *t);
-/* 1 when this client connection resumed a cached session (client only). */
-int tls_resumed(const struct tls_conn *t);
-/* 1 when the peer closed the socket without a close_notify. */
-int tls_truncated(const struct tls_conn *t);
-/* The ALPN protocol agreed on, or NULL. */
-const char *tls_alpn(const struct tls_conn *t);
 /* Why the connection failed, or NULL if it has not. Points into *t. */
 const char *tls_error(const struct tls_conn *t);
+
+/* Test hooks (what the tests check of a connection; the relay does not
+ * ask): 1 when this client connection resumed a cached session (client
+ * only); 1 when the peer closed the socket without a close_notify; the
+ * ALPN protocol agreed on, or NULL. */
+int tls_resumed(const struct tls_conn *t);
+int tls_truncated(const struct tls_conn *t);
+const char *tls_alpn(const struct tls_conn *t);
 
 /* Drop all cached client sessions (call after reloading trust anchors:
  * a resumed session skips certificate validation). */
 void tls_sessions_forget(void);
 
-/* Bytes one connection costs (the tls_conn allocation): a client
- * connection (server 0) or a server one (server 1). */
+/* Test hook (the tests hold it to a memory budget): bytes one connection
+ * costs (the tls_conn allocation), a client connection (server 0) or a
+ * server one (server 1). */
 size_t tls_conn_memory(int server);
 
 #endif

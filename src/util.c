@@ -1,9 +1,10 @@
-/* util: small pure helpers shared by every layer.
+/* util: small helpers shared by every layer.
  *
  * Views are borrowed (pointer, length) pairs and are never assumed to be
  * NUL-terminated. Number parsing is bounded and rejects overflow instead of
- * wrapping; money never goes through floating point. Nothing here allocates
- * or keeps state; util_random() is the only function that does I/O. */
+ * wrapping; money never goes through floating point. Nothing here keeps
+ * state; util_grow() is the only allocation, and util_random(),
+ * util_open() and util_write_all() the only I/O. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -310,12 +311,18 @@ util_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL || errlen == 0) {
-		return -1;
-	}
 	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
+	(void)util_verrf(err, errlen, fmt, ap);
 	va_end(ap);
+	return -1;
+}
+
+int
+util_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+	if (err != NULL && errlen > 0) {
+		(void)vsnprintf(err, errlen, fmt, ap);
+	}
 	return -1;
 }
 

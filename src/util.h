@@ -1,7 +1,11 @@
 #ifndef RELAY_UTIL_H
 #define RELAY_UTIL_H
-/* Small pure helpers: length-carrying views, bounded number parsing,
- * constant-time compare, SHA-256 and hex. Nothing here allocates. */
+/* Small helpers for every layer: length-carrying views, bounded number
+ * parsing, constant-time compare, SHA-256 and hex; the one way to grow an
+ * array (util_grow, the only allocation here), to format an error
+ * (util_errf) and to wipe a secret (util_wipe); random bytes, open and a
+ * whole-buffer write. */
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -10,6 +14,15 @@
 #define RELAY_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define RELAY_PRINTF(f, a)
+#endif
+
+/* A static helper of a per-request loop that shares code between two
+ * callers: inlined into both, where the compiler would otherwise keep a
+ * function used twice out of line and call it on every turn. */
+#if defined(__GNUC__)
+#define RELAY_INLINE inline __attribute__((always_inline))
+#else
+#define RELAY_INLINE inline
 #endif
 
 /* A borrowed byte range; never assumed NUL-terminated. */
@@ -60,6 +73,10 @@ void *util_grow(void *arr, size_t *cap, size_t need, size_t elem);
  * `return util_errf(err, errlen, ...)`. The one error formatter. */
 int util_errf(char *err, size_t errlen, const char *fmt, ...)
     RELAY_PRINTF(3, 4);
+/* util_errf() for a formatter that takes its own arguments (...): the
+ * caller owns ap (va_start/va_end). Returns -1. */
+int util_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+    RELAY_PRINTF(3, 0);
 
 /* Zero n bytes in a way the compiler may not drop (secrets). */
 void util_wipe(void *p, size_t n);

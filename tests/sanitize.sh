@@ -103,7 +103,7 @@ p
 }' Makefile)
 [ -n "$MODULES" ] || die "cannot read MODULES from the Makefile"
 # What the fuzz harnesses link (with their layers below).
-FUZZ_MODULES="util sha256 log clock http json conf money ledger dns net usage sse path"
+FUZZ_MODULES="util sha256 log clock http http_chunked json conf conf_directives money ledger dns dns_parse net usage sse path"
 VERSION=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' Makefile)
 # The ledger's parts besides ledger.c (fuzz_ledger reaches ledger_report).
 FUZZ_MODULES="$FUZZ_MODULES ledger_rec ledger_table ledger_sync ledger_queue
@@ -111,8 +111,9 @@ FUZZ_MODULES="$FUZZ_MODULES ledger_rec ledger_table ledger_sync ledger_queue
 
 COMMON="-std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1
  -fno-omit-frame-pointer -Wall -Wextra -Wno-missing-prototypes
- -DRELAY_VERSION=\"${VERSION:-0}\" -DJSMN_STRICT -DJSMN_PARENT_LINKS
- -Ivendor/bearssl/inc -Ivendor/jsmn -Isrc -Ibuild"
+ -DRELAY_VERSION=\"${VERSION:-0}\" -Ivendor/bearssl/inc -Isrc -Ibuild"
+# jsmn only for what includes tests/unit/json_ref.c (as in the Makefile).
+JSMN_CFLAGS="-DJSMN_STRICT -DJSMN_PARENT_LINKS -Ivendor/jsmn"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 ASAN_CFLAGS="$COMMON $SAN"
 FUZZ_CFLAGS="$COMMON -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all"
@@ -206,10 +207,14 @@ SAN_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: Und
 link() { # OUT SRC...
 	o=$1
 	shift
+	extra=
+	case $1 in
+	*/test_json.c) extra=$JSMN_CFLAGS ;;
+	esac
 	# shellcheck disable=SC2086
 	if stale "$o" "$@" $LIBS $HEADERS tests/unit/*.h tests/unit/json_ref.c; then
 		# shellcheck disable=SC2086
-		$CC $ASAN_CFLAGS -Itests/unit -o "$o" "$@" $LIBS -lpthread \
+		$CC $ASAN_CFLAGS $extra -Itests/unit -o "$o" "$@" $LIBS -lpthread \
 		    2>"$o.err" || { cat "$o.err"; return 1; }
 	fi
 	return 0
@@ -291,10 +296,12 @@ for src in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$src" .c)
 	name=${name#fuzz_}
 	o=$F/fuzz_$name
+	extra=
+	[ "$name" = json_diff ] && extra=$JSMN_CFLAGS
 	# shellcheck disable=SC2086
 	if stale "$o" "$src" tests/fuzz/fuzz.h tests/unit/json_ref.c tests/unit/usage_ref.c \
 	    $F/librelay.a $A/libbearssl.a; then
-		if ! $CC $FUZZ_CFLAGS -fsanitize=fuzzer -Itests/fuzz -o "$o" \
+		if ! $CC $FUZZ_CFLAGS $extra -fsanitize=fuzzer -Itests/fuzz -o "$o" \
 		    "$src" $F/librelay.a $A/libbearssl.a 2>"$o.err"; then
 			cat "$o.err"
 			bad "fuzz $name (build)"

@@ -4,7 +4,7 @@
  * providers without a ca_file.
  *
  * It parses the bundle with the very code the relay runs for ca_file
- * (src/tls.c, included below), so the embedded set and a loaded file never
+ * (src/tls_certs.c, included below), so the embedded set and a loaded file never
  * disagree. Only the DN and public key of each root are kept: that is all
  * BearSSL's minimal X.509 engine reads from an anchor.
  *
@@ -14,7 +14,7 @@
  * output does not depend on the target, so cross builds can reuse a
  * natively generated file. */
 #define TLS_NO_EMBEDDED_ROOTS
-#include "../src/tls.c"
+#include "../src/tls_certs.c"
 
 static const unsigned char e65537[] = { 0x01, 0x00, 0x01 };
 

@@ -1,5 +1,5 @@
 /* libFuzzer harness for src/json.c: json_scan_request, json_top_string,
- * json_find_usage, json_unescape and json_escape on every input.
+ * json_unescape and json_escape on every input.
  *
  * Invariants checked besides memory safety:
  *  - json_scan_request and json_top_string(..., "model") agree on the
@@ -7,8 +7,6 @@
  *  - every offset json_scan_request reports lies inside the body and
  *    points at what it names (quotes, the closing brace);
  *  - blanks around the body change nothing but the offsets;
- *  - json_find_usage gives the same answer after unrelated bytes are
- *    put in front (the bytes before a key are never parsed);
  *  - json_unescape never needs more room than its input, returns -1 for
  *    a buffer one byte short, and undoes json_escape exactly; the output
  *    of json_escape is accepted as a string by the validator. */
@@ -79,30 +77,6 @@ check_scan(const char *b, size_t n)
 	free(wrapped);
 }
 
-static void
-check_usage(const char *b, size_t n)
-{
-	static const char junk[] = "x: 1, {}[] ";
-	struct json_usage u, u2;
-	size_t nj = sizeof junk - 1;
-	char *p;
-	int f, f2;
-
-	f = json_find_usage(b, n, &u);
-	CHECK(f == 0 || f == 1);
-	CHECK(f == u.found);
-	if (!f) {
-		CHECK(u.in == 0 && u.out == 0);
-	}
-	p = malloc(nj + n);
-	CHECK(p != NULL);
-	memcpy(p, junk, nj);
-	memcpy(p + nj, b, n);
-	f2 = json_find_usage(p, nj + n, &u2);
-	CHECK(f2 == f && u2.in == u.in && u2.out == u.out);
-	free(p);
-}
-
 /* Unescape raw with a buffer of exactly cap bytes. */
 static long
 unescape_cap(struct view raw, size_t cap, char **out)
@@ -170,7 +144,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *b = fuzz_dup(data, size);
 
 	check_scan(b, size);
-	check_usage(b, size);
 	check_unescape(b, size);
 	free(b);
 	return 0;

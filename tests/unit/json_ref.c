@@ -2,8 +2,7 @@
  * json_ref: the request scanner of src/json.c as it was before the
  * single-pass rewrite (commit 40bcbd2): jsmn (JSMN_STRICT) tokenizing,
  * check_value's grammar walk, nesting_ok's depth pass, then read_request
- * over the tokens; and json_find_usage as it was before it moved onto the
- * same scanner (jsmn into a 128-token array, then check_value). Kept verbatim, with every name prefixed ref_, as the
+ * over the tokens. Kept verbatim, with every name prefixed ref_, as the
  * oracle the new scanner is compared against: tests/unit/test_json.c and
  * tests/fuzz/fuzz_json_diff.c #include this file and run both on the same
  * input. Compiled into those tests only, never into ./relay.
@@ -18,7 +17,7 @@
  * compared: this version returns JSON_NOMEM when malloc fails for a body
  * of more than 256 tokens; the new one allocates nothing.
  */
-/* Its own static copy of jsmn, apart from the one in src/json.c. */
+/* Its own static copy of jsmn (src/json.c has none). */
 #define JSMN_STATIC
 #ifndef JSMN_STRICT
 #define JSMN_STRICT
@@ -764,169 +763,9 @@ ref_json_unescape(struct view raw, char *out, size_t cap)
 	return (long)o;
 }
 
-/* ---- json_find_usage as it was (jsmn over the usage object) ---- */
-
-static const char REF_USAGE_KEY[] = "\"usage\"";
-#define REF_USAGE_KEY_LEN (sizeof REF_USAGE_KEY - 1)
-enum { REF_USAGE_MAX_TOKENS = 128, REF_USAGE_MAX_TRIES = 16 };
-static int ref_usage_nomem;	/* a candidate had more than 128 tokens */
-
-/* Last start s < before where the quoted key fits in text[0..n). */
-static int
-ref_find_key_before(const char *text, size_t n, size_t before, size_t *at)
-{
-	size_t s;
-
-	if (n < REF_USAGE_KEY_LEN) {
-		return 0;
-	}
-	s = n - REF_USAGE_KEY_LEN + 1;
-	if (before < s) {
-		s = before;
-	}
-	while (s > 0) {
-		s--;
-		if (text[s] == '"' &&
-		    memcmp(text + s, REF_USAGE_KEY, REF_USAGE_KEY_LEN) == 0) {
-			*at = s;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* The '}' matching the '{' at text[q], skipping braces inside strings.
- * Brackets are left to the jsmn pass that follows. */
-static int
-ref_match_brace(const char *text, size_t n, size_t q, size_t *end)
-{
-	size_t i, depth = 0;
-	int in_str = 0;
-
-	for (i = q; i < n; i++) {
-		char c = text[i];
-
-		if (in_str) {
-			if (c == '\\') {
-				i++;
-			} else if (c == '"') {
-				in_str = 0;
-			}
-		} else if (c == '"') {
-			in_str = 1;
-		} else if (c == '{') {
-			depth++;
-		} else if (c == '}' && --depth == 0) {
-			*end = i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* Parse s[0..n) as one usage object; fill *u only when a count is read. */
-static int
-ref_read_usage(const char *s, size_t n, struct json_usage *u)
-{
-	jsmntok_t t[REF_USAGE_MAX_TOKENS];
-	jsmn_parser p;
-	struct json_usage got;
-	size_t end;
-	uint64_t v;
-	int r, ntok, k;
-
-	jsmn_init(&p);
-	r = jsmn_parse(&p, s, n, t, REF_USAGE_MAX_TOKENS);
-	if (r == JSMN_ERROR_NOMEM) {
-		ref_usage_nomem = 1;	/* a known difference: see ref_diff */
-	}
-	if (r <= 0) {
-		return 0;
-	}
-	ntok = (int)p.toknext;
-	if (ref_check_value(s, n, 0, t, ntok, &end) < 0 || end != n ||
-	    t[0].type != JSMN_OBJECT) {
-		return 0;
-	}
-	memset(&got, 0, sizeof got);
-	for (k = 1; k < ntok && t[k].start < t[0].end;
-	    k = ref_next_sibling(t, ntok, k + 1)) {
-		if (ref_tok_count(s, &t[k + 1], &v) < 0) {
-			continue;
-		}
-		if (ref_key_is(s, &t[k], "prompt_tokens") ||
-		    ref_key_is(s, &t[k], "input_tokens")) {
-			got.in = v;
-			got.found = 1;
-		} else if (ref_key_is(s, &t[k], "completion_tokens") ||
-		    ref_key_is(s, &t[k], "output_tokens")) {
-			got.out = v;
-			got.found = 1;
-		}
-	}
-	if (got.found) {
-		*u = got;
-	}
-	return got.found;
-}
-
-static int
-ref_json_find_usage(const char *text, size_t n, struct json_usage *u)
-{
-	size_t at = n, q, end;
-	int tries = 0;
-
-	memset(u, 0, sizeof *u);
-	if (n >= INT_MAX) {
-		return 0;
-	}
-	/* Backwards: in a stream or a tail buffer the last usage is the
-	 * final one. An occurrence that is cut off, null, or has no counts
-	 * falls through to the one before it. */
-	while (tries < REF_USAGE_MAX_TRIES &&
-	    ref_find_key_before(text, n, at, &at)) {
-		q = ref_skip_ws(text, n, at + REF_USAGE_KEY_LEN);
-		if (q >= n || text[q] != ':') {
-			continue;
-		}
-		q = ref_skip_ws(text, n, q + 1);
-		if (q >= n || text[q] != '{') {
-			continue;
-		}
-		tries++;
-		if (ref_match_brace(text, n, q, &end) < 0) {
-			continue;
-		}
-		if (ref_read_usage(text + q, end - q + 1, u)) {
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* Deepest run of '[' and '{' in s (strings not told apart: an upper
- * bound, for skipping inputs where a known limit differs). */
-static unsigned
-ref_depth(const char *s, size_t n)
-{
-	unsigned d = 0, most = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (s[i] == '[' || s[i] == '{') {
-			if (++d > most) {
-				most = d;
-			}
-		} else if ((s[i] == ']' || s[i] == '}') && d > 0) {
-			d--;
-		}
-	}
-	return most;
-}
-
 /*
- * The comparison both differential tests use: the new json_scan_request,
- * json_find_usage and json_top_string (for a few keys, the long one past KEY_MAX) against
+ * The comparison both differential tests use: the new json_scan_request
+ * and json_top_string (for a few keys, the long one past KEY_MAX) against
  * the reference on s[0..n). Returns NULL when every result code and every
  * field agrees (views by address, so by offset into s), else what
  * differs first.
@@ -961,21 +800,6 @@ ref_diff(const char *s, size_t n)
 	REF_SAME(stream_options_len);
 	REF_SAME(object_end);
 #undef REF_SAME
-	/* json_find_usage: the same counts, except where the reference's
-	 * 128-token array ran out or the scanner's 64 levels did. */
-	{
-		struct json_usage ua, ub;
-		int fa, fb;
-
-		ref_usage_nomem = 0;
-		fa = json_find_usage(s, n, &ua);
-		fb = ref_json_find_usage(s, n, &ub);
-		if ((fa != fb || ua.found != ub.found || ua.in != ub.in ||
-		    ua.out != ub.out) && !ref_usage_nomem &&
-		    ref_depth(s, n) <= 64) {
-			return "json_find_usage";
-		}
-	}
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		va.p = "x";
 		va.n = 1;

@@ -930,6 +930,8 @@ test_connection_view(void)
 	static const char rs[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
 	    "CONNECTION:  close \r\n\r\n";
 	static const char none[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+	static const char rs_none[] = "HTTP/1.1 200 OK\r\n"
+	    "Content-Length: 0\r\n\r\n";
 	struct view want = { "keep-alive, X-A", 15 };
 
 	ok(http_parse_request(at_guard(rq, sizeof(rq) - 1), sizeof(rq) - 1,
@@ -941,6 +943,11 @@ test_connection_view(void)
 	ok(http_parse_request(at_guard(none, sizeof(none) - 1),
 	    sizeof(none) - 1, MAXH, &req) > 0 && req.connection.n == 0,
 	    "request without Connection: empty");
+	/* An upstream connection parses each response into the same
+	 * struct: the last one's Connection must not stay behind. */
+	ok(http_parse_response(at_guard(rs_none, sizeof(rs_none) - 1),
+	    sizeof(rs_none) - 1, MAXH, &resp) > 0 && resp.connection.n == 0,
+	    "response without Connection after one with it: empty");
 }
 
 static void

@@ -2,6 +2,7 @@
  * compare, SHA-256, hex and random bytes. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,27 @@ test_grow(void)
 	free(a);
 }
 
+/* A one-off formatter in the shape util_verrf serves: prefix, then the
+ * caller's format. */
+static int prefixed(char *err, size_t errlen, const char *fmt, ...)
+    RELAY_PRINTF(3, 4);
+
+static int
+prefixed(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	if (errlen < 3) {
+		return -1;
+	}
+	memcpy(err, "p: ", 3);
+	va_start(ap, fmt);
+	rc = util_verrf(err + 3, errlen - 3, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 static void
 test_errf(void)
 {
@@ -272,6 +294,10 @@ test_errf(void)
 	util_errf(err, sizeof(err), "%s", "a long reason");
 	ok_str(err, "a long ", "errf cuts to the buffer");
 	ok(util_errf(NULL, 0, "%d", 1) == -1, "errf without a buffer");
+	ok(prefixed(err, sizeof(err), "%d", 7) == -1, "verrf returns -1");
+	ok_str(err, "p: 7", "verrf formats its va_list");
+	prefixed(err, sizeof(err), "%s", "longer");
+	ok_str(err, "p: long", "verrf cuts to the buffer");
 }
 
 static void

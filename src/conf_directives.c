@@ -1,0 +1,856 @@
+/* conf_directives: what each directive of the config file (SPEC §2)
+ * means. One handler per directive checks its words and fills the conf;
+ * conf.c splits the lines, finds the handler in conf_directives[] and
+ * lends the tools (conf_int.h).
+ *
+ * A handler appends an element zeroed (util_grow) before it fills it, so
+ * conf_free() releases a half-filled one on the error path too. Secrets
+ * (credential lines: env:NAME or file:PATH) are read here and never
+ * copied into a message; nor is a word that may be a misplaced one. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "conf_int.h"
+#include "util.h"
+
+#define CONF_SECRET_MAX 8192		/* first line of a file: secret */
+#define CONF_PRICE_MAX 1000000000u	/* 1000000.000 USD per 1M tokens */
+#define CONF_RATE_MAX 1000000u		/* currency units per USD */
+#define CONF_HOLD_MAX 100000000u	/* keeps hold * price in 64 bits */
+#define CONF_CONNS_MAX 1048576u
+#define CONF_FAILURES_MAX 1000000u
+
+/* listen ADDR:PORT [tls cert=PATH key=PATH] [open=yes] */
+static int
+do_listen(struct parser *ps, char **w, size_t nw)
+{
+	struct opt o[] = { { "tls", OPT_FLAG, NULL }, { "cert", OPT_ONE, NULL },
+	    { "key", OPT_ONE, NULL }, { "open", OPT_ONE, NULL } };
+	struct conf *c = ps->c;
+	struct conf_listen *l;
+	const char *s, *h, *port;
+	char host[INET6_ADDRSTRLEN], pbuf[8];
+	unsigned char a[16];
+	uint64_t pnum;
+	size_t hn;
+	void *p;
+
+	if (nw < 2 || strchr(w[1], '=')) {
+		return conf_perr(ps, "listen needs ADDR:PORT");
+	}
+	s = w[1];
+	if (s[0] == '[') {
+		h = s + 1;
+		port = strchr(s, ']');
+		hn = port ? (size_t)(port - h) : 0;
+		port = port && port[1] == ':' ? port + 2 : NULL;
+	} else {
+		h = s;
+		port = strrchr(s, ':');
+		hn = port ? (size_t)(port - h) : 0;
+		port = port ? port + 1 : NULL;
+	}
+	if (port == NULL || hn == 0 || hn >= sizeof host) {
+		goto bad;
+	}
+	memcpy(host, h, hn);
+	host[hn] = '\0';
+	if (s[0] == '[' ? inet_pton(AF_INET6, host, a) != 1 :
+	    strcmp(host, "localhost") != 0 &&
+	    inet_pton(AF_INET, host, a) != 1) {
+		goto bad;
+	}
+	if (util_parse_u64(port, strlen(port), &pnum) < 0 || pnum > 65535) {
+		return conf_perr(ps, "bad port in '%s' (0 to 65535)", s);
+	}
+	if (conf_scan_opts(ps, w, 2, nw, o, 4) < 0) {
+		return -1;
+	}
+	p = util_grow(c->listens, &ps->cap_listens, c->nlistens + 1,
+	    sizeof *c->listens);
+	if (p == NULL) {
+		return conf_perr(ps, "out of memory");
+	}
+	c->listens = p;
+	l = &c->listens[c->nlistens++];
+	l->line = ps->line;
+	l->tls = o[0].val != NULL;
+	snprintf(pbuf, sizeof pbuf, "%u", (unsigned)pnum);
+	/* The name is bound as its address: binding must not depend on an
+	 * /etc/hosts that a FROM scratch image does not have. */
+	if ((l->host = conf_dups(ps, strcmp(host, "localhost") == 0 ?
+	    "127.0.0.1" : host)) == NULL ||
+	    (l->port = conf_dups(ps, pbuf)) == NULL ||
+	    conf_opt_yesno(ps, &o[3], &l->open) < 0) {
+		return -1;
+	}
+	if (!l->tls && (o[1].val || o[2].val)) {
+		return conf_perr(ps, "cert= and key= need the tls word");
+	}
+	if (l->tls && (o[1].val == NULL || o[2].val == NULL)) {
+		return conf_perr(ps, "tls needs cert=PATH and key=PATH");
+	}
+	if (l->tls && (conf_check_readable(ps, "cert file", o[1].val) < 0 ||
+	    conf_check_readable(ps, "key file", o[2].val) < 0 ||
+	    (l->cert_path = conf_dups(ps, o[1].val)) == NULL ||
+	    (l->key_path = conf_dups(ps, o[2].val)) == NULL)) {
+		return -1;
+	}
+	return 0;
+bad:
+	return conf_perr(ps, "bad listen address '%s' (write IPv4:PORT, "
+	    "[IPv6]:PORT or localhost:PORT)", s);
+}
+
+/* admin_key sha256:<hex> */
+static int
+do_admin_key(struct parser *ps, char **w, size_t nw)
+{
+	if (nw < 2 || conf_parse_hash(w[1], ps->c->admin_key_hash) < 0) {
+		return conf_perr(ps, "admin_key is written sha256:<64 hex "
+		    "digits> (the SHA-256 of the key; see relay key)");
+	}
+	ps->c->has_admin_key = 1;
+	return conf_scan_opts(ps, w, 2, nw, NULL, 0);
+}
+
+/* ledger PATH [sync=always|batch|none] */
+static int
+do_ledger(struct parser *ps, char **w, size_t nw)
+{
+	static const char *const syncs[] = { "always", "batch", "none" };
+	struct opt o[] = { { "sync", OPT_ONE, NULL } };
+	struct conf *c = ps->c;
+	size_t i;
+
+	if (nw < 2 || strchr(w[1], '=')) {
+		return conf_perr(ps, "ledger needs a PATH");
+	}
+	if (conf_scan_opts(ps, w, 2, nw, o, 1) < 0) {
+		return -1;
+	}
+	for (i = 0; o[0].val && i < 3; i++) {
+		if (strcmp(o[0].val, syncs[i]) == 0) {
+			c->ledger_sync = (enum conf_sync)i;
+			break;
+		}
+	}
+	if (i == 3) {
+		return conf_perr(ps, "sync must be always, batch or none");
+	}
+	free(c->ledger_path);
+	c->ledger_path = conf_dups(ps, w[1]);
+	return c->ledger_path ? 0 : -1;
+}
+
+/* currency CODE rate=DECIMAL */
+static int
+do_currency(struct parser *ps, char **w, size_t nw)
+{
+	struct opt o[] = { { "rate", OPT_ONE, NULL } };
+	struct conf *c = ps->c;
+	const char *dot;
+	unsigned ndec, i;
+	uint64_t num, den = 1;
+
+	if (nw < 2 || strlen(w[1]) != 3 ||
+	    strspn(w[1], "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3) {
+		return conf_perr(ps, "currency needs a CODE of three capital "
+		    "letters (e.g. CNY)");
+	}
+	if (conf_scan_opts(ps, w, 2, nw, o, 1) < 0) {
+		return -1;
+	}
+	if (o[0].val == NULL) {
+		return conf_perr(ps, "currency needs rate=DECIMAL (%s per USD)",
+		    w[1]);
+	}
+	/* The denominator is 10^(decimals written), so "7.2000" keeps the
+	 * precision its author meant. */
+	dot = strchr(o[0].val, '.');
+	ndec = dot ? (unsigned)strlen(dot + 1) : 0;
+	if (ndec > 6 || util_parse_fixed(o[0].val, strlen(o[0].val), ndec,
+	    ndec, &num) < 0) {
+		return conf_perr(ps, "bad rate '%s' (a decimal with at most 6 "
+		    "decimals)", o[0].val);
+	}
+	for (i = 0; i < ndec; i++) {
+		den *= 10;
+	}
+	if (num == 0 || num / den > CONF_RATE_MAX ||
+	    (num / den == CONF_RATE_MAX && num % den)) {
+		return conf_perr(ps, "rate must be more than zero and at most "
+		    "%u", CONF_RATE_MAX);
+	}
+	for (i = 0; i < 3; i++) {
+		c->currency[i] = w[1][i];
+		c->currency_lower[i] = (char)(w[1][i] - 'A' + 'a');
+	}
+	c->currency[3] = c->currency_lower[3] = '\0';
+	c->rate_num = num;
+	c->rate_den = den;
+	return 0;
+}
+
+/* cooldown failures=N seconds=N */
+static int
+do_cooldown(struct parser *ps, char **w, size_t nw)
+{
+	struct opt o[] = { { "failures", OPT_ONE, NULL },
+	    { "seconds", OPT_ONE, NULL } };
+	struct conf *c = ps->c;
+	uint64_t failures = c->cooldown_failures, secs = c->cooldown_ms / 1000;
+
+	if (conf_scan_opts(ps, w, 1, nw, o, 2) < 0 ||
+	    conf_opt_count(ps, &o[0], 1, CONF_FAILURES_MAX, &failures) < 0 ||
+	    conf_opt_count(ps, &o[1], 0, CONF_DURATION_MAX_MS / 1000,
+	    &secs) < 0) {
+		return -1;
+	}
+	c->cooldown_failures = (unsigned)failures;
+	c->cooldown_ms = secs * 1000;
+	return 0;
+}
+
+/* holds max_tokens=N */
+static int
+do_holds(struct parser *ps, char **w, size_t nw)
+{
+	struct opt o[] = { { "max_tokens", OPT_ONE, NULL } };
+
+	if (conf_scan_opts(ps, w, 1, nw, o, 1) < 0) {
+		return -1;
+	}
+	return conf_opt_count(ps, &o[0], 1, CONF_HOLD_MAX,
+	    &ps->c->hold_max_tokens);
+}
+
+/* timeouts header= keepalive= connect= first_byte= idle= total= */
+static int
+do_timeouts(struct parser *ps, char **w, size_t nw)
+{
+	struct opt o[] = { { "header", OPT_ONE, NULL },
+	    { "keepalive", OPT_ONE, NULL }, { "connect", OPT_ONE, NULL },
+	    { "first_byte", OPT_ONE, NULL }, { "idle", OPT_ONE, NULL },
+	    { "total", OPT_ONE, NULL } };
+	struct conf *c = ps->c;
+	uint64_t *dst[6];
+	size_t i;
+
+	dst[0] = &c->header_timeout_ms;
+	dst[1] = &c->keepalive_timeout_ms;
+	dst[2] = &c->connect_timeout_ms;
+	dst[3] = &c->first_byte_timeout_ms;
+	dst[4] = &c->idle_timeout_ms;
+	dst[5] = &c->total_timeout_ms;
+	if (conf_scan_opts(ps, w, 1, nw, o, 6) < 0) {
+		return -1;
+	}
+	for (i = 0; i < 6; i++) {
+		if (conf_opt_duration(ps, &o[i], dst[i]) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* limits max_body= max_header= max_conns= */
+static int
+do_limits(struct parser *ps, char **w, size_t nw)
+{
+	struct opt o[] = { { "max_body", OPT_ONE, NULL },
+	    { "max_header", OPT_ONE, NULL }, { "max_conns", OPT_ONE, NULL } };
+	struct conf *c = ps->c;
+
+	if (conf_scan_opts(ps, w, 1, nw, o, 3) < 0 ||
+	    conf_opt_size(ps, &o[0], 1, UINT64_MAX, &c->max_body) < 0 ||
+	    conf_opt_size(ps, &o[1], 1024, 1048576, &c->max_header) < 0 ||
+	    conf_opt_size(ps, &o[2], 1, CONF_CONNS_MAX, &c->max_conns) < 0) {
+		return -1;
+	}
+	return 0;
+}
+
+/* ca_file PATH */
+static int
+do_ca_file(struct parser *ps, char **w, size_t nw)
+{
+	if (nw < 2 || strchr(w[1], '=')) {
+		return conf_perr(ps, "ca_file needs a PATH");
+	}
+	if (conf_scan_opts(ps, w, 2, nw, NULL, 0) < 0 ||
+	    conf_check_readable(ps, "ca_file", w[1]) < 0) {
+		return -1;
+	}
+	ps->c->ca_file = conf_dups(ps, w[1]);
+	return ps->c->ca_file ? 0 : -1;
+}
+
+/* base=http[s]://host[:port][/path] into the provider's fields. */
+static int
+parse_base(struct parser *ps, struct conf_provider *pr, const char *s)
+{
+	const char *a, *end, *h, *after;
+	char host[256], pbuf[8];
+	unsigned char addr[16];
+	size_t hn, n;
+	uint64_t port = 0;
+
+	if (strncasecmp(s, "https://", 8) == 0) {
+		pr->https = 1;
+		a = s + 8;
+	} else if (strncasecmp(s, "http://", 7) == 0) {
+		a = s + 7;
+	} else {
+		return conf_perr(ps, "base must be an http:// or https:// URL");
+	}
+	end = a + strcspn(a, "/");
+	if (memchr(a, '@', (size_t)(end - a))) {
+		/* Never echoed: user:password@ is a secret. */
+		return conf_perr(ps, "base must not hold user:password@ (write "
+		    "a credential line)");
+	}
+	if (strpbrk(a, "?#")) {
+		return conf_perr(ps, "base must not have a query or fragment");
+	}
+	if (a[0] == '[') {
+		h = a + 1;
+		after = memchr(a, ']', (size_t)(end - a));
+		hn = after ? (size_t)(after - h) : 0;
+		after = after ? after + 1 : a;
+	} else {
+		h = a;
+		hn = strcspn(a, ":/");
+		after = a + hn;
+	}
+	if (hn == 0 || hn >= sizeof host) {
+		goto bad;
+	}
+	memcpy(host, h, hn);
+	host[hn] = '\0';
+	if (a[0] == '[' ? inet_pton(AF_INET6, host, addr) != 1 :
+	    strspn(host, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != hn) {
+		goto bad;
+	}
+	if (after < end && (*after != ':' || util_parse_u64(after + 1,
+	    (size_t)(end - after - 1), &port) < 0 || port == 0 ||
+	    port > 65535)) {
+		goto bad;
+	}
+	if (port == 0) {
+		port = pr->https ? 443 : 80;
+	}
+	snprintf(pbuf, sizeof pbuf, "%u", (unsigned)port);
+	/* Drop trailing '/': the request path ("/chat/completions") is
+	 * appended to it. */
+	n = strlen(end);
+	while (n > 0 && end[n - 1] == '/') {
+		n--;
+	}
+	if ((pr->host = conf_dups(ps, host)) == NULL ||
+	    (pr->port = conf_dups(ps, pbuf)) == NULL ||
+	    (pr->host_header = conf_dupn(ps, a, (size_t)(end - a))) == NULL ||
+	    (pr->path = conf_dupn(ps, end, n)) == NULL) {
+		return -1;
+	}
+	return 0;
+bad:
+	return conf_perr(ps, "bad host or port in base '%s'", s);
+}
+
+/* header=Name:Value on a provider line, into the next slot of
+ * pr->headers (allocated for all of the line's headers). */
+static int
+add_header(struct parser *ps, struct conf_provider *pr, const char *s)
+{
+	static const char *const refused[] = { "host", "content-length",
+	    "transfer-encoding", "connection", "authorization", "x-api-key",
+	    "api-key" };
+	struct conf_header *hd;
+	const char *colon = strchr(s, ':');
+	size_t n, i;
+
+	n = colon ? (size_t)(colon - s) : 0;
+	if (n == 0 || strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~") != n) {
+		return conf_perr(ps, "header is written header=Name:Value");
+	}
+	/* Framing headers belong to the relay, auth headers to the
+	 * credential lines (secrets are never written inline). */
+	for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		if (strlen(refused[i]) == n &&
+		    strncasecmp(s, refused[i], n) == 0) {
+			return conf_perr(ps, "header '%.*s' cannot be set with "
+			    "header=", (int)n, s);
+		}
+	}
+	hd = &pr->headers[pr->nheaders++];
+	if ((hd->name = conf_dupn(ps, s, n)) == NULL ||
+	    (hd->value = conf_dups(ps, colon + 1)) == NULL) {
+		return -1;
+	}
+	return 0;
+}
+
+/* provider NAME base=URL auth=... [header=Name:Value]... [insecure=yes] */
+static int
+do_provider(struct parser *ps, char **w, size_t nw)
+{
+	static const char *const auths[] = { "bearer", "x-api-key",
+	    "api-key", "none" };
+	struct opt o[] = { { "base", OPT_ONE, NULL }, { "auth", OPT_ONE, NULL },
+	    { "header", OPT_MULTI, NULL }, { "insecure", OPT_ONE, NULL } };
+	struct conf *c = ps->c;
+	struct conf_provider *pr;
+	size_t i, auth = 0, nh = 0;
+	long dup;
+	void *p;
+
+	if (nw < 2 || !conf_valid_name(w[1])) {
+		return conf_perr(ps, "provider needs a NAME (letters, digits, "
+		    "'.', '_', '-')");
+	}
+	dup = conf_find_provider(c, w[1], strlen(w[1]));
+	if (dup >= 0) {
+		return conf_perr(ps, "duplicate provider '%s' (first on line "
+		    "%d)", w[1], c->providers[dup].line);
+	}
+	if (conf_scan_opts(ps, w, 2, nw, o, 4) < 0) {
+		return -1;
+	}
+	if (o[0].val == NULL) {
+		return conf_perr(ps, "provider '%s' needs base=URL", w[1]);
+	}
+	for (; o[1].val && auth < 4; auth++) {
+		if (strcmp(o[1].val, auths[auth]) == 0) {
+			break;
+		}
+	}
+	if (auth == 4) {
+		return conf_perr(ps, "auth must be bearer, x-api-key, api-key "
+		    "or none");
+	}
+	p = util_grow(ps->prov, &ps->cap_prov, c->nproviders + 1,
+	    sizeof *ps->prov);
+	if (p == NULL) {
+		return conf_perr(ps, "out of memory");
+	}
+	ps->prov = p;
+	p = util_grow(c->providers, &ps->cap_providers, c->nproviders + 1,
+	    sizeof *c->providers);
+	if (p == NULL) {
+		return conf_perr(ps, "out of memory");
+	}
+	c->providers = p;
+	pr = &c->providers[c->nproviders++];
+	pr->line = ps->line;
+	pr->auth = (enum conf_auth)auth;
+	if (conf_opt_yesno(ps, &o[3], &pr->insecure) < 0 ||
+	    (pr->name = conf_dups(ps, w[1])) == NULL ||
+	    (pr->base = conf_dups(ps, o[0].val)) == NULL ||
+	    parse_base(ps, pr, o[0].val) < 0) {
+		return -1;
+	}
+	for (i = 2; i < nw; i++) {
+		nh += strncmp(w[i], "header=", 7) == 0;
+	}
+	if (nh > 0 && (pr->headers = calloc(nh, sizeof *pr->headers)) ==
+	    NULL) {
+		return conf_perr(ps, "out of memory");
+	}
+	for (i = 2; i < nw; i++) {
+		if (strncmp(w[i], "header=", 7) == 0 &&
+		    add_header(ps, pr, w[i] + 7) < 0) {
+			return -1;
+		}
+	}
+	/* Plain http would carry the credential in clear over the
+	 * network; on loopback it never leaves the host. */
+	if (!pr->https && !pr->insecure && !conf_is_loopback(pr->host)) {
+		return conf_perr(ps, "plain http to '%s' is only allowed for "
+		    "loopback (write insecure=yes to allow it)", pr->host);
+	}
+	return 0;
+}
+
+/* A secret goes into a request header: CR, LF or NUL would let it
+ * inject one, so control characters are refused. */
+static int
+clean_secret(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* The first line of path, trailing CR/LF/blanks stripped, into *out. */
+static int
+read_secret(struct parser *ps, const char *path, char **out)
+{
+	char buf[CONF_SECRET_MAX];
+	const char *nl = NULL;
+	size_t n = 0;
+	ssize_t r;
+	int fd, e = 0, rc = -1;
+
+	fd = util_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+	if (fd < 0) {
+		return conf_perr(ps, "cannot read secret file '%s': %s", path,
+		    strerror(errno));
+	}
+	while (n < sizeof buf && nl == NULL) {
+		r = read(fd, buf + n, sizeof buf - n);
+		if (r < 0 && errno == EINTR) {
+			continue;
+		}
+		if (r <= 0) {
+			e = r < 0 ? errno : 0;
+			break;
+		}
+		nl = memchr(buf + n, '\n', (size_t)r);
+		n += (size_t)r;
+	}
+	close(fd);
+	if (nl) {
+		n = (size_t)(nl - buf);
+	}
+	while (n > 0 && (buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+	    buf[n - 1] == '\t')) {
+		n--;
+	}
+	if (e) {
+		conf_perr(ps, "cannot read secret file '%s': %s", path,
+		    strerror(e));
+	} else if (nl == NULL && n == sizeof buf) {
+		conf_perr(ps, "secret file '%s' has a first line over %d bytes",
+		    path, CONF_SECRET_MAX);
+	} else if (n == 0) {
+		conf_perr(ps, "secret file '%s' is empty", path);
+	} else if (!clean_secret(buf, n)) {
+		conf_perr(ps, "secret file '%s' holds a control character",
+		    path);
+	} else if ((*out = conf_dupn(ps, buf, n)) != NULL) {
+		rc = 0;
+	}
+	memset(buf, 0, sizeof buf);
+	return rc;
+}
+
+/* A shell variable name. Checked so that a key pasted as "env:sk-..."
+ * is refused instead of being echoed in the "not set" warning. */
+static int
+valid_env_name(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789_");
+
+	return n > 0 && s[n] == '\0' && !(s[0] >= '0' && s[0] <= '9');
+}
+
+/* credential PROVIDER env:NAME|file:PATH */
+static int
+do_credential(struct parser *ps, char **w, size_t nw)
+{
+	struct conf *c = ps->c;
+	struct conf_provider *pr;
+	struct conf_cred *cr;
+	const char *ref, *v;
+	char *secret = NULL, label[128];
+	long pi;
+	void *p;
+
+	/* w[2] is not echoed in any message here: it may be the secret. */
+	if (nw != 3) {
+		return conf_perr(ps, "credential is written credential "
+		    "PROVIDER env:NAME or file:PATH");
+	}
+	pi = conf_find_provider(c, w[1], strlen(w[1]));
+	if (pi < 0) {
+		return conf_perr(ps, "credential for undefined provider '%s'",
+		    w[1]);
+	}
+	pr = &c->providers[pi];
+	ref = w[2];
+	ps->prov[pi].credlines++;
+	if (strncmp(ref, "env:", 4) == 0 && valid_env_name(ref + 4)) {
+		v = getenv(ref + 4);
+		if (v == NULL || v[0] == '\0') {
+			return conf_pwarn(ps, "environment variable %s is not "
+			    "set; credential skipped", ref + 4);
+		}
+		if (!clean_secret(v, strlen(v))) {
+			return conf_perr(ps, "environment variable %s holds a "
+			    "control character", ref + 4);
+		}
+		if ((secret = conf_dups(ps, v)) == NULL) {
+			return -1;
+		}
+	} else if (strncmp(ref, "file:", 5) == 0 && ref[5] != '\0') {
+		if (read_secret(ps, ref + 5, &secret) < 0) {
+			return -1;
+		}
+	} else {
+		return conf_perr(ps, "secrets are written env:NAME or "
+		    "file:PATH");
+	}
+	p = util_grow(pr->creds, &ps->prov[pi].cap_creds, pr->ncreds + 1,
+	    sizeof *pr->creds);
+	if (p == NULL) {
+		conf_free_secret(secret);
+		return conf_perr(ps, "out of memory");
+	}
+	pr->creds = p;
+	cr = &pr->creds[pr->ncreds++];
+	cr->secret = secret;
+	cr->line = ps->line;
+	snprintf(label, sizeof label, "%s#%u", pr->name,
+	    ps->prov[pi].credlines);
+	if ((cr->label = conf_dups(ps, label)) == NULL ||
+	    (cr->source = conf_dups(ps, ref)) == NULL) {
+		return -1;
+	}
+	return 0;
+}
+
+/* Model aliases reach JSON and log lines; keep them to plain characters
+ * ('/' and ':' allowed for "vendor/model:tag" style names). */
+static int
+valid_alias(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@+");
+
+	return n > 0 && s[n] == '\0';
+}
+
+static int
+parse_price(struct parser *ps, const char *s, const char *side,
+    uint64_t *out)
+{
+	/* USD per 1M tokens with 3 decimals is exactly nano-USD per token. */
+	if (strcmp(s, "-") == 0) {
+		*out = CONF_PRICE_NONE;
+		return 0;
+	}
+	if (util_parse_fixed(s, strlen(s), 3, 3, out) < 0 ||
+	    *out > CONF_PRICE_MAX) {
+		return conf_perr(ps, "bad %s price '%s' (USD per 1M tokens, at "
+		    "most 3 decimals and 1000000, or -)", side, s);
+	}
+	return 0;
+}
+
+/* model ALIAS MODALITY INPRICE OUTPRICE ROUTE [ROUTE...] */
+static int
+do_model(struct parser *ps, char **w, size_t nw)
+{
+	static const char *const modalities[] = { "text", "image", "video",
+	    "embeddings" };
+	struct conf *c = ps->c;
+	struct conf_model *m;
+	struct conf_route *r;
+	const char *slash;
+	uint64_t in, out;
+	size_t i, mod, fam;
+	void *p;
+
+	if (nw < 6) {
+		return conf_perr(ps, "model is written model ALIAS MODALITY "
+		    "INPRICE OUTPRICE ROUTE...");
+	}
+	if (!valid_alias(w[1])) {
+		return conf_perr(ps, "bad model alias '%s'", w[1]);
+	}
+	for (i = 0; i < c->nmodels; i++) {
+		if (strcmp(c->models[i].alias, w[1]) == 0) {
+			return conf_perr(ps, "duplicate model alias '%s' "
+			    "(first on line %d)", w[1], c->models[i].line);
+		}
+	}
+	for (mod = 0; mod < 4; mod++) {
+		if (strcmp(w[2], modalities[mod]) == 0) {
+			break;
+		}
+	}
+	if (mod == 4) {
+		return conf_perr(ps, "unknown modality '%s' (text, image, "
+		    "video or embeddings)", w[2]);
+	}
+	if (parse_price(ps, w[3], "input", &in) < 0 ||
+	    parse_price(ps, w[4], "output", &out) < 0) {
+		return -1;
+	}
+	for (i = 5; i < nw; i++) {
+		slash = strchr(w[i], '/');
+		if (slash == NULL || slash == w[i] || slash[1] == '\0' ||
+		    strpbrk(w[i], "\"\\")) {
+			return conf_perr(ps, "route '%s' is not "
+			    "provider/upstream-model", w[i]);
+		}
+	}
+	p = util_grow(c->models, &ps->cap_models, c->nmodels + 1,
+	    sizeof *c->models);
+	if (p == NULL) {
+		return conf_perr(ps, "out of memory");
+	}
+	c->models = p;
+	m = &c->models[c->nmodels++];
+	m->line = ps->line;
+	m->modality = (enum conf_modality)mod;
+	m->in_nano_usd = in;
+	m->out_nano_usd = out;
+	/* Family: up to the first digit, trailing '-' dropped
+	 * ("gpt-5.2" -> "gpt"); the whole alias if that leaves nothing. */
+	fam = strcspn(w[1], "0123456789");
+	while (fam > 0 && w[1][fam - 1] == '-') {
+		fam--;
+	}
+	if (fam == 0) {
+		fam = strlen(w[1]);
+	}
+	if ((m->alias = conf_dups(ps, w[1])) == NULL ||
+	    (m->family = conf_dupn(ps, w[1], fam)) == NULL ||
+	    (m->in_text = conf_dups(ps, w[3])) == NULL ||
+	    (m->out_text = conf_dups(ps, w[4])) == NULL) {
+		return -1;
+	}
+	if ((m->routes = calloc(nw - 5, sizeof *m->routes)) == NULL) {
+		return conf_perr(ps, "out of memory");
+	}
+	for (i = 5; i < nw; i++) {
+		r = &m->routes[m->nroutes++];
+		/* The provider is resolved after the last line: it may be
+		 * defined further down. */
+		r->provider = SIZE_MAX;
+		if ((r->text = conf_dups(ps, w[i])) == NULL ||
+		    (r->upstream_model = conf_dups(ps,
+		    strchr(w[i], '/') + 1)) == NULL) {
+			return -1;
+		}
+	}
+	if (in == CONF_PRICE_NONE || out == CONF_PRICE_NONE) {
+		return conf_pwarn(ps, "model '%s' has no %s price; it is "
+		    "metered, never debited", w[1], in != CONF_PRICE_NONE ?
+		    "output" : out != CONF_PRICE_NONE ? "input" :
+		    "input or output");
+	}
+	return 0;
+}
+
+/* wallet NAME key=sha256:<hex> [key=...]... [overdraft=DECIMAL] */
+static int
+do_wallet(struct parser *ps, char **w, size_t nw)
+{
+	struct opt o[] = { { "key", OPT_MULTI, NULL },
+	    { "overdraft", OPT_ONE, NULL } };
+	struct conf *c = ps->c;
+	struct conf_wallet *wl;
+	unsigned char hash[32];
+	uint64_t overdraft = 0;
+	size_t i, j, k, nkeys = 0;
+	void *p;
+
+	if (nw < 2 || !conf_valid_name(w[1])) {
+		return conf_perr(ps, "wallet needs a NAME (letters, digits, "
+		    "'.', '_', '-')");
+	}
+	for (i = 0; i < c->nwallets; i++) {
+		if (strcmp(c->wallets[i].name, w[1]) == 0) {
+			return conf_perr(ps, "duplicate wallet '%s' (first on "
+			    "line %d)", w[1], c->wallets[i].line);
+		}
+	}
+	if (conf_scan_opts(ps, w, 2, nw, o, 2) < 0) {
+		return -1;
+	}
+	if (o[0].val == NULL) {
+		return conf_perr(ps, "wallet '%s' needs at least one "
+		    "key=sha256:<hex>", w[1]);
+	}
+	if (o[1].val && util_parse_fixed(o[1].val, strlen(o[1].val), 9, 9,
+	    &overdraft) < 0) {
+		return conf_perr(ps, "bad overdraft '%s' (an amount in %s with "
+		    "at most 9 decimals)", o[1].val, c->currency);
+	}
+	for (i = 2; i < nw; i++) {
+		nkeys += strncmp(w[i], "key=", 4) == 0;
+	}
+	p = util_grow(c->wallets, &ps->cap_wallets, c->nwallets + 1,
+	    sizeof *c->wallets);
+	if (p == NULL) {
+		return conf_perr(ps, "out of memory");
+	}
+	c->wallets = p;
+	wl = &c->wallets[c->nwallets++];
+	wl->line = ps->line;
+	wl->overdraft_nano = overdraft;
+	if ((wl->name = conf_dups(ps, w[1])) == NULL) {
+		return -1;
+	}
+	if ((wl->key_hashes = calloc(nkeys, 32)) == NULL) {
+		return conf_perr(ps, "out of memory");
+	}
+	for (i = 2; i < nw; i++) {
+		if (strncmp(w[i], "key=", 4) != 0) {
+			continue;
+		}
+		if (conf_parse_hash(w[i] + 4, hash) < 0) {
+			return conf_perr(ps, "a wallet key is written "
+			    "key=sha256:<64 hex digits> (see relay key)");
+		}
+		/* One key, one wallet: otherwise who pays would depend on
+		 * the search order. */
+		for (j = 0; j < c->nwallets; j++) {
+			for (k = 0; k < c->wallets[j].nkeys; k++) {
+				if (memcmp(c->wallets[j].key_hashes[k], hash,
+				    32) == 0) {
+					return conf_perr(ps, "a key of wallet "
+					    "'%s' is already a key of wallet "
+					    "'%s' (line %d)", w[1],
+					    c->wallets[j].name,
+					    c->wallets[j].line);
+				}
+			}
+		}
+		memcpy(wl->key_hashes[wl->nkeys++], hash, 32);
+	}
+	return 0;
+}
+
+const struct conf_directive conf_directives[] = {
+	{ "listen", do_listen, 0 },
+	{ "admin_key", do_admin_key, 1 },
+	{ "ledger", do_ledger, 1 },
+	{ "currency", do_currency, 1 },
+	{ "cooldown", do_cooldown, 1 },
+	{ "holds", do_holds, 1 },
+	{ "timeouts", do_timeouts, 1 },
+	{ "limits", do_limits, 1 },
+	{ "ca_file", do_ca_file, 1 },
+	{ "provider", do_provider, 0 },
+	{ "credential", do_credential, 0 },
+	{ "model", do_model, 0 },
+	{ "wallet", do_wallet, 0 },
+};
+
+const size_t conf_ndirectives = sizeof conf_directives /
+    sizeof conf_directives[0];
+
+/* parser.first has a slot per directive. */
+typedef char conf_first_fits[sizeof conf_directives /
+    sizeof conf_directives[0] <= sizeof ((struct parser *)0)->first /
+    sizeof (int) ? 1 : -1];
