@@ -48,6 +48,16 @@ void buf_produced(struct buf *b, size_t n);
 /* Move live bytes to the front so that room is maximal. */
 void buf_compact(struct buf *b);
 
+/* Room at the tail, compacting first when there is none. */
+static inline size_t
+buf_make_room(struct buf *b)
+{
+	if (buf_room(b) == 0) {
+		buf_compact(b);
+	}
+	return buf_room(b);
+}
+
 /* Append n bytes, compacting if needed. Returns 0, or -1 (nothing
  * written) when they do not fit. */
 int buf_append(struct buf *b, const void *p, size_t n);

@@ -680,6 +680,32 @@ conf_find_model(const struct conf *c, const char *alias, size_t n)
 	return NULL;
 }
 
+size_t
+conf_route_index(const struct conf_model *m, const char *text)
+{
+	size_t i;
+
+	for (i = 0; i < m->nroutes; i++) {
+		if (strcmp(m->routes[i].text, text) == 0) {
+			return i;
+		}
+	}
+	return SIZE_MAX;
+}
+
+size_t
+conf_cred_index(const struct conf_provider *p, const char *label)
+{
+	size_t i;
+
+	for (i = 0; i < p->ncreds; i++) {
+		if (strcmp(p->creds[i].label, label) == 0) {
+			return i;
+		}
+	}
+	return SIZE_MAX;
+}
+
 long
 conf_find_wallet(const struct conf *c, const unsigned char hash[32])
 {

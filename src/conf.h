@@ -162,6 +162,12 @@ void conf_free(struct conf *c);
 const struct conf_model *conf_find_model(const struct conf *c,
     const char *alias, size_t n);
 
+/* Index of m's route written text ("provider/model"), or SIZE_MAX. */
+size_t conf_route_index(const struct conf_model *m, const char *text);
+
+/* Index of p's credential labelled label ("openai#2"), or SIZE_MAX. */
+size_t conf_cred_index(const struct conf_provider *p, const char *label);
+
 /* Index of the wallet holding a key whose SHA-256 is hash, or -1. Compares
  * every key in constant time so timing says nothing about which matched. */
 long conf_find_wallet(const struct conf *c, const unsigned char hash[32]);

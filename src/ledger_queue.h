@@ -62,7 +62,9 @@ struct ledger_queue_lines {
  * The missing lines must be charge lines, each chained to the one
  * before. Returns 0 with *ql filled, or -1 with *why ("are not whole
  * lines", "do not continue the ledger's chain", "are not a chain of
- * charge lines") when they cannot be placed. Reads only q. */
+ * charge lines") when they cannot be placed. Reads only q. Test hook:
+ * the recovery and verify paths call it inside this module; the tests
+ * call it directly. */
 int ledger_queue_place(const char *q, size_t len, const char *last_hash,
     struct ledger_queue_lines *ql, const char **why);
 

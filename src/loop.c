@@ -32,7 +32,7 @@
 
 #define LOOP_DRAIN_MS 10000
 /* How often clients whose request is with an upstream are polled for a
- * hang-up (see add_clients). */
+ * hang-up (see add_all). */
 #define LOOP_HANGUP_CHECK_MS 100
 #define ACCEPT_PAUSE_MS 100
 #define REJECTS_MAX 64
@@ -205,18 +205,39 @@ near(uint64_t d)
 	}
 }
 
+/* One connection's socket, polled for its interest ev. One that only
+ * waits (a client whose request is with an upstream, a parked upstream:
+ * ev is POLLIN, for a hang-up) joins the set only on a hang-up check
+ * pass (see add_all). Returns 1 when it was left out. */
+static int
+add_conn(int fd, short ev, int waits, int tls_buffered, uint64_t deadline,
+    int kind, void *owner, uint64_t now_ms, int check_hangups)
+{
+	near(deadline);
+	if (waits && ev == POLLIN && !check_hangups && !tls_buffered) {
+		return 1;
+	}
+	if (tls_buffered) {
+		L.nearest = now_ms;	/* do not wait */
+	}
+	add_fd(fd, ev, kind, owner);
+	return 0;
+}
+
 /*
- * A client whose request is with an upstream has nothing to say until its
- * answer is written; it is polled only to see it hang up. The kernel polls
- * every socket of the set on every pass, and under load half the sockets
- * are in this state (busy clients, or pooled upstreams while their
- * clients send the next request), so they join the set once every
- * LOOP_HANGUP_CHECK_MS: an abandoned upstream request is closed that much
- * later, and a write to a client that has gone still fails at once.
- * Returns 1 when a socket was left out.
+ * Every client and upstream connection. A client whose request is with
+ * an upstream has nothing to say until its answer is written; it is
+ * polled only to see it hang up. The kernel polls every socket of the
+ * set on every pass, and under load half the sockets are in this state
+ * (busy clients, or pooled upstreams while their clients send the next
+ * request), so they join the set once every LOOP_HANGUP_CHECK_MS: an
+ * abandoned upstream request is closed that much later, and a write to a
+ * client that has gone still fails at once. A pooled connection closed
+ * in between checks is retried on a new connection when reused
+ * (exchange.c). Returns 1 when a socket was left out.
  */
 static int
-add_clients(uint64_t now_ms, int check_hangups)
+add_all(uint64_t now_ms, int check_hangups)
 {
 	int skipped = 0;
 	size_t i;
@@ -224,45 +245,18 @@ add_clients(uint64_t now_ms, int check_hangups)
 	for (i = 0; i < L.nclients; i++) {
 		struct client *cl = L.clients[i];
 		struct server_conn *sc = cl->sc;
-		short ev = server_interest(sc);
 
-		near(front_deadline(cl));
-		if (sc->state == SERVER_BUSY && ev == POLLIN &&
-		    !check_hangups && !server_tls_buffered(sc)) {
-			skipped = 1;
-			continue;
-		}
-		if (server_tls_buffered(sc)) {
-			L.nearest = now_ms;	/* do not wait */
-		}
-		add_fd(sc->fd, ev, KIND_CLIENT, cl);
+		skipped |= add_conn(sc->fd, server_interest(sc),
+		    sc->state == SERVER_BUSY, server_tls_buffered(sc),
+		    front_deadline(cl), KIND_CLIENT, cl, now_ms,
+		    check_hangups);
 	}
-	return skipped;
-}
-
-/* Pooled connections, likewise, are polled only to see the provider
- * close them; one closed in between checks is retried on a new
- * connection when reused (exchange.c). */
-static int
-add_upstreams(uint64_t now_ms, int check_hangups)
-{
-	int skipped = 0;
-	size_t i;
-
 	for (i = 0; i < pool_count(); i++) {
 		struct upstream *u = pool_at(i);
-		short ev = upstream_interest(u);
 
-		near(u->deadline_ms);
-		if (u->state == UPSTREAM_IDLE && ev == POLLIN &&
-		    !check_hangups && !upstream_tls_buffered(u)) {
-			skipped = 1;
-			continue;
-		}
-		if (upstream_tls_buffered(u)) {
-			L.nearest = now_ms;	/* do not wait */
-		}
-		add_fd(u->fd, ev, KIND_UPSTREAM, u);
+		skipped |= add_conn(u->fd, upstream_interest(u),
+		    u->state == UPSTREAM_IDLE, upstream_tls_buffered(u),
+		    u->deadline_ms, KIND_UPSTREAM, u, now_ms, check_hangups);
 	}
 	return skipped;
 }
@@ -288,8 +282,7 @@ build_pollset(uint64_t now_ms)
 	if (check_hangups) {
 		L.hangup_check_ms = now_ms + LOOP_HANGUP_CHECK_MS;
 	}
-	skipped = add_clients(now_ms, check_hangups);
-	skipped |= add_upstreams(now_ms, check_hangups);
+	skipped = add_all(now_ms, check_hangups);
 	for (i = 0; i < L.nrejects; i++) {
 		add_fd(L.reject_fd[i], POLLIN, KIND_REJECT, &L.reject_fd[i]);
 		near(L.reject_until[i]);

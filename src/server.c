@@ -212,19 +212,13 @@ static short plain_interest(const struct server_conn *sc);
 short
 server_interest(const struct server_conn *sc)
 {
-	short want = plain_interest(sc), ev;
+	short want = plain_interest(sc);
 
 	if (sc->tls == NULL || sc->state == SERVER_CLOSED) {
 		return want;
 	}
-	/* The engine says what the socket must do; we hold back input only
-	 * while our buffer is full (backpressure), and never during the
-	 * handshake. */
-	ev = tls_interest(sc->tls);
-	if (!(want & POLLIN) && tls_handshake_done(sc->tls)) {
-		ev &= ~POLLIN;
-	}
-	return ev;
+	/* The engine says what the socket must do. */
+	return tls_interest(sc->tls, want);
 }
 
 static short
@@ -321,11 +315,8 @@ read_some(struct server_conn *sc, uint64_t now_ms)
 {
 	ssize_t r;
 
-	if (buf_room(&sc->in) == 0) {
-		buf_compact(&sc->in);
-		if (buf_room(&sc->in) == 0) {
-			return 0;
-		}
+	if (buf_make_room(&sc->in) == 0) {
+		return 0;
 	}
 	do {
 		r = sc->tls != NULL ? tls_read(sc->tls, sc->fd, buf_tail(&sc->in),

@@ -90,7 +90,8 @@ void server_free(struct server_conn *sc);
  * connection closes. */
 void server_close(struct server_conn *sc, enum server_close_reason why);
 
-/* Fixed text for a close reason ("client closed", ...). */
+/* Fixed text for a close reason ("client closed", ...). Test hook: the
+ * relay logs it itself; the tests check the table. */
 const char *server_close_text(enum server_close_reason why);
 
 /* The owner takes over the request: BUSY, no deadline of the server's
@@ -154,7 +155,8 @@ void server_error(struct server_conn *sc, int status, const char *code,
 /* The response is complete (streamed by the owner): flush and go on. */
 void server_response_done(struct server_conn *sc, uint64_t now_ms);
 
-/* Fixed reason phrase for a status. */
+/* Fixed reason phrase for a status. Test hook: the relay writes it in
+ * its own heads; the tests check the table. */
 const char *server_reason(int status);
 
 #endif

@@ -22,12 +22,6 @@ sse_init(struct sse *s, sse_data_fn *data, void *ctx)
 	s->ctx = ctx;
 }
 
-int
-sse_between(const struct sse *s)
-{
-	return s->st == L_START && !s->has_lines;
-}
-
 static void
 emit(struct sse *s, const char *p, size_t n)
 {

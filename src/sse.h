@@ -39,7 +39,4 @@ void sse_init(struct sse *s, sse_data_fn *data, void *ctx);
  * the next call starts the next event. */
 size_t sse_feed(struct sse *s, const char *p, size_t n, int *ended);
 
-/* 1 when the reader is between events (nothing of a next one seen). */
-int sse_between(const struct sse *s);
-
 #endif

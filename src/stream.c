@@ -392,34 +392,20 @@ stream_drain(struct stream *s, struct upstream *u, uint64_t now_ms,
     const char **why)
 {
 	char sink[4096];
-	size_t got;
+	size_t got = 1;
 
-	for (;;) {
-		if (u->state == UPSTREAM_FAILED) {
-			*why = u->error;
-			return STREAM_BROKEN;
-		}
-		if (s->sse) {
-			if (pump_sse(s, u, NULL, now_ms) < 0) {
-				*why = "out of memory";
-				return STREAM_BROKEN;
-			}
-			if (u->state == UPSTREAM_DONE) {
-				return STREAM_DONE;
-			}
-			if (u->state == UPSTREAM_BODY) {
-				return STREAM_WAIT;
-			}
-			continue;
-		}
-		if (u->state == UPSTREAM_DONE) {
-			return STREAM_DONE;
-		}
+	if (s->sse && pump_sse(s, u, NULL, now_ms) < 0) {
+		*why = "out of memory";
+		return STREAM_BROKEN;
+	}
+	while (!s->sse && u->state == UPSTREAM_BODY && got > 0) {
 		got = upstream_read_body(u, sink, sizeof(sink), now_ms);
 		usage_scan_feed(&s->scan, sink, got);
 		s->body_bytes += got;
-		if (got == 0 && u->state == UPSTREAM_BODY) {
-			return STREAM_WAIT;
-		}
 	}
+	if (u->state == UPSTREAM_FAILED) {
+		*why = u->error;
+		return STREAM_BROKEN;
+	}
+	return u->state == UPSTREAM_DONE ? STREAM_DONE : STREAM_WAIT;
 }

@@ -56,8 +56,10 @@ tasks_init(uint64_t now_ms)
 	next_poll_ms = now_ms + poll_period_ms();
 }
 
-int
-tasks_id_ok(const char *id)
+/* 1 when a task id from an upstream may go into a request line (SPEC
+ * §10): [A-Za-z0-9._:-], 1 to 128 bytes. */
+static int
+id_ok(const char *id)
 {
 	size_t n = strlen(id), i;
 
@@ -89,7 +91,7 @@ tasks_record(const char *req_id, const struct usage_doc *answer,
 		    "the answer: it cannot be charged", req_id);
 		return;
 	}
-	if (!tasks_id_ok(answer->id)) {
+	if (!id_ok(answer->id)) {
 		log_error("%s task created with an id the relay does not "
 		    "accept (only A-Z a-z 0-9 . _ : -, at most %d bytes): it "
 		    "cannot be charged", req_id, TASK_ID_MAX - 1);
@@ -194,10 +196,7 @@ locate(const struct conf *c, const struct ledger_task *t,
 		    "configured", t->model, t->id);
 		return TASKS_GONE;
 	}
-	for (i = 0; i < m->nroutes && strcmp(m->routes[i].text, t->route);
-	    i++) {
-	}
-	if (i == m->nroutes) {
+	if ((i = conf_route_index(m, t->route)) == SIZE_MAX) {
 		util_errf(err, errlen, "route %s of task %s is no longer "
 		    "configured", t->route, t->id);
 		return TASKS_GONE;
@@ -210,10 +209,7 @@ locate(const struct conf *c, const struct ledger_task *t,
 		*mp = m;
 		return TASKS_FOUND;
 	}
-	for (i = 0; i < pv->ncreds && strcmp(pv->creds[i].label, t->cred);
-	    i++) {
-	}
-	if (i == pv->ncreds) {
+	if ((i = conf_cred_index(pv, t->cred)) == SIZE_MAX) {
 		util_errf(err, errlen, "credential %s of task %s is no longer "
 		    "configured", t->cred, t->id);
 		return TASKS_GONE;

@@ -18,10 +18,6 @@ struct usage_doc;
 /* The relay's own poll of one open task; its upstream's owner. */
 struct task_poll;
 
-/* 1 when a task id from an upstream may go into a request line (SPEC
- * §10): [A-Za-z0-9._:-], 1 to 128 bytes. */
-int tasks_id_ok(const char *id);
-
 /* Start the poll timer (the first poll one period from now; the period
  * is RELAY_TASK_POLL_MS in the environment, for tests, or 30 s). */
 void tasks_init(uint64_t now_ms);

@@ -907,7 +907,7 @@ tls_shutdown(struct tls_conn *t, int fd)
 }
 
 short
-tls_interest(const struct tls_conn *t)
+tls_interest(const struct tls_conn *t, short want)
 {
 	unsigned st;
 	short ev = 0;
@@ -922,7 +922,8 @@ tls_interest(const struct tls_conn *t)
 	if (st & BR_SSL_SENDREC) {
 		ev |= POLLOUT;
 	}
-	if ((st & BR_SSL_RECVREC) && !t->eof) {
+	if ((st & BR_SSL_RECVREC) && !t->eof &&
+	    ((want & POLLIN) || !t->hs_done)) {
 		ev |= POLLIN;
 	}
 	return ev;

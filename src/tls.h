@@ -117,10 +117,11 @@ int tls_flush_pending(struct tls_conn *t, int fd);
 int tls_shutdown(struct tls_conn *t, int fd);
 
 /* What the engine needs from the socket: POLLOUT when records wait to be
- * sent, POLLIN when it can take records. 0 once closed or failed. After
- * the handshake a caller with no room for plaintext may leave POLLIN out;
- * during it, it must ask for exactly this. */
-short tls_interest(const struct tls_conn *t);
+ * sent, POLLIN when it can take records. 0 once closed or failed. want is
+ * what the caller would ask of a plain socket: without POLLIN (no room
+ * for plaintext: backpressure) records are not read either, but only
+ * after the handshake, which must get exactly what it needs. */
+short tls_interest(const struct tls_conn *t, short want);
 
 /* Plaintext bytes already decrypted and waiting for tls_read. */
 size_t tls_pending(const struct tls_conn *t);

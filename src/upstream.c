@@ -199,18 +199,13 @@ plain_interest(const struct upstream *u)
 short
 upstream_interest(const struct upstream *u)
 {
-	short want = plain_interest(u), ev;
+	short want = plain_interest(u);
 
 	if (u->tls == NULL || u->state == UPSTREAM_CONNECTING || want == 0) {
 		return want;
 	}
-	/* Under TLS the engine decides what the socket must do; we only
-	 * hold back input while our buffer is full (backpressure). */
-	ev = tls_interest(u->tls);
-	if (!(want & POLLIN) && tls_handshake_done(u->tls)) {
-		ev &= ~POLLIN;
-	}
-	return ev;
+	/* Under TLS the engine decides what the socket must do. */
+	return tls_interest(u->tls, want);
 }
 
 static ssize_t
@@ -299,11 +294,8 @@ read_some(struct upstream *u)
 {
 	ssize_t r;
 
-	if (buf_room(&u->in) == 0) {
-		buf_compact(&u->in);
-		if (buf_room(&u->in) == 0) {
-			return 0;
-		}
+	if (buf_make_room(&u->in) == 0) {
+		return 0;
 	}
 	do {
 		r = io_read(u, buf_tail(&u->in), buf_room(&u->in));

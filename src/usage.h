@@ -104,7 +104,8 @@ void usage_scan_feed(struct usage_scan *s, const char *p, size_t n);
 /* The document is complete: what it said into *d. */
 void usage_scan_end(struct usage_scan *s, struct usage_doc *d);
 
-/* One call for a whole document. */
+/* One call for a whole document. Test hook: the relay scans as bytes
+ * pass; the tests and fuzz targets take whole documents. */
 void usage_scan_all(const char *p, size_t n, struct usage_doc *d);
 
 /* Merge the usage of a later document into *total: each bucket the later

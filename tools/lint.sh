@@ -161,11 +161,12 @@ for f in src/*.c; do
 done > "$T/exports"
 
 # "word file" for every identifier of every searched file (of a header,
-# only its #define lines).
+# only its #define lines and tab-indented lines: the bodies of its inline
+# functions; prototypes and their continuation lines are not uses).
 for p in "$T"/pp/*; do
 	b=$(basename "$p")
 	case $b in
-	*.h) grep '^#define' "$p" ;;
+	*.h) grep -E '^(#define|[ \t])' "$p" ;;
 	*) cat "$p" ;;
 	esac | grep -o '[A-Za-z_][A-Za-z0-9_]*' | sort -u | sed "s|\$| $b|"
 done > "$T/words"

@@ -220,7 +220,7 @@ tls_step(struct end *e)
 			return;
 		}
 	}
-	if (tls_interest(e->t) & POLLOUT) {
+	if (tls_interest(e->t, POLLIN | POLLOUT) & POLLOUT) {
 		if (tls_flush_pending(e->t, e->fd) < 0 && errno != EAGAIN) {
 			e->err = 1;
 			return;
@@ -251,7 +251,7 @@ end_done(const struct end *e)
 		return 1;
 	}
 	return e->err || (e->out_off == e->out_len && e->in_len >= e->want
-	    && tls_handshake_done(e->t) && !(tls_interest(e->t) & POLLOUT));
+	    && tls_handshake_done(e->t) && !(tls_interest(e->t, POLLIN | POLLOUT) & POLLOUT));
 }
 
 static long long
@@ -289,7 +289,7 @@ run(struct end *a, struct end *b)
 		for (i = 0; i < 2; i++) {
 			pfd[i].fd = ends[i]->fd;
 			pfd[i].events = ends[i]->raw != RAW_NONE ? POLLIN
-			    : tls_interest(ends[i]->t);
+			    : tls_interest(ends[i]->t, POLLIN | POLLOUT);
 			pfd[i].revents = 0;
 		}
 		if (poll(pfd, 2, 100) < 0 || now_ms() > deadline) {
