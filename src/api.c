@@ -71,8 +71,14 @@ api_models_json(const struct conf *c, size_t *len)
 		sb_add(&s, "\"family\":\"%s\",\"modality\":\"%s\",", m->family,
 		    conf_modality_name(m->modality));
 		sb_add(&s, "\"pricing\":{\"input_usd_per_1m\":%s,"
-		    "\"output_usd_per_1m\":%s}}", price_json(m->in_text),
+		    "\"output_usd_per_1m\":%s,", price_json(m->in_text),
 		    price_json(m->out_text));
+		/* null: not priced apart (they cost the input price). */
+		sb_add(&s, "\"cached_input_usd_per_1m\":%s,"
+		    "\"cache_write_usd_per_1m\":%s}}",
+		    m->cached_text ? price_json(m->cached_text) : "null",
+		    m->cache_write_text ? price_json(m->cache_write_text) :
+		    "null");
 	}
 	sb_add(&s, "]}\n");
 	if (s.failed) {

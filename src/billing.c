@@ -78,14 +78,21 @@ billing_ledger(void)
 }
 
 int
-billing_cost(const struct conf *c, const struct conf_model *m, uint64_t in,
-    uint64_t out, uint64_t *usd, uint64_t *cur)
+billing_cost(const struct conf *c, const struct conf_model *m,
+    const struct billing_tokens *t, uint64_t *usd, uint64_t *cur)
 {
-	if (money_cost_usd_nano(in, m->in_nano_usd, out, m->out_nano_usd,
-	    usd) < 0 || money_convert(*usd, c->rate_num, c->rate_den,
-	    cur) < 0 || *cur > (uint64_t)INT64_MAX) {
+	uint64_t sum = 0;
+
+	if (money_cost_add(t->in, m->in_nano_usd, &sum) < 0 ||
+	    money_cost_add(t->cached, m->cached_nano_usd, &sum) < 0 ||
+	    money_cost_add(t->cache_write, m->cache_write_nano_usd,
+	    &sum) < 0 ||
+	    money_cost_add(t->out, m->out_nano_usd, &sum) < 0 ||
+	    money_convert(sum, c->rate_num, c->rate_den, cur) < 0 ||
+	    *cur > (uint64_t)INT64_MAX) {
 		return -1;
 	}
+	*usd = sum;
 	return 0;
 }
 
@@ -131,11 +138,12 @@ billing_hold(const struct conf *c, const struct conf_model *m,
     uint64_t est_in, uint64_t est_out, int64_t *hold_nano, char *msg,
     size_t msglen)
 {
+	struct billing_tokens t = { est_in, 0, 0, est_out };
 	uint64_t usd, cur;
 	int64_t *h = held_of(wallet), balance;
 	char b[MONEY_FMT_MAX], hs[MONEY_FMT_MAX], need[MONEY_FMT_MAX];
 
-	if (billing_cost(c, m, est_in, est_out, &usd, &cur) < 0 ||
+	if (billing_cost(c, m, &t, &usd, &cur) < 0 ||
 	    cur > (uint64_t)INT64_MAX / 4) {
 		cur = (uint64_t)INT64_MAX / 4;
 	}
@@ -176,12 +184,15 @@ int
 billing_charge(const struct conf *c, const struct conf_model *m,
     struct ledger_charge *ch)
 {
+	struct billing_tokens t = { ch->in, ch->cached, ch->cache_write,
+	    ch->out };
 	char err[256];
 
-	if (billing_cost(c, m, ch->in, ch->out, &ch->usd_nano,
-	    &ch->cur_nano) < 0) {
-		log_error("%s charge overflows 64 bits (in=%llu out=%llu): "
-		    "not written", ch->id, (unsigned long long)ch->in,
+	if (billing_cost(c, m, &t, &ch->usd_nano, &ch->cur_nano) < 0) {
+		log_error("%s charge overflows 64 bits (in=%llu cached=%llu "
+		    "cache_write=%llu out=%llu): not written", ch->id,
+		    (unsigned long long)ch->in, (unsigned long long)ch->cached,
+		    (unsigned long long)ch->cache_write,
 		    (unsigned long long)ch->out);
 		return -1;
 	}

@@ -23,11 +23,17 @@ void billing_close(void);
 /* The ledger, for queries (balances, tasks) and the loop's timers. */
 struct ledger *billing_ledger(void);
 
-/* The cost of in input and out output tokens of model m under config
- * c: *usd in nano-USD, *cur in nano-units of the wallet currency (at
- * most INT64_MAX). Returns 0, or -1 when it does not fit in 64 bits. */
+/* Tokens by price: input, cache reads, cache writes, output. */
+struct billing_tokens {
+	uint64_t in, cached, cache_write, out;
+};
+
+/* The cost of tokens t of model m under config c, each bucket at its own
+ * price (SPEC §8): *usd in nano-USD, *cur in nano-units of the wallet
+ * currency (at most INT64_MAX). Returns 0, or -1 when it does not fit in
+ * 64 bits. The one cost function. */
 int billing_cost(const struct conf *c, const struct conf_model *m,
-    uint64_t in, uint64_t out, uint64_t *usd, uint64_t *cur);
+    const struct billing_tokens *t, uint64_t *usd, uint64_t *cur);
 
 /* Nano-units held for wallet by running requests. */
 int64_t billing_held(const char *wallet);

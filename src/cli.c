@@ -79,14 +79,18 @@ print_models(const struct conf *c)
 {
 	size_t i, j;
 
-	printf("%-26s %-10s %-12s %10s %10s  %s\n", "alias", "modality",
-	    "family", "in $/1M", "out $/1M", "routes");
+	printf("%-26s %-10s %-12s %10s %10s %11s %11s  %s\n", "alias",
+	    "modality", "family", "in $/1M", "out $/1M", "cached $/1M",
+	    "write $/1M", "routes");
 	for (i = 0; i < c->nmodels; i++) {
 		const struct conf_model *m = &c->models[i];
 
-		printf("%-26s %-10s %-12s %10s %10s  ", m->alias,
+		/* Cache reads and writes cost the input price unless the
+		 * model says otherwise: the price in force is shown. */
+		printf("%-26s %-10s %-12s %10s %10s %11s %11s  ", m->alias,
 		    conf_modality_name(m->modality), m->family, m->in_text,
-		    m->out_text);
+		    m->out_text, m->cached_text ? m->cached_text : m->in_text,
+		    m->cache_write_text ? m->cache_write_text : m->in_text);
 		for (j = 0; j < m->nroutes; j++) {
 			printf("%s%s", j ? " " : "", m->routes[j].text);
 		}

@@ -457,6 +457,7 @@ static const struct conf defaults = {
 	.rate_den = 10,
 	.cooldown_failures = 3,
 	.cooldown_ms = 60000,
+	.cooldown_max_ms = 300000,
 	.hold_max_tokens = 4096,
 	.header_timeout_ms = 10000,
 	.keepalive_timeout_ms = 60000,
@@ -464,9 +465,11 @@ static const struct conf defaults = {
 	.first_byte_timeout_ms = 120000,
 	.idle_timeout_ms = 300000,
 	.total_timeout_ms = 600000,
+	.body_timeout_ms = 60000,
 	.max_body = 32u << 20,
 	.max_header = 16u << 10,
-	.max_conns = 4096
+	.max_conns = 4096,
+	.max_conns_per_ip = 256
 };
 
 struct conf *
@@ -628,6 +631,8 @@ conf_free(struct conf *c)
 		free(m->family);
 		free(m->in_text);
 		free(m->out_text);
+		free(m->cached_text);
+		free(m->cache_write_text);
 		for (j = 0; j < m->nroutes; j++) {
 			free(m->routes[j].text);
 			free(m->routes[j].upstream_model);

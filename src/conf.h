@@ -83,6 +83,12 @@ struct conf_model {
 	uint64_t out_nano_usd;	/* nano-USD per output token, or CONF_PRICE_NONE */
 	char *in_text;		/* owned; input price as written ("0.140", "-") */
 	char *out_text;		/* owned; output price as written */
+	uint64_t cached_nano_usd;	/* cache reads: cached=, else the input
+					 * price */
+	uint64_t cache_write_nano_usd;	/* cache writes: cache_write=, else the
+					 * input price */
+	char *cached_text;	/* owned; cached= as written, or NULL */
+	char *cache_write_text;	/* owned; cache_write= as written, or NULL */
 	struct conf_route *routes;	/* owned array, priority order */
 	size_t nroutes;
 	int line;
@@ -115,6 +121,9 @@ struct conf {
 
 	unsigned cooldown_failures;	/* default 3 */
 	uint64_t cooldown_ms;		/* default 60000 */
+	uint64_t cooldown_max_ms;	/* cooldown max=: an upstream
+					 * Retry-After stretches a cooldown to
+					 * at most this (default 300 s) */
 	uint64_t hold_max_tokens;	/* default 4096 */
 
 	uint64_t header_timeout_ms;	/* default 10 s */
@@ -123,10 +132,18 @@ struct conf {
 	uint64_t first_byte_timeout_ms;	/* default 120 s */
 	uint64_t idle_timeout_ms;	/* default 300 s */
 	uint64_t total_timeout_ms;	/* default 600 s */
+	uint64_t body_timeout_ms;	/* default 60 s: a request body must
+					 * arrive whole within it */
 
 	uint64_t max_body;	/* bytes, default 32 MiB */
 	uint64_t max_header;	/* bytes, default 16 KiB */
 	uint64_t max_conns;	/* default 4096 */
+	uint64_t max_conns_per_ip;	/* default 256 */
+	int disconnect_drain;	/* disconnect drain: a client that hangs up
+				 * mid-answer leaves the upstream read to its
+				 * end for its usage (default close) */
+	int metrics_admin;	/* metrics auth=admin: /metrics needs the
+				 * admin key */
 
 	char *ca_file;		/* owned or NULL */
 

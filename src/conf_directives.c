@@ -205,18 +205,22 @@ static int
 do_cooldown(struct parser *ps, char **w, size_t nw)
 {
 	struct opt o[] = { { "failures", OPT_ONE, NULL },
-	    { "seconds", OPT_ONE, NULL } };
+	    { "seconds", OPT_ONE, NULL }, { "max", OPT_ONE, NULL } };
 	struct conf *c = ps->c;
 	uint64_t failures = c->cooldown_failures, secs = c->cooldown_ms / 1000;
+	uint64_t max = c->cooldown_max_ms / 1000;
 
-	if (conf_scan_opts(ps, w, 1, nw, o, 2) < 0 ||
+	if (conf_scan_opts(ps, w, 1, nw, o, 3) < 0 ||
 	    conf_opt_count(ps, &o[0], 1, CONF_FAILURES_MAX, &failures) < 0 ||
 	    conf_opt_count(ps, &o[1], 0, CONF_DURATION_MAX_MS / 1000,
-	    &secs) < 0) {
+	    &secs) < 0 ||
+	    conf_opt_count(ps, &o[2], 0, CONF_DURATION_MAX_MS / 1000,
+	    &max) < 0) {
 		return -1;
 	}
 	c->cooldown_failures = (unsigned)failures;
 	c->cooldown_ms = secs * 1000;
+	c->cooldown_max_ms = max * 1000;
 	return 0;
 }
 
@@ -233,16 +237,16 @@ do_holds(struct parser *ps, char **w, size_t nw)
 	    &ps->c->hold_max_tokens);
 }
 
-/* timeouts header= keepalive= connect= first_byte= idle= total= */
+/* timeouts header= keepalive= connect= first_byte= idle= total= body= */
 static int
 do_timeouts(struct parser *ps, char **w, size_t nw)
 {
 	struct opt o[] = { { "header", OPT_ONE, NULL },
 	    { "keepalive", OPT_ONE, NULL }, { "connect", OPT_ONE, NULL },
 	    { "first_byte", OPT_ONE, NULL }, { "idle", OPT_ONE, NULL },
-	    { "total", OPT_ONE, NULL } };
+	    { "total", OPT_ONE, NULL }, { "body", OPT_ONE, NULL } };
 	struct conf *c = ps->c;
-	uint64_t *dst[6];
+	uint64_t *dst[7];
 	size_t i;
 
 	dst[0] = &c->header_timeout_ms;
@@ -251,10 +255,11 @@ do_timeouts(struct parser *ps, char **w, size_t nw)
 	dst[3] = &c->first_byte_timeout_ms;
 	dst[4] = &c->idle_timeout_ms;
 	dst[5] = &c->total_timeout_ms;
-	if (conf_scan_opts(ps, w, 1, nw, o, 6) < 0) {
+	dst[6] = &c->body_timeout_ms;
+	if (conf_scan_opts(ps, w, 1, nw, o, 7) < 0) {
 		return -1;
 	}
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 7; i++) {
 		if (conf_opt_duration(ps, &o[i], dst[i]) < 0) {
 			return -1;
 		}
@@ -262,20 +267,71 @@ do_timeouts(struct parser *ps, char **w, size_t nw)
 	return 0;
 }
 
-/* limits max_body= max_header= max_conns= */
+/* limits max_body= max_header= max_conns= max_conns_per_ip= */
 static int
 do_limits(struct parser *ps, char **w, size_t nw)
 {
 	struct opt o[] = { { "max_body", OPT_ONE, NULL },
-	    { "max_header", OPT_ONE, NULL }, { "max_conns", OPT_ONE, NULL } };
+	    { "max_header", OPT_ONE, NULL }, { "max_conns", OPT_ONE, NULL },
+	    { "max_conns_per_ip", OPT_ONE, NULL } };
 	struct conf *c = ps->c;
 
-	if (conf_scan_opts(ps, w, 1, nw, o, 3) < 0 ||
+	if (conf_scan_opts(ps, w, 1, nw, o, 4) < 0 ||
 	    conf_opt_size(ps, &o[0], 1, UINT64_MAX, &c->max_body) < 0 ||
 	    conf_opt_size(ps, &o[1], 1024, 1048576, &c->max_header) < 0 ||
-	    conf_opt_size(ps, &o[2], 1, CONF_CONNS_MAX, &c->max_conns) < 0) {
+	    conf_opt_size(ps, &o[2], 1, CONF_CONNS_MAX, &c->max_conns) < 0 ||
+	    conf_opt_size(ps, &o[3], 1, CONF_CONNS_MAX,
+	    &c->max_conns_per_ip) < 0) {
 		return -1;
 	}
+	return 0;
+}
+
+/* One word of a fixed set; its index, or -1 after the error. */
+static int
+one_of(struct parser *ps, char **w, size_t nw, const char *const *words,
+    size_t n, const char *usage)
+{
+	size_t i;
+
+	if (nw != 2) {
+		return conf_perr(ps, "%s", usage);
+	}
+	for (i = 0; i < n; i++) {
+		if (strcmp(w[1], words[i]) == 0) {
+			return (int)i;
+		}
+	}
+	return conf_perr(ps, "%s", usage);
+}
+
+/* disconnect close|drain */
+static int
+do_disconnect(struct parser *ps, char **w, size_t nw)
+{
+	static const char *const words[] = { "close", "drain" };
+	int k = one_of(ps, w, nw, words, 2, "disconnect is written "
+	    "disconnect close|drain");
+
+	if (k < 0) {
+		return -1;
+	}
+	ps->c->disconnect_drain = k == 1;
+	return 0;
+}
+
+/* metrics auth=none|admin */
+static int
+do_metrics(struct parser *ps, char **w, size_t nw)
+{
+	static const char *const words[] = { "auth=none", "auth=admin" };
+	int k = one_of(ps, w, nw, words, 2, "metrics is written "
+	    "metrics auth=none|admin");
+
+	if (k < 0) {
+		return -1;
+	}
+	ps->c->metrics_admin = k == 1;
 	return 0;
 }
 
@@ -654,7 +710,62 @@ parse_price(struct parser *ps, const char *s, const char *side,
 	return 0;
 }
 
-/* model ALIAS MODALITY INPRICE OUTPRICE ROUTE [ROUTE...] */
+/* A model's cached= and cache_write= options, anywhere after its two
+ * prices (SPEC §8); 1 when w is one, 0 when it is a route, -1 after an
+ * error. */
+static int
+price_option(struct parser *ps, const char *w, struct conf_model *m)
+{
+	static const char *const names[] = { "cached=", "cache_write=" };
+	char **text[2];
+	uint64_t *val[2];
+	size_t k, n;
+
+	text[0] = &m->cached_text;
+	text[1] = &m->cache_write_text;
+	val[0] = &m->cached_nano_usd;
+	val[1] = &m->cache_write_nano_usd;
+	for (k = 0; k < 2; k++) {
+		n = strlen(names[k]);
+		if (strncmp(w, names[k], n) != 0) {
+			continue;
+		}
+		if (*text[k] != NULL) {
+			return conf_perr(ps, "%.*s given twice", (int)n - 1,
+			    names[k]);
+		}
+		if (parse_price(ps, w + n, k == 0 ? "cached" : "cache_write",
+		    val[k]) < 0 || (*text[k] = conf_dups(ps, w + n)) == NULL) {
+			return -1;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* The warning for a model with a price of "-" (not priced: metered, not
+ * debited), naming what is debited still. */
+static int
+unpriced_warning(struct parser *ps, const char *alias, uint64_t in,
+    uint64_t out)
+{
+	if (in == CONF_PRICE_NONE && out == CONF_PRICE_NONE) {
+		return conf_pwarn(ps, "model '%s' has no input or output price; "
+		    "it is metered, never debited", alias);
+	}
+	if (in == CONF_PRICE_NONE || out == CONF_PRICE_NONE) {
+		const char *none = in == CONF_PRICE_NONE ? "input" : "output";
+		const char *priced = in == CONF_PRICE_NONE ? "output" : "input";
+
+		return conf_pwarn(ps, "model '%s' has no %s price: its %s "
+		    "tokens are metered, not debited; %s is debited", alias,
+		    none, none, priced);
+	}
+	return 0;
+}
+
+/* model ALIAS MODALITY INPRICE OUTPRICE [cached=P] [cache_write=P]
+ * ROUTE [ROUTE...] */
 static int
 do_model(struct parser *ps, char **w, size_t nw)
 {
@@ -696,6 +807,10 @@ do_model(struct parser *ps, char **w, size_t nw)
 	}
 	for (i = 5; i < nw; i++) {
 		slash = strchr(w[i], '/');
+		if (strncmp(w[i], "cached=", 7) == 0 ||
+		    strncmp(w[i], "cache_write=", 12) == 0) {
+			continue;	/* an option: read below */
+		}
 		if (slash == NULL || slash == w[i] || slash[1] == '\0' ||
 		    strpbrk(w[i], "\"\\")) {
 			return conf_perr(ps, "route '%s' is not "
@@ -713,6 +828,8 @@ do_model(struct parser *ps, char **w, size_t nw)
 	m->modality = (enum conf_modality)mod;
 	m->in_nano_usd = in;
 	m->out_nano_usd = out;
+	m->cached_nano_usd = in;	/* unless cached= says */
+	m->cache_write_nano_usd = in;
 	/* Family: up to the first digit, trailing '-' dropped
 	 * ("gpt-5.2" -> "gpt"); the whole alias if that leaves nothing. */
 	fam = strcspn(w[1], "0123456789");
@@ -732,6 +849,14 @@ do_model(struct parser *ps, char **w, size_t nw)
 		return conf_perr(ps, "out of memory");
 	}
 	for (i = 5; i < nw; i++) {
+		int k = price_option(ps, w[i], m);
+
+		if (k != 0) {
+			if (k < 0) {
+				return -1;
+			}
+			continue;
+		}
 		r = &m->routes[m->nroutes++];
 		/* The provider is resolved after the last line: it may be
 		 * defined further down. */
@@ -742,13 +867,10 @@ do_model(struct parser *ps, char **w, size_t nw)
 			return -1;
 		}
 	}
-	if (in == CONF_PRICE_NONE || out == CONF_PRICE_NONE) {
-		return conf_pwarn(ps, "model '%s' has no %s price; it is "
-		    "metered, never debited", w[1], in != CONF_PRICE_NONE ?
-		    "output" : out != CONF_PRICE_NONE ? "input" :
-		    "input or output");
+	if (m->nroutes == 0) {
+		return conf_perr(ps, "model '%s' has no route", w[1]);
 	}
-	return 0;
+	return unpriced_warning(ps, w[1], in, out);
 }
 
 /* wallet NAME key=sha256:<hex> [key=...]... [overdraft=DECIMAL] */
@@ -845,6 +967,8 @@ const struct conf_directive conf_directives[] = {
 	{ "credential", do_credential, 0 },
 	{ "model", do_model, 0 },
 	{ "wallet", do_wallet, 0 },
+	{ "disconnect", do_disconnect, 1 },
+	{ "metrics", do_metrics, 1 },
 };
 
 const size_t conf_ndirectives = sizeof conf_directives /

@@ -34,7 +34,7 @@ struct parser {
 					 * ones too, so labels stay stable) */
 		size_t cap_creds;	/* of the provider's creds array */
 	} *prov;		/* owned; per provider */
-	int first[16];		/* per conf_directives[] entry: the line
+	int first[32];		/* per conf_directives[] entry: the line
 				 * of its first use */
 };
 

@@ -179,7 +179,16 @@ write_charge(struct exchange *ex, const char *cut)
 		ch.estimated = 1;
 		ch.cut = cut;
 	}
-	(void)billing_charge(ex->gen->conf, ex->model, &ch);
+	if (billing_charge(ex->gen->conf, ex->model, &ch) < 0 &&
+	    !ch.estimated) {
+		/* Usage whose price does not fit in 64 bits: a charge is
+		 * never dropped (SPEC §8), the hold stands in for it. */
+		ch.in = ex->est_in;
+		ch.cached = ch.cache_write = 0;
+		ch.out = ex->est_out;
+		ch.estimated = 1;
+		(void)billing_charge(ex->gen->conf, ex->model, &ch);
+	}
 }
 
 void
@@ -207,6 +216,12 @@ exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
 	ex->est_in = ex->sc->req.body_len / 4;
 	ex->est_out = ex->jr.has_max_tokens ? ex->jr.max_tokens :
 	    c->hold_max_tokens;
+	/* n choices each produce up to the allowance (SPEC §8); no
+	 * overflow: both sides are bounded far below 2^32. */
+	if (ex->jr.n > 1) {
+		ex->est_out = ex->jr.n > UINT32_MAX || ex->est_out > UINT32_MAX ?
+		    UINT64_MAX / 4 : ex->est_out * ex->jr.n;
+	}
 	if (ex->no_charge) {
 		ex->est_in = ex->est_out = 0;	/* free: nothing to hold */
 	}

@@ -416,6 +416,14 @@ find_model(struct server_conn *sc, const struct conf *c,
 		server_error(sc, 503, "server_busy", "out of memory", now_ms);
 		return NULL;
 	}
+	if (jr->duplicate) {
+		/* {"model":"dear","model":"cheap"}: the relay bills the last
+		 * while a provider may run the first (SPEC §8). */
+		server_error(sc, 400, "invalid_json", "a top-level member name "
+		    "appears twice in the request body (I-JSON, RFC 7493)",
+		    now_ms);
+		return NULL;
+	}
 	if (r == JSON_NO_MODEL) {
 		server_error(sc, 400, "missing_model",
 		    "the request body has no \"model\" string", now_ms);

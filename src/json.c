@@ -159,10 +159,15 @@ key_text(const char *p, size_t n, int esc, char *buf, const char **out)
  * reads (K_MODEL...K_OPTIONS) or json_top_string's key (K_WANT), or
  * "include_usage" directly inside a top-level "stream_options" object
  * (K_USAGE). */
-enum { K_OTHER, K_MODEL, K_STREAM, K_MAX, K_OPTIONS, K_USAGE, K_WANT };
+enum { K_OTHER, K_MODEL, K_STREAM, K_MAX, K_OPTIONS, K_USAGE, K_WANT, K_N };
+
+enum { SEEN_MAX = 64 };		/* other top-level names checked for twins */
 
 struct scan {
 	struct json_request *req;	/* json_scan_request: filled */
+	unsigned known;		/* bit per name the relay reads, once seen */
+	uint64_t seen[SEEN_MAX];	/* hashes of the other names seen */
+	size_t nseen;
 	const char *want;		/* json_top_string: the key, else NULL */
 	size_t want_n;
 	struct view *val;		/* json_top_string: its value */
@@ -273,6 +278,7 @@ key_id(const struct scan *sc, const char *p, size_t n, int esc)
 	}
 	/* One candidate per length. */
 	switch (n) {
+	case 1: name = "n"; id = K_N; break;
 	case 5: name = "model"; id = K_MODEL; break;
 	case 6: name = "stream"; id = K_STREAM; break;
 	case 10: name = "max_tokens"; id = K_MAX; break;
@@ -331,6 +337,66 @@ member(struct scan *sc, const char *s, int key, size_t v, size_t end)
 		r->stream_options_off = v;
 		r->stream_options_len = end - v;
 		break;
+	case K_N:
+		if (util_parse_u64(s + v, end - v, &mt) < 0 || mt == 0) {
+			mt = 1;
+		}
+		r->n = mt;
+		break;
+	}
+}
+
+/* FNV-1a of a name's text. */
+static uint64_t
+name_hash(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* A top-level name p[0..n) (id what it means): note a twin. Names the
+ * relay reads are told apart exactly (by length within an id); the
+ * others by a hash of their decoded text. */
+static void
+twin_check(struct scan *sc, const char *p, size_t n, int esc, int id)
+{
+	char buf[KEY_MAX];
+	const char *t;
+	long len;
+	uint64_t h;
+	size_t i;
+
+	if (sc->req == NULL) {
+		return;
+	}
+	if (id != K_OTHER) {
+		/* K_MAX has three names: their lengths tell them apart. */
+		unsigned bit = 1u << (id * 3);
+
+		if (id == K_MAX) {
+			len = key_text(p, n, esc, buf, &t);
+			bit = 1u << (id * 3 + (len == 10 ? 0 : len == 17 ? 1 :
+			    2));
+		}
+		sc->req->duplicate |= (sc->known & bit) != 0;
+		sc->known |= bit;
+		return;
+	}
+	len = key_text(p, n, esc, buf, &t);
+	h = len >= 0 ? name_hash(t, (size_t)len) : name_hash(p, n) ^ 1;
+	for (i = 0; i < sc->nseen; i++) {
+		if (sc->seen[i] == h) {
+			sc->req->duplicate = 1;
+			return;
+		}
+	}
+	if (sc->nseen < SEEN_MAX) {
+		sc->seen[sc->nseen++] = h;
 	}
 }
 
@@ -343,6 +409,7 @@ key_seen(struct scan *sc, const char *p, size_t n, int esc, unsigned depth,
 {
 	if (depth == 1) {
 		*key1 = key_id(sc, p, n, esc);
+		twin_check(sc, p, n, esc, *key1);
 		*key2 = K_OTHER;
 		if (*key1 == K_OPTIONS) {
 			sc->req->include_usage = 0;
@@ -506,14 +573,21 @@ json_scan_request(const char *body, size_t n, struct json_request *out)
 	int res;
 
 	memset(out, 0, sizeof *out);
-	memset(&sc, 0, sizeof sc);
 	sc.req = out;
+	sc.want = NULL;
+	sc.want_n = 0;
+	sc.val = NULL;
+	sc.known = 0;
+	sc.nseen = 0;
 	sc.res = JSON_NO_MODEL;
 	res = scan(body, n, &sc);
 	if (res != JSON_OK) {
 		/* Nothing is reported unless the body is a valid object. */
 		memset(out, 0, sizeof *out);
 		return res;
+	}
+	if (out->n == 0) {
+		out->n = 1;
 	}
 	return sc.res;
 }

@@ -32,6 +32,11 @@ struct json_request {
 	size_t stream_options_off;	/* value range of "stream_options" */
 	size_t stream_options_len;
 	size_t object_end;	/* offset of the top-level closing '}' */
+	uint64_t n;		/* top-level "n" (choices), 1 when absent or
+				 * not a positive integer */
+	int duplicate;		/* a top-level member name appears twice
+				 * (names compared decoded; I-JSON, RFC 7493,
+				 * refuses that) */
 };
 
 /* Validate body[0..n) as one JSON value (RFC 8259, blanks around it
@@ -39,8 +44,10 @@ struct json_request {
  * and fill *out (all zero unless the result is JSON_OK or JSON_NO_MODEL).
  * Only top-level keys count ("model" inside "messages" is not the model),
  * matched after decoding escapes ("mod\u0065l" is "model"). A duplicate
- * top-level key: the last one wins (max token keys: the largest). Returns
- * a json_result. */
+ * top-level key: the last one wins (max token keys: the largest), and
+ * out->duplicate is set: names the relay reads are always compared; of
+ * the others, names up to 32 bytes by their decoded text and longer ones
+ * by their raw bytes, for the first 64 of them. Returns a json_result. */
 int json_scan_request(const char *body, size_t n, struct json_request *out);
 
 /* Validate body as a JSON object and find the top-level string value of

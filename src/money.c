@@ -57,6 +57,25 @@ money_cost_usd_nano(uint64_t in_tokens, uint64_t in_price,
 	return 0;
 }
 
+int
+money_cost_add(uint64_t tokens, uint64_t price, uint64_t *sum)
+{
+	uint64_t c;
+
+	if (price == PRICE_NONE || price == 0) {
+		return 0;
+	}
+	if (tokens > UINT64_MAX / price) {
+		return -1;
+	}
+	c = tokens * price;
+	if (*sum > UINT64_MAX - c) {
+		return -1;
+	}
+	*sum += c;
+	return 0;
+}
+
 /* a * b as a 128-bit hi:lo, from four 32x32 partial products. */
 static void
 mul_64x64(uint64_t a, uint64_t b, uint64_t *hi, uint64_t *lo)

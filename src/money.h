@@ -17,6 +17,10 @@ enum { MONEY_FMT_MAX = 32 };
 int money_cost_usd_nano(uint64_t in_tokens, uint64_t in_price,
     uint64_t out_tokens, uint64_t out_price, uint64_t *out);
 
+/* Add tokens * price (CONF_PRICE_NONE counts as 0) to *sum. Returns 0,
+ * or -1 when it does not fit in 64 bits (*sum untouched). */
+int money_cost_add(uint64_t tokens, uint64_t price, uint64_t *sum);
+
 /* round_half_even(usd_nano * rate_num / rate_den): USD to wallet-currency
  * nano-units at the configured rate. The product is exact (128 bits, built
  * from 64-bit halves). Returns 0, or -1 when rate_den is 0 or the rounded

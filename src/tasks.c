@@ -121,6 +121,7 @@ task_line(const struct ledger_task *t, const struct conf *c, int ok,
 {
 	const struct conf_model *m = conf_find_model(c, t->model,
 	    strlen(t->model));
+	struct billing_tokens tk;
 
 	if (!ok) {
 		return 0;
@@ -133,9 +134,14 @@ task_line(const struct ledger_task *t, const struct conf *c, int ok,
 		return -1;
 	}
 	ch->in = answer->usage.in;
+	ch->cached = answer->usage.cached;
+	ch->cache_write = answer->usage.cache_write;
 	ch->out = answer->usage.out;
-	if (billing_cost(c, m, ch->in, ch->out, &ch->usd_nano,
-	    &ch->cur_nano) < 0) {
+	tk.in = ch->in;
+	tk.cached = ch->cached;
+	tk.cache_write = ch->cache_write;
+	tk.out = ch->out;
+	if (billing_cost(c, m, &tk, &ch->usd_nano, &ch->cur_nano) < 0) {
 		log_error("task %s charge overflows: left open", t->id);
 		return -1;
 	}

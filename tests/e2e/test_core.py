@@ -315,7 +315,8 @@ def test_models_healthz_metrics_console(env):
     assert d['object'] == 'list' and len(d['data']) == 3
     g = [x for x in d['data'] if x['id'] == 'gpt-5.2'][0]
     assert g['family'] == 'gpt' and g['modality'] == 'text'
-    assert g['pricing'] == {'input_usd_per_1m': 1.75, 'output_usd_per_1m': 14.0}
+    assert g['pricing'] == {'input_usd_per_1m': 1.75, 'output_usd_per_1m': 14.0,
+                            'cached_input_usd_per_1m': None, 'cache_write_usd_per_1m': None}
     e = [x for x in d['data'] if x['id'] == 'text-embedding-3-small'][0]
     assert e['pricing']['output_usd_per_1m'] is None
     assert http('127.0.0.1', r.port, 'GET', '/healthz').json() == {'status': 'ok'}

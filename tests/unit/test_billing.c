@@ -56,6 +56,16 @@ model(const struct conf *c, const char *alias)
 	return conf_find_model(c, alias, strlen(alias));
 }
 
+/* billing_cost of in input and out output tokens only. */
+static int
+cost2(const struct conf *c, const struct conf_model *m, uint64_t in,
+    uint64_t out, uint64_t *usd, uint64_t *cur)
+{
+	struct billing_tokens t = { in, 0, 0, out };
+
+	return billing_cost(c, m, &t, usd, cur);
+}
+
 static void
 test_cost(const struct conf *c)
 {
@@ -64,28 +74,28 @@ test_cost(const struct conf *c)
 	struct conf *half;
 
 	/* SPEC §6's example: 1234 in at 1.75/1M, 567 out at 14.00/1M. */
-	ok_int(billing_cost(c, m, 1234, 567, &usd, &cur), 0, "cost");
+	ok_int(cost2(c, m, 1234, 567, &usd, &cur), 0, "cost");
 	ok_int(usd, 10097500, "usd_nano = 1234*1750 + 567*14000");
 	ok_int(cur, 72702000, "cny_nano = usd_nano * 7.2");
-	ok_int(billing_cost(c, m, 0, 0, &usd, &cur), 0, "zero tokens");
+	ok_int(cost2(c, m, 0, 0, &usd, &cur), 0, "zero tokens");
 	ok(usd == 0 && cur == 0, "cost nothing");
-	ok_int(billing_cost(c, model(c, "free"), 1000000, 1000000, &usd, &cur),
+	ok_int(cost2(c, model(c, "free"), 1000000, 1000000, &usd, &cur),
 	    0, "unpriced model");
 	ok(usd == 0 && cur == 0, "'-' prices cost nothing: %llu %llu",
 	    (unsigned long long)usd, (unsigned long long)cur);
-	ok_int(billing_cost(c, model(c, "outonly"), 1000, 1000, &usd, &cur), 0,
+	ok_int(cost2(c, model(c, "outonly"), 1000, 1000, &usd, &cur), 0,
 	    "in priced, out not");
 	ok(usd == 19000 && cur == 136800, "only the input counts: %llu %llu",
 	    (unsigned long long)usd, (unsigned long long)cur);
 
 	/* Overflow: the USD product, and a debit past INT64_MAX. */
-	ok_int(billing_cost(c, m, UINT64_MAX, 0, &usd, &cur), -1,
+	ok_int(cost2(c, m, UINT64_MAX, 0, &usd, &cur), -1,
 	    "in * price overflows");
-	ok_int(billing_cost(c, m, 0, UINT64_MAX / 14000 + 1, &usd, &cur), -1,
+	ok_int(cost2(c, m, 0, UINT64_MAX / 14000 + 1, &usd, &cur), -1,
 	    "out * price overflows");
-	ok_int(billing_cost(c, m, 857142857142857ull, 0, &usd, &cur), -1,
+	ok_int(cost2(c, m, 857142857142857ull, 0, &usd, &cur), -1,
 	    "usd fits, the CNY debit does not fit in int64");
-	ok_int(billing_cost(c, m, 100000000000000ull, 0, &usd, &cur), 0,
+	ok_int(cost2(c, m, 100000000000000ull, 0, &usd, &cur), 0,
 	    "1e14 tokens fit");
 	ok(usd == 175000000000000000ull && cur == 1260000000000000000ull,
 	    "exact at 1e14 tokens: %llu %llu", (unsigned long long)usd,
@@ -96,14 +106,37 @@ test_cost(const struct conf *c)
 	    "provider p base=http://127.0.0.1:9/v1\n"
 	    "model cheap text 0.001 0.001 p/x\n");
 	m = model(half, "cheap");
-	ok(billing_cost(half, m, 1, 0, &usd, &cur) == 0 && usd == 1 &&
+	ok(cost2(half, m, 1, 0, &usd, &cur) == 0 && usd == 1 &&
 	    cur == 0, "0.5 -> 0: %llu", (unsigned long long)cur);
-	ok(billing_cost(half, m, 3, 0, &usd, &cur) == 0 && cur == 2,
+	ok(cost2(half, m, 3, 0, &usd, &cur) == 0 && cur == 2,
 	    "1.5 -> 2: %llu", (unsigned long long)cur);
-	ok(billing_cost(half, m, 5, 0, &usd, &cur) == 0 && cur == 2,
+	ok(cost2(half, m, 5, 0, &usd, &cur) == 0 && cur == 2,
 	    "2.5 -> 2: %llu", (unsigned long long)cur);
-	ok(billing_cost(half, m, 4, 3, &usd, &cur) == 0 && usd == 7 &&
+	ok(cost2(half, m, 4, 3, &usd, &cur) == 0 && usd == 7 &&
 	    cur == 4, "3.5 -> 4: %llu", (unsigned long long)cur);
+	conf_free(half);
+
+	/* Each bucket at its own price (SPEC §8): Anthropic's 100,000-token
+	 * cache write at 3.75, cache reads at 0.30; without the options they
+	 * cost the input price. */
+	half = t_conf("provider p base=http://127.0.0.1:9/v1\n"
+	    "model claude text 3.00 15.00 cached=0.30 cache_write=3.75 p/x\n"
+	    "model plain text 3.00 15.00 p/y\n");
+	{
+		struct billing_tokens tk = { 4, 2048, 100000, 9 };
+
+		ok(billing_cost(half, model(half, "claude"), &tk, &usd,
+		    &cur) == 0 && usd == 4 * 3000 + 2048 * 300 +
+		    100000ull * 3750 + 9 * 15000, "claude buckets: %llu",
+		    (unsigned long long)usd);
+		ok(billing_cost(half, model(half, "plain"), &tk, &usd,
+		    &cur) == 0 && usd == (4 + 2048 + 100000ull) * 3000 +
+		    9 * 15000, "no cache prices: the input price: %llu",
+		    (unsigned long long)usd);
+		tk.cache_write = UINT64_MAX / 3750 + 1;
+		ok(billing_cost(half, model(half, "claude"), &tk, &usd,
+		    &cur) < 0, "a bucket that overflows is refused");
+	}
 	conf_free(half);
 }
 
@@ -385,7 +418,8 @@ test_charges(const struct conf *c, const char *path)
 	charges = metrics.charges;
 	ok_int(billing_charge(c, model(c, "m"), &ch), -1, "overflow refused");
 	ok(t_log_has(mark, "ERROR req_t3 charge overflows 64 bits "
-	    "(in=18446744073709551615 out=1): not written"), "logged");
+	    "(in=18446744073709551615 cached=0 cache_write=0 out=1): not written"),
+	    "logged");
 	ok_int(billing_busy(), 0, "nothing queued");
 	ok_int(metrics.charges, charges, "not counted");
 	ok_int(ledger_nlines(path), n0 + 2, "not written");

@@ -188,13 +188,15 @@ static const char cfg[] =
     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
 
 /* relay models for cfg; relay check ends with it too. */
+/* Cache reads and writes show the price in force (the input price when
+ * the model sets none). */
 static const char models_table[] =
     "alias                      modality   family          in $/1M   "
-    "out $/1M  routes\n"
+    "out $/1M cached $/1M  write $/1M  routes\n"
     "a-model                    embeddings a-model            0.02      "
-    "    -  p/a-upstream p/a-other\n"
+    "    -        0.02        0.02  p/a-upstream p/a-other\n"
     "b-model                    text       b-model             1.5      "
-    "    3  p/b-upstream\n";
+    "    3         1.5         1.5  p/b-upstream\n";
 
 /* ---- cases ---- */
 
@@ -305,8 +307,9 @@ test_check(void)
 	ok(has(r.out, models_table), "check: models table, sorted by alias");
 	snprintf(want, sizeof want, "%s:6: warning: environment variable "
 	    "CLI_TEST_UNSET is not set; credential skipped\n"
-	    "%s:8: warning: model 'a-model' has no output price; it is "
-	    "metered, never debited\n", path, path);
+	    "%s:8: warning: model 'a-model' has no output price: its output "
+	    "tokens are metered, not debited; input is debited\n", path,
+	    path);
 	ok_str(r.err, want, "check: the warnings on stderr");
 	ok(!has(r.out, "sk-cli-secret-value") &&
 	    !has(r.err, "sk-cli-secret-value"), "check: secret never shown");

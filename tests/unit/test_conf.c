@@ -168,14 +168,16 @@ test_default(void)
 		    "environment variable OPENAI_API_KEY is not set; "
 		    "credential skipped");
 		want_warning(c->warnings[4], "model doubao-seedance-2-0-pro ",
-		    "model 'doubao-seedance-2-0-pro' has no input price; it is "
-		    "metered, never debited");
+		    "model 'doubao-seedance-2-0-pro' has no input price: its "
+		    "input tokens are metered, not debited; output is "
+		    "debited");
 		want_warning(c->warnings[5], "model gpt-5.3-codex-spark ",
 		    "model 'gpt-5.3-codex-spark' has no input or output price; "
 		    "it is metered, never debited");
 		want_warning(c->warnings[7], "model text-embedding-3-small ",
-		    "model 'text-embedding-3-small' has no output price; it is "
-		    "metered, never debited");
+		    "model 'text-embedding-3-small' has no output price: its "
+		    "output tokens are metered, not debited; input is "
+		    "debited");
 	}
 
 	ok_int(conf_open_mode(c), 1, "default is open mode");
@@ -597,6 +599,50 @@ test_settings(void)
 	c = want_ok("currency EUR rate=0.921456\n");
 	ok(c && c->rate_num == 921456 && c->rate_den == 1000000, "rate 6dp");
 	conf_free(c);
+
+	/* The v2 settings and their defaults (SPEC §8, §10). */
+	c = want_ok("");
+	ok(c && c->body_timeout_ms == 60000 && c->max_conns_per_ip == 256 &&
+	    c->cooldown_max_ms == 300000 && !c->disconnect_drain &&
+	    !c->metrics_admin, "v2 defaults: body 60s, 256 per ip, cooldown "
+	    "max 300s, disconnect close, metrics open");
+	conf_free(c);
+	c = want_ok("timeouts body=5s\nlimits max_conns_per_ip=3\n"
+	    "cooldown max=30\ndisconnect drain\nmetrics auth=admin\n");
+	ok(c && c->body_timeout_ms == 5000 && c->max_conns_per_ip == 3 &&
+	    c->cooldown_max_ms == 30000 && c->disconnect_drain &&
+	    c->metrics_admin, "v2 settings read");
+	conf_free(c);
+	want_err("disconnect later\n", "t.conf:1: disconnect is written "
+	    "disconnect close|drain");
+	want_err("metrics auth=guest\n", "t.conf:1: metrics is written "
+	    "metrics auth=none|admin");
+
+	/* Cache prices anywhere after the two prices (SPEC §8); without
+	 * them cache tokens cost the input price. */
+	c = want_ok(OPENAI "model c text 3.00 15.00 openai/x cached=0.30 "
+	    "openai/y cache_write=3.75\nmodel p text 2 8 openai/z\n");
+	if (c != NULL) {
+		const struct conf_model *m = conf_find_model(c, "c", 1);
+
+		ok(m && m->nroutes == 2 && m->cached_nano_usd == 300 &&
+		    m->cache_write_nano_usd == 3750 &&
+		    strcmp(m->cached_text, "0.30") == 0 &&
+		    strcmp(m->cache_write_text, "3.75") == 0,
+		    "cached= and cache_write= between routes");
+		m = conf_find_model(c, "p", 1);
+		ok(m && m->cached_nano_usd == 2000 &&
+		    m->cache_write_nano_usd == 2000 && m->cached_text == NULL &&
+		    m->cache_write_text == NULL, "unset: the input price");
+	}
+	conf_free(c);
+	want_err(OPENAI "model c text 3 15 cached=0.3001 openai/x\n",
+	    "t.conf:2: bad cached price '0.3001' (USD per 1M tokens, at most "
+	    "3 decimals and 1000000, or -)");
+	want_err(OPENAI "model c text 3 15 cached=1 cached=2 openai/x\n",
+	    "t.conf:2: cached given twice");
+	want_err(OPENAI "model c text 3 15 cache_write=1\n",
+	    "t.conf:2: model 'c' has no route");
 	c = want_ok("");
 	ok(c && c->nmodels == 0 && c->nlistens == 1, "empty config");
 	conf_free(c);

@@ -963,6 +963,51 @@ test_number_end(void)
 	ok_int(json_number_end("12", 1, 0), 1, "stops at n");
 }
 
+/* I-JSON (RFC 7493): a top-level name given twice is reported, compared
+ * by meaning; "n" is read for the hold. */
+static void
+test_duplicates_and_n(void)
+{
+	static const char *const twins[] = {
+		"{\"model\":\"expensive\",\"model\":\"cheap\"}",
+		"{\"model\":\"a\",\"mod\\u0065l\":\"b\"}",
+		"{\"model\":\"a\",\"max_tokens\":1,\"max_tokens\":9}",
+		"{\"model\":\"a\",\"stream\":true,\"stream\":false}",
+		"{\"model\":\"a\",\"n\":1,\"n\":5}",
+		"{\"model\":\"a\",\"user\":\"x\",\"us\\u0065r\":\"y\"}",
+		"{\"model\":\"a\",\"messages\":[],\"messages\":[]}",
+		"{\"model\":\"a\",\"stream_options\":{},\"stream_options\":{}}",
+	};
+	static const char *const fine[] = {
+		"{\"model\":\"a\",\"max_tokens\":1,\"max_output_tokens\":2,"
+		    "\"max_completion_tokens\":3}",
+		"{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"role\":"
+		    "\"x\"}]}",
+		"{\"model\":\"a\",\"stream_options\":{\"include_usage\":true,"
+		    "\"include_usage\":false}}",
+		"{\"model\":\"a\",\"ab\":1,\"ba\":2,\"a\":3,\"b\":4}",
+	};
+	struct json_request r;
+	size_t i;
+
+	for (i = 0; i < sizeof(twins) / sizeof(twins[0]); i++) {
+		ok(json_scan_request(twins[i], strlen(twins[i]), &r) == JSON_OK &&
+		    r.duplicate == 1, "twin names: %s", twins[i]);
+	}
+	for (i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+		ok(json_scan_request(fine[i], strlen(fine[i]), &r) == JSON_OK &&
+		    r.duplicate == 0, "no twins at the top: %s", fine[i]);
+	}
+	ok(json_scan_request("{\"model\":\"a\",\"n\":3}", 19, &r) ==
+	    JSON_OK && r.n == 3, "n read");
+	ok(json_scan_request("{\"model\":\"a\"}", 13, &r) == JSON_OK &&
+	    r.n == 1, "no n: 1");
+	ok(json_scan_request("{\"model\":\"a\",\"n\":0}", 19, &r) ==
+	    JSON_OK && r.n == 1, "n 0: 1");
+	ok(json_scan_request("{\"model\":\"a\",\"n\":\"4\"}", 21, &r) ==
+	    JSON_OK && r.n == 1, "n not a number: 1");
+}
+
 int
 main(void)
 {
@@ -977,5 +1022,6 @@ main(void)
 	test_escape();
 	test_differential();
 	test_number_end();
+	test_duplicates_and_n();
 	return t_done("json");
 }

@@ -217,9 +217,30 @@ test_parse(void)
 	ok_int(bad, 0, "format_trim -> parse round trip");
 }
 
+static void
+test_cost_add(void)
+{
+	uint64_t s = 10;
+
+	ok(money_cost_add(1000, 1250, &s) == 0 && s == 1250010,
+	    "cost_add: tokens * price added");
+	ok(money_cost_add(5, NONE, &s) == 0 && s == 1250010,
+	    "cost_add: an unpriced bucket adds nothing");
+	ok(money_cost_add(UINT64_MAX, 0, &s) == 0 && s == 1250010,
+	    "cost_add: price 0 never overflows");
+	ok(money_cost_add(UINT64_MAX / 2 + 1, 2, &s) < 0 && s == 1250010,
+	    "cost_add: product overflow refused, sum untouched");
+	s = UINT64_MAX - 5;
+	ok(money_cost_add(1, 6, &s) < 0 && s == UINT64_MAX - 5,
+	    "cost_add: sum overflow refused");
+	ok(money_cost_add(1, 5, &s) == 0 && s == UINT64_MAX,
+	    "cost_add: up to UINT64_MAX");
+}
+
 int
 main(void)
 {
+	test_cost_add();
 	test_cost();
 	test_convert();
 	test_format();
