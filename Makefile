@@ -29,9 +29,9 @@ BR_CFLAGS = -W -Wall $(OPT) $(NOUNWIND) -ffunction-sections -fdata-sections \
 MODULES  = util sha256 log clock buf conf conf_directives http http_chunked \
            json net dns dns_parse tls tls_certs route money \
            ledger api server upstream metrics gen rewrite pool billing \
-           usage sse path stream tasks exchange local front loop cli
+           usage sse path peers stream tasks exchange local front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
-UNITS    = util sha256 conf http json route money ledger dns tls usage sse path \
+UNITS    = util sha256 conf http json route money ledger dns tls usage sse path peers \
            rewrite server upstream stream gen billing tasks front exchange loop cli
 VENDOR_OK = vendor/.fetched
 
@@ -128,6 +128,7 @@ $(BUILD)/test_dns: tests/unit/test_dns.c $(BUILD)/dns.o $(BUILD)/dns_parse.o $(B
 $(BUILD)/dnsprobe: tests/e2e/dnsprobe.c $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 	$(CC) $(CFLAGS) -static -o $@ tests/e2e/dnsprobe.c $(filter %.o %.a,$^)
 $(BUILD)/test_usage: tests/unit/test_usage.c $(BUILD)/usage.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_peers: tests/unit/test_peers.c $(BUILD)/peers.o
 $(BUILD)/test_path: tests/unit/test_path.c $(BUILD)/path.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_sse: tests/unit/test_sse.c $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_tls: tests/unit/test_tls.c $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
@@ -147,7 +148,7 @@ $(BUILD)/test_billing: tests/unit/test_billing.c tests/unit/t_rt.h $(RT_BILLING)
 $(BUILD)/test_tasks: tests/unit/test_tasks.c tests/unit/t_rt.h $(BUILD)/tasks.o $(BUILD)/usage.o $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_exchange: tests/unit/test_exchange.c tests/unit/t_rt.h $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_front: tests/unit/test_front.c tests/unit/t_rt.h $(BUILD)/front.o $(BUILD)/path.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
-$(BUILD)/test_loop: tests/unit/test_loop.c tests/unit/t_rt.h $(BUILD)/loop.o $(BUILD)/front.o $(BUILD)/path.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
+$(BUILD)/test_loop: tests/unit/test_loop.c tests/unit/t_rt.h $(BUILD)/loop.o $(BUILD)/peers.o $(BUILD)/front.o $(BUILD)/path.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 # Extra flags of one unit program: UNIT_CFLAGS_<program>.
 UNIT_CFLAGS_test_json = $(JSMN_CFLAGS)
 # cli is the top: loop_run and the ledger commands are stubs in the test.

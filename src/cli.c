@@ -2,6 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "cli.h"
 #include "conf.h"
@@ -302,6 +306,20 @@ override_listen(struct conf *c)
 	return 0;
 }
 
+/* The relay holds provider secrets and client keys in memory: no core
+ * file and no ptrace by other users of the same uid (SPEC §10). Before
+ * any secret is read. */
+static void
+no_core_dumps(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	(void)setrlimit(RLIMIT_CORE, &rl);
+#ifdef __linux__
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+}
+
 int
 cli_main(int argc, char **argv)
 {
@@ -309,6 +327,7 @@ cli_main(int argc, char **argv)
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 	struct conf *c;
 
+	no_core_dumps();
 	if (getenv("RELAY_LOG") != NULL) {
 		const char *l = getenv("RELAY_LOG");
 

@@ -558,9 +558,15 @@ on_head(struct exchange *ex, uint64_t now_ms)
 		    "retry-after");
 		uint64_t retry_ms = 0, secs;
 
+		/* An upstream's Retry-After stretches the cooldown, to at
+		 * most `cooldown max` (SPEC §10): one tenant's 429 must not
+		 * lock every tenant out of a shared key for a day. */
 		if (ra.n > 0 && util_parse_u64(ra.p, ra.n, &secs) == 0 &&
 		    secs < 86400) {
 			retry_ms = secs * 1000;
+			if (retry_ms > ex->gen->conf->cooldown_max_ms) {
+				retry_ms = ex->gen->conf->cooldown_max_ms;
+			}
 		}
 		route_report(&ex->gen->routes, prov, ex->cred, o, retry_ms,
 		    now_ms);
@@ -600,10 +606,62 @@ on_failed(struct exchange *ex, uint64_t now_ms)
 	next_attempt(ex, now_ms, 0);
 }
 
+/* disconnect drain: the client left; the rest of the answer is read for
+ * its usage only. */
+static void
+drain(struct exchange *ex, uint64_t now_ms)
+{
+	const char *why = NULL;
+
+	switch (stream_drain(&ex->body, ex->up, now_ms, &why)) {
+	case STREAM_DONE:
+		stream_finish(&ex->body);
+		log_info("%s drained after the client left: in=%llu out=%llu%s",
+		    ex->sc->req.id, (unsigned long long)ex->body.usage.in,
+		    (unsigned long long)ex->body.usage.out,
+		    ex->body.usage_final ? "" : " (no usage)");
+		pool_release(ex->up, now_ms);
+		ex->up = NULL;
+		/* The provider's own usage when it came; else an estimate
+		 * of what the client was sent. */
+		ex->cut = ex->body.usage_final ? NULL : "client";
+		ex->over = 1;
+		exchange_end(ex);
+		break;
+	case STREAM_BROKEN:
+		log_warn("%s drain from %s broke: %s", ex->sc->req.id,
+		    route_text(ex), why);
+		ex->cut = "client";
+		ex->over = 1;
+		exchange_end(ex);
+		break;
+	case STREAM_WAIT:
+		break;
+	}
+}
+
+int
+exchange_detach(struct exchange *ex, uint64_t now_ms)
+{
+	if (ex->over || ex->draining || !ex->head_sent || ex->up == NULL ||
+	    !ex->gen->conf->disconnect_drain || ex->no_charge) {
+		return 0;
+	}
+	ex->draining = 1;
+	log_info("%s client left mid-answer: reading the rest for its usage "
+	    "(disconnect drain)", ex->sc->req.id);
+	drain(ex, now_ms);
+	return !ex->over;
+}
+
 void
 exchange_on_upstream(struct exchange *ex, uint64_t now_ms)
 {
 	if (ex->up == NULL || ex->over) {
+		return;
+	}
+	if (ex->draining) {
+		drain(ex, now_ms);
 		return;
 	}
 	switch (ex->up->state) {
@@ -652,6 +710,12 @@ void
 exchange_expire(struct exchange *ex, uint64_t now_ms)
 {
 	if (ex->over) {
+		return;
+	}
+	if (ex->draining) {
+		ex->cut = "client";
+		ex->over = 1;
+		exchange_end(ex);
 		return;
 	}
 	if (ex->head_sent) {

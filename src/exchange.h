@@ -63,6 +63,8 @@ struct exchange {
 	size_t log_len;
 	int over;			/* answered and settled: give it back */
 	const char *cut;		/* the answer was cut: "upstream" */
+	int draining;			/* the client left; the rest is read for
+					 * its usage (disconnect drain) */
 };
 
 /* A new exchange, or NULL (no memory). */
@@ -97,6 +99,12 @@ void exchange_resume(struct exchange *ex, uint64_t now_ms);
 
 /* `total` ran out. */
 void exchange_expire(struct exchange *ex, uint64_t now_ms);
+
+/* The client's connection closed mid-answer. With `disconnect drain` the
+ * exchange goes on reading the upstream for its usage, within `total`,
+ * and returns 1: its owner keeps it (and the connection's memory) until
+ * it is over. Else 0: end it. */
+int exchange_detach(struct exchange *ex, uint64_t now_ms);
 
 /* Settle (release the hold, write the charge of an answer the client
  * got) and drop the upstream. Idempotent; every way out goes here. */

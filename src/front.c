@@ -56,14 +56,24 @@ end_exchange(struct client *cl)
 	}
 }
 
-/* After any call into the exchange: take it back once it is over. */
+/* After any call into the exchange: take it back once it is over, or
+ * when its client has gone (unless it drains: see exchange_detach()). */
 static void
-reap(struct client *cl)
+reap(struct client *cl, uint64_t now_ms)
 {
-	if (cl->ex != NULL && (cl->ex->over ||
-	    cl->sc->state == SERVER_CLOSED)) {
+	if (cl->ex == NULL) {
+		return;
+	}
+	if (cl->ex->over || (cl->sc->state == SERVER_CLOSED &&
+	    !cl->ex->draining && !exchange_detach(cl->ex, now_ms))) {
 		end_exchange(cl);
 	}
+}
+
+int
+front_draining(const struct client *cl)
+{
+	return cl->ex != NULL && cl->ex->draining && !cl->ex->over;
 }
 
 void
@@ -299,6 +309,14 @@ on_head(struct client *cl, uint64_t now_ms)
 			    "this endpoint takes no request body", now_ms);
 			return;
 		}
+		if (cl->conf->metrics_admin &&
+		    util_view_eq(path, "/metrics")) {
+			ok = check_admin(sc, cl->conf, now_ms) == 0;
+			if (ok) {
+				server_accept_head(sc, now_ms);
+			}
+			return;
+		}
 		ok = !util_view_eq(path, "/v1/wallet") ||
 		    check_key(cl, now_ms) == 0;
 	} else if (path_starts(path, "/admin/")) {
@@ -530,14 +548,13 @@ front_step(struct client *cl, uint64_t now_ms)
 		case SERVER_DRAIN:
 			break;
 		case SERVER_CLOSED:
-			end_exchange(cl);
+			reap(cl, now_ms);
 			return;
 		default:
 			return;
 		}
-		reap(cl);
+		reap(cl, now_ms);
 		if (sc->state == SERVER_CLOSED) {
-			end_exchange(cl);
 			return;
 		}
 		/* Buffered bytes may already complete the next step, and a
@@ -554,7 +571,7 @@ front_step(struct client *cl, uint64_t now_ms)
 static void
 after_exchange(struct client *cl, uint64_t now_ms)
 {
-	reap(cl);
+	reap(cl, now_ms);
 	if (cl->sc->state != SERVER_BUSY) {
 		front_step(cl, now_ms);
 	}
@@ -606,11 +623,15 @@ front_timeout(struct client *cl, uint64_t now_ms)
 	struct server_conn *sc = cl->sc;
 
 	if (sc->state == SERVER_CLOSED) {
+		if (front_draining(cl) && cl->ex->deadline_ms <= now_ms) {
+			exchange_expire(cl->ex, now_ms);
+			reap(cl, now_ms);
+		}
 		return;
 	}
 	if (cl->ex != NULL && cl->ex->deadline_ms <= now_ms) {
 		exchange_expire(cl->ex, now_ms);
-		reap(cl);
+		reap(cl, now_ms);
 		front_step(cl, now_ms);
 		return;
 	}

@@ -52,6 +52,10 @@ void front_release(struct client *cl, uint64_t now_ms);
 /* The resolver has answered: a request waiting for it goes on. */
 void front_resume(struct client *cl, uint64_t now_ms);
 
+/* 1 while the client has gone but its answer is still read for its
+ * usage (disconnect drain): not to be freed yet. */
+int front_draining(const struct client *cl);
+
 /* The nearest deadline of the connection or its request (0: none). */
 uint64_t front_deadline(const struct client *cl);
 

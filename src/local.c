@@ -161,6 +161,11 @@ local_credit(struct server_conn *sc, const struct conf *c, uint64_t now_ms)
 		nl = json_unescape(note, note_s, sizeof(note_s));
 		if (nl < 0 || strlen(note_s) != (size_t)nl) {
 			snprintf(note_s, sizeof(note_s), "top-up");
+		} else if (!util_utf8_valid(note_s, (size_t)nl)) {
+			/* The ledger is UTF-8 text (SPEC §10). */
+			server_error(sc, 400, "bad_request", "the note is not "
+			    "valid UTF-8", now_ms);
+			return;
 		}
 	}
 	if (ledger_credit(billing_ledger(), name, nano, note_s, err,

@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "net.h"
+#include "peers.h"
 #include "pool.h"
 #include "server.h"
 #include "tasks.h"
@@ -62,6 +63,7 @@ static struct {
 	uint64_t reject_until[REJECTS_MAX];
 	size_t nrejects;
 	uint64_t hangup_check_ms;	/* next pass that polls busy clients */
+	struct peers peers;		/* open clients per address */
 	uint64_t drain_until;		/* stopping: give up at this time */
 } L;
 
@@ -79,25 +81,25 @@ on_signal(int sig)
 
 /* ---- accept ------------------------------------------------------------- */
 
-/* Over max_conns: answer 503 at once, then read and drop what the client
- * still sends for a second (see L.reject_fd). */
+/* Over max_conns (or max_conns_per_ip, per_ip set): answer 503 at once,
+ * then read and drop what the client still sends for a second (see
+ * L.reject_fd). */
 static void
-reject_busy(int fd, uint64_t now_ms)
+reject_busy(int fd, int per_ip, uint64_t now_ms)
 {
-	static const char body[] = "{\"error\":{\"message\":\"too many open "
-	    "connections\",\"type\":\"server_error\",\"code\":"
-	    "\"server_busy\"}}\n";
-	char msg[512];
-	int n;
+	char body[160], msg[512];
+	int n, k;
 	ssize_t w;
 
 	metrics.busy++;
+	k = snprintf(body, sizeof(body), "{\"error\":{\"message\":\"too many "
+	    "open connections%s\",\"type\":\"server_error\",\"code\":"
+	    "\"server_busy\"}}\n", per_ip ? " from this address" : "");
 	/* Every Content-Length the relay writes is its body's (it said
 	 * 105 here for 93 bytes). */
 	n = snprintf(msg, sizeof(msg), "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-	    "Retry-After: 1\r\nConnection: close\r\n\r\n%s",
-	    sizeof(body) - 1, body);
+	    "Content-Type: application/json\r\nContent-Length: %d\r\n"
+	    "Retry-After: 1\r\nConnection: close\r\n\r\n%s", k, body);
 	w = write(fd, msg, (size_t)n);
 	(void)w;
 	if (L.nrejects < REJECTS_MAX) {
@@ -116,9 +118,11 @@ accept_ready(int lfd, const struct tls_server_cert *cert, uint64_t now_ms)
 	int budget = 64;
 
 	while (budget-- > 0) {
-		int fd = net_accept(lfd);
+		unsigned char peer[16];
+		int fd = net_accept(lfd, peer);
 		struct server_conn *sc;
 		struct client *cl, **p;
+		uint32_t from_peer;
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
@@ -134,7 +138,16 @@ accept_ready(int lfd, const struct tls_server_cert *cert, uint64_t now_ms)
 			return;
 		}
 		if (L.nclients >= c->max_conns) {
-			reject_busy(fd, now_ms);
+			reject_busy(fd, 0, now_ms);
+			continue;
+		}
+		/* One address cannot take every connection (SPEC §10). */
+		from_peer = peers_add(&L.peers, peer);
+		if (from_peer == 0 || from_peer > c->max_conns_per_ip) {
+			if (from_peer != 0) {
+				peers_del(&L.peers, peer);
+			}
+			reject_busy(fd, 1, now_ms);
 			continue;
 		}
 		p = util_grow(L.clients, &L.clients_cap, L.nclients + 1,
@@ -151,8 +164,10 @@ accept_ready(int lfd, const struct tls_server_cert *cert, uint64_t now_ms)
 			} else {
 				close(fd);
 			}
+			peers_del(&L.peers, peer);
 			return;
 		}
+		memcpy(sc->peer, peer, sizeof(sc->peer));
 		L.clients[L.nclients++] = cl;
 		metrics.clients = L.nclients;
 		gen_hold(c);
@@ -467,8 +482,9 @@ sweep(void)
 	for (i = 0, j = 0; i < L.nclients; i++) {
 		struct client *cl = L.clients[i];
 
-		if (cl->sc->state == SERVER_CLOSED) {
+		if (cl->sc->state == SERVER_CLOSED && !front_draining(cl)) {
 			gen_release(cl->sc->conf);
+			peers_del(&L.peers, cl->sc->peer);
 			front_free(cl);
 			continue;
 		}
@@ -662,6 +678,7 @@ stop(void)
 		close(L.reject_fd[i]);
 	}
 	gen_free_all();
+	peers_free(&L.peers);
 	free(L.clients);
 	free(L.pfds);
 	free(L.powner);

@@ -96,16 +96,31 @@ net_local_port(int fd)
 }
 
 int
-net_accept(int lfd)
+net_accept(int lfd, unsigned char peer[16])
 {
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
 	int fd;
 
-	/* The socket's flags come with it: no fcntl calls per connection. */
-	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	/* The socket's flags come with it: no fcntl calls per connection;
+	 * the address too: no getpeername. */
+	fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK |
+	    SOCK_CLOEXEC);
 	if (fd < 0) {
 		return -1;
 	}
 	set_nodelay(fd);
+	if (peer != NULL) {
+		memset(peer, 0, 16);
+		if (ss.ss_family == AF_INET) {
+			peer[10] = peer[11] = 0xff;
+			memcpy(peer + 12, &((struct sockaddr_in *)&ss)->sin_addr,
+			    4);
+		} else if (ss.ss_family == AF_INET6) {
+			memcpy(peer, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+			    16);
+		}
+	}
 	return fd;
 }
 

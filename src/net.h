@@ -25,8 +25,10 @@ int net_listen(const struct net_addr *a);
 int net_local_port(int fd);
 
 /* Accept one connection, non-blocking with TCP_NODELAY. -1 with EAGAIN
- * when none is pending. */
-int net_accept(int lfd);
+ * when none is pending.
+ * peer (may be NULL) gets the client's address as 16 bytes, IPv4 as a
+ * v4-mapped IPv6 address (all zero for other families). */
+int net_accept(int lfd, unsigned char peer[16]);
 
 /* Start a non-blocking connect. Returns the fd (connect may still be in
  * progress: wait for POLLOUT then net_connect_result) or -1. */

@@ -445,6 +445,15 @@ parse_head(struct server_conn *sc, uint64_t now_ms)
 	return r;
 }
 
+/* The next deadline while a body arrives. */
+static uint64_t
+body_deadline(const struct server_conn *sc, uint64_t now_ms)
+{
+	uint64_t d = now_ms + sc->conf->idle_timeout_ms;
+
+	return sc->body_deadline_ms < d ? sc->body_deadline_ms : d;
+}
+
 void
 server_accept_head(struct server_conn *sc, uint64_t now_ms)
 {
@@ -455,7 +464,10 @@ server_accept_head(struct server_conn *sc, uint64_t now_ms)
 		(void)buf_puts(&sc->out, "HTTP/1.1 100 Continue\r\n\r\n");
 	}
 	sc->state = SERVER_READ_BODY;
-	sc->deadline_ms = now_ms + sc->conf->idle_timeout_ms;
+	/* The body must arrive whole within `body`, and never stall longer
+	 * than `idle` (SPEC §10): a trickle of bytes keeps nothing open. */
+	sc->body_deadline_ms = now_ms + sc->conf->body_timeout_ms;
+	sc->deadline_ms = body_deadline(sc, now_ms);
 }
 
 static int
@@ -604,7 +616,7 @@ server_step(struct server_conn *sc, short revents, uint64_t now_ms)
 			if (!can_read || read_some(sc, now_ms) <= 0) {
 				return;
 			}
-			sc->deadline_ms = now_ms + sc->conf->idle_timeout_ms;
+			sc->deadline_ms = body_deadline(sc, now_ms);
 			break;
 		case SERVER_BUSY:
 			/* Only to notice a client that went away. */
@@ -657,7 +669,9 @@ server_timeout(struct server_conn *sc, uint64_t now_ms)
 	case SERVER_READ_BODY:
 		sc->close_after = 1;
 		server_error(sc, 408, "request_timeout",
-		    "the request body stalled", now_ms);
+		    sc->body_deadline_ms <= now_ms ? "the request body did not "
+		    "arrive within the body timeout" : "the request body "
+		    "stalled", now_ms);
 		break;
 	case SERVER_BUSY:
 	case SERVER_DRAIN:

@@ -59,6 +59,9 @@ struct server_conn {
 	const struct conf *conf;	/* borrowed; the config this conn started on */
 	int gated;		/* the owner holds the output back (see
 				 * server_gate()) */
+	unsigned char peer[16];	/* the client's address (net_accept()) */
+	uint64_t body_deadline_ms;	/* the whole body by then (`timeouts
+					 * body`), 0 outside a body */
 	void *owner;		/* borrowed: whoever serves this connection */
 };
 

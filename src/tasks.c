@@ -303,6 +303,12 @@ poll_start(const struct ledger_task *t, uint64_t now_ms)
 	size_t route, cred, prov;
 	char err[300];
 
+	if (!id_ok(t->id)) {
+		/* Recorded before ids were checked: never put into a request
+		 * line (SPEC §10). */
+		log_debug("task poll skipped: id not accepted");
+		return;
+	}
 	if (locate(g->conf, t, &m, &route, &cred, err, sizeof(err)) !=
 	    TASKS_FOUND) {
 		log_debug("task poll skipped: %s", err);

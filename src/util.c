@@ -307,6 +307,46 @@ util_random(void *buf, size_t n)
 }
 
 int
+util_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, k, len;
+	uint32_t cp, min;
+
+	while (i < n) {
+		unsigned char c = p[i];
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			len = 2, cp = c & 0x1f, min = 0x80;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			len = 3, cp = c & 0x0f, min = 0x800;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			len = 4, cp = c & 0x07, min = 0x10000;
+		} else {
+			return 0;
+		}
+		if (n - i < len) {
+			return 0;
+		}
+		for (k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80) {
+				return 0;
+			}
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000)) {
+			return 0;
+		}
+		i += len;
+	}
+	return 1;
+}
+
+int
 util_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;

@@ -60,6 +60,10 @@ int util_parse_fixed(const char *p, size_t n, unsigned max_frac,
  * Cheaper than printf on the per-request path. */
 size_t util_u64_dec(uint64_t v, char *out);
 
+/* 1 when p[0..n) is valid UTF-8 (RFC 3629: shortest forms, no
+ * surrogates, at most U+10FFFF). */
+int util_utf8_valid(const char *p, size_t n);
+
 /* Make room for need elements of elem bytes in the array arr of *cap
  * elements: doubling from 8, every size checked for overflow; the new
  * elements are zeroed. Returns the (maybe moved) array with *cap updated,

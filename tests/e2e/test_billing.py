@@ -519,3 +519,41 @@ def test_task_the_client_never_polls_is_charged_by_the_relay(env):
     r3 = env.start_relay(open(r.conf).read(), env={'A1': 'sk-ark-1', 'A2': 'sk-ark-2',
                                                    'RELAY_TASK_POLL_MS': '200'})
     wait_for(lambda: [l for l in ledger_lines(r3) if l.get('task') == tid2], 10, 'restart poll')
+
+
+def test_disconnect_drain_charges_the_providers_usage(env):
+    # `disconnect drain`: a client that hangs up mid-stream leaves the
+    # upstream read to its end, and the provider's own usage is charged,
+    # not an estimate (SPEC §8). With the default (close) the same hang-up
+    # is charged on an estimate marked cut by the client.
+    for mode, exact in (('drain', True), ('close', False)):
+        m = env.start_mock()
+        for f in ('relay-ledger.jsonl', 'relay-ledger.jsonl.queue'):
+            if os.path.exists(os.path.join(env.dir, f)):
+                os.unlink(os.path.join(env.dir, f))
+        r = env.start_relay(conf(m.port, creds=('sk-up',), overdraft='100') +
+                            'disconnect %s\n' % mode, env={'MOCK_KEY_1': 'sk-up'})
+        s = connect(r.port)
+        body = b'{"model":"gpt-5.2","stream":true,"max_tokens":500}'
+        s.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ' +
+                  KEY.encode() + b'\r\nx-mock: sse:20:20\r\nContent-Length: %d\r\n\r\n' %
+                  len(body) + body)
+        s.settimeout(5)
+        got = b''
+        while b'tok1' not in got:
+            got += s.recv(4096)
+        s.close()
+        wait_for(lambda: [l for l in ledger_lines(r) if l['type'] == 'charge'], 10,
+                 'charge line')
+        charges = [l for l in ledger_lines(r) if l['type'] == 'charge']
+        assert len(charges) == 1, charges
+        c = charges[0]
+        if exact:
+            # the mock's usage chunk: 12 in, 34 out
+            assert (c['in'], c['out']) == (12, 34) and 'estimated' not in c, c
+            assert 'drained after the client left' in r.log(), r.log()
+        else:
+            assert c['estimated'] is True and c['cut'] == 'client', c
+            assert c['out'] < 34, c
+        r.stop()
+        m.stop()

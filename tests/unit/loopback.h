@@ -97,7 +97,7 @@ lb_accept(int lfd)
 	int fd;
 
 	(void)lb_poll(lfd, POLLIN, LB_WAIT_MS);
-	if ((fd = net_accept(lfd)) < 0) {
+	if ((fd = net_accept(lfd, NULL)) < 0) {
 		lb_die("accept");
 	}
 	return fd;

@@ -301,6 +301,24 @@ test_errf(void)
 }
 
 static void
+test_utf8(void)
+{
+	static const char *const good[] = { "", "plain", "caf\xc3\xa9",
+	    "\xe4\xb8\xad\xe6\x96\x87", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf" };
+	static const char *const bad[] = { "\xff", "\xc3", "\xc0\xaf",
+	    "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "a\x80",
+	    "\xe4\xb8", "\xf0\x9f\x98" };
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ok(util_utf8_valid(good[i], strlen(good[i])), "utf-8 ok %zu", i);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ok(!util_utf8_valid(bad[i], strlen(bad[i])), "utf-8 bad %zu", i);
+	}
+}
+
+static void
 test_random(void)
 {
 	unsigned char a[32], b[32];
@@ -350,6 +368,7 @@ main(void)
 	test_sha256_hex();
 	test_grow();
 	test_errf();
+	test_utf8();
 	test_random();
 	test_write_all();
 	return t_done("util");
