@@ -31,33 +31,6 @@ static const uint64_t pow10[10] = {
 };
 
 int
-money_cost_usd_nano(uint64_t in_tokens, uint64_t in_price,
-    uint64_t out_tokens, uint64_t out_price, uint64_t *out)
-{
-	uint64_t a, b;
-
-	if (in_price == PRICE_NONE) {
-		in_price = 0;
-	}
-	if (out_price == PRICE_NONE) {
-		out_price = 0;
-	}
-	if (in_price != 0 && in_tokens > UINT64_MAX / in_price) {
-		return -1;
-	}
-	if (out_price != 0 && out_tokens > UINT64_MAX / out_price) {
-		return -1;
-	}
-	a = in_tokens * in_price;
-	b = out_tokens * out_price;
-	if (a > UINT64_MAX - b) {
-		return -1;
-	}
-	*out = a + b;
-	return 0;
-}
-
-int
 money_cost_add(uint64_t tokens, uint64_t price, uint64_t *sum)
 {
 	uint64_t c;

@@ -10,13 +10,6 @@
  * point, 9 decimals and the NUL. */
 enum { MONEY_FMT_MAX = 32 };
 
-/* Cost of a request in nano-USD: in_tokens * in_price + out_tokens *
- * out_price, where a price of CONF_PRICE_NONE (UINT64_MAX, "not priced")
- * counts as 0. Returns 0 with the cost in *out, or -1 when it does not fit
- * in 64 bits (*out untouched). */
-int money_cost_usd_nano(uint64_t in_tokens, uint64_t in_price,
-    uint64_t out_tokens, uint64_t out_price, uint64_t *out);
-
 /* Add tokens * price (CONF_PRICE_NONE counts as 0) to *sum. Returns 0,
  * or -1 when it does not fit in 64 bits (*sum untouched). */
 int money_cost_add(uint64_t tokens, uint64_t price, uint64_t *sum);

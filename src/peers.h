@@ -26,7 +26,8 @@ uint32_t peers_add(struct peers *p, const unsigned char addr[16]);
 /* One fewer (addr must have been added). */
 void peers_del(struct peers *p, const unsigned char addr[16]);
 
-/* Open connections from addr. */
+/* Open connections from addr. Test hook: the relay only adds and
+ * removes (the count comes back from peers_add). */
 uint32_t peers_count(const struct peers *p, const unsigned char addr[16]);
 
 void peers_free(struct peers *p);

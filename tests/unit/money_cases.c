@@ -2,7 +2,7 @@
  *   in_tokens in_price out_tokens out_price rate_num rate_den
  * (decimal, one blank between; a price of 18446744073709551615 is
  * CONF_PRICE_NONE) and prints "usd_nano cur_nano", or "overflow" when
- * money_cost_usd_nano() or money_convert() refuses. A line it cannot
+ * money_cost_add() or money_convert() refuses. A line it cannot
  * read prints "bad" so the reference sees the mismatch. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -40,8 +40,9 @@ main(void)
 	while (fgets(line, sizeof line, stdin) != NULL) {
 		if (read_fields(line, v) < 0) {
 			puts("bad");
-		} else if (money_cost_usd_nano(v[0], v[1], v[2], v[3],
-		    &usd) < 0 || money_convert(usd, v[4], v[5], &cur) < 0) {
+		} else if ((usd = 0, money_cost_add(v[0], v[1], &usd)) < 0 ||
+		    money_cost_add(v[2], v[3], &usd) < 0 ||
+		    money_convert(usd, v[4], v[5], &cur) < 0) {
 			puts("overflow");
 		} else {
 			printf("%" PRIu64 " %" PRIu64 "\n", usd, cur);
