@@ -36,7 +36,8 @@ import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
-RELAY = os.path.join(ROOT, 'relay')
+# BENCH_RELAY: another binary to measure (an A/B against an older build).
+RELAY = os.environ.get('BENCH_RELAY') or os.path.join(ROOT, 'relay')
 MOCKUP = os.path.join(ROOT, 'build', 'mockup')
 OUT = os.path.abspath(os.environ.get('BENCH_OUT', os.path.join(BENCH, 'results')))
 PORTKEY_JS = os.path.join(BENCH, 'node_modules', '@portkey-ai', 'gateway', 'build',
@@ -328,11 +329,32 @@ class Target:
         return 'http://127.0.0.1:%d%s' % (self.port, PATH)
 
 
+def per_ip_limit():
+    """The load all comes from 127.0.0.1: lift the per-address connection
+    limit (limits max_conns_per_ip=, 256 by default) where the binary has
+    it (an older one, measured with BENCH_RELAY, does not)."""
+    global PER_IP
+    if PER_IP is not None:
+        return PER_IP
+    line = 'limits max_conns=1000000 max_conns_per_ip=1000000'
+    d = tempfile.mkdtemp(prefix='probe-', dir=SCRATCH)
+    path = os.path.join(d, 'probe.conf')
+    with open(path, 'w') as f:
+        f.write(line + '\n')
+    ok = subprocess.run([RELAY, 'check', '-c', path], capture_output=True).returncode == 0
+    PER_IP = line if ok else 'limits max_conns=1000000'
+    return PER_IP
+
+
+PER_IP = None
+
+
 def relay_config(port, mock_port, sse_port, extra='', sse_base=None):
     """sse_base: where the bench-sse route goes (default: build/mockup's plain
     port; the TLS stream row passes its https:// listener)."""
     return '\n'.join([
         'listen 127.0.0.1:%d' % port,
+        per_ip_limit(),
         'admin_key sha256:%s' % hashlib.sha256(ADMIN_KEY.encode()).hexdigest(),
         'ledger bench-ledger.jsonl sync=batch',
         'provider mock base=http://127.0.0.1:%d/v1 auth=bearer' % mock_port,
