@@ -39,10 +39,11 @@ VENDOR_OK = vendor/.fetched
 # unit test program but ledger_sync (test_ledger runs its helper). The
 # tables are on the per-request charge path, as ledger.c is: -O2.
 MODULES += ledger_rec ledger_table ledger_sync ledger_queue ledger_replay \
-           ledger_report
-UNITS   += ledger_rec ledger_table ledger_queue ledger_replay ledger_report
+           ledger_report ledger_recent
+UNITS   += ledger_rec ledger_table ledger_queue ledger_replay ledger_report \
+           ledger_recent
 OPT_ledger_table = $(OPT_HOT)
-LEDGER_OBJS = $(BUILD)/ledger.o $(BUILD)/ledger_rec.o $(BUILD)/ledger_table.o \
+LEDGER_OBJS = $(BUILD)/ledger.o $(BUILD)/ledger_rec.o $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o \
               $(BUILD)/ledger_sync.o $(BUILD)/ledger_queue.o \
               $(BUILD)/ledger_replay.o $(BUILD)/ledger_report.o
 
@@ -118,11 +119,12 @@ $(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/conf_directi
 $(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(BUILD)/test_money: tests/unit/test_money.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_rec: tests/unit/test_ledger_rec.c $(BUILD)/ledger_rec.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_ledger_table: tests/unit/test_ledger_table.c $(BUILD)/ledger_table.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_ledger_recent: tests/unit/test_ledger_recent.c $(BUILD)/ledger_recent.o
+$(BUILD)/test_ledger_table: tests/unit/test_ledger_table.c $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_queue: tests/unit/test_ledger_queue.c tests/unit/ledger_t.h $(BUILD)/ledger_queue.o $(BUILD)/ledger_rec.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
-$(BUILD)/test_ledger_replay: tests/unit/test_ledger_replay.c tests/unit/ledger_t.h $(BUILD)/ledger_replay.o $(BUILD)/ledger_table.o $(BUILD)/ledger_rec.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
-$(BUILD)/test_ledger_report: tests/unit/test_ledger_report.c tests/unit/ledger_t.h $(BUILD)/ledger_report.o $(BUILD)/ledger_replay.o $(BUILD)/ledger_queue.o $(BUILD)/ledger_table.o $(BUILD)/ledger_rec.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
-$(BUILD)/test_ledger: tests/unit/test_ledger.c tests/unit/ledger_t.h $(BUILD)/ledger.o $(BUILD)/ledger_report.o $(BUILD)/ledger_rec.o $(BUILD)/ledger_table.o $(BUILD)/ledger_sync.o $(BUILD)/ledger_queue.o $(BUILD)/ledger_replay.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/test_ledger_replay: tests/unit/test_ledger_replay.c tests/unit/ledger_t.h $(BUILD)/ledger_replay.o $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/ledger_rec.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/test_ledger_report: tests/unit/test_ledger_report.c tests/unit/ledger_t.h $(BUILD)/ledger_report.o $(BUILD)/ledger_replay.o $(BUILD)/ledger_queue.o $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/ledger_rec.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/test_ledger: tests/unit/test_ledger.c tests/unit/ledger_t.h $(BUILD)/ledger.o $(BUILD)/ledger_report.o $(BUILD)/ledger_rec.o $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/ledger_sync.o $(BUILD)/ledger_queue.o $(BUILD)/ledger_replay.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/money_cases: tests/unit/money_cases.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_dns: tests/unit/test_dns.c $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/dnsprobe: tests/e2e/dnsprobe.c $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a

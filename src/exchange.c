@@ -150,6 +150,8 @@ write_charge(struct exchange *ex, const char *cut)
 	ch.route = route_text(ex);
 	ch.cred = ex->cred == SIZE_MAX ? NULL : cred_label(ex);
 	ch.status = ex->status;
+	ch.ms = ex->seen_ms > ex->sc->req.started_ms ?
+	    (uint32_t)(ex->seen_ms - ex->sc->req.started_ms) : 0;
 	if (s->usage_bad != NULL) {
 		log_warn("%s invalid usage from %s (%s): charged the hold",
 		    ch.id, route_text(ex), s->usage_bad);
@@ -643,6 +645,7 @@ drain(struct exchange *ex, uint64_t now_ms)
 int
 exchange_detach(struct exchange *ex, uint64_t now_ms)
 {
+	ex->seen_ms = now_ms;
 	if (ex->over || ex->draining || !ex->head_sent || ex->up == NULL ||
 	    !ex->gen->conf->disconnect_drain || ex->no_charge) {
 		return 0;
@@ -657,6 +660,7 @@ exchange_detach(struct exchange *ex, uint64_t now_ms)
 void
 exchange_on_upstream(struct exchange *ex, uint64_t now_ms)
 {
+	ex->seen_ms = now_ms;
 	if (ex->up == NULL || ex->over) {
 		return;
 	}
@@ -683,6 +687,7 @@ exchange_on_upstream(struct exchange *ex, uint64_t now_ms)
 void
 exchange_pump(struct exchange *ex, uint64_t now_ms)
 {
+	ex->seen_ms = now_ms;
 	if (ex->up != NULL && ex->head_sent && !ex->over) {
 		pump(ex, now_ms);
 	}
@@ -691,6 +696,7 @@ exchange_pump(struct exchange *ex, uint64_t now_ms)
 void
 exchange_start(struct exchange *ex, uint64_t now_ms, int fresh)
 {
+	ex->seen_ms = now_ms;
 	ex->deadline_ms = now_ms + ex->gen->conf->total_timeout_ms;
 	route_plan_start(&ex->plan, ex->model);
 	server_busy(ex->sc);
@@ -701,6 +707,7 @@ exchange_start(struct exchange *ex, uint64_t now_ms, int fresh)
 void
 exchange_resume(struct exchange *ex, uint64_t now_ms)
 {
+	ex->seen_ms = now_ms;
 	if (ex->resolving && ex->up == NULL && !ex->over) {
 		next_attempt(ex, now_ms, 1);
 	}
@@ -709,6 +716,7 @@ exchange_resume(struct exchange *ex, uint64_t now_ms)
 void
 exchange_expire(struct exchange *ex, uint64_t now_ms)
 {
+	ex->seen_ms = now_ms;
 	if (ex->over) {
 		return;
 	}

@@ -65,6 +65,7 @@ struct exchange {
 	const char *cut;		/* the answer was cut: "upstream" */
 	int draining;			/* the client left; the rest is read for
 					 * its usage (disconnect drain) */
+	uint64_t seen_ms;		/* the time of its latest event */
 };
 
 /* A new exchange, or NULL (no memory). */

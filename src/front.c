@@ -317,8 +317,7 @@ on_head(struct client *cl, uint64_t now_ms)
 			}
 			return;
 		}
-		ok = !util_view_eq(path, "/v1/wallet") ||
-		    check_key(cl, now_ms) == 0;
+		ok = !local_needs_key(path) || check_key(cl, now_ms) == 0;
 	} else if (path_starts(path, "/admin/")) {
 		if (local_credit_target(path).n == 0) {
 			server_error(sc, 404, "not_found", "unknown path",

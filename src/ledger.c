@@ -229,6 +229,7 @@ ledger_open(struct ledger *l, const char *path, enum ledger_sync sync,
 	rp.allow_broken = allow_broken;
 	rp.path = l->path;
 	rp.tab = &l->tab;
+	rp.recent = 1;
 	memcpy(rp.cur, l->cur, sizeof rp.cur);
 	rp.cut = cut_torn;
 	rp.arg = l;
@@ -589,6 +590,7 @@ append_queued(void *arg, const char *q, size_t len,
 	rp.mode = LEDGER_REPLAY_OPEN;
 	rp.path = l->path;
 	rp.tab = &l->tab;
+	rp.recent = 1;
 	memcpy(rp.cur, l->cur, sizeof rp.cur);
 	for (i = k; i < n; i++) {
 		(void)ledger_rec_parse(q + ql->at[i], ql->len[i], &ql->rec,
@@ -696,6 +698,39 @@ ledger_commit(struct ledger *l)
 	return -1;
 }
 
+/* The charge among the wallet's recent ones (GET /v1/usage). Memory
+ * only: when there is none, /v1/usage misses it, the ledger does not. */
+static void
+recent_add(struct ledger_wallet *w, const char *ts,
+    const struct ledger_charge *c)
+{
+	struct ledger_recent_entry x;
+
+	memcpy(x.ts, ts, 24);
+	x.ts[24] = '\0';
+	snprintf(x.id, sizeof(x.id), "%.31s", c->id);
+	snprintf(x.model, sizeof(x.model), "%.63s", c->model);
+	x.in = c->in;
+	x.cached = c->cached;
+	x.cache_write = c->cache_write;
+	x.out = c->out;
+	x.usd_nano = c->usd_nano;
+	x.cur_nano = (int64_t)c->cur_nano;
+	x.ms = c->ms;
+	x.status = (uint16_t)c->status;
+	x.estimated = (uint8_t)c->estimated;
+	(void)ledger_recent_add(&w->recent, &x);
+}
+
+const struct ledger_recent *
+ledger_recent_of(const struct ledger *l, const char *wallet)
+{
+	const struct ledger_wallet *w = ledger_table_wallet_find(&l->tab,
+	    wallet);
+
+	return w != NULL ? w->recent : NULL;
+}
+
 int
 ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
     size_t errlen)
@@ -784,6 +819,7 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 	if (t != NULL) {
 		t->charged = 1;
 	}
+	recent_add(w, ts, c);
 	return 0;
 }
 

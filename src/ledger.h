@@ -58,6 +58,9 @@ struct ledger_charge {
 	uint64_t out;		/* output tokens */
 	const char *cut;	/* an estimate for an answer cut short: by
 				 * "client" or "upstream"; NULL */
+	uint32_t ms;		/* the request's duration, kept for
+				 * /v1/usage, not written (0xffffffff:
+				 * unknown) */
 	uint64_t usd_nano;	/* cost, from money_cost_usd_nano() */
 	uint64_t cur_nano;	/* debit, from money_convert(); <= INT64_MAX */
 	int estimated;		/* tokens were estimated, not reported */
@@ -217,6 +220,11 @@ void ledger_tick(struct ledger *l, uint64_t now_ms);
 /* Monotonic time at which ledger_tick() has work, or UINT64_MAX when none
  * is pending; for the loop's poll timeout. */
 uint64_t ledger_tick_due_ms(const struct ledger *l);
+
+/* The recent charges of wallet (ledger_recent.h), or NULL when it has
+ * none. Valid until the next charge. */
+const struct ledger_recent *ledger_recent_of(const struct ledger *l,
+    const char *wallet);
 
 /* Wallet balance in nano-units of the wallet currency; 0 for a wallet the
  * ledger has never seen. */

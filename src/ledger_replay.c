@@ -162,6 +162,29 @@ amount_ok(struct ledger_replay *rp, const struct ledger_rec *r,
 	return 1;
 }
 
+/* The charge among the wallet's recent ones (no duration: not in the
+ * ledger). */
+static int
+recent_add(struct ledger_wallet *w, const struct ledger_rec *r)
+{
+	struct ledger_recent_entry x;
+
+	memset(&x, 0, sizeof(x));
+	memcpy(x.ts, r->ts, 24);
+	snprintf(x.id, sizeof(x.id), "%.31s", r->id);
+	snprintf(x.model, sizeof(x.model), "%.63s", r->model);
+	x.in = r->in;
+	x.cached = r->cached;
+	x.cache_write = r->cache_write;
+	x.out = r->out;
+	x.usd_nano = r->usd_nano;
+	x.cur_nano = r->amount;
+	x.ms = LEDGER_RECENT_NO_MS;
+	x.status = (uint16_t)r->status;
+	x.estimated = (uint8_t)r->estimated;
+	return ledger_recent_add(&w->recent, &x);
+}
+
 int
 ledger_replay_apply(struct ledger_replay *rp, const struct ledger_rec *r,
     uint64_t line, char *err, size_t errlen)
@@ -193,6 +216,9 @@ ledger_replay_apply(struct ledger_replay *rp, const struct ledger_rec *r,
 		ledger_table_count_today(rp->tab, w, r->ts, r->amount, 0);
 		if (t != NULL) {
 			t->charged = 1;
+		}
+		if (rp->recent && recent_add(w, r) < 0) {
+			return util_errf(err, errlen, "out of memory");
 		}
 		if (rp->charged != NULL) {
 			return rp->charged(rp->arg, r, line, err, errlen);

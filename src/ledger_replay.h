@@ -43,6 +43,8 @@ struct ledger_replay {
 	struct ledger_table *tab;	/* borrowed: the state rebuilt */
 	char cur[4];		/* the currency, lower-case; "" takes the
 				 * first amount's */
+	int recent;		/* keep each wallet's recent charges (the
+				 * serving relay; verify and report don't) */
 	ledger_replay_fn *charged;	/* or NULL */
 	ledger_replay_cut_fn *cut;	/* OPEN only */
 	void *arg;		/* for charged() and cut() */

@@ -27,6 +27,7 @@ ledger_table_free(struct ledger_table *t)
 
 	for (i = 0; i < t->nwallets; i++) {
 		free(t->wallets[i].name);
+		free(t->wallets[i].recent);
 	}
 	for (i = 0; i < t->ntasks; i++) {
 		free(t->tasks[i].mem);

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ledger_recent.h"
+
 /* One wallet as the ledger knows it. Wallets that are no longer in the
  * config are kept: their history is still money. */
 struct ledger_wallet {
@@ -16,6 +18,8 @@ struct ledger_wallet {
 	int64_t balance_nano;	/* credits minus charges, wallet currency */
 	int64_t today_nano;	/* charged on the day ledger_table.today */
 	uint64_t today_requests;	/* charge lines on that day */
+	struct ledger_recent *recent;	/* owned: its last charges, or NULL
+					 * before its first */
 };
 
 /* An async (video) task: who created it and where it lives upstream. As

@@ -1,5 +1,7 @@
 /* local: the relay's own endpoints (see local.h). */
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -16,6 +18,53 @@
 #include "pool.h"
 #include "server.h"
 
+/* A growing string (the /v1/usage body). */
+struct sbuf {
+	char *p;
+	size_t n, cap;
+	int failed;
+};
+
+static void
+sb_init(struct sbuf *s, size_t cap)
+{
+	s->n = 0;
+	s->cap = 0;
+	s->failed = 0;
+	s->p = util_grow(NULL, &s->cap, cap, 1);
+	s->failed = s->p == NULL;
+}
+
+static void sb_add(struct sbuf *s, const char *fmt, ...) RELAY_PRINTF(2, 3);
+
+static void
+sb_add(struct sbuf *s, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	while (!s->failed) {
+		va_start(ap, fmt);
+		k = vsnprintf(s->p + s->n, s->cap - s->n, fmt, ap);
+		va_end(ap);
+		if (k < 0) {
+			s->failed = 1;
+		} else if ((size_t)k < s->cap - s->n) {
+			s->n += (size_t)k;
+			return;
+		} else {
+			char *p = util_grow(s->p, &s->cap, s->n + (size_t)k + 1,
+			    1);
+
+			if (p == NULL) {
+				s->failed = 1;
+			} else {
+				s->p = p;
+			}
+		}
+	}
+}
+
 /* Paths are compared with literals, lengths first. */
 #define path_is(v, lit) \
 	((v).n == sizeof(lit) - 1 && memcmp((v).p, (lit), sizeof(lit) - 1) == 0)
@@ -25,7 +74,42 @@ local_is_endpoint(struct view p)
 {
 	return path_is(p, "/") || path_is(p, "/healthz") ||
 	    path_is(p, "/metrics") || path_is(p, "/v1/models") ||
-	    path_is(p, "/v1/wallet");
+	    path_is(p, "/v1/wallet") || path_is(p, "/v1/usage");
+}
+
+int
+local_needs_key(struct view p)
+{
+	return path_is(p, "/v1/wallet") || path_is(p, "/v1/usage");
+}
+
+/* The wallet's overdraft in the config (0 for "default" in open mode). */
+static uint64_t
+overdraft_of(const struct conf *c, const char *w)
+{
+	size_t i;
+
+	for (i = 0; i < c->nwallets; i++) {
+		if (strcmp(c->wallets[i].name, w) == 0) {
+			return c->wallets[i].overdraft_nano;
+		}
+	}
+	return 0;
+}
+
+/* amount (wallet currency) in USD at the configured rate, exact to the
+ * nano and rounded half-even, as a decimal string. */
+static void
+usd_of(const struct conf *c, int64_t amount, char *out, size_t cap)
+{
+	uint64_t a = amount < 0 ? (uint64_t)0 - (uint64_t)amount :
+	    (uint64_t)amount, usd = 0;
+
+	if (money_convert(a, c->rate_den, c->rate_num, &usd) < 0) {
+		usd = 0;
+	}
+	out[0] = '-';
+	money_format_trim((int64_t)usd, out + (amount < 0), cap - 1);
 }
 
 static void
@@ -34,28 +118,113 @@ serve_wallet(struct server_conn *sc, const struct conf *c, const char *w,
 {
 	struct ledger *l = billing_ledger();
 	int64_t bal = ledger_balance(l, w), today_nano = 0;
-	uint64_t requests = 0, usd_abs = 0, abs_bal;
+	uint64_t requests = 0;
 	char today[16], b[MONEY_FMT_MAX], u[MONEY_FMT_MAX + 1], body[768];
+	char od[MONEY_FMT_MAX];
 	int n;
 
 	clock_today(today, sizeof(today));
 	ledger_today(l, w, today, &today_nano, &requests);
 	money_format_trim(bal, b, sizeof(b));
-	/* USD = balance / rate, exact to the nano and rounded half-even. */
-	abs_bal = bal < 0 ? (uint64_t)0 - (uint64_t)bal : (uint64_t)bal;
-	if (money_convert(abs_bal, c->rate_den, c->rate_num, &usd_abs) < 0) {
-		usd_abs = 0;
-	}
-	u[0] = '-';
-	money_format_trim((int64_t)usd_abs, u + (bal < 0), sizeof(u) - 1);
+	usd_of(c, bal, u, sizeof(u));
+	money_format((int64_t)overdraft_of(c, w), 2, od, sizeof(od));
 	n = snprintf(body, sizeof(body), "{\"wallet\":\"%s\",\"currency\":\"%s\","
 	    "\"balance\":\"%s\",\"balance_nano\":%lld,\"balance_usd\":\"%s\","
 	    "\"held_nano\":%lld,\"today\":{\"charged_nano\":%lld,"
-	    "\"requests\":%llu}}\n", w, c->currency, b, (long long)bal, u,
-	    (long long)billing_held(w), (long long)today_nano,
-	    (unsigned long long)requests);
+	    "\"requests\":%llu},\"overdraft\":\"%s\"}\n", w, c->currency, b,
+	    (long long)bal, u, (long long)billing_held(w),
+	    (long long)today_nano, (unsigned long long)requests, od);
 	server_respond(sc, 200, "application/json", NULL, body, (size_t)n, 0,
 	    now_ms);
+}
+
+/* N of "?limit=N" (1..LEDGER_RECENT_MAX; the most when absent or
+ * bad). */
+static size_t
+usage_limit(struct view q)
+{
+	static const char key[] = "limit=";
+	size_t i, k = sizeof(key) - 1, j;
+	uint64_t v;
+
+	for (i = 0; i + k <= q.n; i++) {
+		if ((i == 0 || q.p[i - 1] == '?' || q.p[i - 1] == '&') &&
+		    memcmp(q.p + i, key, k) == 0) {
+			for (j = i + k; j < q.n && q.p[j] != '&'; j++) {
+			}
+			if (util_parse_u64(q.p + i + k, j - i - k, &v) == 0 &&
+			    v >= 1 && v < LEDGER_RECENT_MAX) {
+				return (size_t)v;
+			}
+		}
+	}
+	return LEDGER_RECENT_MAX;
+}
+
+/* One recent charge as a JSON object. */
+static void
+usage_entry(struct sbuf *s, const struct conf *c,
+    const struct ledger_recent_entry *x)
+{
+	char cost[MONEY_FMT_MAX], usd[MONEY_FMT_MAX], ms[16];
+
+	money_format_trim(x->cur_nano, cost, sizeof(cost));
+	money_format_trim((int64_t)x->usd_nano, usd, sizeof(usd));
+	if (x->ms == LEDGER_RECENT_NO_MS) {
+		snprintf(ms, sizeof(ms), "null");
+	} else {
+		snprintf(ms, sizeof(ms), "%lu", (unsigned long)x->ms);
+	}
+	(void)c;
+	sb_add(s, "{\"ts\":\"%s\",\"id\":\"%s\",\"model\":\"%s\","
+	    "\"in\":%llu,\"cached\":%llu,\"cache_write\":%llu,\"out\":%llu,"
+	    "\"cost\":\"%s\",\"cost_usd\":\"%s\",\"status\":%u,\"ms\":%s,"
+	    "\"estimated\":%s}", x->ts, x->id, x->model,
+	    (unsigned long long)x->in, (unsigned long long)x->cached,
+	    (unsigned long long)x->cache_write, (unsigned long long)x->out,
+	    cost, usd, (unsigned)x->status, ms, x->estimated ? "true" : "false");
+}
+
+/* GET /v1/usage?limit=N: the caller's own recent charges, newest first,
+ * and the spend of the last 14 UTC days, oldest first (SPEC §11). */
+static void
+serve_usage(struct server_conn *sc, const struct conf *c, const char *w,
+    uint64_t now_ms)
+{
+	const struct ledger_recent *r = ledger_recent_of(billing_ledger(), w);
+	const struct ledger_recent_entry *x;
+	struct sbuf s;
+	size_t limit = usage_limit(sc->req.query), k;
+	char today[16], day[11], cost[MONEY_FMT_MAX];
+	int64_t nano;
+	uint32_t reqs;
+	unsigned d;
+
+	sb_init(&s, 4096);
+	clock_today(today, sizeof(today));
+	sb_add(&s, "{\"wallet\":\"%s\",\"currency\":\"%s\",\"requests\":[",
+	    w, c->currency);
+	for (k = 0; k < limit && (x = ledger_recent_get(r, k)) != NULL; k++) {
+		sb_add(&s, k ? "," : "");
+		usage_entry(&s, c, x);
+	}
+	sb_add(&s, "],\"days\":[");
+	for (d = LEDGER_RECENT_DAYS; d-- > 0;) {
+		ledger_recent_day(r, today, d, &nano, &reqs);
+		ledger_recent_day_before(today, d, day);
+		money_format_trim(nano, cost, sizeof(cost));
+		sb_add(&s, "%s{\"day\":\"%s\",\"cost\":\"%s\",\"requests\":%lu}",
+		    d + 1 == LEDGER_RECENT_DAYS ? "" : ",", day, cost,
+		    (unsigned long)reqs);
+	}
+	sb_add(&s, "]}\n");
+	if (s.failed) {
+		server_error(sc, 503, "server_busy", "out of memory", now_ms);
+	} else {
+		server_respond(sc, 200, "application/json", NULL, s.p, s.n, 0,
+		    now_ms);
+	}
+	free(s.p);
 }
 
 static void
@@ -92,6 +261,8 @@ local_serve(struct server_conn *sc, const struct conf *c, const char *wallet,
 		    g->models_json, g->models_len, 1, now_ms);
 	} else if (path_is(path, "/v1/wallet")) {
 		serve_wallet(sc, c, wallet, now_ms);
+	} else if (path_is(path, "/v1/usage")) {
+		serve_usage(sc, c, wallet, now_ms);
 	} else if (path_is(path, "/")) {
 		server_respond(sc, 200, "text/html; charset=utf-8", NULL,
 		    api_console_html, api_console_len, 1, now_ms);

@@ -12,6 +12,9 @@ struct server_conn;
 /* 1 when path is one of the local GET endpoints. */
 int local_is_endpoint(struct view path);
 
+/* 1 for the local endpoints that need the caller's key (its wallet). */
+int local_needs_key(struct view path);
+
 /* Answer a local GET endpoint under config c. wallet names the caller's
  * wallet (for /v1/wallet; "default" in open mode). */
 void local_serve(struct server_conn *sc, const struct conf *c,

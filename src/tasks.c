@@ -177,6 +177,7 @@ tasks_settle(const char *id, const struct conf *c, const char *req_id,
 	ch.route = t->route;
 	ch.cred = t->cred != NULL && t->cred[0] != '\0' ? t->cred : NULL;
 	ch.status = status;
+	ch.ms = LEDGER_RECENT_NO_MS;
 	if (ledger_charge(billing_ledger(), &ch, err, sizeof(err)) < 0) {
 		log_error("task %s: ledger write failed: %s", t->id, err);
 		return;

@@ -107,7 +107,7 @@ FUZZ_MODULES="util sha256 log clock http http_chunked json conf conf_directives 
 VERSION=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' Makefile)
 # The ledger's parts besides ledger.c (fuzz_ledger reaches ledger_report).
 FUZZ_MODULES="$FUZZ_MODULES ledger_rec ledger_table ledger_sync ledger_queue
- ledger_replay ledger_report"
+ ledger_replay ledger_report ledger_recent"
 
 COMMON="-std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1
  -fno-omit-frame-pointer -Wall -Wextra -Wno-missing-prototypes

@@ -3,6 +3,7 @@ wallets, holds and 402, the hash-chained ledger, crash and tamper."""
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -557,3 +558,43 @@ def test_disconnect_drain_charges_the_providers_usage(env):
             assert c['out'] < 34, c
         r.stop()
         m.stop()
+
+
+def test_usage_lists_the_callers_recent_charges_and_14_days(env):
+    # GET /v1/usage (SPEC §11): the caller's own charges, newest first,
+    # with tokens, cost and duration, and the spend of the last 14 UTC
+    # days; rebuilt from the ledger after a restart (durations unknown).
+    m, r = start(env, overdraft='100')
+    assert credit(r, '50.00').status == 200
+    ids = []
+    for mt in (10, 20, 30):
+        res = chat(r, {'model': 'gpt-5.2', 'messages': [], 'max_tokens': mt})
+        assert res.status == 200, res.body
+        ids.append(res.header('x-request-id'))
+    res = http('127.0.0.1', r.port, 'GET', '/v1/usage?limit=2', None,
+               {'Authorization': 'Bearer ' + KEY})
+    assert res.status == 200, res.body
+    d = res.json()
+    assert d['wallet'] == 'acme' and d['currency'] == 'CNY'
+    assert [x['id'] for x in d['requests']] == [ids[2], ids[1]], d['requests']
+    x = d['requests'][0]
+    usd = Decimal(12 * 1750 + 34 * 14000) / Decimal(10**9)
+    cny = (usd * Decimal('7.2')).quantize(Decimal('0.000000001'), rounding=ROUND_HALF_EVEN)
+    assert (x['model'], x['in'], x['cached'], x['cache_write'], x['out'], x['status'],
+            x['estimated']) == ('gpt-5.2', 12, 0, 0, 34, 200, False), x
+    assert Decimal(x['cost']) == cny and Decimal(x['cost_usd']) == usd, x
+    assert isinstance(x['ms'], int) and x['ms'] >= 0, x
+    assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z', x['ts']), x
+    days = d['days']
+    assert len(days) == 14 and days[-1]['day'] == time.strftime('%Y-%m-%d', time.gmtime())
+    assert days[-1]['requests'] == 3 and Decimal(days[-1]['cost']) == 3 * cny, days[-1]
+    assert all(x['requests'] == 0 for x in days[:-1])
+    assert http('127.0.0.1', r.port, 'GET', '/v1/usage').status == 401
+    # after a restart: the same charges from the ledger, durations unknown
+    r.stop()
+    r2 = env.start_relay(conf(m.port, overdraft='100'), env={'MOCK_KEY_1': 'sk-up'})
+    d2 = http('127.0.0.1', r2.port, 'GET', '/v1/usage', None,
+              {'Authorization': 'Bearer ' + KEY}).json()
+    assert [x['id'] for x in d2['requests']] == ids[::-1]
+    assert all(x['ms'] is None for x in d2['requests'])
+    assert d2['days'][-1]['requests'] == 3

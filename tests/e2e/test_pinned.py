@@ -650,7 +650,8 @@ def wallet_body(balance, held, charged, requests):
     if balance < 0:
         usd_s = '-' + usd_s
     return ('{"wallet":"acme","currency":"CNY","balance":"%s","balance_nano":%d,'
-            '"balance_usd":"%s","held_nano":%d,"today":{"charged_nano":%d,"requests":%d}}\n' % (
+            '"balance_usd":"%s","held_nano":%d,"today":{"charged_nano":%d,"requests":%d},'
+            '"overdraft":"0.00"}\n' % (
                 fmt_trim(balance), balance, usd_s, held, charged, requests)).encode()
 
 

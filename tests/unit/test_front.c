@@ -475,11 +475,12 @@ test_local(const struct conf *c)
 	consume(&k);
 	request(&k, get("/v1/wallet", ACME));
 	ok_str(plain(k.buf, got, sizeof(got)), "HTTP/1.1 200 OK\r\n"
-	    "Content-Type: application/json\r\nContent-Length: 163\r\n"
+	    "Content-Type: application/json\r\nContent-Length: 182\r\n"
 	    "x-request-id: ID\r\n\r\n{\"wallet\":\"acme\",\"currency\":\"CNY\","
 	    "\"balance\":\"99.50\",\"balance_nano\":99500000000,"
 	    "\"balance_usd\":\"13.819444444\",\"held_nano\":0,\"today\":"
-	    "{\"charged_nano\":0,\"requests\":0}}\n", "/v1/wallet");
+	    "{\"charged_nano\":0,\"requests\":0},\"overdraft\":\"0.00\"}\n",
+	    "/v1/wallet");
 
 	/* /metrics: Prometheus text. */
 	consume(&k);
