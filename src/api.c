@@ -51,8 +51,45 @@ price_json(const char *text)
 	return strcmp(text, "-") == 0 ? "null" : text;
 }
 
+/* One catalog entry: OpenAI's model object plus family, modality and
+ * pricing; Anthropic's model object when anthropic. */
+static void
+model_entry(struct sbuf *s, const struct conf_model *m, int anthropic)
+{
+	if (anthropic) {
+		sb_add(s, "{\"type\":\"model\",\"id\":\"%s\","
+		    "\"display_name\":\"%s\",\"created_at\":"
+		    "\"1970-01-01T00:00:00Z\"}", m->alias, m->alias);
+		return;
+	}
+	sb_add(s, "{\"id\":\"%s\",\"object\":\"model\",\"created\":0,"
+	    "\"owned_by\":\"relay\",", m->alias);
+	sb_add(s, "\"family\":\"%s\",\"modality\":\"%s\",", m->family,
+	    conf_modality_name(m->modality));
+	sb_add(s, "\"pricing\":{\"input_usd_per_1m\":%s,"
+	    "\"output_usd_per_1m\":%s,", price_json(m->in_text),
+	    price_json(m->out_text));
+	/* null: not priced apart (they cost the input price). */
+	sb_add(s, "\"cached_input_usd_per_1m\":%s,"
+	    "\"cache_write_usd_per_1m\":%s}}",
+	    m->cached_text ? price_json(m->cached_text) : "null",
+	    m->cache_write_text ? price_json(m->cache_write_text) : "null");
+}
+
+/* The finished string, or NULL when an append failed. */
+static char *
+sb_done(struct sbuf *s, size_t *len)
+{
+	if (s->failed) {
+		free(s->p);
+		return NULL;
+	}
+	*len = s->n;
+	return s->p;
+}
+
 char *
-api_models_json(const struct conf *c, size_t *len)
+api_models_json(const struct conf *c, int anthropic, size_t *len)
 {
 	struct sbuf s = { NULL, 0, 0, 0 };
 	size_t i;
@@ -61,32 +98,37 @@ api_models_json(const struct conf *c, size_t *len)
 	if (s.p == NULL) {
 		return NULL;
 	}
-	sb_add(&s, "{\"object\":\"list\",\"data\":[");
+	sb_add(&s, anthropic ? "{\"data\":[" : "{\"object\":\"list\","
+	    "\"data\":[");
 	for (i = 0; i < c->nmodels; i++) {
-		const struct conf_model *m = &c->models[i];
-
-		sb_add(&s, "%s{\"id\":\"%s\",\"object\":\"model\","
-		    "\"created\":0,\"owned_by\":\"relay\",", i ? "," : "",
-		    m->alias);
-		sb_add(&s, "\"family\":\"%s\",\"modality\":\"%s\",", m->family,
-		    conf_modality_name(m->modality));
-		sb_add(&s, "\"pricing\":{\"input_usd_per_1m\":%s,"
-		    "\"output_usd_per_1m\":%s,", price_json(m->in_text),
-		    price_json(m->out_text));
-		/* null: not priced apart (they cost the input price). */
-		sb_add(&s, "\"cached_input_usd_per_1m\":%s,"
-		    "\"cache_write_usd_per_1m\":%s}}",
-		    m->cached_text ? price_json(m->cached_text) : "null",
-		    m->cache_write_text ? price_json(m->cache_write_text) :
-		    "null");
+		sb_add(&s, "%s", i ? "," : "");
+		model_entry(&s, &c->models[i], anthropic);
 	}
-	sb_add(&s, "]}\n");
-	if (s.failed) {
-		free(s.p);
+	if (anthropic) {
+		/* One page: the whole catalog. */
+		sb_add(&s, "],\"has_more\":false,\"first_id\":");
+		sb_add(&s, c->nmodels ? "\"%s\",\"last_id\":\"%s\"}\n" :
+		    "null,\"last_id\":null}\n%s%s", c->nmodels ?
+		    c->models[0].alias : "", c->nmodels ?
+		    c->models[c->nmodels - 1].alias : "");
+	} else {
+		sb_add(&s, "]}\n");
+	}
+	return sb_done(&s, len);
+}
+
+char *
+api_model_json(const struct conf_model *m, int anthropic, size_t *len)
+{
+	struct sbuf s = { NULL, 0, 0, 0 };
+
+	s.p = util_grow(NULL, &s.cap, 512, 1);
+	if (s.p == NULL) {
 		return NULL;
 	}
-	*len = s.n;
-	return s.p;
+	model_entry(&s, m, anthropic);
+	sb_add(&s, "\n");
+	return sb_done(&s, len);
 }
 
 static size_t

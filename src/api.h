@@ -6,9 +6,17 @@
 
 struct conf;
 
-/* GET /v1/models body (OpenAI list shape plus family, modality, pricing).
+struct conf_model;
+
+/* GET /v1/models body: OpenAI's list shape plus family, modality,
+ * pricing; or Anthropic's (anthropic: the caller sent anthropic-version).
  * Returns a malloc'd string and its length, or NULL. */
-char *api_models_json(const struct conf *c, size_t *len);
+char *api_models_json(const struct conf *c, int anthropic, size_t *len);
+
+/* GET /v1/models/<alias> body: the catalog entry of m, in the same two
+ * shapes. A malloc'd string and its length, or NULL. */
+char *api_model_json(const struct conf_model *m, int anthropic,
+    size_t *len);
 
 /* The developer console (GET /). */
 extern const char api_console_html[];

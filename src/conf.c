@@ -394,6 +394,71 @@ cmp_model(const void *a, const void *b)
 	    ((const struct conf_model *)b)->alias);
 }
 
+/* The line of the first use of directive name. */
+static int
+directive_line(const struct parser *ps, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < conf_ndirectives; i++) {
+		if (strcmp(conf_directives[i].name, name) == 0) {
+			return ps->first[i];
+		}
+	}
+	return 0;
+}
+
+/* One model per provider for calls that name none (SPEC §9): its one
+ * route reaches the provider with the path as the client gave it; and
+ * the passthrough provider by name. */
+static int
+finish_direct(struct parser *ps)
+{
+	struct conf *c = ps->c;
+	struct conf_model *m;
+	long pi;
+	size_t i;
+
+	c->passthrough = SIZE_MAX;
+	if (c->passthrough_name != NULL) {
+		pi = conf_find_provider(c, c->passthrough_name,
+		    strlen(c->passthrough_name));
+		if (pi < 0) {
+			ps->line = directive_line(ps, "passthrough");
+			return conf_perr(ps, "passthrough names undefined "
+			    "provider '%s'", c->passthrough_name);
+		}
+		c->passthrough = (size_t)pi;
+	}
+	if (c->nproviders == 0) {
+		return 0;
+	}
+	if ((c->direct = calloc(c->nproviders, sizeof *c->direct)) == NULL) {
+		return conf_perr(ps, "out of memory");
+	}
+	for (i = 0; i < c->nproviders; i++) {
+		m = &c->direct[i];
+		m->direct = 1;
+		m->in_nano_usd = m->out_nano_usd = CONF_PRICE_NONE;
+		m->cached_nano_usd = m->cache_write_nano_usd = CONF_PRICE_NONE;
+		if ((m->routes = calloc(1, sizeof *m->routes)) == NULL) {
+			return conf_perr(ps, "out of memory");
+		}
+		m->nroutes = 1;
+		m->routes[0].provider = i;
+		if ((m->alias = conf_dups(ps, c->providers[i].name)) == NULL ||
+		    (m->family = conf_dups(ps, "")) == NULL ||
+		    (m->in_text = conf_dups(ps, "-")) == NULL ||
+		    (m->out_text = conf_dups(ps, "-")) == NULL ||
+		    (m->routes[0].upstream_model = conf_dups(ps, "")) == NULL ||
+		    (m->routes[0].text = conf_dups(ps, c->providers[i].name)) ==
+		    NULL) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Whole-file checks, after the last line. */
 static int
 finish(struct parser *ps)
@@ -444,7 +509,7 @@ finish(struct parser *ps)
 	if (c->nmodels > 1) {
 		qsort(c->models, c->nmodels, sizeof *c->models, cmp_model);
 	}
-	return 0;
+	return finish_direct(ps);
 }
 
 /* What a config that does not say otherwise gets (SPEC §2); the strings
@@ -466,6 +531,8 @@ static const struct conf defaults = {
 	.idle_timeout_ms = 300000,
 	.total_timeout_ms = 600000,
 	.body_timeout_ms = 60000,
+	.affinity_days = 30,
+	.affinity_max = 100000,
 	.max_body = 32u << 20,
 	.max_header = 16u << 10,
 	.max_conns = 4096,
@@ -587,11 +654,28 @@ conf_load_default(char *err, size_t errlen)
 	    err, errlen);
 }
 
+static void
+free_model(struct conf_model *m)
+{
+	size_t j;
+
+	free(m->alias);
+	free(m->family);
+	free(m->in_text);
+	free(m->out_text);
+	free(m->cached_text);
+	free(m->cache_write_text);
+	for (j = 0; m->routes != NULL && j < m->nroutes; j++) {
+		free(m->routes[j].text);
+		free(m->routes[j].upstream_model);
+	}
+	free(m->routes);
+}
+
 void
 conf_free(struct conf *c)
 {
 	struct conf_provider *pr;
-	struct conf_model *m;
 	size_t i, j;
 
 	if (c == NULL) {
@@ -626,20 +710,14 @@ conf_free(struct conf *c)
 	}
 	free(c->providers);
 	for (i = 0; i < c->nmodels; i++) {
-		m = &c->models[i];
-		free(m->alias);
-		free(m->family);
-		free(m->in_text);
-		free(m->out_text);
-		free(m->cached_text);
-		free(m->cache_write_text);
-		for (j = 0; j < m->nroutes; j++) {
-			free(m->routes[j].text);
-			free(m->routes[j].upstream_model);
-		}
-		free(m->routes);
+		free_model(&c->models[i]);
 	}
 	free(c->models);
+	for (i = 0; c->direct != NULL && i < c->nproviders; i++) {
+		free_model(&c->direct[i]);
+	}
+	free(c->direct);
+	free(c->passthrough_name);
 	for (i = 0; i < c->nwallets; i++) {
 		free(c->wallets[i].name);
 		free(c->wallets[i].key_hashes);

@@ -92,6 +92,8 @@ struct conf_model {
 	struct conf_route *routes;	/* owned array, priority order */
 	size_t nroutes;
 	int line;
+	int direct;		/* one of conf.direct: a provider reached
+				 * without a model (no price, no catalog) */
 };
 
 struct conf_wallet {
@@ -151,6 +153,18 @@ struct conf {
 	size_t nproviders;
 	struct conf_model *models;	/* owned array, sorted by alias */
 	size_t nmodels;
+	struct conf_model *direct;	/* owned, one per provider: its one
+					 * route reaches the provider as is,
+					 * for calls that name no model
+					 * (objects, passthrough; SPEC §9) */
+	size_t passthrough;	/* passthrough PROVIDER: where calls without
+				 * a model go when no recorded object
+				 * decides; SIZE_MAX when not set */
+	char *passthrough_name;	/* owned; as written, until finish() */
+	uint64_t affinity_days;	/* affinity days=: objects are forgotten
+				 * this long after their creation (30) */
+	uint64_t affinity_max;	/* affinity max=: at most this many kept
+				 * (100000); the oldest settled go first */
 	struct conf_wallet *wallets;	/* owned array; none means open mode */
 	size_t nwallets;
 

@@ -335,6 +335,34 @@ do_metrics(struct parser *ps, char **w, size_t nw)
 	return 0;
 }
 
+/* passthrough PROVIDER (checked against the providers at the end) */
+static int
+do_passthrough(struct parser *ps, char **w, size_t nw)
+{
+	if (nw != 2 || strchr(w[1], '=') != NULL) {
+		return conf_perr(ps, "passthrough is written passthrough "
+		    "PROVIDER");
+	}
+	ps->c->passthrough_name = conf_dups(ps, w[1]);
+	return ps->c->passthrough_name != NULL ? 0 : -1;
+}
+
+/* affinity days=N max=N */
+static int
+do_affinity(struct parser *ps, char **w, size_t nw)
+{
+	struct opt o[] = { { "days", OPT_ONE, NULL }, { "max", OPT_ONE,
+	    NULL } };
+
+	if (conf_scan_opts(ps, w, 1, nw, o, 2) < 0 ||
+	    conf_opt_count(ps, &o[0], 1, 3650, &ps->c->affinity_days) < 0 ||
+	    conf_opt_count(ps, &o[1], 1, 10000000, &ps->c->affinity_max) <
+	    0) {
+		return -1;
+	}
+	return 0;
+}
+
 /* ca_file PATH */
 static int
 do_ca_file(struct parser *ps, char **w, size_t nw)
@@ -969,6 +997,8 @@ const struct conf_directive conf_directives[] = {
 	{ "wallet", do_wallet, 0 },
 	{ "disconnect", do_disconnect, 1 },
 	{ "metrics", do_metrics, 1 },
+	{ "passthrough", do_passthrough, 1 },
+	{ "affinity", do_affinity, 1 },
 };
 
 const size_t conf_ndirectives = sizeof conf_directives /

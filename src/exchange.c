@@ -247,8 +247,9 @@ fail_all(struct exchange *ex, uint64_t now_ms)
 	if (secs < 1) {
 		secs = 1;
 	}
-	snprintf(msg, sizeof(msg), "no upstream could answer for model '%s' "
-	    "(%u attempt%s): %s", ex->model->alias, ex->attempts,
+	snprintf(msg, sizeof(msg), "no upstream could answer for %s '%s' "
+	    "(%u attempt%s): %s", ex->model->direct ? "provider" : "model",
+	    ex->model->alias, ex->attempts,
 	    ex->attempts == 1 ? "" : "s", ex->log_len ? ex->log :
 	    "no candidate");
 	snprintf(extra, sizeof(extra), "Retry-After: %lu\r\nx-relay-attempts: "
@@ -277,10 +278,13 @@ build_request(struct exchange *ex, struct iovec *iov)
 	struct rewrite_edit edits[2], tmp;
 	const struct view *mval;
 
-	if (model >= c->nmodels || ex->route >= ex->model->nroutes) {
+	if (ex->model->direct) {
+		mval = NULL;
+	} else if (model >= c->nmodels || ex->route >= ex->model->nroutes) {
 		return -1;	/* not this generation's model */
+	} else {
+		mval = &g->model_value[model][ex->route];
 	}
-	mval = &g->model_value[model][ex->route];
 	memset(&w, 0, sizeof(w));
 	w.method = rq->head.method;
 	w.base_path.p = c->providers[r->provider].path;
@@ -296,12 +300,14 @@ build_request(struct exchange *ex, struct iovec *iov)
 	w.body_len = rq->body_len;
 	edits[0].off = ex->jr.model_off;
 	edits[0].del = ex->jr.model_len;
-	edits[0].ins = mval->p;
-	edits[0].ins_len = mval->n;
+	edits[0].ins = mval != NULL ? mval->p : NULL;
+	edits[0].ins_len = mval != NULL ? mval->n : 0;
 	w.edits = edits;
-	w.nedits = ex->pinned ? 0 : 1;	/* a task read has no body to edit */
+	/* A call without a model (on an object, passthrough) is sent as the
+	 * client wrote it. */
+	w.nedits = ex->model->direct ? 0 : 1;
 	ex->body.drop_usage = 0;
-	if (!ex->pinned && rewrite_usage_edit(&ex->jr, w.body, rq->path,
+	if (!ex->model->direct && rewrite_usage_edit(&ex->jr, w.body, rq->path,
 	    &edits[1])) {
 		ex->body.drop_usage = 1;
 		w.nedits = 2;
@@ -437,8 +443,9 @@ finish(struct exchange *ex, uint64_t now_ms)
 
 	stream_finish(s);
 	if (ex->status >= 200 && ex->status < 300) {
-		if (ex->task_create) {
-			tasks_record(sc->req.id, &s->doc, ex->wallet,
+		if (ex->record) {
+			tasks_record(sc->req.id, &s->doc, ex->record_kind,
+			    ex->wallet, ex->model->direct ? NULL :
 			    ex->model->alias, route_text(ex), ex->cred ==
 			    SIZE_MAX ? NULL : cred_label(ex));
 		} else if (ex->task_id[0] != '\0') {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "json.h"
+#include "ledger_rec.h"
 #include "route.h"
 #include "stream.h"
 
@@ -53,11 +54,14 @@ struct exchange {
 	uint64_t est_in, est_out;	/* the hold's token estimate */
 	int settled;			/* hold released, charge written */
 	int resolving;			/* waiting for DNS for this candidate */
-	int pinned;			/* one fixed candidate (a task's own
+	int pinned;			/* one fixed candidate (an object's own
 					 * provider and credential) */
-	int no_charge;			/* settled elsewhere (tasks) */
-	int task_create;		/* POST .../contents/generations/tasks */
-	char task_id[EXCHANGE_TASK_ID_MAX];	/* GET/DELETE of this task */
+	int no_charge;			/* free, or settled elsewhere (tasks) */
+	int record;			/* a 2xx answer creates an object to
+					 * record (tasks_record()) */
+	enum ledger_obj_kind record_kind;	/* ... of this kind */
+	char task_id[EXCHANGE_TASK_ID_MAX];	/* a call on this recorded
+					 * object: its answer may settle it */
 	char *log;			/* owned, lazily: the attempt list a 503
 					 * shows */
 	size_t log_len;

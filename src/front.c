@@ -274,8 +274,50 @@ open_mode_refusal(const struct http_request *h)
 	return NULL;
 }
 
-/* Decide on the head alone: path, method, key (SPEC §7: 100 Continue only
- * once these are accepted). */
+/* 405 with the methods this path accepts (SPEC §9). */
+static void
+not_allowed(struct server_conn *sc, const char *allow, uint64_t now_ms)
+{
+	char msg[64], extra[64];
+
+	snprintf(msg, sizeof(msg), "use %s for this path", allow);
+	snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+	server_error_with(sc, 405, "method_not_allowed", msg, extra, now_ms);
+}
+
+enum body_kind { BODY_NONE, BODY_JSON, BODY_MULTIPART, BODY_OTHER };
+
+/* What the request body is, by its Content-Type (SPEC §9): none, JSON
+ * (application/json, any +json type, no type at all, or curl -d's
+ * default application/x-www-form-urlencoded, which no provider API uses:
+ * read as JSON, as other relays do), multipart form data, or something
+ * the relay does not relay. */
+static enum body_kind
+body_kind(const struct http_request *h)
+{
+	struct view ct = rewrite_find_header(h->headers, h->nheaders,
+	    "content-type");
+	size_t n;
+
+	if (!h->chunked && h->content_length == 0) {
+		return BODY_NONE;
+	}
+	for (n = 0; n < ct.n && ct.p[n] != ';' && ct.p[n] != ' ' &&
+	    ct.p[n] != '\t'; n++) {
+	}
+	ct.n = n;
+	if (ct.n == 0 || VIEW_IEQ(ct, "application/json") ||
+	    VIEW_IEQ(ct, "application/x-www-form-urlencoded") ||
+	    (ct.n > 5 && util_mem_ieq(ct.p + ct.n - 5, "+json", 5) &&
+	    util_mem_ieq(ct.p, "application/", 12))) {
+		return BODY_JSON;
+	}
+	return VIEW_IEQ(ct, "multipart/form-data") ? BODY_MULTIPART :
+	    BODY_OTHER;
+}
+
+/* Decide on the head alone: path, method, key, body type (SPEC §7: 100
+ * Continue only once these are accepted). */
 static void
 on_head(struct client *cl, uint64_t now_ms)
 {
@@ -284,6 +326,7 @@ on_head(struct client *cl, uint64_t now_ms)
 	struct view path = sc->req.path;
 	int get = util_view_eq(h->method, "GET");
 	int post = util_view_eq(h->method, "POST");
+	int del = util_view_eq(h->method, "DELETE");
 	const char *why;
 	int ok;
 
@@ -298,10 +341,13 @@ on_head(struct client *cl, uint64_t now_ms)
 		server_error(sc, 403, "forbidden", why, now_ms);
 		return;
 	}
-	if (local_is_endpoint(path)) {
+	if (local_model_alias(path).n > 0 && del) {
+		/* Deleting a fine-tuned model is the provider's business. */
+		ok = check_key(cl, now_ms) == 0;
+	} else if (local_is_endpoint(path)) {
 		if (!get) {
-			server_error(sc, 405, "method_not_allowed",
-			    "use GET for this path", now_ms);
+			not_allowed(sc, local_model_alias(path).n > 0 ?
+			    "GET, DELETE" : "GET", now_ms);
 			return;
 		}
 		if (h->chunked || h->content_length > 0) {
@@ -325,23 +371,30 @@ on_head(struct client *cl, uint64_t now_ms)
 			return;
 		}
 		if (!post) {
-			server_error(sc, 405, "method_not_allowed",
-			    "use POST for this path", now_ms);
+			not_allowed(sc, "POST", now_ms);
 			return;
 		}
 		ok = check_admin(sc, cl->conf, now_ms) == 0;
 	} else if (!path_starts(path, "/v1/")) {
 		server_error(sc, 404, "not_found", "unknown path", now_ms);
 		return;
-	} else if (path_starts(path, TASKS_PATH "/") && (get ||
-	    util_view_eq(h->method, "DELETE"))) {
-		ok = check_key(cl, now_ms) == 0;
-	} else if (!post) {
-		server_error(sc, 405, "method_not_allowed",
-		    "use POST for this path", now_ms);
+	} else if (!post && !get && !del) {
+		not_allowed(sc, "GET, POST, DELETE", now_ms);
 		return;
 	} else {
 		ok = check_key(cl, now_ms) == 0;
+		if (ok && body_kind(h) == BODY_OTHER) {
+			server_error(sc, 415, "unsupported_media_type", "the "
+			    "relay takes JSON (Content-Type: application/json) "
+			    "or multipart/form-data request bodies", now_ms);
+			return;
+		}
+		if (ok && body_kind(h) == BODY_MULTIPART) {
+			server_error(sc, 415, "unsupported_media_type",
+			    "multipart/form-data bodies are not relayed yet",
+			    now_ms);
+			return;
+		}
 	}
 	if (ok) {
 		server_accept_head(sc, now_ms);
@@ -372,47 +425,106 @@ take_exchange(struct client *cl, const struct conf_model *m, uint64_t now_ms)
 	return ex;
 }
 
-/* GET or DELETE of a task: to the provider and credential that made it. */
-static void
-start_task_read(struct client *cl, uint64_t now_ms)
+/* A call on a recorded object (SPEC §9): to the provider and credential
+ * that made it, never charged (its answer may settle a task or a
+ * background response). Returns 1 when answered or started, 0 when the
+ * path names no recorded object. */
+static int
+start_on_object(struct client *cl, uint64_t now_ms)
 {
 	struct server_conn *sc = cl->sc;
-	struct view idv = { sc->req.path.p + sizeof(TASKS_PATH),
-	    sc->req.path.n - sizeof(TASKS_PATH) };
 	const struct conf_model *m;
 	struct exchange *ex;
-	char id[EXCHANGE_TASK_ID_MAX], err[300];
-	size_t route, cred;
+	char id[TASKS_ID_MAX], err[300];
+	size_t cred;
 
-	if (idv.n == 0 || idv.n >= sizeof(id) || memchr(idv.p, '/', idv.n)) {
-		server_error(sc, 404, "not_found", "unknown task", now_ms);
-		return;
-	}
-	memcpy(id, idv.p, idv.n);
-	id[idv.n] = '\0';
-	switch (tasks_locate(cl->conf, id, wallet_name(cl), &m, &route, &cred,
-	    err, sizeof(err))) {
+	switch (tasks_locate(cl->conf, sc->req.path, wallet_name(cl), &m,
+	    &cred, id, err, sizeof(err))) {
 	case TASKS_UNKNOWN:
-		server_error(sc, 404, "not_found", "unknown task", now_ms);
-		return;
+		return 0;
+	case TASKS_FOREIGN:
+		server_error(sc, 404, "not_found", "unknown object", now_ms);
+		return 1;
 	case TASKS_GONE:
 		server_error(sc, 503, "upstream_unavailable", err, now_ms);
-		return;
+		return 1;
 	case TASKS_FOUND:
 		break;
 	}
 	if ((ex = take_exchange(cl, m, now_ms)) == NULL) {
-		return;
+		return 1;
 	}
 	ex->pinned = 1;
 	ex->no_charge = 1;
-	ex->route = route;
+	ex->route = 0;
 	ex->cred = cred;
 	snprintf(ex->task_id, sizeof(ex->task_id), "%s", id);
 	exchange_start(ex, now_ms, 1);
+	return 1;
 }
 
-/* The model the body asks for, or NULL after answering 400/404. */
+/* A call without a model and on no recorded object: to the passthrough
+ * provider (SPEC §9), any of its credentials, never charged. An object
+ * it creates (a 2xx answer with an id) is recorded for later calls. */
+static void
+start_passthrough(struct client *cl, uint64_t now_ms)
+{
+	struct server_conn *sc = cl->sc;
+	const struct conf *c = cl->conf;
+	struct exchange *ex;
+
+	if (c->passthrough == SIZE_MAX) {
+		server_error(sc, 404, "not_found", "this call names no model "
+		    "and no object the relay recorded, and no passthrough "
+		    "provider is configured (passthrough PROVIDER)", now_ms);
+		return;
+	}
+	if ((ex = take_exchange(cl, &c->direct[c->passthrough], now_ms)) ==
+	    NULL) {
+		return;
+	}
+	ex->no_charge = 1;
+	ex->record = util_view_eq(sc->req.head.method, "POST");
+	ex->record_kind = LEDGER_OBJ_PLAIN;
+	exchange_start(ex, now_ms, 0);
+}
+
+/* Paths (after /v1) whose calls cost money at the provider: without a
+ * model they are refused, never passed through uncharged. */
+static const char *const billable[] = {
+	"/chat/completions", "/completions", "/embeddings", "/responses",
+	"/responses/input_tokens", "/messages", "/messages/count_tokens",
+	"/images/generations", "/images/edits", "/images/variations",
+	"/audio/speech", "/audio/transcriptions", "/audio/translations",
+	"/contents/generations/tasks", "/videos",
+	"/rerank", "/embeddings/multimodal"
+};
+
+/* Paths that create work the provider bills later, which the relay
+ * cannot meter: refused. */
+static const char *const unmetered[] = { "/batches", "/fine_tuning/jobs",
+	"/messages/batches" };
+
+static int
+path_in(struct view path, const char *const *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (path.n == 3 + strlen(list[i]) &&
+		    memcmp(path.p + 3, list[i], path.n - 3) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* find_model(): the body names no model. */
+static const struct conf_model pass_on;
+#define PASS_ON (&pass_on)
+
+/* The model the body asks for, PASS_ON when it names none, or NULL after
+ * answering 400/404. */
 static const struct conf_model *
 find_model(struct server_conn *sc, const struct conf *c,
     struct json_request *jr, uint64_t now_ms)
@@ -442,9 +554,7 @@ find_model(struct server_conn *sc, const struct conf *c,
 		return NULL;
 	}
 	if (r == JSON_NO_MODEL) {
-		server_error(sc, 400, "missing_model",
-		    "the request body has no \"model\" string", now_ms);
-		return NULL;
+		return PASS_ON;	/* the caller decides */
 	}
 	alias_len = json_unescape(jr->model, alias, sizeof(alias));
 	if (alias_len < 0) {
@@ -464,30 +574,112 @@ find_model(struct server_conn *sc, const struct conf *c,
 	return m;
 }
 
+/* What a create call leaves to record (SPEC §9): a video task; a
+ * background response (charged when it completes, not now); a stored
+ * response or chat completion (for affinity only). */
+static void
+plan_record(struct exchange *ex, struct view path)
+{
+	const struct json_request *jr = &ex->jr;
+
+	if (util_view_eq(path, TASKS_PATH)) {
+		ex->record = 1;
+		ex->record_kind = LEDGER_OBJ_TASK;
+		ex->no_charge = 1;	/* charged when the task succeeds */
+	} else if (util_view_eq(path, "/v1/responses") && jr->background &&
+	    !jr->stream) {
+		ex->record = 1;
+		ex->record_kind = LEDGER_OBJ_RESPONSE;
+		ex->no_charge = 1;	/* charged when it completes */
+	} else if ((util_view_eq(path, "/v1/responses") && jr->store != 0) ||
+	    (util_view_eq(path, "/v1/chat/completions") && jr->store == 1)) {
+		ex->record = 1;
+		ex->record_kind = LEDGER_OBJ_PLAIN;
+	}
+}
+
+/* A Responses call that continues a recorded response goes to the
+ * credential that holds it (a conversation lives in one account). */
+static void
+pin_previous(struct client *cl, struct exchange *ex)
+{
+	const struct conf_model *m = ex->model;
+	size_t i, cred;
+
+	if (ex->jr.previous.n == 0) {
+		return;
+	}
+	for (i = 0; i < m->nroutes; i++) {
+		cred = tasks_cred_of(cl->conf, ex->jr.previous,
+		    wallet_name(cl), m->routes[i].provider);
+		if (cred != SIZE_MAX) {
+			ex->pinned = 1;
+			ex->route = i;
+			ex->cred = cred;
+			return;
+		}
+	}
+}
+
 static void
 start_relay(struct client *cl, uint64_t now_ms)
 {
 	struct server_conn *sc = cl->sc;
 	const struct conf *c = cl->conf;
+	struct view path = sc->req.path;
 	const struct conf_model *m;
 	struct json_request jr;
 	struct exchange *ex;
 	char msg[400];
 
-	if (path_starts(sc->req.path, TASKS_PATH "/") &&
-	    !util_view_eq(sc->req.head.method, "POST")) {
-		start_task_read(cl, now_ms);
+	if (start_on_object(cl, now_ms)) {
 		return;
 	}
-	if ((m = find_model(sc, c, &jr, now_ms)) == NULL ||
-	    (ex = take_exchange(cl, m, now_ms)) == NULL) {
+	if (!util_view_eq(sc->req.head.method, "POST")) {
+		start_passthrough(cl, now_ms);
+		return;
+	}
+	if (path_in(path, unmetered, sizeof(unmetered) /
+	    sizeof(unmetered[0]))) {
+		server_error(sc, 403, "forbidden", "this call creates work the "
+		    "provider bills later, which the relay cannot meter: "
+		    "call the provider directly", now_ms);
+		return;
+	}
+	if (sc->req.body_len == 0) {
+		if (path_in(path, billable, sizeof(billable) /
+		    sizeof(billable[0]))) {
+			server_error(sc, 400, "missing_model", "the request "
+			    "has no body, so no \"model\"", now_ms);
+		} else {
+			start_passthrough(cl, now_ms);
+		}
+		return;
+	}
+	if ((m = find_model(sc, c, &jr, now_ms)) == NULL) {
+		return;
+	}
+	if (m == PASS_ON) {
+		if (path_in(path, billable, sizeof(billable) /
+		    sizeof(billable[0]))) {
+			server_error(sc, 400, "missing_model",
+			    "the request body has no \"model\" string",
+			    now_ms);
+		} else {
+			start_passthrough(cl, now_ms);
+		}
+		return;
+	}
+	if ((ex = take_exchange(cl, m, now_ms)) == NULL) {
 		return;
 	}
 	ex->jr = jr;
 	/* Token counting costs nothing at the provider (SPEC §8): no hold,
 	 * no charge. */
-	ex->no_charge = path_ends(sc->req.path, "/messages/count_tokens") ||
-	    path_ends(sc->req.path, "/responses/input_tokens");
+	ex->no_charge = path_ends(path, "/messages/count_tokens") ||
+	    path_ends(path, "/responses/input_tokens");
+	plan_record(ex, path);
+	pin_previous(cl, ex);
 	switch (exchange_hold(ex, cl->wallet >= 0, cl->wallet >= 0 ?
 	    c->wallets[cl->wallet].overdraft_nano : 0, msg, sizeof(msg))) {
 	case BILLING_HELD:
@@ -501,10 +693,7 @@ start_relay(struct client *cl, uint64_t now_ms)
 		end_exchange(cl);
 		return;
 	}
-	/* Creating a video task is charged when the task succeeds, not now. */
-	ex->task_create = util_view_eq(sc->req.path, TASKS_PATH);
-	ex->no_charge |= ex->task_create;
-	exchange_start(ex, now_ms, 0);
+	exchange_start(ex, now_ms, ex->pinned);
 }
 
 static void

@@ -157,6 +157,7 @@ gen_free(struct gen *g)
 		tls_anchors_free(&g->anchors);
 	}
 	free(g->models_json);
+	free(g->models_anthropic);
 	pieces_free(g);
 	conf_free(g->conf);
 	free(g);
@@ -176,7 +177,9 @@ gen_new(struct conf *c)
 	}
 	g->conf = c;
 	if (route_table_init(&g->routes, c) < 0 ||
-	    (g->models_json = api_models_json(c, &g->models_len)) == NULL ||
+	    (g->models_json = api_models_json(c, 0, &g->models_len)) ==
+	    NULL || (g->models_anthropic = api_models_json(c, 1,
+	    &g->models_anthropic_len)) == NULL ||
 	    pieces(g) < 0) {
 		log_error("out of memory");
 		goto fail;
@@ -193,6 +196,7 @@ fail:
 	pieces_free(g);
 	route_table_free(&g->routes);
 	free(g->models_json);
+	free(g->models_anthropic);
 	free(g);
 	return NULL;
 }

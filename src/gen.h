@@ -21,6 +21,9 @@ struct gen {
 	int has_anchors;
 	char *models_json;		/* owned; GET /v1/models body */
 	size_t models_len;
+	char *models_anthropic;		/* owned; the same in Anthropic's shape
+					 * (the caller sent anthropic-version) */
+	size_t models_anthropic_len;
 	struct view **fixed;		/* owned; [provider][cred]: the Host,
 					 * auth and header= lines (they hold
 					 * the secret: wiped when freed) */

@@ -159,7 +159,8 @@ key_text(const char *p, size_t n, int esc, char *buf, const char **out)
  * reads (K_MODEL...K_OPTIONS) or json_top_string's key (K_WANT), or
  * "include_usage" directly inside a top-level "stream_options" object
  * (K_USAGE). */
-enum { K_OTHER, K_MODEL, K_STREAM, K_MAX, K_OPTIONS, K_USAGE, K_WANT, K_N };
+enum { K_OTHER, K_MODEL, K_STREAM, K_MAX, K_OPTIONS, K_USAGE, K_WANT, K_N,
+    K_STORE, K_BACKGROUND, K_PREV };
 
 enum { SEEN_MAX = 64 };		/* other top-level names checked for twins */
 
@@ -276,12 +277,29 @@ key_id(const struct scan *sc, const char *p, size_t n, int esc)
 		return n == sc->want_n && memcmp(p, sc->want, n) == 0 ?
 		    K_WANT : K_OTHER;
 	}
-	/* One candidate per length. */
+	/* One candidate per length, but for two lengths. */
 	switch (n) {
 	case 1: name = "n"; id = K_N; break;
-	case 5: name = "model"; id = K_MODEL; break;
+	case 5:
+		if (p[0] == 's') {
+			name = "store";
+			id = K_STORE;
+		} else {
+			name = "model";
+			id = K_MODEL;
+		}
+		break;
 	case 6: name = "stream"; id = K_STREAM; break;
-	case 10: name = "max_tokens"; id = K_MAX; break;
+	case 10:
+		if (p[0] == 'b') {
+			name = "background";
+			id = K_BACKGROUND;
+		} else {
+			name = "max_tokens";
+			id = K_MAX;
+		}
+		break;
+	case 20: name = "previous_response_id"; id = K_PREV; break;
 	case 13: name = "include_usage"; id = K_USAGE; break;
 	case 14: name = "stream_options"; id = K_OPTIONS; break;
 	case 17: name = "max_output_tokens"; id = K_MAX; break;
@@ -336,6 +354,16 @@ member(struct scan *sc, const char *s, int key, size_t v, size_t end)
 		r->has_stream_options = 1;
 		r->stream_options_off = v;
 		r->stream_options_len = end - v;
+		break;
+	case K_STORE:
+		r->store = s[v] == 't' ? 1 : s[v] == 'f' ? 0 : -1;
+		break;
+	case K_BACKGROUND:
+		r->background = s[v] == 't';
+		break;
+	case K_PREV:
+		r->previous.p = str ? s + v + 1 : NULL;
+		r->previous.n = str ? end - v - 2 : 0;
 		break;
 	case K_N:
 		if (util_parse_u64(s + v, end - v, &mt) < 0 || mt == 0) {
@@ -573,6 +601,7 @@ json_scan_request(const char *body, size_t n, struct json_request *out)
 	int res;
 
 	memset(out, 0, sizeof *out);
+	out->store = -1;
 	sc.req = out;
 	sc.want = NULL;
 	sc.want_n = 0;

@@ -34,6 +34,11 @@ struct json_request {
 	size_t object_end;	/* offset of the top-level closing '}' */
 	uint64_t n;		/* top-level "n" (choices), 1 when absent or
 				 * not a positive integer */
+	int store;		/* top-level "store": 1 true, 0 false, -1
+				 * absent or not a boolean */
+	int background;		/* top-level "background": true */
+	struct view previous;	/* "previous_response_id" string's raw
+				 * contents, or { NULL, 0 } */
 	int duplicate;		/* a top-level member name appears twice
 				 * (names compared decoded; I-JSON, RFC 7493,
 				 * refuses that) */

@@ -381,7 +381,9 @@ put_routed(struct line *b, const char *id, const char *task,
 		put_str(b, "task", task);
 	}
 	put_str(b, "wallet", wallet);
-	put_str(b, "model", model);
+	if (model != NULL) {
+		put_str(b, "model", model);
+	}
 	put_str(b, "route", route);
 	if (cred != NULL) {
 		put_str(b, "cred", cred);
@@ -863,12 +865,17 @@ int
 ledger_task(struct ledger *l, const struct ledger_task *t, char *err,
     size_t errlen)
 {
-	const char *const strs[] = { t->id, t->wallet, t->model, t->route };
-	const char *const names[] = { "id", "wallet", "model", "route" };
+	static const char *const kinds[] = { NULL, "response", "object" };
+	const int modeled = t->model != NULL && t->model[0] != '\0';
+	const char *const strs[] = { t->id, t->wallet, t->route, t->model };
+	const char *const names[] = { "id", "wallet", "route", "model" };
 	struct line b;
 	char ts[32];
 
-	if (check_write(l, strs, names, 4, t->cred, err, errlen) < 0) {
+	/* A plain object may be made without a model; what is charged
+	 * never is. */
+	if (check_write(l, strs, names, modeled || t->kind !=
+	    LEDGER_OBJ_PLAIN ? 4 : 3, t->cred, err, errlen) < 0) {
 		return -1;
 	}
 	if (ledger_table_task_find(&l->tab, t->id) != NULL) {
@@ -876,18 +883,31 @@ ledger_task(struct ledger *l, const struct ledger_task *t, char *err,
 		    "recorded", t->id);
 	}
 	put_head(&b, &l->stamp, "task", ts);
-	put_routed(&b, t->id, NULL, t->wallet, t->model, t->route, t->cred);
+	put_routed(&b, t->id, NULL, t->wallet, modeled ? t->model : NULL,
+	    t->route, t->cred);
+	if (kinds[t->kind] != NULL) {
+		put_str(&b, "kind", kinds[t->kind]);
+	}
 	if (append(l, &b, err, errlen) < 0) {
 		return -1;
 	}
 	/* The line is written; if the table cannot hold it now, a restart
 	 * will (replay reads it back). */
-	if (ledger_table_task_add(&l->tab, t->id, t->wallet, t->model,
-	    t->route, t->cred != NULL ? t->cred : "", l->lines) < 0) {
+	if (ledger_table_task_add(&l->tab, t, ledger_recent_day_number(ts),
+	    l->lines) < 0) {
 		log_error("ledger %s: out of memory recording task %s",
 		    l->path, t->id);
 	}
 	return 0;
+}
+
+size_t
+ledger_forget_tasks(struct ledger *l, long min_day, size_t max)
+{
+	if (l->nundo > 0) {
+		return 0;	/* undo entries point into the table */
+	}
+	return ledger_table_task_forget(&l->tab, min_day, max);
 }
 
 void

@@ -205,9 +205,10 @@ size_t ledger_pending(const struct ledger *l);
 int ledger_credit(struct ledger *l, const char *wallet, int64_t amount_nano,
     const char *note, char *err, size_t errlen);
 
-/* Append a task line recording who created task t->id and where (t->cred
- * may be NULL). An id already in the table is refused. Same write, sync
- * and error rules as ledger_charge(). */
+/* Append a task line recording who created object t->id, what it is
+ * (t->kind) and where (t->cred may be NULL; t->model may be NULL or ""
+ * for a plain object). An id already in the table is refused. Same
+ * write, sync and error rules as ledger_charge(). */
 int ledger_task(struct ledger *l, const struct ledger_task *t, char *err,
     size_t errlen);
 
@@ -236,8 +237,15 @@ int64_t ledger_balance(const struct ledger *l, const char *wallet);
 void ledger_today(const struct ledger *l, const char *wallet,
     const char *today, int64_t *charged_nano, uint64_t *requests);
 
+/* Forget settled objects created before UTC day min_day (days since
+ * 1970-01-01) and, past max, the oldest settled ones (SPEC §9: affinity
+ * is bounded). Does nothing while charges wait for the group commit.
+ * Returns how many went. */
+size_t ledger_forget_tasks(struct ledger *l, long min_day, size_t max);
+
 /* The task with this id, or NULL. The pointer (and its strings) stay
- * valid until the next ledger_task() or ledger_close(). */
+ * valid until the next ledger_task(), ledger_forget_tasks() or
+ * ledger_close(). */
 const struct ledger_task *ledger_task_find(const struct ledger *l,
     const char *id);
 

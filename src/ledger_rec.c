@@ -26,7 +26,7 @@ const char ledger_rec_zero_hash[65] =
 enum field {
 	F_TS, F_TYPE, F_ID, F_TASK, F_WALLET, F_MODEL, F_ROUTE, F_CRED,
 	F_STATUS, F_IN, F_OUT, F_USD, F_CUR, F_EST, F_NOTE, F_PREV,
-	F_CACHED, F_CACHE_WRITE, F_CUT, F_COUNT
+	F_CACHED, F_CACHE_WRITE, F_CUT, F_KIND, F_COUNT
 };
 
 enum kind {
@@ -42,13 +42,13 @@ enum kind {
 static const char *const field_names[F_COUNT] = {
 	"ts", "type", "id", "task", "wallet", "model", "route", "cred",
 	"status", "in", "out", "usd_nano", NULL, "estimated", "note", "prev",
-	"cached", "cache_write", "cut"
+	"cached", "cache_write", "cut", "kind"
 };
 
 static const enum kind field_kinds[F_COUNT] = {
 	K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_STR,
 	K_INT, K_INT, K_INT, K_INT, K_INT, K_BOOL, K_STR, K_STR,
-	K_INT, K_INT, K_STR
+	K_INT, K_INT, K_STR, K_STR
 };
 
 #define B(f) (1u << (f))
@@ -67,7 +67,11 @@ static const struct {
 	    B(F_CACHED) | B(F_CACHE_WRITE) | B(F_CUT) },
 	/* The amount is <cur>_nano, or usd_nano when the currency is USD. */
 	{ "credit", COMMON, COMMON | B(F_CUR) | B(F_USD) | B(F_NOTE) },
-	{ "task", COMMON | ROUTED, COMMON | ROUTED | B(F_CRED) }
+	/* An object created upstream: a video task (no "kind"), a
+	 * background response or a plain object, kept for affinity; a plain
+	 * object made without a model has none. */
+	{ "task", COMMON | B(F_ID) | B(F_ROUTE), COMMON | ROUTED | B(F_CRED) |
+	    B(F_KIND) }
 };
 
 /* One value as scanned: views into the line. */
@@ -493,6 +497,22 @@ ledger_rec_parse(const char *p, size_t n, struct ledger_rec *r, char *why,
 	r->cached = r->cache_write = 0;
 	r->estimated = 0;
 	r->cut[0] = '\0';
+	r->kind = LEDGER_OBJ_TASK;
+	if (r->type == LEDGER_REC_TASK && v[F_KIND].kind == K_STR) {
+		if (util_view_eq(v[F_KIND].s, "response")) {
+			r->kind = LEDGER_OBJ_RESPONSE;
+		} else if (util_view_eq(v[F_KIND].s, "object")) {
+			r->kind = LEDGER_OBJ_PLAIN;
+		} else {
+			return util_errf(why, whylen, "\"kind\" must be "
+			    "\"response\" or \"object\"");
+		}
+	}
+	if (r->type == LEDGER_REC_TASK && r->kind != LEDGER_OBJ_PLAIN &&
+	    r->model[0] == '\0') {
+		return util_errf(why, whylen, "a task that is charged needs "
+		    "a \"model\"");
+	}
 	if (r->type == LEDGER_REC_CHARGE) {
 		r->status = v[F_STATUS].mag;
 		r->in = v[F_IN].mag;

@@ -21,7 +21,18 @@ enum {
 enum ledger_rec_type {
 	LEDGER_REC_CHARGE,	/* a finished request, debited */
 	LEDGER_REC_CREDIT,	/* money added to (or taken from) a wallet */
-	LEDGER_REC_TASK		/* an async task created upstream */
+	LEDGER_REC_TASK		/* an object created upstream (a task, a
+				 * background response, any other) */
+};
+
+/* What a task line records (its "kind"). */
+enum ledger_obj_kind {
+	LEDGER_OBJ_TASK,	/* an async (video) task, charged once when
+				 * it succeeds (no "kind") */
+	LEDGER_OBJ_RESPONSE,	/* a background response, charged once when
+				 * it completes ("response") */
+	LEDGER_OBJ_PLAIN	/* any other object, only for affinity; never
+				 * charged ("object") */
 };
 
 /* One parsed line. The strings are decoded copies ("" when absent); ts
@@ -42,6 +53,7 @@ struct ledger_rec {
 	uint64_t cached;	/* charge: cache reads ("cached"), or 0 */
 	uint64_t cache_write;	/* charge: cache writes, or 0 */
 	char cut[9];		/* charge: "client", "upstream" or "" */
+	enum ledger_obj_kind kind;	/* task: what it is */
 	uint64_t usd_nano;	/* charge: the cost in nano-USD; else 0 */
 	int estimated;		/* charge: "estimated":true */
 	char id[LEDGER_NAME_MAX + 1];

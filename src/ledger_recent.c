@@ -7,8 +7,8 @@
 
 /* Days since 1970-01-01 of a "YYYY-MM-DD" (a proleptic Gregorian civil
  * day; Howard Hinnant's days_from_civil), or -1 when malformed. */
-static long
-day_number(const char *d)
+long
+ledger_recent_day_number(const char *d)
 {
 	int y, m, dd;
 	long era, yoe, doy, doe;
@@ -59,7 +59,7 @@ civil(long z, char out[11])
 void
 ledger_recent_day_before(const char *day, unsigned k, char out[11])
 {
-	long n = day_number(day);
+	long n = ledger_recent_day_number(day);
 
 	if (n < 0) {
 		snprintf(out, 11, "%.10s", day);
@@ -78,10 +78,10 @@ count_day(struct ledger_recent *r, const struct ledger_recent_entry *x)
 
 	memcpy(day, x->ts, 10);
 	day[10] = '\0';
-	if ((now = day_number(day)) < 0) {
+	if ((now = ledger_recent_day_number(day)) < 0) {
 		return;
 	}
-	last = r->last_day[0] ? day_number(r->last_day) : -1;
+	last = r->last_day[0] ? ledger_recent_day_number(r->last_day) : -1;
 	if (last < 0 || now > last) {
 		shift = last < 0 ? LEDGER_RECENT_DAYS : now - last;
 		for (i = LEDGER_RECENT_DAYS - 1; i >= 0; i--) {
@@ -136,8 +136,8 @@ ledger_recent_day(const struct ledger_recent *r, const char *today,
 
 	*nano = 0;
 	*requests = 0;
-	if (r == NULL || !r->last_day[0] || (t = day_number(today)) < 0 ||
-	    (last = day_number(r->last_day)) < 0) {
+	if (r == NULL || !r->last_day[0] || (t = ledger_recent_day_number(today)) < 0 ||
+	    (last = ledger_recent_day_number(r->last_day)) < 0) {
 		return;
 	}
 	i = last - (t - (long)k);

@@ -50,6 +50,10 @@ const struct ledger_recent_entry *ledger_recent_get(
 void ledger_recent_day(const struct ledger_recent *r, const char *today,
     unsigned k, int64_t *nano, uint32_t *requests);
 
+/* Days since 1970-01-01 of the UTC day "YYYY-MM-DD" (only its first 10
+ * bytes are read), or -1 when malformed. */
+long ledger_recent_day_number(const char *d);
+
 /* The UTC day k days before day ("2026-03-01" minus 1 is "2026-02-28")
  * into out (11 bytes). */
 void ledger_recent_day_before(const char *day, unsigned k, char out[11]);

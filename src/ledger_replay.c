@@ -190,7 +190,7 @@ ledger_replay_apply(struct ledger_replay *rp, const struct ledger_rec *r,
     uint64_t line, char *err, size_t errlen)
 {
 	struct ledger_wallet *w = NULL;
-	struct ledger_task *t;
+	struct ledger_task *t, k;
 	char detail[LEDGER_REC_WHY_MAX];
 	int64_t bal = 0;
 	int rc;
@@ -234,8 +234,14 @@ ledger_replay_apply(struct ledger_replay *rp, const struct ledger_rec *r,
 			return problem(rp, line, P_SOFT, "task recorded twice",
 			    detail, err, errlen);
 		}
-		if (ledger_table_task_add(rp->tab, r->id, r->wallet, r->model,
-		    r->route, r->cred, line) < 0) {
+		k.id = r->id;
+		k.wallet = r->wallet;
+		k.model = r->model;
+		k.route = r->route;
+		k.cred = r->cred;
+		k.kind = r->kind;
+		if (ledger_table_task_add(rp->tab, &k,
+		    ledger_recent_day_number(r->ts), line) < 0) {
 			return util_errf(err, errlen, "out of memory");
 		}
 		return 0;

@@ -134,10 +134,21 @@ task_index_grow(struct ledger_table *t)
 	return 0;
 }
 
+/* Put task i (its id) into the index, which has room. */
+static void
+index_put(struct ledger_table *t, size_t i)
+{
+	size_t j = hash_id(t->tasks[i].id) & (t->cap_slots - 1);
+
+	while (t->task_slots[j] != 0) {
+		j = (j + 1) & (t->cap_slots - 1);
+	}
+	t->task_slots[j] = (uint32_t)(i + 1);
+}
+
 int
-ledger_table_task_add(struct ledger_table *t, const char *id,
-    const char *wallet, const char *model, const char *route,
-    const char *cred, uint64_t line)
+ledger_table_task_add(struct ledger_table *t, const struct ledger_task *in,
+    long day, uint64_t line)
 {
 	const char *src[5];
 	const char **dst[5];
@@ -155,11 +166,11 @@ ledger_table_task_add(struct ledger_table *t, const char *id,
 	t->tasks = k;
 	k = &t->tasks[t->ntasks];
 	memset(k, 0, sizeof *k);
-	src[0] = id;
-	src[1] = wallet;
-	src[2] = model;
-	src[3] = route;
-	src[4] = cred;
+	src[0] = in->id;
+	src[1] = in->wallet;
+	src[2] = in->model != NULL ? in->model : "";
+	src[3] = in->route;
+	src[4] = in->cred != NULL ? in->cred : "";
 	dst[0] = &k->id;
 	dst[1] = &k->wallet;
 	dst[2] = &k->model;
@@ -177,12 +188,43 @@ ledger_table_task_add(struct ledger_table *t, const char *id,
 		*dst[i] = p;
 	}
 	k->mem = mem;
+	k->kind = in->kind;
+	k->charged = in->kind == LEDGER_OBJ_PLAIN;
+	k->day = day;
 	k->line = line;
-	t->ntasks++;
-	i = hash_id(id) & (t->cap_slots - 1);
-	while (t->task_slots[i] != 0) {
-		i = (i + 1) & (t->cap_slots - 1);
-	}
-	t->task_slots[i] = (uint32_t)t->ntasks;
+	index_put(t, t->ntasks++);
 	return 0;
+}
+
+size_t
+ledger_table_task_forget(struct ledger_table *t, long min_day, size_t max)
+{
+	size_t i, kept = 0, over = 0, gone;
+
+	if (t->ntasks > max) {
+		over = t->ntasks - max + max / 10;
+	}
+	for (i = 0; i < t->ntasks; i++) {
+		struct ledger_task *k = &t->tasks[i];
+		int go = k->charged && (k->day < min_day || over > 0);
+
+		if (go) {
+			if (over > 0) {
+				over--;
+			}
+			free(k->mem);
+		} else {
+			t->tasks[kept++] = *k;
+		}
+	}
+	gone = t->ntasks - kept;
+	if (gone == 0) {
+		return 0;
+	}
+	t->ntasks = kept;
+	memset(t->task_slots, 0, t->cap_slots * sizeof *t->task_slots);
+	for (i = 0; i < kept; i++) {
+		index_put(t, i);
+	}
+	return gone;
 }

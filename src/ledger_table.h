@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ledger_rec.h"
 #include "ledger_recent.h"
 
 /* One wallet as the ledger knows it. Wallets that are no longer in the
@@ -22,15 +23,21 @@ struct ledger_wallet {
 					 * before its first */
 };
 
-/* An async (video) task: who created it and where it lives upstream. As
- * an argument to ledger_task() only the five strings are read. */
+/* An object created upstream (SPEC §9): an async (video) task, a
+ * background response or any other object: who created it and where it
+ * lives upstream. As an argument to ledger_task() only the five strings
+ * and kind are read. */
 struct ledger_task {
-	const char *id;		/* the provider's task id */
+	const char *id;		/* the provider's object id */
 	const char *wallet;
-	const char *model;	/* the alias */
-	const char *route;	/* "provider/upstream-model" */
+	const char *model;	/* the alias ("" for a plain object created
+				 * without one) */
+	const char *route;	/* "provider/upstream-model", or "provider" */
 	const char *cred;	/* credential label, e.g. "ark#1" */
-	int charged;		/* a charge line with "task": this id exists */
+	enum ledger_obj_kind kind;
+	int charged;		/* settled: a charge line with "task": this id
+				 * exists (or a plain object, never charged) */
+	long day;		/* its UTC day, days since 1970-01-01 */
 	uint64_t line;		/* ledger line of the task record */
 	char *mem;		/* owned block the five strings point into */
 };
@@ -147,11 +154,17 @@ struct ledger_task *ledger_table_task_find(const struct ledger_table *t,
     const char *id);
 
 /* Add a task whose id is not in the table yet, at the end (ledger
- * order), uncharged; the five strings are copied (cred may be ""), line
- * is its ledger line. Returns 0, or -1 when out of memory (t unchanged
- * but for spare capacity). */
-int ledger_table_task_add(struct ledger_table *t, const char *id,
-    const char *wallet, const char *model, const char *route,
-    const char *cred, uint64_t line);
+ * order), uncharged (a plain object: settled); the five strings of k are
+ * copied (cred may be ""), with its kind and day; line is its ledger
+ * line. Returns 0, or -1 when out of memory (t unchanged but for spare
+ * capacity). */
+int ledger_table_task_add(struct ledger_table *t, const struct ledger_task *k,
+    long day, uint64_t line);
+
+/* Forget settled entries (never an open task) from before day min_day,
+ * then, while more than max remain, the oldest settled ones down to nine
+ * tenths of max. Indices into t->tasks change. Returns how many went. */
+size_t ledger_table_task_forget(struct ledger_table *t, long min_day,
+    size_t max);
 
 #endif

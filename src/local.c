@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "money.h"
 #include "pool.h"
+#include "rewrite.h"
 #include "server.h"
 
 /* A growing string (the /v1/usage body). */
@@ -69,12 +70,29 @@ sb_add(struct sbuf *s, const char *fmt, ...)
 #define path_is(v, lit) \
 	((v).n == sizeof(lit) - 1 && memcmp((v).p, (lit), sizeof(lit) - 1) == 0)
 
+#define MODEL_PATH "/v1/models/"
+
+struct view
+local_model_alias(struct view p)
+{
+	struct view a = { NULL, 0 };
+	size_t n = sizeof(MODEL_PATH) - 1;
+
+	if (p.n > n && memcmp(p.p, MODEL_PATH, n) == 0 &&
+	    memchr(p.p + n, '/', p.n - n) == NULL) {
+		a.p = p.p + n;
+		a.n = p.n - n;
+	}
+	return a;
+}
+
 int
 local_is_endpoint(struct view p)
 {
 	return path_is(p, "/") || path_is(p, "/healthz") ||
 	    path_is(p, "/metrics") || path_is(p, "/v1/models") ||
-	    path_is(p, "/v1/wallet") || path_is(p, "/v1/usage");
+	    path_is(p, "/v1/wallet") || path_is(p, "/v1/usage") ||
+	    local_model_alias(p).n > 0;
 }
 
 int
@@ -245,6 +263,46 @@ serve_metrics(struct server_conn *sc, uint64_t now_ms)
 	    now_ms);
 }
 
+/* 1 when the caller speaks Anthropic's API (it sends anthropic-version,
+ * as every Anthropic SDK does). */
+static int
+anthropic_caller(const struct server_conn *sc)
+{
+	const struct http_request *h = &sc->req.head;
+
+	return rewrite_find_header(h->headers, h->nheaders,
+	    "anthropic-version").n > 0;
+}
+
+/* GET /v1/models/<alias>: its catalog entry (SPEC §9). */
+static void
+serve_model(struct server_conn *sc, const struct conf *c, struct view alias,
+    uint64_t now_ms)
+{
+	const struct conf_model *m = conf_find_model(c, alias.p, alias.n);
+	char close_to[200], msg[512], name[64];
+	size_t len;
+	char *body;
+
+	if (m == NULL) {
+		snprintf(name, sizeof(name), "%.*s", (int)(alias.n > 60 ? 60 :
+		    alias.n), alias.p);
+		api_close_aliases(c, name, close_to, sizeof(close_to));
+		snprintf(msg, sizeof(msg), "unknown model '%s'%s%s%s", name,
+		    close_to[0] ? " (did you mean " : "", close_to,
+		    close_to[0] ? "?)" : "; GET /v1/models lists them");
+		server_error(sc, 404, "model_not_found", msg, now_ms);
+		return;
+	}
+	if ((body = api_model_json(m, anthropic_caller(sc), &len)) == NULL) {
+		server_error(sc, 503, "server_busy", "out of memory", now_ms);
+		return;
+	}
+	server_respond(sc, 200, "application/json", NULL, body, len, 0,
+	    now_ms);
+	free(body);
+}
+
 void
 local_serve(struct server_conn *sc, const struct conf *c, const char *wallet,
     uint64_t now_ms)
@@ -257,8 +315,16 @@ local_serve(struct server_conn *sc, const struct conf *c, const char *wallet,
 	} else if (path_is(path, "/v1/models")) {
 		const struct gen *g = gen_of(c);
 
-		server_respond(sc, 200, "application/json", NULL,
-		    g->models_json, g->models_len, 1, now_ms);
+		if (anthropic_caller(sc)) {
+			server_respond(sc, 200, "application/json", NULL,
+			    g->models_anthropic, g->models_anthropic_len, 1,
+			    now_ms);
+		} else {
+			server_respond(sc, 200, "application/json", NULL,
+			    g->models_json, g->models_len, 1, now_ms);
+		}
+	} else if (local_model_alias(path).n > 0) {
+		serve_model(sc, c, local_model_alias(path), now_ms);
 	} else if (path_is(path, "/v1/wallet")) {
 		serve_wallet(sc, c, wallet, now_ms);
 	} else if (path_is(path, "/v1/usage")) {

@@ -1,7 +1,7 @@
 #ifndef RELAY_LOCAL_H
 #define RELAY_LOCAL_H
 /* The endpoints the relay answers itself (SPEC §3): /healthz, /metrics,
- * /v1/models, /v1/wallet, the console at /, and the admin credit. */
+ * /v1/models (and /v1/models/<alias>), /v1/wallet, /v1/usage, the console at /, and the admin credit. */
 #include <stdint.h>
 
 #include "util.h"
@@ -11,6 +11,10 @@ struct server_conn;
 
 /* 1 when path is one of the local GET endpoints. */
 int local_is_endpoint(struct view path);
+
+/* The alias in "/v1/models/<alias>", or an empty view when path is not
+ * that. */
+struct view local_model_alias(struct view path);
 
 /* 1 for the local endpoints that need the caller's key (its wallet). */
 int local_needs_key(struct view path);

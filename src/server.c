@@ -740,6 +740,9 @@ server_respond(struct server_conn *sc, int status, const char *content_type,
 		server_close(sc, SERVER_CLOSE_HEAD_TOO_BIG);
 		return;
 	}
+	if (util_view_eq(sc->req.head.method, "HEAD")) {
+		len = 0;	/* RFC 9110 9.3.2: the head alone */
+	}
 	if (borrow || len > buf_room(&sc->out)) {
 		sc->body_ptr = body;
 		sc->body_left = len;
@@ -829,6 +832,13 @@ void
 server_error(struct server_conn *sc, int status, const char *code,
     const char *message, uint64_t now_ms)
 {
+	server_error_with(sc, status, code, message, NULL, now_ms);
+}
+
+void
+server_error_with(struct server_conn *sc, int status, const char *code,
+    const char *message, const char *extra, uint64_t now_ms)
+{
 	char body[4096];
 	size_t n = server_error_body(sc->req.path, status, code, message, body,
 	    sizeof(body));
@@ -842,8 +852,8 @@ server_error(struct server_conn *sc, int status, const char *code,
 	    (int)sc->req.head.method.n, sc->req.head.method.p ?
 	    sc->req.head.method.p : "", (int)sc->req.path.n,
 	    sc->req.path.p ? sc->req.path.p : "", status, code);
-	server_respond(sc, status, "application/json",
-	    status == 405 ? "Allow: GET, POST\r\n" : NULL, body, n, 0, now_ms);
+	server_respond(sc, status, "application/json", extra, body, n, 0,
+	    now_ms);
 }
 
 void

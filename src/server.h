@@ -155,6 +155,10 @@ size_t server_error_body(struct view path, int status, const char *code,
 void server_error(struct server_conn *sc, int status, const char *code,
     const char *message, uint64_t now_ms);
 
+/* The same with extra header lines ("Allow: GET\r\n"), or NULL. */
+void server_error_with(struct server_conn *sc, int status, const char *code,
+    const char *message, const char *extra, uint64_t now_ms);
+
 /* The response is complete (streamed by the owner): flush and go on. */
 void server_response_done(struct server_conn *sc, uint64_t now_ms);
 

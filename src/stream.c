@@ -79,6 +79,13 @@ event_done(struct stream *s)
 
 	usage_scan_end(&s->scan, &d);
 	note_doc(s, &d);
+	/* The stream's object: the first id, the latest status. */
+	if (s->doc.id[0] == '\0' && d.id[0] != '\0') {
+		memcpy(s->doc.id, d.id, sizeof(d.id));
+	}
+	if (d.status[0] != '\0') {
+		memcpy(s->doc.status, d.status, sizeof(d.status));
+	}
 	s->ev_drop = s->drop_usage && d.usage_only && !s->ev_passing;
 	usage_scan_start(&s->scan);
 }

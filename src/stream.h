@@ -40,7 +40,9 @@ struct stream {
 	int usage_final;	/* ... its last word (not message_start's) */
 	const char *usage_bad;	/* invalid usage: why (static), or NULL */
 	struct usage usage;	/* what it reported, merged */
-	struct usage_doc doc;	/* a non-stream body: what it said */
+	struct usage_doc doc;	/* a non-stream body: what it said; of a
+				 * stream only id (the first event's) and
+				 * status (the latest) */
 };
 
 /* Ready for a new body; the buffers stay for reuse. */

@@ -18,7 +18,8 @@
 #include "usage.h"
 #include "util.h"
 
-#define TASK_ID_MAX 128
+#define TASK_ID_MAX TASKS_ID_MAX
+#define FORGET_MS 3600000	/* forget old objects this often */
 #define TASK_POLL_MS 30000	/* the relay's own poll of open tasks */
 #define TASK_POLLS_MAX 8	/* polls in flight at once */
 
@@ -27,6 +28,7 @@ struct task_poll {
 	struct upstream *up;		/* borrowed from the pool */
 	const struct conf *conf;	/* borrowed */
 	char id[TASK_ID_MAX];
+	enum ledger_obj_kind kind;
 	char *head;			/* owned request (holds a secret) */
 	size_t head_len;
 	struct usage_scan scan;		/* the answer, read as it comes */
@@ -36,6 +38,7 @@ struct task_poll {
 static struct task_poll *polls[TASK_POLLS_MAX];	/* owned, in flight */
 static size_t npolls;
 static uint64_t next_poll_ms;
+static uint64_t next_forget_ms;
 
 /* RELAY_TASK_POLL_MS overrides the poll period (tests). */
 static uint64_t
@@ -50,10 +53,33 @@ poll_period_ms(void)
 	return TASK_POLL_MS;
 }
 
+/* Affinity is bounded (SPEC §9): settled objects older than affinity
+ * days=, and the oldest past affinity max=, are forgotten. */
+static void
+forget(uint64_t now_ms)
+{
+	const struct conf *c = gen_current()->conf;
+	char today[16];
+	size_t gone;
+
+	next_forget_ms = now_ms + FORGET_MS;
+	clock_today(today, sizeof(today));
+	gone = ledger_forget_tasks(billing_ledger(),
+	    ledger_recent_day_number(today) - (long)c->affinity_days,
+	    (size_t)c->affinity_max);
+	if (gone > 0) {
+		log_info("forgot %zu settled object%s (affinity days=%llu "
+		    "max=%llu)", gone, gone == 1 ? "" : "s",
+		    (unsigned long long)c->affinity_days,
+		    (unsigned long long)c->affinity_max);
+	}
+}
+
 void
 tasks_init(uint64_t now_ms)
 {
 	next_poll_ms = now_ms + poll_period_ms();
+	forget(now_ms);
 }
 
 /* 1 when a task id from an upstream may go into a request line (SPEC
@@ -80,21 +106,25 @@ id_ok(const char *id)
 
 void
 tasks_record(const char *req_id, const struct usage_doc *answer,
-    const char *wallet, const char *model, const char *route,
-    const char *cred)
+    enum ledger_obj_kind kind, const char *wallet, const char *model,
+    const char *route, const char *cred)
 {
+	static const char *const what[] = { "task", "response", "object" };
 	struct ledger_task t;
 	char err[256];
 
-	if (!answer->valid || answer->id[0] == '\0') {
-		log_error("%s task created but its id could not be read from "
-		    "the answer: it cannot be charged", req_id);
+	if (answer->id[0] == '\0') {
+		if (kind == LEDGER_OBJ_PLAIN) {
+			return;	/* an answer that made no object */
+		}
+		log_error("%s %s created but its id could not be read from "
+		    "the answer: it cannot be charged", req_id, what[kind]);
 		return;
 	}
 	if (!id_ok(answer->id)) {
-		log_error("%s task created with an id the relay does not "
-		    "accept (only A-Z a-z 0-9 . _ : -, at most %d bytes): it "
-		    "cannot be charged", req_id, TASK_ID_MAX - 1);
+		log_error("%s %s created with an id the relay does not "
+		    "accept (only A-Z a-z 0-9 . _ : -, at most %d bytes): not "
+		    "recorded", req_id, what[kind], TASK_ID_MAX - 1);
 		return;
 	}
 	memset(&t, 0, sizeof(t));
@@ -103,13 +133,21 @@ tasks_record(const char *req_id, const struct usage_doc *answer,
 	t.model = model;
 	t.route = route;
 	t.cred = cred;
+	t.kind = kind;
 	if (ledger_task(billing_ledger(), &t, err, sizeof(err)) < 0) {
-		log_error("%s task %s not recorded: %s", req_id, answer->id,
-		    err);
+		log_error("%s %s %s not recorded: %s", req_id, what[kind],
+		    answer->id, err);
 		return;
 	}
-	log_info("%s task %s recorded (wallet=%s route=%s key=%s)", req_id,
-	    answer->id, wallet, route, cred != NULL ? cred : "(none)");
+	log_info("%s %s %s recorded (wallet=%s route=%s key=%s)", req_id,
+	    what[kind], answer->id, wallet, route, cred != NULL ? cred :
+	    "(none)");
+	if (kind != LEDGER_OBJ_PLAIN) {
+		/* Created already finished (a background response that
+		 * completed at once): settled now. */
+		tasks_settle(answer->id, gen_current()->conf, req_id, 200,
+		    answer);
+	}
 }
 
 /* The charge of a task that ended: its usage when it succeeded, a zero
@@ -158,10 +196,14 @@ tasks_settle(const char *id, const struct conf *c, const char *req_id,
 	char err[256];
 	int ok;
 
-	if (t == NULL || t->charged || st[0] == '\0') {
-		return;
+	if (t == NULL || t->charged || st[0] == '\0' ||
+	    (answer->id[0] != '\0' && strcmp(answer->id, t->id) != 0)) {
+		return;	/* not an answer about the object itself */
 	}
-	ok = strcmp(st, "succeeded") == 0;
+	/* A response that ran out of max_output_tokens is billed by the
+	 * provider: incomplete is charged like completed. */
+	ok = t->kind == LEDGER_OBJ_TASK ? strcmp(st, "succeeded") == 0 :
+	    strcmp(st, "completed") == 0 || strcmp(st, "incomplete") == 0;
 	if (!ok && strcmp(st, "failed") != 0 && strcmp(st, "cancelled") != 0 &&
 	    strcmp(st, "expired") != 0) {
 		return;	/* still running */
@@ -188,56 +230,94 @@ tasks_settle(const char *id, const struct conf *c, const char *req_id,
 	    (unsigned long long)ch.out);
 }
 
+/* Where recorded object t lives under config c: its provider's direct
+ * model and its credential. */
 static enum tasks_where
 locate(const struct conf *c, const struct ledger_task *t,
-    const struct conf_model **mp, size_t *route, size_t *cred, char *err,
-    size_t errlen)
+    const struct conf_model **mp, size_t *cred, char *err, size_t errlen)
 {
-	const struct conf_model *m = conf_find_model(c, t->model,
-	    strlen(t->model));
-	const struct conf_provider *pv;
-	size_t i;
+	size_t n = strcspn(t->route, "/"), i;
+	const struct conf_provider *pv = NULL;
 
-	if (m == NULL) {
-		util_errf(err, errlen, "model '%s' of task %s is no longer "
-		    "configured", t->model, t->id);
+	for (i = 0; i < c->nproviders; i++) {
+		if (strlen(c->providers[i].name) == n &&
+		    memcmp(c->providers[i].name, t->route, n) == 0) {
+			pv = &c->providers[i];
+			break;
+		}
+	}
+	if (pv == NULL) {
+		util_errf(err, errlen, "provider %.*s of %s is no longer "
+		    "configured", (int)n, t->route, t->id);
 		return TASKS_GONE;
 	}
-	if ((i = conf_route_index(m, t->route)) == SIZE_MAX) {
-		util_errf(err, errlen, "route %s of task %s is no longer "
-		    "configured", t->route, t->id);
-		return TASKS_GONE;
-	}
-	*route = i;
-	pv = &c->providers[m->routes[i].provider];
+	*mp = &c->direct[i];
 	if ((t->cred == NULL || t->cred[0] == '\0' ||
 	    strcmp(t->cred, "(none)") == 0) && pv->auth == CONF_AUTH_NONE) {
 		*cred = SIZE_MAX;	/* auth=none: no credential */
-		*mp = m;
 		return TASKS_FOUND;
 	}
 	if ((i = conf_cred_index(pv, t->cred)) == SIZE_MAX) {
-		util_errf(err, errlen, "credential %s of task %s is no longer "
+		util_errf(err, errlen, "credential %s of %s is no longer "
 		    "configured", t->cred, t->id);
 		return TASKS_GONE;
 	}
 	*cred = i;
-	*mp = m;
 	return TASKS_FOUND;
 }
 
 enum tasks_where
-tasks_locate(const struct conf *c, const char *id, const char *wallet,
-    const struct conf_model **m, size_t *route, size_t *cred, char *err,
+tasks_locate(const struct conf *c, struct view path, const char *wallet,
+    const struct conf_model **m, size_t *cred, char *id, char *err,
     size_t errlen)
 {
-	const struct ledger_task *t = ledger_task_find(billing_ledger(), id);
+	const struct ledger *l = billing_ledger();
+	const struct ledger_task *t;
+	size_t i = 4, j;	/* past "/v1/" */
 
-	if (t == NULL || strcmp(t->wallet, wallet) != 0) {
-		/* Another wallet's task is as unknown as a made-up one. */
+	if (l == NULL || path.n <= 4) {
 		return TASKS_UNKNOWN;
 	}
-	return locate(c, t, m, route, cred, err, errlen);
+	while (i < path.n) {
+		for (j = i; j < path.n && path.p[j] != '/'; j++) {
+		}
+		if (j - i > 0 && j - i < TASK_ID_MAX) {
+			memcpy(id, path.p + i, j - i);
+			id[j - i] = '\0';
+			if ((t = ledger_task_find(l, id)) != NULL) {
+				if (strcmp(t->wallet, wallet) != 0) {
+					return TASKS_FOREIGN;
+				}
+				return locate(c, t, m, cred, err, errlen);
+			}
+		}
+		i = j + 1;
+	}
+	return TASKS_UNKNOWN;
+}
+
+size_t
+tasks_cred_of(const struct conf *c, struct view idv, const char *wallet,
+    size_t prov)
+{
+	const struct ledger *l = billing_ledger();
+	const struct ledger_task *t;
+	const struct conf_model *m;
+	char id[TASK_ID_MAX], err[300];
+	size_t cred;
+
+	if (l == NULL || idv.n == 0 || idv.n >= sizeof(id)) {
+		return SIZE_MAX;
+	}
+	memcpy(id, idv.p, idv.n);
+	id[idv.n] = '\0';
+	if ((t = ledger_task_find(l, id)) == NULL ||
+	    strcmp(t->wallet, wallet) != 0 ||
+	    locate(c, t, &m, &cred, err, sizeof(err)) != TASKS_FOUND ||
+	    m != &c->direct[prov]) {
+		return SIZE_MAX;
+	}
+	return cred;
 }
 
 static void
@@ -280,8 +360,9 @@ poll_head(struct task_poll *tp, const struct conf_provider *pv,
 	if ((tp->head = malloc(cap)) == NULL) {
 		return -1;
 	}
-	n = snprintf(tp->head, cap, "GET %s/contents/generations/tasks/%s "
-	    "HTTP/1.1\r\n", pv->path, tp->id);
+	n = snprintf(tp->head, cap, "GET %s%s/%s HTTP/1.1\r\n", pv->path,
+	    tp->kind == LEDGER_OBJ_RESPONSE ? "/responses" :
+	    "/contents/generations/tasks", tp->id);
 	if (n < 0 || (size_t)n + fixed->n + 32 > cap) {
 		return -1;
 	}
@@ -301,7 +382,7 @@ poll_start(const struct ledger_task *t, uint64_t now_ms)
 	struct task_poll *tp;
 	struct upstream *u;
 	struct iovec iov;
-	size_t route, cred, prov;
+	size_t cred, prov;
 	char err[300];
 
 	if (!id_ok(t->id)) {
@@ -310,12 +391,11 @@ poll_start(const struct ledger_task *t, uint64_t now_ms)
 		log_debug("task poll skipped: id not accepted");
 		return;
 	}
-	if (locate(g->conf, t, &m, &route, &cred, err, sizeof(err)) !=
-	    TASKS_FOUND) {
+	if (locate(g->conf, t, &m, &cred, err, sizeof(err)) != TASKS_FOUND) {
 		log_debug("task poll skipped: %s", err);
 		return;
 	}
-	prov = m->routes[route].provider;
+	prov = m->routes[0].provider;
 	if ((tp = calloc(1, sizeof(*tp))) == NULL) {
 		return;
 	}
@@ -323,6 +403,7 @@ poll_start(const struct ledger_task *t, uint64_t now_ms)
 	tp->conf = g->conf;
 	usage_scan_start(&tp->scan);
 	snprintf(tp->id, sizeof(tp->id), "%s", t->id);
+	tp->kind = t->kind;
 	if (poll_head(tp, &g->conf->providers[prov],
 	    gen_fixed(g, prov, cred)) < 0 ||
 	    pool_get(g, prov, 0, tp, now_ms, &u, err, sizeof(err)) !=
@@ -343,6 +424,9 @@ tasks_tick(uint64_t now_ms, int stopping)
 	const struct ledger_task *t;
 	size_t cursor = 0, i;
 
+	if (now_ms >= next_forget_ms && !stopping) {
+		forget(now_ms);
+	}
 	if (now_ms < next_poll_ms || stopping) {
 		return;
 	}
@@ -363,7 +447,31 @@ tasks_tick(uint64_t now_ms, int stopping)
 uint64_t
 tasks_due_ms(void)
 {
-	return next_poll_ms;
+	return next_poll_ms < next_forget_ms ? next_poll_ms : next_forget_ms;
+}
+
+/* The provider does not know the polled object. A fresh one may be a
+ * provider's blip and stays open (no free lunch); one older than affinity
+ * days= was deleted or expired upstream and will never finish: closed
+ * uncharged, not polled forever. */
+static void
+gone(const struct task_poll *tp)
+{
+	const struct ledger_task *t = ledger_task_find(billing_ledger(),
+	    tp->id);
+	struct usage_doc d;
+	char today[16];
+
+	clock_today(today, sizeof(today));
+	if (t == NULL || t->day >= ledger_recent_day_number(today) -
+	    (long)tp->conf->affinity_days) {
+		return;
+	}
+	memset(&d, 0, sizeof(d));
+	d.valid = 1;
+	snprintf(d.id, sizeof(d.id), "%s", tp->id);
+	memcpy(d.status, "expired", sizeof("expired"));
+	tasks_settle(tp->id, tp->conf, "relay-poll", tp->status, &d);
 }
 
 /* A poll that is over: its connection is closed, not parked. */
@@ -381,6 +489,9 @@ tasks_on_upstream(struct task_poll *tp, struct upstream *u, uint64_t now_ms)
 	switch (u->state) {
 	case UPSTREAM_HEAD:
 		tp->status = u->resp.status;
+		if (tp->status == 404 || tp->status == 410) {
+			gone(tp);
+		}
 		if (tp->status < 200 || tp->status >= 300) {
 			log_info("task %s: poll answered %d", tp->id,
 			    tp->status);

@@ -1,12 +1,20 @@
 #ifndef RELAY_TASKS_H
 #define RELAY_TASKS_H
-/* Async (video) tasks (SPEC §3): the task a provider creates is recorded
- * in the ledger with its wallet, route and credential; reads of it go to
- * that credential; it is charged exactly once, when it is first seen
- * succeeded, from a client's read or from the relay's own poll of open
- * tasks (every 30 s), so a client that never polls is charged too. */
+/* Objects created upstream and their affinity (SPEC §3, §9): the id a
+ * create call answers (a video task, a background or stored response, a
+ * stored chat completion, a file, a vector store, ...) is recorded in the
+ * ledger with its wallet, provider and credential; later calls that name
+ * it go to that credential. A video task and a background response are
+ * charged exactly once, when first seen finished (succeeded, completed),
+ * from a client's read or from the relay's own poll of open ones (every
+ * 30 s), so a client that never polls is charged too. Settled entries are
+ * forgotten `affinity days=` after their creation, or past `affinity
+ * max=` (the oldest first). */
 #include <stddef.h>
 #include <stdint.h>
+
+#include "ledger_rec.h"		/* enum ledger_obj_kind */
+#include "util.h"
 
 struct conf;
 struct conf_model;
@@ -25,29 +33,45 @@ void tasks_init(uint64_t now_ms);
 /* Stop every poll in flight. */
 void tasks_free(void);
 
-/* The provider answered the creation of a task (what its body said):
- * record who made it and where it lives. Failures are logged. */
+/* The provider answered the creation of an object (what its body said):
+ * record who made it, what it is and where it lives. model is the alias
+ * (NULL for a call without one); route "provider/model" or "provider".
+ * Failures are logged. */
 void tasks_record(const char *req_id, const struct usage_doc *answer,
-    const char *wallet, const char *model, const char *route,
-    const char *cred);
+    enum ledger_obj_kind kind, const char *wallet, const char *model,
+    const char *route, const char *cred);
 
-/* A read of task id answered status (what its body said): when the task
- * has ended, charge it (succeeded) or close it (failed, cancelled,
- * expired). */
+/* A call on object id answered status (what its body said): when a
+ * charged kind has ended, charge it (succeeded, completed, incomplete) or
+ * close it (failed, cancelled, expired). */
 void tasks_settle(const char *id, const struct conf *c, const char *req_id,
     int status, const struct usage_doc *answer);
 
 enum tasks_where {
-	TASKS_FOUND,		/* *m, *route, *cred are set */
-	TASKS_UNKNOWN,		/* no such task for this wallet (404) */
-	TASKS_GONE		/* its model, route or credential is no
-				 * longer configured: err says which (503) */
+	TASKS_FOUND,		/* *m, *cred and id are set */
+	TASKS_UNKNOWN,		/* the path names no recorded object */
+	TASKS_FOREIGN,		/* it names another wallet's (404: as
+				 * unknown as a made-up one) */
+	TASKS_GONE		/* its provider or credential is no longer
+				 * configured: err says which (503) */
 };
 
-/* Where task id of wallet lives under config c. */
-enum tasks_where tasks_locate(const struct conf *c, const char *id,
-    const char *wallet, const struct conf_model **m, size_t *route,
-    size_t *cred, char *err, size_t errlen);
+/* Where the object a request path names lives, for wallet under config
+ * c: the first segment after /v1/ that is a recorded id decides. *m is
+ * the provider's direct model (conf.direct; its one route), *cred the
+ * credential (SIZE_MAX for auth=none), id[0..TASKS_ID_MAX) the object's
+ * id. */
+enum tasks_where tasks_locate(const struct conf *c, struct view path,
+    const char *wallet, const struct conf_model **m, size_t *cred, char *id,
+    char *err, size_t errlen);
+
+/* The credential that made recorded object id of wallet, if it lives with
+ * provider prov under config c (Responses' previous_response_id): its
+ * index, or SIZE_MAX. */
+size_t tasks_cred_of(const struct conf *c, struct view id,
+    const char *wallet, size_t prov);
+
+#define TASKS_ID_MAX 128
 
 /* Every period: poll open tasks that no poll is asking already. Does
  * nothing while stopping. */

@@ -226,6 +226,11 @@ classify(const struct usage_scan *s)
 	if (k[0] == K_USAGE) {
 		return usage_role(PLACE_TOP, k + 1, d - 1);
 	}
+	if (d == 2 && k[0] == K_RESPONSE && (k[1] == K_ID ||
+	    k[1] == K_STATUS)) {
+		/* A Responses stream event's response object (SPEC §9). */
+		return k[1] == K_ID ? R_ID : R_STATUS;
+	}
 	if ((pl = usage_place(k[0])) >= 0 && k[1] == K_USAGE) {
 		return d == 2 ? (unsigned char)(R_USAGE_OBJ + pl) :
 		    usage_role(pl, k + 2, d - 2);

@@ -60,8 +60,9 @@ struct usage_doc {
 				 * usage-only chunk of an OpenAI stream */
 	uint64_t content_bytes;	/* content delivered by this document */
 	char type[48];		/* top-level "type" ("" when none or long) */
-	char id[129];		/* top-level "id" */
-	char status[32];	/* top-level "status" */
+	char id[129];		/* top-level "id", or "response"."id" of a
+				 * Responses stream event */
+	char status[32];	/* top-level "status", or "response"."status" */
 };
 
 /* Scanner state; fixed size, no pointers to the input. */

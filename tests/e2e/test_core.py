@@ -197,8 +197,12 @@ def test_bad_inputs_get_documented_errors(env):
     res = http('127.0.0.1', p, 'POST', '/v1/chat/completions', {'model': 'gpt-5.2'},
                auth('rk-wrong-key'))
     assert res.status == 401 and 'rk-wrong-key' not in res.body.decode(), res.body
-    res = http('127.0.0.1', p, 'GET', '/v1/chat/completions', None, auth())
+    res = http('127.0.0.1', p, 'PUT', '/v1/chat/completions', None, auth())
     assert res.status == 405 and res.json()['error']['code'] == 'method_not_allowed'
+    assert res.header('allow') == 'GET, POST, DELETE', res.raw_head
+    # without a model and without passthrough: refused, saying why
+    res = http('127.0.0.1', p, 'GET', '/v1/chat/completions', None, auth())
+    assert res.status == 404 and 'passthrough' in res.json()['error']['message'], res.body
     res = http('127.0.0.1', p, 'GET', '/nope')
     assert res.status == 404
     assert m.stats()['requests'] == 0, 'a bad request reached the upstream'

@@ -338,25 +338,34 @@ test_paths(const struct conf *c, struct conf *noadmin)
 	    "Not Found", "not_found_error", "not_found", "unknown path", 1,
 	    NULL, "404 wallet name with a slash");
 
-	/* Wrong methods, with the method to use. Today every 405 says
-	 * "Allow: GET, POST" (SPEC §9, v2: it should list what the path
-	 * accepts, "GET" for /healthz). */
+	/* Wrong methods: each 405 lists what the path accepts (SPEC §9). */
 	want_error(c, post("/healthz", "", "{}"), 405, "Method Not Allowed",
 	    "invalid_request_error", "method_not_allowed",
-	    "use GET for this path", 1, "Allow: GET, POST\r\n",
+	    "use GET for this path", 1, "Allow: GET\r\n",
 	    "405 POST /healthz");
 	want_error(c, "DELETE /v1/models HTTP/1.1\r\nHost: relay\r\n\r\n", 405,
 	    "Method Not Allowed", "invalid_request_error",
 	    "method_not_allowed", "use GET for this path", 1,
-	    "Allow: GET, POST\r\n", "405 DELETE /v1/models");
-	want_error(c, get("/v1/chat/completions", ACME), 405,
-	    "Method Not Allowed", "invalid_request_error",
-	    "method_not_allowed", "use POST for this path", 1,
-	    "Allow: GET, POST\r\n", "405 GET of a relayed path");
+	    "Allow: GET\r\n", "405 DELETE /v1/models");
+	want_error(c, "PUT /v1/models/gpt-5.2 HTTP/1.1\r\nHost: relay\r\n\r\n",
+	    405, "Method Not Allowed", "invalid_request_error",
+	    "method_not_allowed", "use GET, DELETE for this path", 1,
+	    "Allow: GET, DELETE\r\n", "405 PUT of a model");
+	want_error(c, "PATCH /v1/chat/completions HTTP/1.1\r\nHost: relay\r\n"
+	    "\r\n", 405, "Method Not Allowed", "invalid_request_error",
+	    "method_not_allowed", "use GET, POST, DELETE for this path", 1,
+	    "Allow: GET, POST, DELETE\r\n", "405 PATCH of a relayed path");
 	want_error(c, get("/admin/wallets/acme/credit", ADMIN), 405,
 	    "Method Not Allowed", "invalid_request_error",
 	    "method_not_allowed", "use POST for this path", 1,
-	    "Allow: GET, POST\r\n", "405 GET of the admin credit");
+	    "Allow: POST\r\n", "405 GET of the admin credit");
+	/* A GET without a model and on no recorded object goes to the
+	 * passthrough provider; there is none here. */
+	want_error(c, get("/v1/chat/completions", ACME), 404, "Not Found",
+	    "not_found_error", "not_found", "this call names no model and no "
+	    "object the relay recorded, and no passthrough provider is "
+	    "configured (passthrough PROVIDER)", 0, NULL,
+	    "GET of a relayed path without passthrough");
 
 	/* Keys. */
 	want_error(c, post("/v1/chat/completions", "", CHAT), 401,
@@ -903,16 +912,21 @@ test_tasks(const struct conf *c)
 	    "creating is not charged");
 	ok_int(billing_held("acme"), 0, "no hold left");
 
-	/* Another wallet's task is unknown; so is a path with a slash. */
+	/* Another wallet's task is unknown (SPEC §9: never passed on). */
 	consume(&k);
 	request(&k, get("/v1/contents/generations/tasks/cgt-9", BETA));
 	ok(t_status(k.buf) == 404 && strstr(k.buf, "\"message\":\"unknown "
-	    "task\""), "404 for another wallet");
+	    "object\""), "404 for another wallet");
+	ok_int(prov.nreqs, 1, "it did not reach the provider");
+	/* A path below the task goes where the task lives, too. */
+	t_provider_json(&prov, 404, NULL, "{\"error\":\"no such thing\"}");
 	consume(&k);
 	request(&k, get("/v1/contents/generations/tasks/cgt-9/x", ACME));
-	ok(t_status(k.buf) == 404 && strstr(k.buf, "unknown task"),
-	    "404 for a path below a task");
-	ok_int(prov.nreqs, 1, "neither reached the provider");
+	ok(t_status(k.buf) == 404 && strstr(k.buf, "no such thing"),
+	    "a path below a task: the provider's answer");
+	ok(prov.nreqs == 2 && strstr(prov.req[1], "GET /v1/contents/"
+	    "generations/tasks/cgt-9/x HTTP/1.1\r\n") != NULL,
+	    "sent on as the client wrote it");
 
 	/* Reads: running, then succeeded (charged), then again (not). */
 	t_provider_json(&prov, 200, NULL, "{\"id\":\"cgt-9\",\"status\":"
@@ -931,9 +945,9 @@ test_tasks(const struct conf *c)
 	snprintf(want, sizeof(want), "GET /v1/contents/generations/tasks/cgt-9 "
 	    "HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer sk-up"
 	    "\r\n", prov.port);
-	ok(prov.nreqs == 4 && strncmp(prov.req[3], want, strlen(want)) == 0,
+	ok(prov.nreqs == 5 && strncmp(prov.req[4], want, strlen(want)) == 0,
 	    "the read goes to the task's credential: %s",
-	    prov.nreqs == 4 ? prov.req[3] : "");
+	    prov.nreqs == 5 ? prov.req[4] : "");
 	ok_int(ledger_count("\"task\":\"cgt-9\",\"wallet\":\"acme\","
 	    "\"model\":\"vid\",\"route\":\"p/vid-up\",\"cred\":\"p#1\","
 	    "\"status\":200,\"in\":0,\"out\":100,\"usd_nano\":640000,"), 1,

@@ -111,18 +111,25 @@ static void
 test_tasks(void)
 {
 	struct ledger_table t;
-	struct ledger_task *k;
+	struct ledger_task *k, in;
 	char id[32], wallet[32];
 	size_t i;
 	int found = 1, order = 1;
 
 	memset(&t, 0, sizeof t);
+	memset(&in, 0, sizeof in);
 	ok(ledger_table_task_find(&t, "x") == NULL, "no tasks, no index");
 	for (i = 0; i < 1000; i++) {
 		snprintf(id, sizeof id, "cgt-%zu", i);
 		snprintf(wallet, sizeof wallet, "w%zu", i % 3);
-		if (ledger_table_task_add(&t, id, wallet, "seedance",
-		    "ark/seedance-250528", i % 2 ? "ark#1" : "", i + 1) < 0) {
+		in.id = id;
+		in.wallet = wallet;
+		in.model = "seedance";
+		in.route = "ark/seedance-250528";
+		in.cred = i % 2 ? "ark#1" : "";
+		in.kind = LEDGER_OBJ_TASK;
+		if (ledger_table_task_add(&t, &in, 20000 + (long)i / 100,
+		    i + 1) < 0) {
 			break;
 		}
 	}
@@ -152,6 +159,58 @@ test_tasks(void)
 	    t.cap_slots == 0, "freed");
 }
 
+/* Affinity is bounded (SPEC §9): settled entries go by age, then the
+ * oldest settled past max; open tasks stay whatever their age. */
+static void
+test_forget(void)
+{
+	struct ledger_table t;
+	struct ledger_task in, *k;
+	char id[32];
+	size_t i, gone;
+	int found = 1;
+
+	memset(&t, 0, sizeof t);
+	memset(&in, 0, sizeof in);
+	in.wallet = "w";
+	in.route = "openai";
+	for (i = 0; i < 100; i++) {
+		snprintf(id, sizeof id, "obj-%zu", i);
+		in.id = id;
+		/* Every tenth a task still open; the rest plain objects. */
+		in.kind = i % 10 == 0 ? LEDGER_OBJ_TASK : LEDGER_OBJ_PLAIN;
+		in.model = i % 10 == 0 ? "seedance" : "";
+		ok(ledger_table_task_add(&t, &in, 100 + (long)i, i + 1) == 0,
+		    "add %zu", i);
+	}
+	k = ledger_table_task_find(&t, "obj-3");
+	ok(k != NULL && k->charged && k->kind == LEDGER_OBJ_PLAIN &&
+	    k->day == 103, "a plain object is settled from the start");
+	ok(!ledger_table_task_find(&t, "obj-0")->charged, "a task is open");
+	gone = ledger_table_task_forget(&t, 150, 1000);
+	/* Days 100..149: 50 entries, 5 of them open tasks. */
+	ok_int(gone, 45, "settled entries before the cut-off day go");
+	ok(ledger_table_task_find(&t, "obj-3") == NULL &&
+	    ledger_table_task_find(&t, "obj-0") != NULL &&
+	    ledger_table_task_find(&t, "obj-40") != NULL &&
+	    ledger_table_task_find(&t, "obj-150") == NULL, "which ones");
+	for (i = 50; i < 100; i++) {
+		snprintf(id, sizeof id, "obj-%zu", i);
+		k = ledger_table_task_find(&t, id);
+		found &= k != NULL && k->line == i + 1;
+	}
+	ok(found, "the index finds every one kept");
+	ok_int(t.ntasks, 55, "55 kept");
+	gone = ledger_table_task_forget(&t, 0, 40);
+	ok_int(gone, 19, "past max, down to nine tenths of it");
+	ok_int(t.ntasks, 36, "36 kept");
+	ok(ledger_table_task_find(&t, "obj-51") == NULL &&
+	    ledger_table_task_find(&t, "obj-99") != NULL &&
+	    ledger_table_task_find(&t, "obj-50") != NULL,
+	    "the oldest settled went; open tasks stay");
+	ledger_table_free(&t);
+}
+
 int
 main(void)
 {
@@ -159,5 +218,6 @@ main(void)
 	test_add();
 	test_today();
 	test_tasks();
+	test_forget();
 	return t_done("ledger_table");
 }

@@ -628,11 +628,12 @@ test_errors(void)
 	    "gpt-5\",\"type\":\"not_found_error\",\"code\":\"model_not_found\"}}"
 	    "\n", "404 after the body: escaped message, kept alive");
 	ok_int(sc->state, SERVER_READ_HEAD, "404 after the body: open");
-	/* 405 carries Allow. */
+	/* Extra header lines: a 405's Allow. */
 	send_step("PUT /v1/x HTTP/1.1\r\nHost: r\r\n\r\n", T0);
 	server_accept_head(sc, T0);
 	server_step(sc, 0, T0);
-	server_error(sc, 405, "method_not_allowed", "use POST", T0);
+	server_error_with(sc, 405, "method_not_allowed", "use POST",
+	    "Allow: GET, POST\r\n", T0);
 	server_step(sc, 0, T0);
 	ok_str(norm_id(client_reads(1, NULL)),
 	    "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: "

@@ -110,7 +110,8 @@ record(const char *req, const char *body, const char *wallet,
 	struct usage_doc d;
 
 	usage_scan_all(body, strlen(body), &d);
-	tasks_record(req, &d, wallet, "seedance", "ark/doubao-seedance", cred);
+	tasks_record(req, &d, LEDGER_OBJ_TASK, wallet, "seedance",
+	    "ark/doubao-seedance", cred);
 }
 
 static void
@@ -265,48 +266,66 @@ test_settle(const struct conf *c)
 	    "still open");
 }
 
+/* tasks_locate() on a request path. */
+static enum tasks_where
+where(const struct conf *c, const char *path, const char *wallet,
+    const struct conf_model **m, size_t *cred, char *id, char *msg)
+{
+	struct view p = { path, strlen(path) };
+
+	return tasks_locate(c, p, wallet, m, cred, id, msg, 300);
+}
+
 static void
 test_locate(const struct conf *c)
 {
 	const struct conf_model *m = NULL;
-	size_t route = 99, cred = 99;
+	size_t cred = 99;
 	struct conf *gone;
-	char msg[300];
+	char msg[300], id[TASKS_ID_MAX];
 
 	msg[0] = '\0';
-	ok_int(tasks_locate(c, "cgt-1", "acme", &m, &route, &cred, msg,
-	    sizeof(msg)), TASKS_FOUND, "acme's task");
-	ok(m != NULL && strcmp(m->alias, "seedance") == 0 && route == 0 &&
-	    cred == 1, "its model, route 0 and credential ark#2 (index 1)");
-	ok_int(tasks_locate(c, "cgt-1", "beta", &m, &route, &cred, msg,
-	    sizeof(msg)), TASKS_UNKNOWN, "another wallet's task is unknown");
-	ok_int(tasks_locate(c, "cgt-zzz", "acme", &m, &route, &cred, msg,
-	    sizeof(msg)), TASKS_UNKNOWN, "a made-up id");
+	ok_int(where(c, TASKS_PATH "/cgt-1", "acme", &m, &cred, id, msg),
+	    TASKS_FOUND, "acme's task");
+	ok(m != NULL && m->direct && strcmp(m->alias, "ark") == 0 &&
+	    m->nroutes == 1 && cred == 1 && strcmp(id, "cgt-1") == 0,
+	    "its provider's direct model and credential ark#2 (index 1)");
+	ok_int(where(c, TASKS_PATH "/cgt-1", "beta", &m, &cred, id, msg),
+	    TASKS_FOREIGN, "another wallet's task: foreign (404)");
+	ok_int(where(c, TASKS_PATH "/cgt-zzz", "acme", &m, &cred, id, msg),
+	    TASKS_UNKNOWN, "a made-up id");
+	ok_int(where(c, "/v1/cgt-1/cancel", "acme", &m, &cred, id, msg),
+	    TASKS_FOUND, "any segment that is a recorded id decides");
+	ok_int(where(c, "/v1/responses", "acme", &m, &cred, id, msg),
+	    TASKS_UNKNOWN, "no id in the path");
 
+	/* Reads need the provider and the credential only: a model or
+	 * route taken out of the config does not strand the object. */
 	gone = tasks_conf("credential ark env:T_TASK_K1\n"
+	    "credential ark env:T_TASK_K2\n"
 	    "model text1 text 1.00 2.00 other/t\n");
-	ok_int(tasks_locate(gone, "cgt-1", "acme", &m, &route, &cred, msg,
-	    sizeof(msg)), TASKS_GONE, "model gone");
-	ok_str(msg, "model 'seedance' of task cgt-1 is no longer configured",
-	    "why");
-	conf_free(gone);
-
-	gone = tasks_conf("credential ark env:T_TASK_K1\n"
-	    "model seedance video - 6.40 other/doubao-seedance\n");
-	ok_int(tasks_locate(gone, "cgt-1", "acme", &m, &route, &cred, msg,
-	    sizeof(msg)), TASKS_GONE, "route gone");
-	ok_str(msg, "route ark/doubao-seedance of task cgt-1 is no longer "
-	    "configured", "why");
+	ok_int(where(gone, TASKS_PATH "/cgt-1", "acme", &m, &cred, id, msg),
+	    TASKS_FOUND, "model gone: still found");
 	conf_free(gone);
 
 	gone = tasks_conf("credential ark env:T_TASK_K1\n"
 	    "model seedance video - 6.40 ark/doubao-seedance\n");
-	ok_int(tasks_locate(gone, "cgt-1", "acme", &m, &route, &cred, msg,
-	    sizeof(msg)), TASKS_GONE, "credential gone");
-	ok_str(msg, "credential ark#2 of task cgt-1 is no longer configured",
+	ok_int(where(gone, TASKS_PATH "/cgt-1", "acme", &m, &cred, id, msg),
+	    TASKS_GONE, "credential gone");
+	ok_str(msg, "credential ark#2 of cgt-1 is no longer configured",
 	    "why");
-	ok_int(tasks_locate(gone, "cgt-2", "acme", &m, &route, &cred, msg,
-	    sizeof(msg)), TASKS_FOUND, "ark#1's task is still found there");
+	ok_int(where(gone, TASKS_PATH "/cgt-2", "acme", &m, &cred, id, msg),
+	    TASKS_FOUND, "ark#1's task is still found there");
+	conf_free(gone);
+
+	gone = t_conf("ledger %s sync=always\n"
+	    "provider other base=http://127.0.0.1:%d/v1 auth=bearer\n"
+	    "credential other env:T_TASK_K1\n"
+	    "wallet acme key=sha256:%s\n", ledger_path, provider_port,
+	    key_hash("k-acme"));
+	ok_int(where(gone, TASKS_PATH "/cgt-1", "acme", &m, &cred, id, msg),
+	    TASKS_GONE, "provider gone");
+	ok_str(msg, "provider ark of cgt-1 is no longer configured", "why");
 	conf_free(gone);
 
 	/* A task made through an auth=none provider: no credential is
@@ -317,15 +336,112 @@ test_locate(const struct conf *c)
 		struct usage_doc d;
 
 		usage_scan_all("{\"id\":\"cgt-none\"}", 17, &d);
-		tasks_record("req_n", &d, "acme", "vlocal", "local/v", NULL);
+		tasks_record("req_n", &d, LEDGER_OBJ_TASK, "acme", "vlocal",
+		    "local/v", NULL);
 	}
 	msg[0] = '\0';
-	route = cred = 99;
-	ok(tasks_locate(c, "cgt-none", "acme", &m, &route, &cred, msg,
-	    sizeof(msg)) == TASKS_FOUND && cred == SIZE_MAX,
+	cred = 99;
+	ok(where(c, TASKS_PATH "/cgt-none", "acme", &m, &cred, id, msg) ==
+	    TASKS_FOUND && cred == SIZE_MAX,
 	    "an auth=none provider's task is found (got \"%s\")", msg);
 	/* Close it: the poll test below counts the open tasks. */
 	settle("cgt-none", c, "req_n2", "{\"status\":\"failed\"}");
+}
+
+static void
+scan_str(const char *body, struct usage_doc *d)
+{
+	usage_scan_all(body, strlen(body), d);
+}
+
+/* Background responses (SPEC §9) settle on completed or incomplete, close
+ * on failed or cancelled; plain objects are recorded for affinity only
+ * and never charged; an answer about another object settles nothing. */
+static void
+test_objects(const struct conf *c)
+{
+	const struct ledger_task *t;
+	struct usage_doc d;
+	char line[1024];
+	int n0;
+
+	scan_str("{\"id\":\"resp_1\",\"status\":\"queued\"}", &d);
+	tasks_record("req_b1", &d, LEDGER_OBJ_RESPONSE, "acme", "text1",
+	    "other/t", "other#1");
+	ok_str(last_line(line, sizeof(line)), "{\"type\":\"task\",\"id\":"
+	    "\"resp_1\",\"wallet\":\"acme\",\"model\":\"text1\",\"route\":"
+	    "\"other/t\",\"cred\":\"other#1\",\"kind\":\"response\"}",
+	    "a background response's line");
+	n0 = ledger_nlines();
+	settle("resp_1", c, "req_b2", "{\"id\":\"resp_1\",\"status\":"
+	    "\"in_progress\"}");
+	settle("resp_1", c, "req_b3", "{\"id\":\"resp_2\",\"status\":"
+	    "\"completed\",\"usage\":{\"input_tokens\":1,\"output_tokens\":"
+	    "1}}");
+	settle("resp_1", c, "req_b4", "{\"id\":\"resp_1\",\"status\":"
+	    "\"succeeded\",\"usage\":{\"input_tokens\":1,\"output_tokens\":"
+	    "1}}");
+	ok_int(ledger_nlines(), n0, "in progress, another id's answer, a "
+	    "task's word: nothing");
+	/* 1000 in (200 cached) at 1.00, 500 out at 2.00 (text1 has no
+	 * cached price: the input price) = 2,000,000 nano-USD. */
+	settle("resp_1", c, "req_b5", "{\"id\":\"resp_1\",\"object\":"
+	    "\"response\",\"status\":\"completed\",\"usage\":{"
+	    "\"input_tokens\":1000,\"input_tokens_details\":{"
+	    "\"cached_tokens\":200},\"output_tokens\":500}}");
+	ok_str(last_line(line, sizeof(line)), "{\"type\":\"charge\",\"id\":"
+	    "\"req_b5\",\"task\":\"resp_1\",\"wallet\":\"acme\",\"model\":"
+	    "\"text1\",\"route\":\"other/t\",\"cred\":\"other#1\","
+	    "\"status\":200,\"in\":800,\"cached\":200,\"out\":500,"
+	    "\"usd_nano\":2000000,\"cny_nano\":14400000}",
+	    "completed: charged its usage once");
+	settle("resp_1", c, "req_b6", "{\"id\":\"resp_1\",\"status\":"
+	    "\"completed\",\"usage\":{\"input_tokens\":9,\"output_tokens\":"
+	    "9}}");
+	ok_int(ledger_nlines(), n0 + 1, "once");
+
+	scan_str("{\"id\":\"resp_x\",\"status\":\"queued\"}", &d);
+	tasks_record("req_x1", &d, LEDGER_OBJ_RESPONSE, "acme", "text1",
+	    "other/t", "other#1");
+	settle("resp_x", c, "req_x2", "{\"id\":\"resp_x\",\"status\":"
+	    "\"cancelled\"}");
+	ok_str(last_line(line, sizeof(line)), "{\"type\":\"charge\",\"id\":"
+	    "\"req_x2\",\"task\":\"resp_x\",\"wallet\":\"acme\",\"model\":"
+	    "\"text1\",\"route\":\"other/t\",\"cred\":\"other#1\","
+	    "\"status\":200,\"in\":0,\"out\":0,\"usd_nano\":0,"
+	    "\"cny_nano\":0}", "cancelled: closed without charge");
+
+	/* Created already finished: charged at once. */
+	scan_str("{\"id\":\"resp_now\",\"status\":\"incomplete\","
+	    "\"usage\":{\"input_tokens\":10,\"output_tokens\":20}}", &d);
+	n0 = ledger_nlines();
+	tasks_record("req_n1", &d, LEDGER_OBJ_RESPONSE, "acme", "text1",
+	    "other/t", "other#1");
+	commit();
+	ok_int(ledger_nlines(), n0 + 2, "recorded and charged (incomplete "
+	    "is billed)");
+	ok(ledger_task_find(billing_ledger(), "resp_now")->charged,
+	    "settled");
+
+	/* A plain object made without a model (passthrough). */
+	scan_str("{\"id\":\"file-abc\",\"object\":\"file\"}", &d);
+	tasks_record("req_p1", &d, LEDGER_OBJ_PLAIN, "beta", NULL, "other",
+	    "other#1");
+	ok_str(last_line(line, sizeof(line)), "{\"type\":\"task\",\"id\":"
+	    "\"file-abc\",\"wallet\":\"beta\",\"route\":\"other\",\"cred\":"
+	    "\"other#1\",\"kind\":\"object\"}", "a plain object's line: no "
+	    "model");
+	t = ledger_task_find(billing_ledger(), "file-abc");
+	ok(t != NULL && t->charged && t->kind == LEDGER_OBJ_PLAIN,
+	    "settled from the start: never polled or charged");
+	n0 = ledger_nlines();
+	settle("file-abc", c, "req_p2", "{\"id\":\"file-abc\",\"status\":"
+	    "\"completed\",\"usage\":{\"input_tokens\":1}}");
+	ok_int(ledger_nlines(), n0, "never charged");
+	scan_str("{\"object\":\"list\",\"data\":[]}", &d);
+	tasks_record("req_p3", &d, LEDGER_OBJ_PLAIN, "beta", NULL, "other",
+	    "other#1");
+	ok_int(ledger_nlines(), n0, "an answer without an id records nothing");
 }
 
 /* ---- the relay's own poll ---------------------------------------------- */
@@ -569,6 +685,7 @@ main(void)
 	test_record();
 	test_settle(c);
 	test_locate(c);
+	test_objects(c);
 	test_poll(lfd);
 
 	/* The ledger replays: the tasks and their charges survive. */
