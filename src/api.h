@@ -10,7 +10,8 @@ struct conf;
  * Returns a malloc'd string and its length, or NULL. */
 char *api_models_json(const struct conf *c, size_t *len);
 
-/* The developer console (GET /). */
+/* The developer console (GET /): the page src/console.html, compiled in
+ * at build time (build/console_html.inc, included by api.c). */
 extern const char api_console_html[];
 extern const size_t api_console_len;
 
