@@ -64,6 +64,18 @@ $(BUILD)/default_conf.c: configs/relay.conf src/embed.sh
 	@mkdir -p $(BUILD)
 	sh src/embed.sh configs/relay.conf > $@
 
+# The developer console (GET /): src/console.html without its opening
+# comment, leading blanks, empty lines and // comment lines, as C source
+# that src/api.c includes (api_console_html, api_console_len).
+$(BUILD)/console.html: src/console.html
+	@mkdir -p $(BUILD)
+	sed -e '/^<!--$$/,/^-->$$/d' -e 's/^[[:space:]]*//' -e '/^$$/d' -e '/^\/\//d' \
+	    src/console.html > $@
+$(BUILD)/console_html.inc: $(BUILD)/console.html src/embed.sh
+	sh src/embed.sh $(BUILD)/console.html api_console_html \
+	    api_console_len > $@
+$(BUILD)/api.o: $(BUILD)/console_html.inc
+
 # Trust anchors compiled in from the build machine's CA bundle, parsed by
 # the same code that loads ca_file (tools/mkroots includes src/tls_certs.c).
 CA_BUNDLE = /etc/ssl/certs/ca-certificates.crt
@@ -174,7 +186,7 @@ asan fuzz: relay $(UNIT_BINS) $(MOCK)
 # Warnings (the build's flags and a few more), file and function sizes,
 # exported functions nothing uses: tools/lint.sh says what each check is.
 # Not part of `make test` yet.
-lint: $(VENDOR_OK)
+lint: $(VENDOR_OK) $(BUILD)/console_html.inc
 	@CC="$(CC)" \
 	    LINT_CFLAGS="$(filter-out -Ivendor/bearssl/inc -DRELAY_VERSION=%,$(CFLAGS)) -isystem vendor/bearssl/inc" \
 	    sh tools/lint.sh

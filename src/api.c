@@ -196,44 +196,8 @@ api_close_aliases(const struct conf *c, const char *alias, char *out,
 	}
 }
 
-const char api_console_html[] =
-"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
-"<title>Relay console</title>\n<style>\n"
-"body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
-"padding:0 1rem;color:#1d1d1f}\n"
-"table{border-collapse:collapse;width:100%}th,td{text-align:left;"
-"padding:.3rem .6rem;border-bottom:1px solid #ddd}\n"
-"td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
-"input{font:inherit;padding:.3rem;width:24rem}button{font:inherit}\n"
-"code{background:#f3f3f3;padding:0 .2rem}\n#err{color:#b00}\n"
-"</style></head><body>\n<h1>Relay</h1>\n"
-"<p>Call <code>/v1/chat/completions</code> (or any OpenAI / Anthropic "
-"path) with one of these models and your key.</p>\n"
-"<h2>Wallet</h2>\n<p><input id=\"key\" type=\"password\" "
-"placeholder=\"rk-... (your client key)\" autocomplete=\"off\"> "
-"<button id=\"go\">Show</button></p>\n"
-"<p id=\"err\"></p><pre id=\"wallet\"></pre>\n"
-"<h2>Models</h2>\n<table><thead><tr><th>model</th><th>family</th>"
-"<th>modality</th><th>USD in / 1M</th><th>USD out / 1M</th></tr>"
-"</thead><tbody id=\"models\"></tbody></table>\n"
-"<script>\n"
-"function cell(t,c){var d=document.createElement('td');d.textContent=t;"
-"if(c)d.className=c;return d}\n"
-"fetch('/v1/models').then(function(r){return r.json()}).then(function(j){"
-"var tb=document.getElementById('models');j.data.forEach(function(m){"
-"var tr=document.createElement('tr');tr.appendChild(cell(m.id));"
-"tr.appendChild(cell(m.family));tr.appendChild(cell(m.modality));"
-"var p=m.pricing;tr.appendChild(cell(p.input_usd_per_1m===null?'-':"
-"String(p.input_usd_per_1m),'n'));tr.appendChild(cell("
-"p.output_usd_per_1m===null?'-':String(p.output_usd_per_1m),'n'));"
-"tb.appendChild(tr)})});\n"
-"document.getElementById('go').onclick=function(){"
-"var k=document.getElementById('key').value;"
-"fetch('/v1/wallet',{headers:{Authorization:'Bearer '+k}}).then("
-"function(r){return r.json()}).then(function(j){"
-"document.getElementById('err').textContent=j.error?j.error.message:'';"
-"document.getElementById('wallet').textContent=j.error?'':"
-"JSON.stringify(j,null,2)})};\n"
-"</script>\n</body></html>\n";
-const size_t api_console_len = sizeof(api_console_html) - 1;
+/* The developer console (GET /): src/console.html, its opening comment
+ * and leading blanks stripped, turned into the definitions of
+ * api_console_html and api_console_len by src/embed.sh (a Makefile rule;
+ * the file is generated into build/). */
+#include "console_html.inc"

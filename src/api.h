@@ -18,7 +18,8 @@ char *api_models_json(const struct conf *c, int anthropic, size_t *len);
 char *api_model_json(const struct conf_model *m, int anthropic,
     size_t *len);
 
-/* The developer console (GET /). */
+/* The developer console (GET /): the page src/console.html, compiled in
+ * at build time (build/console_html.inc, included by api.c). */
 extern const char api_console_html[];
 extern const size_t api_console_len;
 
