@@ -46,6 +46,12 @@ LEDGER_OBJS = $(BUILD)/ledger.o $(BUILD)/ledger_rec.o $(BUILD)/ledger_table.o \
               $(BUILD)/ledger_sync.o $(BUILD)/ledger_queue.o \
               $(BUILD)/ledger_replay.o $(BUILD)/ledger_report.o
 
+# The store client (issue 18): the RESP2 codec and the store's Lua scripts
+# (src/resp.c, src/store_scripts.c); their tests are test_resp and
+# tests/store/ (make test-store).
+MODULES += resp
+UNITS   += resp
+
 all: relay
 
 # One stamp for both, so a parallel make fetches once.
@@ -149,6 +155,7 @@ $(BUILD)/test_tasks: tests/unit/test_tasks.c tests/unit/t_rt.h $(BUILD)/tasks.o 
 $(BUILD)/test_exchange: tests/unit/test_exchange.c tests/unit/t_rt.h $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_front: tests/unit/test_front.c tests/unit/t_rt.h $(BUILD)/front.o $(BUILD)/path.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_loop: tests/unit/test_loop.c tests/unit/t_rt.h $(BUILD)/loop.o $(BUILD)/peers.o $(BUILD)/front.o $(BUILD)/path.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
+$(BUILD)/test_resp: tests/unit/test_resp.c tests/unit/resp_t.h $(BUILD)/resp.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 # Extra flags of one unit program: UNIT_CFLAGS_<program>.
 UNIT_CFLAGS_test_json = $(JSMN_CFLAGS)
 # cli is the top: loop_run and the ledger commands are stubs in the test.
