@@ -17,7 +17,7 @@ struct rt_out {
 	int cut;
 };
 
-static void
+static inline void
 rt_put(struct rt_out *o, const char *s, size_t n)
 {
 	if (n > o->cap - o->len) {
@@ -28,13 +28,13 @@ rt_put(struct rt_out *o, const char *s, size_t n)
 	o->len += n;
 }
 
-static void
+static inline void
 rt_puts(struct rt_out *o, const char *s)
 {
 	rt_put(o, s, strlen(s));
 }
 
-static void
+static inline void
 rt_esc(struct rt_out *o, struct view v)
 {
 	size_t k;
@@ -54,7 +54,7 @@ rt_esc(struct rt_out *o, struct view v)
 
 /* Node i of a complete reply (and its subtree) as text:
  * +OK  -ERR x  :5  $3"abc"  $-1  *-1  *2[:1,$0""] */
-static void
+static inline void
 rt_text(struct rt_out *o, const struct resp_node *nodes, size_t i)
 {
 	const struct resp_node *nd = &nodes[i];
@@ -100,7 +100,7 @@ rt_text(struct rt_out *o, const struct resp_node *nodes, size_t i)
 }
 
 /* Node i (and its subtree) written back as RESP. */
-static void
+static inline void
 rt_wire(struct rt_out *o, const struct resp_node *nodes, size_t i)
 {
 	const struct resp_node *nd = &nodes[i];
