@@ -37,6 +37,15 @@ last=$(echo "$out" | tail -n 1)
 add "$last"
 [ $rc -eq 0 ] || case "$last" in *" 0 failed"*) fail=$((fail + 1));; esac
 
+# The store's Lua scripts against a throwaway redis-server on loopback
+# (tests/store/; a failure when none is installed: .ci/run installs it).
+out=$(python3 tests/store/test_scripts.py 2>&1)
+rc=$?
+echo "$out" | grep -v '^ok ' | tail -n 20
+last=$(echo "$out" | tail -n 1)
+add "$last"
+[ $rc -eq 0 ] || case "$last" in *" 0 failed"*) fail=$((fail + 1));; esac
+
 # The SDK clients are pinned in tests/clients/package.json + lockfile.
 if [ ! -d tests/clients/node_modules/openai ]; then
 	(cd tests/clients && npm ci --no-audit --no-fund >/dev/null 2>&1) ||

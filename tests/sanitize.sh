@@ -108,6 +108,8 @@ VERSION=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' Makefile)
 # The ledger's parts besides ledger.c (fuzz_ledger reaches ledger_report).
 FUZZ_MODULES="$FUZZ_MODULES ledger_rec ledger_table ledger_sync ledger_queue
  ledger_replay ledger_report ledger_recent"
+# The store client's codec (fuzz_resp).
+FUZZ_MODULES="$FUZZ_MODULES resp"
 
 COMMON="-std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1
  -fno-omit-frame-pointer -Wall -Wextra -Wno-missing-prototypes
