@@ -764,19 +764,6 @@ conf_find_model(const struct conf *c, const char *alias, size_t n)
 }
 
 size_t
-conf_route_index(const struct conf_model *m, const char *text)
-{
-	size_t i;
-
-	for (i = 0; i < m->nroutes; i++) {
-		if (strcmp(m->routes[i].text, text) == 0) {
-			return i;
-		}
-	}
-	return SIZE_MAX;
-}
-
-size_t
 conf_cred_index(const struct conf_provider *p, const char *label)
 {
 	size_t i;
