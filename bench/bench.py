@@ -1469,7 +1469,8 @@ def scale_run(name, n, d_ms, ramp_ms, client, up, up_port, up_tls, tls_dir, hard
               'client_cpu_s': (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
               'late_p99_us': st.get('late_p99_us'), 'late_max_us': st.get('late_max_us'),
               'peak_open': st.get('peak_open_streams'), 'up_accepted': st.get('accepted'),
-              'tls_handshakes': st.get('tls_handshakes'), 'tls_resumed': st.get('tls_resumed')})
+              'tls_handshakes': st.get('tls_handshakes'), 'tls_resumed': st.get('tls_resumed'),
+              'tls_last': st.get('tls_last')})
     if proc is not None:
         cpu_s = (c1 - c0) / CLK_TCK
         x['cpu_s'] = cpu_s
@@ -1517,7 +1518,8 @@ def scale_show(x):
             ms(x['ttfb_p50']), ms(x['ttfb_p99']), ms(x['gap_p50']), ms(x['gap_p99']),
             (x['late_p99_us'] or 0) / 1000.0, x['peak_open'],
             100 * x['up_cpu_s'] / x['wall_s'], 100 * x['client_cpu_s'] / x['wall_s'],
-            ('  TLS handshakes %s (%s resumed)' % (x['tls_handshakes'], x['tls_resumed'])
+            ('  TLS handshakes %s (%s resumed, %s)' % (x['tls_handshakes'], x['tls_resumed'],
+                                                      x.get('tls_last'))
              if x['name'].endswith('-tls') else '')))
 
 

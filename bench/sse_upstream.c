@@ -90,6 +90,7 @@ static struct {
 	long long open_conns, open_streams, peak_open_streams;
 	unsigned long long late_n, late_max_us;
 	uint32_t late[LATE_BUCKETS];
+	char tls_last[64];	/* version and cipher of the last handshake */
 } S;
 
 static uint64_t
@@ -368,11 +369,12 @@ stats_body(char *b, size_t cap, int *len)
 	    "\"open_conns\":%lld,\"open_streams\":%lld,\"peak_open_streams\":%lld,"
 	    "\"tls_handshakes\":%llu,\"tls_resumed\":%llu,\"tls_failed\":%llu,"
 	    "\"write_stalls\":%llu,\"late_n\":%llu,\"late_p50_us\":%llu,"
-	    "\"late_p99_us\":%llu,\"late_p999_us\":%llu,\"late_max_us\":%llu}\n",
+	    "\"late_p99_us\":%llu,\"late_p999_us\":%llu,\"late_max_us\":%llu,"
+	    "\"tls_last\":\"%s\"}\n",
 	    S.accepted, S.requests, S.streams_started, S.streams_done, S.closed_early,
 	    S.events, S.bytes, S.open_conns, S.open_streams, S.peak_open_streams,
 	    S.tls_handshakes, S.tls_resumed, S.tls_failed, S.write_stalls, S.late_n,
-	    late_pct(50), late_pct(99), late_pct(99.9), S.late_max_us);
+	    late_pct(50), late_pct(99), late_pct(99.9), S.late_max_us, S.tls_last);
 }
 
 static void
@@ -619,6 +621,8 @@ do_handshake(struct conn *c)
 		if (SSL_session_reused(c->ssl)) {
 			S.tls_resumed++;
 		}
+		snprintf(S.tls_last, sizeof S.tls_last, "%s %s", SSL_get_version(c->ssl),
+		    SSL_get_cipher_name(c->ssl));
 		c->state = ST_REQUEST;
 		if (c->want_out) {
 			c->want_out = 0;
