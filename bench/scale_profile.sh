@@ -19,7 +19,9 @@
 #            stream (a glibc build of the same sources: valgrind cannot
 #            replace malloc in a static binary)
 #
-# Output goes to stdout and $OUT (default /tmp/relay-scale-profile).
+# Every process runs SCHED_RR (chrt -r $RT, default 10; RT=0: not), as in
+# the bench's section (7). Output goes to stdout and $OUT (default
+# /tmp/relay-scale-profile).
 set -eu
 cd "$(dirname "$0")/.."
 N=${1:-1000}
@@ -39,6 +41,10 @@ trap cleanup EXIT INT TERM
 say() { printf '== %s\n' "$*"; }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+RT=${RT:-10}
+if [ "$RT" -gt 0 ] && chrt -r "$RT" true 2>/dev/null; then
+	chrt -r -p "$RT" $$ >/dev/null	# inherited by everything started below
+fi
 cc -std=gnu99 -O2 -o "$D/sse_upstream" bench/sse_upstream.c -lssl -lcrypto
 cc -std=gnu99 -O2 -o "$D/sse_client" bench/sse_client.c
 OBJS=$(ls build/*.o | grep -v -e '/test_' -e 'mockup' -e 'json_scan')
