@@ -1414,6 +1414,16 @@ def scaling_runs(tls_dir):
     return res
 
 
+def nginx_worker_conns(n):
+    """nginx starts closing reusable connections (new clients that have not
+    sent their request yet, idle keep-alive ones) once fewer than 1/16 of
+    its worker_connections are free ("worker_connections are not enough,
+    reusing connections"): 2 per stream and that sixteenth. It may exceed
+    the descriptor limit (a warning); the descriptors then are the limit,
+    as for the relay."""
+    return (2 * n * 16) // 15 + 256
+
+
 def scale_run(name, n, d_ms, ramp_ms, client, up, up_port, up_tls, tls_dir, hard, up_stats):
     import resource
     e = SCALE_EVENTS
@@ -1440,7 +1450,7 @@ def scale_run(name, n, d_ms, ramp_ms, client, up, up_port, up_tls, tls_dir, hard
         proc = start_nginx('nginx-scale', 'nginx-stream.conf.in', PROXY_CPU, PORT=port,
                            UPSTREAM_PORT=up_tls if is_tls else up_port,
                            SCHEME='https' if is_tls else 'http', TLS_DIRECTIVES=tls_dir_s,
-                           NOFILE=hard, WORKER_CONNS=min(hard - 16, 4 * n + 256),
+                           NOFILE=hard, WORKER_CONNS=nginx_worker_conns(n),
                            KEEPALIVE=max(1024, n))
         wait_ready(proc, port)
         workers = nginx_worker(proc)
@@ -1510,7 +1520,9 @@ def scale_run(name, n, d_ms, ramp_ms, client, up, up_port, up_tls, tls_dir, hard
         x['cpu_us_ev'] = cpu_s * 1e6 / x['events_all'] if x['events_all'] else None
         x['busy'] = cpu_s / wall if wall else None
         x['idle_kb'], x['hwm_kb'] = idle_kb, hwm
-        x['kib_stream'] = (hwm - idle_kb) / float(n) if hwm and idle_kb else None
+        # per stream open at the peak: N, or fewer when some failed
+        nopen = min(n, st.get('peak_open_streams') or n)
+        x['kib_stream'] = (hwm - idle_kb) / float(nopen) if hwm and idle_kb and nopen else None
     tag = 'scaling %s N=%s' % (name, f_int(n))
     if x['ok'] != n:
         problem('%s: %d of %d streams complete (non-200 %d, failed %d, cut short %d, wrong '
