@@ -1534,7 +1534,7 @@ def scale_run(name, n, d_ms, ramp_ms, client, up, up_port, up_tls, tls_dir, hard
     if st and st.get('peak_open_streams', n) < n:
         problem('%s: at most %d streams were open together at the upstream (not all N)' % (
             tag, st['peak_open_streams']))
-    if st.get('late_p99_us') is not None and st['late_p99_us'] > max(5000, d_ms * 1000 / 4):
+    if st.get('late_p99_us') is not None and st['late_p99_us'] > 10000:
         problem('%s: the upstream sent its events late (p99 %.1f ms, gap D %d ms): the load '
                 'side did not keep up, so the timings hold its lag too' % (
                     tag, st['late_p99_us'] / 1000.0, d_ms))
