@@ -234,12 +234,9 @@ ledger_replay_apply(struct ledger_replay *rp, const struct ledger_rec *r,
 			return problem(rp, line, P_SOFT, "task recorded twice",
 			    detail, err, errlen);
 		}
-		k.id = r->id;
-		k.wallet = r->wallet;
-		k.model = r->model;
-		k.route = r->route;
-		k.cred = r->cred;
-		k.kind = r->kind;
+		k = (struct ledger_task){ .id = r->id, .wallet = r->wallet,
+		    .model = r->model, .route = r->route, .cred = r->cred,
+		    .kind = r->kind };
 		if (ledger_table_task_add(rp->tab, &k,
 		    ledger_recent_day_number(r->ts), line) < 0) {
 			return util_errf(err, errlen, "out of memory");
