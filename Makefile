@@ -53,6 +53,11 @@ LEDGER_OBJS = $(BUILD)/ledger.o $(BUILD)/ledger_rec.o $(BUILD)/ledger_table.o $(
 MODULES += resp store_scripts
 UNITS   += resp store_scripts
 
+# multipart/form-data bodies (SPEC §9): the incremental reader uploads
+# stream through (src/multipart.c), on the per-request path: -O2.
+MODULES += multipart
+OPT_multipart = $(OPT_HOT)
+
 all: relay
 
 # One stamp for both, so a parallel make fetches once.
