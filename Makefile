@@ -54,9 +54,12 @@ MODULES += resp store_scripts
 UNITS   += resp store_scripts
 
 # multipart/form-data bodies (SPEC §9): the incremental reader uploads
-# stream through (src/multipart.c), on the per-request path: -O2.
+# stream through (src/multipart.c), on the per-request path: -O2. Its
+# unit test needs nothing else.
 MODULES += multipart
+UNITS   += multipart
 OPT_multipart = $(OPT_HOT)
+$(BUILD)/test_multipart: tests/unit/test_multipart.c $(BUILD)/multipart.o
 
 all: relay
 
