@@ -190,15 +190,14 @@ ct_value(const char *v, size_t n, size_t i, char *out, size_t *len)
 	return (long)(i + (size_t)quoted);
 }
 
-enum multipart_err
-multipart_boundary(const char *v, size_t n, char *out, size_t *len)
+/* multipart_boundary() but for clearing out on failure. */
+static enum multipart_err
+boundary_of(const char *v, size_t n, char *out, size_t *len)
 {
 	static const char type[] = "multipart/form-data";
 	size_t i = 0, t = sizeof(type) - 1, blen = 0;
 	int found = 0;
 
-	*len = 0;
-	out[0] = '\0';
 	while (i < n && is_ows((unsigned char)v[i])) {
 		i++;
 	}
@@ -253,6 +252,18 @@ multipart_boundary(const char *v, size_t n, char *out, size_t *len)
 	out[blen] = '\0';
 	*len = blen;
 	return MULTIPART_OK;
+}
+
+enum multipart_err
+multipart_boundary(const char *v, size_t n, char *out, size_t *len)
+{
+	enum multipart_err e = boundary_of(v, n, out, len);
+
+	if (e != MULTIPART_OK) {
+		out[0] = '\0';
+		*len = 0;
+	}
+	return e;
 }
 
 enum multipart_err
@@ -460,10 +471,8 @@ put_ext(struct multipart *m, unsigned char c)
 static enum multipart_err
 type_end(struct multipart *m)
 {
-	if (!lit_eq(m->pname, m->pname_len, "form-data")) {
-		return MULTIPART_ERR_NOT_FORM_DATA;
-	}
-	return MULTIPART_OK;
+	return lit_eq(m->pname, m->pname_len, "form-data") ? MULTIPART_OK :
+	    MULTIPART_ERR_NOT_FORM_DATA;
 }
 
 /* A parameter name ended: which one. */
@@ -507,11 +516,8 @@ pname_end(struct multipart *m)
 static enum multipart_err
 charset_end(struct multipart *m)
 {
-	if (lit_eq(m->cs, m->cs_len, "utf-8")) {
-		m->latin1 = 0;
-	} else if (lit_eq(m->cs, m->cs_len, "iso-8859-1")) {
-		m->latin1 = 1;
-	} else {
+	m->latin1 = (uint8_t)lit_eq(m->cs, m->cs_len, "iso-8859-1");
+	if (!m->latin1 && !lit_eq(m->cs, m->cs_len, "utf-8")) {
 		return MULTIPART_ERR_CHARSET;
 	}
 	m->sub2 = D_LANG;
@@ -644,17 +650,14 @@ cd_byte(struct multipart *m, unsigned char c)
 static enum multipart_err
 cd_end(struct multipart *m)
 {
-	switch (m->sub2) {
-	case D_TYPE:
+	uint8_t d = m->sub2;
+
+	if (d == D_TYPE) {
 		return type_end(m);
-	case D_SEMI:
-	case D_PLEAD:		/* a trailing ';' */
-	case D_TOKEN:
-	case D_EXT:
-		return MULTIPART_OK;
-	default:
-		return MULTIPART_ERR_DISPOSITION;
 	}
+	/* after a value, or a trailing ';' */
+	return d == D_SEMI || d == D_PLEAD || d == D_TOKEN || d == D_EXT ?
+	    MULTIPART_OK : MULTIPART_ERR_DISPOSITION;
 }
 
 /* The header block ended with the empty line; the content starts at

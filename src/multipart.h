@@ -46,7 +46,9 @@
 
 enum {
 	MULTIPART_BOUNDARY_MAX = 70,	/* RFC 2046 §5.1.1 */
-	MULTIPART_HEAD_MAX = 8192,	/* a part's header block, bytes */
+	MULTIPART_HEAD_MAX = 8192,	/* a part's header block, bytes
+					 * from the end of the boundary
+					 * (padding and CRLF included) */
 	MULTIPART_MODEL_MAX = 256,	/* the model value, bytes */
 	MULTIPART_NAME_MAX = 128,	/* a part name kept (longer: cut) */
 	MULTIPART_FILENAME_MAX = 255	/* a filename kept (longer: cut) */
@@ -162,7 +164,8 @@ struct multipart {
  * of 1-70 characters of RFC 2046's bchars not ending in a space. On
  * success copies it, unescaped and NUL-terminated, into out (room for
  * MULTIPART_BOUNDARY_MAX + 1) with its length in *len and returns
- * MULTIPART_OK; else the reason (NOT_FORM: answer 415). */
+ * MULTIPART_OK; else the reason (NOT_FORM: answer 415), with out "" and
+ * *len 0. */
 enum multipart_err multipart_boundary(const char *v, size_t n, char *out,
     size_t *len);
 
