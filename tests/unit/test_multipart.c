@@ -1023,6 +1023,8 @@ test_content_type(void)
 		if (c->boundary != NULL) {
 			ok_str(b, c->boundary, c->v);
 			ok_int(len, strlen(c->boundary), c->v);
+		} else {
+			ok(b[0] == '\0' && len == 0, "%s: nothing out", c->v);
 		}
 	}
 	ok_int(multipart_init(&m, "a b ", 4, 0), MULTIPART_ERR_BAD_BOUNDARY,
