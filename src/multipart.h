@@ -32,12 +32,29 @@
  *
  * What it refuses, each with its own reason (multipart_strerror): see
  * enum multipart_err. Where readers are known to differ (a line that
- * starts with the delimiter but is not one: RFC 2046 §5.1.1 says such a
- * line must not occur in a part; a delimiter after the
- * closing one, name and name*= that disagree, RFC 2231 continuations,
- * a second Content-Disposition, a second model part) the body is
- * refused rather than guessed, so that no part the upstream reads as
- * "model" can pass the relay unseen.
+ * starts with the delimiter but is not one, which RFC 2046 §5.1.1 says
+ * must not occur in a part; a delimiter after the closing one; name=
+ * and name*= that disagree; RFC 2231 continuations; a second
+ * Content-Disposition; a second model part) the body is refused rather
+ * than guessed, so that no part the upstream reads as "model" can pass
+ * the relay unseen.
+ *
+ * How the relay drives it: multipart_boundary() on the request's
+ * Content-Type, multipart_init(m, b, len, MULTIPART_WITHIN), then every
+ * piece of the (de-chunked) body is fed whole before any of it is
+ * forwarded:
+ *  - until the END event with ev->model, the pieces are held (at most
+ *    MULTIPART_WITHIN bytes: the reader refuses, MODEL_LATE, before it
+ *    would need one more);
+ *  - at that END, m->model picks the route; the upstream body is
+ *    length - (m->model_end - m->model_off) + the new value's length,
+ *    and the held bytes go out through multipart_splice();
+ *  - after it, each piece goes out as it came, but for the last one,
+ *    which waits for multipart_finish() to return MULTIPART_OK;
+ *  - on a refusal the upstream connection (if any) is cut before its
+ *    body is complete, so it never acts on it, and the client gets 400
+ *    with multipart_strerror(); a body that ends with no model part
+ *    (m->model_done unset) has no model to route by.
  *
  * Pure: no I/O, no allocation, fixed size (sizeof(struct multipart) is
  * under 1 KiB). */
@@ -140,7 +157,7 @@ struct multipart {
 	uint8_t cd_seen, cte_seen, latin1, name_x_cut;
 	uint16_t name_x_len;
 	char name_x[MULTIPART_NAME_MAX];	/* name*= decoded */
-	/* the current part (from its PART event on) */
+	/* the current part: from its PART event to the next delimiter */
 	uint64_t head_off, body_off;
 	uint16_t name_len;			/* full length */
 	uint8_t name_cut;			/* longer than NAME_MAX: the
