@@ -286,52 +286,33 @@ do_limits(struct parser *ps, char **w, size_t nw)
 	return 0;
 }
 
-/* One word of a fixed set; its index, or -1 after the error. */
+/* NAME A|B: *out becomes 0 for A, 1 for B; -1 after the error. */
 static int
-one_of(struct parser *ps, char **w, size_t nw, const char *const *words,
-    size_t n, const char *usage)
+two_words(struct parser *ps, char **w, size_t nw, const char *a,
+    const char *b, int *out)
 {
-	size_t i;
-
-	if (nw != 2) {
-		return conf_perr(ps, "%s", usage);
+	if (nw != 2 || (strcmp(w[1], a) != 0 && strcmp(w[1], b) != 0)) {
+		return conf_perr(ps, "%s is written %s %s|%s", w[0], w[0], a,
+		    b);
 	}
-	for (i = 0; i < n; i++) {
-		if (strcmp(w[1], words[i]) == 0) {
-			return (int)i;
-		}
-	}
-	return conf_perr(ps, "%s", usage);
+	*out = strcmp(w[1], b) == 0;
+	return 0;
 }
 
 /* disconnect close|drain */
 static int
 do_disconnect(struct parser *ps, char **w, size_t nw)
 {
-	static const char *const words[] = { "close", "drain" };
-	int k = one_of(ps, w, nw, words, 2, "disconnect is written "
-	    "disconnect close|drain");
-
-	if (k < 0) {
-		return -1;
-	}
-	ps->c->disconnect_drain = k == 1;
-	return 0;
+	return two_words(ps, w, nw, "close", "drain",
+	    &ps->c->disconnect_drain);
 }
 
 /* metrics auth=none|admin */
 static int
 do_metrics(struct parser *ps, char **w, size_t nw)
 {
-	static const char *const words[] = { "auth=none", "auth=admin" };
-	int k = one_of(ps, w, nw, words, 2, "metrics is written "
-	    "metrics auth=none|admin");
-
-	if (k < 0) {
-		return -1;
-	}
-	ps->c->metrics_admin = k == 1;
-	return 0;
+	return two_words(ps, w, nw, "auth=none", "auth=admin",
+	    &ps->c->metrics_admin);
 }
 
 /* passthrough PROVIDER (checked against the providers at the end) */

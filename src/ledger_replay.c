@@ -167,22 +167,11 @@ amount_ok(struct ledger_replay *rp, const struct ledger_rec *r,
 static int
 recent_add(struct ledger_wallet *w, const struct ledger_rec *r)
 {
-	struct ledger_recent_entry x;
+	const uint64_t n[4] = { r->in, r->cached, r->cache_write, r->out };
 
-	memset(&x, 0, sizeof(x));
-	memcpy(x.ts, r->ts, 24);
-	snprintf(x.id, sizeof(x.id), "%.31s", r->id);
-	snprintf(x.model, sizeof(x.model), "%.63s", r->model);
-	x.in = r->in;
-	x.cached = r->cached;
-	x.cache_write = r->cache_write;
-	x.out = r->out;
-	x.usd_nano = r->usd_nano;
-	x.cur_nano = r->amount;
-	x.ms = LEDGER_RECENT_NO_MS;
-	x.status = (uint16_t)r->status;
-	x.estimated = (uint8_t)r->estimated;
-	return ledger_recent_add(&w->recent, &x);
+	return ledger_recent_charge(&w->recent, r->ts, r->id, r->model, n,
+	    r->usd_nano, r->amount, LEDGER_RECENT_NO_MS, (unsigned)r->status,
+	    r->estimated);
 }
 
 int
