@@ -21,6 +21,7 @@ struct conf;
 struct conf_model;
 struct gen;
 struct server_conn;
+struct upload;
 struct upstream;
 
 #define EXCHANGE_TASK_ID_MAX 128
@@ -70,6 +71,11 @@ struct exchange {
 	int draining;			/* the client left; the rest is read for
 					 * its usage (disconnect drain) */
 	uint64_t seen_ms;		/* the time of its latest event */
+	struct upload *upload;		/* borrowed: a streamed form body
+					 * (upload.h), or NULL */
+	int committed;			/* a piece of that body beyond the
+					 * held bytes went to an upstream:
+					 * no other attempt can be made */
 };
 
 /* A new exchange, or NULL (no memory). */
