@@ -662,15 +662,24 @@ on_failed(struct exchange *ex, uint64_t now_ms)
  * upstream is cut before its body is complete, so it never acts on it,
  * and the client is told why (nothing is charged). */
 static void
-refuse_body(struct exchange *ex, uint64_t now_ms)
+refuse(struct exchange *ex, int status, const char *code, const char *why,
+    uint64_t now_ms)
 {
-	const struct upload *u = ex->upload;
-
-	log_info("%s request body refused: %s", ex->sc->req.id, u->why);
+	log_info("%s request body refused: %s", ex->sc->req.id, why);
 	drop_upstream(ex);
 	exchange_end(ex);
 	ex->over = 1;
-	server_error(ex->sc, u->status, upload_code(u), u->why, now_ms);
+	server_error(ex->sc, status, code, why, now_ms);
+}
+
+void
+exchange_body_timeout(struct exchange *ex, uint64_t now_ms)
+{
+	ex->seen_ms = now_ms;
+	if (!ex->over && !ex->head_sent) {
+		refuse(ex, 408, "request_timeout", "the request body did not "
+		    "arrive within the body timeout", now_ms);
+	}
 }
 
 /* SENDING: give the upstream more of a streamed body while it has
@@ -690,7 +699,8 @@ send_body(struct exchange *ex, uint64_t now_ms)
 		case UPLOAD_WAIT:
 			return;
 		case UPLOAD_BAD:
-			refuse_body(ex, now_ms);
+			refuse(ex, ex->upload->status,
+			    upload_code(ex->upload), ex->upload->why, now_ms);
 			return;
 		case UPLOAD_LAST:
 			upstream_send_more(u, p, n, 1);

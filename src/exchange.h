@@ -108,6 +108,10 @@ void exchange_pump(struct exchange *ex, uint64_t now_ms);
 /* The resolver has answered: try the candidate that waited for it. */
 void exchange_resume(struct exchange *ex, uint64_t now_ms);
 
+/* A streamed body did not arrive whole within `timeouts body`: unless
+ * the answer has begun, cut the upstream and answer 408. */
+void exchange_body_timeout(struct exchange *ex, uint64_t now_ms);
+
 /* `total` ran out. */
 void exchange_expire(struct exchange *ex, uint64_t now_ms);
 

@@ -893,6 +893,15 @@ front_resume(struct client *cl, uint64_t now_ms)
 	}
 }
 
+/* A streamed body still arriving while its call runs: bounded by
+ * `timeouts body` until the answer begins. */
+static int
+body_late(const struct client *cl)
+{
+	return cl->ex != NULL && cl->sc->body_open && !cl->ex->head_sent &&
+	    !cl->ex->over && cl->sc->body_deadline_ms != 0;
+}
+
 uint64_t
 front_deadline(const struct client *cl)
 {
@@ -900,6 +909,9 @@ front_deadline(const struct client *cl)
 
 	if (cl->ex != NULL && (d == 0 || cl->ex->deadline_ms < d)) {
 		d = cl->ex->deadline_ms;
+	}
+	if (body_late(cl) && (d == 0 || cl->sc->body_deadline_ms < d)) {
+		d = cl->sc->body_deadline_ms;	/* a streamed body's end */
 	}
 	return d;
 }
@@ -914,6 +926,12 @@ front_timeout(struct client *cl, uint64_t now_ms)
 			exchange_expire(cl->ex, now_ms);
 			reap(cl, now_ms);
 		}
+		return;
+	}
+	if (body_late(cl) && sc->body_deadline_ms <= now_ms) {
+		exchange_body_timeout(cl->ex, now_ms);
+		reap(cl, now_ms);
+		front_step(cl, now_ms);
 		return;
 	}
 	if (cl->ex != NULL && cl->ex->deadline_ms <= now_ms) {

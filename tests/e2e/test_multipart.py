@@ -289,3 +289,26 @@ def test_failover_only_before_the_body_is_committed(env):
     status, out = post_form(r.port, '/v1/images/edits', path, ctype)
     assert status == 503, out
     assert b'already sent' in out, out
+
+
+def test_streamed_body_bounded_by_body_timeout(env):
+    r = start(env, extra='limits max_body=64m\ntimeouts body=1s')
+    body, ctype = form([(b'model', None, b'gpt-image-1'), (b'image', b'a', b'z' * 100000)])
+    s = h.connect(r.port)
+    try:
+        s.sendall(('POST /v1/images/edits HTTP/1.1\r\nHost: x\r\n'
+                   'Authorization: Bearer %s\r\nContent-Type: %s\r\n'
+                   'Content-Length: %d\r\n\r\n' % (h.KEY, ctype, len(body))).encode() +
+                  body[:50000])
+        # Routed and partly sent upstream; the rest never comes.
+        resp = h.read_response(s, 'POST', timeout=10)
+    finally:
+        s.close()
+    assert resp.status == 408, resp.body
+    assert resp.json()['error']['message'] == ('the request body did not arrive '
+                                               'within the body timeout')
+    assert resp.header('connection') == 'close'
+    # It was routed (the upstream had its start) before the timeout cut it.
+    assert 'request body refused: the request body did not arrive' in r.log()
+    assert env.mock.raw_requests() == []
+    assert charges(r) == []
