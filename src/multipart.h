@@ -48,7 +48,9 @@
  *    would need one more);
  *  - at that END, m->model picks the route; the upstream body is
  *    length - (m->model_end - m->model_off) + the new value's length,
- *    and the held bytes go out through multipart_splice();
+ *    and the held bytes (contiguous in the request block) go out with
+ *    [m->model_off, m->model_end) replaced (src/upload.c, as an edit of
+ *    rewrite.c; multipart_splice() does the same for pieces);
  *  - after it, each piece goes out as it came, but for the last one,
  *    which waits for multipart_finish() to return MULTIPART_OK;
  *  - on a refusal the upstream connection (if any) is cut before its
@@ -217,7 +219,10 @@ struct multipart_span {
 	size_t n;
 };
 
-/* What to forward of the piece p[0..n), which starts at stream offset
+/* Test hook: the relay edits its held bytes with rewrite.c; the unit
+ * tests and the fuzz target check with this that a form whose model value
+ * is replaced reads back with the new value and every other part intact.
+ * What to forward of the piece p[0..n), which starts at stream offset
  * off, so that the model value becomes v[0..vlen) and every other byte
  * passes as it came: up to three spans into out[] in order (bytes
  * before the value, v, bytes after it); returns their count. v is given
