@@ -312,3 +312,38 @@ def test_streamed_body_bounded_by_body_timeout(env):
     assert 'request body refused: the request body did not arrive' in r.log()
     assert env.mock.raw_requests() == []
     assert charges(r) == []
+
+
+def test_upload_through_tls_on_both_sides(env):
+    here = os.path.dirname(os.path.abspath(__file__))
+    d = os.path.join(env.dir, 'certs')
+    subprocess.run(['sh', os.path.join(here, 'certs.sh'), d], check=True,
+                   capture_output=True, timeout=60)
+    m = env.start_mock(['--tls-port', '0', '--tls-cert', os.path.join(d, 'localhost.pem'),
+                        '--tls-key', os.path.join(d, 'localhost.key')])
+    conf = h.config(m.port, providers=[
+        'provider sec base=https://localhost:%d/v1' % m.tls_port, 'credential sec env:S'],
+        models=['model gpt-image-1 image 5.00 40.00 sec/gpt-image-1-tls'],
+        extra='ca_file %s\nlimits max_body=64m' % os.path.join(d, 'ca.pem')).replace(
+        'listen 127.0.0.1:0', 'listen 127.0.0.1:0 tls cert=%s key=%s' % (
+            os.path.join(d, 'localhost.pem'), os.path.join(d, 'localhost.key')))
+    r = env.start_relay(conf, env={'S': 'sk-tls'})
+    data = os.urandom(8 << 20)
+    body, ctype = form([(b'model', None, b'gpt-image-1'), (b'image', b'a.png', data)])
+    path = os.path.join(env.dir, 'tls-form.bin')
+    with open(path, 'wb') as f:
+        f.write(body)
+    want = hashlib.sha256(body.replace(b'\r\n\r\ngpt-image-1\r\n',
+                                       b'\r\n\r\ngpt-image-1-tls\r\n', 1)).hexdigest()
+    for chunked in (False, True):
+        args = ['curl', '-sS', '--cacert', os.path.join(d, 'ca.pem'), '-o', '/dev/null',
+                '-w', '%{http_code}', '-H', 'Authorization: Bearer ' + h.KEY,
+                '-H', 'Content-Type: ' + ctype, '--data-binary', '@' + path]
+        if chunked:
+            args += ['-H', 'Transfer-Encoding: chunked']
+        p = subprocess.run(args + ['https://localhost:%d/v1/images/edits' % r.port],
+                           capture_output=True, text=True, timeout=60)
+        assert p.stdout == '200', (chunked, p.stdout, p.stderr)
+        last = json.loads(h.http('127.0.0.1', m.port, 'GET', '/_mock/raw').body)['requests'][-1]
+        assert last['body_sha256'] == want, chunked
+    assert len(charges(r)) == 2
