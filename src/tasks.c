@@ -18,7 +18,7 @@
 #include "usage.h"
 #include "util.h"
 
-#define TASK_ID_MAX 128
+#define TASK_ID_MAX 128		/* bytes of a task id, at most (SPEC §10) */
 #define TASK_POLL_MS 30000	/* the relay's own poll of open tasks */
 #define TASK_POLLS_MAX 8	/* polls in flight at once */
 
@@ -26,7 +26,7 @@ struct task_poll {
 	struct pool_owner tag;		/* first: POOL_OWNER_TASK_POLL */
 	struct upstream *up;		/* borrowed from the pool */
 	const struct conf *conf;	/* borrowed */
-	char id[TASK_ID_MAX];
+	char id[TASK_ID_MAX + 1];
 	char *head;			/* owned request (holds a secret) */
 	size_t head_len;
 	struct usage_scan scan;		/* the answer, read as it comes */
@@ -57,13 +57,13 @@ tasks_init(uint64_t now_ms)
 }
 
 /* 1 when a task id from an upstream may go into a request line (SPEC
- * §10): [A-Za-z0-9._:-], 1 to 128 bytes. */
+ * §10): [A-Za-z0-9._:-], 1 to TASK_ID_MAX bytes. */
 static int
 id_ok(const char *id)
 {
 	size_t n = strlen(id), i;
 
-	if (n == 0 || n >= TASK_ID_MAX) {
+	if (n == 0 || n > TASK_ID_MAX) {
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
@@ -94,7 +94,7 @@ tasks_record(const char *req_id, const struct usage_doc *answer,
 	if (!id_ok(answer->id)) {
 		log_error("%s task created with an id the relay does not "
 		    "accept (only A-Z a-z 0-9 . _ : -, at most %d bytes): it "
-		    "cannot be charged", req_id, TASK_ID_MAX - 1);
+		    "cannot be charged", req_id, TASK_ID_MAX);
 		return;
 	}
 	memset(&t, 0, sizeof(t));
