@@ -251,12 +251,13 @@ def test_open_mode_refuses_rebinding_and_cross_site_requests(env):
 # ---- local endpoints, body timeout, per-address limit ----------------------
 
 def test_local_endpoints_take_no_body(env):
-    # SPEC §10: /, /healthz, /metrics, /v1/models, /v1/wallet take no
-    # body: a GET that announces one is 400 at once, with no 100 Continue
-    # (the old relay said 100 Continue and waited for the body).
+    # SPEC §10: /, /healthz, /metrics, /v1/models, /v1/wallet (and
+    # /v1/usage) take no body: a GET that announces one is 400 at once,
+    # with no 100 Continue (the old relay said 100 Continue and waited
+    # for the body).
     m = env.start_mock()
     r = env.start_relay(config(m.port), env={'MOCK_KEY_1': 'sk-up'})
-    for path in ('/', '/healthz', '/metrics', '/v1/models', '/v1/wallet'):
+    for path in ('/', '/healthz', '/metrics', '/v1/models', '/v1/wallet', '/v1/usage'):
         for framing in (b'Content-Length: 5\r\n', b'Transfer-Encoding: chunked\r\n'):
             s = connect(r.port)
             s.sendall(b'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n'
