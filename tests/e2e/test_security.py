@@ -3,10 +3,11 @@ finding, each asserting what a client, an attacker or a provider sees (the
 status and code of the answer, what reaches the mock upstream, what the
 ledger holds, what another local user can read).
 
-Each test here fails on a relay built before the fixes (RELAY_BIN=... to
-run the suite against another binary); the ones that need a config option
-the old binary does not know fail there at start. SECURITY.md maps each
-promise to its test."""
+Each test here fails on a relay built before the fixes (RELAY_BIN=... runs
+the suite against another binary), except two that pin what already held
+there (the overdraft promise, 414/431: said in each); the ones that need a
+config option the old binary does not know fail there at start.
+SECURITY.md maps each promise to its test."""
 import json
 import os
 import select
@@ -470,6 +471,7 @@ def test_overdraft_is_passed_only_by_usage_beyond_holds(env):
     # SPEC §8: under concurrency the holds in flight never exceed balance
     # plus overdraft; a wallet passes -overdraft only by what an upstream
     # reported beyond a hold, and is then refused (402) until credited.
+    # (The relay before issue 14 kept this promise too: this pins it.)
     data, pause_at = sse_answer(1000000)
     m = wire(env, {'huge-usage': data})
     r = env.start_relay(billing_conf(m.port, '0.10'), env={'MOCK_KEY_1': 'sk-up'})
@@ -815,7 +817,9 @@ def test_credit_note_must_be_utf8(env):
 def test_long_request_line_is_414_and_big_head_431(env):
     # SPEC §5/§7: a request line over 8 KiB is 414 uri_too_long (also when
     # it is far over max_header); a head over max_header, or over 100
-    # fields, is 431 headers_too_large.
+    # fields, is 431 headers_too_large. (The relay before issue 14 answered
+    # the same: this pins it; the answer comes before the reset that a
+    # close with unread bytes makes.)
     m = env.start_mock()
     r = env.start_relay(config(m.port), env={'MOCK_KEY_1': 'sk-up'})
     for n in (9 * 1024, 100 * 1024):
