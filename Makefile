@@ -216,11 +216,17 @@ lint: $(VENDOR_OK) $(BUILD)/console_html.inc
 bench: relay $(MOCK)
 	sh bench/run.sh
 
+# A bounded mixed load with reloads for SOAK_SECONDS (600): RSS and open
+# descriptors flat, every 2xx charged once, the ledger verifies
+# (tests/soak/soak.py). Not part of make test.
+soak: relay $(MOCK)
+	python3 tests/soak/soak.py
+
 clean:
 	rm -rf $(BUILD) relay
 
 distclean: clean
 	rm -rf vendor/bearssl vendor/jsmn vendor/cache
 
-.PHONY: all run test bench clean distclean asan fuzz lint
+.PHONY: all run test bench soak clean distclean asan fuzz lint
 .PHONY: test-store
