@@ -101,8 +101,9 @@ count_day(struct ledger_recent *r, const struct ledger_recent_entry *x)
 	}
 }
 
-int
-ledger_recent_add(struct ledger_recent **rp,
+/* Add a charge (x->ts says its day). */
+static int
+recent_add(struct ledger_recent **rp,
     const struct ledger_recent_entry *x)
 {
 	struct ledger_recent *r = *rp;
@@ -168,5 +169,5 @@ ledger_recent_charge(struct ledger_recent **r, const char *ts,
 	x.ms = ms;
 	x.status = (uint16_t)status;
 	x.estimated = (uint8_t)(estimated != 0);
-	return ledger_recent_add(r, &x);
+	return recent_add(r, &x);
 }
