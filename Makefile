@@ -74,7 +74,7 @@ $(BUILD)/default_conf.c: configs/relay.conf src/embed.sh
 # comment, leading blanks, empty lines and // comment lines, compressed
 # with gzip -9n (no name, no time stamp: the same bytes on every build) and
 # turned into C source that src/api.c includes (api_console_gz,
-# api_console_gz_len). Compressed it takes a third of the room in ./relay.
+# api_console_gz_len). Compressed: 40% of its size (5.6 of 13.9 KB today).
 $(BUILD)/console.html: src/console.html
 	@mkdir -p $(BUILD)
 	sed -e '/^<!--$$/,/^-->$$/d' -e 's/^[[:space:]]*//' -e '/^$$/d' -e '/^\/\//d' \

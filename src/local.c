@@ -304,7 +304,7 @@ serve_model(struct server_conn *sc, const struct conf *c, struct view alias,
 }
 
 /* The console is embedded gzip-compressed (build/console.html.gz, made
- * with gzip -9n; a third of the page's size in the binary) and sent as is
+ * with gzip -9n; 40% of the page's size) and sent as is
  * to clients that accept gzip, which every browser does. Others (curl
  * without --compressed, scripts) get this page, which says so. */
 static const char console_plain[] =
