@@ -58,7 +58,7 @@ UNITS   += resp store_scripts
 # unit test needs nothing else.
 MODULES += multipart
 UNITS   += multipart
-OPT_multipart = $(OPT_HOT)
+#OPT_multipart = $(OPT_HOT)
 $(BUILD)/test_multipart: tests/unit/test_multipart.c $(BUILD)/multipart.o
 
 all: relay

@@ -32,6 +32,7 @@
 #define SERVER_OUT_EXTRA 16384
 #define SERVER_CHUNKED_START 16384
 #define SERVER_KEEP_MEM 65536	/* request blocks up to this are reused */
+#define SERVER_LINGER_MS 2000	/* reading a refused body away */
 #define SERVER_PREALLOC (1024 * 1024)	/* a body announced bigger grows
 					 * as it comes (a streamed one is
 					 * never held whole) */
@@ -141,6 +142,7 @@ reset_request(struct server_conn *sc)
 	sc->body_taken = 0;
 	sc->body_error = NULL;
 	sc->body_error_status = 0;
+	sc->lingering = 0;
 }
 
 void
@@ -222,6 +224,9 @@ server_interest(const struct server_conn *sc)
 {
 	short want = plain_interest(sc);
 
+	if (sc->lingering && sc->state == SERVER_DRAIN) {
+		return POLLIN;	/* the raw socket, TLS or not */
+	}
 	if (sc->tls == NULL || sc->state == SERVER_CLOSED) {
 		return want;
 	}
@@ -510,7 +515,6 @@ server_body_take(struct server_conn *sc, char *dst, size_t cap, int *end)
 	const struct http_request *h = &rq->head;
 	size_t got = 0;
 
-	*end = !sc->body_open;
 	if (!h->chunked) {
 		uint64_t want = h->content_length - sc->body_taken;
 		size_t n = buf_len(&sc->in);
@@ -555,11 +559,11 @@ server_body_take(struct server_conn *sc, char *dst, size_t cap, int *end)
 			}
 		}
 	}
-	if (h->chunked ? rq->chunked.done :
-	    sc->body_taken == h->content_length) {
+	*end = h->chunked ? rq->chunked.done :
+	    sc->body_taken == h->content_length;
+	if (*end) {
 		sc->body_open = 0;
 	}
-	*end = !sc->body_open;
 	return (long)got;
 }
 
@@ -612,61 +616,56 @@ static int
 take_body(struct server_conn *sc, uint64_t now_ms)
 {
 	struct server_request *rq = &sc->req;
-	const struct http_request *h = &rq->head;
+	long n;
+	int end;
 
-	if (!h->chunked) {
-		size_t want = (size_t)h->content_length - rq->body_len;
-		size_t n = buf_len(&sc->in) < want ? buf_len(&sc->in) : want;
+	do {
+		size_t room = buf_len(&sc->in);
 
-		if (grow_body(sc, n) < 0) {
+		if (grow_body(sc, room) < 0) {
 			sc->close_after = 1;
 			server_error(sc, 503, "server_busy", "out of memory",
 			    now_ms);
 			return -1;
 		}
-		memcpy(rq->mem + rq->head_len + rq->body_len,
-		    buf_head(&sc->in), n);
-		rq->body_len += n;
-		buf_consume(&sc->in, n);
-		return rq->body_len == h->content_length;
-	}
-	while (buf_len(&sc->in) > 0 && !rq->chunked.done) {
-		size_t off = 0, dlen = 0;
-		long r;
-
-		r = http_chunked_step(&rq->chunked,
-		    (const char *)buf_head(&sc->in), buf_len(&sc->in), &off,
-		    &dlen);
-		if (r < 0) {
+		if (room > rq->mem_cap - rq->head_len - rq->body_len) {
+			room = rq->mem_cap - rq->head_len - rq->body_len;
+		}
+		n = server_body_take(sc, rq->mem + rq->head_len + rq->body_len,
+		    room, &end);
+		if (n < 0) {
 			sc->close_after = 1;
-			server_error(sc, 400, "bad_request",
-			    "invalid chunked request body", now_ms);
+			server_error(sc, sc->body_error_status,
+			    sc->body_error_status == 413 ? "request_too_large" :
+			    "bad_request", sc->body_error, now_ms);
 			return -1;
 		}
-		if (dlen > 0) {
-			if (rq->body_len + dlen > sc->conf->max_body) {
-				sc->close_after = 1;
-				server_error(sc, 413, "request_too_large",
-				    "request body is larger than max_body",
-				    now_ms);
-				return -1;
-			}
-			if (grow_body(sc, dlen) < 0) {
-				sc->close_after = 1;
-				server_error(sc, 503, "server_busy",
-				    "out of memory", now_ms);
-				return -1;
-			}
-			memcpy(rq->mem + rq->head_len + rq->body_len,
-			    buf_head(&sc->in) + off, dlen);
-			rq->body_len += dlen;
+		rq->body_len += (size_t)n;
+	} while (n > 0 && !end);
+	return end;
+}
+
+/* Lingering: read whatever the client still sends (raw, TLS or not) and
+ * drop it, until it closes or the deadline passes. */
+static void
+linger(struct server_conn *sc, int can_read)
+{
+	char sink[4096];
+	ssize_t r;
+
+	while (can_read) {
+		r = recv(sc->fd, sink, sizeof(sink), 0);
+		if (r < 0 && errno == EINTR) {
+			continue;
 		}
-		buf_consume(&sc->in, (size_t)r);
-		if (r == 0) {
-			break;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return;
+		}
+		if (r <= 0) {
+			server_close(sc, SERVER_CLOSE_DONE);
+			return;
 		}
 	}
-	return rq->chunked.done;
 }
 
 void
@@ -732,7 +731,27 @@ server_step(struct server_conn *sc, short revents, uint64_t now_ms)
 			}
 			return;
 		case SERVER_DRAIN:
+			if (sc->lingering) {
+				linger(sc, can_read);
+				return;
+			}
 			if (buf_len(&sc->out) > 0 || sc->body_left > 0) {
+				return;
+			}
+			if (sc->close_after && sc->body_open) {
+				/* The client may still be sending: a close with
+				 * its bytes unread is a reset, which can destroy
+				 * the answer before it is read. Its last TLS
+				 * records go out first. */
+				if (sc->tls != NULL &&
+				    tls_flush_pending(sc->tls, sc->fd) < 0 &&
+				    (errno == EAGAIN || errno == EWOULDBLOCK)) {
+					return;
+				}
+				sc->lingering = 1;
+				(void)shutdown(sc->fd, SHUT_WR);
+				sc->deadline_ms = now_ms + SERVER_LINGER_MS;
+				linger(sc, can_read);
 				return;
 			}
 			if (sc->close_after) {

@@ -70,6 +70,11 @@ struct server_conn {
 	uint64_t body_taken;	/* decoded body bytes taken so far */
 	const char *body_error;	/* why server_body_take() failed */
 	int body_error_status;	/* ... 400 or 413 */
+	int lingering;		/* answered before the body's end: our side
+				 * is shut, the rest is read and dropped
+				 * (at most SERVER_LINGER_MS) before the close,
+				 * which would otherwise reset the connection
+				 * under the answer */
 };
 
 /* Why a connection closed, for the log (server_close_text()). */

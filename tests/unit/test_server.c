@@ -391,7 +391,30 @@ test_body_stream(void)
 	server_step(sc, 0, T0);
 	ok(strstr(client_reads(1, &eof), "Connection: close\r\n") != NULL,
 	    "stream: an answer before the body's end says Connection: close");
-	ok_int(sc->state, SERVER_CLOSED, "stream: and closes");
+	ok(sc->state == SERVER_DRAIN && sc->lingering, "stream: then "
+	    "lingers: its side shut, the rest of the body read away");
+	ok(client_reads(1, &eof) != NULL && eof, "stream: the client sees the "
+	    "end of the answer");
+	send_step("more of the body", T0);
+	ok_int(sc->state, SERVER_DRAIN, "stream: what it still sends is "
+	    "dropped");
+	shutdown(peer, SHUT_WR);
+	server_step(sc, POLLIN, T0);
+	ok_int(sc->state, SERVER_CLOSED, "stream: closed once the client is");
+	close_conn();
+
+	/* ... or when it never stops: the linger is bounded. */
+	open_conn(conf);
+	send_step("POST /v1/up HTTP/1.1\r\nHost: r\r\nContent-Length: 100"
+	    "\r\n\r\nabc", T0);
+	server_accept_head_stream(sc, T0);
+	server_busy(sc);
+	server_respond(sc, 400, "text/plain", NULL, "no", 2, 0, T0);
+	server_step(sc, 0, T0);
+	ok(sc->lingering && sc->deadline_ms == T0 + 2000, "linger: 2 s at "
+	    "most");
+	server_timeout(sc, T0 + 2000);
+	ok_int(sc->state, SERVER_CLOSED, "linger: closed at its deadline");
 	close_conn();
 }
 
