@@ -622,6 +622,10 @@ take_body(struct server_conn *sc, uint64_t now_ms)
 	do {
 		size_t room = buf_len(&sc->in);
 
+		if (!rq->head.chunked &&
+		    room > rq->head.content_length - rq->body_len) {
+			room = (size_t)(rq->head.content_length - rq->body_len);
+		}
 		if (grow_body(sc, room) < 0) {
 			sc->close_after = 1;
 			server_error(sc, 503, "server_busy", "out of memory",
