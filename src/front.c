@@ -670,6 +670,12 @@ start_relay(struct client *cl, uint64_t now_ms)
 		}
 		return;
 	}
+	if (tasks_foreign(jr.previous, wallet_name(cl))) {
+		/* Continuing another wallet's response would read it. */
+		server_error(sc, 404, "not_found", "unknown previous_response_id",
+		    now_ms);
+		return;
+	}
 	if ((ex = take_exchange(cl, m, now_ms)) == NULL) {
 		return;
 	}
@@ -701,7 +707,9 @@ on_body(struct client *cl, uint64_t now_ms)
 {
 	struct server_conn *sc = cl->sc;
 
-	if (local_is_endpoint(sc->req.path)) {
+	if (local_is_endpoint(sc->req.path) &&
+	    !util_view_eq(sc->req.head.method, "DELETE")) {
+		/* DELETE /v1/models/<id> is the provider's (on_head). */
 		local_serve(sc, cl->conf, wallet_name(cl), now_ms);
 	} else if (path_starts(sc->req.path, "/admin/")) {
 		local_credit(sc, cl->conf, now_ms);

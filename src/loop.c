@@ -81,6 +81,20 @@ on_signal(int sig)
 
 /* ---- accept ------------------------------------------------------------- */
 
+/* fd, answered and its write side shut: read and drop what the client
+ * still sends for a second, then close it (closing with unread bytes
+ * would reset the connection, and the answer with it). Full: closed. */
+static void
+linger(int fd, uint64_t now_ms)
+{
+	if (L.nrejects < REJECTS_MAX) {
+		L.reject_fd[L.nrejects] = fd;
+		L.reject_until[L.nrejects++] = now_ms + 1000;
+	} else {
+		close(fd);
+	}
+}
+
 /* Over max_conns (or max_conns_per_ip, per_ip set): answer 503 at once,
  * then read and drop what the client still sends for a second (see
  * L.reject_fd). */
@@ -102,13 +116,8 @@ reject_busy(int fd, int per_ip, uint64_t now_ms)
 	    "Retry-After: 1\r\nConnection: close\r\n\r\n%s", k, body);
 	w = write(fd, msg, (size_t)n);
 	(void)w;
-	if (L.nrejects < REJECTS_MAX) {
-		shutdown(fd, SHUT_WR);
-		L.reject_fd[L.nrejects] = fd;
-		L.reject_until[L.nrejects++] = now_ms + 1000;
-	} else {
-		close(fd);
-	}
+	shutdown(fd, SHUT_WR);
+	linger(fd, now_ms);
 }
 
 static void
@@ -475,7 +484,7 @@ commit_charges(uint64_t now_ms, int events)
 }
 
 static void
-sweep(void)
+sweep(uint64_t now_ms)
 {
 	size_t i, j;
 
@@ -483,6 +492,11 @@ sweep(void)
 		struct client *cl = L.clients[i];
 
 		if (cl->sc->state == SERVER_CLOSED && !front_draining(cl)) {
+			int fd = server_take_linger(cl->sc);
+
+			if (fd >= 0) {
+				linger(fd, now_ms);
+			}
 			gen_release(cl->sc->conf);
 			peers_del(&L.peers, cl->sc->peer);
 			front_free(cl);
@@ -552,7 +566,7 @@ start_drain(uint64_t now_ms)
 			sc->close_after = 1;
 		}
 	}
-	sweep();
+	sweep(now_ms);
 }
 
 /* ---- start and stop ----------------------------------------------------- */
@@ -727,7 +741,7 @@ pass(void)
 	tasks_tick(now_ms, got_term);
 	handle_timeouts(now_ms);
 	commit_charges(now_ms, rc);
-	sweep();
+	sweep(now_ms);
 	sweep_rejects(now_ms);
 	ledger_tick(billing_ledger(), now_ms);
 	return 0;

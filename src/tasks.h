@@ -71,6 +71,10 @@ enum tasks_where tasks_locate(const struct conf *c, struct view path,
 size_t tasks_cred_of(const struct conf *c, struct view id,
     const char *wallet, size_t prov);
 
+/* 1 when id is an object recorded for a wallet other than wallet: to it
+ * as unknown as a made-up id (a previous_response_id, say). */
+int tasks_foreign(struct view id, const char *wallet);
+
 #define TASKS_ID_MAX 128
 
 /* Every period: poll open tasks that no poll is asking already. Does
