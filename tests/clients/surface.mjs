@@ -1,7 +1,8 @@
 // Drives the whole OpenAI surface of issue 15 with the pinned `openai` SDK,
 // once against the provider mock directly and once through the relay, and
 // prints one JSON line comparing them (tests/e2e/test_surface.py checks it).
-// Also lists and retrieves models with `@anthropic-ai/sdk` through the relay.
+// Also lists and retrieves models and counts tokens with `@anthropic-ai/sdk`
+// through the relay.
 //
 //   MOCK_URL=http://127.0.0.1:P/v1 MOCK_KEY=sk-... RELAY_URL=http://127.0.0.1:R/v1 \
 //   RELAY_ROOT=http://127.0.0.1:R RELAY_KEY=rk-... PNG=cat.png WAV=hello.wav \
@@ -232,13 +233,16 @@ async function main() {
   const ids = [];
   for await (const m of anthropic.models.list()) ids.push(m.id);
   const one = await anthropic.models.retrieve('claude-3-5-sonnet');
+  const counted = await anthropic.messages.countTokens({
+    model: 'claude-3-5-sonnet', messages: [{ role: 'user', content: 'how many tokens is this?' }] });
 
   return {
     calls,
     consistent: { direct: d.consistent(), relay: r.consistent() },
     relay_ids: r.ids,
     anthropic: { ids, retrieve: { type: one.type, id: one.id, display_name: one.display_name,
-                                  created_at: one.created_at } },
+                                  created_at: one.created_at },
+                 count_tokens: counted },
   };
 }
 

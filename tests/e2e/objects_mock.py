@@ -42,6 +42,8 @@ Endpoints (under /v1, the paths of api.openai.com):
   POST   /images/generations         JSON; /images/edits multipart
   POST   /audio/transcriptions       multipart
   POST   /batches                    (a provider would take it)
+  POST   /messages/count_tokens      Anthropic's: {"input_tokens": 4 x the
+                                     length of the messages' JSON}
 
 Background script, read at the create from the request header
 "x-mock-bg: STEPS[:END]" or, failing that, metadata.mock_bg in the body
@@ -406,6 +408,10 @@ class Handler(BaseHTTPRequestHandler):
                          'usage': {'type': 'tokens', 'input_tokens': 60,
                                    'input_token_details': {'text_tokens': 0, 'audio_tokens': 60},
                                    'output_tokens': 7, 'total_tokens': 67}}
+        if seg == ['messages', 'count_tokens'] and method == 'POST':
+            if not isinstance(js.get('model'), str):
+                return error(400, 'model: Field required')
+            return 200, {'input_tokens': 4 * len(json.dumps(js.get('messages', [])))}
         if seg == ['batches'] and method == 'POST':
             bid = STATE.new_id('batch_')
             return 200, {'id': bid, 'object': 'batch', 'status': 'validating'}

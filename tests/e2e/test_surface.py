@@ -757,6 +757,11 @@ def test_openai_sdk_surface_direct_and_through_the_relay(env):
     assert 'claude-3-5-sonnet' in a['ids'] and a['retrieve'] == {
         'type': 'model', 'id': 'claude-3-5-sonnet', 'display_name': 'claude-3-5-sonnet',
         'created_at': '1970-01-01T00:00:00Z'}, a
+    # ... and counts tokens: relayed by model, rewritten, never charged
+    (q,) = [q for q in m.requests() if q['path'] == '/v1/messages/count_tokens']
+    assert q['json']['model'] == 'claude-3-5-sonnet-20241022' and q['auth'] in CREDS, q
+    assert a['count_tokens'] == {'input_tokens': 4 * len(json.dumps(q['json']['messages']))}, a
+    assert all(c['model'] != 'claude-3-5-sonnet' for c in charges(r)), charges(r)
     # what reached the provider through the relay: objects on their credential
     owner = {t['id']: t['cred'] for t in tasks(r)}
     rel = out['relay_ids']
