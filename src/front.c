@@ -493,7 +493,8 @@ start_passthrough(struct client *cl, uint64_t now_ms)
  * model they are refused, never passed through uncharged. */
 static const char *const billable[] = {
 	"/chat/completions", "/completions", "/embeddings", "/responses",
-	"/responses/input_tokens", "/messages", "/messages/count_tokens",
+	"/responses/input_tokens", "/responses/compact", "/messages",
+	"/messages/count_tokens",
 	"/images/generations", "/images/edits", "/images/variations",
 	"/audio/speech", "/audio/transcriptions", "/audio/translations",
 	"/contents/generations/tasks", "/videos",

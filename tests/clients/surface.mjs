@@ -170,6 +170,62 @@ async function run(client, fine_tuned) {
     return pick(v, ['object', 'name', 'status']);
   });
 
+  // Streams, as the SDK assembles them from the events.
+  calls['chat.completions.create(stream)'] = await attempt(async () => {
+    const s = await client.chat.completions.create({
+      model: 'gpt-5.2', stream: true, messages: [{ role: 'user', content: 'stream please' }] });
+    let text = '';
+    const kinds = [];
+    for await (const c of s) {
+      kinds.push(c.choices.length ? 'choice' : 'usage');
+      text += c.choices[0]?.delta?.content ?? '';
+    }
+    return { text, kinds };
+  });
+  calls['completions.create(stream)'] = await attempt(async () => {
+    const s = await client.completions.create({
+      model: 'gpt-3.5-turbo-instruct', prompt: 'say hi', stream: true,
+      stream_options: { include_usage: true } });
+    let text = '';
+    let usage = null;
+    for await (const c of s) {
+      text += c.choices[0]?.text ?? '';
+      if (c.usage) usage = c.usage;
+    }
+    return { text, usage };
+  });
+  calls['responses.create(stream)'] = await attempt(async () => {
+    const s = await client.responses.create({ model: 'gpt-5.2', input: 'stream it', stream: true });
+    const types = [];
+    let done;
+    for await (const e of s) {
+      types.push(e.type);
+      if (e.type === 'response.completed') done = e.response;
+    }
+    ids.streamed = done.id;
+    return { types, status: done.status, usage: done.usage, shape: shape(done) };
+  });
+  calls['responses.retrieve(stream)'] = await attempt(async () => {
+    const s = await client.responses.retrieve(ids.streamed, { stream: true });
+    const types = [];
+    for await (const e of s) {
+      types.push(e.type);
+      if (e.type === 'response.completed') check(e.response.id === ids.streamed);
+    }
+    return { types };
+  });
+  // Counting and compacting continue the streamed response.
+  calls['responses.inputTokens.count'] = await attempt(async () => {
+    const c = await client.responses.inputTokens.count({
+      model: 'gpt-5.2', input: 'and how many now?', previous_response_id: ids.streamed });
+    return pick(c, ['object', 'input_tokens']);
+  });
+  calls['responses.compact'] = await attempt(async () => {
+    const c = await client.responses.compact({
+      model: 'gpt-5.2', input: 'keep it short', previous_response_id: ids.streamed });
+    return { object: c.object, types: c.output.map((o) => o.type), usage: c.usage };
+  });
+
   // Multipart uploads (issue 15: images.edit with a real PNG,
   // audio.transcriptions.create with a WAV, files.create).
   calls['files.create'] = await attempt(async () => {

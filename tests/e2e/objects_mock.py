@@ -22,7 +22,12 @@ Endpoints (under /v1, the paths of api.openai.com):
                                      response.completed); "background": true
                                      answers "queued", then each GET by the
                                      owner moves it on (script below)
-  GET    /responses/{id}             counts a poll (owner only)
+  GET    /responses/{id}             counts a poll (owner only);
+                                     ?stream=true: a completed one's events
+  POST   /responses/compact          previous_response_id must be the
+                                     caller's; usage 800:0:120
+  POST   /responses/input_tokens     model optional; {"input_tokens": 4 x
+                                     the length of the items' JSON}
   DELETE /responses/{id}
   POST   /responses/{id}/cancel      a queued or in-progress background
                                      response becomes "cancelled"
@@ -38,7 +43,7 @@ Endpoints (under /v1, the paths of api.openai.com):
                                      /vector_stores/{id}; GET /vector_stores
   GET    /models, /models/{id}       DELETE /models/{id} for "ft:" models
   POST   /embeddings                 float or base64 (the SDK's default)
-  POST   /completions
+  POST   /completions                "stream" too
   POST   /images/generations         JSON; /images/edits multipart
   POST   /audio/transcriptions       multipart
   POST   /batches                    (a provider would take it)
@@ -381,8 +386,12 @@ class Handler(BaseHTTPRequestHandler):
         seg = seg[1:]
         q = urllib.parse.parse_qs(query)
         name = '/'.join(seg[:1])
+        if seg == ['responses', 'compact'] and method == 'POST':
+            return self.compact(token, js)
+        if seg == ['responses', 'input_tokens'] and method == 'POST':
+            return self.input_tokens(token, js)
         if seg[:1] == ['responses']:
-            return self.api_responses(method, seg[1:], token, js)
+            return self.api_responses(method, seg[1:], token, js, q)
         if seg[:2] == ['chat', 'completions']:
             return self.chat(method, seg[2:], token, js, q)
         if name == 'files':
@@ -394,7 +403,7 @@ class Handler(BaseHTTPRequestHandler):
         if seg == ['embeddings'] and method == 'POST':
             return self.embeddings(js)
         if seg == ['completions'] and method == 'POST':
-            return self.completions(js)
+            return self.completions(js)  # "stream" too
         if seg == ['images', 'generations'] and method == 'POST':
             return self.image(js.get('model'), js.get('prompt'))
         if seg == ['images', 'edits'] and method == 'POST':
@@ -418,7 +427,42 @@ class Handler(BaseHTTPRequestHandler):
         return None
 
     # /v1/responses ...
-    def api_responses(self, method, rest, token, js):
+    def previous_of(self, token, js):
+        """(the owned previous response or None, an error answer or None)."""
+        prev = js.get('previous_response_id')
+        if prev is None:
+            return None, None
+        with STATE.lock:
+            o = self.owned(prev, token, 'response')
+        if o is None:
+            return None, error(400, "Previous response with id '%s' not found." % prev,
+                               param='previous_response_id',
+                               code='previous_response_not_found')
+        return o, None
+
+    def compact(self, token, js):
+        if not isinstance(js.get('model'), str):
+            return error(400, "Missing required parameter: 'model'.", param='model')
+        prev, err = self.previous_of(token, js)
+        if err:
+            return err
+        items = (prev['input_items'] if prev else []) + input_items(js, 'resp_cmp')
+        return 200, {'id': STATE.new_id('cmp_mock'), 'object': 'response.compaction',
+                     'created_at': CREATED,
+                     'output': [dict(i, id='msg_c%d' % n) for n, i in enumerate(items)] + [
+                         {'id': 'cmp_item', 'type': 'compaction',
+                          'encrypted_content': 'bW9jaw=='}],
+                     'usage': usage_of((800, 0, 120))}
+
+    def input_tokens(self, token, js):
+        prev, err = self.previous_of(token, js)
+        if err:
+            return err
+        items = (prev['input_items'] if prev else []) + input_items(js, 'resp_cnt')
+        return 200, {'object': 'response.input_tokens',
+                     'input_tokens': 4 * len(json.dumps(items))}
+
+    def api_responses(self, method, rest, token, js, q):
         if not rest:
             if method != 'POST':
                 return error(405, 'use POST')
@@ -428,14 +472,6 @@ class Handler(BaseHTTPRequestHandler):
             o = self.owned(rid, token, 'response')
             if o is None:
                 return error(404, "Response with id '%s' not found." % rid)
-            if rest[1:] == [] and method == 'GET':
-                if o['background'] and o['status'] in ('queued', 'in_progress'):
-                    o['polls'] += 1
-                    steps, end = o['script']
-                    o['status'] = end if o['polls'] >= steps else 'in_progress'
-                elif o['background']:
-                    o['polls'] += 1
-                return 200, response_obj(o)
             if rest[1:] == [] and method == 'DELETE':
                 o['deleted'] = True
                 return 200, {'id': rid, 'object': 'response.deleted', 'deleted': True}
@@ -447,17 +483,29 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, response_obj(o)
             if rest[1:] == ['input_items'] and method == 'GET':
                 return 200, page(o['input_items'])
-        return None
+            if rest[1:] != [] or method != 'GET':
+                return None
+            if o['background'] and o['status'] in ('queued', 'in_progress'):
+                o['polls'] += 1
+                steps, end = o['script']
+                o['status'] = end if o['polls'] >= steps else 'in_progress'
+            elif o['background']:
+                o['polls'] += 1
+            if q.get('stream', [''])[0] != 'true':
+                return 200, response_obj(o)
+            if o['status'] != 'completed':
+                return error(400, 'mock: only a completed response streams again')
+        self.send_response_events(o)      # outside the lock: it writes to the socket
+        return 'sent'
 
     def create_response(self, token, js):
         model = js.get('model')
         if not isinstance(model, str):
             return error(400, "Missing required parameter: 'model'.", param='model')
+        _, err = self.previous_of(token, js)
+        if err:
+            return err
         prev = js.get('previous_response_id')
-        with STATE.lock:
-            if prev is not None and self.owned(prev, token, 'response') is None:
-                return error(400, "Previous response with id '%s' not found." % prev,
-                             param='previous_response_id', code='previous_response_not_found')
         meta = js.get('metadata') or {}
         hdr = self.headers
         bg = parse_bg(hdr.get('x-mock-bg')) or parse_bg(meta.get('mock_bg')) or (2, 'completed')
@@ -475,22 +523,25 @@ class Handler(BaseHTTPRequestHandler):
             with STATE.lock:
                 STATE.objects[rid] = o
         if js.get('stream'):
-            done = dict(o, status='completed')
-            created = dict(o, status='in_progress')
-            self.send_sse([
-                ('response.created', {'type': 'response.created', 'sequence_number': 0,
-                                      'response': response_obj(created)}),
-                ('response.output_text.delta', {'type': 'response.output_text.delta',
-                                                'sequence_number': 1, 'item_id': 'msg_' + rid[5:],
-                                                'output_index': 0, 'content_index': 0,
-                                                'delta': 'hello from the objects mock'}),
-                ('response.completed', {'type': 'response.completed', 'sequence_number': 2,
-                                        'response': response_obj(done)}),
-            ])
+            self.send_response_events(o)
             if not background:
                 o['status'] = 'completed'
             return 'sent'
         return 200, response_obj(o)
+
+    def send_response_events(self, o):
+        """Response o as a stream: created, a text delta, completed."""
+        rid = o['id']
+        self.send_sse([
+            ('response.created', {'type': 'response.created', 'sequence_number': 0,
+                                  'response': response_obj(dict(o, status='in_progress'))}),
+            ('response.output_text.delta', {'type': 'response.output_text.delta',
+                                            'sequence_number': 1, 'item_id': 'msg_' + rid[5:],
+                                            'output_index': 0, 'content_index': 0,
+                                            'delta': 'hello from the objects mock'}),
+            ('response.completed', {'type': 'response.completed', 'sequence_number': 2,
+                                    'response': response_obj(dict(o, status='completed'))}),
+        ])
 
     # /v1/chat/completions ...
     def chat(self, method, rest, token, js, q):
@@ -674,11 +725,20 @@ class Handler(BaseHTTPRequestHandler):
         model = js.get('model')
         if not isinstance(model, str):
             return error(400, "Missing required parameter: 'model'.")
-        return 200, {'id': STATE.new_id('cmpl-mock'), 'object': 'text_completion',
-                     'created': CREATED, 'model': model,
-                     'choices': [{'text': ' hello from the objects mock', 'index': 0,
-                                  'logprobs': None, 'finish_reason': 'stop'}],
-                     'usage': {'prompt_tokens': 5, 'completion_tokens': 6, 'total_tokens': 11}}
+        obj = {'id': STATE.new_id('cmpl-mock'), 'object': 'text_completion',
+               'created': CREATED, 'model': model,
+               'choices': [{'text': ' hello from the objects mock', 'index': 0,
+                            'logprobs': None, 'finish_reason': 'stop'}],
+               'usage': {'prompt_tokens': 5, 'completion_tokens': 6, 'total_tokens': 11}}
+        if not js.get('stream'):
+            return 200, obj
+        evs = [json.dumps(dict(obj, choices=[dict(obj['choices'][0], finish_reason=None)],
+                               usage=None)),
+               json.dumps(dict(obj, choices=[dict(obj['choices'][0], text='')], usage=None))]
+        if (js.get('stream_options') or {}).get('include_usage'):
+            evs.append(json.dumps(dict(obj, choices=[])))
+        self.send_sse(evs + ['[DONE]'])
+        return 'sent'
 
     def image(self, model, prompt):
         if not model:

@@ -358,7 +358,7 @@ def test_without_passthrough_calls_without_a_model_are_404_saying_why(env):
 def test_calls_that_cost_money_need_a_model_and_unmeterable_work_is_refused(env):
     m, r = start(env)
     billable = ['/v1/chat/completions', '/v1/responses', '/v1/embeddings', '/v1/completions',
-                '/v1/images/generations']
+                '/v1/images/generations', '/v1/responses/compact']
     for path in billable:
         for body in (b'', {'messages': [{'role': 'user', 'content': 'free?'}], 'input': 'x'}):
             res = call(r, 'POST', path, body)
@@ -768,17 +768,35 @@ def test_openai_sdk_surface_direct_and_through_the_relay(env):
     kinds = {t['id']: t['kind'] for t in tasks(r)}
     assert kinds.get(rel['response']) == 'response' and kinds.get(rel['chat']) == 'object', tasks(r)
     assert kinds.get(rel['vector_store']) == 'object' and owner[rel['vector_store']] == 'acct#1'
-    for oid in (rel['response'], rel['chat'], rel['cancelled']):
+    assert kinds.get(rel['streamed']) == 'object', tasks(r)
+    for oid in (rel['response'], rel['chat'], rel['cancelled'], rel['streamed']):
         sec = LABEL[owner[oid]]
         for q in m.requests():
             if oid in q['path']:
                 assert q['auth'] == sec, (oid, q['method'], q['path'], q['auth'])
+    # counting and compacting on the streamed response: pinned to its credential
+    cont = [q for q in m.requests() if (q['json'] or {}).get('previous_response_id') ==
+            rel['streamed']]
+    assert [q['path'] for q in cont] == ['/v1/responses/input_tokens', '/v1/responses/compact']
+    for q in cont:
+        assert q['json']['model'] == 'gpt-5.2-2026-01-01' and \
+            q['auth'] == LABEL[owner[rel['streamed']]], q
     # one charge per billable call: the chat, the background response when
-    # completed, embeddings, completions, image generation; the cancelled
-    # response closes with a zero line; nothing else is charged
+    # completed, embeddings, completions, image generation, the three
+    # streams, the compaction; the cancelled response closes with a zero
+    # line; reads and token counting are never charged ("in" is the
+    # uncached input: 1200 of which 300 cached is in=900)
+    by_usage = sorted((c['model'], c['in'], c['out']) for c in charges(r) if not c.get('task'))
+    assert by_usage == sorted([('gpt-5.2', 19, 10)] * 2 + [('gpt-3.5-turbo-instruct', 5, 6)] * 2 +
+                              [('gpt-5.2', 900, 450), ('gpt-5.2', 800, 120),
+                               ('gpt-image-1', 50, 272), ('text-embedding-3-small', 8, 0)]), \
+        charges(r)
+    assert not any(c.get('estimated') for c in charges(r)), charges(r)
     got = sorted((c['model'], c['out'] > 0 or c['in'] > 0) for c in charges(r))
-    want = [('gpt-3.5-turbo-instruct', True), ('gpt-5.2', False), ('gpt-5.2', True),
-            ('gpt-5.2', True), ('gpt-image-1', True), ('text-embedding-3-small', True)]
+    want = [('gpt-3.5-turbo-instruct', True), ('gpt-3.5-turbo-instruct', True),
+            ('gpt-5.2', False), ('gpt-5.2', True), ('gpt-5.2', True), ('gpt-5.2', True),
+            ('gpt-5.2', True), ('gpt-5.2', True), ('gpt-image-1', True),
+            ('text-embedding-3-small', True)]
     if MULTIPART_RELAYED:
         want = sorted(want + [('gpt-image-1', True), ('gpt-4o-transcribe', True)])
     assert got == want, charges(r)
