@@ -23,7 +23,8 @@ Endpoints (under /v1, the paths of api.openai.com):
                                      answers "queued", then each GET by the
                                      owner moves it on (script below)
   GET    /responses/{id}             counts a poll (owner only);
-                                     ?stream=true: a completed one's events
+                                     ?stream=true: its events (a background
+                                     one runs to its end; completed only)
   POST   /responses/compact          previous_response_id must be the
                                      caller's; usage 800:0:120
   POST   /responses/input_tokens     model optional; {"input_tokens": 4 x
@@ -468,6 +469,7 @@ class Handler(BaseHTTPRequestHandler):
                 return error(405, 'use POST')
             return self.create_response(token, js)
         rid = rest[0]
+        stream = None
         with STATE.lock:
             o = self.owned(rid, token, 'response')
             if o is None:
@@ -485,16 +487,20 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, page(o['input_items'])
             if rest[1:] != [] or method != 'GET':
                 return None
-            if o['background'] and o['status'] in ('queued', 'in_progress'):
+            if q.get('stream', [''])[0] == 'true':
+                if o['background'] and o['status'] in ('queued', 'in_progress'):
+                    o['status'] = o['script'][1]      # streamed to its end
+                if o['status'] != 'completed':
+                    return error(400, 'mock: only a completed response streams')
+                stream = o
+            elif o['background'] and o['status'] in ('queued', 'in_progress'):
                 o['polls'] += 1
                 steps, end = o['script']
                 o['status'] = end if o['polls'] >= steps else 'in_progress'
             elif o['background']:
                 o['polls'] += 1
-            if q.get('stream', [''])[0] != 'true':
+            if stream is None:
                 return 200, response_obj(o)
-            if o['status'] != 'completed':
-                return error(400, 'mock: only a completed response streams again')
         self.send_response_events(o)      # outside the lock: it writes to the socket
         return 'sent'
 

@@ -525,6 +525,30 @@ def test_background_response_is_charged_once_when_the_client_sees_it_completed(e
     assert re.search(r'^acme CNY -\d+\.\d\d$', out, re.M), out   # the balance is the charge
 
 
+def test_background_response_streamed_to_completion_is_charged_once_from_its_events(env):
+    # GET /v1/responses/<id>?stream=true follows a background response to
+    # its end as events: the relay charges it from response.completed.
+    m, r = start(env)
+    rid = create_bg(r, '9:completed', usage='2000:500:300')
+    res = call(r, 'GET', '/v1/responses/%s?stream=true' % rid)
+    assert res.status == 200 and res.header('content-type').startswith('text/event-stream')
+    events = [json.loads(l[6:]) for l in res.body.decode().splitlines() if l.startswith('data: ')]
+    assert [e['type'] for e in events] == ['response.created', 'response.output_text.delta',
+                                           'response.completed'], events
+    assert events[-1]['response']['id'] == rid
+    (t,) = tasks(r)
+    (c,) = charges(r)
+    assert (c['task'], c['id'], c['cred']) == (rid, res.header('x-request-id'), t['cred']), c
+    assert (c['in'], c['cached'], c['out']) == (1500, 500, 300), c
+    assert (c['usd_nano'], c['cny_nano']) == cost('gpt-5.2', 1500, 500, 300), c
+    assert seen(m, '/v1/responses/' + rid) == [LABEL[t['cred']]]
+    # reading it again, streamed or not, never charges again
+    assert call(r, 'GET', '/v1/responses/%s?stream=true' % rid).status == 200
+    assert call(r, 'GET', '/v1/responses/' + rid).json()['status'] == 'completed'
+    assert len(charges(r)) == 1 and wallet(r)['held_nano'] == 0
+    verify_ledger(r)
+
+
 def test_background_response_the_client_never_polls_is_charged_by_the_relay(env):
     m, r = start(env, poll_ms='150')
     a = create_bg(r, '2:completed', usage='1000:0:300')
