@@ -311,6 +311,21 @@ task_of(struct view idv)
 	return ledger_task_find(l, id);
 }
 
+enum tasks_where
+tasks_locate_id(const struct conf *c, struct view idv, const char *wallet,
+    const struct conf_model **m, size_t *cred, char *err, size_t errlen)
+{
+	const struct ledger_task *t = task_of(idv);
+
+	if (t == NULL) {
+		return TASKS_UNKNOWN;
+	}
+	if (strcmp(t->wallet, wallet) != 0) {
+		return TASKS_FOREIGN;
+	}
+	return locate(c, t, m, cred, err, errlen);
+}
+
 size_t
 tasks_cred_of(const struct conf *c, struct view idv, const char *wallet,
     size_t prov)

@@ -267,6 +267,21 @@ def test_previous_response_id_continues_on_the_credential_that_holds_it(env):
         assert res.status == 404 and err_code(res) == 'not_found', res.body
     assert len(m.requests()) == before
     assert len(charges(r)) == 5 and wallet(r, KEY2)['held_nano'] == 0
+    # Counting the next input needs no model: the provider counts for the
+    # earlier response's, so it goes where that response lives; free.
+    body = {'input': 'and how many tokens now?', 'previous_response_id': first['id']}
+    for _ in range(3):
+        res = call(r, 'POST', '/v1/responses/input_tokens', body)
+        assert res.status == 200 and res.json()['object'] == 'response.input_tokens', res.body
+        assert res.json()['input_tokens'] > 0
+    got = [q for q in m.requests() if q['path'] == '/v1/responses/input_tokens']
+    assert [(q['auth'], q['json']) for q in got] == [(cred, body)] * 3, got
+    res = call(r, 'POST', '/v1/responses/input_tokens', body, key=KEY2)
+    assert res.status == 404 and err_code(res) == 'not_found', res.body
+    # on no recorded response and without a model, nothing says where
+    res = call(r, 'POST', '/v1/responses/input_tokens', dict(body, previous_response_id='resp_x'))
+    assert res.status == 400 and err_code(res) == 'missing_model', res.body
+    assert len(m.requests()) == before + 3 and len(charges(r)) == 5
 
 
 def test_another_wallets_object_is_404_and_never_reaches_the_provider(env):
