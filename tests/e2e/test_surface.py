@@ -4,6 +4,7 @@ stateful provider (tests/e2e/objects_mock.py) whose objects belong to the
 credential that made them, so a call that reaches the wrong credential is
 a visible 404. Asserts what reached the provider and what the ledger says;
 the official SDKs drive the same surface in test_openai_sdk_*."""
+import base64
 import hashlib
 import json
 import os
@@ -850,4 +851,72 @@ def test_openai_sdk_surface_direct_and_through_the_relay(env):
             data = png if q['path'] == '/v1/images/edits' else wav
             f = parts['image'] if 'image' in parts else parts['file']
             assert f['sha256'] == hashlib.sha256(data).hexdigest(), q['form']
+    verify_ledger(r)
+
+
+def test_openai_sdk_resource_calls_as_its_generated_tests_make_them(env):
+    # SPEC §9's acceptance names the openai Node SDK's own generated
+    # API-resource tests. The npm package (the only registry reachable
+    # here) ships no tests and no OpenAPI spec for their Prism mock, so
+    # tests/clients/resources.mjs makes the same calls the way those tests
+    # do -- each method with its required parameters, and with every
+    # optional one the pinned SDK's types list -- in the six resources
+    # named, directly and through the relay, and this test compares both:
+    # what the SDK returned, and what reached the provider, byte for byte.
+    m = ObjMock(env)
+    r = env.start_relay(surface_conf(m.port), env=relay_env())
+    out = node('resources.mjs', [], {
+        'MOCK_URL': 'http://127.0.0.1:%d/v1' % m.port, 'MOCK_KEY': CREDS[0],
+        'RELAY_URL': 'http://127.0.0.1:%d/v1' % r.port, 'RELAY_KEY': KEY})
+    local = {'models.retrieve', 'models.list'}       # the relay's catalog answers
+    upstream = {'gpt-5.2': 'gpt-5.2-2026-01-01', 'gpt-image-1': 'gpt-image-1-2025-04-15',
+                'text-embedding-3-small': 'text-embedding-3-small',
+                'gpt-3.5-turbo-instruct': 'gpt-3.5-turbo-instruct'}
+    calls = out['calls']
+    assert len(calls) == 13, sorted(calls)
+    for name, d in calls.items():
+        direct, relayed = d['direct'], d['relay']
+        # a call that threw: {"error": status or "thrown"} (a response's own
+        # "error" member is null)
+        assert not isinstance(direct.get('error'), (int, str)), (name, direct)
+        assert not isinstance(relayed.get('error'), (int, str)), (name, relayed)
+        if name in local:
+            continue
+        # the provider names the model it ran: through the relay, the upstream id
+        if 'model' in direct:
+            direct = dict(direct, model=upstream[direct['model']])
+        assert direct == relayed, (name, d)
+    assert calls['models.retrieve']['relay']['object'] == 'model'
+    assert 'gpt-5.2' in calls['models.list']['relay']['ids']
+    by = {}
+    for q in m.requests():
+        by.setdefault((q['headers'].get('x-case'), q['headers'].get('x-run')), []).append(q)
+    assert not [k for k in by if k[0] in local and k[1] == 'relay'], sorted(by)
+    for name in calls:
+        if name in local:
+            continue
+        (dq,), (rq,) = by[(name, 'direct')], by[(name, 'relay')]
+        assert rq['auth'] in CREDS and KEY not in json.dumps(rq['headers']), rq
+        # (each run deletes its own fine-tuned model: mock1 directly, mock2 relayed)
+        assert (rq['method'], rq['path'], rq['query']) == \
+            (dq['method'], dq['path'].replace('::mock1', '::mock2'), dq['query']), (dq, rq)
+        if dq['json'] is None:
+            assert rq['body_bytes'] == 0, rq
+            continue
+        # the body the provider got is the client's, the model's value
+        # replaced and not one other byte changed (the nested "model"
+        # members, escapes, unicode and numbers included)
+        alias = dq['json']['model']
+        sent = base64.b64decode(dq['body_b64'])
+        old = b'"model":' + json.dumps(alias).encode()
+        assert sent.count(old) == 1, sent
+        want = sent.replace(old, b'"model":' + json.dumps(upstream[alias]).encode())
+        assert base64.b64decode(rq['body_b64']) == want, (name, rq['body_b64'])
+        assert rq['json']['model'] == upstream[alias]
+    # one charge per billable call through the relay, from the provider's usage
+    got = sorted((c['model'], c['in'], c.get('cached', 0), c['out']) for c in charges(r))
+    assert got == sorted([('gpt-5.2', 19, 0, 10)] * 2 + [('gpt-3.5-turbo-instruct', 5, 0, 6)] * 2 +
+                         [('text-embedding-3-small', 8, 0, 0)] * 2 +
+                         [('gpt-5.2', 900, 300, 450)] * 2 + [('gpt-image-1', 50, 0, 272)] * 2), got
+    assert not any(c.get('estimated') for c in charges(r)) and tasks(r) == [], ledger_lines(r)
     verify_ledger(r)
