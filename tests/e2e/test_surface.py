@@ -13,6 +13,7 @@ import select
 import struct
 import subprocess
 import sys
+import time
 import wave
 import zlib
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -430,6 +431,18 @@ def test_an_early_refusal_reaches_a_client_still_sending_its_body(env):
         assert res.status == status and err_code(res) == code, res.body
         assert res.header('connection') == 'close', res.headers
     assert m.requests() == [] and ledger_lines(r) == []
+    # A slow uploader (a big file over a slow link) still sending two
+    # seconds after the refusal: the relay keeps reading while bytes come.
+    s = connect(r.port)
+    s.sendall(('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer rk-wrong\r\n'
+               'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n' % (1 << 20)).encode())
+    assert select.select([s], [], [], 10)[0], 'no answer to the head'
+    for _ in range(10):          # the client's pace, not a wait for the relay
+        s.sendall(b'y' * (1 << 17) if _ == 9 else b'y' * 8192)
+        time.sleep(0.25)
+    res = read_response(s, 'POST')
+    s.close()
+    assert res.status == 401 and err_code(res) == 'invalid_api_key', res.body
 
 
 def test_405_allow_lists_what_each_path_accepts_and_head_has_no_body(env):
