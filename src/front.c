@@ -624,6 +624,10 @@ plan_record(struct exchange *ex, struct view path)
 		ex->record = 1;
 		ex->record_kind = LEDGER_OBJ_PLAIN;
 	}
+	/* A streamed background response runs on at the provider when its
+	 * client leaves: its usage is read to the end, not estimated. */
+	ex->must_drain = util_view_eq(path, "/v1/responses") &&
+	    jr->background && jr->stream;
 }
 
 /* A Responses call that continues a recorded response goes to the

@@ -58,7 +58,9 @@ Background script, read at the create from the request header
 before answer "in_progress". "x-mock-usage: IN:CACHED:OUT" (or
 metadata.mock_usage) sets the usage of a completed response (default
 1200:300:450); input_tokens is IN, of which CACHED are
-input_tokens_details.cached_tokens.
+input_tokens_details.cached_tokens. "x-mock-gap-ms: N" (or
+metadata.mock_gap_ms) on a streamed create pauses N ms before the
+response.completed event (a response still generating).
 
 Observation (no credential needed, never recorded):
 
@@ -68,7 +70,8 @@ Observation (no credential needed, never recorded):
                           in arrival order; "form" is the multipart parts:
                           [{"name","filename","content_type","size",
                           "sha256","value" (text parts)}]
-  GET  /_mock/objects     {"<id>":{"kind","owner","status","polls"},...}
+  GET  /_mock/objects     {"<id>":{"kind","owner","status","polls",
+                          "streamed_to_end"},...}
   POST /_mock/reset       forget the requests (objects stay)
 """
 import argparse
@@ -78,6 +81,7 @@ import json
 import os
 import struct
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -290,12 +294,15 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def send_sse(self, events):
+    def send_sse(self, events, gap_s=0):
+        """events as one SSE answer; gap_s: a pause before the last one."""
         self.send_response(200)
         self.send_header('Content-Type', 'text/event-stream')
         self.send_header('Transfer-Encoding', 'chunked')
         self.end_headers()
-        for ev in events:
+        for i, ev in enumerate(events):
+            if gap_s and i == len(events) - 1:
+                time.sleep(gap_s)    # the provider still generating
             if isinstance(ev, tuple):
                 chunk = ('event: %s\ndata: %s\n\n' % (ev[0], json.dumps(ev[1]))).encode()
             else:
@@ -362,7 +369,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == '/_mock/objects':
             with STATE.lock:
                 out = {k: {'kind': o['kind'], 'owner': o['owner'],
-                           'status': o.get('status'), 'polls': o.get('polls', 0)}
+                           'status': o.get('status'), 'polls': o.get('polls', 0),
+                           'streamed_to_end': o.get('streamed_to_end', False)}
                        for k, o in STATE.objects.items()}
             return self.send_json(200, out)
         if path == '/_mock/reset' and self.command == 'POST':
@@ -529,14 +537,20 @@ class Handler(BaseHTTPRequestHandler):
             with STATE.lock:
                 STATE.objects[rid] = o
         if js.get('stream'):
-            self.send_response_events(o)
-            if not background:
+            gap = hdr.get('x-mock-gap-ms') or meta.get('mock_gap_ms') or 0
+            self.send_response_events(o, int(gap) / 1000.0)
+            if background:
+                with STATE.lock:
+                    o['status'] = 'completed'
+                    o['streamed_to_end'] = True
+            else:
                 o['status'] = 'completed'
             return 'sent'
         return 200, response_obj(o)
 
-    def send_response_events(self, o):
-        """Response o as a stream: created, a text delta, completed."""
+    def send_response_events(self, o, gap_s=0):
+        """Response o as a stream: created, a text delta, completed (after
+        gap_s)."""
         rid = o['id']
         self.send_sse([
             ('response.created', {'type': 'response.created', 'sequence_number': 0,
@@ -547,7 +561,7 @@ class Handler(BaseHTTPRequestHandler):
                                             'delta': 'hello from the objects mock'}),
             ('response.completed', {'type': 'response.completed', 'sequence_number': 2,
                                     'response': response_obj(dict(o, status='completed'))}),
-        ])
+        ], gap_s)
 
     # /v1/chat/completions ...
     def chat(self, method, rest, token, js, q):

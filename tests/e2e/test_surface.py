@@ -578,6 +578,57 @@ def test_background_response_streamed_to_completion_is_charged_once_from_its_eve
     verify_ledger(r)
 
 
+def test_a_streamed_background_response_is_read_to_its_end_when_its_client_leaves(env):
+    # "background": true with "stream": true runs on at the provider when
+    # the client hangs up, and the provider bills all of it: whatever
+    # `disconnect` says (close here, the default), the relay reads the
+    # rest and charges the provider's usage, not an estimate of the cut.
+    m, r = start(env)
+    body = json.dumps({'model': 'gpt-5.2', 'input': 'a long essay', 'background': True,
+                       'stream': True}).encode()
+    s = connect(r.port)
+    s.sendall(b'POST /v1/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ' + KEY.encode() +
+              b'\r\nContent-Type: application/json\r\nx-mock-gap-ms: 700\r\n'
+              b'x-mock-usage: 3000:1000:800\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+    data = b''
+    s.settimeout(10)
+    while b'response.output_text.delta' not in data:
+        c = s.recv(65536)
+        assert c, data
+        data += c
+    s.close()                    # gone before response.completed
+    wait_for(lambda: charges(r), 10, 'the charge of the drained response')
+    (c,) = charges(r)
+    assert (c['in'], c['cached'], c['out']) == (2000, 1000, 800), c
+    assert 'estimated' not in c and 'cut' not in c, c
+    assert (c['usd_nano'], c['cny_nano']) == cost('gpt-5.2', 2000, 1000, 800), c
+    rid = re.search(rb'"id": "(resp_[A-Za-z0-9]+)"', data).group(1).decode()
+    assert m.objects()[rid]['streamed_to_end'] is True
+    assert wallet(r)['held_nano'] == 0
+    # ... and recorded: the client coming back for it reaches its credential
+    (t,) = tasks(r)
+    assert (t['id'], t['kind']) == (rid, 'object'), t
+    res = call(r, 'GET', '/v1/responses/' + rid)
+    assert res.status == 200 and res.json()['status'] == 'completed', res.body
+    assert seen(m, '/v1/responses/' + rid) == [LABEL[t['cred']]]
+    assert len(charges(r)) == 1
+    # a plain stream cut by its client is still closed at once (disconnect close)
+    s = connect(r.port)
+    body = json.dumps({'model': 'gpt-5.2', 'input': 'short', 'stream': True}).encode()
+    s.sendall(b'POST /v1/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ' + KEY.encode() +
+              b'\r\nContent-Type: application/json\r\nx-mock-gap-ms: 700\r\n'
+              b'Content-Length: %d\r\n\r\n' % len(body) + body)
+    data = b''
+    while b'response.output_text.delta' not in data:
+        c = s.recv(65536)
+        assert c, data
+        data += c
+    s.close()
+    wait_for(lambda: len(charges(r)) == 2, 10, 'the cut stream charged')
+    assert charges(r)[-1].get('cut') == 'client' and charges(r)[-1].get('estimated') is True
+    verify_ledger(r)
+
+
 def test_background_response_the_client_never_polls_is_charged_by_the_relay(env):
     m, r = start(env, poll_ms='150')
     a = create_bg(r, '2:completed', usage='1000:0:300')
