@@ -32,7 +32,6 @@
 #define SERVER_OUT_EXTRA 16384
 #define SERVER_CHUNKED_START 16384
 #define SERVER_KEEP_MEM 65536	/* request blocks up to this are reused */
-#define SERVER_LINGER_MS 2000	/* reading a refused body away */
 #define SERVER_PREALLOC (1024 * 1024)	/* a body announced bigger grows
 					 * as it comes (a streamed one is
 					 * never held whole) */
@@ -107,6 +106,7 @@ server_new(int fd, uint64_t id, const struct conf *c,
 	buf_init(&sc->in, sc->store, in_cap);
 	buf_init(&sc->out, sc->store + in_cap, out_cap);
 	sc->fd = fd;
+	sc->linger_fd = -1;
 	sc->id = id;
 	sc->conf = c;
 	sc->state = SERVER_READ_HEAD;
@@ -142,7 +142,6 @@ reset_request(struct server_conn *sc)
 	sc->body_taken = 0;
 	sc->body_error = NULL;
 	sc->body_error_status = 0;
-	sc->lingering = 0;
 }
 
 void
@@ -153,6 +152,9 @@ server_free(struct server_conn *sc)
 	}
 	if (sc->fd >= 0) {
 		close(sc->fd);
+	}
+	if (sc->linger_fd >= 0) {
+		close(sc->linger_fd);
 	}
 	tls_free(sc->tls);
 	reset_request(sc);
@@ -198,10 +200,24 @@ server_close(struct server_conn *sc, enum server_close_reason why)
 		(void)tls_shutdown(sc->tls, sc->fd);	/* best effort */
 	}
 	sc->state = SERVER_CLOSED;
+	if (sc->fd >= 0 && why == SERVER_CLOSE_DONE && sc->linger &&
+	    shutdown(sc->fd, SHUT_WR) == 0) {
+		sc->linger_fd = sc->fd;		/* server_take_linger() */
+		sc->fd = -1;
+	}
 	if (sc->fd >= 0) {
 		close(sc->fd);
 		sc->fd = -1;
 	}
+}
+
+int
+server_take_linger(struct server_conn *sc)
+{
+	int fd = sc->linger_fd;
+
+	sc->linger_fd = -1;
+	return fd;
 }
 
 void
@@ -224,9 +240,6 @@ server_interest(const struct server_conn *sc)
 {
 	short want = plain_interest(sc);
 
-	if (sc->lingering && sc->state == SERVER_DRAIN) {
-		return POLLIN;	/* the raw socket, TLS or not */
-	}
 	if (sc->tls == NULL || sc->state == SERVER_CLOSED) {
 		return want;
 	}
@@ -649,29 +662,6 @@ take_body(struct server_conn *sc, uint64_t now_ms)
 	return end;
 }
 
-/* Lingering: read whatever the client still sends (raw, TLS or not) and
- * drop it, until it closes or the deadline passes. */
-static void
-linger(struct server_conn *sc, int can_read)
-{
-	char sink[4096];
-	ssize_t r;
-
-	while (can_read) {
-		r = recv(sc->fd, sink, sizeof(sink), 0);
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			return;
-		}
-		if (r <= 0) {
-			server_close(sc, SERVER_CLOSE_DONE);
-			return;
-		}
-	}
-}
-
 void
 server_step(struct server_conn *sc, short revents, uint64_t now_ms)
 {
@@ -735,27 +725,7 @@ server_step(struct server_conn *sc, short revents, uint64_t now_ms)
 			}
 			return;
 		case SERVER_DRAIN:
-			if (sc->lingering) {
-				linger(sc, can_read);
-				return;
-			}
 			if (buf_len(&sc->out) > 0 || sc->body_left > 0) {
-				return;
-			}
-			if (sc->close_after && sc->body_open) {
-				/* The client may still be sending: a close with
-				 * its bytes unread is a reset, which can destroy
-				 * the answer before it is read. Its last TLS
-				 * records go out first. */
-				if (sc->tls != NULL &&
-				    tls_flush_pending(sc->tls, sc->fd) < 0 &&
-				    (errno == EAGAIN || errno == EWOULDBLOCK)) {
-					return;
-				}
-				sc->lingering = 1;
-				(void)shutdown(sc->fd, SHUT_WR);
-				sc->deadline_ms = now_ms + SERVER_LINGER_MS;
-				linger(sc, can_read);
 				return;
 			}
 			if (sc->close_after) {
@@ -858,7 +828,10 @@ server_respond(struct server_conn *sc, int status, const char *content_type,
 		make_request_id(sc->req.id, sizeof(sc->req.id));
 	}
 	if (sc->body_open) {
-		sc->close_after = 1;	/* the rest of the body is unread */
+		/* The rest of the body is unread: close after the answer,
+		 * draining what still comes (server_take_linger()). */
+		sc->close_after = 1;
+		sc->linger = 1;
 	}
 	n = snprintf(head, sizeof(head),
 	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -976,10 +949,12 @@ server_error_with(struct server_conn *sc, int status, const char *code,
 	size_t n = server_error_body(sc->req.path, status, code, message, body,
 	    sizeof(body));
 
-	/* A request whose body was not read leaves the framing unknown. */
+	/* A request whose body was not read leaves the framing unknown;
+	 * what the client still sends is drained, not reset. */
 	if (sc->state == SERVER_READ_HEAD || sc->state == SERVER_HEAD_READY ||
 	    sc->state == SERVER_READ_BODY) {
 		sc->close_after = 1;
+		sc->linger = 1;
 	}
 	log_info("%s %.*s %.*s -> %d %s", sc->req.id[0] ? sc->req.id : "-",
 	    (int)sc->req.head.method.n, sc->req.head.method.p ?
@@ -996,7 +971,8 @@ server_response_done(struct server_conn *sc, uint64_t now_ms)
 		return;
 	}
 	if (sc->body_open) {
-		sc->close_after = 1;	/* the rest of the body is unread */
+		sc->close_after = 1;	/* as in server_respond() */
+		sc->linger = 1;
 	}
 	sc->state = SERVER_DRAIN;
 	(void)server_flush(sc, now_ms);
