@@ -128,3 +128,15 @@ distclean: clean
 	rm -rf vendor/bearssl vendor/jsmn vendor/cache
 
 .PHONY: all run test bench clean distclean asan fuzz
+
+# ---- Edge: set-up, cross builds, container image, service files ----------
+# tools/setup.sh installs what the goals need (apt-get, idempotent, silent
+# when nothing is missing). Every build reaches it through the vendor stamp
+# (order-only: it never makes anything out of date).
+SETUP_JOBS = build \
+    $(if $(filter test asan fuzz,$(MAKECMDGOALS)),test)
+setup:
+	@[ -n "$(SETUP_DONE)" ] || sh tools/setup.sh $(SETUP_JOBS)
+$(VENDOR_OK) $(MOCK): | setup
+
+.PHONY: setup
