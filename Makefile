@@ -139,4 +139,18 @@ setup:
 	@[ -n "$(SETUP_DONE)" ] || sh tools/setup.sh $(SETUP_JOBS)
 $(VENDOR_OK) $(MOCK): | setup
 
+# A relay linked inside its build directory (make cross, one per target).
+$(BUILD)/relay: $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a
+
+# The same objects with a wall clock a test can set (tests/e2e/faketime.c;
+# e2e test_clock).
+test: $(BUILD)/relay-faketime
+# 32-bit musl calls the 64-bit-time names.
+FAKETIME_SYMS = clock_gettime,time
+$(BUILD)/relay-faketime: $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a tests/e2e/faketime.c
+	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=$(subst $(comma),$(comma)--wrap=,$(FAKETIME_SYMS)) \
+	    -o $@ tests/e2e/faketime.c $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a
+comma := ,
+
 .PHONY: setup

@@ -11,6 +11,14 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 RELAY = os.environ.get('RELAY_BIN') or os.path.join(ROOT, 'relay')
+# A relay relinked with a settable wall clock (tests/e2e/faketime.c).
+RELAY_FAKETIME = os.path.abspath(os.environ.get('RELAY_FAKETIME_BIN') or
+                                 os.path.join(ROOT, 'build', 'relay-faketime'))
+
+
+def emulated(path):
+    """The command that runs a relay binary here (the binary itself)."""
+    return path
 MOCK = os.path.join(ROOT, 'build', 'mockup')
 CLIENTS = os.path.join(ROOT, 'tests', 'clients')
 
@@ -77,7 +85,7 @@ class Relay:
     ephemeral port that it reports in its log."""
     count = 0
 
-    def __init__(self, workdir, config, env=None, args=None, wait=True):
+    def __init__(self, workdir, config, env=None, args=None, wait=True, binary=None):
         self.workdir = workdir
         self.conf = os.path.join(workdir, 'relay.conf')
         with open(self.conf, 'w') as f:
@@ -88,7 +96,7 @@ class Relay:
         e = dict(os.environ)
         e.update(env or {})
         self.proc = subprocess.Popen(
-            [RELAY, '-c', self.conf] + (args or []), cwd=workdir,
+            [binary or RELAY, '-c', self.conf] + (args or []), cwd=workdir,
             stdout=self.logf, stderr=self.logf, env=e)
         self.port = None
         if wait:
@@ -359,8 +367,8 @@ class Env:
             self.extra_mocks.append(m)
         return m
 
-    def start_relay(self, conf, env=None, args=None, wait=True):
-        r = Relay(self.dir, conf, env, args, wait)
+    def start_relay(self, conf, env=None, args=None, wait=True, binary=None):
+        r = Relay(self.dir, conf, env, args, wait, binary)
         self.relays.append(r)
         return r
 
