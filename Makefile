@@ -52,8 +52,11 @@ CA_BUNDLE = /etc/ssl/certs/ca-certificates.crt
 $(BUILD)/mkroots: tools/mkroots.c src/tls.c src/tls.h $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -static -o $@ tools/mkroots.c $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 
-$(BUILD)/roots.c: $(BUILD)/mkroots
-	$(BUILD)/mkroots $(CA_BUNDLE) > $@.tmp && mv $@.tmp $@
+# A cross build passes the host's tool (MKROOTS=build/mkroots): the output
+# is the same on every architecture.
+MKROOTS  = $(BUILD)/mkroots
+$(BUILD)/roots.c: $(MKROOTS)
+	$(MKROOTS) $(CA_BUNDLE) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/roots.o: $(BUILD)/roots.c
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $(BUILD)/roots.c
@@ -134,7 +137,8 @@ distclean: clean
 # when nothing is missing). Every build reaches it through the vendor stamp
 # (order-only: it never makes anything out of date).
 SETUP_JOBS = build \
-    $(if $(filter test asan fuzz,$(MAKECMDGOALS)),test)
+    $(if $(filter test asan fuzz test-cross,$(MAKECMDGOALS)),test) \
+    $(if $(filter cross test-cross,$(MAKECMDGOALS)),cross)
 setup:
 	@[ -n "$(SETUP_DONE)" ] || sh tools/setup.sh $(SETUP_JOBS)
 $(VENDOR_OK) $(MOCK): | setup
@@ -153,4 +157,61 @@ $(BUILD)/relay-faketime: $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a tests/e2
 	    -o $@ tests/e2e/faketime.c $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a
 comma := ,
 
-.PHONY: setup
+# Static musl binaries per target, each from its own build directory
+# (x86_64: the native build/, the others build/cross/<arch>/), with the
+# host's mkroots (build/mkroots). mipsel is soft-float (FPU-less MIPS32r2
+# routers): musl and gcc's soft-fp built by vendor/softfloat.sh.
+CROSS_ARCHES = x86_64 aarch64 armv7 mipsel
+SOFTFLOAT = vendor/softfloat/mipsel
+CROSS_BUILD_x86_64  = $(BUILD)
+CROSS_BUILD_aarch64 = build/cross/aarch64
+CROSS_BUILD_armv7   = build/cross/armv7
+CROSS_BUILD_mipsel  = build/cross/mipsel
+CROSS_CC_x86_64  = musl-gcc
+CROSS_CC_aarch64 = aarch64-linux-gnu-gcc -specs /usr/lib/aarch64-linux-musl/musl-gcc.specs
+CROSS_CC_armv7   = arm-linux-gnueabihf-gcc -specs /usr/lib/arm-linux-musleabihf/musl-gcc.specs
+CROSS_CC_mipsel  = mipsel-linux-gnu-gcc -msoft-float -Wl,--no-warn-mismatch -specs $(CURDIR)/$(SOFTFLOAT)/lib/musl-gcc.specs
+CROSS_TIME_x86_64  = clock_gettime,time
+CROSS_TIME_aarch64 = clock_gettime,time
+CROSS_TIME_armv7   = __clock_gettime64,__time64
+CROSS_TIME_mipsel  = __clock_gettime64,__time64
+CROSS_MAKE = $(MAKE) --no-print-directory SETUP_DONE=1 BUILD=$(CROSS_BUILD_$*) CC="$(CROSS_CC_$*)" \
+    MKROOTS=$(BUILD)/mkroots FAKETIME_SYMS=$(CROSS_TIME_$*)
+
+$(SOFTFLOAT)/.verified: vendor/softfloat.sh vendor/VERSIONS
+	sh vendor/softfloat.sh
+
+dist/relay-mipsel cross-units-mipsel: $(SOFTFLOAT)/.verified
+dist/relay-%: $(BUILD)/mkroots FORCE
+	+@$(CROSS_MAKE) $(CROSS_BUILD_$*)/relay
+	@mkdir -p dist
+	@cmp -s $(CROSS_BUILD_$*)/relay $@ || cp $(CROSS_BUILD_$*)/relay $@
+
+cross: $(CROSS_ARCHES:%=dist/relay-%)
+	@cd dist && sha256sum $(CROSS_ARCHES:%=relay-%) > SHA256SUMS
+	@printf '%-8s %9s %8s  %s\n' target bytes KiB sha256
+	@for a in $(CROSS_ARCHES); do \
+	    s=$$(wc -c < dist/relay-$$a); \
+	    h=$$(grep " relay-$$a\$$" dist/SHA256SUMS | cut -c1-16); \
+	    printf '%-8s %9d %8s  %s...\n' $$a $$s $$(awk "BEGIN{printf \"%.1f\", $$s/1024}") $$h; \
+	done
+
+# The unit tests, money cases and the fake-clock relay for one target.
+cross-units: $(UNIT_BINS) $(BUILD)/money_cases $(BUILD)/relay-faketime
+cross-units-%: $(BUILD)/mkroots FORCE
+	+@$(CROSS_MAKE) cross-units
+
+# Every foreign binary under qemu-user (tests/cross.sh): unit tests, the
+# money cross-check, an e2e suite, and no FPU instruction in mipsel.
+test-cross: cross relay $(CROSS_ARCHES:%=cross-units-%) $(MOCK) $(BUILD)/relay-faketime
+	sh tests/cross.sh $(CROSS_ARCHES)
+
+clean: clean-edge
+clean-edge:
+	rm -rf dist/relay-* dist/SHA256SUMS
+distclean: distclean-edge
+distclean-edge:
+	rm -rf vendor/softfloat
+
+FORCE:
+.PHONY: setup cross cross-units test-cross clean-edge distclean-edge FORCE
