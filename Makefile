@@ -137,8 +137,9 @@ distclean: clean
 # when nothing is missing). Every build reaches it through the vendor stamp
 # (order-only: it never makes anything out of date).
 SETUP_JOBS = build \
-    $(if $(filter test asan fuzz test-cross,$(MAKECMDGOALS)),test) \
-    $(if $(filter cross test-cross,$(MAKECMDGOALS)),cross)
+    $(if $(filter test asan fuzz test-cross test-image,$(MAKECMDGOALS)),test) \
+    $(if $(filter cross test-cross image test-image,$(MAKECMDGOALS)),cross) \
+    $(if $(filter image test-image,$(MAKECMDGOALS)),image)
 setup:
 	@[ -n "$(SETUP_DONE)" ] || sh tools/setup.sh $(SETUP_JOBS)
 $(VENDOR_OK) $(MOCK): | setup
@@ -206,6 +207,15 @@ cross-units-%: $(BUILD)/mkroots FORCE
 test-cross: cross relay $(CROSS_ARCHES:%=cross-units-%) $(MOCK) $(BUILD)/relay-faketime
 	sh tests/cross.sh $(CROSS_ARCHES)
 
+# The FROM scratch image per target, with podman or docker: relay:latest,
+# relay:<arch>, and dist/relay-oci.tar (multi-arch); tools/image.sh.
+image: cross
+	sh tools/image.sh
+
+# Build, inspect and run the images (tests/image.py).
+test-image: image $(MOCK)
+	python3 tests/image.py
+
 clean: clean-edge
 clean-edge:
 	rm -rf dist/relay-* dist/SHA256SUMS
@@ -214,4 +224,4 @@ distclean-edge:
 	rm -rf vendor/softfloat
 
 FORCE:
-.PHONY: setup cross cross-units test-cross clean-edge distclean-edge FORCE
+.PHONY: setup cross cross-units test-cross image test-image clean-edge distclean-edge FORCE
