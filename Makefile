@@ -137,9 +137,10 @@ distclean: clean
 # when nothing is missing). Every build reaches it through the vendor stamp
 # (order-only: it never makes anything out of date).
 SETUP_JOBS = build \
-    $(if $(filter test asan fuzz test-cross test-image,$(MAKECMDGOALS)),test) \
-    $(if $(filter cross test-cross image test-image,$(MAKECMDGOALS)),cross) \
-    $(if $(filter image test-image,$(MAKECMDGOALS)),image)
+    $(if $(filter test asan fuzz test-cross test-image check-service,$(MAKECMDGOALS)),test) \
+    $(if $(filter cross test-cross image test-image check-service,$(MAKECMDGOALS)),cross) \
+    $(if $(filter image test-image,$(MAKECMDGOALS)),image) \
+    $(if $(filter check-service,$(MAKECMDGOALS)),service)
 setup:
 	@[ -n "$(SETUP_DONE)" ] || sh tools/setup.sh $(SETUP_JOBS)
 $(VENDOR_OK) $(MOCK): | setup
@@ -216,6 +217,12 @@ image: cross
 test-image: image $(MOCK)
 	python3 tests/image.py
 
+# dist/relay.service (systemd-analyze verify and security, its syscall
+# filter against a traced relay) and dist/openwrt/ (shellcheck, a procd
+# dry run, the package Makefile against stub OpenWrt includes).
+check-service: cross relay $(MOCK)
+	python3 tests/service.py
+
 clean: clean-edge
 clean-edge:
 	rm -rf dist/relay-* dist/SHA256SUMS
@@ -224,4 +231,4 @@ distclean-edge:
 	rm -rf vendor/softfloat
 
 FORCE:
-.PHONY: setup cross cross-units test-cross image test-image clean-edge distclean-edge FORCE
+.PHONY: setup cross cross-units test-cross image test-image check-service clean-edge distclean-edge FORCE
