@@ -143,7 +143,7 @@ SETUP_JOBS = build \
     $(if $(filter check-service,$(MAKECMDGOALS)),service)
 setup:
 	@[ -n "$(SETUP_DONE)" ] || sh tools/setup.sh $(SETUP_JOBS)
-$(VENDOR_OK) $(MOCK): | setup
+$(VENDOR_OK) $(MOCK) vendor/softfloat/mipsel/.verified: | setup
 
 # A relay linked inside its build directory (make cross, one per target).
 $(BUILD)/relay: $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a
