@@ -165,15 +165,12 @@ comma := ,
 # routers): musl and gcc's soft-fp built by vendor/softfloat.sh.
 CROSS_ARCHES = x86_64 aarch64 armv7 mipsel
 SOFTFLOAT = vendor/softfloat/mipsel
-CROSS_BUILD_x86_64  = $(BUILD)
 CROSS_BUILD_aarch64 = build/cross/aarch64
 CROSS_BUILD_armv7   = build/cross/armv7
 CROSS_BUILD_mipsel  = build/cross/mipsel
-CROSS_CC_x86_64  = musl-gcc
 CROSS_CC_aarch64 = aarch64-linux-gnu-gcc -specs /usr/lib/aarch64-linux-musl/musl-gcc.specs
 CROSS_CC_armv7   = arm-linux-gnueabihf-gcc -specs /usr/lib/arm-linux-musleabihf/musl-gcc.specs
 CROSS_CC_mipsel  = mipsel-linux-gnu-gcc -msoft-float -Wl,--no-warn-mismatch -specs $(CURDIR)/$(SOFTFLOAT)/lib/musl-gcc.specs
-CROSS_TIME_x86_64  = clock_gettime,time
 CROSS_TIME_aarch64 = clock_gettime,time
 CROSS_TIME_armv7   = __clock_gettime64,__time64
 CROSS_TIME_mipsel  = __clock_gettime64,__time64
@@ -184,6 +181,11 @@ $(SOFTFLOAT)/.verified: vendor/softfloat.sh vendor/VERSIONS
 	sh vendor/softfloat.sh
 
 dist/relay-mipsel cross-units-mipsel: $(SOFTFLOAT)/.verified
+# x86_64 is the native build: made by this make, not a second one in the
+# same directory (make -j2 relay cross would build its objects twice).
+dist/relay-x86_64: $(BUILD)/relay
+	@mkdir -p dist
+	@cmp -s $(BUILD)/relay $@ || cp $(BUILD)/relay $@
 dist/relay-%: $(BUILD)/mkroots FORCE
 	+@$(CROSS_MAKE) $(CROSS_BUILD_$*)/relay
 	@mkdir -p dist
@@ -199,7 +201,7 @@ cross: $(CROSS_ARCHES:%=dist/relay-%)
 	done
 
 # The unit tests, money cases and the fake-clock relay for one target.
-cross-units: $(UNIT_BINS) $(BUILD)/money_cases $(BUILD)/relay-faketime
+cross-units cross-units-x86_64: $(UNIT_BINS) $(BUILD)/money_cases $(BUILD)/relay-faketime
 cross-units-%: $(BUILD)/mkroots FORCE
 	+@$(CROSS_MAKE) cross-units
 
@@ -231,4 +233,4 @@ distclean-edge:
 	rm -rf vendor/softfloat
 
 FORCE:
-.PHONY: setup cross cross-units test-cross image test-image check-service clean-edge distclean-edge FORCE
+.PHONY: setup cross cross-units cross-units-x86_64 test-cross image test-image check-service clean-edge distclean-edge FORCE
