@@ -28,6 +28,17 @@ main(void)
 	char day[11];
 	unsigned i;
 
+	ok_int(ledger_recent_day_number("1970-01-01"), 0, "day 0");
+	ok_int(ledger_recent_day_number("2026-12-05T08:00:00Z"), 20792,
+	    "a time stamp's day (its first 10 bytes)");
+	ok_int(ledger_recent_day_number("2024-02-29") -
+	    ledger_recent_day_number("2024-02-28"), 1, "a leap day");
+	ok_int(ledger_recent_day_number("2026-13-01"), -1, "month 13");
+	ok_int(ledger_recent_day_number("2026-12-00"), -1, "day 0 of a month");
+	ok_int(ledger_recent_day_number("2026-1-05"), -1, "a 1-digit month");
+	ok_int(ledger_recent_day_number("2026-12-0"), -1, "cut short");
+	ok_int(ledger_recent_day_number(" 2026-12-05"), -1, "a blank first");
+	ok_int(ledger_recent_day_number(""), -1, "empty");
 	ledger_recent_day_before("2026-03-01", 1, day);
 	ok_str(day, "2026-02-28", "before March 1st, 2026");
 	ledger_recent_day_before("2024-03-01", 1, day);
