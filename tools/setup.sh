@@ -93,6 +93,7 @@ for job in "$@"; do
 		# the store suite's real server; the console's real browser
 		cmd redis-server redis-server test
 		cmd chromium chromium test
+		clients=1
 		;;
 	cross)
 		cmd aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu cross
@@ -134,7 +135,21 @@ has_deb_src() {
 	    grep -qs '^deb-src' /etc/apt/sources.list
 }
 
-[ -n "$pkgs$arches$need_src" ] || exit 0
+# The pinned Node clients (tests/clients: the official SDKs and
+# playwright-core), once node and npm are there.
+node_clients() {
+	[ -n "${clients:-}" ] || return 0
+	[ -d tests/clients/node_modules/openai ] &&
+	    [ -d tests/clients/node_modules/playwright-core ] && return 0
+	echo "setup: npm ci in tests/clients (the pinned SDKs and playwright-core)"
+	(cd tests/clients && npm ci --no-audit --no-fund >/dev/null 2>&1) ||
+	    { echo "tools/setup.sh: npm ci in tests/clients failed" >&2; exit 1; }
+}
+
+if [ -z "$pkgs$arches$need_src" ]; then
+	node_clients
+	exit 0
+fi
 
 if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then
 	echo "tools/setup.sh: missing for$why:${pkgs:+ packages$pkgs}${arches:+; architectures$arches}${need_src:+; deb-src entries (for$need_src)}" >&2
@@ -181,3 +196,4 @@ if [ -n "$pkgs" ]; then
 	$SUDO apt-get install $APT_OPTS $pkgs >/dev/null ||
 	    { echo "tools/setup.sh: apt-get install$pkgs failed" >&2; exit 1; }
 fi
+node_clients
