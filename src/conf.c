@@ -509,6 +509,9 @@ finish(struct parser *ps)
 	if (c->nmodels > 1) {
 		qsort(c->models, c->nmodels, sizeof *c->models, cmp_model);
 	}
+	if (conf_fleet_finish(ps) < 0) {
+		return -1;
+	}
 	return finish_direct(ps);
 }
 
@@ -723,6 +726,7 @@ conf_free(struct conf *c)
 		free(c->wallets[i].key_hashes);
 	}
 	free(c->wallets);
+	conf_fleet_free(c);
 	for (i = 0; i < c->nwarnings; i++) {
 		free(c->warnings[i]);
 	}

@@ -101,6 +101,28 @@ struct conf_wallet {
 	unsigned char (*key_hashes)[32];	/* owned array of SHA-256 of client keys */
 	size_t nkeys;
 	uint64_t overdraft_nano;	/* wallet-currency nano-units */
+	/* Limits (SPEC §12); 0 is no limit. */
+	uint64_t rpm;		/* requests admitted in any 60 s */
+	uint64_t tpm;		/* tokens in any 60 s: input and output of
+				 * settled requests, the estimate of open
+				 * holds until they settle */
+	uint64_t max_streams;	/* streamed requests open at once */
+	uint64_t budget_day_nano;	/* charged per UTC day plus open holds,
+					 * wallet-currency nano-units */
+	int line;
+};
+
+/* store redis://HOST:PORT[/DB] [password=...] [prefix=...] [timeout=...]:
+ * the shared store of a fleet (SPEC §12). */
+struct conf_store {
+	char *url;		/* owned; as written (no password in it) */
+	char *host;		/* owned; address or name, no brackets */
+	char *port;		/* owned; decimal */
+	unsigned db;		/* SELECT db after connecting (0: none) */
+	char *password;		/* owned secret (wiped), or NULL: no AUTH */
+	char *source;		/* owned; "env:NAME" or "file:PATH", or NULL */
+	char *prefix;		/* owned; key prefix ("relay:") */
+	uint64_t timeout_ms;	/* a command's reply within (3 s) */
 	int line;
 };
 
@@ -167,6 +189,10 @@ struct conf {
 				 * (100000); the oldest settled go first */
 	struct conf_wallet *wallets;	/* owned array; none means open mode */
 	size_t nwallets;
+	struct conf_store *store;	/* owned, or NULL: everything in the
+					 * process */
+	char *node;		/* owned; node NAME, or NULL (with a store:
+				 * the host name) */
 
 	char **warnings;	/* owned; "FILE:LINE: warning: ..." lines */
 	size_t nwarnings;

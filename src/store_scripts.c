@@ -324,12 +324,33 @@ static const char lua_rebuild[] = PRELUDE
 	"    ARGV[3], 'held', str(held), 'htok', int(htok), 'streams', int(streams))\n"
 	"return {'ok', str(old), str(held)}\n";
 
+static const char lua_read[] = PRELUDE
+	"local now = clock(ARGV[1])\n"
+	"local w = redis.call('HMGET', KEYS[1], 'bal', 'held', 'htok', 'streams',\n"
+	"    'day', 'spent')\n"
+	"local spent = '0'\n"
+	"if w[5] == int(math.floor(now / 86400000)) then\n"
+	"  spent = str(stored(w[6]))\n"
+	"end\n"
+	/* The windows as HOLD sees them, without trimming them (a read). */
+	"local n = redis.call('ZCOUNT', KEYS[4], '(' .. int(now - 60000), '+inf')\n"
+	"local sec, sum = math.floor(now / 1000), 0\n"
+	"local all = redis.call('HGETALL', KEYS[5])\n"
+	"for i = 1, #all, 2 do\n"
+	"  local b = tonumber(all[i])\n"
+	"  if b ~= nil and b >= sec - 60 then sum = sum + (tonumber(all[i + 1]) or 0) end\n"
+	"end\n"
+	"return {'ok', str(stored(w[1])), str(stored(w[2])),\n"
+	"    int(math.max(0, tonumber(w[3] or '0'))), int(tonumber(w[4] or '0')),\n"
+	"    spent, int(n), int(sum)}\n";
+
 const struct store_script_def store_scripts[STORE_NSCRIPTS] = {
 	[STORE_HOLD] = { "hold", lua_hold, sizeof(lua_hold) - 1, 11 },
 	[STORE_SETTLE] = { "settle", lua_settle, sizeof(lua_settle) - 1, 5 },
 	[STORE_CREDIT] = { "credit", lua_credit, sizeof(lua_credit) - 1, 4 },
 	[STORE_REBUILD] = { "rebuild", lua_rebuild, sizeof(lua_rebuild) - 1,
 	    3 },
+	[STORE_READ] = { "read", lua_read, sizeof(lua_read) - 1, 1 },
 };
 
 int

@@ -26,7 +26,7 @@
  *                   forgotten
  *   7 P{W}:credits  sorted set: credit id by the ms it is forgotten
  *                   (+inf: never)
- * Reading a wallet needs no script: HMGET P{W} bal held.
+ * Reading a wallet: HMGET P{W} bal held, or READ below (the windows too).
  *
  * Arguments and replies are decimal strings. Money is in nano-units of
  * the wallet currency and never a Lua number: Lua 5.1 numbers are
@@ -127,6 +127,12 @@
  *         86400000)  3 spent (charged that day, nano)
  *   Sets bal, day and spent; recounts held, htok and streams from the
  *   open holds. Reply {"ok", old_balance, held}.
+ *
+ * READ: what GET /v1/wallet shows; writes nothing.
+ *   ARGV  1 now_ms
+ *   Reply {"ok", balance, held, held_tokens, streams, spent (charged this
+ *   UTC day), rpm (admissions in the rpm window), tpm (settled tokens in
+ *   the tpm window; the open holds' are held_tokens)}
  */
 #include <stddef.h>
 
@@ -146,6 +152,7 @@ enum store_script {
 	STORE_SETTLE,
 	STORE_CREDIT,
 	STORE_REBUILD,
+	STORE_READ,
 	STORE_NSCRIPTS
 };
 
