@@ -146,3 +146,27 @@ ledger_recent_day(const struct ledger_recent *r, const char *today,
 		*requests = r->day_requests[i];
 	}
 }
+
+int
+ledger_recent_charge(struct ledger_recent **r, const char *ts,
+    const char *id, const char *model, const uint64_t tokens[4],
+    uint64_t usd_nano, int64_t cur_nano, uint32_t ms, unsigned status,
+    int estimated)
+{
+	struct ledger_recent_entry x;
+
+	memset(&x, 0, sizeof(x));
+	memcpy(x.ts, ts, 24);
+	snprintf(x.id, sizeof(x.id), "%.31s", id);
+	snprintf(x.model, sizeof(x.model), "%.63s", model);
+	x.in = tokens[0];
+	x.cached = tokens[1];
+	x.cache_write = tokens[2];
+	x.out = tokens[3];
+	x.usd_nano = usd_nano;
+	x.cur_nano = cur_nano;
+	x.ms = ms;
+	x.status = (uint16_t)status;
+	x.estimated = (uint8_t)(estimated != 0);
+	return ledger_recent_add(r, &x);
+}
