@@ -28,11 +28,12 @@ BR_CFLAGS = -W -Wall $(OPT) $(NOUNWIND) -ffunction-sections -fdata-sections \
 
 MODULES  = util sha256 log clock buf conf conf_directives conf_providers conf_fleet http http_chunked \
            json net dns dns_parse tls tls_certs route money \
-           ledger api server upstream metrics gen rewrite pool billing \
+           ledger api server upstream metrics ratelimit gen rewrite pool billing \
            usage sse path peers stream tasks exchange local front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
 UNITS    = util sha256 conf http json route money ledger dns tls usage sse path peers \
-           rewrite server upstream stream gen billing tasks front exchange loop cli
+           rewrite server upstream stream gen billing tasks front exchange loop cli \
+           ratelimit
 VENDOR_OK = vendor/.fetched
 
 # The ledger's parts besides ledger.c (src/ledger_*.c), each with its own
@@ -138,11 +139,12 @@ $(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(
 $(BUILD)/test_money: tests/unit/test_money.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_rec: tests/unit/test_ledger_rec.c $(BUILD)/ledger_rec.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_recent: tests/unit/test_ledger_recent.c $(BUILD)/ledger_recent.o
+$(BUILD)/test_ratelimit: tests/unit/test_ratelimit.c $(BUILD)/ratelimit.o
 $(BUILD)/test_ledger_table: tests/unit/test_ledger_table.c $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_queue: tests/unit/test_ledger_queue.c tests/unit/ledger_t.h $(BUILD)/ledger_queue.o $(BUILD)/ledger_rec.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_replay: tests/unit/test_ledger_replay.c tests/unit/ledger_t.h $(BUILD)/ledger_replay.o $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/ledger_rec.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_report: tests/unit/test_ledger_report.c tests/unit/ledger_t.h $(BUILD)/ledger_report.o $(BUILD)/ledger_replay.o $(BUILD)/ledger_queue.o $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/ledger_rec.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
-$(BUILD)/test_ledger: tests/unit/test_ledger.c tests/unit/ledger_t.h $(BUILD)/ledger.o $(BUILD)/ledger_report.o $(BUILD)/ledger_rec.o $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/ledger_sync.o $(BUILD)/ledger_queue.o $(BUILD)/ledger_replay.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/test_ledger: tests/unit/test_ledger.c tests/unit/ledger_t.h $(BUILD)/ledger.o $(BUILD)/ledger_report.o $(BUILD)/ledger_query.o $(BUILD)/ledger_rec.o $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/ledger_sync.o $(BUILD)/ledger_queue.o $(BUILD)/ledger_replay.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/money_cases: tests/unit/money_cases.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_dns: tests/unit/test_dns.c $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/dnsprobe: tests/e2e/dnsprobe.c $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
@@ -160,7 +162,7 @@ $(BUILD)/test_stream: tests/unit/test_stream.c tests/unit/loopback.h $(BUILD)/st
 # server), front (with local), loop, each with the layers below it.
 RT_BASE = $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/json.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 RT_GEN = $(BUILD)/gen.o $(BUILD)/api.o $(BUILD)/rewrite.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/route.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o
-RT_BILLING = $(BUILD)/billing.o $(LEDGER_OBJS) $(BUILD)/money.o $(BUILD)/metrics.o
+RT_BILLING = $(BUILD)/billing.o $(LEDGER_OBJS) $(BUILD)/money.o $(BUILD)/metrics.o $(BUILD)/ratelimit.o
 RT_POOL = $(BUILD)/pool.o $(BUILD)/upstream.o $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/net.o
 RT_EXCHANGE = $(BUILD)/exchange.o $(BUILD)/stream.o $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/server.o $(BUILD)/tasks.o
 $(BUILD)/test_gen: tests/unit/test_gen.c tests/unit/t_rt.h $(RT_GEN) $(RT_BASE)

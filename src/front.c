@@ -621,6 +621,21 @@ pin_previous(struct client *cl, struct exchange *ex)
 	}
 }
 
+/* 429 rate_limited (SPEC §12): Retry-After when waiting helps. */
+static void
+rate_limited(struct server_conn *sc, int64_t retry_s, const char *msg,
+    uint64_t now_ms)
+{
+	char extra[48];
+
+	if (retry_s >= 0) {
+		snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n",
+		    (long long)(retry_s < 1 ? 1 : retry_s));
+	}
+	server_error_with(sc, 429, "rate_limited", msg, retry_s >= 0 ? extra :
+	    NULL, now_ms);
+}
+
 static void
 start_relay(struct client *cl, uint64_t now_ms)
 {
@@ -680,12 +695,17 @@ start_relay(struct client *cl, uint64_t now_ms)
 	    path_ends(path, "/responses/input_tokens");
 	plan_record(ex, path);
 	pin_previous(cl, ex);
+	ex->limits = cl->wallet >= 0 ? &c->wallets[cl->wallet] : NULL;
 	switch (exchange_hold(ex, cl->wallet >= 0, cl->wallet >= 0 ?
 	    c->wallets[cl->wallet].overdraft_nano : 0, msg, sizeof(msg))) {
 	case BILLING_HELD:
 		break;
 	case BILLING_REFUSED:
 		server_error(sc, 402, "insufficient_balance", msg, now_ms);
+		end_exchange(cl);
+		return;
+	case BILLING_LIMITED:
+		rate_limited(sc, ex->retry_s, msg, now_ms);
 		end_exchange(cl);
 		return;
 	default:

@@ -107,7 +107,7 @@ FUZZ_MODULES="util sha256 log clock http http_chunked json conf conf_directives 
 VERSION=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' Makefile)
 # The ledger's parts besides ledger.c (fuzz_ledger reaches ledger_report).
 FUZZ_MODULES="$FUZZ_MODULES ledger_rec ledger_table ledger_sync ledger_queue
- ledger_replay ledger_report ledger_recent"
+ ledger_replay ledger_report ledger_recent ledger_query"
 # The store client's codec (fuzz_resp).
 FUZZ_MODULES="$FUZZ_MODULES resp"
 
