@@ -41,6 +41,15 @@ billing_open(const struct conf *c, int allow_broken, char *err,
 	char today[16];
 	size_t i;
 
+	if (c->store != NULL) {
+		/* Serving on a shared store is not built yet: refusing is
+		 * honest, where serving on this relay's own balances would
+		 * let a fleet spend each wallet once per relay. */
+		return util_errf(err, errlen, "store %s: serving with a shared "
+		    "store is not supported yet (only relay store rebuild uses "
+		    "it); remove the store line to run this relay on its own "
+		    "ledger", c->store->url);
+	}
 	clock_today(today, sizeof(today));
 	if (ledger_open(&ledger, c->ledger_path,
 	    c->ledger_sync == CONF_SYNC_ALWAYS ? LEDGER_SYNC_ALWAYS :
