@@ -72,15 +72,19 @@ $(BUILD)/default_conf.c: configs/relay.conf src/embed.sh
 	sh src/embed.sh configs/relay.conf > $@
 
 # The developer console (GET /): src/console.html without its opening
-# comment, leading blanks, empty lines and // comment lines, as C source
-# that src/api.c includes (api_console_html, api_console_len).
+# comment, leading blanks, empty lines and // comment lines, compressed
+# with gzip -9n (no name, no time stamp: the same bytes on every build) and
+# turned into C source that src/api.c includes (api_console_gz,
+# api_console_gz_len). Compressed: 40% of its size (5.6 of 13.9 KB today).
 $(BUILD)/console.html: src/console.html
 	@mkdir -p $(BUILD)
 	sed -e '/^<!--$$/,/^-->$$/d' -e 's/^[[:space:]]*//' -e '/^$$/d' -e '/^\/\//d' \
 	    src/console.html > $@
-$(BUILD)/console_html.inc: $(BUILD)/console.html src/embed.sh
-	sh src/embed.sh $(BUILD)/console.html api_console_html \
-	    api_console_len > $@
+$(BUILD)/console.html.gz: $(BUILD)/console.html
+	gzip -9n -c $(BUILD)/console.html > $@.tmp && mv $@.tmp $@
+$(BUILD)/console_html.inc: $(BUILD)/console.html.gz src/embed.sh
+	sh src/embed.sh -b $(BUILD)/console.html.gz api_console_gz \
+	    api_console_gz_len > $@
 $(BUILD)/api.o: $(BUILD)/console_html.inc
 
 # Trust anchors compiled in from the build machine's CA bundle, parsed by
@@ -218,11 +222,17 @@ lint: $(VENDOR_OK) $(BUILD)/console_html.inc
 bench: relay $(MOCK)
 	sh bench/run.sh
 
+# A bounded mixed load with reloads for SOAK_SECONDS (600): RSS and open
+# descriptors flat, every 2xx charged once, the ledger verifies
+# (tests/soak/soak.py). Not part of make test.
+soak: relay $(MOCK)
+	python3 tests/soak/soak.py
+
 clean:
 	rm -rf $(BUILD) relay
 
 distclean: clean
 	rm -rf vendor/bearssl vendor/jsmn vendor/cache
 
-.PHONY: all run test bench clean distclean asan fuzz lint
+.PHONY: all run test bench soak clean distclean asan fuzz lint
 .PHONY: test-store

@@ -435,7 +435,7 @@ start_on_object(struct client *cl, uint64_t now_ms)
 	struct server_conn *sc = cl->sc;
 	const struct conf_model *m;
 	struct exchange *ex;
-	char id[TASKS_ID_MAX], err[300];
+	char id[TASKS_ID_MAX + 1], err[300];
 	size_t cred;
 
 	switch (tasks_locate(cl->conf, sc->req.path, wallet_name(cl), &m,
