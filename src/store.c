@@ -88,7 +88,8 @@ static struct {
 	int up;				/* the last handshake completed */
 	int down_logged;		/* this outage was logged */
 	struct store_call *done, *done_tail;
-} S = { .fd = -1 };
+} S;	/* zero (in .bss, not the binary): S_OFF holds no descriptor; fd
+	 * is set to -1 by store_open() */
 
 static void go_down(const char *why, uint64_t now_ms);
 
@@ -521,6 +522,7 @@ store_open(const struct conf_store *cs, struct dns *d, uint64_t now_ms,
 	    strlen(cs->prefix) >= sizeof S.prefix) {
 		return util_errf(err, errlen, "store: host or prefix too long");
 	}
+	S.fd = -1;
 	S.out = malloc(OUT_CAP);
 	S.in = malloc(IN_CAP);
 	if (S.out == NULL || S.in == NULL || (cs->password != NULL &&
@@ -544,7 +546,7 @@ store_open(const struct conf_store *cs, struct dns *d, uint64_t now_ms,
 void
 store_close(void)
 {
-	if (S.fd >= 0) {
+	if (S.state != S_OFF && S.fd >= 0) {
 		close(S.fd);
 	}
 	if (S.password != NULL) {
@@ -557,7 +559,6 @@ store_close(void)
 	free(S.out);
 	free(S.in);
 	memset(&S, 0, sizeof S);
-	S.fd = -1;
 }
 
 /* 1 while calls are accepted (connected, or connecting after a wait),
