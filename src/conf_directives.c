@@ -567,7 +567,6 @@ const struct conf_directive conf_directives[] = {
 	{ "metrics", do_metrics, 1 },
 	{ "passthrough", do_passthrough, 1 },
 	{ "affinity", do_affinity, 1 },
-	{ "store", conf_do_store, 1 },
 	{ "node", conf_do_node, 1 },
 };
 
