@@ -287,6 +287,18 @@ billing_limits(const struct conf_wallet *wl, uint64_t tokens, int stream,
 }
 
 void
+billing_limits_charged(const struct ledger_charge *ch)
+{
+	struct held *h = entry_of(ch->wallet);
+	uint64_t tok = sat_add(sat_add(ch->in, ch->cached),
+	    sat_add(ch->cache_write, ch->out));
+
+	if (h != NULL) {
+		limits_settled(&h->lim, clock_mono_ms(), tok);
+	}
+}
+
+void
 billing_limits_release(const char *wallet, uint64_t tokens, int stream)
 {
 	struct held *h = entry_of(wallet);
@@ -330,15 +342,7 @@ billing_charge(const struct conf *c, const struct conf_model *m,
 		return -1;
 	}
 	metrics.charges++;
-	{
-		struct held *h = entry_of(ch->wallet);
-		uint64_t tok = sat_add(sat_add(ch->in, ch->cached),
-		    sat_add(ch->cache_write, ch->out));
-
-		if (h != NULL) {
-			limits_settled(&h->lim, clock_mono_ms(), tok);
-		}
-	}
+	billing_limits_charged(ch);
 	return 0;
 }
 

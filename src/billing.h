@@ -76,6 +76,11 @@ void billing_release(const char *wallet, int64_t hold_nano);
 int billing_limits(const struct conf_wallet *wl, uint64_t tokens, int stream,
     int64_t hold_nano, int64_t *retry_s, char *msg, size_t msglen);
 
+/* Charge line ch was written: its tokens (all four buckets) join its
+ * wallet's tpm window. billing_charge() calls it; so does a task's
+ * settlement, which writes its own line. */
+void billing_limits_charged(const struct ledger_charge *ch);
+
 /* An admitted request is over: its tokens and stream are no longer
  * open. */
 void billing_limits_release(const char *wallet, uint64_t tokens,

@@ -243,8 +243,7 @@ exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
 	}
 	r = billing_hold(c, ex->model, ex->wallet, limited, overdraft_nano,
 	    ex->est_in, ex->est_out, &ex->hold_nano, msg, msglen);
-	if (r == BILLING_HELD && limited && ex->limits != NULL &&
-	    !ex->no_charge) {
+	if (r == BILLING_HELD && limited && ex->limits != NULL) {
 		k = billing_limits(ex->limits, sat_tokens(ex), ex->jr.stream,
 		    ex->hold_nano, &ex->retry_s, msg, msglen);
 		if (k != 0) {

@@ -693,9 +693,12 @@ start_relay(struct client *cl, uint64_t now_ms)
 	 * no charge. */
 	ex->no_charge = path_ends(path, "/messages/count_tokens") ||
 	    path_ends(path, "/responses/input_tokens");
+	/* A wallet's limits count every metered call, also those charged
+	 * later (tasks, background responses), but not token counting. */
+	ex->limits = cl->wallet >= 0 && !ex->no_charge ?
+	    &c->wallets[cl->wallet] : NULL;
 	plan_record(ex, path);
 	pin_previous(cl, ex);
-	ex->limits = cl->wallet >= 0 ? &c->wallets[cl->wallet] : NULL;
 	switch (exchange_hold(ex, cl->wallet >= 0, cl->wallet >= 0 ?
 	    c->wallets[cl->wallet].overdraft_nano : 0, msg, sizeof(msg))) {
 	case BILLING_HELD:

@@ -166,3 +166,31 @@ def test_a_limit_refused_on_an_anthropic_path_is_a_rate_limit_error(env):
     res = http('127.0.0.1', r.port, 'POST', '/v1/messages', body, h)
     assert res.status == 429 and res.json()['error']['type'] == 'rate_limit_error', res.body
     assert 1 <= int(res.header('retry-after')) <= 60
+
+
+def test_a_video_task_counts_once_and_its_charge_joins_tpm(env):
+    m = env.start_mock()
+    wallet_line = 'wallet acme key=sha256:%s overdraft=100000 rpm=2 tpm=200000' % sha256_hex(KEY)
+    c = config(m.port, wallets=False, providers=[
+        'provider ark base=http://127.0.0.1:%d/api/v3' % m.port, 'credential ark env:A1'],
+        models=['model doubao-seedance-2-0-pro video - 6.40 ark/doubao-seedance-2-0-pro-250528',
+                'model gpt-5.2 text 1.75 14.00 ark/gpt-5.2'],
+        extra='currency CNY rate=7.2000\n' + wallet_line)
+    r = env.start_relay(c, env={'A1': 'sk-ark-1', 'RELAY_TASK_POLL_MS': '300000'})
+    res = http('127.0.0.1', r.port, 'POST', '/v1/contents/generations/tasks',
+               {'model': 'doubao-seedance-2-0-pro', 'content': [{'type': 'text', 'text': 'a cat'}]},
+               dict(AUTH, **{'x-mock': 'task:2'}))
+    assert res.status == 200, res.body
+    tid = res.json()['id']
+    # Polls are calls on a recorded object: not admissions.
+    for want in ('running', 'succeeded'):
+        got = http('127.0.0.1', r.port, 'GET', '/v1/contents/generations/tasks/' + tid, None, AUTH)
+        assert got.json()['status'] == want, got.body
+    w = wallet(r)
+    assert w['used']['rpm'] == 1 and w['used']['tpm'] == 108900, w
+    # Token counting is free and not counted either.
+    res = http('127.0.0.1', r.port, 'POST', '/v1/messages/count_tokens',
+               {'model': 'gpt-5.2', 'messages': []}, dict(AUTH, **{'anthropic-version': '2023-06-01'}))
+    assert res.status == 200 and wallet(r)['used']['rpm'] == 1, res.body
+    assert chat(r).status == 200
+    limited(m, chat(r), 'rpm')
