@@ -157,14 +157,23 @@ enum store_script {
 };
 
 struct store_script_def {
-	const char *name;	/* "hold", "settle", "credit", "rebuild" */
-	const char *lua;	/* static: the script's text */
-	size_t len;		/* its length */
+	const char *name;	/* "hold", "settle", "credit", "rebuild", "read" */
+	const char *body;	/* static: the script's text after the helpers
+				 * every script starts with */
+	size_t body_len;	/* its length */
 	unsigned nargs;		/* its ARGV count (KEYS: always STORE_NKEYS) */
 };
 
 /* The scripts, indexed by enum store_script. */
 extern const struct store_script_def store_scripts[STORE_NSCRIPTS];
+
+/* Script k's whole text (the helpers, then its body), NUL-terminated,
+ * with its length in *len: what SCRIPT LOAD and EVAL send and EVALSHA
+ * names by its SHA-1. Built on the first call (kept for the process);
+ * NULL when out of memory or k is not a script. Test hook until the
+ * store client (branch store-wip) is in the binary: the store's tools
+ * and tests read the texts through it. */
+const char *store_script_lua(enum store_script k, size_t *len);
 
 /* Key k of wallet as "PREFIX{WALLET}SUFFIX" into out[0..cap) with a NUL.
  * Returns its length, or -1 when it does not fit, or the wallet is empty
