@@ -22,6 +22,7 @@ struct conf_model;
 struct conf_wallet;
 struct gen;
 struct server_conn;
+struct upload;
 struct upstream;
 
 /* A task id of at most 128 bytes (SPEC §10) and its NUL. */
@@ -81,6 +82,11 @@ struct exchange {
 	int draining;			/* the client left; the rest is read for
 					 * its usage (disconnect drain) */
 	uint64_t seen_ms;		/* the time of its latest event */
+	struct upload *upload;		/* borrowed: a streamed form body
+					 * (upload.h), or NULL */
+	int committed;			/* a piece of that body beyond the
+					 * held bytes went to an upstream:
+					 * no other attempt can be made */
 };
 
 /* A new exchange, or NULL (no memory). */
@@ -101,6 +107,12 @@ void exchange_free(struct exchange *ex);
 int exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
     char *msg, size_t msglen);
 
+/* Answer a hold that exchange_hold() did not take (hold, its result; msg,
+ * its message): 402 insufficient_balance, 429 rate_limited with
+ * Retry-After when waiting helps, or 503 server_busy (no memory). */
+void exchange_refuse(struct exchange *ex, int hold, const char *msg,
+    uint64_t now_ms);
+
 /* Start relaying, under the `total` timeout. The client's connection
  * becomes BUSY. fresh: try ex->route and ex->cred as set (pinned) instead
  * of asking the route plan. */
@@ -114,6 +126,10 @@ void exchange_pump(struct exchange *ex, uint64_t now_ms);
 
 /* The resolver has answered: try the candidate that waited for it. */
 void exchange_resume(struct exchange *ex, uint64_t now_ms);
+
+/* A streamed body did not arrive whole within `timeouts body`: unless
+ * the answer has begun, cut the upstream and answer 408. */
+void exchange_body_timeout(struct exchange *ex, uint64_t now_ms);
 
 /* `total` ran out. */
 void exchange_expire(struct exchange *ex, uint64_t now_ms);
