@@ -194,3 +194,14 @@ def test_a_video_task_counts_once_and_its_charge_joins_tpm(env):
     assert res.status == 200 and wallet(r)['used']['rpm'] == 1, res.body
     assert chat(r).status == 200
     limited(m, chat(r), 'rpm')
+
+
+def test_the_balance_is_checked_first_and_a_402_uses_no_limit(env):
+    m = env.start_mock()
+    wallet_line = 'wallet acme key=sha256:%s rpm=1' % sha256_hex(KEY)
+    r = env.start_relay(config(m.port, wallets=False, extra='currency CNY rate=7.2000\n' + wallet_line),
+                        env={'MOCK_KEY_1': 'sk-up'})
+    for _ in range(3):
+        res = chat(r)
+        assert res.status == 402 and res.json()['error']['code'] == 'insufficient_balance', res.body
+    assert wallet(r)['used']['rpm'] == 0 and m.stats()['requests'] == 0
