@@ -16,6 +16,7 @@
 #include "rewrite.h"
 #include "server.h"
 #include "tasks.h"
+#include "upload.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -131,6 +132,14 @@ drop_upstream(struct exchange *ex)
 	}
 }
 
+/* The hold's tokens, input and output (what tpm counts). */
+static uint64_t
+sat_tokens(const struct exchange *ex)
+{
+	return ex->est_in > UINT64_MAX - ex->est_out ? UINT64_MAX :
+	    ex->est_in + ex->est_out;
+}
+
 /* The charge of an answer the client got (SPEC §8): the provider's
  * usage when it gave its last word; else an estimate: invalid usage is
  * charged the hold; an answer without usage (or cut short: cut says by
@@ -199,6 +208,11 @@ exchange_end(struct exchange *ex)
 	if (!ex->settled && ex->wallet != NULL) {
 		ex->settled = 1;
 		billing_release(ex->wallet, ex->hold_nano);
+		if (ex->limited) {
+			ex->limited = 0;
+			billing_limits_release(ex->wallet, sat_tokens(ex),
+			    ex->jr.stream);
+		}
 		if (ex->head_sent && ex->status >= 200 && ex->status < 300 &&
 		    !ex->no_charge) {
 			/* Not over: the client went away mid-answer. */
@@ -214,6 +228,7 @@ exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
     char *msg, size_t msglen)
 {
 	const struct conf *c = ex->gen->conf;
+	int r, k;
 
 	ex->est_in = ex->sc->req.body_len / 4;
 	ex->est_out = ex->jr.has_max_tokens ? ex->jr.max_tokens :
@@ -227,8 +242,43 @@ exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
 	if (ex->no_charge) {
 		ex->est_in = ex->est_out = 0;	/* free: nothing to hold */
 	}
-	return billing_hold(c, ex->model, ex->wallet, limited, overdraft_nano,
+	r = billing_hold(c, ex->model, ex->wallet, limited, overdraft_nano,
 	    ex->est_in, ex->est_out, &ex->hold_nano, msg, msglen);
+	if (r == BILLING_HELD && limited && ex->limits != NULL) {
+		k = billing_limits(ex->limits, sat_tokens(ex), ex->jr.stream,
+		    ex->hold_nano, &ex->retry_s, msg, msglen);
+		if (k != 0) {
+			billing_release(ex->wallet, ex->hold_nano);
+			r = k > 0 ? BILLING_LIMITED : BILLING_NOMEM;
+		} else {
+			ex->limited = 1;
+		}
+	}
+	if (r != BILLING_HELD) {
+		ex->hold_nano = 0;
+		ex->settled = 1;	/* nothing held, nothing to charge */
+	}
+	return r;
+}
+
+void
+exchange_refuse(struct exchange *ex, int hold, const char *msg,
+    uint64_t now_ms)
+{
+	char extra[48];
+
+	if (hold == BILLING_REFUSED) {
+		server_error(ex->sc, 402, "insufficient_balance", msg, now_ms);
+	} else if (hold == BILLING_LIMITED) {
+		/* Retry-After only when waiting helps (SPEC §12). */
+		snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n",
+		    (long long)(ex->retry_s < 1 ? 1 : ex->retry_s));
+		server_error_with(ex->sc, 429, "rate_limited", msg,
+		    ex->retry_s >= 0 ? extra : NULL, now_ms);
+	} else {
+		server_error(ex->sc, 503, "server_busy", "out of memory",
+		    now_ms);
+	}
 }
 
 /* Every candidate failed (or none is left, or `total` ran out): 503 with
@@ -262,6 +312,32 @@ fail_all(struct exchange *ex, uint64_t now_ms)
 	n = server_error_body(sc->req.path, 503, "upstream_unavailable", msg,
 	    body, sizeof(body));
 	server_respond(sc, 503, "application/json", extra, body, n, 0, now_ms);
+}
+
+/* A streamed form (upload.h): the model value is the form field's, sent
+ * as the upstream id itself (a form value is not JSON); the body held so
+ * far goes first, the rest after it (Content-Length counts it all, or
+ * chunks follow). */
+static void
+upload_edit(const struct exchange *ex, struct rewrite_request *w,
+    struct rewrite_edit *e)
+{
+	const struct upload *u = ex->upload;
+	const struct server_request *rq = &ex->sc->req;
+
+	if (u->by_model && !ex->model->direct) {
+		e->off = (size_t)u->mp.model_off;
+		e->del = (size_t)(u->mp.model_end - u->mp.model_off);
+		e->ins = ex->model->routes[ex->route].upstream_model;
+		e->ins_len = strlen(e->ins);
+		w->nedits = 1;
+	} else {
+		w->nedits = 0;
+	}
+	w->chunked = u->chunked;
+	if (!u->whole && !u->chunked) {
+		w->body_more = rq->head.content_length - rq->body_len;
+	}
 }
 
 /* The upstream request for the current candidate into ex->up_head and
@@ -307,7 +383,9 @@ build_request(struct exchange *ex, struct iovec *iov)
 	 * client wrote it. */
 	w.nedits = ex->model->direct ? 0 : 1;
 	ex->body.drop_usage = 0;
-	if (!ex->model->direct && rewrite_usage_edit(&ex->jr, w.body, rq->path,
+	if (ex->upload != NULL) {
+		upload_edit(ex, &w, &edits[0]);
+	} else if (!ex->model->direct && rewrite_usage_edit(&ex->jr, w.body, rq->path,
 	    &edits[1])) {
 		ex->body.drop_usage = 1;
 		w.nedits = 2;
@@ -352,6 +430,14 @@ next_candidate(struct exchange *ex, uint64_t now_ms)
 	for (;;) {
 		if (ex->pinned) {
 			/* A task lives with one credential: no failover. */
+			fail_all(ex, now_ms);
+			return -1;
+		}
+		if (ex->committed) {
+			/* The body's sent part is gone: it cannot be sent
+			 * again. */
+			attempt_note(ex, "part of the request body was already "
+			    "sent: no other attempt");
 			fail_all(ex, now_ms);
 			return -1;
 		}
@@ -423,15 +509,40 @@ next_attempt(struct exchange *ex, uint64_t now_ms, int fresh)
 		}
 		ex->up = u;
 		upstream_send(u, iov, niov, ex->sc->req.head.method, now_ms);
+		if (ex->upload != NULL && !ex->upload->whole) {
+			upstream_expect_more(u);
+		}
 		/* Try to write at once: saves a poll round trip. */
 		if (u->state == UPSTREAM_SENDING) {
 			upstream_step(u, POLLOUT, now_ms);
 			if (u->state == UPSTREAM_FAILED ||
-			    u->state == UPSTREAM_HEAD) {
+			    u->state == UPSTREAM_HEAD ||
+			    (u->state == UPSTREAM_SENDING && u->more)) {
 				exchange_on_upstream(ex, now_ms);
 			}
 		}
 		return;
+	}
+}
+
+/* A whole 2xx answer (stream_finish() done): the object it made is
+ * recorded, or the recorded object it is about may settle (tasks.h). */
+static void
+note_object(struct exchange *ex)
+{
+	struct stream *s = &ex->body;
+
+	if (ex->status < 200 || ex->status >= 300) {
+		return;
+	}
+	if (ex->record) {
+		tasks_record(ex->sc->req.id, &s->doc, ex->record_kind,
+		    ex->wallet, ex->model->direct ? NULL : ex->model->alias,
+		    route_text(ex), ex->cred == SIZE_MAX ? NULL :
+		    cred_label(ex));
+	} else if (ex->task_id[0] != '\0') {
+		tasks_settle(ex->task_id, ex->gen->conf, ex->sc->req.id,
+		    ex->status, &s->doc);
 	}
 }
 
@@ -442,17 +553,7 @@ finish(struct exchange *ex, uint64_t now_ms)
 	struct stream *s = &ex->body;
 
 	stream_finish(s);
-	if (ex->status >= 200 && ex->status < 300) {
-		if (ex->record) {
-			tasks_record(sc->req.id, &s->doc, ex->record_kind,
-			    ex->wallet, ex->model->direct ? NULL :
-			    ex->model->alias, route_text(ex), ex->cred ==
-			    SIZE_MAX ? NULL : cred_label(ex));
-		} else if (ex->task_id[0] != '\0') {
-			tasks_settle(ex->task_id, ex->gen->conf, sc->req.id,
-			    ex->status, &s->doc);
-		}
-	}
+	note_object(ex);
 	log_info("%s %.*s %.*s model=%s route=%s key=%s -> %d attempts=%u "
 	    "in=%llu out=%llu%s %llu ms", sc->req.id,
 	    (int)sc->req.head.method.n, sc->req.head.method.p,
@@ -530,7 +631,9 @@ forward(struct exchange *ex, uint64_t now_ms)
 	r.route = route_text(ex);
 	r.attempts = ex->attempts;
 	r.may_shrink = ex->body.drop_usage;
-	f.close_after = sc->close_after;
+	/* An answer that came before the whole body was read ends the
+	 * connection: the rest of the body is not read. */
+	f.close_after = sc->close_after || sc->body_open;
 	if (rewrite_response_head(&r, &sc->out, &f) < 0) {
 		ex->body.sse = f.sse;
 		break_stream(ex, "response head does not fit", now_ms);
@@ -601,7 +704,7 @@ on_failed(struct exchange *ex, uint64_t now_ms)
 		return;
 	}
 	if (u->reused && !u->got_bytes && !upstream_fail_is_timeout(u->fail) &&
-	    !ex->fresh_retry) {
+	    !ex->fresh_retry && !ex->committed) {
 		/* A pooled connection the peer had already closed: not the
 		 * candidate's fault, try once more on a new connection. */
 		drop_upstream(ex);
@@ -615,6 +718,65 @@ on_failed(struct exchange *ex, uint64_t now_ms)
 	next_attempt(ex, now_ms, 0);
 }
 
+/* The streamed form was refused (or its bytes could not be read): the
+ * upstream is cut before its body is complete, so it never acts on it,
+ * and the client is told why (nothing is charged). */
+static void
+refuse(struct exchange *ex, int status, const char *code, const char *why,
+    uint64_t now_ms)
+{
+	log_info("%s request body refused: %s", ex->sc->req.id, why);
+	drop_upstream(ex);
+	exchange_end(ex);
+	ex->over = 1;
+	server_error(ex->sc, status, code, why, now_ms);
+}
+
+void
+exchange_body_timeout(struct exchange *ex, uint64_t now_ms)
+{
+	ex->seen_ms = now_ms;
+	if (!ex->over && !ex->head_sent) {
+		refuse(ex, 408, "request_timeout", "the request body did not "
+		    "arrive within the body timeout", now_ms);
+	}
+}
+
+/* SENDING: give the upstream more of a streamed body while it has
+ * written what it had and the client has sent more; each piece is read
+ * by the form reader first, and the last goes only once the form is
+ * complete (upload_next()). */
+static void
+send_body(struct exchange *ex, uint64_t now_ms)
+{
+	struct upstream *u = ex->up;
+	const char *p;
+	size_t n;
+
+	while (ex->upload != NULL && u->state == UPSTREAM_SENDING &&
+	    u->more && u->iovcnt == 0) {
+		switch (upload_next(ex->upload, ex->sc, &p, &n)) {
+		case UPLOAD_WAIT:
+			return;
+		case UPLOAD_BAD:
+			refuse(ex, ex->upload->status,
+			    upload_code(ex->upload), ex->upload->why, now_ms);
+			return;
+		case UPLOAD_LAST:
+			upstream_send_more(u, p, n, 1);
+			break;
+		default:
+			upstream_send_more(u, p, n, 0);
+			break;
+		}
+		ex->committed = 1;
+		upstream_step(u, POLLOUT, now_ms);
+	}
+	if (u->state != UPSTREAM_SENDING) {
+		exchange_on_upstream(ex, now_ms);
+	}
+}
+
 /* disconnect drain: the client left; the rest of the answer is read for
  * its usage only. */
 static void
@@ -625,6 +787,7 @@ drain(struct exchange *ex, uint64_t now_ms)
 	switch (stream_drain(&ex->body, ex->up, now_ms, &why)) {
 	case STREAM_DONE:
 		stream_finish(&ex->body);
+		note_object(ex);	/* the client may come back for it */
 		log_info("%s drained after the client left: in=%llu out=%llu%s",
 		    ex->sc->req.id, (unsigned long long)ex->body.usage.in,
 		    (unsigned long long)ex->body.usage.out,
@@ -654,7 +817,8 @@ exchange_detach(struct exchange *ex, uint64_t now_ms)
 {
 	ex->seen_ms = now_ms;
 	if (ex->over || ex->draining || !ex->head_sent || ex->up == NULL ||
-	    !ex->gen->conf->disconnect_drain || ex->no_charge) {
+	    !(ex->gen->conf->disconnect_drain || ex->must_drain) ||
+	    ex->no_charge) {
 		return 0;
 	}
 	ex->draining = 1;
@@ -676,6 +840,9 @@ exchange_on_upstream(struct exchange *ex, uint64_t now_ms)
 		return;
 	}
 	switch (ex->up->state) {
+	case UPSTREAM_SENDING:
+		send_body(ex, now_ms);
+		break;
 	case UPSTREAM_FAILED:
 		on_failed(ex, now_ms);
 		break;
@@ -697,6 +864,9 @@ exchange_pump(struct exchange *ex, uint64_t now_ms)
 	ex->seen_ms = now_ms;
 	if (ex->up != NULL && ex->head_sent && !ex->over) {
 		pump(ex, now_ms);
+	} else if (ex->up != NULL && !ex->over &&
+	    ex->up->state == UPSTREAM_SENDING) {
+		send_body(ex, now_ms);	/* more of the body came */
 	}
 }
 

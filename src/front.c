@@ -14,6 +14,7 @@
 #include "rewrite.h"
 #include "server.h"
 #include "tasks.h"
+#include "upload.h"
 #include "util.h"
 
 /* Paths are compared with literals, lengths first. */
@@ -90,6 +91,7 @@ front_free(struct client *cl)
 	}
 	util_wipe(cl->key, sizeof(cl->key));
 	server_free(cl->sc);
+	free(cl->upload);
 	free(cl);
 }
 
@@ -316,6 +318,8 @@ body_kind(const struct http_request *h)
 	    BODY_OTHER;
 }
 
+static void begin_upload(struct client *cl, int post, uint64_t now_ms);
+
 /* Decide on the head alone: path, method, key, body type (SPEC §7: 100
  * Continue only once these are accepted). */
 static void
@@ -332,6 +336,9 @@ on_head(struct client *cl, uint64_t now_ms)
 
 	metrics.requests++;
 	cl->wallet = -1;
+	if (cl->upload != NULL) {
+		cl->upload->on = 0;
+	}
 	use_current_config(cl);
 	if ((why = path_check(path, sc->req.query)) != NULL) {
 		server_error(sc, 400, "bad_request", why, now_ms);
@@ -390,9 +397,7 @@ on_head(struct client *cl, uint64_t now_ms)
 			return;
 		}
 		if (ok && body_kind(h) == BODY_MULTIPART) {
-			server_error(sc, 415, "unsupported_media_type",
-			    "multipart/form-data bodies are not relayed yet",
-			    now_ms);
+			begin_upload(cl, post, now_ms);
 			return;
 		}
 	}
@@ -421,25 +426,23 @@ take_exchange(struct client *cl, const struct conf_model *m, uint64_t now_ms)
 	ex->gen = gen_of(cl->conf);
 	ex->model = m;
 	ex->wallet = wallet_name(cl);
+	ex->upload = cl->upload != NULL && cl->upload->on ? cl->upload : NULL;
 	cl->ex = ex;
 	return ex;
 }
 
-/* A call on a recorded object (SPEC §9): to the provider and credential
- * that made it, never charged (its answer may settle a task or a
- * background response). Returns 1 when answered or started, 0 when the
- * path names no recorded object. */
+/* A call on recorded object id, located as where says (tasks.h): to the
+ * provider and credential that made it, never charged. Returns 1 when
+ * answered or started, 0 when the object is unknown. */
 static int
-start_on_object(struct client *cl, uint64_t now_ms)
+start_located(struct client *cl, enum tasks_where where,
+    const struct conf_model *m, size_t cred, const char *id,
+    const char *err, uint64_t now_ms)
 {
 	struct server_conn *sc = cl->sc;
-	const struct conf_model *m;
 	struct exchange *ex;
-	char id[TASKS_ID_MAX + 1], err[300];
-	size_t cred;
 
-	switch (tasks_locate(cl->conf, sc->req.path, wallet_name(cl), &m,
-	    &cred, id, err, sizeof(err))) {
+	switch (where) {
 	case TASKS_UNKNOWN:
 		return 0;
 	case TASKS_FOREIGN:
@@ -461,6 +464,36 @@ start_on_object(struct client *cl, uint64_t now_ms)
 	snprintf(ex->task_id, sizeof(ex->task_id), "%s", id);
 	exchange_start(ex, now_ms, 1);
 	return 1;
+}
+
+/* A call whose path names a recorded object (SPEC §9): its answer may
+ * settle a task or a background response. Returns 1 when answered or
+ * started, 0 when the path names no recorded object. */
+static int
+start_on_object(struct client *cl, uint64_t now_ms)
+{
+	const struct conf_model *m = NULL;
+	char id[TASKS_ID_MAX + 1], err[300];
+	size_t cred = SIZE_MAX;
+	enum tasks_where w = tasks_locate(cl->conf, cl->sc->req.path,
+	    wallet_name(cl), &m, &cred, id, err, sizeof(err));
+
+	return start_located(cl, w, m, cred, id, err, now_ms);
+}
+
+/* Counting a Responses input without a model: the provider counts for
+ * the earlier response's model, so it goes where previous names (free,
+ * like any token count). Returns 0 when previous is not recorded. */
+static int
+start_on_previous(struct client *cl, struct view previous, uint64_t now_ms)
+{
+	const struct conf_model *m = NULL;
+	char err[300];
+	size_t cred = SIZE_MAX;
+	enum tasks_where w = tasks_locate_id(cl->conf, previous,
+	    wallet_name(cl), &m, &cred, err, sizeof(err));
+
+	return start_located(cl, w, m, cred, "", err, now_ms);
 }
 
 /* A call without a model and on no recorded object: to the passthrough
@@ -493,7 +526,8 @@ start_passthrough(struct client *cl, uint64_t now_ms)
  * model they are refused, never passed through uncharged. */
 static const char *const billable[] = {
 	"/chat/completions", "/completions", "/embeddings", "/responses",
-	"/responses/input_tokens", "/messages", "/messages/count_tokens",
+	"/responses/input_tokens", "/responses/compact", "/messages",
+	"/messages/count_tokens",
 	"/images/generations", "/images/edits", "/images/variations",
 	"/audio/speech", "/audio/transcriptions", "/audio/translations",
 	"/contents/generations/tasks", "/videos",
@@ -519,9 +553,60 @@ path_in(struct view path, const char *const *list, size_t n)
 	return 0;
 }
 
+#define BILLABLE(path) \
+	path_in((path), billable, sizeof(billable) / sizeof(billable[0]))
+
+/* A multipart/form-data body (SPEC §9): streamed, not read whole. A POST
+ * on a path that costs money is routed by its model field, which the
+ * relay then holds the body's start for; any other call by its path
+ * (a recorded object, else passthrough) at once. */
+static void
+begin_upload(struct client *cl, int post, uint64_t now_ms)
+{
+	struct server_conn *sc = cl->sc;
+	enum multipart_err e;
+	char msg[200];
+
+	if (cl->upload == NULL &&
+	    (cl->upload = malloc(sizeof(*cl->upload))) == NULL) {
+		server_error(sc, 503, "server_busy", "out of memory", now_ms);
+		return;
+	}
+	e = upload_begin(cl->upload, &sc->req.head, post &&
+	    BILLABLE(sc->req.path));
+	if (e != MULTIPART_OK) {
+		snprintf(msg, sizeof(msg), "multipart/form-data body refused: "
+		    "%s", multipart_strerror(e));
+		server_error(sc, 400, "bad_request", msg, now_ms);
+		return;
+	}
+	server_accept_head_stream(sc, now_ms);
+}
+
+
 /* find_model(): the body names no model. */
 static const struct conf_model pass_on;
 #define PASS_ON (&pass_on)
+
+/* The catalog's model alias[0..len) (NUL-terminated), or NULL after
+ * answering 404 with the aliases close to it. */
+static const struct conf_model *
+lookup_model(struct server_conn *sc, const struct conf *c, const char *alias,
+    size_t len, uint64_t now_ms)
+{
+	const struct conf_model *m = conf_find_model(c, alias, len);
+	char close_to[200], msg[512], shown[64];
+
+	if (m == NULL) {
+		api_close_aliases(c, alias, close_to, sizeof(close_to));
+		snprintf(shown, sizeof(shown), "%.60s", alias);
+		snprintf(msg, sizeof(msg), "unknown model '%s'%s%s%s", shown,
+		    close_to[0] ? " (did you mean " : "", close_to,
+		    close_to[0] ? "?)" : "; GET /v1/models lists them");
+		server_error(sc, 404, "model_not_found", msg, now_ms);
+	}
+	return m;
+}
 
 /* The model the body asks for, PASS_ON when it names none, or NULL after
  * answering 400/404. */
@@ -530,8 +615,7 @@ find_model(struct server_conn *sc, const struct conf *c,
     struct json_request *jr, uint64_t now_ms)
 {
 	const char *body = sc->req.mem + sc->req.head_len;
-	const struct conf_model *m;
-	char alias[256], close_to[200], msg[512], shown[64];
+	char alias[256];
 	long alias_len;
 	int r = json_scan_request(body, sc->req.body_len, jr);
 
@@ -562,17 +646,9 @@ find_model(struct server_conn *sc, const struct conf *c,
 		    now_ms);
 		return NULL;
 	}
-	m = conf_find_model(c, alias, (size_t)alias_len);
-	if (m == NULL) {
-		api_close_aliases(c, alias, close_to, sizeof(close_to));
-		snprintf(shown, sizeof(shown), "%.60s", alias);
-		snprintf(msg, sizeof(msg), "unknown model '%s'%s%s%s", shown,
-		    close_to[0] ? " (did you mean " : "", close_to,
-		    close_to[0] ? "?)" : "; GET /v1/models lists them");
-		server_error(sc, 404, "model_not_found", msg, now_ms);
-	}
-	return m;
+	return lookup_model(sc, c, alias, (size_t)alias_len, now_ms);
 }
+
 
 /* What a create call leaves to record (SPEC §9): a video task; a
  * background response (charged when it completes, not now); a stored
@@ -596,6 +672,10 @@ plan_record(struct exchange *ex, struct view path)
 		ex->record = 1;
 		ex->record_kind = LEDGER_OBJ_PLAIN;
 	}
+	/* A streamed background response runs on at the provider when its
+	 * client leaves: its usage is read to the end, not estimated. */
+	ex->must_drain = util_view_eq(path, "/v1/responses") &&
+	    jr->background && jr->stream;
 }
 
 /* A Responses call that continues a recorded response goes to the
@@ -621,6 +701,9 @@ pin_previous(struct client *cl, struct exchange *ex)
 	}
 }
 
+static void start_model(struct client *cl, const struct conf_model *m,
+    const struct json_request *jr, uint64_t now_ms);
+
 static void
 start_relay(struct client *cl, uint64_t now_ms)
 {
@@ -629,8 +712,6 @@ start_relay(struct client *cl, uint64_t now_ms)
 	struct view path = sc->req.path;
 	const struct conf_model *m;
 	struct json_request jr;
-	struct exchange *ex;
-	char msg[400];
 
 	if (start_on_object(cl, now_ms)) {
 		return;
@@ -647,8 +728,7 @@ start_relay(struct client *cl, uint64_t now_ms)
 		return;
 	}
 	if (sc->req.body_len == 0) {
-		if (path_in(path, billable, sizeof(billable) /
-		    sizeof(billable[0]))) {
+		if (BILLABLE(path)) {
 			server_error(sc, 400, "missing_model", "the request "
 			    "has no body, so no \"model\"", now_ms);
 		} else {
@@ -660,8 +740,12 @@ start_relay(struct client *cl, uint64_t now_ms)
 		return;
 	}
 	if (m == PASS_ON) {
-		if (path_in(path, billable, sizeof(billable) /
-		    sizeof(billable[0]))) {
+		if (util_view_eq(path, "/v1/responses/input_tokens") &&
+		    jr.previous.n > 0 && start_on_previous(cl, jr.previous,
+		    now_ms)) {
+			return;
+		}
+		if (BILLABLE(path)) {
 			server_error(sc, 400, "missing_model",
 			    "the request body has no \"model\" string",
 			    now_ms);
@@ -670,30 +754,82 @@ start_relay(struct client *cl, uint64_t now_ms)
 		}
 		return;
 	}
+	if (tasks_foreign(jr.previous, wallet_name(cl))) {
+		/* Continuing another wallet's response would read it. */
+		server_error(sc, 404, "not_found", "unknown previous_response_id",
+		    now_ms);
+		return;
+	}
+	start_model(cl, m, &jr, now_ms);
+}
+
+/* Relay a call by its model m: jr holds the JSON body's fields (a form's
+ * have none). */
+static void
+start_model(struct client *cl, const struct conf_model *m,
+    const struct json_request *jr, uint64_t now_ms)
+{
+	struct server_conn *sc = cl->sc;
+	const struct conf *c = cl->conf;
+	struct view path = sc->req.path;
+	struct exchange *ex;
+	char msg[400];
+	int hold;
+
 	if ((ex = take_exchange(cl, m, now_ms)) == NULL) {
 		return;
 	}
-	ex->jr = jr;
+	if (jr != NULL) {
+		ex->jr = *jr;
+	}
 	/* Token counting costs nothing at the provider (SPEC §8): no hold,
 	 * no charge. */
 	ex->no_charge = path_ends(path, "/messages/count_tokens") ||
 	    path_ends(path, "/responses/input_tokens");
+	/* A wallet's limits count every metered call, also those charged
+	 * later (tasks, background responses), but not token counting. */
+	ex->limits = cl->wallet >= 0 && !ex->no_charge ?
+	    &c->wallets[cl->wallet] : NULL;
 	plan_record(ex, path);
 	pin_previous(cl, ex);
-	switch (exchange_hold(ex, cl->wallet >= 0, cl->wallet >= 0 ?
-	    c->wallets[cl->wallet].overdraft_nano : 0, msg, sizeof(msg))) {
-	case BILLING_HELD:
-		break;
-	case BILLING_REFUSED:
-		server_error(sc, 402, "insufficient_balance", msg, now_ms);
-		end_exchange(cl);
-		return;
-	default:
-		server_error(sc, 503, "server_busy", "out of memory", now_ms);
+	hold = exchange_hold(ex, cl->wallet >= 0, cl->wallet >= 0 ?
+	    c->wallets[cl->wallet].overdraft_nano : 0, msg, sizeof(msg));
+	if (hold != BILLING_HELD) {
+		exchange_refuse(ex, hold, msg, now_ms);
 		end_exchange(cl);
 		return;
 	}
 	exchange_start(ex, now_ms, ex->pinned);
+}
+
+/* A streamed form body (upload.h) has news: hold its start until it can
+ * be routed, then route it. Returns 0 while it waits for bytes. */
+static int
+on_upload(struct client *cl, uint64_t now_ms)
+{
+	struct upload *u = cl->upload;
+	struct server_conn *sc = cl->sc;
+	const struct conf_model *m;
+
+	switch (upload_hold(u, sc)) {
+	case UPLOAD_WAIT:
+		return 0;
+	case UPLOAD_BAD:
+		server_error(sc, u->status, upload_code(u), u->why, now_ms);
+		return 1;
+	default:
+		break;
+	}
+	if (!u->by_model) {
+		start_relay(cl, now_ms);	/* by object or passthrough */
+	} else if (!u->mp.model_done) {
+		server_error(sc, 400, "missing_model", "the multipart/form-data "
+		    "body has no \"model\" field", now_ms);
+	} else if ((m = lookup_model(sc, cl->conf, u->mp.model,
+	    u->mp.model_len, now_ms)) != NULL) {
+		start_model(cl, m, NULL, now_ms);
+	}
+	return 1;
 }
 
 static void
@@ -701,7 +837,9 @@ on_body(struct client *cl, uint64_t now_ms)
 {
 	struct server_conn *sc = cl->sc;
 
-	if (local_is_endpoint(sc->req.path)) {
+	if (local_is_endpoint(sc->req.path) &&
+	    !util_view_eq(sc->req.head.method, "DELETE")) {
+		/* DELETE /v1/models/<id> is the provider's (on_head). */
 		local_serve(sc, cl->conf, wallet_name(cl), now_ms);
 	} else if (path_starts(sc->req.path, "/admin/")) {
 		local_credit(sc, cl->conf, now_ms);
@@ -724,6 +862,11 @@ front_step(struct client *cl, uint64_t now_ms)
 			break;
 		case SERVER_BODY_READY:
 			on_body(cl, now_ms);
+			break;
+		case SERVER_READ_BODY:
+			if (!sc->body_stream || !on_upload(cl, now_ms)) {
+				return;
+			}
 			break;
 		case SERVER_BUSY:
 			if (cl->ex != NULL) {
@@ -794,6 +937,15 @@ front_resume(struct client *cl, uint64_t now_ms)
 	}
 }
 
+/* A streamed body still arriving while its call runs: bounded by
+ * `timeouts body` until the answer begins. */
+static int
+body_late(const struct client *cl)
+{
+	return cl->ex != NULL && cl->sc->body_open && !cl->ex->head_sent &&
+	    !cl->ex->over && cl->sc->body_deadline_ms != 0;
+}
+
 uint64_t
 front_deadline(const struct client *cl)
 {
@@ -801,6 +953,9 @@ front_deadline(const struct client *cl)
 
 	if (cl->ex != NULL && (d == 0 || cl->ex->deadline_ms < d)) {
 		d = cl->ex->deadline_ms;
+	}
+	if (body_late(cl) && (d == 0 || cl->sc->body_deadline_ms < d)) {
+		d = cl->sc->body_deadline_ms;	/* a streamed body's end */
 	}
 	return d;
 }
@@ -815,6 +970,12 @@ front_timeout(struct client *cl, uint64_t now_ms)
 			exchange_expire(cl->ex, now_ms);
 			reap(cl, now_ms);
 		}
+		return;
+	}
+	if (body_late(cl) && sc->body_deadline_ms <= now_ms) {
+		exchange_body_timeout(cl->ex, now_ms);
+		reap(cl, now_ms);
+		front_step(cl, now_ms);
 		return;
 	}
 	if (cl->ex != NULL && cl->ex->deadline_ms <= now_ms) {

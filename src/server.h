@@ -63,6 +63,17 @@ struct server_conn {
 	uint64_t body_deadline_ms;	/* the whole body by then (`timeouts
 					 * body`), 0 outside a body */
 	void *owner;		/* borrowed: whoever serves this connection */
+	int linger;		/* answered before the request's body was
+				 * read: see server_take_linger() */
+	int linger_fd;		/* owned: closed by server_close(DONE) with
+				 * linger set, still to be drained; -1 */
+	/* A streamed body (server_accept_head_stream()): the owner takes it
+	 * piece by piece with server_body_take() instead of whole in req. */
+	int body_stream;	/* this request's body is streamed */
+	int body_open;		/* ... and not all of it was taken yet */
+	uint64_t body_taken;	/* decoded body bytes taken so far */
+	const char *body_error;	/* why server_body_take() failed */
+	int body_error_status;	/* ... 400 or 413 */
 };
 
 /* Why a connection closed, for the log (server_close_text()). */
@@ -92,6 +103,15 @@ void server_free(struct server_conn *sc);
  * log why at debug level (a TLS failure at info). The one way a client
  * connection closes. */
 void server_close(struct server_conn *sc, enum server_close_reason why);
+
+/* The fd of a connection server_close() ended after answering a request
+ * whose body it never read (an early error: 401, 413, 415, ...), or -1.
+ * Its write side is shut; the caller reads and drops what the client
+ * still sends for a moment before closing it, because closing a socket
+ * with unread bytes resets the connection, and a client still writing
+ * its body then loses the answer (Node's fetch reports "fetch failed").
+ * The caller owns the fd after this. */
+int server_take_linger(struct server_conn *sc);
 
 /* Fixed text for a close reason ("client closed", ...). Test hook: the
  * relay logs it itself; the tests check the table. */
@@ -128,6 +148,25 @@ int server_flush(struct server_conn *sc, uint64_t now_ms);
 /* Accept the head: go on to read the body (sending 100 Continue when the
  * client asked for it). */
 void server_accept_head(struct server_conn *sc, uint64_t now_ms);
+
+/* Accept the head of a request whose body the owner streams: the
+ * connection reads into its fixed input buffer only (the owner takes the
+ * bytes with server_body_take(), which is the backpressure), and stays
+ * in SERVER_READ_BODY until the owner moves it on. An answer given
+ * while the body is still open closes the connection after it. */
+void server_accept_head_stream(struct server_conn *sc, uint64_t now_ms);
+
+/* Copy up to cap decoded body bytes of a streamed body into dst and
+ * consume them (de-chunked when the client sent it chunked). *end is set
+ * once the body is complete. Returns the count (0: none buffered now),
+ * or -1 for a malformed chunked body or one over max_body (body_error
+ * and body_error_status say which; nothing is answered). */
+long server_body_take(struct server_conn *sc, char *dst, size_t cap,
+    int *end);
+
+/* Room for need more body bytes in req.mem (the part of a streamed body
+ * the owner holds). Returns 0, or -1 when out of memory. */
+int server_body_room(struct server_conn *sc, size_t need);
 
 /* A complete response with a small body copied into out (or borrowed when
  * borrow is set; the body must then outlive the response). extra is
