@@ -198,9 +198,17 @@ billing_charge(const struct conf *c, const struct conf_model *m,
 	}
 	if (ledger_charge(&ledger, ch, err, sizeof(err)) < 0) {
 		log_error("%s ledger write failed: %s", ch->id, err);
+		metrics.ledger_errors++;
 		return -1;
 	}
 	metrics.charges++;
+	{
+		const uint64_t tokens[METRICS_KINDS] = { ch->in, ch->cached,
+		    ch->cache_write, ch->out };
+
+		metrics_charge(m->metrics, tokens, ch->cur_nano,
+		    ledger_pending(&ledger));
+	}
 	return 0;
 }
 
@@ -268,6 +276,10 @@ billing_commit(void)
 
 	if (n > 0 && ledger_commit(&ledger) < 0) {
 		metrics.charges -= n < metrics.charges ? n : metrics.charges;
+		metrics.ledger_errors++;
+		metrics_commit(0);
+	} else if (n > 0) {
+		metrics_commit(1);
 	}
 	waiting = NULL;
 	return list;

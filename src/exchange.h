@@ -70,6 +70,12 @@ struct exchange {
 	int draining;			/* the client left; the rest is read for
 					 * its usage (disconnect drain) */
 	uint64_t seen_ms;		/* the time of its latest event */
+	int streaming;			/* counted in metrics.open_streams */
+	int attempt_live;		/* an attempt whose outcome is not
+					 * counted yet (metrics) */
+	int charged;			/* its charge line is written: */
+	uint64_t charged_tokens[4];	/* in, cached, cache_write, out */
+	uint64_t charged_nano;		/* the debit, wallet currency */
 };
 
 /* A new exchange, or NULL (no memory). */

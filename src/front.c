@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "api.h"
 #include "conf.h"
 #include "exchange.h"
@@ -36,10 +37,73 @@ front_new(struct server_conn *sc)
 	return cl;
 }
 
-/* The exchange is over (or the connection is): settle it and keep it
- * for the next request when the connection goes on. */
+static const char *wallet_name(const struct client *cl);
+
+/* The request in hand is over: count it (metrics) and log it (access
+ * log), once. ex: its exchange, or NULL for an answer of the relay's own
+ * (not counted before it has one). A request whose client left before
+ * any answer has status 499. */
 static void
-end_exchange(struct client *cl)
+account(struct client *cl, const struct exchange *ex, uint64_t now_ms)
+{
+	struct server_request *rq = &cl->sc->req;
+	int status = rq->status != 0 ? rq->status : 499;
+	uint64_t ms = rq->started_ms != 0 && now_ms > rq->started_ms ?
+	    now_ms - rq->started_ms : 0;
+	struct access_entry e;
+
+	if (rq->accounted || (ex == NULL && rq->status == 0)) {
+		return;
+	}
+	rq->accounted = 1;
+	metrics_request(ex != NULL ? ex->model->metrics : METRICS_LOCAL,
+	    status, ms);
+	if (!access_on()) {
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.id = rq->id[0] != '\0' ? rq->id : NULL;
+	e.method = rq->head.method.p;
+	e.method_len = rq->head.method.n;
+	e.path = rq->path.p;
+	e.path_len = rq->path.n;
+	e.wallet = cl->conf == NULL ? NULL : cl->wallet >= 0 ||
+	    conf_open_mode(cl->conf) ? wallet_name(cl) : NULL;
+	e.status = status;
+	e.ms = ms;
+	e.currency = cl->conf != NULL ? cl->conf->currency : NULL;
+	if (ex != NULL) {
+		e.model = ex->model->direct ? NULL : ex->model->alias;
+		e.route = ex->attempts > 0 ?
+		    ex->model->routes[ex->route].text : NULL;
+		e.attempts = ex->attempts;
+		if (ex->charged) {
+			e.in = ex->charged_tokens[0];
+			e.cached = ex->charged_tokens[1];
+			e.cache_write = ex->charged_tokens[2];
+			e.out = ex->charged_tokens[3];
+			e.cost_nano = (int64_t)ex->charged_nano;
+		}
+	}
+	access_write(&e);
+	cl->wallet = -1;	/* a next answer before a head is nobody's */
+}
+
+/* An answer of the relay's own is out (or the connection closed). */
+static void
+account_local(struct client *cl, uint64_t now_ms)
+{
+	if (cl->ex == NULL && (cl->sc->state == SERVER_DRAIN ||
+	    cl->sc->state == SERVER_CLOSED)) {
+		account(cl, NULL, now_ms);
+	}
+}
+
+/* The exchange is over (or the connection is): settle it and keep it
+ * for the next request when the connection goes on. now_ms 0: the time
+ * of its latest event. */
+static void
+end_exchange(struct client *cl, uint64_t now_ms)
 {
 	struct exchange *ex = cl->ex;
 
@@ -47,6 +111,7 @@ end_exchange(struct client *cl)
 		return;
 	}
 	exchange_end(ex);
+	account(cl, ex, now_ms != 0 ? now_ms : ex->seen_ms);
 	cl->ex = NULL;
 	if (cl->spare == NULL && cl->sc->state != SERVER_CLOSED) {
 		exchange_recycle(ex);
@@ -66,7 +131,7 @@ reap(struct client *cl, uint64_t now_ms)
 	}
 	if (cl->ex->over || (cl->sc->state == SERVER_CLOSED &&
 	    !cl->ex->draining && !exchange_detach(cl->ex, now_ms))) {
-		end_exchange(cl);
+		end_exchange(cl, now_ms);
 	}
 }
 
@@ -82,7 +147,7 @@ front_free(struct client *cl)
 	if (cl == NULL) {
 		return;
 	}
-	end_exchange(cl);
+	end_exchange(cl, 0);
 	billing_unwait(&cl->wait);
 	exchange_free(cl->spare);
 	if (cl->conf != NULL) {
@@ -330,7 +395,6 @@ on_head(struct client *cl, uint64_t now_ms)
 	const char *why;
 	int ok;
 
-	metrics.requests++;
 	cl->wallet = -1;
 	use_current_config(cl);
 	if ((why = path_check(path, sc->req.query)) != NULL) {
@@ -686,11 +750,11 @@ start_relay(struct client *cl, uint64_t now_ms)
 		break;
 	case BILLING_REFUSED:
 		server_error(sc, 402, "insufficient_balance", msg, now_ms);
-		end_exchange(cl);
+		end_exchange(cl, now_ms);
 		return;
 	default:
 		server_error(sc, 503, "server_busy", "out of memory", now_ms);
-		end_exchange(cl);
+		end_exchange(cl, now_ms);
 		return;
 	}
 	exchange_start(ex, now_ms, ex->pinned);
@@ -718,6 +782,7 @@ front_step(struct client *cl, uint64_t now_ms)
 	for (;;) {
 		enum server_state before = sc->state;
 
+		account_local(cl, now_ms);
 		switch (sc->state) {
 		case SERVER_HEAD_READY:
 			on_head(cl, now_ms);
@@ -742,6 +807,7 @@ front_step(struct client *cl, uint64_t now_ms)
 			return;
 		}
 		reap(cl, now_ms);
+		account_local(cl, now_ms);
 		if (sc->state == SERVER_CLOSED) {
 			return;
 		}

@@ -727,6 +727,7 @@ server_respond(struct server_conn *sc, int status, const char *content_type,
 	if (sc->req.id[0] == '\0') {
 		make_request_id(sc->req.id, sizeof(sc->req.id));
 	}
+	sc->req.status = status;
 	n = snprintf(head, sizeof(head),
 	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 	    "x-request-id: %s\r\n%s",
