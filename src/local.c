@@ -275,7 +275,9 @@ serve_metrics(struct server_conn *sc, const struct conf *c, uint64_t now_ms)
 			    now_ms);
 			return;
 		}
-		outgrown[nold++] = text;
+		if (text != NULL) {
+			outgrown[nold++] = text;
+		}
 		text = p;
 		cap = 2 * n;
 		n = metrics_render(&s, text, cap);

@@ -211,6 +211,29 @@ def test_metrics_after_real_traffic_are_labelled_and_pass_promtool(env):
     assert 'no-such-model' not in text
 
 
+def test_a_client_that_leaves_first_is_499_and_its_attempt_cancelled(env):
+    m = env.start_mock()
+    r = env.start_relay(traffic_config(m.port), env=TRAFFIC_ENV)
+    s = connect(r.port)
+    body = json.dumps({'model': 'claude-3-5-sonnet', 'messages': []}).encode()
+    # x-mock replaces the credential's script: the first route stalls
+    s.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ' +
+              KEY.encode() + b'\r\nx-mock: stall\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+
+    def samples():
+        return parse(scrape(r))[0]
+    wait_for(lambda: value(samples(), 'relay_upstream_connections') == 1, 10, 'the attempt')
+    s.close()
+    wait_for(lambda: value(samples(), 'relay_requests_total', model='claude-3-5-sonnet',
+                           status='499') == 1, 10, 'the request counted as 499')
+    got = samples()
+    assert value(got, 'relay_upstream_attempts_total', provider='bad', credential='bad#1',
+                 outcome='cancelled') == 1
+    assert value(got, 'relay_upstream_attempts_total', provider='bad', credential='bad#1',
+                 outcome='server_error') is None
+    assert value(got, 'relay_upstream_connections') == 0
+
+
 def test_metrics_series_follow_a_reload(env):
     # A reload keeps the counts of what it keeps, stops showing what it
     # drops and shows what it adds.
