@@ -27,12 +27,14 @@ enum { ACCESS_BUF = 64 * 1024, ACCESS_LINE_MAX = 2048 };
 static struct {
 	int fd;			/* -1: off; 2: stderr (not ours to close) */
 	char *path;		/* owned: the file's path, NULL for stderr */
-	char buf[ACCESS_BUF];
-	size_t len;
-	size_t lines;		/* in buf, for the dropped count */
+	size_t len;		/* bytes in buf */
+	size_t lines;		/* lines in buf, for the dropped count */
 	int failing;		/* the last write failed (logged once) */
 	struct clock_stamp stamp;
-} A = { -1, NULL, { 0 }, 0, 0, 0, { 0, { 0 } } };
+} A = { -1, NULL, 0, 0, 0, { 0, { 0 } } };
+
+/* Apart from A, so that it is in .bss, not 64 KiB of the binary. */
+static char buf[ACCESS_BUF];
 
 static int
 open_path(const char *path)
@@ -165,10 +167,10 @@ access_write(const struct access_entry *e)
 						 * cut to fit */
 		return;
 	}
-	if (A.len + n > sizeof(A.buf)) {
+	if (A.len + n > sizeof(buf)) {
 		access_flush();
 	}
-	memcpy(A.buf + A.len, line, n);
+	memcpy(buf + A.len, line, n);
 	A.len += n;
 	A.lines++;
 }
@@ -180,7 +182,7 @@ access_flush(void)
 	ssize_t w;
 
 	while (A.fd >= 0 && off < A.len) {
-		w = write(A.fd, A.buf + off, A.len - off);
+		w = write(A.fd, buf + off, A.len - off);
 		if (w < 0 && errno == EINTR) {
 			continue;
 		}
