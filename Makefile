@@ -11,9 +11,14 @@ VERSION  = 0.1.0
 OPT      = -Os
 # C needs no unwind tables: leaving them out saves ~30 KiB of .eh_frame.
 NOUNWIND = -fno-asynchronous-unwind-tables -fno-unwind-tables
+# The link is static and not position-independent (ELF type EXEC, loaded
+# at a fixed address either way), so position-independent code buys
+# nothing: without it pointer tables are plain read-only data instead of
+# relocated .data.rel.ro, and the code is smaller (~2.3 KiB in all).
+NOPIE    = -fno-pie
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wsign-compare
-CFLAGS   = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(NOUNWIND) $(WARN) \
+CFLAGS   = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(NOUNWIND) $(NOPIE) $(WARN) \
            -ffunction-sections -fdata-sections -DRELAY_VERSION='"$(VERSION)"' \
            -Ivendor/bearssl/inc -Isrc -I$(BUILD)
 # jsmn is not part of ./relay: only the reference scanner the JSON tests
@@ -23,10 +28,10 @@ JSMN_CFLAGS = -DJSMN_STRICT -DJSMN_PARENT_LINKS -Ivendor/jsmn
 # noseparate-code: no page of padding between the headers, code and
 # read-only data of a static binary (~4 KiB).
 LDFLAGS  = -static -Wl,--gc-sections -Wl,-z,noseparate-code -s
-BR_CFLAGS = -W -Wall $(OPT) $(NOUNWIND) -ffunction-sections -fdata-sections \
+BR_CFLAGS = -W -Wall $(OPT) $(NOUNWIND) $(NOPIE) -ffunction-sections -fdata-sections \
            -Ivendor/bearssl/inc -Ivendor/bearssl/src
 
-MODULES  = util sha256 log clock buf conf conf_directives http http_chunked \
+MODULES  = util sha256 log clock buf conf conf_directives conf_providers http http_chunked \
            json net dns dns_parse tls tls_certs route money \
            ledger api server upstream metrics gen rewrite pool billing \
            usage sse path peers stream tasks exchange access local front loop cli
@@ -72,15 +77,19 @@ $(BUILD)/default_conf.c: configs/relay.conf src/embed.sh
 	sh src/embed.sh configs/relay.conf > $@
 
 # The developer console (GET /): src/console.html without its opening
-# comment, leading blanks, empty lines and // comment lines, as C source
-# that src/api.c includes (api_console_html, api_console_len).
+# comment, leading blanks, empty lines and // comment lines, compressed
+# with gzip -9n (no name, no time stamp: the same bytes on every build) and
+# turned into C source that src/api.c includes (api_console_gz,
+# api_console_gz_len). Compressed: 40% of its size (5.6 of 13.9 KB today).
 $(BUILD)/console.html: src/console.html
 	@mkdir -p $(BUILD)
 	sed -e '/^<!--$$/,/^-->$$/d' -e 's/^[[:space:]]*//' -e '/^$$/d' -e '/^\/\//d' \
 	    src/console.html > $@
-$(BUILD)/console_html.inc: $(BUILD)/console.html src/embed.sh
-	sh src/embed.sh $(BUILD)/console.html api_console_html \
-	    api_console_len > $@
+$(BUILD)/console.html.gz: $(BUILD)/console.html
+	gzip -9n -c $(BUILD)/console.html > $@.tmp && mv $@.tmp $@
+$(BUILD)/console_html.inc: $(BUILD)/console.html.gz src/embed.sh
+	sh src/embed.sh -b $(BUILD)/console.html.gz api_console_gz \
+	    api_console_gz_len > $@
 $(BUILD)/api.o: $(BUILD)/console_html.inc
 
 # Trust anchors compiled in from the build machine's CA bundle, parsed by
@@ -134,9 +143,9 @@ $(BUILD)/test_util: tests/unit/test_util.c $(BUILD)/util.o $(BUILD)/sha256.o $(B
 $(BUILD)/test_sha256: tests/unit/test_sha256.c $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_json: tests/unit/test_json.c tests/unit/json_ref.c $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
-$(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
-$(BUILD)/test_metrics: tests/unit/test_metrics.c $(BUILD)/metrics.o $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_metrics: tests/unit/test_metrics.c $(BUILD)/metrics.o $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(BUILD)/test_money: tests/unit/test_money.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_rec: tests/unit/test_ledger_rec.c $(BUILD)/ledger_rec.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_recent: tests/unit/test_ledger_recent.c $(BUILD)/ledger_recent.o
@@ -155,12 +164,12 @@ $(BUILD)/test_path: tests/unit/test_path.c $(BUILD)/path.o $(BUILD)/util.o $(BUI
 $(BUILD)/test_sse: tests/unit/test_sse.c $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_tls: tests/unit/test_tls.c $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/test_rewrite: tests/unit/test_rewrite.c $(BUILD)/rewrite.o $(BUILD)/json.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_server: tests/unit/test_server.c tests/unit/loopback.h $(BUILD)/server.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_upstream: tests/unit/test_upstream.c tests/unit/loopback.h $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_stream: tests/unit/test_stream.c tests/unit/loopback.h $(BUILD)/stream.o $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/server.o $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_server: tests/unit/test_server.c tests/unit/loopback.h $(BUILD)/server.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_upstream: tests/unit/test_upstream.c tests/unit/loopback.h $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_stream: tests/unit/test_stream.c tests/unit/loopback.h $(BUILD)/stream.o $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/server.o $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 # The runtime: gen, billing, tasks (with pool), exchange (with stream and
 # server), front (with local), loop, each with the layers below it.
-RT_BASE = $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/json.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+RT_BASE = $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/json.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 RT_GEN = $(BUILD)/gen.o $(BUILD)/api.o $(BUILD)/rewrite.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/route.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o
 RT_BILLING = $(BUILD)/billing.o $(LEDGER_OBJS) $(BUILD)/money.o $(BUILD)/metrics.o
 RT_POOL = $(BUILD)/pool.o $(BUILD)/upstream.o $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/net.o
@@ -183,7 +192,7 @@ $(STORE_TOOLS):
 # Extra flags of one unit program: UNIT_CFLAGS_<program>.
 UNIT_CFLAGS_test_json = $(JSMN_CFLAGS)
 # cli is the top: loop_run and the ledger commands are stubs in the test.
-$(BUILD)/test_cli: tests/unit/test_cli.c $(BUILD)/cli.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_cli: tests/unit/test_cli.c $(BUILD)/cli.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(UNIT_BINS) $(BUILD)/money_cases:
 	$(CC) $(CFLAGS) $(UNIT_CFLAGS_$(@F)) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
 
@@ -218,11 +227,17 @@ lint: $(VENDOR_OK) $(BUILD)/console_html.inc
 bench: relay $(MOCK)
 	sh bench/run.sh
 
+# A bounded mixed load with reloads for SOAK_SECONDS (600): RSS and open
+# descriptors flat, every 2xx charged once, the ledger verifies
+# (tests/soak/soak.py). Not part of make test.
+soak: relay $(MOCK)
+	python3 tests/soak/soak.py
+
 clean:
 	rm -rf $(BUILD) relay
 
 distclean: clean
 	rm -rf vendor/bearssl vendor/jsmn vendor/cache
 
-.PHONY: all run test bench clean distclean asan fuzz lint
+.PHONY: all run test bench soak clean distclean asan fuzz lint
 .PHONY: test-store

@@ -58,6 +58,30 @@ NICE = int(os.environ.get('BENCH_NICE', '-10'))
 WANT_PORTKEY = os.environ.get('BENCH_PORTKEY', '1') != '0'
 ONLY = os.environ.get('BENCH_ONLY', '')          # '' = everything; 'streams' = (4) only
 STREAMS_ONLY = ONLY == 'streams'
+SCALING_ONLY = ONLY == 'scaling'                 # (7) only
+# (7) stream scaling: N concurrent streams per run (comma-separated), the
+# events of every stream (plus a usage chunk and [DONE]), the events per
+# second all streams carry together (a stream's gap is N / rate), how many
+# streams are opened per second at most, rounds, and whether the TLS
+# upstream rows run.
+SCALE_N = [int(x) for x in os.environ.get('BENCH_SCALE_N', '1000').replace('_', '').split(',')
+           if x.strip()]
+SCALE_EVENTS = int(os.environ.get('BENCH_SCALE_EVENTS', '50'))
+SCALE_RATE = int(os.environ.get('BENCH_SCALE_RATE', '10000'))
+SCALE_OPEN_RATE = int(os.environ.get('BENCH_SCALE_OPEN_RATE', '2500'))
+SCALE_ROUNDS = int(os.environ.get('BENCH_SCALE_ROUNDS', os.environ.get('BENCH_ROUNDS', '3')))
+SCALE_TLS = os.environ.get('BENCH_SCALE_TLS', '1') != '0'
+# Real-time priority (SCHED_RR) for every process of (7), 0: nice only.
+# On this shared box a niced proxy still waited on the run queue for most
+# of a run (nginx: 1.4 s of 1.8 s), and the streams' timings were the
+# neighbours' (TTFB p50 0.2-1 s); under SCHED_RR they are the proxies'.
+SCALE_RT = int(os.environ.get('BENCH_SCALE_RT', '10'))
+SCALE_EVENT_BYTES = 120
+# Descriptors a proxy needs besides two per stream: listeners, logs, the
+# ledger and its queue, epoll/eventfd, the fsync helper's pipe.
+SCALE_FD_RESERVE = 64
+SCALE_BODY = ('{"model":"bench-sse","stream":true,"stream_options":{"include_usage":true},'
+              '"messages":[{"role":"user","content":"Tell a story, one token per event."}]}')
 CONNS = 64
 STARTUP_TRIALS = 5
 BUDGET_S = 540           # optional parts are skipped once this is spent
@@ -369,7 +393,7 @@ def relay_config(port, mock_port, sse_port, extra='', sse_base=None):
         extra, ''])
 
 
-def start_relay(name, mock_port, sse_port, extra='', sse_base=None):
+def start_relay(name, mock_port, sse_port, extra='', sse_base=None, sse_key=SSE_SCRIPT):
     d = tempfile.mkdtemp(prefix=name + '-', dir=SCRATCH)
     port = free_port()
     conf = os.path.join(d, 'relay.conf')
@@ -377,7 +401,7 @@ def start_relay(name, mock_port, sse_port, extra='', sse_base=None):
         f.write(relay_config(port, mock_port, sse_port, extra, sse_base))
     p = Proc(name, [RELAY, '-c', conf], PROXY_CPU, cwd=d, log=os.path.join(d, 'relay.err'),
              env={'RELAY_LOG': 'warn', 'BENCH_UPSTREAM_KEY': UPSTREAM_KEY,
-                  'BENCH_SSE_KEY': SSE_SCRIPT})
+                  'BENCH_SSE_KEY': sse_key})
     p.dir = d
     p.port = port
     return p
@@ -589,6 +613,31 @@ def rounds_order(targets, r):
     return targets if r % 2 == 0 else list(reversed(targets))
 
 
+def make_cert(tls_dir):
+    """The loopback certificate (EC P-256, self-signed, DNS:localhost and
+    IP:127.0.0.1) that every TLS listener of the bench serves and every
+    TLS client trusts. False without openssl."""
+    if not shutil.which('openssl'):
+        return False
+    os.makedirs(tls_dir, exist_ok=True)
+    r = subprocess.run(
+        ['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+         '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+         '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+         '-keyout', os.path.join(tls_dir, 'key.pem'),
+         '-out', os.path.join(tls_dir, 'cert.pem')], capture_output=True, timeout=30)
+    return r.returncode == 0
+
+
+def print_problems():
+    if PROBLEMS:
+        out('Problems seen (%d):' % len(PROBLEMS))
+        for p in PROBLEMS:
+            out('  - ' + p)
+    else:
+        out('Problems seen: none (no non-2xx, no socket errors, no relay stderr, no exits)')
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -600,8 +649,9 @@ def main():
     SCRATCH = tempfile.mkdtemp(prefix='run-', dir=OUT)
     stamp = datetime.datetime.now().strftime('%Y-%m-%d %H:%M:%S')
     LOGF = open(os.path.join(OUT, 'latest.txt'), 'w')
-    if ONLY not in ('', 'streams'):
-        out('BENCH_ONLY=%s: unknown (use "streams", or leave it unset for everything)' % ONLY)
+    if ONLY not in ('', 'streams', 'scaling'):
+        out('BENCH_ONLY=%s: unknown (use "streams" or "scaling", or leave it unset for '
+            'everything)' % ONLY)
         return 2
     os.sched_setaffinity(0, {LOAD_CPU})
     niced = 0
@@ -636,27 +686,36 @@ def main():
         if not os.access(exe, os.X_OK):
             out('missing %s (run make bench)' % exe)
             return 1
-    if not STREAMS_ONLY:
+    if not STREAMS_ONLY and not SCALING_ONLY:
         build_lat_client()
 
     results = {'date': stamp, 'nproc': NCPU, 'cpu': cpu_model, 'targets': {}}
+    tls_dir = os.path.join(SCRATCH, 'tls')
+    have_cert = make_cert(tls_dir)
+
+    if SCALING_ONLY:
+        out('')
+        out('BENCH_ONLY=scaling: only the stream scaling runs (7); everything else is skipped')
+        results['scaling'] = scaling_section(tls_dir if have_cert else None)
+        stop_all()
+        report_scaling(results['scaling'])
+        out('')
+        print_problems()
+        results['problems'] = PROBLEMS
+        with open(os.path.join(OUT, 'latest.json'), 'w') as f:
+            json.dump(results, f, indent=1)
+        out('')
+        out('full output: %s; total time %.0f s' % (
+            os.path.relpath(os.path.join(OUT, 'latest.txt'), ROOT), elapsed()))
+        return 0
 
     # --- the mocks, on the load CPU
     mock_port = free_port()
     tls_port = free_port()
-    tls_dir = os.path.join(SCRATCH, 'tls')
     tls_listen = ''
-    if shutil.which('openssl'):
-        os.makedirs(tls_dir, exist_ok=True)
-        r = subprocess.run(
-            ['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-             '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
-             '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-             '-keyout', os.path.join(tls_dir, 'key.pem'),
-             '-out', os.path.join(tls_dir, 'cert.pem')], capture_output=True, timeout=30)
-        if r.returncode == 0:
-            tls_listen = ('listen 127.0.0.1:%d ssl backlog=4096; ssl_certificate %s/cert.pem; '
-                          'ssl_certificate_key %s/key.pem;' % (tls_port, tls_dir, tls_dir))
+    if have_cert:
+        tls_listen = ('listen 127.0.0.1:%d ssl backlog=4096; ssl_certificate %s/cert.pem; '
+                      'ssl_certificate_key %s/key.pem;' % (tls_port, tls_dir, tls_dir))
     mock = start_nginx('mock', 'nginx-mock.conf.in', LOAD_CPU, PORT=mock_port,
                        TLS_LISTEN=tls_listen)
     wait_ready(mock, mock_port)
@@ -1083,6 +1142,10 @@ def main():
                 out('  relay reaches the TLS mock: measuring throughput and CPU per request')
                 results['tls'] = tls_bench(mock_port, sse_port, tls_port, tls_dir, extra)
 
+    # ------------------------------------------------------------ (7) stream scaling
+    if not STREAMS_ONLY:
+        results['scaling'] = scaling_section(tls_dir if have_cert else None)
+
     # ------------------------------------------------------------ report
     stop_all()
     report(results, targets, thr, lat1, latp, peak, startup, idle, streams, size, tls_ok)
@@ -1176,6 +1239,483 @@ def tls_bench(mock_port, sse_port, tls_port, tls_dir, extra):
     ng.stop()
     rl.stop()
     return res
+
+
+# ---------------------------------------------------------------- (7) stream scaling
+
+def nofile_limits():
+    """Raise this process's descriptor limit (inherited by everything it
+    starts) as far as allowed. Returns (soft, hard, why the hard limit
+    stays where it is)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    why = ''
+    want = 1 << 20
+    try:
+        with open('/proc/sys/fs/nr_open') as f:
+            want = int(f.read())
+    except (OSError, ValueError):
+        pass
+    if hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+        except (ValueError, OSError) as e:
+            why = ('raising it to fs.nr_open=%d was refused (%s: no CAP_SYS_RESOURCE in '
+                   'this sandbox)' % (want, e))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft, hard, why
+
+
+def scale_timing(n):
+    """A stream's gap D (ms) and the ramp (ms) over which the N streams
+    open: all streams together carry SCALE_RATE events/s, and they open at
+    most SCALE_OPEN_RATE per second, but over at least one gap so that the
+    events of different streams are spread evenly over time."""
+    d_ms = max(1, int(round(n * 1000.0 / SCALE_RATE)))
+    ramp_ms = max(d_ms, int(n * 1000.0 / SCALE_OPEN_RATE))
+    return d_ms, ramp_ms
+
+
+def scaling_section(tls_dir):
+    """Relay and nginx in turn, each alone on the proxy CPU, relaying N
+    concurrent SSE streams from bench/sse_upstream.c (one thread, epoll, a
+    timer heap) to the event-driven bench/sse_client.c, both on the load
+    CPU. Returns {'runs': [...], 'meta': {...}} for report_scaling()."""
+    rt, prev = None, None
+    if SCALE_RT > 0:
+        # Set on this driver, inherited by every process it starts.
+        try:
+            prev = (os.sched_getscheduler(0), os.sched_getparam(0))
+            os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(SCALE_RT))
+            rt = SCALE_RT
+        except (OSError, AttributeError) as e:
+            out('')
+            out('  (SCHED_RR refused: %s; the section runs niced only)' % e)
+    try:
+        res = scaling_runs(tls_dir)
+    finally:
+        if prev is not None and rt:
+            try:
+                os.sched_setscheduler(0, prev[0], prev[1])
+            except OSError:
+                pass
+    res['meta']['rt'] = rt
+    return res
+
+
+def scaling_runs(tls_dir):
+    out('')
+    tls = bool(tls_dir) and SCALE_TLS
+    soft, hard, why = nofile_limits()
+    nmax = max(0, (soft - SCALE_FD_RESERVE) // 2) // 100 * 100
+    out('== (7) stream scaling: N concurrent SSE streams through one proxy process, '
+        '%d round(s) ==' % SCALE_ROUNDS)
+    out('  each stream: %d content events of %d bytes, then a usage-only chunk and [DONE] '
+        '(the events all streams carry together: %s/s, so a stream\'s gap D = N / %s s); '
+        'opened over max(D, N / %s/s)' % (SCALE_EVENTS, SCALE_EVENT_BYTES, f_int(SCALE_RATE),
+                                         f_int(SCALE_RATE), f_int(SCALE_OPEN_RATE)))
+    out('  bench/sse_upstream.c and bench/sse_client.c (one thread each, epoll) on CPU %d; '
+        'relay and nginx (1 worker, proxy_buffering off, upstream keep-alive) on CPU %d, '
+        'a fresh one per run, alternating' % (LOAD_CPU, PROXY_CPU))
+    out('  CPU per event = proxy utime+stime over the run / events the client received '
+        '(content, usage, [DONE]); KiB per stream = (VmHWM after - VmRSS before) / N')
+    pol = os.sched_getscheduler(0)
+    out('  scheduling: %s' % ('SCHED_RR priority %d for every process of this section '
+                              '(BENCH_SCALE_RT; 0: nice only)' % os.sched_getparam(0).sched_priority
+                              if pol == os.SCHED_RR else 'nice %d (BENCH_SCALE_RT=0 or refused)'
+                              % os.nice(0)))
+    out('  descriptors: RLIMIT_NOFILE soft %d, hard %d%s; a proxy needs 2 per stream + '
+        '%d, so N <= %s here' % (soft, hard, ('; ' + why) if why else '', SCALE_FD_RESERVE,
+                                 f_int(nmax)))
+    meta = {'events': SCALE_EVENTS, 'rate': SCALE_RATE, 'open_rate': SCALE_OPEN_RATE,
+            'rounds': SCALE_ROUNDS, 'nofile_soft': soft, 'nofile_hard': hard,
+            'nofile_why': why, 'n_max': nmax, 'tls': tls, 'asked': SCALE_N, 'n': [],
+            'event_bytes': SCALE_EVENT_BYTES}
+    res = {'runs': [], 'meta': meta}
+    exes = {}
+    for name, libs in (('sse_upstream', ['-lssl', '-lcrypto']), ('sse_client', [])):
+        exe = os.path.join(SCRATCH, name)
+        r = subprocess.run(['cc', '-std=gnu99', '-O2', '-o', exe,
+                            os.path.join(BENCH, name + '.c')] + libs,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            problem('scaling: could not build bench/%s.c: %s' % (name, r.stderr[-300:]))
+            return res
+        exes[name] = exe
+    pf, tpf = os.path.join(SCRATCH, 'sse_upstream.port'), os.path.join(SCRATCH, 'sse_upstream.tls')
+    argv = [exes['sse_upstream'], '--port', '0', '--port-file', pf,
+            '--event-bytes', str(SCALE_EVENT_BYTES)]
+    if tls:
+        argv += ['--tls-port', '0', '--tls-port-file', tpf,
+                 '--tls-cert', os.path.join(tls_dir, 'cert.pem'),
+                 '--tls-key', os.path.join(tls_dir, 'key.pem')]
+    up = Proc('sse_upstream', argv, LOAD_CPU, log=os.path.join(SCRATCH, 'sse_upstream.log'))
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not (os.path.exists(pf) and (not tls or
+                                                                   os.path.exists(tpf))):
+        time.sleep(0.01)
+    if not os.path.exists(pf):
+        problem('scaling: sse_upstream did not start (log %s)' % up.log)
+        return res
+    up_port = int(open(pf).read())
+    up_tls = int(open(tpf).read()) if tls else None
+    out('  $ %s' % ' '.join(os.path.relpath(a, ROOT) if a.startswith(SCRATCH) else
+                            shlex.quote(a) for a in up.cmdline().split(' ')))
+
+    def up_stats(reset=False):
+        st, body = http_status(up_port, '/_stats/reset' if reset else '/_stats', timeout=5)
+        try:
+            return json.loads(body) if st == 200 else {}
+        except ValueError:
+            return {}
+
+    names = ['direct', 'relay', 'nginx'] + (['relay-tls', 'nginx-tls'] if tls else [])
+    for n_asked in SCALE_N:
+        n = n_asked
+        if n > nmax:
+            n = nmax
+            out('  N=%s asked: a proxy would need %s descriptors (2 per stream + %d); the hard '
+                'limit is %d, so N=%s instead' % (f_int(n_asked), f_int(2 * n_asked +
+                                                                        SCALE_FD_RESERVE),
+                                                  SCALE_FD_RESERVE, hard, f_int(n)))
+        if n <= 0:
+            continue
+        meta['n'].append(n)
+        d_ms, ramp_ms = scale_timing(n)
+        out('')
+        out('  N=%s: D=%d ms, opened over %d ms, a stream lasts %.1f s' % (
+            f_int(n), d_ms, ramp_ms, SCALE_EVENTS * d_ms / 1000.0))
+        for r in range(SCALE_ROUNDS):
+            # Units rotate every round; within a pair relay and nginx
+            # swap every round, so each pair lives through the same
+            # minute of this shared host, and neither always goes first.
+            units = [['direct'], ['relay', 'nginx']] + ([['relay-tls', 'nginx-tls']] if tls
+                                                         else [])
+            k = r % len(units)
+            units = units[k:] + units[:k]
+            order = []
+            for u in units:
+                order += u if r % 2 == 0 else list(reversed(u))
+            for name in order:
+                x = scale_run(name, n, d_ms, ramp_ms, exes['sse_client'], up, up_port, up_tls,
+                              tls_dir, hard, up_stats)
+                if x is None:
+                    continue
+                x['round'] = r + 1
+                res['runs'].append(x)
+                scale_show(x)
+    up.stop()
+    return res
+
+
+def nginx_worker_conns(n):
+    """nginx starts closing reusable connections (new clients that have not
+    sent their request yet, idle keep-alive ones) once fewer than 1/16 of
+    its worker_connections are free ("worker_connections are not enough,
+    reusing connections"): 2 per stream and that sixteenth. It may exceed
+    the descriptor limit (a warning); the descriptors then are the limit,
+    as for the relay."""
+    return (2 * n * 16) // 15 + 256
+
+
+def scale_run(name, n, d_ms, ramp_ms, client, up, up_port, up_tls, tls_dir, hard, up_stats):
+    import resource
+    e = SCALE_EVENTS
+    script = 'sse:%d:%d' % (e, d_ms)
+    is_tls = name.endswith('-tls')
+    proc, rss_pid, cpu_pids = None, None, None
+    if name == 'direct':
+        port = up_port
+        headers = []
+    elif name.startswith('relay'):
+        extra = 'ca_file %s/cert.pem' % tls_dir if is_tls else ''
+        base = 'https://localhost:%d/v1' % up_tls if is_tls else None
+        proc = start_relay('relay-scale', up_port, up_port, extra, base, sse_key=script)
+        wait_ready(proc, proc.port)
+        port = proc.port
+        headers = ['Authorization: Bearer ' + KEY]      # the relay's client key
+        rss_pid = proc.pid
+        cpu_pids = lambda: tree(proc.pid)
+    else:
+        port = free_port()
+        tls_dir_s = ('proxy_ssl_session_reuse on; proxy_ssl_server_name on; '
+                     'proxy_ssl_name localhost; proxy_ssl_verify on; '
+                     'proxy_ssl_trusted_certificate %s/cert.pem;' % tls_dir) if is_tls else ''
+        proc = start_nginx('nginx-scale', 'nginx-stream.conf.in', PROXY_CPU, PORT=port,
+                           UPSTREAM_PORT=up_tls if is_tls else up_port,
+                           SCHEME='https' if is_tls else 'http', TLS_DIRECTIVES=tls_dir_s,
+                           NOFILE=hard, WORKER_CONNS=nginx_worker_conns(n),
+                           KEEPALIVE=max(1024, n))
+        wait_ready(proc, port)
+        workers = nginx_worker(proc)
+        rss_pid = workers[0] if workers else proc.pid
+        cpu_pids = lambda: [rss_pid]
+        headers = []
+    timeout_s = int(ramp_ms / 1000.0 + e * d_ms / 1000.0 * 2 + 30)
+    argv = ['taskset', '-c', str(LOAD_CPU), client, '-c', '-e', str(e), '127.0.0.1', str(port),
+            PATH, str(n), str(ramp_ms), str(timeout_s), SCALE_BODY] + headers + [
+                'x-sse: ' + script]
+    if proc is not None:
+        # One short stream first: the proxy's first upstream connection
+        # (and TLS session, which the rest resume) exists before the run,
+        # as in a proxy that has been up for a while.
+        warm = subprocess.run(argv[:5] + ['127.0.0.1', str(port), PATH, '1', '0', '10',
+                                          SCALE_BODY] + headers + ['x-sse: sse:1:0'],
+                              capture_output=True, text=True, timeout=30)
+        if '"ok":1,' not in warm.stdout:
+            problem('scaling %s N=%d: the warm-up stream failed: %s' % (
+                name, n, (warm.stdout + warm.stderr)[-300:]))
+    key = ('scale', name)
+    if key not in PRINTED_CMDS:
+        PRINTED_CMDS.add(key)
+        if proc is not None:
+            out('  %s: %s' % (name, proc.cmdline()))
+        out('  $ ' + ' '.join(os.path.relpath(a, ROOT) if a.startswith(SCRATCH) else
+                              shlex.quote(a) for a in argv))
+    time.sleep(0.2)
+    idle_kb = status_kb(rss_pid, 'VmRSS') if rss_pid else None
+    up_stats(reset=True)
+    pids = cpu_pids() if cpu_pids else []
+    c0, u0 = cpu_ticks(pids), cpu_ticks([up.pid])
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    try:
+        rr = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s + 30)
+    except subprocess.TimeoutExpired:
+        problem('scaling %s N=%d: the client did not finish in %d s' % (name, n, timeout_s + 30))
+        if proc:
+            proc.stop()
+        return None
+    wall = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    c1, u1 = cpu_ticks(pids), cpu_ticks([up.pid])
+    hwm = status_kb(rss_pid, 'VmHWM') if rss_pid else None
+    st = up_stats()
+    alive = proc.alive() if proc else True
+    lines = relay_log_lines(proc) if proc and name.startswith('relay') else []
+    if proc:
+        proc.stop()
+    m = re.search(r'^BENCHJSON (\{.*\})$', rr.stdout, re.M)
+    if not m:
+        problem('scaling %s N=%d: the client printed no result: %s' % (
+            name, n, (rr.stderr or rr.stdout)[-300:]))
+        return None
+    x = json.loads(m.group(1))
+    x.update({'name': name, 'n': n, 'd_ms': d_ms, 'ramp_ms': ramp_ms, 'wall_s': wall,
+              'up_cpu_s': (u1 - u0) / CLK_TCK,
+              'client_cpu_s': (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
+              'late_p99_us': st.get('late_p99_us'), 'late_max_us': st.get('late_max_us'),
+              'peak_open': st.get('peak_open_streams'), 'up_accepted': st.get('accepted'),
+              'tls_handshakes': st.get('tls_handshakes'), 'tls_resumed': st.get('tls_resumed'),
+              'tls_last': st.get('tls_last')})
+    if proc is not None:
+        cpu_s = (c1 - c0) / CLK_TCK
+        x['cpu_s'] = cpu_s
+        x['cpu_us_ev'] = cpu_s * 1e6 / x['events_all'] if x['events_all'] else None
+        x['busy'] = cpu_s / wall if wall else None
+        x['idle_kb'], x['hwm_kb'] = idle_kb, hwm
+        # per stream open at the peak: N, or fewer when some failed
+        nopen = min(n, st.get('peak_open_streams') or n)
+        x['kib_stream'] = (hwm - idle_kb) / float(nopen) if hwm and idle_kb and nopen else None
+    tag = 'scaling %s N=%s' % (name, f_int(n))
+    if x['ok'] != n:
+        problem('%s: %d of %d streams complete (non-200 %d, failed %d, cut short %d, wrong '
+                'event count %d)' % (tag, x['ok'], n, x['non200'], x['failed'],
+                                     x['incomplete'], x['short']))
+    if x['usage_streams'] != n:
+        problem('%s: the usage chunk reached the client in %d of %d streams' % (
+            tag, x['usage_streams'], n))
+    if st and st.get('peak_open_streams', n) < n:
+        problem('%s: at most %d streams were open together at the upstream (not all N)' % (
+            tag, st['peak_open_streams']))
+    if st.get('late_p99_us') is not None and st['late_p99_us'] > 10000:
+        problem('%s: the upstream sent its events late (p99 %.1f ms, gap D %d ms): the load '
+                'side did not keep up, so the timings hold its lag too' % (
+                    tag, st['late_p99_us'] / 1000.0, d_ms))
+    if not alive:
+        problem('%s: the proxy exited during the run' % tag)
+    if lines:
+        problem('%s: the relay wrote %d stderr line(s); last: %s' % (
+            tag, len(lines), ' | '.join(lines[-3:])[:400]))
+    if proc is not None and name.startswith('relay'):
+        # one charge per complete stream, and one for the warm-up stream
+        ledger_check(proc, x['ok'] + 1, 0, '%s-stream scaling run' % f_int(n), quiet=True)
+    return x
+
+
+def scale_show(x):
+    if x['name'] == 'direct':
+        prx = ''
+    else:
+        prx = '  CPU %5.2f us/event (%.2f s, %2.0f%% busy)  RSS %.1f -> %.1f MiB = %5.1f KiB/stream' % (
+            x['cpu_us_ev'] or 0, x['cpu_s'], 100 * (x['busy'] or 0), mib(x['idle_kb'] or 0),
+            mib(x['hwm_kb'] or 0), x['kib_stream'] or 0)
+    out('  round %d %-9s N=%-6s ok %-6d events %-8s%s  TTFB p50 %.2f p99 %.2f ms  gap p50 %.1f '
+        'p99 %.1f ms  upstream late p99 %.1f ms  open together %s  load CPU: upstream %.0f%% '
+        'client %.0f%%%s' % (
+            x['round'], x['name'], f_int(x['n']), x['ok'], f_int(x['events_all']), prx,
+            ms(x['ttfb_p50']), ms(x['ttfb_p99']), ms(x['gap_p50']), ms(x['gap_p99']),
+            (x['late_p99_us'] or 0) / 1000.0, x['peak_open'],
+            100 * x['up_cpu_s'] / x['wall_s'], 100 * x['client_cpu_s'] / x['wall_s'],
+            ('  TLS handshakes %s (%s resumed, %s)' % (x['tls_handshakes'], x['tls_resumed'],
+                                                      x.get('tls_last'))
+             if x['name'].endswith('-tls') else '')))
+
+
+def report_scaling(sc):
+    """The scaling table: per N and upstream kind, relay and nginx (medians
+    over rounds), the ratios relay/nginx paired per round, and the issue's
+    targets."""
+    runs = sc.get('runs') or []
+    meta = sc.get('meta') or {}
+    if not runs:
+        out('')
+        out('Stream scaling: no runs')
+        return
+    out('')
+    out('Stream scaling (median of %d rounds; ratios: relay/nginx within each round, median; '
+        '"added" = minus direct in the same round): %d events of %d bytes + usage + [DONE] per '
+        'stream, %s events/s in all (gap D = N / %s s); %s' % (
+            meta.get('rounds', 0), meta.get('events', 0), meta.get('event_bytes', 0),
+            f_int(meta.get('rate', 0)), f_int(meta.get('rate', 0)),
+            'every process SCHED_RR %d' % meta['rt'] if meta.get('rt') else 'niced, not real-time'))
+    out('')
+    out('| N | upstream | target | complete | CPU us/event | x nginx | CPU busy | KiB/stream '
+        '| x nginx | TTFB p99 ms | added TTFB p99 ms | gap p99 ms (D) | added gap p99 ms |')
+    out('| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+    by = {}
+    for x in runs:
+        by.setdefault((x['n'], x['name']), []).append(x)
+    summary = {}
+
+    def paired(n, a, b, key):
+        ra = {x['round']: x for x in by.get((n, a), [])}
+        rb = {x['round']: x for x in by.get((n, b), [])}
+        rs = [ra[k][key] / rb[k][key] for k in ra if k in rb and ra[k].get(key) and
+              rb[k].get(key)]
+        return (med(rs), rs)
+
+    def added(n, a, key):
+        ra = {x['round']: x for x in by.get((n, a), [])}
+        rd = {x['round']: x for x in by.get((n, 'direct'), [])}
+        return med([ra[k][key] - rd[k][key] for k in ra if k in rd])
+
+    for n in sorted(set(x['n'] for x in runs)):
+        for kind, names in (('plain', ('direct', 'relay', 'nginx')),
+                            ('TLS', ('relay-tls', 'nginx-tls'))):
+            for name in names:
+                xs = by.get((n, name))
+                if not xs:
+                    continue
+                peer = 'nginx-tls' if name == 'relay-tls' else 'nginx'
+                s = {
+                    'ok_min': min(x['ok'] for x in xs), 'runs': len(xs),
+                    'cpu_us_ev': med([x.get('cpu_us_ev') for x in xs]),
+                    'busy': med([x.get('busy') for x in xs]),
+                    'kib_stream': med([x.get('kib_stream') for x in xs]),
+                    'ttfb_p99': med([x['ttfb_p99'] for x in xs]),
+                    'gap_p99': med([x['gap_p99'] for x in xs]),
+                    'add_ttfb_p99': added(n, name, 'ttfb_p99') if name != 'direct' else None,
+                    'add_gap_p99': added(n, name, 'gap_p99') if name != 'direct' else None,
+                    'd_ms': xs[0]['d_ms'],
+                }
+                if name.startswith('relay'):
+                    s['cpu_ratio'], s['cpu_ratio_all'] = paired(n, name, peer, 'cpu_us_ev')
+                    s['mem_ratio'], s['mem_ratio_all'] = paired(n, name, peer, 'kib_stream')
+                summary['%s@%d' % (name, n)] = s
+
+                def v(val, fmt):
+                    return fmt % val if val is not None else '-'
+
+                def vms(us, fmt):
+                    return fmt % ms(us) if us is not None else '-'
+                out('| %s | %s | %s | %d/%d%s | %s | %s | %s | %s | %s | %s | %s | %s (%d) | %s |' % (
+                    f_int(n), kind, name, s['ok_min'], n,
+                    '' if s['runs'] == meta.get('rounds') else ' (%d runs)' % s['runs'],
+                    v(s['cpu_us_ev'], '%.2f'), v(s.get('cpu_ratio'), '%.2fx'),
+                    v(100 * s['busy'] if s['busy'] is not None else None, '%.0f%%'),
+                    v(s['kib_stream'], '%.1f'),
+                    v(s.get('mem_ratio'), '%.2fx'), vms(s['ttfb_p99'], '%.2f'),
+                    vms(s['add_ttfb_p99'], '%+.2f'), vms(s['gap_p99'], '%.1f'), s['d_ms'],
+                    vms(s['add_gap_p99'], '%+.2f')))
+    sc['summary'] = summary
+    out('')
+    for k, s in sorted(summary.items()):
+        if s.get('cpu_ratio_all'):
+            out('  %-16s per round: CPU x nginx %s; KiB/stream x nginx %s' % (
+                k, ', '.join('%.2f' % r for r in s['cpu_ratio_all']),
+                ', '.join('%.2f' % r for r in s['mem_ratio_all'])))
+    asked = meta.get('asked') or []
+    ns = meta.get('n') or []
+    if any(a > meta.get('n_max', 0) for a in asked):
+        out('  where the box stops: N=%s asked, %s run: a proxy holds 2 descriptors per stream '
+            '(client and upstream) + about %d, and RLIMIT_NOFILE is %d here%s' % (
+                ', '.join(f_int(a) for a in asked), ', '.join(f_int(a) for a in ns),
+                SCALE_FD_RESERVE, meta.get('nofile_hard', 0),
+                ' (%s)' % meta['nofile_why'] if meta.get('nofile_why') else ''))
+
+    # the issue's targets
+    checks = []
+    nlo = 1000 if 1000 in ns else None
+    nhi = max(ns) if ns else None
+
+    def chk(name, val, ok, limit):
+        checks.append((name, val, ok, limit))
+    for n in sorted(set([nlo, nhi]) - {None}):
+        for rn in ('relay', 'relay-tls'):
+            s = summary.get('%s@%d' % (rn, n))
+            if s is None:
+                continue
+            r = s.get('cpu_ratio')
+            chk('CPU per event <= 1.0x nginx, %s streams%s' % (
+                f_int(n), ', TLS upstream' if rn == 'relay-tls' else ''),
+                '%.2fx' % r if r is not None else '-', r is not None and r <= 1.0, '<= 1.00x')
+    for n in ns:
+        s = summary.get('relay@%d' % n)
+        if s:
+            r = s.get('mem_ratio')
+            chk('KiB per open plain stream <= 0.5x nginx, %s streams' % f_int(n),
+                '%.2fx (%s vs %s KiB)' % (r, '%.1f' % s['kib_stream'],
+                                          '%.1f' % summary['nginx@%d' % n]['kib_stream'])
+                if r is not None and summary.get('nginx@%d' % n, {}).get('kib_stream')
+                else '-', r is not None and r <= 0.5, '<= 0.50x')
+        s = summary.get('relay-tls@%d' % n)
+        if s:
+            k = s.get('kib_stream')
+            chk('KiB per TLS-upstream stream <= 24, %s streams' % f_int(n),
+                '%.1f KiB' % k if k is not None else '-', k is not None and k <= 24,
+                '<= 24 KiB')
+    if nlo:
+        for rn, nn in (('relay', 'nginx'), ('relay-tls', 'nginx-tls')):
+            a, b = summary.get('%s@%d' % (rn, nlo)), summary.get('%s@%d' % (nn, nlo))
+            if not a or not b:
+                continue
+            for key, what in (('add_ttfb_p99', 'added TTFB p99'), ('add_gap_p99',
+                                                                   'added gap p99')):
+                x, y = a.get(key), b.get(key)
+                chk('%s <= nginx, 1,000 streams%s' % (what, ', TLS upstream'
+                                                      if rn == 'relay-tls' else ''),
+                    '%s vs %s ms' % ('%.2f' % ms(x) if x is not None else '-',
+                                     '%.2f' % ms(y) if y is not None else '-'),
+                    x is not None and y is not None and x <= y, '<= nginx')
+    allok = all(x['ok'] == x['n'] for x in runs)
+    chk('every stream completes (all runs, all targets)',
+        '%d of %d runs' % (sum(1 for x in runs if x['ok'] == x['n']), len(runs)), allok,
+        'all')
+    out('')
+    out('Targets (issue 16, stream scaling):')
+    out('')
+    out('| target | relay | limit | result |')
+    out('| --- | ---: | ---: | --- |')
+    for name, val, ok, limit in checks:
+        out('| %s | %s | %s | %s |' % (name, val, limit, 'PASS' if ok else 'MISS'))
+    sc['checks'] = [{'name': c[0], 'value': c[1], 'pass': c[2]} for c in checks]
 
 
 def report(results, targets, thr, lat1, latp, peak, startup, idle, streams, size, tls_ok):
@@ -1411,6 +1951,8 @@ def report(results, targets, thr, lat1, latp, peak, startup, idle, streams, size
     su = R.get('startup_ms')
     check('exec to first 200 <= 5 ms', v(su, lambda x: '%.2f ms' % x),
           su is not None and su <= 5.0, '<= 5 ms', full)
+    if results.get('scaling'):
+        report_scaling(results['scaling'])
     out('')
     out('Targets (issue):')
     out('')
@@ -1424,12 +1966,7 @@ def report(results, targets, thr, lat1, latp, peak, startup, idle, streams, size
     results['checks'] = [{'name': c[0], 'value': c[1], 'pass': c[2]} for c in checks]
     results['problems'] = PROBLEMS
     out('')
-    if PROBLEMS:
-        out('Problems seen (%d):' % len(PROBLEMS))
-        for p in PROBLEMS:
-            out('  - ' + p)
-    else:
-        out('Problems seen: none (no non-2xx, no socket errors, no relay stderr, no exits)')
+    print_problems()
     summary_rel = {k: v for k, v in summary.items()}
     results['summary'] = summary_rel
 

@@ -2,7 +2,7 @@
  * every server-sent event. Built and run by bench/bench.py (not part of the
  * relay).
  *
- *   sse_client HOST PORT PATH N RAMP_MS TIMEOUT_S BODY [HEADER]...
+ *   sse_client [-c] [-e EVENTS] HOST PORT PATH N RAMP_MS TIMEOUT_S BODY [HEADER]...
  *
  * The N connections are opened evenly over RAMP_MS milliseconds (0: all at
  * once), so all N are open together while the first byte of each is timed
@@ -14,6 +14,18 @@
  *   BENCHJSON {"n":..,"ok":..,...}
  * with percentiles in microseconds. A stream counts as ok when its status
  * is 200 and [DONE] arrived before TIMEOUT_S.
+ *
+ * -c (complete): a stream counts as ok only when it also ended properly
+ * after [DONE]: the last chunk ("0" CRLF CRLF) of a chunked body, or the
+ * close of one that is not chunked; it is read to that end before the
+ * client closes it. -e EVENTS: and only with exactly EVENTS content
+ * events ("data: {" events without "usage"). Either way the result also
+ * counts every event (events_all: content, usage and [DONE]), the streams
+ * that carried a usage event (usage_streams) and the ok streams with
+ * another number of content events than -e said (short).
+ *
+ * The bytes are read by a small matcher per stream (no copies), so a
+ * pattern split across two reads is still found.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -33,12 +45,32 @@
 
 enum { ST_CONNECTING, ST_READING, ST_DONE, ST_FAILED };
 
+/* Patterns the matcher looks for (KMP, lower-cased input where noted). */
+enum { P_DATA, P_USAGE, P_END, P_HEADEND, P_CHUNKED, P_N };
+
+struct pat {
+	const char *s;
+	uint8_t len, fold;
+	uint8_t fail[32];
+};
+
+static struct pat pats[P_N] = {
+	{ "data: ", 0, 0, { 0 } },
+	{ "\"usage\":{", 0, 0, { 0 } },
+	{ "\r\n0\r\n\r\n", 0, 0, { 0 } },
+	{ "\r\n\r\n", 0, 0, { 0 } },
+	{ "chunked", 0, 1, { 0 } },
+};
+
 struct conn {
-	int fd, state, status, events;
+	int fd, state, status, events, events_all;
 	int64_t t_start, t_conn, t_sent, t_first, t_ev1, t_last, t_done;
-	char carry[16];
-	size_t ncarry;
-	char head[32];
+	uint8_t m[P_N];		/* matched prefix length per pattern */
+	uint8_t after_data;	/* "data: " just ended: the next byte tells */
+	uint8_t in_json;	/* inside a "data: {" event (until its blank line) */
+	uint8_t head_done, chunked, done_seen, end_seen, usage_seen, ev_usage;
+	uint8_t nl;		/* newlines in a row (event end) */
+	char head[16];
 	size_t nhead;
 };
 
@@ -81,40 +113,150 @@ stat_out(const char *name, int64_t *v, size_t n, int last)
 	    (long long)(n ? v[n - 1] : -1), last ? "" : ",");
 }
 
-/* Count occurrences of pat in (carry + data); keeps the last len-1 bytes
- * as the next carry so a pattern split across reads is still found. */
-static int
-count_pat(struct conn *c, const char *data, size_t n, const char *pat,
-    char *carry, size_t *ncarry, int *done_seen)
+static void
+pats_init(void)
 {
-	static char scratch[65536 + 32];
-	size_t plen = strlen(pat), len, i, keep;
-	int hits = 0;
+	int i;
 
-	memcpy(scratch, carry, *ncarry);
-	memcpy(scratch + *ncarry, data, n);
-	len = *ncarry + n;
-	for (i = 0; i + plen <= len; i++) {
-		if (scratch[i] == pat[0] && memcmp(scratch + i, pat, plen) == 0) {
-			hits++;
-			i += plen - 1;
+	for (i = 0; i < P_N; i++) {
+		struct pat *p = &pats[i];
+		uint8_t k = 0, j;
+
+		p->len = (uint8_t)strlen(p->s);
+		p->fail[0] = 0;
+		for (j = 1; j < p->len; j++) {
+			while (k > 0 && p->s[j] != p->s[k]) {
+				k = p->fail[k - 1];
+			}
+			if (p->s[j] == p->s[k]) {
+				k++;
+			}
+			p->fail[j] = k;
 		}
 	}
-	if (done_seen != NULL) {
-		for (i = 0; i + 6 <= len; i++) {
-			if (memcmp(scratch + i, "[DONE]", 6) == 0) {
-				*done_seen = 1;
+}
+
+/* Feed byte ch to pattern i of c: 1 when the pattern just completed. */
+static inline int
+pat_step(struct conn *c, int i, char ch)
+{
+	const struct pat *p = &pats[i];
+	uint8_t k = c->m[i];
+
+	if (p->fold && ch >= 'A' && ch <= 'Z') {
+		ch = (char)(ch - 'A' + 'a');
+	}
+	while (k > 0 && p->s[k] != ch) {
+		k = p->fail[k - 1];
+	}
+	if (p->s[k] == ch) {
+		k++;
+	}
+	if (k == p->len) {
+		c->m[i] = p->fail[k - 1];
+		return 1;
+	}
+	c->m[i] = k;
+	return 0;
+}
+
+static int64_t *gaps;
+static size_t ngaps, gapcap;
+
+static void
+gap_add(int64_t g)
+{
+	if (ngaps == gapcap) {
+		size_t cap = gapcap ? gapcap * 2 : 65536;
+		int64_t *p = realloc(gaps, cap * sizeof *p);
+
+		if (p == NULL) {
+			return;		/* keep what we have */
+		}
+		gaps = p;
+		gapcap = cap;
+	}
+	gaps[ngaps++] = g;
+}
+
+/* A content event ("data: {" without usage) has ended or a usage event
+ * has been seen: count and time it. */
+static void
+content_event(struct conn *c, int64_t tn)
+{
+	c->events++;
+	if (c->events == 1) {
+		c->t_ev1 = tn;
+	} else {
+		gap_add(tn - c->t_last);
+	}
+	c->t_last = tn;
+}
+
+/* Read data[0..n) of stream c, received at tn. */
+static void
+scan(struct conn *c, const char *data, size_t n, int64_t tn)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char ch = data[i];
+
+		if (!c->head_done) {
+			if (c->nhead < sizeof c->head - 1) {
+				c->head[c->nhead++] = ch;
+				c->head[c->nhead] = 0;
+				if (c->nhead == 12) {
+					c->status = atoi(c->head + 9);
+				}
+			}
+			if (pat_step(c, P_CHUNKED, ch)) {
+				c->chunked = 1;
+			}
+			if (pat_step(c, P_HEADEND, ch)) {
+				c->head_done = 1;
+				/* "\r\n0\r\n\r\n" may start with the head's end */
+				c->m[P_END] = 2;
+			}
+			continue;
+		}
+		if (c->after_data) {
+			c->after_data = 0;
+			if (ch == '{') {
+				c->in_json = 1;
+				c->ev_usage = 0;
+				c->nl = 0;
+			} else if (ch == '[') {
+				c->done_seen = 1;
 			}
 		}
+		if (pat_step(c, P_DATA, ch)) {
+			c->events_all++;
+			c->after_data = 1;
+		}
+		if (c->in_json) {
+			if (pat_step(c, P_USAGE, ch)) {
+				c->ev_usage = 1;
+			}
+			/* The event ends with a blank line: two newlines with
+			 * nothing but CR between them. */
+			if (ch == '\n') {
+				if (++c->nl == 2) {
+					c->in_json = 0;
+					if (c->ev_usage) {
+						c->usage_seen = 1;
+					} else {
+						content_event(c, tn);
+					}
+				}
+			} else if (ch != '\r') {
+				c->nl = 0;
+			}
+		}
+		if (c->done_seen && pat_step(c, P_END, ch)) {
+			c->end_seen = 1;
+		}
 	}
-	keep = plen > 6 ? plen - 1 : 5;
-	if (keep > len) {
-		keep = len;
-	}
-	memcpy(carry, scratch + len - keep, keep);
-	*ncarry = keep;
-	(void)c;
-	return hits;
 }
 
 static int
@@ -143,24 +285,71 @@ start_conn(struct conn *c, uint32_t idx, int ep, const struct sockaddr_in *sa)
 	return 0;
 }
 
+/* The stream has ended (EOF, or closed by us when it was done): ok or
+ * why not. */
+static void
+finish(struct conn *c, int64_t tn, int complete_mode, int expect, int *ok, int *non200,
+    int *failed, int *incomplete, int *shrt)
+{
+	int good;
+
+	if (c->status != 0 && c->status != 200) {
+		c->state = ST_FAILED;
+		(*non200)++;
+		return;
+	}
+	good = c->status == 200 && c->done_seen &&
+	    (!complete_mode || c->end_seen || !c->chunked);
+	if (good) {
+		c->state = ST_DONE;
+		c->t_done = tn;
+		(*ok)++;
+		if (expect >= 0 && c->events != expect) {
+			(*shrt)++;
+			if (complete_mode) {
+				c->state = ST_FAILED;
+				(*ok)--;
+				(*incomplete)++;
+			}
+		}
+	} else if (c->status == 200) {
+		c->state = ST_FAILED;
+		(*incomplete)++;
+	} else {
+		c->state = ST_FAILED;
+		(*failed)++;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *host, *path, *body;
-	int port, n, timeout_s, ramp_ms, ep, i, active, next;
+	int port, n, timeout_s, ramp_ms, ep, i, active, next, opt;
+	int complete_mode = 0, expect = -1, shrt = 0, usage_streams = 0;
 	char *req;
-	size_t reqlen, cap;
+	size_t reqlen, cap, nok = 0;
 	struct conn *cs;
 	struct sockaddr_in sa;
 	struct rlimit rl;
-	int64_t *gaps, *conn_t, *ttfb, *fev, *dur, t0, deadline;
-	size_t ngaps = 0, gapcap, nok = 0;
+	int64_t *conn_t, *ttfb, *fev, *dur, t0, deadline;
 	int ok = 0, non200 = 0, failed = 0, incomplete = 0, ev_min = -1, ev_max = 0;
-	long long ev_total = 0;
+	long long ev_total = 0, ev_all = 0;
 
+	while ((opt = getopt(argc, argv, "+ce:")) != -1) {
+		if (opt == 'c') {
+			complete_mode = 1;
+		} else if (opt == 'e') {
+			expect = atoi(optarg);
+		} else {
+			return 2;
+		}
+	}
+	argc -= optind - 1;
+	argv += optind - 1;
 	if (argc < 8) {
-		fprintf(stderr, "usage: %s HOST PORT PATH N RAMP_MS TIMEOUT_S BODY [HEADER]...\n",
-		    argv[0]);
+		fprintf(stderr, "usage: sse_client [-c] [-e EVENTS] HOST PORT PATH N RAMP_MS "
+		    "TIMEOUT_S BODY [HEADER]...\n");
 		return 2;
 	}
 	host = argv[1];
@@ -170,6 +359,7 @@ main(int argc, char **argv)
 	ramp_ms = atoi(argv[5]);
 	timeout_s = atoi(argv[6]);
 	body = argv[7];
+	pats_init();
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -199,14 +389,13 @@ main(int argc, char **argv)
 	}
 
 	cs = calloc((size_t)n, sizeof *cs);
-	gapcap = (size_t)n * 64;
-	gaps = malloc(gapcap * sizeof *gaps);
 	conn_t = malloc((size_t)n * sizeof *conn_t);
 	ttfb = malloc((size_t)n * sizeof *ttfb);
 	fev = malloc((size_t)n * sizeof *fev);
 	dur = malloc((size_t)n * sizeof *dur);
 	ep = epoll_create1(0);
-	if (cs == NULL || gaps == NULL || ep < 0) {
+	if (cs == NULL || conn_t == NULL || ttfb == NULL || fev == NULL || dur == NULL ||
+	    ep < 0) {
 		perror("setup");
 		return 2;
 	}
@@ -271,22 +460,18 @@ main(int argc, char **argv)
 				continue;
 			}
 			for (;;) {
-				char buf[65536];
+				static char buf[65536];
 				ssize_t r = recv(c->fd, buf, sizeof buf, 0);
-				int hits, done = 0;
 
 				if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 					break;
 				}
+				if (r < 0 && errno == EINTR) {
+					continue;
+				}
 				if (r <= 0) {
-					c->state = ST_FAILED;
-					if (c->status == 200 && c->events > 0) {
-						incomplete++;
-					} else if (c->status != 0 && c->status != 200) {
-						non200++;
-					} else {
-						failed++;
-					}
+					finish(c, tn, complete_mode, expect, &ok, &non200, &failed,
+					    &incomplete, &shrt);
 					active--;
 					close(c->fd);
 					break;
@@ -294,39 +479,11 @@ main(int argc, char **argv)
 				if (c->t_first == 0) {
 					c->t_first = tn;
 				}
-				if (c->status == 0 && c->nhead < sizeof c->head - 1) {
-					size_t take = sizeof c->head - 1 - c->nhead;
-
-					if (take > (size_t)r) {
-						take = (size_t)r;
-					}
-					memcpy(c->head + c->nhead, buf, take);
-					c->nhead += take;
-					c->head[c->nhead] = 0;
-					if (c->nhead >= 12) {
-						c->status = atoi(c->head + 9);
-					}
-				}
-				hits = count_pat(c, buf, (size_t)r, "data: {", c->carry,
-				    &c->ncarry, &done);
-				while (hits-- > 0) {
-					c->events++;
-					if (c->events == 1) {
-						c->t_ev1 = tn;
-					} else if (ngaps < gapcap) {
-						gaps[ngaps++] = tn - c->t_last;
-					}
-					c->t_last = tn;
-				}
-				if (done || (c->status != 0 && c->status != 200 && c->nhead >= 12)) {
-					if (c->status == 200 && done) {
-						c->state = ST_DONE;
-						c->t_done = tn;
-						ok++;
-					} else {
-						c->state = ST_FAILED;
-						non200++;
-					}
+				scan(c, buf, (size_t)r, tn);
+				if ((c->status != 0 && c->status != 200) ||
+				    (c->done_seen && (!complete_mode || c->end_seen))) {
+					finish(c, tn, complete_mode, expect, &ok, &non200, &failed,
+					    &incomplete, &shrt);
 					active--;
 					close(c->fd);
 					break;
@@ -344,6 +501,8 @@ main(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		struct conn *c = &cs[i];
 
+		ev_all += c->events_all;
+		usage_streams += c->usage_seen;
 		if (c->state != ST_DONE) {
 			continue;
 		}
@@ -361,9 +520,10 @@ main(int argc, char **argv)
 		}
 	}
 	printf("BENCHJSON {\"n\":%d,\"ok\":%d,\"non200\":%d,\"failed\":%d,"
-	    "\"incomplete\":%d,\"events_min\":%d,\"events_max\":%d,"
-	    "\"events_total\":%lld,\"wall_us\":%lld,", n, ok, non200, failed,
-	    incomplete, ev_min, ev_max, ev_total, (long long)(now_us() - t0));
+	    "\"incomplete\":%d,\"short\":%d,\"usage_streams\":%d,\"events_min\":%d,"
+	    "\"events_max\":%d,\"events_total\":%lld,\"events_all\":%lld,\"wall_us\":%lld,",
+	    n, ok, non200, failed, incomplete, shrt, usage_streams, ev_min, ev_max, ev_total,
+	    ev_all, (long long)(now_us() - t0));
 	{
 		double sum = 0;
 		size_t j;
@@ -371,7 +531,7 @@ main(int argc, char **argv)
 		for (j = 0; j < ngaps; j++) {
 			sum += (double)gaps[j];
 		}
-		printf("\"gap_mean\":%.1f,", ngaps ? sum / (double)ngaps : -1.0);
+		printf("\"gap_mean\":%.1f,\"gaps\":%zu,", ngaps ? sum / (double)ngaps : -1.0, ngaps);
 	}
 	stat_out("connect", conn_t, nok, 0);
 	stat_out("ttfb", ttfb, nok, 0);

@@ -17,12 +17,14 @@
 #include "access.h"
 #include "clock.h"
 #include "conf.h"
+#include "exchange.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "money.h"
+#include "server.h"
 
-enum { ACCESS_BUF = 64 * 1024, ACCESS_LINE_MAX = 2048 };
+enum { ACCESS_BUF = 64 * 1024, ACCESS_LINE_MAX = 4096 };
 
 static struct {
 	int fd;			/* -1: off; 2: stderr (not ours to close) */
@@ -100,73 +102,85 @@ access_on(void)
 	return A.fd >= 0;
 }
 
-/* A JSON string (quoted and escaped) or null; cut when it would not fit
- * (a field of a request is never near the line's size). */
-static size_t
-put_str(char *o, size_t cap, const char *s, size_t n)
+/* A JSON string (quoted and escaped), or null, appended to line[*n..cap)
+ * (*n past cap when it does not fit). */
+static void
+put_str(char *line, size_t *n, size_t cap, const char *s, size_t len)
 {
-	long e;
+	long e = -1;
 
+	if (*n + 8 > cap) {
+		*n = cap;
+		return;
+	}
 	if (s == NULL) {
-		return (size_t)snprintf(o, cap, "null");
+		memcpy(line + *n, "null", 4);
+		*n += 4;
+		return;
 	}
-	if (cap < 3) {
-		return cap;
+	line[(*n)++] = '"';
+	e = json_escape(s, len, line + *n, cap - *n - 1);
+	*n = e < 0 ? cap : *n + (size_t)e;
+	if (*n < cap) {
+		line[(*n)++] = '"';
 	}
-	if (n > (cap - 3) / 6) {
-		n = (cap - 3) / 6;
-	}
-	o[0] = '"';
-	e = json_escape(s, n, o + 1, cap - 2);
-	if (e < 0) {
-		return cap;
-	}
-	o[e + 1] = '"';
-	o[e + 2] = '\0';
-	return (size_t)e + 2;
 }
 
 void
-access_write(const struct access_entry *e)
+access_write(const struct server_request *rq, const struct exchange *ex,
+    const char *wallet, const char *currency, int status, uint64_t ms)
 {
+	static const char *const key[7] = { "id", "method", "path", "wallet",
+	    "model", "route", "currency" };
+	const char *val[7];
+	size_t len[7], n, i, cap = ACCESS_LINE_MAX;
+	uint64_t t[4] = { 0, 0, 0, 0 }, nano = 0;
 	char line[ACCESS_LINE_MAX], ts[32], cost[MONEY_FMT_MAX];
-	size_t n = 0, cap = sizeof(line) - 1;
+	int k;
 
-#define ROOM (n < cap ? cap - n : 0)
-#define PUT(...) (n += (size_t)snprintf(line + n, ROOM, __VA_ARGS__))
-#define STR(s, len) (n += n < cap ? put_str(line + n, ROOM, (s), (len)) : 0)
 	if (A.fd < 0) {
 		return;
 	}
+	val[0] = rq->id[0] != '\0' ? rq->id : NULL;
+	val[1] = rq->head.method.p;
+	len[1] = rq->head.method.n;
+	val[2] = rq->path.p;
+	len[2] = rq->path.n;
+	val[3] = wallet;
+	val[4] = ex != NULL && !ex->model->direct ? ex->model->alias : NULL;
+	val[5] = ex != NULL && ex->attempts > 0 ?
+	    ex->model->routes[ex->route].text : NULL;
+	val[6] = currency;
+	if (ex != NULL && ex->charged) {
+		memcpy(t, ex->charged_tokens, sizeof(t));
+		nano = ex->charged_nano;
+	}
 	clock_iso8601_cached(&A.stamp, ts, sizeof(ts));
-	money_format_trim(e->cost_nano, cost, sizeof(cost));
-	PUT("{\"ts\":\"%s\",\"id\":", ts);
-	STR(e->id, e->id != NULL ? strlen(e->id) : 0);
-	PUT(",\"method\":");
-	STR(e->method, e->method_len);
-	PUT(",\"path\":");
-	STR(e->path, e->path_len);
-	PUT(",\"wallet\":");
-	STR(e->wallet, e->wallet != NULL ? strlen(e->wallet) : 0);
-	PUT(",\"model\":");
-	STR(e->model, e->model != NULL ? strlen(e->model) : 0);
-	PUT(",\"route\":");
-	STR(e->route, e->route != NULL ? strlen(e->route) : 0);
-	PUT(",\"attempts\":%u,\"status\":%d,\"in\":%llu,\"cached\":%llu,"
-	    "\"cache_write\":%llu,\"out\":%llu,\"cost\":\"%s\",\"currency\":",
-	    e->attempts, e->status, (unsigned long long)e->in,
-	    (unsigned long long)e->cached, (unsigned long long)e->cache_write,
-	    (unsigned long long)e->out, cost);
-	STR(e->currency, e->currency != NULL ? strlen(e->currency) : 0);
-	PUT(",\"ms\":%llu}\n", (unsigned long long)e->ms);
-#undef ROOM
-#undef PUT
-#undef STR
-	if (n >= cap) {
-		metrics.access_dropped++;	/* cannot happen: fields are
-						 * cut to fit */
+	n = (size_t)snprintf(line, cap, "{\"ts\":\"%s\"", ts);
+	for (i = 0; i < 7; i++) {
+		if (i != 1 && i != 2) {
+			len[i] = val[i] != NULL ? strlen(val[i]) : 0;
+		}
+		if (len[i] > 256) {
+			len[i] = 256;	/* a field is never near this */
+		}
+		n += n < cap ? (size_t)snprintf(line + n, cap - n, ",\"%s\":",
+		    key[i]) : 0;
+		put_str(line, &n, cap, val[i], len[i]);
+	}
+	money_format_trim((int64_t)nano, cost, sizeof(cost));
+	k = n < cap ? snprintf(line + n, cap - n, ",\"attempts\":%u,"
+	    "\"status\":%d,\"in\":%llu,\"cached\":%llu,\"cache_write\":%llu,"
+	    "\"out\":%llu,\"cost\":\"%s\",\"ms\":%llu}\n",
+	    ex != NULL ? ex->attempts : 0, status, (unsigned long long)t[0],
+	    (unsigned long long)t[1], (unsigned long long)t[2],
+	    (unsigned long long)t[3], cost, (unsigned long long)ms) : -1;
+	if (k < 0 || n + (size_t)k >= cap) {
+		metrics.access_dropped++;	/* does not fit: fields are cut
+						 * far below the line's size */
 		return;
 	}
+	n += (size_t)k;
 	if (A.len + n > sizeof(buf)) {
 		access_flush();
 	}

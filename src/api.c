@@ -197,7 +197,7 @@ api_close_aliases(const struct conf *c, const char *alias, char *out,
 }
 
 /* The developer console (GET /): src/console.html, its opening comment
- * and leading blanks stripped, turned into the definitions of
- * api_console_html and api_console_len by src/embed.sh (a Makefile rule;
- * the file is generated into build/). */
+ * and leading blanks stripped, compressed with gzip -9n and turned into
+ * the definitions of api_console_gz and api_console_gz_len by src/embed.sh
+ * -b (Makefile rules; the files are generated into build/). */
 #include "console_html.inc"

@@ -18,10 +18,11 @@ char *api_models_json(const struct conf *c, int anthropic, size_t *len);
 char *api_model_json(const struct conf_model *m, int anthropic,
     size_t *len);
 
-/* The developer console (GET /): the page src/console.html, compiled in
- * at build time (build/console_html.inc, included by api.c). */
-extern const char api_console_html[];
-extern const size_t api_console_len;
+/* The developer console (GET /): the page src/console.html, compressed
+ * with gzip -9n and compiled in at build time (build/console_html.inc,
+ * included by api.c); local.c sends it with Content-Encoding: gzip. */
+extern const unsigned char api_console_gz[];
+extern const size_t api_console_gz_len;
 
 /* Up to three aliases close to alias (same family, shared prefix or a
  * small edit distance), as "'a', 'b'" into out; "" when none. */

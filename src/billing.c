@@ -206,8 +206,7 @@ billing_charge(const struct conf *c, const struct conf_model *m,
 		const uint64_t tokens[METRICS_KINDS] = { ch->in, ch->cached,
 		    ch->cache_write, ch->out };
 
-		metrics_charge(m->metrics, tokens, ch->cur_nano,
-		    ledger_pending(&ledger));
+		metrics_charge(m->metrics, tokens, ch->cur_nano);
 	}
 	return 0;
 }
@@ -277,9 +276,6 @@ billing_commit(void)
 	if (n > 0 && ledger_commit(&ledger) < 0) {
 		metrics.charges -= n < metrics.charges ? n : metrics.charges;
 		metrics.ledger_errors++;
-		metrics_commit(0);
-	} else if (n > 0) {
-		metrics_commit(1);
 	}
 	waiting = NULL;
 	return list;

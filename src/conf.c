@@ -655,6 +655,30 @@ conf_load_default(char *err, size_t errlen)
 }
 
 static void
+free_provider(struct conf_provider *pr)
+{
+	size_t j;
+
+	free(pr->name);
+	free(pr->base);
+	free(pr->host);
+	free(pr->port);
+	free(pr->host_header);
+	free(pr->path);
+	for (j = 0; j < pr->nheaders; j++) {
+		free(pr->headers[j].name);
+		free(pr->headers[j].value);
+	}
+	free(pr->headers);
+	for (j = 0; j < pr->ncreds; j++) {
+		conf_free_secret(pr->creds[j].secret);
+		free(pr->creds[j].label);
+		free(pr->creds[j].source);
+	}
+	free(pr->creds);
+}
+
+static void
 free_model(struct conf_model *m)
 {
 	size_t j;
@@ -675,8 +699,7 @@ free_model(struct conf_model *m)
 void
 conf_free(struct conf *c)
 {
-	struct conf_provider *pr;
-	size_t i, j;
+	size_t i;
 
 	if (c == NULL) {
 		return;
@@ -689,24 +712,7 @@ conf_free(struct conf *c)
 	}
 	free(c->listens);
 	for (i = 0; i < c->nproviders; i++) {
-		pr = &c->providers[i];
-		free(pr->name);
-		free(pr->base);
-		free(pr->host);
-		free(pr->port);
-		free(pr->host_header);
-		free(pr->path);
-		for (j = 0; j < pr->nheaders; j++) {
-			free(pr->headers[j].name);
-			free(pr->headers[j].value);
-		}
-		free(pr->headers);
-		for (j = 0; j < pr->ncreds; j++) {
-			conf_free_secret(pr->creds[j].secret);
-			free(pr->creds[j].label);
-			free(pr->creds[j].source);
-		}
-		free(pr->creds);
+		free_provider(&c->providers[i]);
 	}
 	free(c->providers);
 	for (i = 0; i < c->nmodels; i++) {
@@ -762,19 +768,6 @@ conf_find_model(const struct conf *c, const char *alias, size_t n)
 		}
 	}
 	return NULL;
-}
-
-size_t
-conf_route_index(const struct conf_model *m, const char *text)
-{
-	size_t i;
-
-	for (i = 0; i < m->nroutes; i++) {
-		if (strcmp(m->routes[i].text, text) == 0) {
-			return i;
-		}
-	}
-	return SIZE_MAX;
 }
 
 size_t

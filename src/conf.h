@@ -201,9 +201,6 @@ void conf_free(struct conf *c);
 const struct conf_model *conf_find_model(const struct conf *c,
     const char *alias, size_t n);
 
-/* Index of m's route written text ("provider/model"), or SIZE_MAX. */
-size_t conf_route_index(const struct conf_model *m, const char *text);
-
 /* Index of p's credential labelled label ("openai#2"), or SIZE_MAX. */
 size_t conf_cred_index(const struct conf_provider *p, const char *label);
 

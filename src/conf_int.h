@@ -46,6 +46,10 @@ struct conf_directive {
 	int once;		/* may appear on one line only */
 };
 
+/* The provider and credential directives (conf_providers.c). */
+int conf_do_provider(struct parser *ps, char **w, size_t nw);
+int conf_do_credential(struct parser *ps, char **w, size_t nw);
+
 /* The directives, in conf_directives.c. */
 extern const struct conf_directive conf_directives[];
 extern const size_t conf_ndirectives;

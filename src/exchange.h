@@ -23,7 +23,8 @@ struct gen;
 struct server_conn;
 struct upstream;
 
-#define EXCHANGE_TASK_ID_MAX 128
+/* A task id of at most 128 bytes (SPEC §10) and its NUL. */
+#define EXCHANGE_TASK_ID_MAX 129
 
 struct exchange {
 	struct server_conn *sc;		/* borrowed: the client */

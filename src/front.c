@@ -50,7 +50,6 @@ account(struct client *cl, const struct exchange *ex, uint64_t now_ms)
 	int status = rq->status != 0 ? rq->status : 499;
 	uint64_t ms = rq->started_ms != 0 && now_ms > rq->started_ms ?
 	    now_ms - rq->started_ms : 0;
-	struct access_entry e;
 
 	if (rq->accounted || (ex == NULL && rq->status == 0)) {
 		return;
@@ -58,34 +57,11 @@ account(struct client *cl, const struct exchange *ex, uint64_t now_ms)
 	rq->accounted = 1;
 	metrics_request(ex != NULL ? ex->model->metrics : METRICS_LOCAL,
 	    status, ms);
-	if (!access_on()) {
-		return;
+	if (access_on() && cl->conf != NULL) {
+		access_write(rq, ex, cl->wallet >= 0 ||
+		    conf_open_mode(cl->conf) ? wallet_name(cl) : NULL,
+		    cl->conf->currency, status, ms);
 	}
-	memset(&e, 0, sizeof(e));
-	e.id = rq->id[0] != '\0' ? rq->id : NULL;
-	e.method = rq->head.method.p;
-	e.method_len = rq->head.method.n;
-	e.path = rq->path.p;
-	e.path_len = rq->path.n;
-	e.wallet = cl->conf == NULL ? NULL : cl->wallet >= 0 ||
-	    conf_open_mode(cl->conf) ? wallet_name(cl) : NULL;
-	e.status = status;
-	e.ms = ms;
-	e.currency = cl->conf != NULL ? cl->conf->currency : NULL;
-	if (ex != NULL) {
-		e.model = ex->model->direct ? NULL : ex->model->alias;
-		e.route = ex->attempts > 0 ?
-		    ex->model->routes[ex->route].text : NULL;
-		e.attempts = ex->attempts;
-		if (ex->charged) {
-			e.in = ex->charged_tokens[0];
-			e.cached = ex->charged_tokens[1];
-			e.cache_write = ex->charged_tokens[2];
-			e.out = ex->charged_tokens[3];
-			e.cost_nano = (int64_t)ex->charged_nano;
-		}
-	}
-	access_write(&e);
 	cl->wallet = -1;	/* a next answer before a head is nobody's */
 }
 
@@ -499,7 +475,7 @@ start_on_object(struct client *cl, uint64_t now_ms)
 	struct server_conn *sc = cl->sc;
 	const struct conf_model *m;
 	struct exchange *ex;
-	char id[TASKS_ID_MAX], err[300];
+	char id[TASKS_ID_MAX + 1], err[300];
 	size_t cred;
 
 	switch (tasks_locate(cl->conf, sc->req.path, wallet_name(cl), &m,

@@ -264,10 +264,22 @@ string_end(const char *s, size_t n, size_t i, int *esc)
 static int
 key_id(const struct scan *sc, const char *p, size_t n, int esc)
 {
+	static const struct {
+		const char *name;
+		unsigned char len, id;
+	} keys[] = {
+		{ "n", 1, K_N }, { "model", 5, K_MODEL }, { "store", 5, K_STORE },
+		{ "stream", 6, K_STREAM }, { "max_tokens", 10, K_MAX },
+		{ "background", 10, K_BACKGROUND },
+		{ "include_usage", 13, K_USAGE },
+		{ "stream_options", 14, K_OPTIONS },
+		{ "max_output_tokens", 17, K_MAX },
+		{ "previous_response_id", 20, K_PREV },
+		{ "max_completion_tokens", 21, K_MAX }
+	};
 	char buf[KEY_MAX];
-	const char *name;
 	long len = key_text(p, n, esc, buf, &p);
-	int id;
+	size_t i;
 
 	if (len < 0) {
 		return K_OTHER;
@@ -277,36 +289,12 @@ key_id(const struct scan *sc, const char *p, size_t n, int esc)
 		return n == sc->want_n && memcmp(p, sc->want, n) == 0 ?
 		    K_WANT : K_OTHER;
 	}
-	/* One candidate per length, but for two lengths. */
-	switch (n) {
-	case 1: name = "n"; id = K_N; break;
-	case 5:
-		if (p[0] == 's') {
-			name = "store";
-			id = K_STORE;
-		} else {
-			name = "model";
-			id = K_MODEL;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (keys[i].len == n && memcmp(p, keys[i].name, n) == 0) {
+			return keys[i].id;
 		}
-		break;
-	case 6: name = "stream"; id = K_STREAM; break;
-	case 10:
-		if (p[0] == 'b') {
-			name = "background";
-			id = K_BACKGROUND;
-		} else {
-			name = "max_tokens";
-			id = K_MAX;
-		}
-		break;
-	case 20: name = "previous_response_id"; id = K_PREV; break;
-	case 13: name = "include_usage"; id = K_USAGE; break;
-	case 14: name = "stream_options"; id = K_OPTIONS; break;
-	case 17: name = "max_output_tokens"; id = K_MAX; break;
-	case 21: name = "max_completion_tokens"; id = K_MAX; break;
-	default: return K_OTHER;
 	}
-	return memcmp(p, name, n) == 0 ? id : K_OTHER;
+	return K_OTHER;
 }
 
 /* The value s[v..end) of a top-level member whose key is key. Duplicate

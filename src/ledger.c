@@ -706,22 +706,11 @@ static void
 recent_add(struct ledger_wallet *w, const char *ts,
     const struct ledger_charge *c)
 {
-	struct ledger_recent_entry x;
+	const uint64_t n[4] = { c->in, c->cached, c->cache_write, c->out };
 
-	memcpy(x.ts, ts, 24);
-	x.ts[24] = '\0';
-	snprintf(x.id, sizeof(x.id), "%.31s", c->id);
-	snprintf(x.model, sizeof(x.model), "%.63s", c->model);
-	x.in = c->in;
-	x.cached = c->cached;
-	x.cache_write = c->cache_write;
-	x.out = c->out;
-	x.usd_nano = c->usd_nano;
-	x.cur_nano = (int64_t)c->cur_nano;
-	x.ms = c->ms;
-	x.status = (uint16_t)c->status;
-	x.estimated = (uint8_t)c->estimated;
-	(void)ledger_recent_add(&w->recent, &x);
+	(void)ledger_recent_charge(&w->recent, ts, c->id, c->model, n,
+	    c->usd_nano, (int64_t)c->cur_nano, c->ms, (unsigned)c->status,
+	    c->estimated);
 }
 
 const struct ledger_recent *

@@ -5,16 +5,33 @@
 
 #include "ledger_recent.h"
 
+/* The n digits at d as a number, or -1 when one of them is not a digit
+ * (so no sscanf: it alone would add ~11 KiB of libc to ./relay). */
+static long
+digits(const char *d, int n)
+{
+	long v = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (d[i] < '0' || d[i] > '9') {
+			return -1;
+		}
+		v = v * 10 + (d[i] - '0');
+	}
+	return v;
+}
+
 /* Days since 1970-01-01 of a "YYYY-MM-DD" (a proleptic Gregorian civil
  * day; Howard Hinnant's days_from_civil), or -1 when malformed. */
 long
 ledger_recent_day_number(const char *d)
 {
-	int y, m, dd;
-	long era, yoe, doy, doe;
+	long y, m, dd, era, yoe, doy, doe;
 
-	if (sscanf(d, "%4d-%2d-%2d", &y, &m, &dd) != 3 || m < 1 || m > 12 ||
-	    dd < 1 || dd > 31) {
+	if ((y = digits(d, 4)) < 0 || d[4] != '-' ||
+	    (m = digits(d + 5, 2)) < 1 || m > 12 || d[7] != '-' ||
+	    (dd = digits(d + 8, 2)) < 1 || dd > 31) {
 		return -1;
 	}
 	y -= m <= 2;
@@ -101,8 +118,9 @@ count_day(struct ledger_recent *r, const struct ledger_recent_entry *x)
 	}
 }
 
-int
-ledger_recent_add(struct ledger_recent **rp,
+/* Add a charge (x->ts says its day). */
+static int
+recent_add(struct ledger_recent **rp,
     const struct ledger_recent_entry *x)
 {
 	struct ledger_recent *r = *rp;
@@ -145,4 +163,28 @@ ledger_recent_day(const struct ledger_recent *r, const char *today,
 		*nano = r->day_nano[i];
 		*requests = r->day_requests[i];
 	}
+}
+
+int
+ledger_recent_charge(struct ledger_recent **r, const char *ts,
+    const char *id, const char *model, const uint64_t tokens[4],
+    uint64_t usd_nano, int64_t cur_nano, uint32_t ms, unsigned status,
+    int estimated)
+{
+	struct ledger_recent_entry x;
+
+	memset(&x, 0, sizeof(x));
+	memcpy(x.ts, ts, 24);
+	snprintf(x.id, sizeof(x.id), "%.31s", id);
+	snprintf(x.model, sizeof(x.model), "%.63s", model);
+	x.in = tokens[0];
+	x.cached = tokens[1];
+	x.cache_write = tokens[2];
+	x.out = tokens[3];
+	x.usd_nano = usd_nano;
+	x.cur_nano = cur_nano;
+	x.ms = ms;
+	x.status = (uint16_t)status;
+	x.estimated = (uint8_t)(estimated != 0);
+	return recent_add(r, &x);
 }

@@ -35,10 +35,15 @@ struct ledger_recent {
 	uint32_t day_requests[LEDGER_RECENT_DAYS];
 };
 
-/* Add a charge (x->ts says its day). *r is allocated the first time;
- * returns 0, or -1 when out of memory (nothing kept). */
-int ledger_recent_add(struct ledger_recent **r,
-    const struct ledger_recent_entry *x);
+/* Add a charge from its parts: ts (24 bytes), id and model (cut to fit),
+ * tokens in, cached, cache_write, out, its cost in nano-USD and in the
+ * wallet currency, duration (LEDGER_RECENT_NO_MS: unknown), status and
+ * whether it was estimated. *r is allocated the first time; returns 0,
+ * or -1 when out of memory (nothing kept). */
+int ledger_recent_charge(struct ledger_recent **r, const char *ts,
+    const char *id, const char *model, const uint64_t tokens[4],
+    uint64_t usd_nano, int64_t cur_nano, uint32_t ms, unsigned status,
+    int estimated);
 
 /* The k-th newest entry (0: newest), or NULL past the last. */
 const struct ledger_recent_entry *ledger_recent_get(

@@ -167,22 +167,11 @@ amount_ok(struct ledger_replay *rp, const struct ledger_rec *r,
 static int
 recent_add(struct ledger_wallet *w, const struct ledger_rec *r)
 {
-	struct ledger_recent_entry x;
+	const uint64_t n[4] = { r->in, r->cached, r->cache_write, r->out };
 
-	memset(&x, 0, sizeof(x));
-	memcpy(x.ts, r->ts, 24);
-	snprintf(x.id, sizeof(x.id), "%.31s", r->id);
-	snprintf(x.model, sizeof(x.model), "%.63s", r->model);
-	x.in = r->in;
-	x.cached = r->cached;
-	x.cache_write = r->cache_write;
-	x.out = r->out;
-	x.usd_nano = r->usd_nano;
-	x.cur_nano = r->amount;
-	x.ms = LEDGER_RECENT_NO_MS;
-	x.status = (uint16_t)r->status;
-	x.estimated = (uint8_t)r->estimated;
-	return ledger_recent_add(&w->recent, &x);
+	return ledger_recent_charge(&w->recent, r->ts, r->id, r->model, n,
+	    r->usd_nano, r->amount, LEDGER_RECENT_NO_MS, (unsigned)r->status,
+	    r->estimated);
 }
 
 int
@@ -234,12 +223,9 @@ ledger_replay_apply(struct ledger_replay *rp, const struct ledger_rec *r,
 			return problem(rp, line, P_SOFT, "task recorded twice",
 			    detail, err, errlen);
 		}
-		k.id = r->id;
-		k.wallet = r->wallet;
-		k.model = r->model;
-		k.route = r->route;
-		k.cred = r->cred;
-		k.kind = r->kind;
+		k = (struct ledger_task){ .id = r->id, .wallet = r->wallet,
+		    .model = r->model, .route = r->route, .cred = r->cred,
+		    .kind = r->kind };
 		if (ledger_table_task_add(rp->tab, &k,
 		    ledger_recent_day_number(r->ts), line) < 0) {
 			return util_errf(err, errlen, "out of memory");

@@ -326,6 +326,104 @@ serve_model(struct server_conn *sc, const struct conf *c, struct view alias,
 	free(body);
 }
 
+/* The console is embedded gzip-compressed (build/console.html.gz, made
+ * with gzip -9n; 40% of the page's size) and sent as is
+ * to clients that accept gzip, which every browser does. Others (curl
+ * without --compressed, scripts) get this page, which says so. */
+static const char console_plain[] =
+    "<!doctype html>\n<html lang=\"en\"><meta charset=\"utf-8\">"
+    "<title>Relay console</title>\n<p>The Relay console is sent "
+    "gzip-compressed: open this address in a web browser, or fetch it "
+    "with <code>curl --compressed</code>.</p>\n<p>The API: "
+    "<code>/v1/models</code>, <code>/v1/chat/completions</code>, ...; "
+    "<code>/healthz</code>.</p>\n</html>\n";
+
+/* 1 when q (the text after "q=") is zero: "0", "0.", "0.0" ... */
+static int
+qvalue_zero(const char *p, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || p[0] != '0') {
+		return 0;
+	}
+	for (i = 1; i < n && i < 5; i++) {
+		if (p[i] != '.' && p[i] != '0') {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* One Accept-Encoding element (RFC 9110 §12.5.3) "coding *(; param)":
+ * its coding and whether its weight is q=0. */
+static struct view
+coding_of(struct view e, int *refused)
+{
+	struct view c = e, param;
+	const char *semi = memchr(e.p, ';', e.n);
+
+	*refused = 0;
+	if (semi != NULL) {
+		c.n = (size_t)(semi - e.p);
+		param.p = semi + 1;
+		param.n = e.n - c.n - 1;
+		param = util_view_trim(param);
+		if (param.n >= 2 && (param.p[0] == 'q' || param.p[0] == 'Q') &&
+		    param.p[1] == '=') {
+			*refused = qvalue_zero(param.p + 2, param.n - 2);
+		}
+	}
+	return util_view_trim(c);
+}
+
+/* 1 when the request's Accept-Encoding fields allow gzip: "gzip" or
+ * "x-gzip" with a weight above 0, or "*" while gzip is not refused by
+ * name. No Accept-Encoding field: 0 (RFC 9110 would allow any coding,
+ * but a client that says nothing is rarely a browser). */
+static int
+console_gzip_ok(const struct http_request *h)
+{
+	int named = -1, star = 0, refused;
+	size_t i, k, a;
+	struct view v, e;
+
+	for (i = 0; i < h->nheaders; i++) {
+		if (!VIEW_IEQ(h->headers[i].name, "accept-encoding")) {
+			continue;
+		}
+		v = h->headers[i].value;
+		for (a = 0; a < v.n; a = k + 1) {
+			for (k = a; k < v.n && v.p[k] != ','; k++) {
+			}
+			e.p = v.p + a;
+			e.n = k - a;
+			e = coding_of(e, &refused);
+			if (VIEW_IEQ(e, "gzip") || VIEW_IEQ(e, "x-gzip")) {
+				named = named == 1 || !refused;
+			} else if (VIEW_IEQ(e, "*")) {
+				star = star || !refused;
+			}
+		}
+	}
+	return named == 1 || (named < 0 && star);
+}
+
+static void
+serve_console(struct server_conn *sc, uint64_t now_ms)
+{
+	if (console_gzip_ok(&sc->req.head)) {
+		server_respond(sc, 200, "text/html; charset=utf-8",
+		    "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n",
+		    (const char *)api_console_gz, api_console_gz_len, 1,
+		    now_ms);
+	} else {
+		server_respond(sc, 200, "text/html; charset=utf-8",
+		    "Vary: Accept-Encoding\r\n", console_plain,
+		    sizeof(console_plain) - 1, 1, now_ms);
+	}
+}
+
 void
 local_serve(struct server_conn *sc, const struct conf *c, const char *wallet,
     uint64_t now_ms)
@@ -353,8 +451,7 @@ local_serve(struct server_conn *sc, const struct conf *c, const char *wallet,
 	} else if (path_is(path, "/v1/usage")) {
 		serve_usage(sc, c, wallet, now_ms);
 	} else if (path_is(path, "/")) {
-		server_respond(sc, 200, "text/html; charset=utf-8", NULL,
-		    api_console_html, api_console_len, 1, now_ms);
+		serve_console(sc, now_ms);
 	} else {
 		serve_metrics(sc, c, now_ms);
 	}

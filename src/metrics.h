@@ -86,15 +86,10 @@ void metrics_ttfb(size_t model, uint64_t ms);
 
 /* A charge line for model series model was written or queued: its tokens
  * (input, cached, cache_write, output) and its debit (wallet-currency
- * nano-units) count now. pending is the ledger's count of queued lines
- * after it (0: written at once): a queued line is remembered until
- * metrics_commit() says whether its write succeeded. */
+ * nano-units) count now. (A queued line whose write fails later stays
+ * counted: relay_ledger_write_errors_total says it happened.) */
 void metrics_charge(size_t model, const uint64_t tokens[METRICS_KINDS],
-    uint64_t nano, size_t pending);
-
-/* The queued charge lines were written (ok), or their write failed and
- * the ledger undid them: their tokens and debit are taken back. */
-void metrics_commit(int ok);
+    uint64_t nano);
 
 /* What /metrics reads from elsewhere at render time. */
 struct metrics_snapshot {

@@ -1,10 +1,10 @@
 /* net: thin wrappers over BSD sockets. Every socket the loop sees is
  * non-blocking and has TCP_NODELAY: without it small requests stall ~40 ms
- * on Nagle + delayed ACK. Name resolution here is getaddrinfo() and may
- * block, so it is only called before the loop starts. */
+ * on Nagle + delayed ACK. Listening addresses are literals (no
+ * getaddrinfo: it would add ~15 KiB of libc resolver to ./relay, which
+ * has its own in dns.c for upstream names). */
 #define _GNU_SOURCE	/* accept4 (POSIX.1-2024; older musl hides it) */
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -27,31 +27,31 @@ int
 net_resolve(const char *host, const char *port, struct net_addr *out,
     int max, char *err, size_t errlen)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	int rc, n = 0;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&out->ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->ss;
+	uint64_t p;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0) {
-		return util_errf(err, errlen, "cannot resolve %s: %s", host,
-		    gai_strerror(rc));
+	if (max < 1 || util_parse_u64(port, strlen(port), &p) < 0 ||
+	    p > 65535) {
+		return util_errf(err, errlen, "bad port '%s'", port);
 	}
-	for (ai = res; ai != NULL && n < max; ai = ai->ai_next) {
-		if (ai->ai_addrlen > sizeof(out[n].ss)) {
-			continue;
-		}
-		memcpy(&out[n].ss, ai->ai_addr, ai->ai_addrlen);
-		out[n].len = ai->ai_addrlen;
-		n++;
+	memset(out, 0, sizeof(*out));
+	if (strcmp(host, "localhost") == 0) {
+		host = "127.0.0.1";
 	}
-	freeaddrinfo(res);
-	if (n == 0) {
-		return util_errf(err, errlen, "cannot resolve %s: no address",
-		    host);
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)p);
+		out->len = sizeof(*v4);
+	} else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)p);
+		out->len = sizeof(*v6);
+	} else {
+		return util_errf(err, errlen, "'%s' is not an IPv4 or IPv6 "
+		    "address or localhost", host);
 	}
-	return n;
+	return 1;
 }
 
 int

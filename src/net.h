@@ -12,9 +12,10 @@ struct net_addr {
 	socklen_t len;
 };
 
-/* Resolve host:port (numeric or a name; getaddrinfo, so it can block:
- * startup only) into up to max addresses. Returns the count, or -1 with a
- * message in err. */
+/* The address of host:port, host being an IPv4 or IPv6 literal or
+ * "localhost" (127.0.0.1), port a decimal number: one address into out
+ * (max must be at least 1). Returns 1, or -1 with a message in err. Names
+ * are not resolved: listen addresses are literals. */
 int net_resolve(const char *host, const char *port, struct net_addr *out,
     int max, char *err, size_t errlen);
 

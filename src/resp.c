@@ -169,6 +169,33 @@ find_line(struct resp_parser *ps, const char *buf, size_t len, size_t *cr)
 	return STEP_VALUE;
 }
 
+/* The head of an array of v elements, node nd, its line ending at next:
+ * opened (an empty one is a complete value). */
+static enum step
+open_array(struct resp_parser *ps, struct resp_node *nd, int64_t v,
+    size_t next)
+{
+	nd->n = (size_t)v;
+	if (v == 0) {
+		ps->nnodes++;
+		ps->pos = next;
+		return STEP_VALUE;
+	}
+	/* Each element takes a node: refuse now what cannot fit. */
+	if ((uint64_t)v > ps->cap - ps->nnodes - 1) {
+		return fail(ps, RESP_E_NODES);
+	}
+	if (ps->depth == RESP_MAX_DEPTH) {
+		return fail(ps, RESP_E_DEPTH);
+	}
+	ps->open[ps->depth] = ps->nnodes;
+	ps->left[ps->depth] = (size_t)v;
+	ps->depth++;
+	ps->nnodes++;
+	ps->pos = next;
+	return STEP_OPEN;
+}
+
 /* One value at ps->pos: a whole leaf (a line, a bulk string with its
  * payload), or the head of an array. */
 static enum step
@@ -218,6 +245,7 @@ value(struct resp_parser *ps, const char *buf, size_t len)
 		}
 		break;
 	case '$':
+	case '*':
 		e = parse_len(buf + start + 1, cr - start - 1, &v);
 		if (e != RESP_OK) {
 			return fail(ps, e);
@@ -225,6 +253,9 @@ value(struct resp_parser *ps, const char *buf, size_t len)
 		if (v < 0) {
 			nd->null = 1;
 			break;
+		}
+		if (buf[start] == '*') {
+			return open_array(ps, nd, v, next);
 		}
 		/* next <= max_reply (find_line); the payload and its CRLF
 		 * must fit in what is left. */
@@ -243,32 +274,6 @@ value(struct resp_parser *ps, const char *buf, size_t len)
 		nd->str.n = (size_t)v;
 		next += (size_t)v + 2;
 		break;
-	case '*':
-		e = parse_len(buf + start + 1, cr - start - 1, &v);
-		if (e != RESP_OK) {
-			return fail(ps, e);
-		}
-		if (v < 0) {
-			nd->null = 1;
-			break;
-		}
-		nd->n = (size_t)v;
-		if (v == 0) {
-			break;
-		}
-		/* Each element takes a node: refuse now what cannot fit. */
-		if ((uint64_t)v > ps->cap - ps->nnodes - 1) {
-			return fail(ps, RESP_E_NODES);
-		}
-		if (ps->depth == RESP_MAX_DEPTH) {
-			return fail(ps, RESP_E_DEPTH);
-		}
-		ps->open[ps->depth] = ps->nnodes;
-		ps->left[ps->depth] = (size_t)v;
-		ps->depth++;
-		ps->nnodes++;
-		ps->pos = next;
-		return STEP_OPEN;
 	}
 	ps->nnodes++;
 	ps->pos = next;

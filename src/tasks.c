@@ -27,7 +27,7 @@ struct task_poll {
 	struct pool_owner tag;		/* first: POOL_OWNER_TASK_POLL */
 	struct upstream *up;		/* borrowed from the pool */
 	const struct conf *conf;	/* borrowed */
-	char id[TASK_ID_MAX];
+	char id[TASK_ID_MAX + 1];
 	enum ledger_obj_kind kind;
 	char *head;			/* owned request (holds a secret) */
 	size_t head_len;
@@ -83,13 +83,13 @@ tasks_init(uint64_t now_ms)
 }
 
 /* 1 when a task id from an upstream may go into a request line (SPEC
- * §10): [A-Za-z0-9._:-], 1 to 128 bytes. */
+ * §10): [A-Za-z0-9._:-], 1 to TASK_ID_MAX bytes. */
 static int
 id_ok(const char *id)
 {
 	size_t n = strlen(id), i;
 
-	if (n == 0 || n >= TASK_ID_MAX) {
+	if (n == 0 || n > TASK_ID_MAX) {
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
@@ -124,7 +124,7 @@ tasks_record(const char *req_id, const struct usage_doc *answer,
 	if (!id_ok(answer->id)) {
 		log_error("%s %s created with an id the relay does not "
 		    "accept (only A-Z a-z 0-9 . _ : -, at most %d bytes): not "
-		    "recorded", req_id, what[kind], TASK_ID_MAX - 1);
+		    "recorded", req_id, what[kind], TASK_ID_MAX);
 		return;
 	}
 	memset(&t, 0, sizeof(t));
@@ -233,7 +233,7 @@ tasks_settle(const char *id, const struct conf *c, const char *req_id,
 		    ch.cache_write, ch.out };
 
 		metrics_charge(m != NULL ? m->metrics : METRICS_NONE, tokens,
-		    ch.cur_nano, ledger_pending(billing_ledger()));
+		    ch.cur_nano);
 	}
 	log_info("task %s %s: %s (out=%llu)", t->id, st,
 	    ok ? "charged" : "closed without charge",
@@ -291,7 +291,7 @@ tasks_locate(const struct conf *c, struct view path, const char *wallet,
 	while (i < path.n) {
 		for (j = i; j < path.n && path.p[j] != '/'; j++) {
 		}
-		if (j - i > 0 && j - i < TASK_ID_MAX) {
+		if (j - i > 0 && j - i <= TASK_ID_MAX) {
 			memcpy(id, path.p + i, j - i);
 			id[j - i] = '\0';
 			if ((t = ledger_task_find(l, id)) != NULL) {
@@ -313,7 +313,7 @@ tasks_cred_of(const struct conf *c, struct view idv, const char *wallet,
 	const struct ledger *l = billing_ledger();
 	const struct ledger_task *t;
 	const struct conf_model *m;
-	char id[TASK_ID_MAX], err[300];
+	char id[TASK_ID_MAX + 1], err[300];
 	size_t cred;
 
 	if (l == NULL || idv.n == 0 || idv.n >= sizeof(id)) {

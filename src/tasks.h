@@ -59,8 +59,8 @@ enum tasks_where {
 /* Where the object a request path names lives, for wallet under config
  * c: the first segment after /v1/ that is a recorded id decides. *m is
  * the provider's direct model (conf.direct; its one route), *cred the
- * credential (SIZE_MAX for auth=none), id[0..TASKS_ID_MAX) the object's
- * id. */
+ * credential (SIZE_MAX for auth=none), id (TASKS_ID_MAX + 1 bytes) the
+ * object's id. */
 enum tasks_where tasks_locate(const struct conf *c, struct view path,
     const char *wallet, const struct conf_model **m, size_t *cred, char *id,
     char *err, size_t errlen);
@@ -71,6 +71,7 @@ enum tasks_where tasks_locate(const struct conf *c, struct view path,
 size_t tasks_cred_of(const struct conf *c, struct view id,
     const char *wallet, size_t prov);
 
+/* Bytes of an object id, at most (SPEC §10); buffers hold one more. */
 #define TASKS_ID_MAX 128
 
 /* Every period: poll open tasks that no poll is asking already. Does

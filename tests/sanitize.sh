@@ -103,7 +103,7 @@ p
 }' Makefile)
 [ -n "$MODULES" ] || die "cannot read MODULES from the Makefile"
 # What the fuzz harnesses link (with their layers below).
-FUZZ_MODULES="util sha256 log clock http http_chunked json conf conf_directives money ledger dns dns_parse net usage sse path"
+FUZZ_MODULES="util sha256 log clock http http_chunked json conf conf_directives conf_providers money ledger dns dns_parse net usage sse path"
 VERSION=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' Makefile)
 # The ledger's parts besides ledger.c (fuzz_ledger reaches ledger_report).
 FUZZ_MODULES="$FUZZ_MODULES ledger_rec ledger_table ledger_sync ledger_queue
@@ -285,7 +285,10 @@ if link "$A/relay" relay.c; then
 			sed 's/^/     /' "$A/logs/$1"
 			echo "$out" | grep '^FAIL' | sed 's/^/     /'
 		else
-			echo "$out" | grep -v '^ok ' | tail -n 80 | sed 's/^/     /'
+			# The failing tests' names and tracebacks first (a
+			# relay log can run long: CI shows a part of it).
+			echo "$out" | grep '^FAIL' | sed 's/^/     /'
+			echo "$out" | grep -v '^ok ' | head -n 60 | sed 's/^/     /'
 		fi
 	fi
 else

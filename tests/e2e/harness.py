@@ -95,7 +95,7 @@ class Relay:
     ephemeral port that it reports in its log."""
     count = 0
 
-    def __init__(self, workdir, config, env=None, args=None, wait=True):
+    def __init__(self, workdir, config, env=None, args=None, wait=True, wrap=None):
         self.workdir = workdir
         self.conf = os.path.join(workdir, 'relay.conf')
         with open(self.conf, 'w') as f:
@@ -105,8 +105,10 @@ class Relay:
         self.logf = open(self.logpath, 'ab')
         e = dict(os.environ)
         e.update(env or {})
+        # wrap: a command prefix that ends by exec'ing the relay (setpriv,
+        # a shell that sets a limit first), so proc.pid is the relay's.
         self.proc = subprocess.Popen(
-            [RELAY, '-c', self.conf] + (args or []), cwd=workdir,
+            (wrap or []) + [RELAY, '-c', self.conf] + (args or []), cwd=workdir,
             stdout=self.logf, stderr=self.logf, env=e)
         self.port = None
         if wait:
@@ -377,8 +379,8 @@ class Env:
             self.extra_mocks.append(m)
         return m
 
-    def start_relay(self, conf, env=None, args=None, wait=True):
-        r = Relay(self.dir, conf, env, args, wait)
+    def start_relay(self, conf, env=None, args=None, wait=True, wrap=None):
+        r = Relay(self.dir, conf, env, args, wait, wrap)
         self.relays.append(r)
         return r
 

@@ -1,6 +1,7 @@
 """Relay core (issue 2): relaying through the real binary to the mock, with
 curl and the official openai and @anthropic-ai/sdk SDKs; headers; framing;
 memory bounds."""
+import gzip
 import hashlib
 import json
 import os
@@ -9,7 +10,7 @@ import socket
 import subprocess
 import time
 
-from harness import (KEY, KEY2, RELAY, config, connect, cred_env, http, ledger_lines,
+from harness import (KEY, KEY2, RELAY, ROOT, config, connect, cred_env, http, ledger_lines,
                      node, raw, read_response, wait_for)
 
 
@@ -326,8 +327,23 @@ def test_models_healthz_metrics_console(env):
     assert http('127.0.0.1', r.port, 'GET', '/healthz').json() == {'status': 'ok'}
     met = http('127.0.0.1', r.port, 'GET', '/metrics').body.decode()
     assert 'relay_requests_total' in met
-    page = http('127.0.0.1', r.port, 'GET', '/')
-    assert page.status == 200 and b'<title>Relay console</title>' in page.body
+    # The console is sent gzip-compressed to a client that accepts gzip:
+    # the page as built (build/console.html), byte for byte once inflated.
+    page = http('127.0.0.1', r.port, 'GET', '/', headers={'Accept-Encoding': 'gzip, deflate, br'})
+    assert page.status == 200 and page.header('content-encoding') == 'gzip', page.raw_head
+    assert page.header('vary') == 'Accept-Encoding', page.raw_head
+    html = gzip.decompress(page.body)
+    with open(os.path.join(ROOT, 'build', 'console.html'), 'rb') as f:
+        assert html == f.read()
+    assert b'<title>Relay console</title>' in html and html.rstrip().endswith(b'</html>')
+    # Without gzip (curl without --compressed): a short page that says how.
+    for h in ({}, {'Accept-Encoding': 'gzip;q=0, identity'}):
+        page = http('127.0.0.1', r.port, 'GET', '/', headers=h)
+        assert page.status == 200 and page.header('content-encoding') is None, page.raw_head
+        assert b'<title>Relay console</title>' in page.body and b'curl --compressed' in page.body
+    out = subprocess.run(['curl', '-s', '--compressed', 'http://127.0.0.1:%d/' % r.port],
+                         capture_output=True, timeout=10)
+    assert out.returncode == 0 and out.stdout == html
 
 
 def test_default_config_serves_17_aliases(env):

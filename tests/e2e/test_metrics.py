@@ -184,7 +184,7 @@ def test_metrics_after_real_traffic_are_labelled_and_pass_promtool(env):
     for kind, field in (('input', 'in'), ('cached', 'cached'), ('cache_write', 'cache_write'),
                         ('output', 'out')):
         want = sum(l.get(field, 0) for l in charges if l['model'] == 'gpt-5.2')
-        assert value(samples, 'relay_tokens_total', model='gpt-5.2', kind=kind) == want, kind
+        assert (value(samples, 'relay_tokens_total', model='gpt-5.2', kind=kind) or 0) == want, kind
     assert value(samples, 'relay_tokens_total', model='gpt-5.2', kind='cached') == 1920
     # debits in the wallet currency (the default config's CNY)
     assert value(samples, 'relay_charged_nano_total', currency='CNY') == \

@@ -616,7 +616,7 @@ test_settings(void)
 	want_err("disconnect later\n", "t.conf:1: disconnect is written "
 	    "disconnect close|drain");
 	want_err("metrics auth=guest\n", "t.conf:1: metrics is written "
-	    "metrics auth=none|admin");
+	    "metrics auth=none|auth=admin");
 
 	/* access_log PATH|stderr|off (SPEC §11): off unless set. */
 	c = want_ok("");

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "api.h"
 #include "billing.h"
 #include "conf.h"
 #include "front.h"
@@ -435,6 +436,7 @@ test_local(const struct conf *c)
 {
 	struct cli k;
 	char want[4096], got[8192], line[1024], *text;
+	const char *body;
 	const struct gen *g = gen_current();
 	int n;
 
@@ -505,13 +507,35 @@ test_local(const struct conf *c)
 	    strstr(k.buf, "\nrelay_ledger_lines_total ") != NULL,
 	    "counters and ledger figures");
 
-	/* The console. */
+	/* The console: gzip-compressed to a client that accepts gzip (the
+	 * bytes built into the binary), a page that says so to others. */
+	consume(&k);
+	request(&k, get("/", "Accept-Encoding: gzip, deflate, br\r\n"));
+	body = strstr(k.buf, "\r\n\r\n");
+	ok(t_status(k.buf) == 200 && strstr(k.buf, "Content-Type: text/html; "
+	    "charset=utf-8\r\n") && strstr(k.buf, "Content-Encoding: gzip"
+	    "\r\n") && strstr(k.buf, "Vary: Accept-Encoding\r\n") &&
+	    body != NULL && k.len - (size_t)(body + 4 - k.buf) ==
+	    api_console_gz_len && memcmp(body + 4, api_console_gz,
+	    api_console_gz_len) == 0 && api_console_gz[0] == 0x1f &&
+	    api_console_gz[1] == 0x8b, "the console page, gzip-compressed");
+	consume(&k);
+	request(&k, get("/", "Accept-Encoding: gzip;q=0, *\r\n"));
+	ok(t_status(k.buf) == 200 && strstr(k.buf, "Content-Type: text/html; "
+	    "charset=utf-8\r\n") && !strstr(k.buf, "Content-Encoding") &&
+	    strstr(k.buf, "<title>Relay console</title>") &&
+	    strstr(k.buf, "curl --compressed"),
+	    "gzip refused: a page saying how to get the console");
+	consume(&k);
+	request(&k, get("/", "Accept-Encoding: identity;q=1, *;q=0.5\r\n"));
+	ok(strstr(k.buf, "Content-Encoding: gzip\r\n") != NULL,
+	    "'*' with a weight accepts gzip");
 	consume(&k);
 	request(&k, get("/", ""));
-	ok(t_status(k.buf) == 200 && strstr(k.buf, "Content-Type: text/html; "
-	    "charset=utf-8\r\n") && strstr(k.buf, "<title>Relay console"
-	    "</title>"), "the console page");
-	ok_int(k.cl->sc->served, 5, "five answers on one connection");
+	ok(t_status(k.buf) == 200 && !strstr(k.buf, "Content-Encoding") &&
+	    strstr(k.buf, "curl --compressed"),
+	    "no Accept-Encoding: the plain page");
+	ok_int(k.cl->sc->served, 8, "eight answers on one connection");
 	cli_close(&k);
 }
 

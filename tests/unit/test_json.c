@@ -1008,6 +1008,36 @@ test_duplicates_and_n(void)
 	    JSON_OK && r.n == 1, "n not a number: 1");
 }
 
+/* What object affinity reads from a request (SPEC §9): store, background
+ * and previous_response_id, by meaning. */
+static void
+test_object_fields(void)
+{
+	static const char a[] = "{\"model\":\"m\",\"st\\u006fre\": false, "
+	    "\"background\" :true,\"previous_response_id\":\"resp_9\"}";
+	static const char b[] = "{\"model\":\"m\",\"store\":true,"
+	    "\"meta\":{\"background\":true,\"store\":false}}";
+	static const char c[] = "{\"model\":\"m\",\"store\":\"yes\","
+	    "\"previous_response_id\":7}";
+	struct json_request r;
+
+	ok(json_scan_request(a, strlen(a), &r) == JSON_OK && r.store == 0 &&
+	    r.background == 1 && r.previous.n == 6 &&
+	    memcmp(r.previous.p, "resp_9", 6) == 0,
+	    "store (escaped name) false, background, previous_response_id");
+	ok(json_scan_request(b, strlen(b), &r) == JSON_OK && r.store == 1 &&
+	    r.background == 0 && r.previous.p == NULL,
+	    "only top-level members count");
+	ok(json_scan_request(c, strlen(c), &r) == JSON_OK && r.store == -1 &&
+	    r.previous.p == NULL, "a store that is not a boolean, an id "
+	    "that is not a string: not read");
+	ok(json_scan_request("{\"model\":\"m\"}", 13, &r) == JSON_OK &&
+	    r.store == -1 && r.background == 0, "absent: store -1");
+	ok(json_scan_request("{\"store\":true,\"store\":false}", 28, &r) ==
+	    JSON_NO_MODEL && r.duplicate == 1 && r.store == 0,
+	    "store twice: a twin, the last wins");
+}
+
 int
 main(void)
 {
@@ -1023,5 +1053,6 @@ main(void)
 	test_differential();
 	test_number_end();
 	test_duplicates_and_n();
+	test_object_fields();
 	return t_done("json");
 }

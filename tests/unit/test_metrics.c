@@ -1,6 +1,5 @@
 /* metrics: series per config, the status and outcome labels, histogram
- * buckets, taking back the counts of charge lines whose write failed,
- * and the exposition's shape. */
+ * buckets, and the exposition's shape. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,7 +74,7 @@ test_series_and_labels(void)
 	metrics_attempt(c->providers[0].creds[1].metrics, METRICS_REJECTED);
 	metrics_attempt(c->providers[1].metrics, METRICS_TIMEOUT);
 	metrics_ttfb(b, 120000);
-	metrics_charge(a, tokens, 1500, 0);
+	metrics_charge(a, tokens, 1500);
 	ok(route_table_init(&rt, c) == 0, "route table");
 	rt.providers[0].creds[1].cooldown_until_ms = 61500;
 	render(c, &rt, 1000);
@@ -133,36 +132,6 @@ test_series_and_labels(void)
 }
 
 static void
-test_failed_commit_takes_back(void)
-{
-	struct conf *c = parse(CONF1);
-	const uint64_t t1[METRICS_KINDS] = { 100, 0, 0, 1 };
-	size_t a;
-
-	metrics_config(c);
-	a = c->models[0].metrics;
-	render(c, NULL, 0);
-	ok(has("relay_tokens_total{model=\"a\",kind=\"input\"} 10"), "before");
-	/* two lines queued, their write fails: both taken back */
-	metrics_charge(a, t1, 7, 1);
-	metrics_charge(a, t1, 7, 2);
-	metrics_commit(0);
-	render(c, NULL, 0);
-	ok(has("relay_tokens_total{model=\"a\",kind=\"input\"} 10") &&
-	    has("relay_charged_nano_total{currency=\"CNY\"} 1500"),
-	    "a failed write takes its lines back");
-	/* queued, then written */
-	metrics_charge(a, t1, 7, 1);
-	metrics_commit(1);
-	metrics_commit(0);	/* nothing queued any more */
-	render(c, NULL, 0);
-	ok(has("relay_tokens_total{model=\"a\",kind=\"input\"} 110") &&
-	    has("relay_charged_nano_total{currency=\"CNY\"} 1507"),
-	    "a written line stays");
-	conf_free(c);
-}
-
-static void
 test_small_buffer(void)
 {
 	char small[64];
@@ -182,7 +151,6 @@ main(void)
 	setenv("K2", "sk-secret-2", 1);
 	test_series_and_labels();
 	ok(strstr(text, "sk-secret") == NULL, "no secret in the exposition");
-	test_failed_commit_takes_back();
 	test_small_buffer();
 	return t_done("metrics");
 }

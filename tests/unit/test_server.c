@@ -8,6 +8,8 @@
  * nothing sleeps, deadlines are compared with the configured timeouts.
  */
 #include <stdlib.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include "conf.h"
 #include "http.h"
@@ -1037,10 +1039,38 @@ test_close(void)
 	close_conn();
 }
 
+/* Listen addresses (net_resolve): literals and localhost, no names. */
+static void
+test_listen_addr(void)
+{
+	struct net_addr a;
+	char err[256];
+	const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a.ss;
+	const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a.ss;
+
+	ok(net_resolve("127.0.0.1", "8080", &a, 1, err, sizeof(err)) == 1 &&
+	    v4->sin_family == AF_INET && ntohs(v4->sin_port) == 8080 &&
+	    ntohl(v4->sin_addr.s_addr) == 0x7f000001 &&
+	    a.len == sizeof(*v4), "an IPv4 literal");
+	ok(net_resolve("localhost", "0", &a, 1, err, sizeof(err)) == 1 &&
+	    v4->sin_family == AF_INET &&
+	    ntohl(v4->sin_addr.s_addr) == 0x7f000001, "localhost: 127.0.0.1");
+	ok(net_resolve("::1", "443", &a, 1, err, sizeof(err)) == 1 &&
+	    v6->sin6_family == AF_INET6 && ntohs(v6->sin6_port) == 443 &&
+	    IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) && a.len == sizeof(*v6),
+	    "an IPv6 literal");
+	ok(net_resolve("relay.example", "80", &a, 1, err, sizeof(err)) < 0 &&
+	    strstr(err, "'relay.example' is not an IPv4 or IPv6 address") !=
+	    NULL, "a name is refused: %s", err);
+	ok(net_resolve("127.0.0.1", "65536", &a, 1, err, sizeof(err)) < 0 &&
+	    strstr(err, "bad port") != NULL, "a port past 65535: %s", err);
+}
+
 int
 main(void)
 {
 	log_set_level(LOG_ERROR);
+	test_listen_addr();
 	conf = lb_conf(conf_text);
 	test_head();
 	test_body_length();
