@@ -17,8 +17,8 @@ struct route_table;
 
 struct metrics {
 	uint64_t relayed;	/* requests handed to an upstream */
-	uint64_t attempts;	/* upstream attempts started (the labelled
-				 * family splits them by outcome) */
+	uint64_t attempts;	/* upstream attempts (for tests; the
+				 * labelled family splits them by outcome) */
 	uint64_t upstream_conns;	/* upstream connections opened */
 	uint64_t unavailable;	/* 503 upstream_unavailable answers */
 	uint64_t busy;		/* connections refused with server_busy */
@@ -27,13 +27,13 @@ struct metrics {
 	uint64_t ledger_errors;	/* ledger writes that failed */
 	uint64_t access_dropped;	/* access log lines lost to a failed
 					 * write */
-	uint64_t answered;	/* requests counted by metrics_request():
-				 * callers compare it to know whether a
-				 * request was counted */
+	uint64_t answered;	/* requests counted by metrics_request()
+				 * (for tests) */
 	/* gauges, kept current by their owners */
 	size_t clients;		/* open client connections (loop) */
-	size_t open_streams;	/* relayed answers whose head went out and
-				 * whose body is still on its way (exchange) */
+	size_t open_streams;	/* relayed SSE answers whose head went out
+				 * and whose body is still on its way
+				 * (exchange) */
 };
 
 extern struct metrics metrics;
