@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 
 from harness import KEY, ROOT, config, connect, http, ledger_lines, wait_for
@@ -232,6 +233,33 @@ def test_a_client_that_leaves_first_is_499_and_its_attempt_cancelled(env):
     assert value(got, 'relay_upstream_attempts_total', provider='bad', credential='bad#1',
                  outcome='server_error') is None
     assert value(got, 'relay_upstream_connections') == 0
+
+
+def test_attempt_outcomes_timeout_connect_error_broken(env):
+    m = env.start_mock()
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    dead = s.getsockname()[1]
+    s.close()
+    conf = config(m.port, timeouts='first_byte=300ms', providers=[
+        'provider slow base=http://127.0.0.1:%d/v1' % m.port, 'credential slow env:S',
+        'provider gone base=http://127.0.0.1:%d/v1' % dead, 'credential gone env:G',
+        'provider rst base=http://127.0.0.1:%d/v1' % m.port, 'credential rst env:R',
+        'provider ok base=http://127.0.0.1:%d/v1' % m.port, 'credential ok env:O',
+    ], models=['model gpt-5.2 text 1.75 14.00 slow/w gone/x rst/y ok/z'])
+    r = env.start_relay(conf, env={'S': 'stall', 'G': 'sk-g', 'R': 'reset', 'O': 'sk-o'})
+    res = chat(r)
+    assert res.status == 200 and res.header('x-relay-attempts') == '4', res.headers
+    text = scrape(r)
+    check_with_promtool(text)
+    got = parse(text)[0]
+    att = 'relay_upstream_attempts_total'
+    assert value(got, att, provider='slow', credential='slow#1', outcome='timeout') == 1
+    assert value(got, att, provider='gone', credential='gone#1', outcome='connect_error') == 1
+    assert value(got, att, provider='rst', credential='rst#1', outcome='broken') == 1
+    assert value(got, att, provider='ok', credential='ok#1', outcome='ok') == 1
+    # a response head only from the last: one TTFB
+    assert value(got, 'relay_upstream_ttfb_seconds_count', model='gpt-5.2') == 1
 
 
 def test_metrics_series_follow_a_reload(env):
