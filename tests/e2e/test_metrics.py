@@ -214,7 +214,7 @@ def test_metrics_after_real_traffic_are_labelled_and_pass_promtool(env):
 
 def test_a_client_that_leaves_first_is_499_and_its_attempt_cancelled(env):
     m = env.start_mock()
-    r = env.start_relay(traffic_config(m.port), env=TRAFFIC_ENV)
+    r = env.start_relay(traffic_config(m.port, 'access_log access.log'), env=TRAFFIC_ENV)
     s = connect(r.port)
     body = json.dumps({'model': 'claude-3-5-sonnet', 'messages': []}).encode()
     # x-mock replaces the credential's script: the first route stalls
@@ -233,6 +233,12 @@ def test_a_client_that_leaves_first_is_499_and_its_attempt_cancelled(env):
     assert value(got, 'relay_upstream_attempts_total', provider='bad', credential='bad#1',
                  outcome='server_error') is None
     assert value(got, 'relay_upstream_connections') == 0
+    # its access line: 499, the model, the route it was waiting on
+    path = os.path.join(env.dir, 'access.log')
+    wait_for(lambda: any(l['status'] == 499 for l in read_lines(path)[1]), 10, 'the 499 line')
+    line = [l for l in read_lines(path)[1] if l['status'] == 499][0]
+    assert (line['model'], line['route'], line['attempts'], line['cost']) == \
+        ('claude-3-5-sonnet', 'bad/x', 1, '0.00'), line
 
 
 def test_attempt_outcomes_timeout_connect_error_broken(env):
