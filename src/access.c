@@ -62,37 +62,31 @@ int
 access_config(const struct conf *c)
 {
 	const char *want = c->access_log;
-	char *p;
+	int err = want != NULL && strcmp(want, "stderr") == 0;
+	size_t n;
 
-	if (want == NULL || strcmp(want, "off") == 0) {
-		access_flush();
-		close_fd();
-		free(A.path);
-		A.path = NULL;
-		return 0;
+	if (want != NULL && strcmp(want, "off") == 0) {
+		want = NULL;
 	}
-	if (strcmp(want, "stderr") == 0) {
-		if (A.fd != 2) {
-			access_flush();
-			close_fd();
-			free(A.path);
-			A.path = NULL;
-			A.fd = 2;
-		}
-		return 0;
-	}
-	if (A.fd > 2 && A.path != NULL && strcmp(A.path, want) == 0) {
-		return 0;	/* the same file: keep it */
+	if (want != NULL && (err ? A.fd == 2 : A.path != NULL &&
+	    strcmp(A.path, want) == 0)) {
+		return 0;	/* the same: keep it */
 	}
 	access_flush();
 	close_fd();
 	free(A.path);
-	if ((A.path = p = malloc(strlen(want) + 1)) == NULL) {
+	A.path = NULL;
+	if (want == NULL || err) {
+		A.fd = err ? 2 : -1;
+		return 0;
+	}
+	n = strlen(want) + 1;
+	if ((A.path = malloc(n)) == NULL) {
 		log_error("access_log: out of memory");
 		return -1;
 	}
-	memcpy(p, want, strlen(want) + 1);
-	A.fd = open_path(p);
+	memcpy(A.path, want, n);
+	A.fd = open_path(A.path);
 	return A.fd >= 0 ? 0 : -1;
 }
 
@@ -202,9 +196,8 @@ access_flush(void)
 		}
 		if (w <= 0) {
 			if (!A.failing) {
-				log_error("access_log: write: %s; lines are "
-				    "dropped until a write succeeds",
-				    w < 0 ? strerror(errno) : "nothing written");
+				log_error("access_log: write: %s (lines "
+				    "dropped)", w < 0 ? strerror(errno) : "0");
 			}
 			A.failing = 1;
 			metrics.access_dropped += A.lines;

@@ -26,7 +26,7 @@ struct metrics metrics;
  * from milliseconds (a refusal, an embedding) to minutes (a long
  * stream). Label texts are char arrays: read-only data, no relocations. */
 enum { NBOUNDS = 15, NBUCKETS = NBOUNDS + 1 };
-static const uint64_t bound_ms[NBOUNDS] = { 5, 10, 25, 50, 100, 250, 500,
+static const uint32_t bound_ms[NBOUNDS] = { 5, 10, 25, 50, 100, 250, 500,
 	1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000 };
 static const char bound_text[NBUCKETS][6] = { "0.005", "0.01", "0.025",
 	"0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60", "120",
@@ -383,17 +383,16 @@ put_hist(struct out *o, const char *name, const char *help, size_t off)
 /* The unlabelled families, gauges first: name (after relay_) and help. */
 enum { NGAUGES = 4, NPLAIN = 15 };
 static const char *const plain[NPLAIN][2] = {
-	{ "open_streams", "SSE answers being relayed." },
+	{ "open_streams", "Open SSE answers." },
 	{ "client_connections", "Open client connections." },
-	{ "upstream_connections", "Upstream connections, busy and idle." },
+	{ "upstream_connections", "Upstream connections." },
 	{ "upstream_idle_connections", "Idle upstream connections." },
-	{ "relayed_total", "Requests handed to an upstream." },
-	{ "upstream_connects_total", "Upstream connections opened." },
+	{ "relayed_total", "Relayed requests." },
+	{ "upstream_connects_total", "Upstream connects." },
 	{ "upstream_unavailable_total", "503 upstream_unavailable answers." },
 	{ "charges_total", "Charge lines written." },
 	{ "insufficient_balance_total", "402 answers." },
-	{ "busy_rejections_total", "Connections refused with 503 "
-	    "server_busy." },
+	{ "busy_rejections_total", "503 server_busy refusals." },
 	{ "ledger_lines_total", "Lines in the ledger." },
 	{ "ledger_writes_total", "Ledger write(2) calls." },
 	{ "ledger_fsyncs_total", "Ledger fsync(2) calls." },
@@ -420,23 +419,19 @@ metrics_render(const struct metrics_snapshot *s, char *out, size_t cap)
 	if (cap > 0) {
 		out[0] = '\0';
 	}
-	put_counts(&o, &M, "requests_total", "Answers by model alias "
-	    "((local): the relay's own) and status (499: the client left).",
+	put_counts(&o, &M, "requests_total", "Answers by model and status.",
 	    "status", S_REQ, NSTATUS, status_text[0], sizeof(status_text[0]));
-	put_hist(&o, "request_duration_seconds", "Request head to the end of "
-	    "its answer, by model.", S_DUR);
-	put_hist(&o, "upstream_ttfb_seconds", "Attempt start to the response "
-	    "head, by model.", S_TTFB);
-	put_counts(&o, &C, "upstream_attempts_total", "Upstream attempts by "
-	    "credential and outcome.", "outcome", 0, METRICS_OUTCOMES,
-	    outcome_text[0], sizeof(outcome_text[0]));
-	put_counts(&o, &M, "tokens_total", "Tokens charged, by model and "
-	    "kind.", "kind", S_TOK, METRICS_KINDS, kind_text[0],
-	    sizeof(kind_text[0]));
+	put_hist(&o, "request_duration_seconds", "Request durations.", S_DUR);
+	put_hist(&o, "upstream_ttfb_seconds", "Upstream time to the response "
+	    "head.", S_TTFB);
+	put_counts(&o, &C, "upstream_attempts_total", "Upstream attempts.",
+	    "outcome", 0, METRICS_OUTCOMES, outcome_text[0],
+	    sizeof(outcome_text[0]));
+	put_counts(&o, &M, "tokens_total", "Tokens charged.", "kind", S_TOK,
+	    METRICS_KINDS, kind_text[0], sizeof(kind_text[0]));
 
 	/* Every credential of the config in force. */
-	family(&o, "credential_cooling", "gauge", "Seconds until a cooling "
-	    "credential is tried again.");
+	family(&o, "credential_cooling", "gauge", "Cooldown seconds left.");
 	for (i = 0; c != NULL && i < c->nproviders; i++) {
 		kv[1] = c->providers[i].name;
 		for (j = 0; j < c->providers[i].ncreds; j++) {
@@ -451,8 +446,7 @@ metrics_render(const struct metrics_snapshot *s, char *out, size_t cap)
 			    until > s->now_ms ? until - s->now_ms : 0, 1);
 		}
 	}
-	family(&o, "charged_nano_total", "counter", "Wallet debits, "
-	    "nano-units of the currency.");
+	family(&o, "charged_nano_total", "counter", "Debits, nano-units.");
 	kv[0] = "currency";
 	kv[1] = c != NULL ? c->currency : "";
 	kv[2] = NULL;
