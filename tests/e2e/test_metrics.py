@@ -290,19 +290,6 @@ def test_metrics_series_follow_a_reload(env):
     assert 'model="dead"' not in text
 
 
-def test_metrics_behind_the_admin_key(env):
-    m = env.start_mock()
-    admin = 'rk-admin-metrics-000000000000000007'
-    import hashlib
-    r = env.start_relay(traffic_config(m.port, 'metrics auth=admin\nadmin_key sha256:%s' %
-                                       hashlib.sha256(admin.encode()).hexdigest()),
-                        env=TRAFFIC_ENV)
-    assert http('127.0.0.1', r.port, 'GET', '/metrics').status == 401
-    res = http('127.0.0.1', r.port, 'GET', '/metrics', None,
-               {'Authorization': 'Bearer ' + admin})
-    assert res.status == 200 and b'# TYPE relay_requests_total counter' in res.body
-
-
 # ---- the access log -----------------------------------------------------------
 
 FIELDS = {'ts', 'id', 'method', 'path', 'wallet', 'model', 'route', 'attempts', 'status',
