@@ -38,7 +38,7 @@ MODULES  = util sha256 log clock buf conf conf_directives conf_providers http ht
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
 UNITS    = util sha256 conf http json route money ledger dns tls usage sse path peers \
            rewrite server upstream stream gen billing tasks front exchange loop cli \
-           metrics
+           metrics access
 VENDOR_OK = vendor/.fetched
 
 # The ledger's parts besides ledger.c (src/ledger_*.c), each with its own
@@ -153,6 +153,7 @@ $(BUILD)/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/http_chunked
 $(BUILD)/test_json: tests/unit/test_json.c tests/unit/json_ref.c $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_access: tests/unit/test_access.c $(BUILD)/access.o $(BUILD)/metrics.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_metrics: tests/unit/test_metrics.c $(BUILD)/metrics.o $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(BUILD)/test_money: tests/unit/test_money.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_rec: tests/unit/test_ledger_rec.c $(BUILD)/ledger_rec.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
