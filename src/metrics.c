@@ -16,6 +16,7 @@
 
 #include "conf.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "route.h"
 #include "util.h"
 
@@ -451,6 +452,14 @@ metrics_render(const struct metrics_snapshot *s, char *out, size_t cap)
 	kv[1] = c != NULL ? c->currency : "";
 	kv[2] = NULL;
 	sample(&o, "charged_nano_total", kv, charged_nano, 0);
+	family(&o, "rate_limited_total", "counter", "429 answers by wallet "
+	    "limit.");
+	kv[0] = "limit";
+	for (i = 1; i < LIMITS_NREASONS; i++) {
+		kv[1] = limits_name((enum limits_reason)i);
+		sample(&o, "rate_limited_total", kv, metrics.refused_limit[i],
+		    0);
+	}
 
 	for (i = 0; i < NPLAIN; i++) {
 		family(&o, plain[i][0], i < NGAUGES ? "gauge" : "counter",

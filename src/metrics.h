@@ -29,6 +29,8 @@ struct metrics {
 					 * write */
 	uint64_t answered;	/* requests counted by metrics_request()
 				 * (for tests) */
+	uint64_t refused_429;	/* rate_limited answers (a wallet's limit) */
+	uint64_t refused_limit[5];	/* ... by limit: enum limits_reason */
 	/* gauges, kept current by their owners */
 	size_t clients;		/* open client connections (loop) */
 	size_t open_streams;	/* relayed SSE answers whose head went out
