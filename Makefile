@@ -106,8 +106,11 @@ CA_BUNDLE = /etc/ssl/certs/ca-certificates.crt
 $(BUILD)/mkroots: tools/mkroots.c src/tls_certs.c src/tls.h $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -static -o $@ tools/mkroots.c $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 
-$(BUILD)/roots.c: $(BUILD)/mkroots
-	$(BUILD)/mkroots $(CA_BUNDLE) > $@.tmp && mv $@.tmp $@
+# A cross build passes the host's tool (MKROOTS=build/mkroots): the output
+# is the same on every architecture.
+MKROOTS  = $(BUILD)/mkroots
+$(BUILD)/roots.c: $(MKROOTS)
+	$(MKROOTS) $(CA_BUNDLE) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/roots.o: $(BUILD)/roots.c
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $(BUILD)/roots.c
@@ -251,3 +254,106 @@ distclean: clean
 
 .PHONY: all run test bench soak clean distclean asan fuzz lint
 .PHONY: test-store
+
+# ---- Edge: set-up, cross builds, container image, service files ----------
+# tools/setup.sh installs what the goals need (apt-get, idempotent, silent
+# when nothing is missing). Every build reaches it through the vendor stamp
+# (order-only: it never makes anything out of date).
+SETUP_JOBS = build \
+    $(if $(filter test asan fuzz test-cross test-image check-service,$(MAKECMDGOALS)),test) \
+    $(if $(filter cross test-cross image test-image check-service,$(MAKECMDGOALS)),cross) \
+    $(if $(filter image test-image,$(MAKECMDGOALS)),image) \
+    $(if $(filter check-service,$(MAKECMDGOALS)),service)
+setup:
+	@[ -n "$(SETUP_DONE)" ] || sh tools/setup.sh $(SETUP_JOBS)
+$(VENDOR_OK) $(MOCK) vendor/softfloat/mipsel/.verified: | setup
+
+# A relay linked inside its build directory (make cross, one per target).
+$(BUILD)/relay: $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a
+
+# The same objects with a wall clock a test can set (tests/e2e/faketime.c;
+# e2e test_clock).
+test: $(BUILD)/relay-faketime
+# 32-bit musl calls the 64-bit-time names.
+FAKETIME_SYMS = clock_gettime,time
+$(BUILD)/relay-faketime: $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a tests/e2e/faketime.c
+	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=$(subst $(comma),$(comma)--wrap=,$(FAKETIME_SYMS)) \
+	    -o $@ tests/e2e/faketime.c $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a
+comma := ,
+
+# Static musl binaries per target, each from its own build directory
+# (x86_64: the native build/, the others build/cross/<arch>/), with the
+# host's mkroots (build/mkroots). mipsel is soft-float (FPU-less MIPS32r2
+# routers): musl and gcc's soft-fp built by vendor/softfloat.sh.
+CROSS_ARCHES = x86_64 aarch64 armv7 mipsel
+SOFTFLOAT = vendor/softfloat/mipsel
+CROSS_BUILD_aarch64 = build/cross/aarch64
+CROSS_BUILD_armv7   = build/cross/armv7
+CROSS_BUILD_mipsel  = build/cross/mipsel
+CROSS_CC_aarch64 = aarch64-linux-gnu-gcc -specs /usr/lib/aarch64-linux-musl/musl-gcc.specs
+CROSS_CC_armv7   = arm-linux-gnueabihf-gcc -specs /usr/lib/arm-linux-musleabihf/musl-gcc.specs
+CROSS_CC_mipsel  = mipsel-linux-gnu-gcc -msoft-float -Wl,--no-warn-mismatch -specs $(CURDIR)/$(SOFTFLOAT)/lib/musl-gcc.specs
+CROSS_TIME_aarch64 = clock_gettime,time
+CROSS_TIME_armv7   = __clock_gettime64,__time64
+CROSS_TIME_mipsel  = __clock_gettime64,__time64
+CROSS_MAKE = $(MAKE) --no-print-directory SETUP_DONE=1 BUILD=$(CROSS_BUILD_$*) CC="$(CROSS_CC_$*)" \
+    MKROOTS=$(BUILD)/mkroots FAKETIME_SYMS=$(CROSS_TIME_$*)
+
+$(SOFTFLOAT)/.verified: vendor/softfloat.sh vendor/VERSIONS
+	sh vendor/softfloat.sh
+
+dist/relay-mipsel cross-units-mipsel: $(SOFTFLOAT)/.verified
+# x86_64 is the native build: made by this make, not a second one in the
+# same directory (make -j2 relay cross would build its objects twice).
+dist/relay-x86_64: $(BUILD)/relay
+	@mkdir -p dist
+	@cmp -s $(BUILD)/relay $@ || cp $(BUILD)/relay $@
+dist/relay-%: $(BUILD)/mkroots FORCE
+	+@$(CROSS_MAKE) $(CROSS_BUILD_$*)/relay
+	@mkdir -p dist
+	@cmp -s $(CROSS_BUILD_$*)/relay $@ || cp $(CROSS_BUILD_$*)/relay $@
+
+cross: $(CROSS_ARCHES:%=dist/relay-%)
+	@cd dist && sha256sum $(CROSS_ARCHES:%=relay-%) > SHA256SUMS
+	@printf '%-8s %9s %8s  %s\n' target bytes KiB sha256
+	@for a in $(CROSS_ARCHES); do \
+	    s=$$(wc -c < dist/relay-$$a); \
+	    h=$$(grep " relay-$$a\$$" dist/SHA256SUMS | cut -c1-16); \
+	    printf '%-8s %9d %8s  %s...\n' $$a $$s $$(awk "BEGIN{printf \"%.1f\", $$s/1024}") $$h; \
+	done
+
+# The unit tests, money cases and the fake-clock relay for one target.
+cross-units cross-units-x86_64: $(UNIT_BINS) $(BUILD)/money_cases $(BUILD)/relay-faketime
+cross-units-%: $(BUILD)/mkroots FORCE
+	+@$(CROSS_MAKE) cross-units
+
+# Every foreign binary under qemu-user (tests/cross.sh): unit tests, the
+# money cross-check, an e2e suite, and no FPU instruction in mipsel.
+test-cross: cross relay $(CROSS_ARCHES:%=cross-units-%) $(MOCK) $(BUILD)/relay-faketime
+	sh tests/cross.sh $(CROSS_ARCHES)
+
+# The FROM scratch image per target, with podman or docker: relay:latest,
+# relay:<arch>, and dist/relay-oci.tar (multi-arch); tools/image.sh.
+image: cross
+	sh tools/image.sh
+
+# Build, inspect and run the images (tests/image.py).
+test-image: image $(MOCK)
+	python3 tests/image.py
+
+# dist/relay.service (systemd-analyze verify and security, its syscall
+# filter against a traced relay) and dist/openwrt/ (shellcheck, a procd
+# dry run, the package Makefile against stub OpenWrt includes).
+check-service: cross relay $(MOCK)
+	python3 tests/service.py
+
+clean: clean-edge
+clean-edge:
+	rm -rf dist/relay-* dist/SHA256SUMS
+distclean: distclean-edge
+distclean-edge:
+	rm -rf vendor/softfloat
+
+FORCE:
+.PHONY: setup cross cross-units cross-units-x86_64 test-cross image test-image check-service clean-edge distclean-edge FORCE

@@ -19,9 +19,9 @@ LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
 def promtool():
-    # Debian's prometheus package (.ci/run installs it): never skipped.
+    # Debian's prometheus package (tools/setup.sh test installs it): never skipped.
     p = shutil.which('promtool')
-    assert p, 'promtool is missing: apt-get install prometheus (.ci/run does)'
+    assert p, 'promtool is missing: apt-get install prometheus (sh tools/setup.sh test does)'
     return p
 
 
