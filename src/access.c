@@ -184,6 +184,28 @@ access_write(const struct server_request *rq, const struct exchange *ex,
 }
 
 void
+access_request(struct server_request *rq, const struct exchange *ex,
+    const struct conf *c, long *wallet, uint64_t now_ms)
+{
+	int status = rq->status != 0 ? rq->status : 499;
+	uint64_t ms = rq->started_ms != 0 && now_ms > rq->started_ms ?
+	    now_ms - rq->started_ms : 0;
+
+	if (rq->accounted || (ex == NULL && rq->status == 0)) {
+		return;
+	}
+	rq->accounted = 1;
+	metrics_request(ex != NULL ? ex->model->metrics : METRICS_LOCAL,
+	    status, ms);
+	if (A.fd >= 0 && c != NULL) {
+		access_write(rq, ex, *wallet >= 0 ? c->wallets[*wallet].name :
+		    conf_open_mode(c) ? "default" : NULL, c->currency, status,
+		    ms);
+	}
+	*wallet = -1;
+}
+
+void
 access_flush(void)
 {
 	size_t off = 0;

@@ -4,7 +4,8 @@
  * config says `access_log PATH|stderr`. Lines are gathered in a fixed
  * buffer and written with one write(2) at the end of a loop pass (or
  * when the buffer is full); SIGUSR1 makes the loop call access_reopen()
- * so that a rotated file is let go. A line holds names and numbers of
+ * so that a rotated file is let go. The end of every request comes here
+ * (access_request()), also to be counted in metrics. A line holds names and numbers of
  * the request, its exchange and its charge: a key, a credential, a header
  * or a query string is never one of its fields. */
 #include <stddef.h>
@@ -19,11 +20,22 @@ struct server_request;
  * when the file cannot be opened: the log is then off. */
 int access_config(const struct conf *c);
 
-/* 1 when lines are being written. */
+/* Test hook (access_request() checks it itself): 1 when lines are being
+ * written. */
 int access_on(void);
 
-/* Add the line of request rq (written by access_flush() at the
- * latest): ex is its exchange (model, route, attempts, what was
+/* Request rq is over: count it (metrics_request(): its model series,
+ * status and duration) and, when the log is on, add its line; once
+ * (rq->accounted). ex: its exchange; NULL for an answer of the relay's
+ * own, counted only once it has one (rq->status). *wallet: the index of
+ * its wallet in c (-1: no key accepted), -1 once counted (a next answer
+ * before a head is nobody's). A request whose client left before any
+ * answer has status 499. */
+void access_request(struct server_request *rq, const struct exchange *ex,
+    const struct conf *c, long *wallet, uint64_t now_ms);
+
+/* Test hook (access_request() is the way in): add the line of request
+ * rq (written by access_flush() at the latest): ex is its exchange (model, route, attempts, what was
  * charged), NULL for an answer of the relay's own; wallet NULL when no
  * key was accepted; status 499 when the client left before an answer; ms
  * from its head to the end of its answer. */

@@ -38,47 +38,8 @@ front_new(struct server_conn *sc)
 	return cl;
 }
 
-static const char *wallet_name(const struct client *cl);
-
-/* The request in hand is over: count it (metrics) and log it (access
- * log), once. ex: its exchange, or NULL for an answer of the relay's own
- * (not counted before it has one). A request whose client left before
- * any answer has status 499. */
-static void
-account(struct client *cl, const struct exchange *ex, uint64_t now_ms)
-{
-	struct server_request *rq = &cl->sc->req;
-	int status = rq->status != 0 ? rq->status : 499;
-	uint64_t ms = rq->started_ms != 0 && now_ms > rq->started_ms ?
-	    now_ms - rq->started_ms : 0;
-
-	if (rq->accounted || (ex == NULL && rq->status == 0)) {
-		return;
-	}
-	rq->accounted = 1;
-	metrics_request(ex != NULL ? ex->model->metrics : METRICS_LOCAL,
-	    status, ms);
-	if (access_on() && cl->conf != NULL) {
-		access_write(rq, ex, cl->wallet >= 0 ||
-		    conf_open_mode(cl->conf) ? wallet_name(cl) : NULL,
-		    cl->conf->currency, status, ms);
-	}
-	cl->wallet = -1;	/* a next answer before a head is nobody's */
-}
-
-/* An answer of the relay's own is out (or the connection closed). */
-static void
-account_local(struct client *cl, uint64_t now_ms)
-{
-	if (cl->ex == NULL && (cl->sc->state == SERVER_DRAIN ||
-	    cl->sc->state == SERVER_CLOSED)) {
-		account(cl, NULL, now_ms);
-	}
-}
-
-/* The exchange is over (or the connection is): settle it and keep it
- * for the next request when the connection goes on. now_ms 0: the time
- * of its latest event. */
+/* The exchange is over (or the connection is): settle it, count it, and
+ * keep it for the next request when the connection goes on. */
 static void
 end_exchange(struct client *cl, uint64_t now_ms)
 {
@@ -88,7 +49,8 @@ end_exchange(struct client *cl, uint64_t now_ms)
 		return;
 	}
 	exchange_end(ex);
-	account(cl, ex, now_ms != 0 ? now_ms : ex->seen_ms);
+	access_request(&cl->sc->req, ex, cl->conf, &cl->wallet,
+	    now_ms != 0 ? now_ms : ex->seen_ms);
 	cl->ex = NULL;
 	if (cl->spare == NULL && cl->sc->state != SERVER_CLOSED) {
 		exchange_recycle(ex);
@@ -103,7 +65,9 @@ end_exchange(struct client *cl, uint64_t now_ms)
 static void
 reap(struct client *cl, uint64_t now_ms)
 {
-	if (cl->ex == NULL) {
+	if (cl->ex == NULL) {	/* an answer of the relay's own: count it */
+		access_request(&cl->sc->req, NULL, cl->conf, &cl->wallet,
+		    now_ms);
 		return;
 	}
 	if (cl->ex->over || (cl->sc->state == SERVER_CLOSED &&
@@ -896,7 +860,6 @@ front_step(struct client *cl, uint64_t now_ms)
 	for (;;) {
 		enum server_state before = sc->state;
 
-		account_local(cl, now_ms);
 		switch (sc->state) {
 		case SERVER_HEAD_READY:
 			on_head(cl, now_ms);
@@ -926,7 +889,6 @@ front_step(struct client *cl, uint64_t now_ms)
 			return;
 		}
 		reap(cl, now_ms);
-		account_local(cl, now_ms);
 		if (sc->state == SERVER_CLOSED) {
 			return;
 		}

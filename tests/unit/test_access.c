@@ -135,6 +135,41 @@ main(void)
 	ok(got != NULL && strstr(got, "req_5") != NULL &&
 	    strstr(got, "req_4") == NULL, "the new file has the next line");
 
+	/* A request's end: counted once; an answer of the relay's own only
+	 * once it has one; a client that left first is 499; the wallet
+	 * index is let go. c has no wallet: open mode, "default". */
+	{
+		long w = -1;
+		uint64_t before = metrics.answered;
+
+		request(&rq, "req_6", "GET", "/v1/models");
+		access_request(&rq, NULL, &c, &w, 5);
+		ok(metrics.answered == before && !rq.accounted,
+		    "no answer yet: not counted");
+		rq.status = 404;
+		rq.started_ms = 2;
+		access_request(&rq, NULL, &c, &w, 5);
+		access_request(&rq, NULL, &c, &w, 9);
+		ok(metrics.answered == before + 1 && rq.accounted,
+		    "counted once");
+		request(&rq, "req_7", "POST", "/v1/chat/completions");
+		w = 0;	/* for the last call: an accounted request leaves it */
+		ex.charged = 0;
+		c.nwallets = 0;
+		access_request(&rq, &ex, &c, &(long){ -1 }, 5);
+		access_flush();
+		got = slurp("access.log");
+		ok(strstr(got, "\"id\":\"req_6\",\"method\":\"GET\","
+		    "\"path\":\"/v1/models\",\"wallet\":\"default\",") != NULL &&
+		    strstr(got, "\"status\":404,") != NULL && strstr(got,
+		    "\"ms\":3}") != NULL, "the 404's line: %s", got);
+		ok(strstr(got, "\"id\":\"req_7\"") != NULL &&
+		    strstr(got, "\"status\":499,") != NULL,
+		    "a client that left first: 499");
+		access_request(&rq, &ex, &c, &w, 5);
+		ok_int(w, 0, "an accounted request leaves the index alone");
+	}
+
 	/* The same path on a reload keeps the file; off closes it. */
 	ok_int(access_config(&c), 0, "same path");
 	c.access_log = "off";
