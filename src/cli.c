@@ -83,7 +83,7 @@ print_models(const struct conf *c)
 {
 	size_t i, j;
 
-	printf("%-26s %-10s %-12s %10s %10s %11s %11s  %s\n", "alias",
+	fprintf(stdout, "%-26s %-10s %-12s %10s %10s %11s %11s  %s\n", "alias",
 	    "modality", "family", "in $/1M", "out $/1M", "cached $/1M",
 	    "write $/1M", "routes");
 	for (i = 0; i < c->nmodels; i++) {
@@ -91,14 +91,14 @@ print_models(const struct conf *c)
 
 		/* Cache reads and writes cost the input price unless the
 		 * model says otherwise: the price in force is shown. */
-		printf("%-26s %-10s %-12s %10s %10s %11s %11s  ", m->alias,
+		fprintf(stdout, "%-26s %-10s %-12s %10s %10s %11s %11s  ", m->alias,
 		    conf_modality_name(m->modality), m->family, m->in_text,
 		    m->out_text, m->cached_text ? m->cached_text : m->in_text,
 		    m->cache_write_text ? m->cache_write_text : m->in_text);
 		for (j = 0; j < m->nroutes; j++) {
-			printf("%s%s", j ? " " : "", m->routes[j].text);
+			fprintf(stdout, "%s%s", j ? " " : "", m->routes[j].text);
 		}
-		printf("\n");
+		fprintf(stdout, "\n");
 	}
 }
 
@@ -114,19 +114,19 @@ cmd_check(const char *path)
 	for (i = 0; i < c->nwarnings; i++) {
 		fprintf(stderr, "%s\n", c->warnings[i]);
 	}
-	printf("config %s: ok\n", c->source);
+	fprintf(stdout, "config %s: ok\n", c->source);
 	for (i = 0; i < c->nlistens; i++) {
-		printf("listen     %s:%s%s%s\n", c->listens[i].host,
+		fprintf(stdout, "listen     %s:%s%s%s\n", c->listens[i].host,
 		    c->listens[i].port, c->listens[i].tls ? " tls" : "",
 		    c->listens[i].open ? " open=yes" : "");
 	}
-	printf("mode       %s\n", conf_open_mode(c) ?
+	fprintf(stdout, "mode       %s\n", conf_open_mode(c) ?
 	    "open (no wallet: requests need no key, metered to 'default')" :
 	    "wallets (requests need a client key)");
-	printf("ledger     %s sync=%s\n", c->ledger_path,
+	fprintf(stdout, "ledger     %s sync=%s\n", c->ledger_path,
 	    c->ledger_sync == CONF_SYNC_ALWAYS ? "always" :
 	    c->ledger_sync == CONF_SYNC_BATCH ? "batch" : "none");
-	printf("currency   %s rate=%llu/%llu\n", c->currency,
+	fprintf(stdout, "currency   %s rate=%llu/%llu\n", c->currency,
 	    (unsigned long long)c->rate_num, (unsigned long long)c->rate_den);
 	{
 		struct tls_anchors ta;
@@ -137,11 +137,11 @@ cmd_check(const char *path)
 			conf_free(c);
 			return 1;
 		}
-		printf("trust      %zu anchors from %s\n",
+		fprintf(stdout, "trust      %zu anchors from %s\n",
 		    tls_anchors_count(&ta), tls_anchors_source(&ta));
 		tls_anchors_free(&ta);
 	}
-	printf("timeouts   header=%llums keepalive=%llums connect=%llums "
+	fprintf(stdout, "timeouts   header=%llums keepalive=%llums connect=%llums "
 	    "first_byte=%llums idle=%llums total=%llums\n",
 	    (unsigned long long)c->header_timeout_ms,
 	    (unsigned long long)c->keepalive_timeout_ms,
@@ -149,27 +149,27 @@ cmd_check(const char *path)
 	    (unsigned long long)c->first_byte_timeout_ms,
 	    (unsigned long long)c->idle_timeout_ms,
 	    (unsigned long long)c->total_timeout_ms);
-	printf("limits     max_body=%llu max_header=%llu max_conns=%llu\n",
+	fprintf(stdout, "limits     max_body=%llu max_header=%llu max_conns=%llu\n",
 	    (unsigned long long)c->max_body, (unsigned long long)c->max_header,
 	    (unsigned long long)c->max_conns);
 	for (i = 0; i < c->nproviders; i++) {
 		const struct conf_provider *p = &c->providers[i];
 
-		printf("provider   %s %s auth=%s credentials:", p->name, p->base,
+		fprintf(stdout, "provider   %s %s auth=%s credentials:", p->name, p->base,
 		    conf_auth_name(p->auth));
 		if (p->ncreds == 0) {
-			printf(" (none)");
+			fprintf(stdout, " (none)");
 		}
 		for (j = 0; j < p->ncreds; j++) {
-			printf(" %s(%s)", p->creds[j].label, p->creds[j].source);
+			fprintf(stdout, " %s(%s)", p->creds[j].label, p->creds[j].source);
 		}
-		printf("\n");
+		fprintf(stdout, "\n");
 	}
 	for (i = 0; i < c->nwallets; i++) {
-		printf("wallet     %s keys=%zu\n", c->wallets[i].name,
+		fprintf(stdout, "wallet     %s keys=%zu\n", c->wallets[i].name,
 		    c->wallets[i].nkeys);
 	}
-	printf("models     %zu\n", c->nmodels);
+	fprintf(stdout, "models     %zu\n", c->nmodels);
 	print_models(c);
 	conf_free(c);
 	return 0;
@@ -202,8 +202,8 @@ cmd_key(void)
 	key[k] = '\0';
 	util_sha256(key, k, hash);
 	util_hex(hash, 32, hex);
-	printf("key: %s\n", key);
-	printf("key=sha256:%s\n", hex);
+	fprintf(stdout, "key: %s\n", key);
+	fprintf(stdout, "key=sha256:%s\n", hex);
 	return 0;
 }
 
@@ -360,7 +360,7 @@ cli_main(int argc, char **argv)
 	}
 	if (cmd != NULL && (strcmp(cmd, "version") == 0 ||
 	    strcmp(cmd, "--version") == 0)) {
-		printf("relay %s\n", RELAY_VERSION);
+		fprintf(stdout, "relay %s\n", RELAY_VERSION);
 		return 0;
 	}
 	if (cmd != NULL && strcmp(cmd, "check") == 0) {

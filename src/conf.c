@@ -665,16 +665,21 @@ conf_load_default(char *err, size_t errlen)
 }
 
 static void
+free_texts(char *const *text, size_t n)
+{
+	while (n > 0) {
+		free(text[--n]);
+	}
+}
+
+static void
 free_provider(struct conf_provider *pr)
 {
+	char *text[] = { pr->name, pr->base, pr->host, pr->port,
+	    pr->host_header, pr->path };
 	size_t j;
 
-	free(pr->name);
-	free(pr->base);
-	free(pr->host);
-	free(pr->port);
-	free(pr->host_header);
-	free(pr->path);
+	free_texts(text, sizeof text / sizeof text[0]);
 	for (j = 0; j < pr->nheaders; j++) {
 		free(pr->headers[j].name);
 		free(pr->headers[j].value);
@@ -691,19 +696,16 @@ free_provider(struct conf_provider *pr)
 static void
 free_model(struct conf_model *m)
 {
+	char *text[] = { m->alias, m->family, m->in_text, m->out_text,
+	    m->cached_text, m->cache_write_text };
 	size_t j;
 
-	free(m->alias);
-	free(m->family);
-	free(m->in_text);
-	free(m->out_text);
-	free(m->cached_text);
-	free(m->cache_write_text);
 	for (j = 0; m->routes != NULL && j < m->nroutes; j++) {
 		free(m->routes[j].text);
 		free(m->routes[j].upstream_model);
 	}
 	free(m->routes);
+	free_texts(text, sizeof text / sizeof text[0]);
 }
 
 void

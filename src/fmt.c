@@ -383,15 +383,3 @@ fprintf(FILE *restrict f, const char *restrict fmt, ...)
 	va_end(ap);
 	return r;
 }
-
-int
-printf(const char *restrict fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = to_file(stdout, fmt, ap);
-	va_end(ap);
-	return r;
-}

@@ -142,13 +142,14 @@ long_and_streams(void)
 	fflush(stdout);
 	saved = dup(1);
 	ok(saved >= 0 && dup2(fileno(f), 1) == 1, "stdout into the file");
-	r = printf("%s=%d %llu\n", "printf", -5, 18446744073709551615ULL);
+	r = fprintf(stdout, "%s=%d %llu\n", "printf", -5,
+	    18446744073709551615ULL);
 	fflush(stdout);
 	dup2(saved, 1);
 	close(saved);
-	ok_int(r, 31, "printf: returns its length");
+	ok_int(r, 31, "fprintf to stdout: returns its length");
 	slurp(f, got, sizeof got);
-	ok_str(got, "printf=-5 18446744073709551615\n", "printf: through stdout");
+	ok_str(got, "printf=-5 18446744073709551615\n", "fprintf: through stdout");
 	fclose(f);
 
 	ok_int(viaf(buf, 8, "%s-%llu", "va", 1234567890123ULL), 16,
