@@ -1,8 +1,10 @@
 /* buf: bounded byte buffers. All bounds arithmetic for connection buffers
  * lives here; callers never index data[] past buf_room()/buf_len(). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "util.h"
 
 void
 buf_init(struct buf *b, unsigned char *storage, size_t cap)
@@ -11,6 +13,109 @@ buf_init(struct buf *b, unsigned char *storage, size_t cap)
 	b->cap = cap;
 	b->start = 0;
 	b->end = 0;
+	b->max = 0;
+	b->filled = 0;
+}
+
+void
+buf_init_grow(struct buf *b, size_t max)
+{
+	b->data = NULL;
+	b->cap = 0;
+	b->start = 0;
+	b->end = 0;
+	b->max = max;
+	b->filled = 0;
+}
+
+/* Growable: room for need bytes from data[0] (at most max; at least
+ * BUF_FIRST). Returns 0, or -1 with nothing changed (no memory). */
+static int
+grow(struct buf *b, size_t need)
+{
+	size_t cap = b->cap;
+	unsigned char *p;
+
+	if (need < BUF_FIRST) {
+		need = BUF_FIRST;
+	}
+	if (need > b->max) {
+		need = b->max;
+	}
+	if (need <= b->cap) {
+		return 0;
+	}
+	/* util_grow doubles (so cap may pass max: the bound is cap, set
+	 * below, and the allocation's tail goes unused). */
+	if ((p = util_grow(b->data, &cap, need, 1)) == NULL) {
+		return -1;
+	}
+	b->data = p;
+	b->cap = cap < b->max ? cap : b->max;
+	return 0;
+}
+
+void
+buf_set_max(struct buf *b, size_t max)
+{
+	buf_compact(b);
+	if (max < b->end) {
+		max = b->end;
+	}
+	b->max = max;
+	if (b->cap > max) {
+		b->cap = max;
+	}
+}
+
+size_t
+buf_reserve(struct buf *b, size_t n)
+{
+	if (buf_room(b) >= n) {
+		return buf_room(b);
+	}
+	buf_compact(b);
+	if (buf_room(b) < n && b->cap < b->max) {
+		(void)grow(b, n > b->max - b->end ? b->max : b->end + n);
+	}
+	return buf_room(b);
+}
+
+size_t
+buf_make_room(struct buf *b)
+{
+	if (b->cap < b->max && (b->filled || b->cap == 0 ||
+	    (buf_room(b) == 0 && b->start == 0))) {
+		/* None yet, or reads of this size fall behind. */
+		(void)grow(b, b->cap > b->max / 2 ? b->max : b->cap * 2);
+	}
+	b->filled = 0;
+	if (buf_room(b) == 0) {
+		buf_compact(b);
+	}
+	return buf_room(b);
+}
+
+void
+buf_release(struct buf *b)
+{
+	if (b->max != 0 && buf_len(b) == 0) {
+		buf_free(b);
+	}
+}
+
+void
+buf_free(struct buf *b)
+{
+	if (b->max == 0) {
+		return;
+	}
+	free(b->data);
+	b->data = NULL;
+	b->cap = 0;
+	b->start = 0;
+	b->end = 0;
+	b->filled = 0;
 }
 
 void
@@ -31,6 +136,9 @@ buf_produced(struct buf *b, size_t n)
 		n = buf_room(b);
 	}
 	b->end += n;
+	if (b->end == b->cap && n > 0) {
+		b->filled = 1;
+	}
 }
 
 void
@@ -51,11 +159,8 @@ buf_compact(struct buf *b)
 int
 buf_append(struct buf *b, const void *p, size_t n)
 {
-	if (n > buf_room(b)) {
-		if (n > b->cap - buf_len(b)) {
-			return -1;
-		}
-		buf_compact(b);
+	if (n > buf_room(b) && buf_reserve(b, n) < n) {
+		return -1;
 	}
 	if (n > 0) {
 		memcpy(b->data + b->end, p, n);

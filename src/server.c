@@ -1,11 +1,14 @@
 /* server: the client-facing connection.
  *
- * One fixed allocation per connection holds the input buffer (a request
- * head of up to max_header plus a window of body or pipelined bytes) and
- * the output buffer (a response head plus a window of body). The request
- * head is copied into req.mem together with the body, so the input buffer
- * can move on; its owner then borrows views into req.mem for the life of
- * the request. Nothing else is allocated per request.
+ * Two growable buffers per connection (buf.h): the input buffer (a
+ * request head of up to max_header plus a window of body or pipelined
+ * bytes) and the output buffer (a response head plus a window of body).
+ * Each starts small and grows only while bytes wait, up to those bounds;
+ * the input buffer is given back while a response is produced and both
+ * while a keep-alive connection waits, so an open stream holds only what
+ * is in flight. The request head is copied into req.mem together with the
+ * body, so the input buffer can move on; its owner then borrows views
+ * into req.mem for the life of the request.
  *
  * Framing follows RFC 9112 strictly (see http.c); after any framing error
  * the connection is closed, since the relay never guesses where the next
@@ -84,24 +87,18 @@ server_new(int fd, uint64_t id, const struct conf *c,
 	if (sc == NULL) {
 		return NULL;
 	}
-	sc->store = malloc(in_cap + out_cap);
-	if (sc->store == NULL) {
-		free(sc);
-		return NULL;
-	}
 	if (cert != NULL) {
 		char err[160];
 
 		sc->tls = tls_server_new(cert, err, sizeof(err));
 		if (sc->tls == NULL) {
 			log_warn("conn %llu: %s", (unsigned long long)id, err);
-			free(sc->store);
 			free(sc);
 			return NULL;
 		}
 	}
-	buf_init(&sc->in, sc->store, in_cap);
-	buf_init(&sc->out, sc->store + in_cap, out_cap);
+	buf_init_grow(&sc->in, in_cap);
+	buf_init_grow(&sc->out, out_cap);
 	sc->fd = fd;
 	sc->id = id;
 	sc->conf = c;
@@ -147,7 +144,8 @@ server_free(struct server_conn *sc)
 	tls_free(sc->tls);
 	reset_request(sc);
 	free(sc->spare_mem);
-	free(sc->store);
+	buf_free(&sc->in);
+	buf_free(&sc->out);
 	free(sc);
 }
 
@@ -199,6 +197,7 @@ server_busy(struct server_conn *sc)
 {
 	sc->state = SERVER_BUSY;
 	sc->deadline_ms = 0;
+	buf_release(&sc->in);	/* read again only to see a hang-up */
 }
 
 void
@@ -238,7 +237,7 @@ plain_interest(const struct server_conn *sc)
 	case SERVER_BUSY:
 		/* In BUSY we still watch for the client going away, so its
 		 * upstream is closed at once; pipelined bytes wait in in. */
-		if (buf_len(&sc->in) < sc->in.cap) {
+		if (buf_len(&sc->in) < buf_limit(&sc->in)) {
 			ev |= POLLIN;
 		}
 		break;
@@ -635,6 +634,9 @@ server_step(struct server_conn *sc, short revents, uint64_t now_ms)
 			reset_request(sc);
 			sc->served++;
 			sc->state = SERVER_READ_HEAD;
+			/* Waiting for the next request holds no buffer. */
+			buf_release(&sc->in);
+			buf_release(&sc->out);
 			sc->deadline_ms = now_ms + sc->conf->keepalive_timeout_ms;
 			if (buf_len(&sc->in) > 0) {
 				/* A pipelined request is already here. */
@@ -743,7 +745,7 @@ server_respond(struct server_conn *sc, int status, const char *content_type,
 	if (util_view_eq(sc->req.head.method, "HEAD")) {
 		len = 0;	/* RFC 9110 9.3.2: the head alone */
 	}
-	if (borrow || len > buf_room(&sc->out)) {
+	if (borrow || len > buf_reserve(&sc->out, len)) {
 		sc->body_ptr = body;
 		sc->body_left = len;
 	} else {
@@ -871,5 +873,5 @@ server_tls_buffered(const struct server_conn *sc)
 {
 	return sc->tls != NULL && sc->fd >= 0 &&
 	    (sc->state == SERVER_READ_HEAD || sc->state == SERVER_READ_BODY) &&
-	    tls_pending(sc->tls) > 0 && buf_len(&sc->in) < sc->in.cap;
+	    tls_pending(sc->tls) > 0 && buf_len(&sc->in) < buf_limit(&sc->in);
 }

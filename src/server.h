@@ -51,7 +51,6 @@ struct server_conn {
 	struct buf out;		/* response bytes not yet written */
 	const char *body_ptr;	/* borrowed: a response body sent after out */
 	size_t body_left;
-	unsigned char *store;	/* owned: storage of in and out */
 	struct server_request req;
 	char *spare_mem;	/* owned: a finished request's block, reused */
 	size_t spare_cap;

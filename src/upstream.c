@@ -2,7 +2,9 @@
  *
  * The request is written with writev() straight from borrowed pieces (the
  * client's body around a rewritten "model" value), so a 32 MiB request is
- * never copied. The response is read into one fixed buffer; the caller
+ * never copied. The response is read into one growable buffer (buf.h:
+ * small at first, bounded by max_header plus the body window, given back
+ * while the connection is parked); the caller
  * pulls decoded body bytes at its own pace, and we only ask poll() for
  * input while that buffer has room, which is what pushes a slow client's
  * backpressure back to the provider's TCP window.
@@ -113,20 +115,12 @@ upstream_connect(const struct net_addr *a, size_t provider,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	u->store = malloc(cap);
-	if (u->store == NULL) {
-		free(u);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	buf_init(&u->in, u->store, cap);
-	u->store_cap = cap;
+	buf_init_grow(&u->in, cap);
 	u->provider = provider;
 	u->conf = c;
 	if (ta != NULL) {
 		u->tls = tls_client_new(ta, server_name, err, errlen);
 		if (u->tls == NULL) {
-			free(u->store);
 			free(u);
 			return NULL;
 		}
@@ -135,7 +129,6 @@ upstream_connect(const struct net_addr *a, size_t provider,
 	if (u->fd < 0) {
 		snprintf(err, errlen, "connect failed: %s", strerror(errno));
 		tls_free(u->tls);
-		free(u->store);
 		free(u);
 		return NULL;
 	}
@@ -164,7 +157,8 @@ upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
 	u->error[0] = '\0';
 	u->read_error[0] = '\0';
 	u->requests++;
-	buf_init(&u->in, u->store, u->store_cap);	/* the head's room back */
+	/* The head's room back (the buffer is empty: a new request). */
+	buf_set_max(&u->in, (size_t)u->conf->max_header + UPSTREAM_BODY_WINDOW);
 	http_response_reset(&u->resp);
 	if (u->state == UPSTREAM_IDLE) {
 		u->reused = 1;
@@ -190,7 +184,7 @@ plain_interest(const struct upstream *u)
 		if (u->eof) {
 			return 0;
 		}
-		return buf_room(&u->in) > 0 || u->in.start > 0 ? POLLIN : 0;
+		return buf_len(&u->in) < buf_limit(&u->in) ? POLLIN : 0;
 	default:
 		return 0;
 	}
@@ -546,9 +540,7 @@ upstream_start_body(struct upstream *u, uint64_t now_ms)
 	 * then holds back at most that much here, and a stream never touches
 	 * the rest of the buffer. resp's views die here (the caller is done
 	 * with them). */
-	buf_compact(&u->in);
-	u->in.cap = buf_len(&u->in) > UPSTREAM_BODY_WINDOW ? buf_len(&u->in) :
-	    UPSTREAM_BODY_WINDOW;
+	buf_set_max(&u->in, UPSTREAM_BODY_WINDOW);
 	memset(&u->chunked, 0, sizeof(u->chunked));
 	http_chunked_init(&u->chunked);
 	if (http_response_has_no_body(h->status, u->method)) {
@@ -673,6 +665,7 @@ upstream_park(struct upstream *u, uint64_t now_ms)
 	u->iovcnt = 0;
 	u->idle_since_ms = now_ms;
 	u->deadline_ms = now_ms + u->conf->keepalive_timeout_ms;
+	buf_release(&u->in);	/* parked: empty (upstream_reusable()) */
 }
 
 void
@@ -698,7 +691,7 @@ upstream_free(struct upstream *u)
 	if (u->fd >= 0) {
 		close(u->fd);
 	}
-	free(u->store);
+	buf_free(&u->in);
 	free(u);
 }
 
@@ -708,6 +701,5 @@ upstream_tls_buffered(const struct upstream *u)
 	return u->tls != NULL && u->fd >= 0 &&
 	    (u->state == UPSTREAM_READ_HEAD || u->state == UPSTREAM_BODY ||
 	    (u->state == UPSTREAM_SENDING && tls_handshake_done(u->tls))) &&
-	    tls_pending(u->tls) > 0 &&
-	    (buf_room(&u->in) > 0 || u->in.start > 0);
+	    tls_pending(u->tls) > 0 && buf_len(&u->in) < buf_limit(&u->in);
 }

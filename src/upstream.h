@@ -71,9 +71,9 @@ struct upstream {
 	uint64_t deadline_ms;	/* absolute monotonic; 0 = none */
 	size_t provider;	/* conf provider index */
 	const struct conf *conf;	/* borrowed; the config it was made for */
-	struct buf in;		/* response bytes not yet handed out */
-	unsigned char *store;	/* owned storage of in */
-	size_t store_cap;	/* its size: max_header + the body window */
+	struct buf in;		/* owned, growable: response bytes not yet
+				 * handed out (max_header + the body window;
+				 * the window alone in BODY) */
 	struct http_response resp;	/* views into in, valid in HEAD */
 	size_t head_len;
 	struct view method;	/* borrowed: the request method (no-body rule) */
