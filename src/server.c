@@ -36,6 +36,11 @@
 #define SERVER_CHUNKED_START 16384
 #define SERVER_KEEP_MEM 65536	/* request blocks up to this are reused */
 
+/* The fields of the head being parsed (parsing is synchronous: one
+ * array serves every connection); a request that is taken keeps a copy
+ * of the ones it has (take_head()). */
+static struct http_header head_fields[HTTP_MAX_HEADERS];
+
 static uint64_t id_seed;
 static uint64_t id_counter;
 
@@ -120,13 +125,8 @@ reset_request(struct server_conn *sc)
 	} else {
 		free(sc->req.mem);
 	}
-	/* The header array is only read up to nheaders, which the parser
-	 * sets: clearing the rest of the 3 KiB head per request is waste. */
-	memset(&sc->req.head, 0, offsetof(struct http_request, headers));
-	memset((char *)&sc->req.head + offsetof(struct http_request, nheaders),
-	    0, sizeof(sc->req.head) - offsetof(struct http_request, nheaders));
-	memset((char *)&sc->req + sizeof(sc->req.head), 0,
-	    sizeof(sc->req) - sizeof(sc->req.head));
+	free(sc->req.fields);
+	memset(&sc->req, 0, sizeof(sc->req));
 	sc->body_ptr = NULL;
 	sc->body_left = 0;
 	sc->got_bytes = 0;
@@ -374,6 +374,17 @@ take_head(struct server_conn *sc, size_t head_len)
 	rq->mem_cap = cap;
 	memcpy(rq->mem, from, head_len);
 	rq->head_len = head_len;
+	if (h->nheaders > 0) {
+		rq->fields = malloc(h->nheaders * sizeof(*rq->fields));
+		if (rq->fields == NULL) {
+			h->headers = NULL;
+			h->nheaders = 0;
+			return -1;
+		}
+		memcpy(rq->fields, h->headers, h->nheaders *
+		    sizeof(*rq->fields));
+	}
+	h->headers = rq->fields;
 	rebase(&h->method, from, rq->mem);
 	rebase(&h->target, from, rq->mem);
 	rebase(&h->host, from, rq->mem);
@@ -413,8 +424,15 @@ parse_head(struct server_conn *sc, uint64_t now_ms)
 		sc->got_bytes = 1;
 		sc->deadline_ms = now_ms + sc->conf->header_timeout_ms;
 	}
+	h->headers = head_fields;
 	r = http_parse_request((const char *)buf_head(&sc->in),
 	    buf_len(&sc->in), (size_t)sc->conf->max_header, h);
+	if (r <= 0 || (h->has_content_length &&
+	    h->content_length > sc->conf->max_body)) {
+		/* Not taken: the shared fields are not this request's. */
+		h->headers = NULL;
+		h->nheaders = 0;
+	}
 	if (r == HTTP_PARTIAL) {
 		return r;
 	}

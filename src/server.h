@@ -26,7 +26,8 @@ enum server_state {
 };
 
 struct server_request {
-	struct http_request head;	/* views into mem */
+	struct http_request head;	/* views into mem; headers is fields */
+	struct http_header *fields;	/* owned: the head's nheaders fields */
 	char *mem;		/* owned: copy of the head, then the body */
 	size_t mem_cap;
 	size_t head_len;

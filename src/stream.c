@@ -9,7 +9,7 @@
 #include "stream.h"
 #include "upstream.h"
 
-#define EV_START 2048		/* first size of the SSE event buffer */
+#define EV_START 512		/* first size of the SSE event buffer */
 #define EV_CAP 32768		/* an event larger than this is passed on
 				 * in pieces as it arrives */
 

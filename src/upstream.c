@@ -60,6 +60,7 @@ static const struct {
 	[UPSTREAM_FAIL_BAD_CHUNKED] = { "malformed chunked body from upstream",
 	    "" },
 	[UPSTREAM_FAIL_CHUNK_BOOKKEEPING] = { "chunk bookkeeping error", "" },
+	[UPSTREAM_FAIL_NO_MEMORY] = { "out of memory", "" },
 	[UPSTREAM_FAIL_TIMEOUT_CONNECT] = { "connect timeout after ", " ms" },
 	[UPSTREAM_FAIL_TIMEOUT_HANDSHAKE] = { "TLS handshake timeout after ",
 	    " ms (connect)" },
@@ -69,6 +70,11 @@ static const struct {
 	    " ms (first_byte)" },
 	[UPSTREAM_FAIL_TIMEOUT_IDLE] = { "upstream idle for ", " ms" },
 };
+
+/* The fields of the head being parsed (parsing is synchronous: one array
+ * serves every connection); a head that is complete keeps a copy of the
+ * ones it has until its body starts (keep_fields()). */
+static struct http_header head_fields[HTTP_MAX_HEADERS];
 
 int
 upstream_fail_is_timeout(enum upstream_fail f)
@@ -100,6 +106,16 @@ fail_ms(struct upstream *u, enum upstream_fail f, uint64_t ms)
 
 	n[util_u64_dec(ms, n)] = '\0';
 	fail(u, f, n);
+}
+
+/* Forget the head's fields (its body starts, or it is dropped). */
+static void
+drop_fields(struct upstream *u)
+{
+	free(u->fields);
+	u->fields = NULL;
+	u->resp.headers = NULL;
+	u->resp.nheaders = 0;
 }
 
 struct upstream *
@@ -157,6 +173,7 @@ upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
 	u->error[0] = '\0';
 	u->read_error[0] = '\0';
 	u->requests++;
+	drop_fields(u);
 	/* The head's room back (the buffer is empty: a new request). */
 	buf_set_max(&u->in, (size_t)u->conf->max_header + UPSTREAM_BODY_WINDOW);
 	http_response_reset(&u->resp);
@@ -317,13 +334,40 @@ read_some(struct upstream *u)
 	return 1;
 }
 
+/* A complete head keeps its own copy of its fields. Returns 0, or -1
+ * (FAILED: no memory). */
+static int
+keep_fields(struct upstream *u)
+{
+	size_t n = u->resp.nheaders;
+
+	u->resp.headers = NULL;
+	if (n == 0) {
+		return 0;
+	}
+	if ((u->fields = malloc(n * sizeof(*u->fields))) == NULL) {
+		u->resp.nheaders = 0;
+		fail(u, UPSTREAM_FAIL_NO_MEMORY, NULL);
+		return -1;
+	}
+	memcpy(u->fields, head_fields, n * sizeof(*u->fields));
+	u->resp.headers = u->fields;
+	return 0;
+}
+
 static void
 parse_head(struct upstream *u, uint64_t now_ms)
 {
 	for (;;) {
-		int r = http_parse_response((const char *)buf_head(&u->in),
-		    buf_len(&u->in), (size_t)u->conf->max_header, &u->resp);
+		int r;
 
+		u->resp.headers = head_fields;
+		r = http_parse_response((const char *)buf_head(&u->in),
+		    buf_len(&u->in), (size_t)u->conf->max_header, &u->resp);
+		if (r == HTTP_PARTIAL || r == HTTP_BAD) {
+			u->resp.headers = NULL;
+			u->resp.nheaders = 0;
+		}
 		if (r == HTTP_PARTIAL) {
 			return;
 		}
@@ -332,6 +376,8 @@ parse_head(struct upstream *u, uint64_t now_ms)
 			return;
 		}
 		if (u->resp.status >= 100 && u->resp.status < 200) {
+			u->resp.headers = NULL;	/* not kept */
+			u->resp.nheaders = 0;
 			if (u->resp.status == 101) {
 				fail(u, UPSTREAM_FAIL_PROTOCOL_SWITCH, NULL);
 				return;
@@ -340,6 +386,9 @@ parse_head(struct upstream *u, uint64_t now_ms)
 			 * forwarded: the client gets the final one. */
 			buf_consume(&u->in, (size_t)r);
 			continue;
+		}
+		if (keep_fields(u) < 0) {
+			return;
 		}
 		u->head_len = (size_t)r;
 		u->state = UPSTREAM_HEAD;
@@ -532,6 +581,7 @@ upstream_start_body(struct upstream *u, uint64_t now_ms)
 {
 	const struct http_response *h = &u->resp;
 
+	drop_fields(u);		/* resp's scalars stay */
 	buf_consume(&u->in, u->head_len);
 	u->head_len = 0;
 	/* The body only passes through: read it in a window of
@@ -692,6 +742,7 @@ upstream_free(struct upstream *u)
 		close(u->fd);
 	}
 	buf_free(&u->in);
+	free(u->fields);
 	free(u);
 }
 
