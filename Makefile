@@ -31,7 +31,7 @@ MODULES  = util sha256 log clock buf conf conf_directives conf_providers http ht
            ledger api server upstream metrics gen rewrite pool billing \
            usage sse path peers stream tasks exchange local front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
-UNITS    = util sha256 conf http json route money ledger dns tls usage sse path peers \
+UNITS    = util sha256 buf conf http json route money ledger dns tls usage sse path peers \
            rewrite server upstream stream gen billing tasks front exchange loop cli
 VENDOR_OK = vendor/.fetched
 
@@ -135,6 +135,7 @@ run: relay
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 $(BUILD)/test_util: tests/unit/test_util.c $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_sha256: tests/unit/test_sha256.c $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_buf: tests/unit/test_buf.c $(BUILD)/buf.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_json: tests/unit/test_json.c tests/unit/json_ref.c $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a

@@ -28,6 +28,22 @@ buf_init_grow(struct buf *b, size_t max)
 	b->filled = 0;
 }
 
+/* Move the live bytes to the front so that room is maximal. */
+static void
+buf_compact(struct buf *b)
+{
+	size_t n = buf_len(b);
+
+	if (b->start == 0) {
+		return;
+	}
+	if (n > 0) {
+		memmove(b->data, b->data + b->start, n);
+	}
+	b->start = 0;
+	b->end = n;
+}
+
 /* Growable: room for need bytes from data[0] (at most max; at least
  * BUF_FIRST). Returns 0, or -1 with nothing changed (no memory). */
 static int
@@ -141,20 +157,6 @@ buf_produced(struct buf *b, size_t n)
 	}
 }
 
-void
-buf_compact(struct buf *b)
-{
-	size_t n = buf_len(b);
-
-	if (b->start == 0) {
-		return;
-	}
-	if (n > 0) {
-		memmove(b->data, b->data + b->start, n);
-	}
-	b->start = 0;
-	b->end = n;
-}
 
 int
 buf_append(struct buf *b, const void *p, size_t n)

@@ -9,12 +9,13 @@
  * first byte, then BUF_FIRST bytes, doubled as bytes wait, never over max;
  * buf_release() gives it back when the buffer is empty). A growable
  * buffer moves when it grows, which invalidates views as compaction
- * does. max is the bound either way (buf_limit()): backpressure stays
- * where it was, only the memory of a buffer that holds little shrinks. */
+ * does. Its bound (buf_limit()) is max as a fixed one's is cap: the bytes
+ * a buffer may hold, so backpressure is where it was; only the memory of
+ * a buffer that holds little shrinks. */
 #include <stddef.h>
 
 struct buf {
-	unsigned char *data;	/* borrowed storage of cap bytes */
+	unsigned char *data;	/* storage of cap bytes (owned if growable) */
 	size_t cap;
 	size_t start;		/* first live byte */
 	size_t end;		/* one past the last live byte */
@@ -24,6 +25,9 @@ struct buf {
 
 #define BUF_FIRST 1024		/* a growable buffer's first size */
 
+/* A fixed buffer over storage of cap bytes. Test hook: the relay's
+ * connection buffers are growable; the unit tests use fixed ones over
+ * their own storage. */
 void buf_init(struct buf *b, unsigned char *storage, size_t cap);
 
 /* An empty growable buffer of at most max bytes; nothing allocated yet. */
@@ -84,9 +88,6 @@ void buf_consume(struct buf *b, size_t n);
 /* Mark n bytes written at the tail (a growable buffer notes when they
  * reach cap: see buf_make_room()). */
 void buf_produced(struct buf *b, size_t n);
-
-/* Move live bytes to the front so that room is maximal. */
-void buf_compact(struct buf *b);
 
 /* Room at the tail for a read. A growable buffer whose last read filled
  * it grows first (doubling, up to max: the peer sends more than one read
