@@ -334,6 +334,14 @@ read_some(struct server_conn *sc, uint64_t now_ms)
 		return -1;
 	}
 	buf_produced(&sc->in, (size_t)r);
+	if (buf_room(&sc->in) == 0 && sc->state == SERVER_READ_HEAD) {
+		/* A head longer than the first size gets all its room at
+		 * once, so the next read takes as much as the fixed buffer
+		 * did: a head too large is refused after reading what it
+		 * was, not reset with its rest unread. */
+		(void)buf_reserve(&sc->in, buf_limit(&sc->in) -
+		    buf_len(&sc->in));
+	}
 	sc->last_io_ms = now_ms;
 	return 1;
 }
