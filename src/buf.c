@@ -20,12 +20,8 @@ buf_init(struct buf *b, unsigned char *storage, size_t cap)
 void
 buf_init_grow(struct buf *b, size_t max)
 {
-	b->data = NULL;
-	b->cap = 0;
-	b->start = 0;
-	b->end = 0;
+	buf_init(b, NULL, 0);
 	b->max = max;
-	b->filled = 0;
 }
 
 /* Move the live bytes to the front so that room is maximal. */
@@ -127,11 +123,7 @@ buf_free(struct buf *b)
 		return;
 	}
 	free(b->data);
-	b->data = NULL;
-	b->cap = 0;
-	b->start = 0;
-	b->end = 0;
-	b->filled = 0;
+	buf_init_grow(b, b->max);
 }
 
 void
