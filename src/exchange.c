@@ -435,6 +435,27 @@ next_attempt(struct exchange *ex, uint64_t now_ms, int fresh)
 	}
 }
 
+/* A whole 2xx answer (stream_finish() done): the object it made is
+ * recorded, or the recorded object it is about may settle (tasks.h). */
+static void
+note_object(struct exchange *ex)
+{
+	struct stream *s = &ex->body;
+
+	if (ex->status < 200 || ex->status >= 300) {
+		return;
+	}
+	if (ex->record) {
+		tasks_record(ex->sc->req.id, &s->doc, ex->record_kind,
+		    ex->wallet, ex->model->direct ? NULL : ex->model->alias,
+		    route_text(ex), ex->cred == SIZE_MAX ? NULL :
+		    cred_label(ex));
+	} else if (ex->task_id[0] != '\0') {
+		tasks_settle(ex->task_id, ex->gen->conf, ex->sc->req.id,
+		    ex->status, &s->doc);
+	}
+}
+
 static void
 finish(struct exchange *ex, uint64_t now_ms)
 {
@@ -442,17 +463,7 @@ finish(struct exchange *ex, uint64_t now_ms)
 	struct stream *s = &ex->body;
 
 	stream_finish(s);
-	if (ex->status >= 200 && ex->status < 300) {
-		if (ex->record) {
-			tasks_record(sc->req.id, &s->doc, ex->record_kind,
-			    ex->wallet, ex->model->direct ? NULL :
-			    ex->model->alias, route_text(ex), ex->cred ==
-			    SIZE_MAX ? NULL : cred_label(ex));
-		} else if (ex->task_id[0] != '\0') {
-			tasks_settle(ex->task_id, ex->gen->conf, sc->req.id,
-			    ex->status, &s->doc);
-		}
-	}
+	note_object(ex);
 	log_info("%s %.*s %.*s model=%s route=%s key=%s -> %d attempts=%u "
 	    "in=%llu out=%llu%s %llu ms", sc->req.id,
 	    (int)sc->req.head.method.n, sc->req.head.method.p,
@@ -625,6 +636,7 @@ drain(struct exchange *ex, uint64_t now_ms)
 	switch (stream_drain(&ex->body, ex->up, now_ms, &why)) {
 	case STREAM_DONE:
 		stream_finish(&ex->body);
+		note_object(ex);	/* the client may come back for it */
 		log_info("%s drained after the client left: in=%llu out=%llu%s",
 		    ex->sc->req.id, (unsigned long long)ex->body.usage.in,
 		    (unsigned long long)ex->body.usage.out,
@@ -654,7 +666,8 @@ exchange_detach(struct exchange *ex, uint64_t now_ms)
 {
 	ex->seen_ms = now_ms;
 	if (ex->over || ex->draining || !ex->head_sent || ex->up == NULL ||
-	    !ex->gen->conf->disconnect_drain || ex->no_charge) {
+	    !(ex->gen->conf->disconnect_drain || ex->must_drain) ||
+	    ex->no_charge) {
 		return 0;
 	}
 	ex->draining = 1;

@@ -58,6 +58,9 @@ struct exchange {
 	int pinned;			/* one fixed candidate (an object's own
 					 * provider and credential) */
 	int no_charge;			/* free, or settled elsewhere (tasks) */
+	int must_drain;			/* the provider goes on (and bills)
+					 * after the client leaves: read the
+					 * rest whatever `disconnect` says */
 	int record;			/* a 2xx answer creates an object to
 					 * record (tasks_record()) */
 	enum ledger_obj_kind record_kind;	/* ... of this kind */

@@ -425,21 +425,18 @@ take_exchange(struct client *cl, const struct conf_model *m, uint64_t now_ms)
 	return ex;
 }
 
-/* A call on a recorded object (SPEC §9): to the provider and credential
- * that made it, never charged (its answer may settle a task or a
- * background response). Returns 1 when answered or started, 0 when the
- * path names no recorded object. */
+/* A call on recorded object id, located as where says (tasks.h): to the
+ * provider and credential that made it, never charged. Returns 1 when
+ * answered or started, 0 when the object is unknown. */
 static int
-start_on_object(struct client *cl, uint64_t now_ms)
+start_located(struct client *cl, enum tasks_where where,
+    const struct conf_model *m, size_t cred, const char *id,
+    const char *err, uint64_t now_ms)
 {
 	struct server_conn *sc = cl->sc;
-	const struct conf_model *m;
 	struct exchange *ex;
-	char id[TASKS_ID_MAX + 1], err[300];
-	size_t cred;
 
-	switch (tasks_locate(cl->conf, sc->req.path, wallet_name(cl), &m,
-	    &cred, id, err, sizeof(err))) {
+	switch (where) {
 	case TASKS_UNKNOWN:
 		return 0;
 	case TASKS_FOREIGN:
@@ -461,6 +458,36 @@ start_on_object(struct client *cl, uint64_t now_ms)
 	snprintf(ex->task_id, sizeof(ex->task_id), "%s", id);
 	exchange_start(ex, now_ms, 1);
 	return 1;
+}
+
+/* A call whose path names a recorded object (SPEC §9): its answer may
+ * settle a task or a background response. Returns 1 when answered or
+ * started, 0 when the path names no recorded object. */
+static int
+start_on_object(struct client *cl, uint64_t now_ms)
+{
+	const struct conf_model *m = NULL;
+	char id[TASKS_ID_MAX + 1], err[300];
+	size_t cred = SIZE_MAX;
+	enum tasks_where w = tasks_locate(cl->conf, cl->sc->req.path,
+	    wallet_name(cl), &m, &cred, id, err, sizeof(err));
+
+	return start_located(cl, w, m, cred, id, err, now_ms);
+}
+
+/* Counting a Responses input without a model: the provider counts for
+ * the earlier response's model, so it goes where previous names (free,
+ * like any token count). Returns 0 when previous is not recorded. */
+static int
+start_on_previous(struct client *cl, struct view previous, uint64_t now_ms)
+{
+	const struct conf_model *m = NULL;
+	char err[300];
+	size_t cred = SIZE_MAX;
+	enum tasks_where w = tasks_locate_id(cl->conf, previous,
+	    wallet_name(cl), &m, &cred, err, sizeof(err));
+
+	return start_located(cl, w, m, cred, "", err, now_ms);
 }
 
 /* A call without a model and on no recorded object: to the passthrough
@@ -493,7 +520,8 @@ start_passthrough(struct client *cl, uint64_t now_ms)
  * model they are refused, never passed through uncharged. */
 static const char *const billable[] = {
 	"/chat/completions", "/completions", "/embeddings", "/responses",
-	"/responses/input_tokens", "/messages", "/messages/count_tokens",
+	"/responses/input_tokens", "/responses/compact", "/messages",
+	"/messages/count_tokens",
 	"/images/generations", "/images/edits", "/images/variations",
 	"/audio/speech", "/audio/transcriptions", "/audio/translations",
 	"/contents/generations/tasks", "/videos",
@@ -596,6 +624,10 @@ plan_record(struct exchange *ex, struct view path)
 		ex->record = 1;
 		ex->record_kind = LEDGER_OBJ_PLAIN;
 	}
+	/* A streamed background response runs on at the provider when its
+	 * client leaves: its usage is read to the end, not estimated. */
+	ex->must_drain = util_view_eq(path, "/v1/responses") &&
+	    jr->background && jr->stream;
 }
 
 /* A Responses call that continues a recorded response goes to the
@@ -660,6 +692,11 @@ start_relay(struct client *cl, uint64_t now_ms)
 		return;
 	}
 	if (m == PASS_ON) {
+		if (util_view_eq(path, "/v1/responses/input_tokens") &&
+		    jr.previous.n > 0 && start_on_previous(cl, jr.previous,
+		    now_ms)) {
+			return;
+		}
 		if (path_in(path, billable, sizeof(billable) /
 		    sizeof(billable[0]))) {
 			server_error(sc, 400, "missing_model",
@@ -668,6 +705,12 @@ start_relay(struct client *cl, uint64_t now_ms)
 		} else {
 			start_passthrough(cl, now_ms);
 		}
+		return;
+	}
+	if (tasks_foreign(jr.previous, wallet_name(cl))) {
+		/* Continuing another wallet's response would read it. */
+		server_error(sc, 404, "not_found", "unknown previous_response_id",
+		    now_ms);
 		return;
 	}
 	if ((ex = take_exchange(cl, m, now_ms)) == NULL) {
@@ -701,7 +744,9 @@ on_body(struct client *cl, uint64_t now_ms)
 {
 	struct server_conn *sc = cl->sc;
 
-	if (local_is_endpoint(sc->req.path)) {
+	if (local_is_endpoint(sc->req.path) &&
+	    !util_view_eq(sc->req.head.method, "DELETE")) {
+		/* DELETE /v1/models/<id> is the provider's (on_head). */
 		local_serve(sc, cl->conf, wallet_name(cl), now_ms);
 	} else if (path_starts(sc->req.path, "/admin/")) {
 		local_credit(sc, cl->conf, now_ms);

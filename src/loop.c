@@ -37,6 +37,10 @@
 #define LOOP_HANGUP_CHECK_MS 100
 #define ACCEPT_PAUSE_MS 100
 #define REJECTS_MAX 64
+/* A lingering connection (linger()) is closed after LINGER_IDLE_MS
+ * without a byte from the client, and LINGER_MAX_MS at the most. */
+#define LINGER_IDLE_MS 1000
+#define LINGER_MAX_MS 10000
 
 enum { KIND_LISTEN, KIND_CLIENT, KIND_UPSTREAM, KIND_REJECT, KIND_DNS };
 
@@ -56,11 +60,13 @@ static struct {
 	uint64_t nearest;		/* the pass's nearest deadline, 0: none */
 	uint64_t next_conn_id;
 	uint64_t accept_paused_until;	/* EMFILE back-off, or 0 */
-	/* Connections refused with 503 server_busy: read and discarded until
-	 * the client closes (or a second passes), so that our answer is not
-	 * lost to a TCP reset for unread request bytes. */
+	/* Connections answered and closed before their request was read
+	 * (503 server_busy, an early error): read and discarded until the
+	 * client closes or stops sending (linger()), so that our answer is
+	 * not lost to a TCP reset for unread request bytes. */
 	int reject_fd[REJECTS_MAX];
-	uint64_t reject_until[REJECTS_MAX];
+	uint64_t reject_until[REJECTS_MAX];	/* idle deadline */
+	uint64_t reject_end[REJECTS_MAX];	/* hard deadline */
 	size_t nrejects;
 	uint64_t hangup_check_ms;	/* next pass that polls busy clients */
 	struct peers peers;		/* open clients per address */
@@ -81,9 +87,24 @@ on_signal(int sig)
 
 /* ---- accept ------------------------------------------------------------- */
 
+/* fd, answered and its write side shut: read and drop what the client
+ * still sends until it closes, or sends nothing for LINGER_IDLE_MS, or
+ * LINGER_MAX_MS passed; then close it (closing with unread bytes would
+ * reset the connection, and the answer with it). Full: closed. */
+static void
+linger(int fd, uint64_t now_ms)
+{
+	if (L.nrejects < REJECTS_MAX) {
+		L.reject_fd[L.nrejects] = fd;
+		L.reject_until[L.nrejects] = now_ms + LINGER_IDLE_MS;
+		L.reject_end[L.nrejects++] = now_ms + LINGER_MAX_MS;
+	} else {
+		close(fd);
+	}
+}
+
 /* Over max_conns (or max_conns_per_ip, per_ip set): answer 503 at once,
- * then read and drop what the client still sends for a second (see
- * L.reject_fd). */
+ * then read and drop what the client still sends (linger()). */
 static void
 reject_busy(int fd, int per_ip, uint64_t now_ms)
 {
@@ -102,13 +123,8 @@ reject_busy(int fd, int per_ip, uint64_t now_ms)
 	    "Retry-After: 1\r\nConnection: close\r\n\r\n%s", k, body);
 	w = write(fd, msg, (size_t)n);
 	(void)w;
-	if (L.nrejects < REJECTS_MAX) {
-		shutdown(fd, SHUT_WR);
-		L.reject_fd[L.nrejects] = fd;
-		L.reject_until[L.nrejects++] = now_ms + 1000;
-	} else {
-		close(fd);
-	}
+	shutdown(fd, SHUT_WR);
+	linger(fd, now_ms);
 }
 
 static void
@@ -350,12 +366,25 @@ upstream_news(struct upstream *u, uint64_t now_ms)
 }
 
 static void
-reject_event(int *fdp)
+reject_event(int *fdp, uint64_t now_ms)
 {
-	char sink[4096];
-	ssize_t r = read(*fdp, sink, sizeof(sink));
+	static char sink[16384];
+	size_t k = (size_t)(fdp - L.reject_fd);
+	ssize_t r = 0;
+	int reads;
 
-	if (r <= 0 && !(r < 0 && errno == EAGAIN)) {
+	/* Up to 256 KiB a pass: a client mid-upload is drained quickly. */
+	for (reads = 0; reads < 16; reads++) {
+		r = read(*fdp, sink, sizeof(sink));
+		if (r <= 0) {
+			break;
+		}
+		L.reject_until[k] = now_ms + LINGER_IDLE_MS;
+		if (L.reject_until[k] > L.reject_end[k]) {
+			L.reject_until[k] = L.reject_end[k];
+		}
+	}
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 		close(*fdp);
 		*fdp = -1;
 	}
@@ -394,7 +423,7 @@ dispatch(size_t i, uint64_t now_ms)
 		break;
 	}
 	case KIND_REJECT:
-		reject_event(L.powner[i]);
+		reject_event(L.powner[i], now_ms);
 		break;
 	case KIND_UPSTREAM: {
 		struct upstream *u = L.powner[i];
@@ -475,7 +504,7 @@ commit_charges(uint64_t now_ms, int events)
 }
 
 static void
-sweep(void)
+sweep(uint64_t now_ms)
 {
 	size_t i, j;
 
@@ -483,6 +512,11 @@ sweep(void)
 		struct client *cl = L.clients[i];
 
 		if (cl->sc->state == SERVER_CLOSED && !front_draining(cl)) {
+			int fd = server_take_linger(cl->sc);
+
+			if (fd >= 0) {
+				linger(fd, now_ms);
+			}
 			gen_release(cl->sc->conf);
 			peers_del(&L.peers, cl->sc->peer);
 			front_free(cl);
@@ -507,7 +541,8 @@ sweep_rejects(uint64_t now_ms)
 		}
 		if (L.reject_fd[i] >= 0) {
 			L.reject_fd[j] = L.reject_fd[i];
-			L.reject_until[j++] = L.reject_until[i];
+			L.reject_until[j] = L.reject_until[i];
+			L.reject_end[j++] = L.reject_end[i];
 		}
 	}
 	L.nrejects = j;
@@ -552,7 +587,7 @@ start_drain(uint64_t now_ms)
 			sc->close_after = 1;
 		}
 	}
-	sweep();
+	sweep(now_ms);
 }
 
 /* ---- start and stop ----------------------------------------------------- */
@@ -727,7 +762,7 @@ pass(void)
 	tasks_tick(now_ms, got_term);
 	handle_timeouts(now_ms);
 	commit_charges(now_ms, rc);
-	sweep();
+	sweep(now_ms);
 	sweep_rejects(now_ms);
 	ledger_tick(billing_ledger(), now_ms);
 	return 0;

@@ -105,6 +105,7 @@ server_new(int fd, uint64_t id, const struct conf *c,
 	buf_init_grow(&sc->in, in_cap);
 	buf_init_grow(&sc->out, out_cap);
 	sc->fd = fd;
+	sc->linger_fd = -1;
 	sc->id = id;
 	sc->conf = c;
 	sc->state = SERVER_READ_HEAD;
@@ -140,6 +141,9 @@ server_free(struct server_conn *sc)
 	}
 	if (sc->fd >= 0) {
 		close(sc->fd);
+	}
+	if (sc->linger_fd >= 0) {
+		close(sc->linger_fd);
 	}
 	tls_free(sc->tls);
 	reset_request(sc);
@@ -186,10 +190,24 @@ server_close(struct server_conn *sc, enum server_close_reason why)
 		(void)tls_shutdown(sc->tls, sc->fd);	/* best effort */
 	}
 	sc->state = SERVER_CLOSED;
+	if (sc->fd >= 0 && why == SERVER_CLOSE_DONE && sc->linger &&
+	    shutdown(sc->fd, SHUT_WR) == 0) {
+		sc->linger_fd = sc->fd;		/* server_take_linger() */
+		sc->fd = -1;
+	}
 	if (sc->fd >= 0) {
 		close(sc->fd);
 		sc->fd = -1;
 	}
+}
+
+int
+server_take_linger(struct server_conn *sc)
+{
+	int fd = sc->linger_fd;
+
+	sc->linger_fd = -1;
+	return fd;
 }
 
 void
@@ -871,10 +889,12 @@ server_error_with(struct server_conn *sc, int status, const char *code,
 	size_t n = server_error_body(sc->req.path, status, code, message, body,
 	    sizeof(body));
 
-	/* A request whose body was not read leaves the framing unknown. */
+	/* A request whose body was not read leaves the framing unknown;
+	 * what the client still sends is drained, not reset. */
 	if (sc->state == SERVER_READ_HEAD || sc->state == SERVER_HEAD_READY ||
 	    sc->state == SERVER_READ_BODY) {
 		sc->close_after = 1;
+		sc->linger = 1;
 	}
 	log_info("%s %.*s %.*s -> %d %s", sc->req.id[0] ? sc->req.id : "-",
 	    (int)sc->req.head.method.n, sc->req.head.method.p ?

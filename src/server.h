@@ -63,6 +63,10 @@ struct server_conn {
 	uint64_t body_deadline_ms;	/* the whole body by then (`timeouts
 					 * body`), 0 outside a body */
 	void *owner;		/* borrowed: whoever serves this connection */
+	int linger;		/* answered before the request's body was
+				 * read: see server_take_linger() */
+	int linger_fd;		/* owned: closed by server_close(DONE) with
+				 * linger set, still to be drained; -1 */
 };
 
 /* Why a connection closed, for the log (server_close_text()). */
@@ -92,6 +96,15 @@ void server_free(struct server_conn *sc);
  * log why at debug level (a TLS failure at info). The one way a client
  * connection closes. */
 void server_close(struct server_conn *sc, enum server_close_reason why);
+
+/* The fd of a connection server_close() ended after answering a request
+ * whose body it never read (an early error: 401, 413, 415, ...), or -1.
+ * Its write side is shut; the caller reads and drops what the client
+ * still sends for a moment before closing it, because closing a socket
+ * with unread bytes resets the connection, and a client still writing
+ * its body then loses the answer (Node's fetch reports "fetch failed").
+ * The caller owns the fd after this. */
+int server_take_linger(struct server_conn *sc);
 
 /* Fixed text for a close reason ("client closed", ...). Test hook: the
  * relay logs it itself; the tests check the table. */

@@ -96,7 +96,15 @@ stream_finish(struct stream *s)
 	if (!s->sse) {
 		usage_scan_end(&s->scan, &s->doc);
 		note_doc(s, &s->doc);
+		return;
 	}
+	/* A stream's object as one document: what its events said (a
+	 * background response streamed to its end is charged from it). */
+	s->doc.found = s->has_usage || s->usage_bad != NULL;
+	s->doc.invalid = s->usage_bad != NULL;
+	s->doc.usage_why = s->usage_bad;
+	s->doc.final = s->usage_final;
+	s->doc.usage = s->usage;
 }
 
 /* Append up to n body bytes to out in the client's framing. whole: all

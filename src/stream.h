@@ -41,8 +41,9 @@ struct stream {
 	const char *usage_bad;	/* invalid usage: why (static), or NULL */
 	struct usage usage;	/* what it reported, merged */
 	struct usage_doc doc;	/* a non-stream body: what it said; of a
-				 * stream only id (the first event's) and
-				 * status (the latest) */
+				 * stream id (the first event's), status
+				 * (the latest) and, once finished, the
+				 * merged usage */
 };
 
 /* Ready for a new body; the buffers stay for reuse. */
@@ -76,7 +77,8 @@ enum stream_status stream_drain(struct stream *s, struct upstream *u,
     uint64_t now_ms, const char **why);
 
 /* The body is complete: the usage of a non-stream body (and its id and
- * status, in s->doc). */
+ * status, in s->doc); of a stream, s->doc gets the usage its events
+ * reported, merged, beside the first id and the latest status. */
 void stream_finish(struct stream *s);
 
 /* Append an SSE `error` event in the client's framing (SPEC §4: a

@@ -296,28 +296,59 @@ tasks_locate(const struct conf *c, struct view path, const char *wallet,
 	return TASKS_UNKNOWN;
 }
 
+/* The recorded object whose id is idv, or NULL. */
+static const struct ledger_task *
+task_of(struct view idv)
+{
+	const struct ledger *l = billing_ledger();
+	char id[TASK_ID_MAX + 1];
+
+	if (l == NULL || idv.n == 0 || idv.n >= sizeof(id)) {
+		return NULL;
+	}
+	memcpy(id, idv.p, idv.n);
+	id[idv.n] = '\0';
+	return ledger_task_find(l, id);
+}
+
+enum tasks_where
+tasks_locate_id(const struct conf *c, struct view idv, const char *wallet,
+    const struct conf_model **m, size_t *cred, char *err, size_t errlen)
+{
+	const struct ledger_task *t = task_of(idv);
+
+	if (t == NULL) {
+		return TASKS_UNKNOWN;
+	}
+	if (strcmp(t->wallet, wallet) != 0) {
+		return TASKS_FOREIGN;
+	}
+	return locate(c, t, m, cred, err, errlen);
+}
+
 size_t
 tasks_cred_of(const struct conf *c, struct view idv, const char *wallet,
     size_t prov)
 {
-	const struct ledger *l = billing_ledger();
-	const struct ledger_task *t;
+	const struct ledger_task *t = task_of(idv);
 	const struct conf_model *m;
-	char id[TASK_ID_MAX + 1], err[300];
+	char err[300];
 	size_t cred;
 
-	if (l == NULL || idv.n == 0 || idv.n >= sizeof(id)) {
-		return SIZE_MAX;
-	}
-	memcpy(id, idv.p, idv.n);
-	id[idv.n] = '\0';
-	if ((t = ledger_task_find(l, id)) == NULL ||
-	    strcmp(t->wallet, wallet) != 0 ||
+	if (t == NULL || strcmp(t->wallet, wallet) != 0 ||
 	    locate(c, t, &m, &cred, err, sizeof(err)) != TASKS_FOUND ||
 	    m != &c->direct[prov]) {
 		return SIZE_MAX;
 	}
 	return cred;
+}
+
+int
+tasks_foreign(struct view idv, const char *wallet)
+{
+	const struct ledger_task *t = task_of(idv);
+
+	return t != NULL && strcmp(t->wallet, wallet) != 0;
 }
 
 static void

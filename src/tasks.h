@@ -65,11 +65,21 @@ enum tasks_where tasks_locate(const struct conf *c, struct view path,
     const char *wallet, const struct conf_model **m, size_t *cred, char *id,
     char *err, size_t errlen);
 
+/* tasks_locate() for an object named by its id (a previous_response_id)
+ * rather than by a path. */
+enum tasks_where tasks_locate_id(const struct conf *c, struct view id,
+    const char *wallet, const struct conf_model **m, size_t *cred,
+    char *err, size_t errlen);
+
 /* The credential that made recorded object id of wallet, if it lives with
  * provider prov under config c (Responses' previous_response_id): its
  * index, or SIZE_MAX. */
 size_t tasks_cred_of(const struct conf *c, struct view id,
     const char *wallet, size_t prov);
+
+/* 1 when id is an object recorded for a wallet other than wallet: to it
+ * as unknown as a made-up id (a previous_response_id, say). */
+int tasks_foreign(struct view id, const char *wallet);
 
 /* Bytes of an object id, at most (SPEC §10); buffers hold one more. */
 #define TASKS_ID_MAX 128

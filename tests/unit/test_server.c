@@ -987,6 +987,40 @@ test_close(void)
 	lb_log_begin();
 	answer_ok(T0);
 	ok_str(closed_with(), "response complete", "close after answer");
+	ok_int(server_take_linger(sc), -1, "close after a whole request: "
+	    "nothing to drain");
+	close_conn();
+
+	/* Refused on its head while the body is still coming: after the
+	 * answer the fd goes to the owner to drain (server_take_linger),
+	 * its write side shut, so the client reads the answer and the end
+	 * and may go on sending without a reset. */
+	open_conn(conf);
+	send_step("POST /v1/x HTTP/1.1\r\nHost: r\r\nContent-Length: 100"
+	    "\r\n\r\nabc", T0);
+	server_error(sc, 415, "unsupported_media_type", "m", T0);
+	server_step(sc, 0, T0);
+	ok(sc->state == SERVER_CLOSED && sc->fd == -1, "early error: closed");
+	{
+		int fd = server_take_linger(sc);
+		char b[64];
+		ssize_t n;
+
+		ok(fd >= 0, "early error: the fd is handed over to drain");
+		ok_int(server_take_linger(sc), -1, "early error: only once");
+		client_reads(1, &eof);
+		ok(strncmp(got, "HTTP/1.1 415 ", 13) == 0 && eof &&
+		    strstr(got, "Connection: close\r\n") != NULL,
+		    "early error: the client reads the answer, then the end");
+		lb_puts(peer, "the rest of the body");
+		n = fd >= 0 ? read(fd, b, sizeof(b)) : -1;
+		ok(n == 20 && memcmp(b, "the rest of the body", 20) == 0,
+		    "early error: what the client still sends is there to "
+		    "drain (%zd)", n);
+		if (fd >= 0) {
+			close(fd);
+		}
+	}
 	close_conn();
 
 	/* Keep-alive timeout. */

@@ -490,6 +490,11 @@ test_sse(void)
 	    "client bytes, one chunk per event, usage chunk hidden");
 	ok(s.has_usage && s.usage.in == 9 && s.usage.out == 2,
 	    "SSE drop_usage: usage read from the hidden chunk");
+	/* The stream as one document, as a background response streamed
+	 * to its end is settled from (tasks_settle). */
+	ok(s.doc.found && !s.doc.invalid && s.doc.usage.in == 9 &&
+	    s.doc.usage.out == 2, "SSE: the finished stream's doc carries "
+	    "its usage");
 	teardown();
 
 	/* The client asked for usage itself: everything passes. */
