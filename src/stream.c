@@ -357,9 +357,11 @@ pump_once(struct stream *s, struct upstream *u, struct server_conn *sc,
 			}
 			return STREAM_DONE;
 		}
-		/* Room for what the upstream has buffered (out grows only
+		/* Room for what the upstream has buffered, or for a window
+		 * of it when TLS holds decrypted bytes too (out grows only
 		 * as far as bytes wait). */
-		if (buf_reserve(o, buf_len(&u->in) + 64) < 64) {
+		if (buf_reserve(o, (upstream_tls_buffered(u) ?
+		    buf_limit(&u->in) : buf_len(&u->in)) + 64) < 64) {
 			break;
 		}
 		got = pump_plain(s, u, o, buf_room(o), now_ms);
