@@ -16,6 +16,7 @@
 #include "rewrite.h"
 #include "server.h"
 #include "tasks.h"
+#include "upload.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -264,6 +265,32 @@ fail_all(struct exchange *ex, uint64_t now_ms)
 	server_respond(sc, 503, "application/json", extra, body, n, 0, now_ms);
 }
 
+/* A streamed form (upload.h): the model value is the form field's, sent
+ * as the upstream id itself (a form value is not JSON); the body held so
+ * far goes first, the rest after it (Content-Length counts it all, or
+ * chunks follow). */
+static void
+upload_edit(const struct exchange *ex, struct rewrite_request *w,
+    struct rewrite_edit *e)
+{
+	const struct upload *u = ex->upload;
+	const struct server_request *rq = &ex->sc->req;
+
+	if (u->by_model && !ex->model->direct) {
+		e->off = (size_t)u->mp.model_off;
+		e->del = (size_t)(u->mp.model_end - u->mp.model_off);
+		e->ins = ex->model->routes[ex->route].upstream_model;
+		e->ins_len = strlen(e->ins);
+		w->nedits = 1;
+	} else {
+		w->nedits = 0;
+	}
+	w->chunked = u->chunked;
+	if (!u->whole && !u->chunked) {
+		w->body_more = rq->head.content_length - rq->body_len;
+	}
+}
+
 /* The upstream request for the current candidate into ex->up_head and
  * iovecs around the client's body. Returns the iov count or -1. */
 static int
@@ -307,7 +334,9 @@ build_request(struct exchange *ex, struct iovec *iov)
 	 * client wrote it. */
 	w.nedits = ex->model->direct ? 0 : 1;
 	ex->body.drop_usage = 0;
-	if (!ex->model->direct && rewrite_usage_edit(&ex->jr, w.body, rq->path,
+	if (ex->upload != NULL) {
+		upload_edit(ex, &w, &edits[0]);
+	} else if (!ex->model->direct && rewrite_usage_edit(&ex->jr, w.body, rq->path,
 	    &edits[1])) {
 		ex->body.drop_usage = 1;
 		w.nedits = 2;
@@ -352,6 +381,14 @@ next_candidate(struct exchange *ex, uint64_t now_ms)
 	for (;;) {
 		if (ex->pinned) {
 			/* A task lives with one credential: no failover. */
+			fail_all(ex, now_ms);
+			return -1;
+		}
+		if (ex->committed) {
+			/* The body's sent part is gone: it cannot be sent
+			 * again. */
+			attempt_note(ex, "part of the request body was already "
+			    "sent: no other attempt");
 			fail_all(ex, now_ms);
 			return -1;
 		}
@@ -423,11 +460,15 @@ next_attempt(struct exchange *ex, uint64_t now_ms, int fresh)
 		}
 		ex->up = u;
 		upstream_send(u, iov, niov, ex->sc->req.head.method, now_ms);
+		if (ex->upload != NULL && !ex->upload->whole) {
+			upstream_expect_more(u);
+		}
 		/* Try to write at once: saves a poll round trip. */
 		if (u->state == UPSTREAM_SENDING) {
 			upstream_step(u, POLLOUT, now_ms);
 			if (u->state == UPSTREAM_FAILED ||
-			    u->state == UPSTREAM_HEAD) {
+			    u->state == UPSTREAM_HEAD ||
+			    (u->state == UPSTREAM_SENDING && u->more)) {
 				exchange_on_upstream(ex, now_ms);
 			}
 		}
@@ -541,7 +582,9 @@ forward(struct exchange *ex, uint64_t now_ms)
 	r.route = route_text(ex);
 	r.attempts = ex->attempts;
 	r.may_shrink = ex->body.drop_usage;
-	f.close_after = sc->close_after;
+	/* An answer that came before the whole body was read ends the
+	 * connection: the rest of the body is not read. */
+	f.close_after = sc->close_after || sc->body_open;
 	if (rewrite_response_head(&r, &sc->out, &f) < 0) {
 		ex->body.sse = f.sse;
 		break_stream(ex, "response head does not fit", now_ms);
@@ -612,7 +655,7 @@ on_failed(struct exchange *ex, uint64_t now_ms)
 		return;
 	}
 	if (u->reused && !u->got_bytes && !upstream_fail_is_timeout(u->fail) &&
-	    !ex->fresh_retry) {
+	    !ex->fresh_retry && !ex->committed) {
 		/* A pooled connection the peer had already closed: not the
 		 * candidate's fault, try once more on a new connection. */
 		drop_upstream(ex);
@@ -624,6 +667,65 @@ on_failed(struct exchange *ex, uint64_t now_ms)
 	attempt_failed(ex, u->error, now_ms, 1);
 	drop_upstream(ex);
 	next_attempt(ex, now_ms, 0);
+}
+
+/* The streamed form was refused (or its bytes could not be read): the
+ * upstream is cut before its body is complete, so it never acts on it,
+ * and the client is told why (nothing is charged). */
+static void
+refuse(struct exchange *ex, int status, const char *code, const char *why,
+    uint64_t now_ms)
+{
+	log_info("%s request body refused: %s", ex->sc->req.id, why);
+	drop_upstream(ex);
+	exchange_end(ex);
+	ex->over = 1;
+	server_error(ex->sc, status, code, why, now_ms);
+}
+
+void
+exchange_body_timeout(struct exchange *ex, uint64_t now_ms)
+{
+	ex->seen_ms = now_ms;
+	if (!ex->over && !ex->head_sent) {
+		refuse(ex, 408, "request_timeout", "the request body did not "
+		    "arrive within the body timeout", now_ms);
+	}
+}
+
+/* SENDING: give the upstream more of a streamed body while it has
+ * written what it had and the client has sent more; each piece is read
+ * by the form reader first, and the last goes only once the form is
+ * complete (upload_next()). */
+static void
+send_body(struct exchange *ex, uint64_t now_ms)
+{
+	struct upstream *u = ex->up;
+	const char *p;
+	size_t n;
+
+	while (ex->upload != NULL && u->state == UPSTREAM_SENDING &&
+	    u->more && u->iovcnt == 0) {
+		switch (upload_next(ex->upload, ex->sc, &p, &n)) {
+		case UPLOAD_WAIT:
+			return;
+		case UPLOAD_BAD:
+			refuse(ex, ex->upload->status,
+			    upload_code(ex->upload), ex->upload->why, now_ms);
+			return;
+		case UPLOAD_LAST:
+			upstream_send_more(u, p, n, 1);
+			break;
+		default:
+			upstream_send_more(u, p, n, 0);
+			break;
+		}
+		ex->committed = 1;
+		upstream_step(u, POLLOUT, now_ms);
+	}
+	if (u->state != UPSTREAM_SENDING) {
+		exchange_on_upstream(ex, now_ms);
+	}
 }
 
 /* disconnect drain: the client left; the rest of the answer is read for
@@ -689,6 +791,9 @@ exchange_on_upstream(struct exchange *ex, uint64_t now_ms)
 		return;
 	}
 	switch (ex->up->state) {
+	case UPSTREAM_SENDING:
+		send_body(ex, now_ms);
+		break;
 	case UPSTREAM_FAILED:
 		on_failed(ex, now_ms);
 		break;
@@ -710,6 +815,9 @@ exchange_pump(struct exchange *ex, uint64_t now_ms)
 	ex->seen_ms = now_ms;
 	if (ex->up != NULL && ex->head_sent && !ex->over) {
 		pump(ex, now_ms);
+	} else if (ex->up != NULL && !ex->over &&
+	    ex->up->state == UPSTREAM_SENDING) {
+		send_body(ex, now_ms);	/* more of the body came */
 	}
 }
 

@@ -21,6 +21,7 @@ struct conf;
 struct conf_model;
 struct gen;
 struct server_conn;
+struct upload;
 struct upstream;
 
 /* A task id of at most 128 bytes (SPEC §10) and its NUL. */
@@ -74,6 +75,11 @@ struct exchange {
 	int draining;			/* the client left; the rest is read for
 					 * its usage (disconnect drain) */
 	uint64_t seen_ms;		/* the time of its latest event */
+	struct upload *upload;		/* borrowed: a streamed form body
+					 * (upload.h), or NULL */
+	int committed;			/* a piece of that body beyond the
+					 * held bytes went to an upstream:
+					 * no other attempt can be made */
 };
 
 /* A new exchange, or NULL (no memory). */
@@ -105,6 +111,10 @@ void exchange_pump(struct exchange *ex, uint64_t now_ms);
 
 /* The resolver has answered: try the candidate that waited for it. */
 void exchange_resume(struct exchange *ex, uint64_t now_ms);
+
+/* A streamed body did not arrive whole within `timeouts body`: unless
+ * the answer has begun, cut the upstream and answer 408. */
+void exchange_body_timeout(struct exchange *ex, uint64_t now_ms);
 
 /* `total` ran out. */
 void exchange_expire(struct exchange *ex, uint64_t now_ms);

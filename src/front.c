@@ -14,6 +14,7 @@
 #include "rewrite.h"
 #include "server.h"
 #include "tasks.h"
+#include "upload.h"
 #include "util.h"
 
 /* Paths are compared with literals, lengths first. */
@@ -90,6 +91,7 @@ front_free(struct client *cl)
 	}
 	util_wipe(cl->key, sizeof(cl->key));
 	server_free(cl->sc);
+	free(cl->upload);
 	free(cl);
 }
 
@@ -316,6 +318,8 @@ body_kind(const struct http_request *h)
 	    BODY_OTHER;
 }
 
+static void begin_upload(struct client *cl, int post, uint64_t now_ms);
+
 /* Decide on the head alone: path, method, key, body type (SPEC §7: 100
  * Continue only once these are accepted). */
 static void
@@ -332,6 +336,9 @@ on_head(struct client *cl, uint64_t now_ms)
 
 	metrics.requests++;
 	cl->wallet = -1;
+	if (cl->upload != NULL) {
+		cl->upload->on = 0;
+	}
 	use_current_config(cl);
 	if ((why = path_check(path, sc->req.query)) != NULL) {
 		server_error(sc, 400, "bad_request", why, now_ms);
@@ -390,9 +397,7 @@ on_head(struct client *cl, uint64_t now_ms)
 			return;
 		}
 		if (ok && body_kind(h) == BODY_MULTIPART) {
-			server_error(sc, 415, "unsupported_media_type",
-			    "multipart/form-data bodies are not relayed yet",
-			    now_ms);
+			begin_upload(cl, post, now_ms);
 			return;
 		}
 	}
@@ -421,6 +426,7 @@ take_exchange(struct client *cl, const struct conf_model *m, uint64_t now_ms)
 	ex->gen = gen_of(cl->conf);
 	ex->model = m;
 	ex->wallet = wallet_name(cl);
+	ex->upload = cl->upload != NULL && cl->upload->on ? cl->upload : NULL;
 	cl->ex = ex;
 	return ex;
 }
@@ -547,9 +553,60 @@ path_in(struct view path, const char *const *list, size_t n)
 	return 0;
 }
 
+#define BILLABLE(path) \
+	path_in((path), billable, sizeof(billable) / sizeof(billable[0]))
+
+/* A multipart/form-data body (SPEC §9): streamed, not read whole. A POST
+ * on a path that costs money is routed by its model field, which the
+ * relay then holds the body's start for; any other call by its path
+ * (a recorded object, else passthrough) at once. */
+static void
+begin_upload(struct client *cl, int post, uint64_t now_ms)
+{
+	struct server_conn *sc = cl->sc;
+	enum multipart_err e;
+	char msg[200];
+
+	if (cl->upload == NULL &&
+	    (cl->upload = malloc(sizeof(*cl->upload))) == NULL) {
+		server_error(sc, 503, "server_busy", "out of memory", now_ms);
+		return;
+	}
+	e = upload_begin(cl->upload, &sc->req.head, post &&
+	    BILLABLE(sc->req.path));
+	if (e != MULTIPART_OK) {
+		snprintf(msg, sizeof(msg), "multipart/form-data body refused: "
+		    "%s", multipart_strerror(e));
+		server_error(sc, 400, "bad_request", msg, now_ms);
+		return;
+	}
+	server_accept_head_stream(sc, now_ms);
+}
+
+
 /* find_model(): the body names no model. */
 static const struct conf_model pass_on;
 #define PASS_ON (&pass_on)
+
+/* The catalog's model alias[0..len) (NUL-terminated), or NULL after
+ * answering 404 with the aliases close to it. */
+static const struct conf_model *
+lookup_model(struct server_conn *sc, const struct conf *c, const char *alias,
+    size_t len, uint64_t now_ms)
+{
+	const struct conf_model *m = conf_find_model(c, alias, len);
+	char close_to[200], msg[512], shown[64];
+
+	if (m == NULL) {
+		api_close_aliases(c, alias, close_to, sizeof(close_to));
+		snprintf(shown, sizeof(shown), "%.60s", alias);
+		snprintf(msg, sizeof(msg), "unknown model '%s'%s%s%s", shown,
+		    close_to[0] ? " (did you mean " : "", close_to,
+		    close_to[0] ? "?)" : "; GET /v1/models lists them");
+		server_error(sc, 404, "model_not_found", msg, now_ms);
+	}
+	return m;
+}
 
 /* The model the body asks for, PASS_ON when it names none, or NULL after
  * answering 400/404. */
@@ -558,8 +615,7 @@ find_model(struct server_conn *sc, const struct conf *c,
     struct json_request *jr, uint64_t now_ms)
 {
 	const char *body = sc->req.mem + sc->req.head_len;
-	const struct conf_model *m;
-	char alias[256], close_to[200], msg[512], shown[64];
+	char alias[256];
 	long alias_len;
 	int r = json_scan_request(body, sc->req.body_len, jr);
 
@@ -590,17 +646,9 @@ find_model(struct server_conn *sc, const struct conf *c,
 		    now_ms);
 		return NULL;
 	}
-	m = conf_find_model(c, alias, (size_t)alias_len);
-	if (m == NULL) {
-		api_close_aliases(c, alias, close_to, sizeof(close_to));
-		snprintf(shown, sizeof(shown), "%.60s", alias);
-		snprintf(msg, sizeof(msg), "unknown model '%s'%s%s%s", shown,
-		    close_to[0] ? " (did you mean " : "", close_to,
-		    close_to[0] ? "?)" : "; GET /v1/models lists them");
-		server_error(sc, 404, "model_not_found", msg, now_ms);
-	}
-	return m;
+	return lookup_model(sc, c, alias, (size_t)alias_len, now_ms);
 }
+
 
 /* What a create call leaves to record (SPEC §9): a video task; a
  * background response (charged when it completes, not now); a stored
@@ -653,6 +701,9 @@ pin_previous(struct client *cl, struct exchange *ex)
 	}
 }
 
+static void start_model(struct client *cl, const struct conf_model *m,
+    const struct json_request *jr, uint64_t now_ms);
+
 static void
 start_relay(struct client *cl, uint64_t now_ms)
 {
@@ -661,8 +712,6 @@ start_relay(struct client *cl, uint64_t now_ms)
 	struct view path = sc->req.path;
 	const struct conf_model *m;
 	struct json_request jr;
-	struct exchange *ex;
-	char msg[400];
 
 	if (start_on_object(cl, now_ms)) {
 		return;
@@ -679,8 +728,7 @@ start_relay(struct client *cl, uint64_t now_ms)
 		return;
 	}
 	if (sc->req.body_len == 0) {
-		if (path_in(path, billable, sizeof(billable) /
-		    sizeof(billable[0]))) {
+		if (BILLABLE(path)) {
 			server_error(sc, 400, "missing_model", "the request "
 			    "has no body, so no \"model\"", now_ms);
 		} else {
@@ -697,8 +745,7 @@ start_relay(struct client *cl, uint64_t now_ms)
 		    now_ms)) {
 			return;
 		}
-		if (path_in(path, billable, sizeof(billable) /
-		    sizeof(billable[0]))) {
+		if (BILLABLE(path)) {
 			server_error(sc, 400, "missing_model",
 			    "the request body has no \"model\" string",
 			    now_ms);
@@ -713,10 +760,27 @@ start_relay(struct client *cl, uint64_t now_ms)
 		    now_ms);
 		return;
 	}
+	start_model(cl, m, &jr, now_ms);
+}
+
+/* Relay a call by its model m: jr holds the JSON body's fields (a form's
+ * have none). */
+static void
+start_model(struct client *cl, const struct conf_model *m,
+    const struct json_request *jr, uint64_t now_ms)
+{
+	struct server_conn *sc = cl->sc;
+	const struct conf *c = cl->conf;
+	struct view path = sc->req.path;
+	struct exchange *ex;
+	char msg[400];
+
 	if ((ex = take_exchange(cl, m, now_ms)) == NULL) {
 		return;
 	}
-	ex->jr = jr;
+	if (jr != NULL) {
+		ex->jr = *jr;
+	}
 	/* Token counting costs nothing at the provider (SPEC §8): no hold,
 	 * no charge. */
 	ex->no_charge = path_ends(path, "/messages/count_tokens") ||
@@ -737,6 +801,36 @@ start_relay(struct client *cl, uint64_t now_ms)
 		return;
 	}
 	exchange_start(ex, now_ms, ex->pinned);
+}
+
+/* A streamed form body (upload.h) has news: hold its start until it can
+ * be routed, then route it. Returns 0 while it waits for bytes. */
+static int
+on_upload(struct client *cl, uint64_t now_ms)
+{
+	struct upload *u = cl->upload;
+	struct server_conn *sc = cl->sc;
+	const struct conf_model *m;
+
+	switch (upload_hold(u, sc)) {
+	case UPLOAD_WAIT:
+		return 0;
+	case UPLOAD_BAD:
+		server_error(sc, u->status, upload_code(u), u->why, now_ms);
+		return 1;
+	default:
+		break;
+	}
+	if (!u->by_model) {
+		start_relay(cl, now_ms);	/* by object or passthrough */
+	} else if (!u->mp.model_done) {
+		server_error(sc, 400, "missing_model", "the multipart/form-data "
+		    "body has no \"model\" field", now_ms);
+	} else if ((m = lookup_model(sc, cl->conf, u->mp.model,
+	    u->mp.model_len, now_ms)) != NULL) {
+		start_model(cl, m, NULL, now_ms);
+	}
+	return 1;
 }
 
 static void
@@ -769,6 +863,11 @@ front_step(struct client *cl, uint64_t now_ms)
 			break;
 		case SERVER_BODY_READY:
 			on_body(cl, now_ms);
+			break;
+		case SERVER_READ_BODY:
+			if (!sc->body_stream || !on_upload(cl, now_ms)) {
+				return;
+			}
 			break;
 		case SERVER_BUSY:
 			if (cl->ex != NULL) {
@@ -839,6 +938,15 @@ front_resume(struct client *cl, uint64_t now_ms)
 	}
 }
 
+/* A streamed body still arriving while its call runs: bounded by
+ * `timeouts body` until the answer begins. */
+static int
+body_late(const struct client *cl)
+{
+	return cl->ex != NULL && cl->sc->body_open && !cl->ex->head_sent &&
+	    !cl->ex->over && cl->sc->body_deadline_ms != 0;
+}
+
 uint64_t
 front_deadline(const struct client *cl)
 {
@@ -846,6 +954,9 @@ front_deadline(const struct client *cl)
 
 	if (cl->ex != NULL && (d == 0 || cl->ex->deadline_ms < d)) {
 		d = cl->ex->deadline_ms;
+	}
+	if (body_late(cl) && (d == 0 || cl->sc->body_deadline_ms < d)) {
+		d = cl->sc->body_deadline_ms;	/* a streamed body's end */
 	}
 	return d;
 }
@@ -860,6 +971,12 @@ front_timeout(struct client *cl, uint64_t now_ms)
 			exchange_expire(cl->ex, now_ms);
 			reap(cl, now_ms);
 		}
+		return;
+	}
+	if (body_late(cl) && sc->body_deadline_ms <= now_ms) {
+		exchange_body_timeout(cl->ex, now_ms);
+		reap(cl, now_ms);
+		front_step(cl, now_ms);
 		return;
 	}
 	if (cl->ex != NULL && cl->ex->deadline_ms <= now_ms) {

@@ -16,6 +16,8 @@ struct exchange;
 struct server_conn;
 struct upstream;
 
+struct upload;
+
 struct client {
 	struct pool_owner tag;		/* first: POOL_OWNER_CLIENT (the
 					 * upstream's owner is the client) */
@@ -31,6 +33,8 @@ struct client {
 					 * (wiped on free); key_len 0 = none */
 	size_t key_len;
 	long key_wallet;
+	struct upload *upload;		/* owned, made for the first streamed
+					 * form body (upload.h) */
 };
 
 /* A client for an accepted connection (taken over), or NULL. */

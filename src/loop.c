@@ -277,8 +277,10 @@ add_all(uint64_t now_ms, int check_hangups)
 		struct client *cl = L.clients[i];
 		struct server_conn *sc = cl->sc;
 
+		/* A busy client still sending a streamed body is read. */
 		skipped |= add_conn(sc->fd, server_interest(sc),
-		    sc->state == SERVER_BUSY, server_tls_buffered(sc),
+		    sc->state == SERVER_BUSY && !sc->body_open,
+		    server_tls_buffered(sc),
 		    front_deadline(cl), KIND_CLIENT, cl, now_ms,
 		    check_hangups);
 	}

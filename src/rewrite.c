@@ -175,7 +175,7 @@ rewrite_usage_edit(const struct json_request *jr, const char *body,
 size_t
 rewrite_request_need(const struct rewrite_request *r)
 {
-	size_t need = 64 + r->method.n + r->base_path.n + r->path.n +
+	size_t need = 96 + r->method.n + r->base_path.n + r->path.n +
 	    r->query.n + r->fixed.n, i;
 
 	for (i = 0; i < r->nheaders; i++) {
@@ -222,9 +222,17 @@ rewrite_request(const struct rewrite_request *r, char *o, struct iovec *iov)
 		o[pos++] = '\r';
 		o[pos++] = '\n';
 	}
-	PUTS("Content-Length: ");
-	pos += util_u64_dec(new_body_len, o + pos);
-	PUTS("\r\n\r\n");
+	if (r->chunked) {
+		PUTS("Transfer-Encoding: chunked\r\n\r\n");
+		if (new_body_len > 0) {
+			pos += util_u64_hex(new_body_len, o + pos);
+			PUTS("\r\n");
+		}
+	} else {
+		PUTS("Content-Length: ");
+		pos += util_u64_dec(new_body_len + r->body_more, o + pos);
+		PUTS("\r\n\r\n");
+	}
 #undef PUTS
 #undef PUTV
 	iov[0].iov_base = o;
@@ -240,6 +248,10 @@ rewrite_request(const struct rewrite_request *r, char *o, struct iovec *iov)
 	}
 	iov[niov].iov_base = (void *)(uintptr_t)(r->body + at);
 	iov[niov++].iov_len = r->body_len - at;
+	if (r->chunked && new_body_len > 0) {
+		iov[niov].iov_base = (void *)(uintptr_t)"\r\n";
+		iov[niov++].iov_len = 2;
+	}
 	return niov;
 }
 

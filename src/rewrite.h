@@ -62,6 +62,12 @@ struct rewrite_request {
 	size_t body_len;
 	const struct rewrite_edit *edits;	/* sorted by off, apart */
 	int nedits;		/* at most 2 */
+	/* A body that goes on after body[0..body_len) (a streamed form,
+	 * SPEC §9): body_more bytes of it still to come, counted in the
+	 * Content-Length; or, chunked, the head says Transfer-Encoding:
+	 * chunked and body[0..body_len) (edited) goes as the first chunk. */
+	uint64_t body_more;
+	int chunked;
 };
 
 /* Bytes rewrite_request() may write into head. */
@@ -69,11 +75,12 @@ size_t rewrite_request_need(const struct rewrite_request *r);
 
 /* The request head into head (rewrite_request_need() bytes of room),
  * then iovecs for head, body pieces and insertions into iov (room for
- * 2 * nedits + 2). Fields the relay does not forward: hop-by-hop ones
+ * 2 * nedits + 3: chunked adds the chunk's closing CRLF; the chunk's
+ * size line ends the head). Fields the relay does not forward: hop-by-hop ones
  * and those the client's Connection names, the client's credentials
  * (Authorization, x-api-key, api-key), Host, Content-Length, Expect,
  * Accept-Encoding (usage must be readable), and names a header= sets.
- * Content-Length is the edited body's. Returns the number of iovecs; the
+ * Content-Length is the edited body's (with body_more). Returns the number of iovecs; the
  * head's length is iov[0].iov_len. */
 int rewrite_request(const struct rewrite_request *r, char *head,
     struct iovec *iov);

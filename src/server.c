@@ -35,6 +35,9 @@
 #define SERVER_OUT_EXTRA 16384
 #define SERVER_CHUNKED_START 16384
 #define SERVER_KEEP_MEM 65536	/* request blocks up to this are reused */
+#define SERVER_PREALLOC (1024 * 1024)	/* a body announced bigger grows
+					 * as it comes (a streamed one is
+					 * never held whole) */
 
 /* The fields of the head being parsed (parsing is synchronous: one
  * array serves every connection); a request that is taken keeps a copy
@@ -131,6 +134,11 @@ reset_request(struct server_conn *sc)
 	sc->body_ptr = NULL;
 	sc->body_left = 0;
 	sc->got_bytes = 0;
+	sc->body_stream = 0;
+	sc->body_open = 0;
+	sc->body_taken = 0;
+	sc->body_error = NULL;
+	sc->body_error_status = 0;
 }
 
 void
@@ -332,6 +340,13 @@ read_some(struct server_conn *sc, uint64_t now_ms)
 {
 	ssize_t r;
 
+	if (sc->state == SERVER_READ_BODY && sc->in.cap < buf_limit(&sc->in)) {
+		/* A body still on its way is read in reads as large as the
+		 * fixed buffer's; the room goes back with the buffer once
+		 * the body is in (server_busy(), keep-alive). */
+		(void)buf_reserve(&sc->in, buf_limit(&sc->in) -
+		    buf_len(&sc->in));
+	}
 	if (buf_make_room(&sc->in) == 0) {
 		return 0;
 	}
@@ -383,7 +398,8 @@ take_head(struct server_conn *sc, size_t head_len)
 	size_t cap = head_len, i, q;
 
 	if (h->has_content_length) {
-		cap += (size_t)h->content_length;
+		cap += h->content_length < SERVER_PREALLOC ?
+		    (size_t)h->content_length : SERVER_PREALLOC;
 	} else if (h->chunked) {
 		cap += SERVER_CHUNKED_START;
 	}
@@ -513,6 +529,89 @@ server_accept_head(struct server_conn *sc, uint64_t now_ms)
 	sc->deadline_ms = body_deadline(sc, now_ms);
 }
 
+static int grow_body(struct server_conn *sc, size_t need);
+
+void
+server_accept_head_stream(struct server_conn *sc, uint64_t now_ms)
+{
+	server_accept_head(sc, now_ms);
+	sc->body_stream = 1;
+	sc->body_open = 1;
+}
+
+int
+server_body_room(struct server_conn *sc, size_t need)
+{
+	return grow_body(sc, need);
+}
+
+static long
+body_failed(struct server_conn *sc, int status, const char *why)
+{
+	sc->body_error = why;
+	sc->body_error_status = status;
+	return -1;
+}
+
+long
+server_body_take(struct server_conn *sc, char *dst, size_t cap, int *end)
+{
+	struct server_request *rq = &sc->req;
+	const struct http_request *h = &rq->head;
+	size_t got = 0;
+
+	if (!h->chunked) {
+		uint64_t want = h->content_length - sc->body_taken;
+		size_t n = buf_len(&sc->in);
+
+		n = n < cap ? n : cap;
+		n = n < want ? n : (size_t)want;
+		memcpy(dst, buf_head(&sc->in), n);
+		buf_consume(&sc->in, n);
+		sc->body_taken += n;
+		got = n;
+	} else {
+		/* The decoder takes framing bytes as they come, so a step
+		 * given no more input than dst has room for hands out no more
+		 * data than fits. */
+		while (buf_len(&sc->in) > 0 && !rq->chunked.done && got < cap) {
+			const char *in = (const char *)buf_head(&sc->in);
+			size_t n = buf_len(&sc->in), off = 0, dlen = 0;
+			long r;
+
+			if (n > cap - got) {
+				n = cap - got;
+			}
+			r = http_chunked_step(&rq->chunked, in, n, &off, &dlen);
+			if (r < 0) {
+				return body_failed(sc, 400,
+				    "invalid chunked request body");
+			}
+			if (dlen > cap - got) {
+				return body_failed(sc, 400,
+				    "invalid chunked request body");
+			}
+			if (sc->body_taken + dlen > sc->conf->max_body) {
+				return body_failed(sc, 413, "request body is "
+				    "larger than max_body");
+			}
+			memcpy(dst + got, in + off, dlen);
+			got += dlen;
+			sc->body_taken += dlen;
+			buf_consume(&sc->in, (size_t)r);
+			if (r == 0) {
+				break;
+			}
+		}
+	}
+	*end = h->chunked ? rq->chunked.done :
+	    sc->body_taken == h->content_length;
+	if (*end) {
+		sc->body_open = 0;
+	}
+	return (long)got;
+}
+
 static int
 grow_body(struct server_conn *sc, size_t need)
 {
@@ -562,55 +661,37 @@ static int
 take_body(struct server_conn *sc, uint64_t now_ms)
 {
 	struct server_request *rq = &sc->req;
-	const struct http_request *h = &rq->head;
+	long n;
+	int end;
 
-	if (!h->chunked) {
-		size_t want = (size_t)h->content_length - rq->body_len;
-		size_t n = buf_len(&sc->in) < want ? buf_len(&sc->in) : want;
+	do {
+		size_t room = buf_len(&sc->in);
 
-		memcpy(rq->mem + rq->head_len + rq->body_len,
-		    buf_head(&sc->in), n);
-		rq->body_len += n;
-		buf_consume(&sc->in, n);
-		return rq->body_len == h->content_length;
-	}
-	while (buf_len(&sc->in) > 0 && !rq->chunked.done) {
-		size_t off = 0, dlen = 0;
-		long r;
-
-		r = http_chunked_step(&rq->chunked,
-		    (const char *)buf_head(&sc->in), buf_len(&sc->in), &off,
-		    &dlen);
-		if (r < 0) {
+		if (!rq->head.chunked &&
+		    room > rq->head.content_length - rq->body_len) {
+			room = (size_t)(rq->head.content_length - rq->body_len);
+		}
+		if (grow_body(sc, room) < 0) {
 			sc->close_after = 1;
-			server_error(sc, 400, "bad_request",
-			    "invalid chunked request body", now_ms);
+			server_error(sc, 503, "server_busy", "out of memory",
+			    now_ms);
 			return -1;
 		}
-		if (dlen > 0) {
-			if (rq->body_len + dlen > sc->conf->max_body) {
-				sc->close_after = 1;
-				server_error(sc, 413, "request_too_large",
-				    "request body is larger than max_body",
-				    now_ms);
-				return -1;
-			}
-			if (grow_body(sc, dlen) < 0) {
-				sc->close_after = 1;
-				server_error(sc, 503, "server_busy",
-				    "out of memory", now_ms);
-				return -1;
-			}
-			memcpy(rq->mem + rq->head_len + rq->body_len,
-			    buf_head(&sc->in) + off, dlen);
-			rq->body_len += dlen;
+		if (room > rq->mem_cap - rq->head_len - rq->body_len) {
+			room = rq->mem_cap - rq->head_len - rq->body_len;
 		}
-		buf_consume(&sc->in, (size_t)r);
-		if (r == 0) {
-			break;
+		n = server_body_take(sc, rq->mem + rq->head_len + rq->body_len,
+		    room, &end);
+		if (n < 0) {
+			sc->close_after = 1;
+			server_error(sc, sc->body_error_status,
+			    sc->body_error_status == 413 ? "request_too_large" :
+			    "bad_request", sc->body_error, now_ms);
+			return -1;
 		}
-	}
-	return rq->chunked.done;
+		rq->body_len += (size_t)n;
+	} while (n > 0 && !end);
+	return end;
 }
 
 void
@@ -645,6 +726,14 @@ server_step(struct server_conn *sc, short revents, uint64_t now_ms)
 			}
 			break;
 		case SERVER_READ_BODY:
+			if (sc->body_stream) {
+				/* The owner takes the bytes as it can. */
+				if (!can_read || read_some(sc, now_ms) <= 0) {
+					return;
+				}
+				sc->deadline_ms = body_deadline(sc, now_ms);
+				return;
+			}
 			r = take_body(sc, now_ms);
 			if (r > 0) {
 				sc->req.mem[sc->req.head_len +
@@ -772,6 +861,12 @@ server_respond(struct server_conn *sc, int status, const char *content_type,
 	}
 	if (sc->req.id[0] == '\0') {
 		make_request_id(sc->req.id, sizeof(sc->req.id));
+	}
+	if (sc->body_open) {
+		/* The rest of the body is unread: close after the answer,
+		 * draining what still comes (server_take_linger()). */
+		sc->close_after = 1;
+		sc->linger = 1;
 	}
 	n = snprintf(head, sizeof(head),
 	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -910,6 +1005,10 @@ server_response_done(struct server_conn *sc, uint64_t now_ms)
 	if (sc->state == SERVER_CLOSED) {
 		return;
 	}
+	if (sc->body_open) {
+		sc->close_after = 1;	/* as in server_respond() */
+		sc->linger = 1;
+	}
 	sc->state = SERVER_DRAIN;
 	(void)server_flush(sc, now_ms);
 }
@@ -918,6 +1017,7 @@ int
 server_tls_buffered(const struct server_conn *sc)
 {
 	return sc->tls != NULL && sc->fd >= 0 &&
-	    (sc->state == SERVER_READ_HEAD || sc->state == SERVER_READ_BODY) &&
+	    (sc->state == SERVER_READ_HEAD || sc->state == SERVER_READ_BODY ||
+	    (sc->state == SERVER_BUSY && sc->body_open)) &&
 	    tls_pending(sc->tls) > 0 && buf_len(&sc->in) < buf_limit(&sc->in);
 }

@@ -67,6 +67,13 @@ struct server_conn {
 				 * read: see server_take_linger() */
 	int linger_fd;		/* owned: closed by server_close(DONE) with
 				 * linger set, still to be drained; -1 */
+	/* A streamed body (server_accept_head_stream()): the owner takes it
+	 * piece by piece with server_body_take() instead of whole in req. */
+	int body_stream;	/* this request's body is streamed */
+	int body_open;		/* ... and not all of it was taken yet */
+	uint64_t body_taken;	/* decoded body bytes taken so far */
+	const char *body_error;	/* why server_body_take() failed */
+	int body_error_status;	/* ... 400 or 413 */
 };
 
 /* Why a connection closed, for the log (server_close_text()). */
@@ -141,6 +148,26 @@ int server_flush(struct server_conn *sc, uint64_t now_ms);
 /* Accept the head: go on to read the body (sending 100 Continue when the
  * client asked for it). */
 void server_accept_head(struct server_conn *sc, uint64_t now_ms);
+
+/* Accept the head of a request whose body the owner streams: the
+ * connection reads into its input buffer only (bounded: max_header + 16
+ * KiB; the owner takes the bytes with server_body_take(), which is the
+ * backpressure), and stays in SERVER_READ_BODY until the owner moves it
+ * on. An answer given while the body is still open closes the connection
+ * after it. */
+void server_accept_head_stream(struct server_conn *sc, uint64_t now_ms);
+
+/* Copy up to cap decoded body bytes of a streamed body into dst and
+ * consume them (de-chunked when the client sent it chunked). *end is set
+ * once the body is complete. Returns the count (0: none buffered now),
+ * or -1 for a malformed chunked body or one over max_body (body_error
+ * and body_error_status say which; nothing is answered). */
+long server_body_take(struct server_conn *sc, char *dst, size_t cap,
+    int *end);
+
+/* Room for need more body bytes in req.mem (the part of a streamed body
+ * the owner holds). Returns 0, or -1 when out of memory. */
+int server_body_room(struct server_conn *sc, size_t need);
 
 /* A complete response with a small body copied into out (or borrowed when
  * borrow is set; the body must then outlive the response). extra is

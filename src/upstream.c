@@ -166,6 +166,7 @@ upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
 		}
 	}
 	u->method = method;
+	u->more = 0;
 	u->got_bytes = 0;
 	u->cut = 0;
 	u->eof = 0;
@@ -182,6 +183,24 @@ upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
 		u->state = UPSTREAM_SENDING;
 		u->deadline_ms = now_ms + u->conf->idle_timeout_ms;
 	}
+}
+
+void
+upstream_expect_more(struct upstream *u)
+{
+	u->more = 1;
+}
+
+void
+upstream_send_more(struct upstream *u, const char *p, size_t n, int last)
+{
+	u->iovcnt = 0;
+	if (n > 0) {
+		u->iov[0].iov_base = (void *)(uintptr_t)p;
+		u->iov[0].iov_len = n;
+		u->iovcnt = 1;
+	}
+	u->more = !last;
 }
 
 static short
@@ -293,6 +312,9 @@ send_some(struct upstream *u, uint64_t now_ms)
 		}
 		/* Records still queued: tls_interest asks for POLLOUT while
 		 * we already wait for the answer. */
+	}
+	if (u->more) {
+		return;	/* the owner has more of the body to give */
 	}
 	u->state = UPSTREAM_READ_HEAD;
 	u->deadline_ms = now_ms + u->conf->first_byte_timeout_ms;

@@ -90,6 +90,9 @@ struct upstream {
 	int cut;		/* the answer came before the whole request
 				 * was sent: never reused */
 	int got_bytes;		/* some response byte arrived */
+	int more;		/* the request body goes on: once the iovecs
+				 * are written, stay SENDING and wait for
+				 * upstream_send_more() */
 	unsigned long requests;	/* requests sent on this connection */
 	uint64_t idle_since_ms;	/* when it was parked */
 	enum upstream_fail fail;	/* why it failed (FAILED) */
@@ -115,6 +118,15 @@ struct upstream *upstream_connect(const struct net_addr *a, size_t provider,
  * IDLE. */
 void upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
     struct view method, uint64_t now_ms);
+
+/* The request queued by upstream_send() is not all of it: its body goes
+ * on in pieces given with upstream_send_more(). */
+void upstream_expect_more(struct upstream *u);
+
+/* SENDING with every queued byte written and more expected: queue the
+ * next piece (borrowed until written); last: it ends the request. */
+void upstream_send_more(struct upstream *u, const char *p, size_t n,
+    int last);
 
 /* Do the I/O revents allow and advance. */
 void upstream_step(struct upstream *u, short revents, uint64_t now_ms);

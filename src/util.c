@@ -401,6 +401,21 @@ util_wipe(void *p, size_t n)
 }
 
 size_t
+util_u64_hex(uint64_t v, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 1, i;
+
+	while (n < 16 && (v >> (4 * n)) != 0) {
+		n++;
+	}
+	for (i = 0; i < n; i++) {
+		out[n - 1 - i] = hex[(v >> (4 * i)) & 15];
+	}
+	return n;
+}
+
+size_t
 util_u64_dec(uint64_t v, char *out)
 {
 	/* Two digits per division: every ledger line has several numbers. */

@@ -60,6 +60,10 @@ int util_parse_fixed(const char *p, size_t n, unsigned max_frac,
  * Cheaper than printf on the per-request path. */
 size_t util_u64_dec(uint64_t v, char *out);
 
+/* Lower-case hex digits of v into out (room for 16), no NUL, no leading
+ * zeros (a chunk size line). Returns the count. */
+size_t util_u64_hex(uint64_t v, char *out);
+
 /* 1 when p[0..n) is valid UTF-8 (RFC 3629: shortest forms, no
  * surrogates, at most U+10FFFF). */
 int util_utf8_valid(const char *p, size_t n);

@@ -111,6 +111,9 @@ FUZZ_MODULES="$FUZZ_MODULES ledger_rec ledger_table ledger_sync ledger_queue
 # The store client's codec (fuzz_resp).
 FUZZ_MODULES="$FUZZ_MODULES resp"
 
+# The multipart/form-data reader (fuzz_multipart).
+FUZZ_MODULES="$FUZZ_MODULES multipart"
+
 COMMON="-std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1
  -fno-omit-frame-pointer -Wall -Wextra -Wno-missing-prototypes
  -DRELAY_VERSION=\"${VERSION:-0}\" -Ivendor/bearssl/inc -Isrc -Ibuild"

@@ -265,6 +265,7 @@ typedef struct {
     char *body;
     size_t blen;
     size_t body_bytes;
+    char sha256[65];    /* of the whole body, hex */
 } raw_t;
 static raw_t g_raw[RAW_KEEP];
 static int g_nraw;
@@ -806,7 +807,7 @@ static int read_request(conn_t *c, req_t *r)
 /* ------------------------------------------------------------------ */
 /* request inspection                                                  */
 
-enum { K_CHAT, K_MSG, K_RESP, K_EMB, K_MODELS };
+enum { K_CHAT, K_MSG, K_RESP, K_EMB, K_MODELS, K_IMAGE, K_AUDIO, K_FILE };
 
 static int ends_with(const char *s, size_t n, const char *suf)
 {
@@ -823,6 +824,15 @@ static int path_kind(const req_t *r)
     if (ends_with(r->target, n, "/responses")) return K_RESP;
     if (ends_with(r->target, n, "/models") && strcmp(r->method, "GET") == 0)
         return K_MODELS;
+    /* the multipart/form-data endpoints (OpenAI's answer shapes) */
+    if (ends_with(r->target, n, "/images/edits") ||
+        ends_with(r->target, n, "/images/variations"))
+        return K_IMAGE;
+    if (ends_with(r->target, n, "/audio/transcriptions") ||
+        ends_with(r->target, n, "/audio/translations"))
+        return K_AUDIO;
+    if (ends_with(r->target, n, "/files") && strcmp(r->method, "POST") == 0)
+        return K_FILE;
     return K_CHAT;
 }
 
@@ -1156,6 +1166,23 @@ static void body_for_kind(sb_t *b, int kind, const char *model)
         sb_addf(b, "{\"object\":\"list\",\"data\":[{\"id\":\"mock-model\","
                    "\"object\":\"model\",\"created\":1700000000,"
                    "\"owned_by\":\"mock\"}]}");
+        break;
+    case K_IMAGE:   /* gpt-image-1: usage in input/output tokens */
+        sb_addf(b, "{\"created\":1700000000,\"data\":[{\"b64_json\":"
+                   "\"aGVsbG8gZnJvbSBtb2Nr\"}],\"usage\":{\"input_tokens\":50,"
+                   "\"input_tokens_details\":{\"image_tokens\":40,"
+                   "\"text_tokens\":10},\"output_tokens\":1056,"
+                   "\"total_tokens\":1106}}");
+        break;
+    case K_AUDIO:   /* gpt-4o-transcribe: token usage */
+        sb_addf(b, "{\"text\":\"hello from mock\",\"usage\":{\"type\":"
+                   "\"tokens\",\"input_tokens\":14,\"output_tokens\":5,"
+                   "\"total_tokens\":19}}");
+        break;
+    case K_FILE:
+        sb_addf(b, "{\"id\":\"file-mock1\",\"object\":\"file\",\"bytes\":0,"
+                   "\"created_at\":1700000000,\"filename\":\"upload\","
+                   "\"purpose\":\"assistants\",\"status\":\"processed\"}");
         break;
     default:
         sb_addf(b, "{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion\","
@@ -1882,6 +1909,14 @@ static void raw_push(const req_t *r)
     w.body_bytes = r->blen;
     w.blen = r->blen < LAST_BODY_MAX ? r->blen : LAST_BODY_MAX;
     w.body = xstrndup(r->body ? r->body : "", r->body ? w.blen : 0);
+    {
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        EVP_Digest(r->body ? r->body : "", r->body ? r->blen : 0, md, &mdlen,
+                   EVP_sha256(), NULL);
+        for (unsigned i = 0; i < 32; i++)
+            snprintf(w.sha256 + 2 * i, 3, "%02x", md[i]);
+    }
     pthread_mutex_lock(&g_mu);
     if (g_nraw == RAW_KEEP) {
         raw_free(&g_raw[0]);
@@ -1953,7 +1988,8 @@ static int handle_mock(ctx_t *x)
             sb_base64(&b, g_raw[i].head, g_raw[i].hlen);
             sb_adds(&b, ",\"body\":");
             sb_base64(&b, g_raw[i].body, g_raw[i].blen);
-            sb_addf(&b, ",\"body_bytes\":%zu", g_raw[i].body_bytes);
+            sb_addf(&b, ",\"body_bytes\":%zu,\"body_sha256\":\"%s\"",
+                    g_raw[i].body_bytes, g_raw[i].sha256);
             if (g_raw[i].blen < g_raw[i].body_bytes) sb_adds(&b, ",\"body_truncated\":true");
             sb_addc(&b, '}');
         }

@@ -28,7 +28,7 @@ from harness import (KEY, KEY2, RELAY, connect, http, ledger_lines, node, read_r
 # relayed: the "model" form field rewritten to the upstream id, every file's
 # bytes untouched at the provider, uploads charged (images, audio) or
 # recorded for affinity (files).
-MULTIPART_RELAYED = False
+MULTIPART_RELAYED = True
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CREDS = ('sk-oai-one-0000000000000001', 'sk-oai-two-0000000000000002')

@@ -122,6 +122,9 @@ static char wire[65536];
 static char head_mem[16384];
 static struct iovec iov[8];
 static int niov;
+/* A streamed body (rewrite_request's body_more, chunked) for build(). */
+static uint64_t build_more;
+static int build_chunked;
 
 static const char *
 build(const struct conf_provider *p, const char *secret, const char *body,
@@ -153,6 +156,8 @@ build(const struct conf_provider *p, const char *secret, const char *body,
 	w.body_len = strlen(body);
 	w.edits = edits;
 	w.nedits = nedits;
+	w.body_more = build_more;
+	w.chunked = build_chunked;
 	need = rewrite_request_need(&w);
 	memset(head_mem, '#', sizeof(head_mem));
 	memset(iov, 0, sizeof(iov));
@@ -540,6 +545,43 @@ usage_case(const char *body, const char *path, const char *want,
 	}
 }
 
+/* A multipart form streamed on (SPEC §9): its held start goes with the
+ * head; the Content-Length counts what is still to come, or the head says
+ * chunked and the start is the first chunk. */
+static void
+test_streamed_body(void)
+{
+	static const char held[] = "--b\r\nContent-Disposition: form-data; "
+	    "name=\"model\"\r\n\r\nimg\r\n--b\r\n";
+	struct rewrite_edit e;
+	const char *w;
+
+	parse_req("POST /v1/images/edits HTTP/1.1\r\nHost: r\r\n"
+	    "Content-Type: multipart/form-data; boundary=b\r\n"
+	    "Content-Length: 1000\r\n\r\n");
+	e.off = strstr(held, "img") - held;
+	e.del = 3;
+	e.ins = "gpt-image-1-2025";
+	e.ins_len = strlen(e.ins);
+	build_more = 1000 - strlen(held);
+	w = build(&p_openai, "k", held, &e, 1);
+	ok(strstr(w, "Content-Length: 1013\r\n\r\n") != NULL,
+	    "streamed: the length counts the rest, 13 bytes longer");
+	ok(strstr(w, "\r\n\r\ngpt-image-1-2025\r\n--b\r\n") != NULL,
+	    "streamed: the held start with the value replaced");
+	ok(strstr(w, "Transfer-Encoding") == NULL, "streamed: not chunked");
+	build_more = 0;
+	build_chunked = 1;
+	w = build(&p_openai, "k", held, &e, 1);
+	ok(strstr(w, "Transfer-Encoding: chunked\r\n\r\n4c\r\n--b\r\n") !=
+	    NULL, "chunked: the head, then the first chunk's size (%s)", w);
+	ok(strstr(w, "Content-Length") == NULL, "chunked: no length");
+	ok_int(strlen(w) >= 2 && strcmp(w + strlen(w) - 9, "\r\n--b\r\n\r\n")
+	    == 0, 1, "chunked: the first chunk ends with its CRLF");
+	ok_int(niov, 5, "chunked: head, before, value, after, CRLF");
+	build_chunked = 0;
+}
+
 static void
 test_usage_edit(void)
 {
@@ -859,6 +901,7 @@ main(void)
 	test_request_fields();
 	test_request_edits();
 	test_usage_edit();
+	test_streamed_body();
 	test_response_heads();
 	test_response_fit();
 	return t_done("rewrite");

@@ -303,6 +303,111 @@ test_body_chunked(void)
 	conf_free(big);
 }
 
+/* ---- a streamed body (server_accept_head_stream, SPEC §9) ---- */
+
+/* Take what the connection has, in pieces of at most cap bytes, into
+ * out; returns the total, -1 on an error. */
+static long
+take_all(char *out, size_t cap, int *end)
+{
+	long n, total = 0;
+
+	while ((n = server_body_take(sc, out + total, cap, end)) > 0) {
+		total += n;
+	}
+	return n < 0 ? -1 : total;
+}
+
+static void
+test_body_stream(void)
+{
+	char out[4096];
+	int end = 0, eof = 0;
+	long n;
+
+	/* Content-Length: the bytes are left in the input buffer until
+	 * taken, the pipelined request after them is not. */
+	open_conn(conf);
+	send_step("POST /v1/up HTTP/1.1\r\nHost: r\r\nContent-Length: 11"
+	    "\r\nExpect: 100-continue\r\n\r\n", T0);
+	server_accept_head_stream(sc, T0);
+	server_step(sc, POLLOUT, T0);
+	ok(strstr(client_reads(1, &eof), "100 Continue") != NULL,
+	    "stream: 100 Continue");
+	send_step("hello", T0);
+	ok_int(sc->state, SERVER_READ_BODY, "stream: stays READ_BODY");
+	ok_int(sc->req.body_len, 0, "stream: nothing copied into the block");
+	n = take_all(out, 3, &end);
+	ok(n == 5 && memcmp(out, "hello", 5) == 0 && !end && sc->body_open,
+	    "stream: 5 bytes in pieces of 3, not the end");
+	send_step(" worldGET / HTTP/1.1\r\n", T0);
+	n = take_all(out, sizeof(out), &end);
+	ok(n == 6 && memcmp(out, " world", 6) == 0 && end && !sc->body_open,
+	    "stream: the rest, the end, the next request left alone");
+	close_conn();
+
+	/* Chunked: de-chunked into pieces no bigger than asked for. */
+	open_conn(conf);
+	send_step("POST /v1/up HTTP/1.1\r\nHost: r\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n", T0);
+	server_accept_head_stream(sc, T0);
+	send_step("5\r\nhello\r\n6;x=1\r\n world\r\n", T0);
+	n = take_all(out, 4, &end);
+	ok(n == 11 && memcmp(out, "hello world", 11) == 0 && !end,
+	    "stream chunked: decoded in pieces of 4, not the end");
+	send_step("0\r\n\r\n", T0);
+	n = take_all(out, 4, &end);
+	ok(n == 0 && end, "stream chunked: the last chunk ends it");
+	close_conn();
+
+	/* A bad chunk and a body over max_body (1k): -1 with the reason,
+	 * nothing answered (the owner answers). */
+	open_conn(conf);
+	send_step("POST /v1/up HTTP/1.1\r\nHost: r\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n", T0);
+	server_accept_head_stream(sc, T0);
+	send_step("zz\r\n", T0);
+	ok(take_all(out, 4, &end) == -1 && sc->body_error_status == 400,
+	    "stream chunked: a bad size line is -1, 400");
+	close_conn();
+	open_conn(conf);
+	send_step("POST /v1/up HTTP/1.1\r\nHost: r\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n", T0);
+	server_accept_head_stream(sc, T0);
+	send_step("800\r\n", T0);
+	memset(out, 'a', 2048);
+	out[2048] = '\0';
+	send_step(out, T0);
+	ok(take_all(out, sizeof(out), &end) == -1 &&
+	    sc->body_error_status == 413, "stream chunked: over max_body is "
+	    "-1, 413");
+	close_conn();
+
+	/* An answer while the body is still open closes after it. */
+	open_conn(conf);
+	send_step("POST /v1/up HTTP/1.1\r\nHost: r\r\nContent-Length: 100"
+	    "\r\n\r\nabc", T0);
+	server_accept_head_stream(sc, T0);
+	server_busy(sc);
+	server_respond(sc, 200, "text/plain", NULL, "ok", 2, 0, T0);
+	server_step(sc, 0, T0);
+	ok(strstr(client_reads(1, &eof), "Connection: close\r\n") != NULL,
+	    "stream: an answer before the body's end says Connection: close");
+	ok(sc->state == SERVER_CLOSED && client_reads(1, &eof) != NULL &&
+	    eof, "stream: closed after it, the client reads the end");
+	{
+		/* ... with the fd handed over to drain what still comes, so
+		 * a client still sending gets no reset under the answer. */
+		int fd = server_take_linger(sc);
+
+		ok(fd >= 0, "stream: the fd is handed over to drain");
+		if (fd >= 0) {
+			close(fd);
+		}
+	}
+	close_conn();
+}
+
 /* ---- 100 Continue ---- */
 
 static void
@@ -1115,6 +1220,7 @@ main(void)
 	test_head();
 	test_body_length();
 	test_body_chunked();
+	test_body_stream();
 	test_continue();
 	test_pipeline();
 	test_keepalive();

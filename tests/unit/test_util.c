@@ -59,6 +59,34 @@ test_u64_dec(void)
 	    "0, UINT64_MAX)");
 }
 
+/* A chunk size line's digits: against printf's %llx. */
+static void
+test_u64_hex(void)
+{
+	char got[24], want[24];
+	uint64_t v, x = 0x9e3779b97f4a7c15u;
+	size_t n;
+	int i, bad = 0;
+
+	for (i = 0; i < 100000 && !bad; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		v = i < 64 ? (uint64_t)1 << i : x >> (i % 64);
+		n = util_u64_hex(v, got);
+		got[n] = '\0';
+		snprintf(want, sizeof want, "%llx", (unsigned long long)v);
+		bad |= strcmp(got, want) != 0;
+	}
+	n = util_u64_hex(UINT64_MAX, got);
+	got[n] = '\0';
+	ok(!bad && strcmp(got, "ffffffffffffffff") == 0 &&
+	    util_u64_hex(0, got) == 1 && got[0] == '0' &&
+	    util_u64_hex(16384, got) == 4 && memcmp(got, "4000", 4) == 0,
+	    "u64_hex matches printf %%llx (powers of two, 100,000 others, 0, "
+	    "UINT64_MAX)");
+}
+
 static void
 test_views(void)
 {
@@ -362,6 +390,7 @@ main(void)
 {
 	test_views();
 	test_u64_dec();
+	test_u64_hex();
 	test_parse_u64();
 	test_parse_fixed();
 	test_ct_equal();
