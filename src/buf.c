@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "buf.h"
-#include "util.h"
 
 void
 buf_init(struct buf *b, unsigned char *storage, size_t cap)
@@ -41,29 +40,38 @@ buf_compact(struct buf *b)
 }
 
 /* Growable: room for need bytes from data[0] (at most max; at least
- * BUF_FIRST). Returns 0, or -1 with nothing changed (no memory). */
+ * BUF_FIRST; else the next power of two, as util_grow() would, but never
+ * past max). Returns 0, or -1 with nothing changed (no memory).
+ *
+ * Not util_grow(): that zeroes the new part, and writing a byte makes a
+ * page resident. A buffer given its whole room for a large read (a long
+ * head, a body on its way) would then hold all of it in memory although
+ * only the bytes written are ever read; realloc() leaves the rest
+ * untouched. Sizes stay far from overflow: need <= max and the doubling
+ * stops at max. */
 static int
 grow(struct buf *b, size_t need)
 {
-	size_t cap = b->cap;
+	size_t cap = b->cap > 0 ? b->cap : BUF_FIRST;
 	unsigned char *p;
 
-	if (need < BUF_FIRST) {
-		need = BUF_FIRST;
-	}
 	if (need > b->max) {
 		need = b->max;
 	}
-	if (need <= b->cap) {
+	while (cap < need && cap <= b->max / 2) {
+		cap *= 2;
+	}
+	if (cap < need || cap > b->max) {
+		cap = b->max;
+	}
+	if (cap <= b->cap) {
 		return 0;
 	}
-	/* util_grow doubles (so cap may pass max: the bound is cap, set
-	 * below, and the allocation's tail goes unused). */
-	if ((p = util_grow(b->data, &cap, need, 1)) == NULL) {
+	if ((p = realloc(b->data, cap)) == NULL) {
 		return -1;
 	}
 	b->data = p;
-	b->cap = cap < b->max ? cap : b->max;
+	b->cap = cap;
 	return 0;
 }
 

@@ -333,50 +333,65 @@ server_flush(struct server_conn *sc, uint64_t now_ms)
 	return 0;
 }
 
-/* Read once into in. Returns 1 when bytes arrived, 0 when nothing more can
- * be read now (EAGAIN or no room), -1 when the connection ended. */
+/* Room for the whole of what the fixed buffer took in one read (max_header
+ * + the body window): given to a request whose head outgrew the first
+ * size, and to a body still on its way. The room goes back with the
+ * buffer once the request is in (server_busy(), keep-alive). */
+static void
+full_room(struct server_conn *sc)
+{
+	(void)buf_reserve(&sc->in, buf_limit(&sc->in) - buf_len(&sc->in));
+}
+
+/* Read into in: once, or while a request's first read filled the first
+ * size (then again with the whole room, so a request takes the reads it
+ * took with the fixed buffer: a small form held whole, a head too large
+ * refused after reading what it was, not reset with its rest unread).
+ * Returns 1 when bytes arrived, 0 when nothing more can be read now
+ * (EAGAIN or no room), -1 when the connection ended. */
 static int
 read_some(struct server_conn *sc, uint64_t now_ms)
 {
-	ssize_t r;
+	int got = 0;
 
 	if (sc->state == SERVER_READ_BODY && sc->in.cap < buf_limit(&sc->in)) {
-		/* A body still on its way is read in reads as large as the
-		 * fixed buffer's; the room goes back with the buffer once
-		 * the body is in (server_busy(), keep-alive). */
-		(void)buf_reserve(&sc->in, buf_limit(&sc->in) -
-		    buf_len(&sc->in));
+		full_room(sc);
 	}
-	if (buf_make_room(&sc->in) == 0) {
-		return 0;
-	}
-	do {
-		r = sc->tls != NULL ? tls_read(sc->tls, sc->fd, buf_tail(&sc->in),
-		    buf_room(&sc->in)) : recv(sc->fd, buf_tail(&sc->in),
-		    buf_room(&sc->in), 0);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			return 0;
+	for (;;) {
+		ssize_t r;
+
+		if (buf_make_room(&sc->in) == 0) {
+			return got;
 		}
-		server_close(sc, SERVER_CLOSE_READ_FAILED);
-		return -1;
+		do {
+			r = sc->tls != NULL ? tls_read(sc->tls, sc->fd,
+			    buf_tail(&sc->in), buf_room(&sc->in)) :
+			    recv(sc->fd, buf_tail(&sc->in), buf_room(&sc->in),
+			    0);
+		} while (r < 0 && errno == EINTR);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return got;
+		}
+		if (r <= 0 && got) {
+			return 1;	/* the end is seen on the next call */
+		}
+		if (r < 0) {
+			server_close(sc, SERVER_CLOSE_READ_FAILED);
+			return -1;
+		}
+		if (r == 0) {
+			server_close(sc, SERVER_CLOSE_PEER);
+			return -1;
+		}
+		buf_produced(&sc->in, (size_t)r);
+		sc->last_io_ms = now_ms;
+		got = 1;
+		if (buf_room(&sc->in) > 0 || sc->state != SERVER_READ_HEAD ||
+		    sc->in.cap >= buf_limit(&sc->in)) {
+			return 1;
+		}
+		full_room(sc);
 	}
-	if (r == 0) {
-		server_close(sc, SERVER_CLOSE_PEER);
-		return -1;
-	}
-	buf_produced(&sc->in, (size_t)r);
-	if (buf_room(&sc->in) == 0 && sc->state == SERVER_READ_HEAD) {
-		/* A head longer than the first size gets all its room at
-		 * once, so the next read takes as much as the fixed buffer
-		 * did: a head too large is refused after reading what it
-		 * was, not reset with its rest unread. */
-		(void)buf_reserve(&sc->in, buf_limit(&sc->in) -
-		    buf_len(&sc->in));
-	}
-	sc->last_io_ms = now_ms;
-	return 1;
 }
 
 static void
