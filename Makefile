@@ -26,26 +26,27 @@ LDFLAGS  = -static -Wl,--gc-sections -Wl,-z,noseparate-code -s
 BR_CFLAGS = -W -Wall $(OPT) $(NOUNWIND) -ffunction-sections -fdata-sections \
            -Ivendor/bearssl/inc -Ivendor/bearssl/src
 
-MODULES  = util sha256 log clock buf conf conf_directives conf_providers http http_chunked \
+MODULES  = util sha256 log clock buf conf conf_directives conf_providers conf_fleet http http_chunked \
            json net dns dns_parse tls tls_certs route money \
-           ledger api server upstream metrics gen rewrite pool billing \
+           ledger api server upstream metrics ratelimit gen rewrite pool billing \
            usage sse path peers stream tasks upload exchange local front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
 UNITS    = util sha256 buf conf http json route money ledger dns tls usage sse path peers \
-           rewrite server upstream stream gen billing tasks front exchange loop cli
+           rewrite server upstream stream gen billing tasks front exchange loop cli \
+           ratelimit
 VENDOR_OK = vendor/.fetched
 
 # The ledger's parts besides ledger.c (src/ledger_*.c), each with its own
 # unit test program but ledger_sync (test_ledger runs its helper). The
 # tables are on the per-request charge path, as ledger.c is: -O2.
 MODULES += ledger_rec ledger_table ledger_sync ledger_queue ledger_replay \
-           ledger_report ledger_recent
+           ledger_report ledger_recent ledger_query
 UNITS   += ledger_rec ledger_table ledger_queue ledger_replay ledger_report \
            ledger_recent
 OPT_ledger_table = $(OPT_HOT)
 LEDGER_OBJS = $(BUILD)/ledger.o $(BUILD)/ledger_rec.o $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o \
               $(BUILD)/ledger_sync.o $(BUILD)/ledger_queue.o \
-              $(BUILD)/ledger_replay.o $(BUILD)/ledger_report.o
+              $(BUILD)/ledger_replay.o $(BUILD)/ledger_report.o $(BUILD)/ledger_query.o
 
 # The store client (issue 18): the RESP2 codec and the store's Lua scripts
 # (src/resp.c, src/store_scripts.c); their tests are test_resp and
@@ -100,8 +101,11 @@ CA_BUNDLE = /etc/ssl/certs/ca-certificates.crt
 $(BUILD)/mkroots: tools/mkroots.c src/tls_certs.c src/tls.h $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -static -o $@ tools/mkroots.c $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 
-$(BUILD)/roots.c: $(BUILD)/mkroots
-	$(BUILD)/mkroots $(CA_BUNDLE) > $@.tmp && mv $@.tmp $@
+# A cross build passes the host's tool (MKROOTS=build/mkroots): the output
+# is the same on every architecture.
+MKROOTS  = $(BUILD)/mkroots
+$(BUILD)/roots.c: $(MKROOTS)
+	$(MKROOTS) $(CA_BUNDLE) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/roots.o: $(BUILD)/roots.c
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $(BUILD)/roots.c
@@ -146,16 +150,17 @@ $(BUILD)/test_sha256: tests/unit/test_sha256.c $(BUILD)/sha256.o $(BUILD)/libbea
 $(BUILD)/test_buf: tests/unit/test_buf.c $(BUILD)/buf.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_json: tests/unit/test_json.c tests/unit/json_ref.c $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
-$(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(BUILD)/test_money: tests/unit/test_money.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_rec: tests/unit/test_ledger_rec.c $(BUILD)/ledger_rec.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_recent: tests/unit/test_ledger_recent.c $(BUILD)/ledger_recent.o
+$(BUILD)/test_ratelimit: tests/unit/test_ratelimit.c $(BUILD)/ratelimit.o
 $(BUILD)/test_ledger_table: tests/unit/test_ledger_table.c $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_queue: tests/unit/test_ledger_queue.c tests/unit/ledger_t.h $(BUILD)/ledger_queue.o $(BUILD)/ledger_rec.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_replay: tests/unit/test_ledger_replay.c tests/unit/ledger_t.h $(BUILD)/ledger_replay.o $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/ledger_rec.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/test_ledger_report: tests/unit/test_ledger_report.c tests/unit/ledger_t.h $(BUILD)/ledger_report.o $(BUILD)/ledger_replay.o $(BUILD)/ledger_queue.o $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/ledger_rec.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
-$(BUILD)/test_ledger: tests/unit/test_ledger.c tests/unit/ledger_t.h $(BUILD)/ledger.o $(BUILD)/ledger_report.o $(BUILD)/ledger_rec.o $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/ledger_sync.o $(BUILD)/ledger_queue.o $(BUILD)/ledger_replay.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/test_ledger: tests/unit/test_ledger.c tests/unit/ledger_t.h $(BUILD)/ledger.o $(BUILD)/ledger_report.o $(BUILD)/ledger_query.o $(BUILD)/ledger_rec.o $(BUILD)/ledger_table.o $(BUILD)/ledger_recent.o $(BUILD)/ledger_sync.o $(BUILD)/ledger_queue.o $(BUILD)/ledger_replay.o $(BUILD)/money.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/money_cases: tests/unit/money_cases.c $(BUILD)/money.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_dns: tests/unit/test_dns.c $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/dnsprobe: tests/e2e/dnsprobe.c $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
@@ -166,14 +171,14 @@ $(BUILD)/test_path: tests/unit/test_path.c $(BUILD)/path.o $(BUILD)/util.o $(BUI
 $(BUILD)/test_sse: tests/unit/test_sse.c $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_tls: tests/unit/test_tls.c $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/test_rewrite: tests/unit/test_rewrite.c $(BUILD)/rewrite.o $(BUILD)/json.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_server: tests/unit/test_server.c tests/unit/loopback.h $(BUILD)/server.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_upstream: tests/unit/test_upstream.c tests/unit/loopback.h $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_stream: tests/unit/test_stream.c tests/unit/loopback.h $(BUILD)/stream.o $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/server.o $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_server: tests/unit/test_server.c tests/unit/loopback.h $(BUILD)/server.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_upstream: tests/unit/test_upstream.c tests/unit/loopback.h $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_stream: tests/unit/test_stream.c tests/unit/loopback.h $(BUILD)/stream.o $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/server.o $(BUILD)/upstream.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 # The runtime: gen, billing, tasks (with pool), exchange (with stream and
 # server), front (with local), loop, each with the layers below it.
-RT_BASE = $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/json.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+RT_BASE = $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/json.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 RT_GEN = $(BUILD)/gen.o $(BUILD)/api.o $(BUILD)/rewrite.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/route.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o
-RT_BILLING = $(BUILD)/billing.o $(LEDGER_OBJS) $(BUILD)/money.o $(BUILD)/metrics.o
+RT_BILLING = $(BUILD)/billing.o $(LEDGER_OBJS) $(BUILD)/money.o $(BUILD)/metrics.o $(BUILD)/ratelimit.o
 RT_POOL = $(BUILD)/pool.o $(BUILD)/upstream.o $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/net.o
 RT_EXCHANGE = $(BUILD)/exchange.o $(BUILD)/upload.o $(BUILD)/multipart.o $(BUILD)/stream.o $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/server.o $(BUILD)/tasks.o
 $(BUILD)/test_gen: tests/unit/test_gen.c tests/unit/t_rt.h $(RT_GEN) $(RT_BASE)
@@ -194,7 +199,7 @@ $(STORE_TOOLS):
 # Extra flags of one unit program: UNIT_CFLAGS_<program>.
 UNIT_CFLAGS_test_json = $(JSMN_CFLAGS)
 # cli is the top: loop_run and the ledger commands are stubs in the test.
-$(BUILD)/test_cli: tests/unit/test_cli.c $(BUILD)/cli.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_cli: tests/unit/test_cli.c $(BUILD)/cli.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(UNIT_BINS) $(BUILD)/money_cases:
 	$(CC) $(CFLAGS) $(UNIT_CFLAGS_$(@F)) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
 
@@ -243,3 +248,106 @@ distclean: clean
 
 .PHONY: all run test bench soak clean distclean asan fuzz lint
 .PHONY: test-store
+
+# ---- Edge: set-up, cross builds, container image, service files ----------
+# tools/setup.sh installs what the goals need (apt-get, idempotent, silent
+# when nothing is missing). Every build reaches it through the vendor stamp
+# (order-only: it never makes anything out of date).
+SETUP_JOBS = build \
+    $(if $(filter test asan fuzz test-cross test-image check-service,$(MAKECMDGOALS)),test) \
+    $(if $(filter cross test-cross image test-image check-service,$(MAKECMDGOALS)),cross) \
+    $(if $(filter image test-image,$(MAKECMDGOALS)),image) \
+    $(if $(filter check-service,$(MAKECMDGOALS)),service)
+setup:
+	@[ -n "$(SETUP_DONE)" ] || sh tools/setup.sh $(SETUP_JOBS)
+$(VENDOR_OK) $(MOCK) vendor/softfloat/mipsel/.verified: | setup
+
+# A relay linked inside its build directory (make cross, one per target).
+$(BUILD)/relay: $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a
+
+# The same objects with a wall clock a test can set (tests/e2e/faketime.c;
+# e2e test_clock).
+test: $(BUILD)/relay-faketime
+# 32-bit musl calls the 64-bit-time names.
+FAKETIME_SYMS = clock_gettime,time
+$(BUILD)/relay-faketime: $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a tests/e2e/faketime.c
+	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=$(subst $(comma),$(comma)--wrap=,$(FAKETIME_SYMS)) \
+	    -o $@ tests/e2e/faketime.c $(BUILD)/relay.o $(OBJS) $(BUILD)/libbearssl.a
+comma := ,
+
+# Static musl binaries per target, each from its own build directory
+# (x86_64: the native build/, the others build/cross/<arch>/), with the
+# host's mkroots (build/mkroots). mipsel is soft-float (FPU-less MIPS32r2
+# routers): musl and gcc's soft-fp built by vendor/softfloat.sh.
+CROSS_ARCHES = x86_64 aarch64 armv7 mipsel
+SOFTFLOAT = vendor/softfloat/mipsel
+CROSS_BUILD_aarch64 = build/cross/aarch64
+CROSS_BUILD_armv7   = build/cross/armv7
+CROSS_BUILD_mipsel  = build/cross/mipsel
+CROSS_CC_aarch64 = aarch64-linux-gnu-gcc -specs /usr/lib/aarch64-linux-musl/musl-gcc.specs
+CROSS_CC_armv7   = arm-linux-gnueabihf-gcc -specs /usr/lib/arm-linux-musleabihf/musl-gcc.specs
+CROSS_CC_mipsel  = mipsel-linux-gnu-gcc -msoft-float -Wl,--no-warn-mismatch -specs $(CURDIR)/$(SOFTFLOAT)/lib/musl-gcc.specs
+CROSS_TIME_aarch64 = clock_gettime,time
+CROSS_TIME_armv7   = __clock_gettime64,__time64
+CROSS_TIME_mipsel  = __clock_gettime64,__time64
+CROSS_MAKE = $(MAKE) --no-print-directory SETUP_DONE=1 BUILD=$(CROSS_BUILD_$*) CC="$(CROSS_CC_$*)" \
+    MKROOTS=$(BUILD)/mkroots FAKETIME_SYMS=$(CROSS_TIME_$*)
+
+$(SOFTFLOAT)/.verified: vendor/softfloat.sh vendor/VERSIONS
+	sh vendor/softfloat.sh
+
+dist/relay-mipsel cross-units-mipsel: $(SOFTFLOAT)/.verified
+# x86_64 is the native build: made by this make, not a second one in the
+# same directory (make -j2 relay cross would build its objects twice).
+dist/relay-x86_64: $(BUILD)/relay
+	@mkdir -p dist
+	@cmp -s $(BUILD)/relay $@ || cp $(BUILD)/relay $@
+dist/relay-%: $(BUILD)/mkroots FORCE
+	+@$(CROSS_MAKE) $(CROSS_BUILD_$*)/relay
+	@mkdir -p dist
+	@cmp -s $(CROSS_BUILD_$*)/relay $@ || cp $(CROSS_BUILD_$*)/relay $@
+
+cross: $(CROSS_ARCHES:%=dist/relay-%)
+	@cd dist && sha256sum $(CROSS_ARCHES:%=relay-%) > SHA256SUMS
+	@printf '%-8s %9s %8s  %s\n' target bytes KiB sha256
+	@for a in $(CROSS_ARCHES); do \
+	    s=$$(wc -c < dist/relay-$$a); \
+	    h=$$(grep " relay-$$a\$$" dist/SHA256SUMS | cut -c1-16); \
+	    printf '%-8s %9d %8s  %s...\n' $$a $$s $$(awk "BEGIN{printf \"%.1f\", $$s/1024}") $$h; \
+	done
+
+# The unit tests, money cases and the fake-clock relay for one target.
+cross-units cross-units-x86_64: $(UNIT_BINS) $(BUILD)/money_cases $(BUILD)/relay-faketime
+cross-units-%: $(BUILD)/mkroots FORCE
+	+@$(CROSS_MAKE) cross-units
+
+# Every foreign binary under qemu-user (tests/cross.sh): unit tests, the
+# money cross-check, an e2e suite, and no FPU instruction in mipsel.
+test-cross: cross relay $(CROSS_ARCHES:%=cross-units-%) $(MOCK) $(BUILD)/relay-faketime
+	sh tests/cross.sh $(CROSS_ARCHES)
+
+# The FROM scratch image per target, with podman or docker: relay:latest,
+# relay:<arch>, and dist/relay-oci.tar (multi-arch); tools/image.sh.
+image: cross
+	sh tools/image.sh
+
+# Build, inspect and run the images (tests/image.py).
+test-image: image $(MOCK)
+	python3 tests/image.py
+
+# dist/relay.service (systemd-analyze verify and security, its syscall
+# filter against a traced relay) and dist/openwrt/ (shellcheck, a procd
+# dry run, the package Makefile against stub OpenWrt includes).
+check-service: cross relay $(MOCK)
+	python3 tests/service.py
+
+clean: clean-edge
+clean-edge:
+	rm -rf dist/relay-* dist/SHA256SUMS
+distclean: distclean-edge
+distclean-edge:
+	rm -rf vendor/softfloat
+
+FORCE:
+.PHONY: setup cross cross-units cross-units-x86_64 test-cross image test-image check-service clean-edge distclean-edge FORCE

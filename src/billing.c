@@ -10,6 +10,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "money.h"
+#include "ratelimit.h"
 #include "util.h"
 
 /*
@@ -26,6 +27,7 @@ static struct ledger ledger;	/* the one ledger this process writes */
 static struct held {
 	char *name;		/* owned */
 	int64_t nano;		/* sum of running requests' holds */
+	struct limits_state lim;	/* its limits' windows (ratelimit.h) */
 } *held;
 static size_t nheld, held_cap;
 static struct billing_wait *waiting;	/* answers held for the commit */
@@ -49,11 +51,18 @@ billing_open(const struct conf *c, int allow_broken, char *err,
 	for (i = 0; i < c->nwallets; i++) {
 		(void)ledger_add_wallet(&ledger, c->wallets[i].name);
 	}
+	billing_set_node(c);
 	if (ledger_group(&ledger) < 0) {
 		log_warn("ledger: no memory for group commit; every charge "
 		    "line is written on its own");
 	}
 	return 0;
+}
+
+void
+billing_set_node(const struct conf *c)
+{
+	ledger_set_node(&ledger, c->node);
 }
 
 void
@@ -64,6 +73,7 @@ billing_close(void)
 	ledger_close(&ledger);
 	for (i = 0; i < nheld; i++) {
 		free(held[i].name);
+		limits_free(&held[i].lim);
 	}
 	free(held);
 	held = NULL;
@@ -96,15 +106,22 @@ billing_cost(const struct conf *c, const struct conf_model *m,
 	return 0;
 }
 
-static int64_t *
-held_of(const char *wallet)
+static uint64_t
+sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* The entry of wallet, made when new (NULL: no memory). */
+static struct held *
+entry_of(const char *wallet)
 {
 	struct held *h;
 	size_t i;
 
 	for (i = 0; i < nheld; i++) {
 		if (strcmp(held[i].name, wallet) == 0) {
-			return &held[i].nano;
+			return &held[i];
 		}
 	}
 	h = util_grow(held, &held_cap, nheld + 1, sizeof(*held));
@@ -112,11 +129,19 @@ held_of(const char *wallet)
 		return NULL;
 	}
 	held = h;
+	memset(&h[nheld], 0, sizeof(h[nheld]));
 	if ((h[nheld].name = strdup(wallet)) == NULL) {
 		return NULL;
 	}
-	h[nheld].nano = 0;
-	return &h[nheld++].nano;
+	return &h[nheld++];
+}
+
+static int64_t *
+held_of(const char *wallet)
+{
+	struct held *h = entry_of(wallet);
+
+	return h != NULL ? &h->nano : NULL;
 }
 
 int64_t
@@ -181,6 +206,122 @@ billing_release(const char *wallet, int64_t hold_nano)
 }
 
 int
+billing_limits(const struct conf_wallet *wl, uint64_t tokens, int stream,
+    int64_t hold_nano, int64_t *retry_s, char *msg, size_t msglen)
+{
+	struct limits_set set = { wl->rpm, wl->tpm, wl->max_streams,
+	    (int64_t)wl->budget_day_nano };
+	struct held *h;
+	struct limits_ask a;
+	enum limits_reason why;
+	char today[16];
+	uint64_t unix_ms, requests;
+	int64_t spent;
+
+	*retry_s = 0;
+	if (set.rpm == 0 && set.tpm == 0 && set.max_streams == 0 &&
+	    set.budget_day == 0) {
+		return 0;
+	}
+	if ((h = entry_of(wl->name)) == NULL) {
+		return -1;
+	}
+	memset(&a, 0, sizeof(a));
+	a.now_ms = clock_mono_ms();
+	unix_ms = clock_unix_ms();
+	a.day_left_ms = 86400000 - unix_ms % 86400000;
+	a.tokens = tokens;
+	a.stream = stream;
+	a.amount = hold_nano;
+	a.held = h->nano - hold_nano;	/* the others' */
+	clock_today(today, sizeof(today));
+	ledger_today(&ledger, wl->name, today, &spent, &requests);
+	a.spent = spent;
+	why = limits_check(&h->lim, &set, &a, retry_s);
+	if (why == LIMITS_OK) {
+		return limits_admit(&h->lim, &set, &a) < 0 ? -1 : 0;
+	}
+	metrics.refused_429++;
+	metrics.refused_limit[why]++;
+	switch (why) {
+	case LIMITS_MAX_STREAMS:
+		snprintf(msg, msglen, "wallet '%s' has %llu streams open, its "
+		    "max_streams", wl->name,
+		    (unsigned long long)wl->max_streams);
+		break;
+	case LIMITS_RPM:
+		snprintf(msg, msglen, "wallet '%s' made %llu requests in the "
+		    "last 60 s, its rpm", wl->name,
+		    (unsigned long long)wl->rpm);
+		break;
+	case LIMITS_TPM:
+		snprintf(msg, msglen, *retry_s < 0 ? "this request's %llu "
+		    "tokens (input estimate plus max_tokens) are more than "
+		    "wallet '%s' may use in 60 s (tpm %llu); lower max_tokens" :
+		    "this request's %llu tokens (input estimate plus "
+		    "max_tokens) would take wallet '%s' over its tpm of %llu "
+		    "tokens in 60 s (open requests count their estimate)",
+		    (unsigned long long)tokens, wl->name,
+		    (unsigned long long)wl->tpm);
+		break;
+	default: {
+		char b[MONEY_FMT_MAX], sp[MONEY_FMT_MAX], hs[MONEY_FMT_MAX];
+
+		money_format((int64_t)wl->budget_day_nano, 2, b, sizeof(b));
+		money_format(spent, 2, sp, sizeof(sp));
+		money_format(hold_nano, 2, hs, sizeof(hs));
+		if (*retry_s < 0) {
+			snprintf(msg, msglen, "this request's hold of %s is more "
+			    "than wallet '%s' may spend in a day (budget_day "
+			    "%s); lower max_tokens", hs, wl->name, b);
+		} else {
+			snprintf(msg, msglen, "wallet '%s' has spent %s of its "
+			    "budget_day %s today (UTC), and this request's hold "
+			    "of %s does not fit beside that and the running "
+			    "requests' holds", wl->name, sp, b, hs);
+		}
+		break;
+	}
+	}
+	return 1;
+}
+
+void
+billing_limits_charged(const struct ledger_charge *ch)
+{
+	struct held *h = entry_of(ch->wallet);
+	uint64_t tok = sat_add(sat_add(ch->in, ch->cached),
+	    sat_add(ch->cache_write, ch->out));
+
+	if (h != NULL) {
+		limits_settled(&h->lim, clock_mono_ms(), tok);
+	}
+}
+
+void
+billing_limits_release(const char *wallet, uint64_t tokens, int stream)
+{
+	struct held *h = entry_of(wallet);
+
+	if (h != NULL) {
+		limits_release(&h->lim, tokens, stream);
+	}
+}
+
+void
+billing_limits_used(const char *wallet, uint64_t *rpm, uint64_t *tpm,
+    uint64_t *streams)
+{
+	struct held *h = entry_of(wallet);
+
+	*rpm = *tpm = *streams = 0;
+	if (h != NULL) {
+		limits_used(&h->lim, clock_mono_ms(), rpm, tpm);
+		*streams = h->lim.streams;
+	}
+}
+
+int
 billing_charge(const struct conf *c, const struct conf_model *m,
     struct ledger_charge *ch)
 {
@@ -201,6 +342,7 @@ billing_charge(const struct conf *c, const struct conf_model *m,
 		return -1;
 	}
 	metrics.charges++;
+	billing_limits_charged(ch);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 
 struct conf;
 struct conf_model;
+struct conf_wallet;
 struct ledger;
 struct ledger_charge;
 
@@ -16,6 +17,10 @@ struct ledger_charge;
  * err. */
 int billing_open(const struct conf *c, int allow_broken, char *err,
     size_t errlen);
+
+/* The "node" of the ledger's lines from now on (SPEC §12): c's node
+ * NAME, or none. At open and on a reload. */
+void billing_set_node(const struct conf *c);
 
 /* Sync and close the ledger; forget the holds. */
 void billing_close(void);
@@ -41,7 +46,9 @@ int64_t billing_held(const char *wallet);
 enum billing_hold {
 	BILLING_HELD,		/* *hold_nano is held */
 	BILLING_REFUSED,	/* does not fit: msg says why (402) */
-	BILLING_NOMEM
+	BILLING_NOMEM,
+	BILLING_LIMITED		/* over a wallet limit (429): see
+				 * billing_limits(); exchange_hold() only */
 };
 
 /* Hold the cost of est_in input and est_out output tokens for wallet
@@ -55,6 +62,34 @@ enum billing_hold billing_hold(const struct conf *c,
 
 /* A request's hold is over. */
 void billing_release(const char *wallet, int64_t hold_nano);
+
+/* The limits of wallet wl (SPEC §12: rpm, tpm, max_streams, budget_day),
+ * for a request whose hold of hold_nano (already taken by billing_hold())
+ * estimates tokens (input and output); stream: it counts against
+ * max_streams. 0: admitted, counted in the wallet's windows until
+ * billing_limits_release(); 1: over a limit, nothing counted, msg says
+ * which (the 429 rate_limited) and *retry_s when to come back (-1: this
+ * request can never pass: it alone is over tpm or budget_day); -1: no
+ * memory. Windows run on the monotonic clock; budget_day is the UTC day's
+ * charges in the ledger plus the open holds. Refusals are counted for
+ * /metrics. */
+int billing_limits(const struct conf_wallet *wl, uint64_t tokens, int stream,
+    int64_t hold_nano, int64_t *retry_s, char *msg, size_t msglen);
+
+/* Charge line ch was written: its tokens (all four buckets) join its
+ * wallet's tpm window. billing_charge() calls it; so does a task's
+ * settlement, which writes its own line. */
+void billing_limits_charged(const struct ledger_charge *ch);
+
+/* An admitted request is over: its tokens and stream are no longer
+ * open. */
+void billing_limits_release(const char *wallet, uint64_t tokens,
+    int stream);
+
+/* What a wallet's limits see now: admissions in the rpm window, tokens
+ * in the tpm window (settled and open), open streams. */
+void billing_limits_used(const char *wallet, uint64_t *rpm, uint64_t *tpm,
+    uint64_t *streams);
 
 /* Price ch->in and ch->out with model m of config c, fill ch->usd_nano
  * and ch->cur_nano, and write the charge (queued under group commit).

@@ -23,7 +23,7 @@ static const char usage[] =
 "       relay models [-c FILE]          print the catalog as a table\n"
 "       relay key                       print a new client key and its sha256 word\n"
 "       relay ledger verify FILE        check a ledger's hash chain\n"
-"       relay ledger report FILE [--by wallet|model|day] [--since DATE]\n"
+"       relay ledger report FILE... [--by wallet|model|day|node] [--since DATE]\n"
 "       relay version | relay -h\n";
 
 static struct conf *
@@ -210,8 +210,9 @@ cmd_key(void)
 static int
 cmd_ledger(int argc, char **argv)
 {
-	const char *by = "wallet", *since = NULL;
+	const char *by = "wallet", *since = NULL, **files;
 	char err[512];
+	size_t nfiles = 0, bad = 0;
 	int i;
 
 	if (argc < 4 || (strcmp(argv[2], "verify") != 0 &&
@@ -230,27 +231,44 @@ cmd_ledger(int argc, char **argv)
 		}
 		return 0;
 	}
-	for (i = 4; i < argc; i++) {
+	/* The files, then the options (in any order among them). */
+	files = (const char **)calloc((size_t)argc, sizeof(*files));
+	if (files == NULL) {
+		fprintf(stderr, "relay: out of memory\n");
+		return 1;
+	}
+	for (i = 3; i < argc; i++) {
 		if (strcmp(argv[i], "--by") == 0 && i + 1 < argc) {
 			by = argv[++i];
 		} else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc) {
 			since = argv[++i];
-		} else {
+		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
 			fprintf(stderr, "relay: unexpected argument '%s'\n%s",
 			    argv[i], usage);
+			free(files);
 			return 2;
+		} else {
+			files[nfiles++] = argv[i];
 		}
 	}
 	if (strcmp(by, "wallet") != 0 && strcmp(by, "model") != 0 &&
-	    strcmp(by, "day") != 0) {
-		fprintf(stderr, "relay: --by wallet|model|day\n");
+	    strcmp(by, "day") != 0 && strcmp(by, "node") != 0) {
+		fprintf(stderr, "relay: --by wallet|model|day|node\n");
+		free(files);
 		return 2;
 	}
-	if (ledger_report_file(argv[3], by, since, stdout, err,
+	if (nfiles == 0) {
+		fputs(usage, stderr);
+		free(files);
+		return 2;
+	}
+	if (ledger_report_files(files, nfiles, by, since, stdout, &bad, err,
 	    sizeof(err)) < 0) {
-		fprintf(stderr, "%s: %s\n", argv[3], err);
+		fprintf(stderr, "%s: %s\n", files[bad], err);
+		free(files);
 		return 1;
 	}
+	free(files);
 	return 0;
 }
 

@@ -729,6 +729,7 @@ conf_free(struct conf *c)
 		free(c->wallets[i].key_hashes);
 	}
 	free(c->wallets);
+	conf_fleet_free(c);
 	for (i = 0; i < c->nwarnings; i++) {
 		free(c->warnings[i]);
 	}

@@ -101,6 +101,14 @@ struct conf_wallet {
 	unsigned char (*key_hashes)[32];	/* owned array of SHA-256 of client keys */
 	size_t nkeys;
 	uint64_t overdraft_nano;	/* wallet-currency nano-units */
+	/* Limits (SPEC §12); 0 is no limit. */
+	uint64_t rpm;		/* requests admitted in any 60 s */
+	uint64_t tpm;		/* tokens in any 60 s: input and output of
+				 * settled requests, the estimate of open
+				 * holds until they settle */
+	uint64_t max_streams;	/* streamed requests open at once */
+	uint64_t budget_day_nano;	/* charged per UTC day plus open holds,
+					 * wallet-currency nano-units */
 	int line;
 };
 
@@ -167,6 +175,7 @@ struct conf {
 				 * (100000); the oldest settled go first */
 	struct conf_wallet *wallets;	/* owned array; none means open mode */
 	size_t nwallets;
+	char *node;		/* owned; node NAME, or NULL */
 
 	char **warnings;	/* owned; "FILE:LINE: warning: ..." lines */
 	size_t nwarnings;

@@ -549,86 +549,6 @@ do_model(struct parser *ps, char **w, size_t nw)
 	return unpriced_warning(ps, w[1], in, out);
 }
 
-/* wallet NAME key=sha256:<hex> [key=...]... [overdraft=DECIMAL] */
-static int
-do_wallet(struct parser *ps, char **w, size_t nw)
-{
-	struct opt o[] = { { "key", OPT_MULTI, NULL },
-	    { "overdraft", OPT_ONE, NULL } };
-	struct conf *c = ps->c;
-	struct conf_wallet *wl;
-	unsigned char hash[32];
-	uint64_t overdraft = 0;
-	size_t i, j, k, nkeys = 0;
-	void *p;
-
-	if (nw < 2 || !conf_valid_name(w[1])) {
-		return conf_perr(ps, "wallet needs a NAME (letters, digits, "
-		    "'.', '_', '-')");
-	}
-	for (i = 0; i < c->nwallets; i++) {
-		if (strcmp(c->wallets[i].name, w[1]) == 0) {
-			return conf_perr(ps, "duplicate wallet '%s' (first on "
-			    "line %d)", w[1], c->wallets[i].line);
-		}
-	}
-	if (conf_scan_opts(ps, w, 2, nw, o, 2) < 0) {
-		return -1;
-	}
-	if (o[0].val == NULL) {
-		return conf_perr(ps, "wallet '%s' needs at least one "
-		    "key=sha256:<hex>", w[1]);
-	}
-	if (o[1].val && util_parse_fixed(o[1].val, strlen(o[1].val), 9, 9,
-	    &overdraft) < 0) {
-		return conf_perr(ps, "bad overdraft '%s' (an amount in %s with "
-		    "at most 9 decimals)", o[1].val, c->currency);
-	}
-	for (i = 2; i < nw; i++) {
-		nkeys += strncmp(w[i], "key=", 4) == 0;
-	}
-	p = util_grow(c->wallets, &ps->cap_wallets, c->nwallets + 1,
-	    sizeof *c->wallets);
-	if (p == NULL) {
-		return conf_perr(ps, "out of memory");
-	}
-	c->wallets = p;
-	wl = &c->wallets[c->nwallets++];
-	wl->line = ps->line;
-	wl->overdraft_nano = overdraft;
-	if ((wl->name = conf_dups(ps, w[1])) == NULL) {
-		return -1;
-	}
-	if ((wl->key_hashes = calloc(nkeys, 32)) == NULL) {
-		return conf_perr(ps, "out of memory");
-	}
-	for (i = 2; i < nw; i++) {
-		if (strncmp(w[i], "key=", 4) != 0) {
-			continue;
-		}
-		if (conf_parse_hash(w[i] + 4, hash) < 0) {
-			return conf_perr(ps, "a wallet key is written "
-			    "key=sha256:<64 hex digits> (see relay key)");
-		}
-		/* One key, one wallet: otherwise who pays would depend on
-		 * the search order. */
-		for (j = 0; j < c->nwallets; j++) {
-			for (k = 0; k < c->wallets[j].nkeys; k++) {
-				if (memcmp(c->wallets[j].key_hashes[k], hash,
-				    32) == 0) {
-					return conf_perr(ps, "a key of wallet "
-					    "'%s' is already a key of wallet "
-					    "'%s' (line %d)", w[1],
-					    c->wallets[j].name,
-					    c->wallets[j].line);
-				}
-			}
-		}
-		memcpy(wl->key_hashes[wl->nkeys++], hash, 32);
-	}
-	return 0;
-}
-
 const struct conf_directive conf_directives[] = {
 	{ "listen", do_listen, 0 },
 	{ "admin_key", do_admin_key, 1 },
@@ -642,11 +562,12 @@ const struct conf_directive conf_directives[] = {
 	{ "provider", conf_do_provider, 0 },
 	{ "credential", conf_do_credential, 0 },
 	{ "model", do_model, 0 },
-	{ "wallet", do_wallet, 0 },
+	{ "wallet", conf_do_wallet, 0 },
 	{ "disconnect", do_disconnect, 1 },
 	{ "metrics", do_metrics, 1 },
 	{ "passthrough", do_passthrough, 1 },
 	{ "affinity", do_affinity, 1 },
+	{ "node", conf_do_node, 1 },
 };
 
 const size_t conf_ndirectives = sizeof conf_directives /

@@ -106,6 +106,12 @@ int conf_is_loopback(const char *host);
 int conf_check_readable(struct parser *ps, const char *what,
     const char *path);
 
+/* The directives of conf_fleet.c: wallet (its key hashes, overdraft and
+ * limits) and node; and what they own. */
+int conf_do_wallet(struct parser *ps, char **w, size_t nw);
+int conf_do_node(struct parser *ps, char **w, size_t nw);
+void conf_fleet_free(struct conf *c);
+
 /* Index of the provider named name[0..n), or -1. */
 long conf_find_provider(const struct conf *c, const char *name, size_t n);
 

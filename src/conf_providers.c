@@ -286,6 +286,34 @@ valid_env_name(const char *s)
 	return n > 0 && s[n] == '\0' && !(s[0] >= '0' && s[0] <= '9');
 }
 
+/* A secret written ref ("env:NAME" or "file:PATH") into *out
+ * (malloc'd). 0; 1 when the environment variable is not set (nothing
+ * reported); -1 with the error reported (usage: what a ref that is
+ * neither says). Never echoes ref. */
+static int
+conf_secret(struct parser *ps, const char *ref, const char *usage,
+    char **out)
+{
+	const char *v;
+
+	/* ref is not echoed in any message: it may be the secret. */
+	if (strncmp(ref, "env:", 4) == 0 && valid_env_name(ref + 4)) {
+		v = getenv(ref + 4);
+		if (v == NULL || v[0] == '\0') {
+			return 1;
+		}
+		if (!clean_secret(v, strlen(v))) {
+			return conf_perr(ps, "environment variable %s holds a "
+			    "control character", ref + 4);
+		}
+		return (*out = conf_dups(ps, v)) != NULL ? 0 : -1;
+	}
+	if (strncmp(ref, "file:", 5) == 0 && ref[5] != '\0') {
+		return read_secret(ps, ref + 5, out);
+	}
+	return conf_perr(ps, "%s", usage);
+}
+
 /* credential PROVIDER env:NAME|file:PATH */
 int
 conf_do_credential(struct parser *ps, char **w, size_t nw)
@@ -293,10 +321,10 @@ conf_do_credential(struct parser *ps, char **w, size_t nw)
 	struct conf *c = ps->c;
 	struct conf_provider *pr;
 	struct conf_cred *cr;
-	const char *ref, *v;
 	char *secret = NULL, label[128];
 	long pi;
 	void *p;
+	int k;
 
 	/* w[2] is not echoed in any message here: it may be the secret. */
 	if (nw != 3) {
@@ -309,28 +337,11 @@ conf_do_credential(struct parser *ps, char **w, size_t nw)
 		    w[1]);
 	}
 	pr = &c->providers[pi];
-	ref = w[2];
 	ps->prov[pi].credlines++;
-	if (strncmp(ref, "env:", 4) == 0 && valid_env_name(ref + 4)) {
-		v = getenv(ref + 4);
-		if (v == NULL || v[0] == '\0') {
-			return conf_pwarn(ps, "environment variable %s is not "
-			    "set; credential skipped", ref + 4);
-		}
-		if (!clean_secret(v, strlen(v))) {
-			return conf_perr(ps, "environment variable %s holds a "
-			    "control character", ref + 4);
-		}
-		if ((secret = conf_dups(ps, v)) == NULL) {
-			return -1;
-		}
-	} else if (strncmp(ref, "file:", 5) == 0 && ref[5] != '\0') {
-		if (read_secret(ps, ref + 5, &secret) < 0) {
-			return -1;
-		}
-	} else {
-		return conf_perr(ps, "secrets are written env:NAME or "
-		    "file:PATH");
+	if ((k = conf_secret(ps, w[2], "secrets are written "
+	    "env:NAME or file:PATH", &secret)) != 0) {
+		return k < 0 ? -1 : conf_pwarn(ps, "environment variable %s "
+		    "is not set; credential skipped", w[2] + 4);
 	}
 	p = util_grow(pr->creds, &ps->prov[pi].cap_creds, pr->ncreds + 1,
 	    sizeof *pr->creds);
@@ -345,7 +356,7 @@ conf_do_credential(struct parser *ps, char **w, size_t nw)
 	snprintf(label, sizeof label, "%s#%u", pr->name,
 	    ps->prov[pi].credlines);
 	if ((cr->label = conf_dups(ps, label)) == NULL ||
-	    (cr->source = conf_dups(ps, ref)) == NULL) {
+	    (cr->source = conf_dups(ps, w[2])) == NULL) {
 		return -1;
 	}
 	return 0;

@@ -132,6 +132,14 @@ drop_upstream(struct exchange *ex)
 	}
 }
 
+/* The hold's tokens, input and output (what tpm counts). */
+static uint64_t
+sat_tokens(const struct exchange *ex)
+{
+	return ex->est_in > UINT64_MAX - ex->est_out ? UINT64_MAX :
+	    ex->est_in + ex->est_out;
+}
+
 /* The charge of an answer the client got (SPEC §8): the provider's
  * usage when it gave its last word; else an estimate: invalid usage is
  * charged the hold; an answer without usage (or cut short: cut says by
@@ -200,6 +208,11 @@ exchange_end(struct exchange *ex)
 	if (!ex->settled && ex->wallet != NULL) {
 		ex->settled = 1;
 		billing_release(ex->wallet, ex->hold_nano);
+		if (ex->limited) {
+			ex->limited = 0;
+			billing_limits_release(ex->wallet, sat_tokens(ex),
+			    ex->jr.stream);
+		}
 		if (ex->head_sent && ex->status >= 200 && ex->status < 300 &&
 		    !ex->no_charge) {
 			/* Not over: the client went away mid-answer. */
@@ -215,6 +228,7 @@ exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
     char *msg, size_t msglen)
 {
 	const struct conf *c = ex->gen->conf;
+	int r, k;
 
 	ex->est_in = ex->sc->req.body_len / 4;
 	ex->est_out = ex->jr.has_max_tokens ? ex->jr.max_tokens :
@@ -228,8 +242,43 @@ exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
 	if (ex->no_charge) {
 		ex->est_in = ex->est_out = 0;	/* free: nothing to hold */
 	}
-	return billing_hold(c, ex->model, ex->wallet, limited, overdraft_nano,
+	r = billing_hold(c, ex->model, ex->wallet, limited, overdraft_nano,
 	    ex->est_in, ex->est_out, &ex->hold_nano, msg, msglen);
+	if (r == BILLING_HELD && limited && ex->limits != NULL) {
+		k = billing_limits(ex->limits, sat_tokens(ex), ex->jr.stream,
+		    ex->hold_nano, &ex->retry_s, msg, msglen);
+		if (k != 0) {
+			billing_release(ex->wallet, ex->hold_nano);
+			r = k > 0 ? BILLING_LIMITED : BILLING_NOMEM;
+		} else {
+			ex->limited = 1;
+		}
+	}
+	if (r != BILLING_HELD) {
+		ex->hold_nano = 0;
+		ex->settled = 1;	/* nothing held, nothing to charge */
+	}
+	return r;
+}
+
+void
+exchange_refuse(struct exchange *ex, int hold, const char *msg,
+    uint64_t now_ms)
+{
+	char extra[48];
+
+	if (hold == BILLING_REFUSED) {
+		server_error(ex->sc, 402, "insufficient_balance", msg, now_ms);
+	} else if (hold == BILLING_LIMITED) {
+		/* Retry-After only when waiting helps (SPEC §12). */
+		snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n",
+		    (long long)(ex->retry_s < 1 ? 1 : ex->retry_s));
+		server_error_with(ex->sc, 429, "rate_limited", msg,
+		    ex->retry_s >= 0 ? extra : NULL, now_ms);
+	} else {
+		server_error(ex->sc, 503, "server_busy", "out of memory",
+		    now_ms);
+	}
 }
 
 /* Every candidate failed (or none is left, or `total` ran out): 503 with

@@ -19,6 +19,7 @@
 struct billing_wait;
 struct conf;
 struct conf_model;
+struct conf_wallet;
 struct gen;
 struct server_conn;
 struct upload;
@@ -54,6 +55,12 @@ struct exchange {
 	const char *wallet;		/* borrowed from conf ("default" open) */
 	int64_t hold_nano;		/* wallet-currency hold while running */
 	uint64_t est_in, est_out;	/* the hold's token estimate */
+	const struct conf_wallet *limits;	/* borrowed: the wallet whose
+					 * limits apply (SPEC §12), or NULL */
+	int limited;			/* admitted under limits: counted in
+					 * the windows until settled */
+	int64_t retry_s;		/* BILLING_LIMITED: Retry-After (-1:
+					 * never) */
 	int settled;			/* hold released, charge written */
 	int resolving;			/* waiting for DNS for this candidate */
 	int pinned;			/* one fixed candidate (an object's own
@@ -93,10 +100,18 @@ void exchange_free(struct exchange *ex);
 
 /* Hold the request's maximum cost for ex->wallet (SPEC §6): the prompt
  * as bytes / 4 tokens, max_tokens (or the config's holds max_tokens) out.
- * limited: the wallet has a balance to respect (not open mode). Returns a
- * billing_hold result; msg says why on a refusal. */
+ * limited: the wallet has a balance to respect (not open mode). Then
+ * ex->limits' rpm, tpm, max_streams and budget_day (when set), after the
+ * balance: BILLING_LIMITED with ex->retry_s. Returns a billing_hold
+ * result; msg says why on a refusal (nothing is then held). */
 int exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
     char *msg, size_t msglen);
+
+/* Answer a hold that exchange_hold() did not take (hold, its result; msg,
+ * its message): 402 insufficient_balance, 429 rate_limited with
+ * Retry-After when waiting helps, or 503 server_busy (no memory). */
+void exchange_refuse(struct exchange *ex, int hold, const char *msg,
+    uint64_t now_ms);
 
 /* Start relaying, under the `total` timeout. The client's connection
  * becomes BUSY. fresh: try ex->route and ex->cred as set (pinned) instead

@@ -774,6 +774,7 @@ start_model(struct client *cl, const struct conf_model *m,
 	struct view path = sc->req.path;
 	struct exchange *ex;
 	char msg[400];
+	int hold;
 
 	if ((ex = take_exchange(cl, m, now_ms)) == NULL) {
 		return;
@@ -785,18 +786,16 @@ start_model(struct client *cl, const struct conf_model *m,
 	 * no charge. */
 	ex->no_charge = path_ends(path, "/messages/count_tokens") ||
 	    path_ends(path, "/responses/input_tokens");
+	/* A wallet's limits count every metered call, also those charged
+	 * later (tasks, background responses), but not token counting. */
+	ex->limits = cl->wallet >= 0 && !ex->no_charge ?
+	    &c->wallets[cl->wallet] : NULL;
 	plan_record(ex, path);
 	pin_previous(cl, ex);
-	switch (exchange_hold(ex, cl->wallet >= 0, cl->wallet >= 0 ?
-	    c->wallets[cl->wallet].overdraft_nano : 0, msg, sizeof(msg))) {
-	case BILLING_HELD:
-		break;
-	case BILLING_REFUSED:
-		server_error(sc, 402, "insufficient_balance", msg, now_ms);
-		end_exchange(cl);
-		return;
-	default:
-		server_error(sc, 503, "server_busy", "out of memory", now_ms);
+	hold = exchange_hold(ex, cl->wallet >= 0, cl->wallet >= 0 ?
+	    c->wallets[cl->wallet].overdraft_nano : 0, msg, sizeof(msg));
+	if (hold != BILLING_HELD) {
+		exchange_refuse(ex, hold, msg, now_ms);
 		end_exchange(cl);
 		return;
 	}

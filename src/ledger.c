@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -353,12 +354,12 @@ put_num_pre(struct line *b, const char *pre, size_t npre, int neg,
 	put_num_pre((b), ",\"" key "\":", sizeof(",\"" key "\":") - 1, (neg), \
 	    (mag))
 
-/* ts and type, the start of every record; ts gets the time stamp. */
+/* ts, type and node, the start of every record; ts gets the time
+ * stamp. */
 static void
-put_head(struct line *b, struct clock_stamp *stamp, const char *type,
-    char ts[32])
+put_head(struct line *b, struct ledger *l, const char *type, char ts[32])
 {
-	clock_iso8601_cached(stamp, ts, 32);
+	clock_iso8601_cached(&l->stamp, ts, 32);
 	b->n = 0;
 	b->full = 0;
 	put_lit(b, "{\"ts\":\"");
@@ -366,6 +367,15 @@ put_head(struct line *b, struct clock_stamp *stamp, const char *type,
 	put_lit(b, "\",\"type\":\"");
 	put_raw(b, type);
 	put_lit(b, "\"");
+	if (l->node[0] != '\0') {
+		put_str(b, "node", l->node);
+	}
+}
+
+void
+ledger_set_node(struct ledger *l, const char *node)
+{
+	snprintf(l->node, sizeof l->node, "%s", node != NULL ? node : "");
 }
 
 /* What charge and task lines share, in this order: id, the task a
@@ -713,15 +723,6 @@ recent_add(struct ledger_wallet *w, const char *ts,
 	    c->estimated);
 }
 
-const struct ledger_recent *
-ledger_recent_of(const struct ledger *l, const char *wallet)
-{
-	const struct ledger_wallet *w = ledger_table_wallet_find(&l->tab,
-	    wallet);
-
-	return w != NULL ? w->recent : NULL;
-}
-
 int
 ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
     size_t errlen)
@@ -763,7 +764,7 @@ ledger_charge(struct ledger *l, const struct ledger_charge *c, char *err,
 		return util_errf(err, errlen, "ledger charge %s: balance of "
 		    "%s out of range", c->id, c->wallet);
 	}
-	put_head(&b, &l->stamp, "charge", ts);
+	put_head(&b, l, "charge", ts);
 	put_routed(&b, c->id, c->task, c->wallet, c->model, c->route,
 	    c->cred);
 	put_num(&b, "status", 0, (uint64_t)c->status);
@@ -837,7 +838,7 @@ ledger_credit(struct ledger *l, const char *wallet, int64_t amount_nano,
 		return util_errf(err, errlen, "ledger credit: balance of %s "
 		    "out of range", wallet);
 	}
-	put_head(&b, &l->stamp, "credit", ts);
+	put_head(&b, l, "credit", ts);
 	put_str(&b, "wallet", wallet);
 	put_num_pre(&b, l->cur_key, sizeof l->cur_key - 1, amount_nano < 0,
 	    amount_nano < 0 ?
@@ -871,7 +872,7 @@ ledger_task(struct ledger *l, const struct ledger_task *t, char *err,
 		return util_errf(err, errlen, "ledger task %s is already "
 		    "recorded", t->id);
 	}
-	put_head(&b, &l->stamp, "task", ts);
+	put_head(&b, l, "task", ts);
 	put_routed(&b, t->id, NULL, t->wallet, modeled ? t->model : NULL,
 	    t->route, t->cred);
 	if (kinds[t->kind] != NULL) {
@@ -934,45 +935,4 @@ ledger_tick_due_ms(const struct ledger *l)
 		due = l->last_sync_ms + LEDGER_BATCH_MS;
 	}
 	return due;
-}
-
-int64_t
-ledger_balance(const struct ledger *l, const char *wallet)
-{
-	const struct ledger_wallet *w;
-
-	w = ledger_table_wallet_find(&l->tab, wallet);
-	return w != NULL ? w->balance_nano : 0;
-}
-
-void
-ledger_today(const struct ledger *l, const char *wallet, const char *today,
-    int64_t *charged_nano, uint64_t *requests)
-{
-	const struct ledger_wallet *w;
-
-	w = ledger_table_wallet_find(&l->tab, wallet);
-	*charged_nano = 0;
-	*requests = 0;
-	if (w != NULL && today != NULL && strcmp(today, l->tab.today) == 0) {
-		*charged_nano = w->today_nano;
-		*requests = w->today_requests;
-	}
-}
-
-const struct ledger_task *
-ledger_task_find(const struct ledger *l, const char *id)
-{
-	return ledger_table_task_find(&l->tab, id);
-}
-
-const struct ledger_task *
-ledger_task_next_open(const struct ledger *l, size_t *cursor)
-{
-	while (*cursor < l->tab.ntasks) {
-		if (!l->tab.tasks[(*cursor)++].charged) {
-			return &l->tab.tasks[*cursor - 1];
-		}
-	}
-	return NULL;
 }

@@ -121,6 +121,7 @@ struct ledger {
 	size_t unhashed_off, unhashed_len;
 	struct ledger_table tab;	/* owned: wallets, today's counters,
 					 * tasks */
+	char node[LEDGER_NAME_MAX + 1];	/* "node" of every line, or "" */
 };
 
 /* Open (creating, mode 0600) and lock the ledger at path, then replay it:
@@ -142,6 +143,10 @@ int ledger_open(struct ledger *l, const char *path, enum ledger_sync sync,
 /* fsync (unless sync=none), unlock, close and free. l may be passed again
  * and is then left alone. */
 void ledger_close(struct ledger *l);
+
+/* From now on every line says "node":node (the relay of a fleet that
+ * wrote it, SPEC §12); NULL or "" leaves it out. */
+void ledger_set_node(struct ledger *l, const char *node);
 
 /* Make sure wallet has an entry (balance 0 if new), so that later charges
  * do not allocate. For startup, from the config's wallets. Returns 0, or

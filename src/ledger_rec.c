@@ -26,7 +26,7 @@ const char ledger_rec_zero_hash[65] =
 enum field {
 	F_TS, F_TYPE, F_ID, F_TASK, F_WALLET, F_MODEL, F_ROUTE, F_CRED,
 	F_STATUS, F_IN, F_OUT, F_USD, F_CUR, F_EST, F_NOTE, F_PREV,
-	F_CACHED, F_CACHE_WRITE, F_CUT, F_KIND, F_COUNT
+	F_CACHED, F_CACHE_WRITE, F_CUT, F_KIND, F_NODE, F_COUNT
 };
 
 enum kind {
@@ -42,17 +42,19 @@ enum kind {
 static const char *const field_names[F_COUNT] = {
 	"ts", "type", "id", "task", "wallet", "model", "route", "cred",
 	"status", "in", "out", "usd_nano", NULL, "estimated", "note", "prev",
-	"cached", "cache_write", "cut", "kind"
+	"cached", "cache_write", "cut", "kind", "node"
 };
 
 static const enum kind field_kinds[F_COUNT] = {
 	K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_STR,
 	K_INT, K_INT, K_INT, K_INT, K_INT, K_BOOL, K_STR, K_STR,
-	K_INT, K_INT, K_STR, K_STR
+	K_INT, K_INT, K_STR, K_STR, K_STR
 };
 
 #define B(f) (1u << (f))
 #define COMMON (B(F_TS) | B(F_TYPE) | B(F_WALLET) | B(F_PREV))
+/* Any record may say which relay of a fleet wrote it (SPEC §12). */
+#define MAY (COMMON | B(F_NODE))
 #define ROUTED (B(F_ID) | B(F_MODEL) | B(F_ROUTE))
 
 /* Indexed by enum ledger_rec_type. */
@@ -62,15 +64,15 @@ static const struct {
 	unsigned allow;		/* fields that may be present */
 } rec_types[] = {
 	{ "charge", COMMON | ROUTED | B(F_STATUS) | B(F_IN) | B(F_OUT) |
-	    B(F_USD), COMMON | ROUTED | B(F_STATUS) | B(F_IN) | B(F_OUT) |
+	    B(F_USD), MAY | ROUTED | B(F_STATUS) | B(F_IN) | B(F_OUT) |
 	    B(F_USD) | B(F_CUR) | B(F_TASK) | B(F_CRED) | B(F_EST) |
 	    B(F_CACHED) | B(F_CACHE_WRITE) | B(F_CUT) },
 	/* The amount is <cur>_nano, or usd_nano when the currency is USD. */
-	{ "credit", COMMON, COMMON | B(F_CUR) | B(F_USD) | B(F_NOTE) },
+	{ "credit", COMMON, MAY | B(F_CUR) | B(F_USD) | B(F_NOTE) },
 	/* An object created upstream: a video task (no "kind"), a
 	 * background response or a plain object, kept for affinity; a plain
 	 * object made without a model has none. */
-	{ "task", COMMON | B(F_ID) | B(F_ROUTE), COMMON | ROUTED | B(F_CRED) |
+	{ "task", COMMON | B(F_ID) | B(F_ROUTE), MAY | ROUTED | B(F_CRED) |
 	    B(F_KIND) }
 };
 
@@ -337,9 +339,9 @@ check_fields(const struct val *v, struct ledger_rec *r, char *why,
     size_t whylen)
 {
 	static const int names[] = { F_ID, F_TASK, F_WALLET, F_MODEL,
-	    F_ROUTE, F_CRED };
+	    F_ROUTE, F_CRED, F_NODE };
 	char *const dst[] = { r->id, r->task, r->wallet, r->model, r->route,
-	    r->cred };
+	    r->cred, r->node };
 	char curkey[16];
 	const struct val *a;
 	unsigned t;

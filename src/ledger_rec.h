@@ -62,6 +62,8 @@ struct ledger_rec {
 	char model[LEDGER_NAME_MAX + 1];
 	char route[LEDGER_NAME_MAX + 1];
 	char cred[LEDGER_NAME_MAX + 1];
+	char node[LEDGER_NAME_MAX + 1];	/* the relay of a fleet that wrote
+					 * it, or "" */
 };
 
 /* Parse and check one line p[0..n) (without its newline; not read past

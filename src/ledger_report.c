@@ -117,7 +117,7 @@ struct row {
 };
 
 struct report {
-	enum { BY_WALLET, BY_MODEL, BY_DAY } by;
+	enum { BY_WALLET, BY_MODEL, BY_DAY, BY_NODE } by;
 	const char *since;	/* "YYYY-MM-DD" or NULL */
 	struct row *rows;	/* owned, sorted by key */
 	size_t n, cap;
@@ -167,6 +167,9 @@ report_add(void *arg, const struct ledger_rec *r, uint64_t line, char *err,
 	if (rp->by == BY_DAY) {
 		memcpy(key, r->ts, 10);
 		key[10] = '\0';
+	} else if (rp->by == BY_NODE) {
+		snprintf(key, sizeof key, "%s", r->node[0] != '\0' ? r->node :
+		    "-");
 	} else {
 		snprintf(key, sizeof key, "%s", rp->by == BY_MODEL ? r->model :
 		    r->wallet);
@@ -280,28 +283,36 @@ valid_day(const char *s)
 }
 
 int
-ledger_report_file(const char *path, const char *by, const char *since,
-    FILE *out, char *err, size_t errlen)
+ledger_report_files(const char *const *paths, size_t npaths, const char *by,
+    const char *since, FILE *out, size_t *bad, char *err, size_t errlen)
 {
 	struct report rep;
 	struct ledger_table tab;
 	struct ledger_replay rp;
-	char cell[COLS][CELL_MAX], cur[9];
+	char cell[COLS][CELL_MAX], cur[9], first[4] = "";
 	int width[COLS] = { 0 };
-	size_t i;
+	size_t i, f;
+	uint64_t *torn = calloc(npaths > 0 ? npaths : 1, sizeof *torn);
 	int rc = -1;
 
 	memset(&rep, 0, sizeof rep);
 	memset(&tab, 0, sizeof tab);
+	*bad = 0;
+	if (torn == NULL) {
+		util_errf(err, errlen, "out of memory");
+		goto done;
+	}
 	if (by == NULL || strcmp(by, "wallet") == 0) {
 		rep.by = BY_WALLET;
 	} else if (strcmp(by, "model") == 0) {
 		rep.by = BY_MODEL;
 	} else if (strcmp(by, "day") == 0) {
 		rep.by = BY_DAY;
+	} else if (strcmp(by, "node") == 0) {
+		rep.by = BY_NODE;
 	} else {
-		util_errf(err, errlen, "bad --by '%s' (wallet, model or day)",
-		    by);
+		util_errf(err, errlen, "bad --by '%s' (wallet, model, day or "
+		    "node)", by);
 		goto done;
 	}
 	if (since != NULL && !valid_day(since)) {
@@ -309,18 +320,30 @@ ledger_report_file(const char *path, const char *by, const char *since,
 		goto done;
 	}
 	rep.since = since;
-	memset(&rp, 0, sizeof rp);
-	rp.mode = LEDGER_REPLAY_REPORT;
-	rp.tab = &tab;
-	rp.charged = report_add;
-	rp.arg = &rep;
-	if (replay_file(path, &rp, err, errlen) < 0) {
-		goto done;
+	/* Each file is its own chain (one relay's); the charges of all go
+	 * into one table, in one currency. */
+	for (f = 0; f < npaths; f++) {
+		*bad = f;
+		ledger_table_free(&tab);
+		memset(&tab, 0, sizeof tab);
+		memset(&rp, 0, sizeof rp);
+		rp.mode = LEDGER_REPLAY_REPORT;
+		rp.tab = &tab;
+		rp.charged = report_add;
+		rp.arg = &rep;
+		memcpy(rp.cur, first, sizeof rp.cur);
+		if (replay_file(paths[f], &rp, err, errlen) < 0) {
+			goto done;
+		}
+		if (first[0] == '\0') {
+			memcpy(first, rp.cur, sizeof first);
+		}
+		torn[f] = rp.torn_line;
 	}
-	upper(rp.cur, cur);
+	upper(first, cur);
 	header_cells(cur, cell);
 	by = rep.by == BY_DAY ? "day" : rep.by == BY_MODEL ? "model" :
-	    "wallet";
+	    rep.by == BY_NODE ? "node" : "wallet";
 	widen(width, by, cell);
 	for (i = 0; i < rep.n; i++) {
 		row_cells(&rep.rows[i], cell);
@@ -336,9 +359,13 @@ ledger_report_file(const char *path, const char *by, const char *since,
 	}
 	row_cells(&rep.total, cell);
 	print_row(out, "total", cell, width);
-	if (rp.torn_line != 0) {
-		fprintf(out, "note: line %" PRIu64 " is torn (no newline at "
-		    "the end of the file) and was left out\n", rp.torn_line);
+	for (f = 0; f < npaths; f++) {
+		if (torn[f] != 0) {
+			fprintf(out, "note: %s%sline %" PRIu64 " is torn (no "
+			    "newline at the end of the file) and was left "
+			    "out\n", npaths > 1 ? paths[f] : "",
+			    npaths > 1 ? ": " : "", torn[f]);
+		}
 	}
 	rc = 0;
 done:
@@ -346,6 +373,8 @@ done:
 		free(rep.rows[i].key);
 	}
 	free(rep.rows);
+	free(torn);
 	ledger_table_free(&tab);
 	return rc;
 }
+

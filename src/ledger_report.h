@@ -20,13 +20,17 @@
 int ledger_verify_file(const char *path, FILE *out, char *err,
     size_t errlen);
 
-/* `relay ledger report`: the same checks, then a table of charges grouped
- * by "wallet", "model" or "day" (by NULL means wallet), only from UTC day
- * since ("YYYY-MM-DD") on when since is not NULL: key, requests, in and
- * out tokens, USD (6 decimals) and the wallet currency (2 decimals), then
- * a total row. A torn last line is skipped with a note. Returns 0, or -1
- * with a message in err. */
-int ledger_report_file(const char *path, const char *by, const char *since,
-    FILE *out, char *err, size_t errlen);
+/* `relay ledger report FILE...`: the same checks on each of the npaths
+ * files (each its own hash chain: one relay's ledger; all in one
+ * currency), then one table of all their charges grouped by "wallet",
+ * "model", "day" or "node" (the relay of a fleet that wrote the line, "-"
+ * for none; by NULL means wallet), only from UTC day since ("YYYY-MM-DD")
+ * on when since is not NULL: key, requests, in and out tokens, USD (6
+ * decimals) and the wallet currency (2 decimals), then a total row. A
+ * torn last line is skipped with a note. Returns 0, or -1 with a message
+ * in err about file *bad. */
+int ledger_report_files(const char *const *paths, size_t npaths,
+    const char *by, const char *since, FILE *out, size_t *bad, char *err,
+    size_t errlen);
 
 #endif

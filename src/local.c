@@ -101,18 +101,29 @@ local_needs_key(struct view p)
 	return path_is(p, "/v1/wallet") || path_is(p, "/v1/usage");
 }
 
-/* The wallet's overdraft in the config (0 for "default" in open mode). */
-static uint64_t
-overdraft_of(const struct conf *c, const char *w)
+/* The wallet named w in the config (NULL: "default" in open mode). */
+static const struct conf_wallet *
+wallet_of(const struct conf *c, const char *w)
 {
 	size_t i;
 
 	for (i = 0; i < c->nwallets; i++) {
 		if (strcmp(c->wallets[i].name, w) == 0) {
-			return c->wallets[i].overdraft_nano;
+			return &c->wallets[i];
 		}
 	}
-	return 0;
+	return NULL;
+}
+
+/* A count limit as JSON: the number, or null when not set. */
+static const char *
+limit_json(uint64_t v, char *out, size_t cap)
+{
+	if (v == 0) {
+		return "null";
+	}
+	snprintf(out, cap, "%llu", (unsigned long long)v);
+	return out;
 }
 
 /* amount (wallet currency) in USD at the configured rate, exact to the
@@ -130,28 +141,52 @@ usd_of(const struct conf *c, int64_t amount, char *out, size_t cap)
 	money_format_trim((int64_t)usd, out + (amount < 0), cap - 1);
 }
 
+/* GET /v1/wallet: the balance, holds, today's charges, the overdraft,
+ * and the limits (SPEC §12) with what they see in use now (rpm: the
+ * admissions of the last 60 s; tpm: settled and open tokens of the last
+ * 60 s; streams open; budget_day: today's charges plus open holds). */
 static void
 serve_wallet(struct server_conn *sc, const struct conf *c, const char *w,
     uint64_t now_ms)
 {
 	struct ledger *l = billing_ledger();
-	int64_t bal = ledger_balance(l, w), today_nano = 0;
-	uint64_t requests = 0;
-	char today[16], b[MONEY_FMT_MAX], u[MONEY_FMT_MAX + 1], body[768];
-	char od[MONEY_FMT_MAX];
+	const struct conf_wallet *wl = wallet_of(c, w);
+	int64_t bal = ledger_balance(l, w), today_nano = 0, held;
+	uint64_t requests = 0, rpm, tpm, streams;
+	char today[16], b[MONEY_FMT_MAX], u[MONEY_FMT_MAX + 1], body[1200];
+	char od[MONEY_FMT_MAX], bd[MONEY_FMT_MAX + 2], bu[MONEY_FMT_MAX];
+	char x1[24], x2[24], x3[24];
 	int n;
 
 	clock_today(today, sizeof(today));
 	ledger_today(l, w, today, &today_nano, &requests);
+	held = billing_held(w);
+	billing_limits_used(w, &rpm, &tpm, &streams);
 	money_format_trim(bal, b, sizeof(b));
 	usd_of(c, bal, u, sizeof(u));
-	money_format((int64_t)overdraft_of(c, w), 2, od, sizeof(od));
+	money_format(wl != NULL ? (int64_t)wl->overdraft_nano : 0, 2, od,
+	    sizeof(od));
+	snprintf(bd, sizeof(bd), "null");
+	if (wl != NULL && wl->budget_day_nano > 0) {
+		bd[0] = '"';
+		money_format((int64_t)wl->budget_day_nano, 2, bd + 1,
+		    sizeof(bd) - 2);
+		strcat(bd, "\"");
+	}
+	money_format(today_nano + held, 2, bu, sizeof(bu));
 	n = snprintf(body, sizeof(body), "{\"wallet\":\"%s\",\"currency\":\"%s\","
 	    "\"balance\":\"%s\",\"balance_nano\":%lld,\"balance_usd\":\"%s\","
 	    "\"held_nano\":%lld,\"today\":{\"charged_nano\":%lld,"
-	    "\"requests\":%llu},\"overdraft\":\"%s\"}\n", w, c->currency, b,
-	    (long long)bal, u, (long long)billing_held(w),
-	    (long long)today_nano, (unsigned long long)requests, od);
+	    "\"requests\":%llu},\"overdraft\":\"%s\",\"limits\":{\"rpm\":%s,"
+	    "\"tpm\":%s,\"max_streams\":%s,\"budget_day\":%s},\"used\":{"
+	    "\"rpm\":%llu,\"tpm\":%llu,\"streams\":%llu,\"budget_day\":\"%s\"}}\n",
+	    w, c->currency, b, (long long)bal, u, (long long)held,
+	    (long long)today_nano, (unsigned long long)requests, od,
+	    limit_json(wl != NULL ? wl->rpm : 0, x1, sizeof(x1)),
+	    limit_json(wl != NULL ? wl->tpm : 0, x2, sizeof(x2)),
+	    limit_json(wl != NULL ? wl->max_streams : 0, x3, sizeof(x3)), bd,
+	    (unsigned long long)rpm, (unsigned long long)tpm,
+	    (unsigned long long)streams, bu);
 	server_respond(sc, 200, "application/json", NULL, body, (size_t)n, 0,
 	    now_ms);
 }

@@ -562,6 +562,7 @@ reload(void)
 	 * sessions. Parked connections belong to the old config. */
 	tls_sessions_forget();
 	pool_close_idle();
+	billing_set_node(gen_current()->conf);
 }
 
 /* SIGTERM/SIGINT: no new connections; idle keep-alive clients have

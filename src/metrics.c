@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "metrics.h"
+#include "ratelimit.h"
 
 struct metrics metrics;
 
@@ -49,5 +50,24 @@ metrics_render(const struct metrics_snapshot *s, char *out, size_t cap)
 	    (unsigned long long)s->ledger_writes,
 	    (unsigned long long)s->ledger_fsyncs);
 
-	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+	size_t len, k;
+	int m;
+
+	if (n < 0 || (size_t)n >= cap) {
+		return 0;
+	}
+	len = (size_t)n;
+	m = snprintf(out + len, cap - len, "# TYPE relay_rate_limited_total "
+	    "counter\n");
+	for (k = 1; m >= 0 && (size_t)m < cap - len && k < LIMITS_NREASONS;
+	    k++) {
+		len += (size_t)m;
+		m = snprintf(out + len, cap - len, "relay_rate_limited_total"
+		    "{limit=\"%s\"} %llu\n", limits_name((enum limits_reason)k),
+		    (unsigned long long)metrics.refused_limit[k]);
+	}
+	if (m < 0 || (size_t)m >= cap - len) {
+		return 0;
+	}
+	return len + (size_t)m;
 }

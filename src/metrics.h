@@ -15,6 +15,8 @@ struct metrics {
 	uint64_t busy;		/* connections refused with server_busy */
 	uint64_t charges;	/* charge lines written */
 	uint64_t refused_402;	/* insufficient_balance answers */
+	uint64_t refused_429;	/* rate_limited answers (a wallet's limit) */
+	uint64_t refused_limit[5];	/* ... by limit: enum limits_reason */
 	/* gauges, kept current by their owners */
 	size_t clients;		/* open client connections (loop) */
 };

@@ -3,7 +3,8 @@
  * replies, and the reasons for the windows, the clock and the expiry).
  *
  * The scripts are C strings so that the binary stays one file; each
- * starts with the same helpers (PRELUDE). Comments are C comments between
+ * starts with the same helpers (PRELUDE), kept once in the binary and put
+ * in front of each body when its text is first asked for. Comments are C comments between
  * the lines, so they cost the store nothing. Lua in Redis may not create
  * globals: everything is local. Each script checks all its arguments
  * before it writes anything, since a script that fails half-way keeps
@@ -11,6 +12,7 @@
  *
  * Not here: the connection, the loading of the scripts (SCRIPT LOAD /
  * EVALSHA / NOSCRIPT) and the reading of replies: the store client's. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "store_scripts.h"
@@ -131,7 +133,7 @@
 	"end\n" \
 	""
 
-static const char lua_hold[] = PRELUDE
+static const char lua_hold[] =
 	"local now = clock(ARGV[1])\n"
 	"local hid = id(ARGV[2])\n"
 	"local amt = amount(ARGV[3], 'amount')\n"
@@ -243,7 +245,7 @@ static const char lua_hold[] = PRELUDE
 	"end\n"
 	"return {'ok', str(bal), str(held2)}\n";
 
-static const char lua_settle[] = PRELUDE
+static const char lua_settle[] =
 	"local now = clock(ARGV[1])\n"
 	"local hid = id(ARGV[2])\n"
 	"local amt = amount(ARGV[3], 'charge')\n"
@@ -282,7 +284,7 @@ static const char lua_settle[] = PRELUDE
 	"redis.call('ZADD', KEYS[6], now + keep, hid)\n"
 	"return {'ok', str(bal2), found}\n";
 
-static const char lua_credit[] = PRELUDE
+static const char lua_credit[] =
 	"local now = clock(ARGV[1])\n"
 	"local cid = id(ARGV[2])\n"
 	"local amt = dec(ARGV[3], 18)\n"
@@ -303,7 +305,7 @@ static const char lua_credit[] = PRELUDE
 	"end\n"
 	"return {'ok', str(bal2)}\n";
 
-static const char lua_rebuild[] = PRELUDE
+static const char lua_rebuild[] =
 	"local bal = dec(ARGV[1], 19)\n"
 	"if bal == nil or not fits(bal) then fail('bad balance') end\n"
 	"count(ARGV[2], 9, 'day')\n"
@@ -324,13 +326,61 @@ static const char lua_rebuild[] = PRELUDE
 	"    ARGV[3], 'held', str(held), 'htok', int(htok), 'streams', int(streams))\n"
 	"return {'ok', str(old), str(held)}\n";
 
+static const char lua_read[] =
+	"local now = clock(ARGV[1])\n"
+	"local w = redis.call('HMGET', KEYS[1], 'bal', 'held', 'htok', 'streams',\n"
+	"    'day', 'spent')\n"
+	"local spent = '0'\n"
+	"if w[5] == int(math.floor(now / 86400000)) then\n"
+	"  spent = str(stored(w[6]))\n"
+	"end\n"
+	/* The windows as HOLD sees them, without trimming them (a read). */
+	"local n = redis.call('ZCOUNT', KEYS[4], '(' .. int(now - 60000), '+inf')\n"
+	"local sec, sum = math.floor(now / 1000), 0\n"
+	"local all = redis.call('HGETALL', KEYS[5])\n"
+	"for i = 1, #all, 2 do\n"
+	"  local b = tonumber(all[i])\n"
+	"  if b ~= nil and b >= sec - 60 then sum = sum + (tonumber(all[i + 1]) or 0) end\n"
+	"end\n"
+	"return {'ok', str(stored(w[1])), str(stored(w[2])),\n"
+	"    int(math.max(0, tonumber(w[3] or '0'))), int(tonumber(w[4] or '0')),\n"
+	"    spent, int(n), int(sum)}\n";
+
+/* The helpers, once in the binary: each script's text is built from them
+ * and its body when first asked for (store_script_lua()). */
+static const char prelude[] = PRELUDE;
+
 const struct store_script_def store_scripts[STORE_NSCRIPTS] = {
 	[STORE_HOLD] = { "hold", lua_hold, sizeof(lua_hold) - 1, 11 },
 	[STORE_SETTLE] = { "settle", lua_settle, sizeof(lua_settle) - 1, 5 },
 	[STORE_CREDIT] = { "credit", lua_credit, sizeof(lua_credit) - 1, 4 },
 	[STORE_REBUILD] = { "rebuild", lua_rebuild, sizeof(lua_rebuild) - 1,
 	    3 },
+	[STORE_READ] = { "read", lua_read, sizeof(lua_read) - 1, 1 },
 };
+
+const char *
+store_script_lua(enum store_script k, size_t *len)
+{
+	static char *text[STORE_NSCRIPTS];
+	static size_t n[STORE_NSCRIPTS];
+	const struct store_script_def *d;
+
+	if ((unsigned)k >= STORE_NSCRIPTS) {
+		return NULL;
+	}
+	d = &store_scripts[k];
+	if (text[k] == NULL) {
+		n[k] = sizeof(prelude) - 1 + d->body_len;
+		if ((text[k] = malloc(n[k] + 1)) == NULL) {
+			return NULL;
+		}
+		memcpy(text[k], prelude, sizeof(prelude) - 1);
+		memcpy(text[k] + sizeof(prelude) - 1, d->body, d->body_len + 1);
+	}
+	*len = n[k];
+	return text[k];
+}
 
 int
 store_key(char *out, size_t cap, const char *prefix, const char *wallet,

@@ -26,7 +26,7 @@
  *                   forgotten
  *   7 P{W}:credits  sorted set: credit id by the ms it is forgotten
  *                   (+inf: never)
- * Reading a wallet needs no script: HMGET P{W} bal held.
+ * Reading a wallet: HMGET P{W} bal held, or READ below (the windows too).
  *
  * Arguments and replies are decimal strings. Money is in nano-units of
  * the wallet currency and never a Lua number: Lua 5.1 numbers are
@@ -127,6 +127,12 @@
  *         86400000)  3 spent (charged that day, nano)
  *   Sets bal, day and spent; recounts held, htok and streams from the
  *   open holds. Reply {"ok", old_balance, held}.
+ *
+ * READ: what GET /v1/wallet shows; writes nothing.
+ *   ARGV  1 now_ms
+ *   Reply {"ok", balance, held, held_tokens, streams, spent (charged this
+ *   UTC day), rpm (admissions in the rpm window), tpm (settled tokens in
+ *   the tpm window; the open holds' are held_tokens)}
  */
 #include <stddef.h>
 
@@ -146,18 +152,28 @@ enum store_script {
 	STORE_SETTLE,
 	STORE_CREDIT,
 	STORE_REBUILD,
+	STORE_READ,
 	STORE_NSCRIPTS
 };
 
 struct store_script_def {
-	const char *name;	/* "hold", "settle", "credit", "rebuild" */
-	const char *lua;	/* static: the script's text */
-	size_t len;		/* its length */
+	const char *name;	/* "hold", "settle", "credit", "rebuild", "read" */
+	const char *body;	/* static: the script's text after the helpers
+				 * every script starts with */
+	size_t body_len;	/* its length */
 	unsigned nargs;		/* its ARGV count (KEYS: always STORE_NKEYS) */
 };
 
 /* The scripts, indexed by enum store_script. */
 extern const struct store_script_def store_scripts[STORE_NSCRIPTS];
+
+/* Script k's whole text (the helpers, then its body), NUL-terminated,
+ * with its length in *len: what SCRIPT LOAD and EVAL send and EVALSHA
+ * names by its SHA-1. Built on the first call (kept for the process);
+ * NULL when out of memory or k is not a script. Test hook until the
+ * store client (branch store-wip) is in the binary: the store's tools
+ * and tests read the texts through it. */
+const char *store_script_lua(enum store_script k, size_t *len);
 
 /* Key k of wallet as "PREFIX{WALLET}SUFFIX" into out[0..cap) with a NUL.
  * Returns its length, or -1 when it does not fit, or the wallet is empty

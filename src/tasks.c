@@ -225,6 +225,7 @@ tasks_settle(const char *id, const struct conf *c, const char *req_id,
 		return;
 	}
 	metrics.charges += ok;
+	billing_limits_charged(&ch);
 	log_info("task %s %s: %s (out=%llu)", t->id, st,
 	    ok ? "charged" : "closed without charge",
 	    (unsigned long long)ch.out);

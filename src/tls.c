@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "bearssl.h"
+#include "clock.h"
 #include "tls.h"
 #include "util.h"
 
@@ -534,6 +535,31 @@ fail(struct tls_conn *t, int err_no, const char *fmt, ...)
 	return -1;
 }
 
+/* A wall clock before this day has never been set: this code did not
+ * exist yet. Routers without a battery-backed clock boot in 1970 (or at
+ * their firmware's date) until NTP answers. */
+#define TLS_CLOCK_FLOOR "2026-11-01"
+
+/* Certificate dates are checked against the wall clock (BearSSL reads
+ * time() at each handshake): name the clock and what it reads, so an
+ * unset clock is told apart from a really expired certificate. */
+static int
+fail_clock(struct tls_conn *t)
+{
+	char now[32];
+
+	clock_iso8601(now, sizeof now);
+	if (strncmp(now, TLS_CLOCK_FLOOR, 10) < 0) {
+		return fail(t, EPROTO, "certificate dates cannot be checked: "
+		    "the system clock is not set (it reads %.10s %.8s UTC); "
+		    "set it (NTP) and the next attempt will work", now,
+		    now + 11);
+	}
+	return fail(t, EPROTO, "certificate expired or not yet valid at "
+	    "this system's clock (%.10s %.8s UTC; check the clock)", now,
+	    now + 11);
+}
+
 static int
 fail_engine(struct tls_conn *t, int e)
 {
@@ -547,8 +573,7 @@ fail_engine(struct tls_conn *t, int e)
 		return fail(t, EPROTO,
 		    "certificate host name mismatch (wanted %s)", t->name);
 	case BR_ERR_X509_EXPIRED:
-		return fail(t, EPROTO, "certificate expired or not yet valid "
-		    "(check the system clock)");
+		return fail_clock(t);
 	default:
 		break;
 	}

@@ -47,7 +47,8 @@ add "$last"
 [ $rc -eq 0 ] || case "$last" in *" 0 failed"*) fail=$((fail + 1));; esac
 
 # The SDK clients are pinned in tests/clients/package.json + lockfile.
-if [ ! -d tests/clients/node_modules/openai ]; then
+if [ ! -d tests/clients/node_modules/openai ] ||
+    [ ! -d tests/clients/node_modules/playwright-core ]; then
 	(cd tests/clients && npm ci --no-audit --no-fund >/dev/null 2>&1) ||
 	    { echo "npm ci in tests/clients failed"; fail=$((fail + 1)); }
 fi

@@ -103,11 +103,11 @@ p
 }' Makefile)
 [ -n "$MODULES" ] || die "cannot read MODULES from the Makefile"
 # What the fuzz harnesses link (with their layers below).
-FUZZ_MODULES="util sha256 log clock http http_chunked json conf conf_directives conf_providers money ledger dns dns_parse net usage sse path"
+FUZZ_MODULES="util sha256 log clock http http_chunked json conf conf_directives conf_providers conf_fleet money ledger dns dns_parse net usage sse path"
 VERSION=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' Makefile)
 # The ledger's parts besides ledger.c (fuzz_ledger reaches ledger_report).
 FUZZ_MODULES="$FUZZ_MODULES ledger_rec ledger_table ledger_sync ledger_queue
- ledger_replay ledger_report ledger_recent"
+ ledger_replay ledger_report ledger_recent ledger_query"
 # The store client's codec (fuzz_resp).
 FUZZ_MODULES="$FUZZ_MODULES resp"
 

@@ -10,7 +10,48 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-RELAY = os.environ.get('RELAY_BIN') or os.path.join(ROOT, 'relay')
+# The binary under test (make test-cross: dist/relay-<arch>), and for a
+# foreign one the emulator that runs it (RELAY_EMU, e.g. "qemu-mipsel-static
+# -cpu 24Kc"). RELAY is what tests execute: the binary itself, or a script
+# that execs the emulator on it (same pid, so signals and /proc work).
+RELAY_REAL = os.path.abspath(os.environ.get('RELAY_BIN') or os.path.join(ROOT, 'relay'))
+EMU = os.environ.get('RELAY_EMU', '').split()
+# Threads the emulator adds to the relay's one (qemu-user: its RCU thread).
+EMU_THREADS = int(os.environ.get('RELAY_EMU_THREADS', '1')) if EMU else 0
+RELAY = RELAY_REAL
+# A relay relinked with a settable wall clock (tests/e2e/faketime.c).
+RELAY_FAKETIME = os.path.abspath(os.environ.get('RELAY_FAKETIME_BIN') or
+                                 os.path.join(ROOT, 'build', 'relay-faketime'))
+
+
+def emulated(path):
+    """A command that runs path (a relay binary) here: path itself, or a
+    script exec'ing the emulator on it."""
+    if not EMU:
+        return path
+    import atexit
+    import shutil
+    d = tempfile.mkdtemp(prefix='relay-emu-')
+    atexit.register(shutil.rmtree, d, True)
+    w = os.path.join(d, os.path.basename(path))
+    with open(w, 'w') as f:
+        f.write('#!/bin/sh\nexec %s %s "$@"\n' % (' '.join(EMU), path))
+    os.chmod(w, 0o755)
+    return w
+
+
+def into_root(root):
+    """Copy the relay (and a static emulator) into root; the argv that
+    runs it from there (chroot)."""
+    import shutil
+    shutil.copy(RELAY_REAL, os.path.join(root, 'relay'))
+    if not EMU:
+        return ['/relay']
+    shutil.copy(shutil.which(EMU[0]), os.path.join(root, 'emu'))
+    return ['/emu'] + EMU[1:] + ['/relay']
+
+
+RELAY = emulated(RELAY_REAL)
 MOCK = os.path.join(ROOT, 'build', 'mockup')
 CLIENTS = os.path.join(ROOT, 'tests', 'clients')
 # The wire corpus (tests/data/wire): whole provider answers the mock serves
@@ -95,7 +136,8 @@ class Relay:
     ephemeral port that it reports in its log."""
     count = 0
 
-    def __init__(self, workdir, config, env=None, args=None, wait=True, wrap=None):
+    def __init__(self, workdir, config, env=None, args=None, wait=True, wrap=None,
+                 binary=None):
         self.workdir = workdir
         self.conf = os.path.join(workdir, 'relay.conf')
         with open(self.conf, 'w') as f:
@@ -108,7 +150,7 @@ class Relay:
         # wrap: a command prefix that ends by exec'ing the relay (setpriv,
         # a shell that sets a limit first), so proc.pid is the relay's.
         self.proc = subprocess.Popen(
-            (wrap or []) + [RELAY, '-c', self.conf] + (args or []), cwd=workdir,
+            (wrap or []) + [binary or RELAY, '-c', self.conf] + (args or []), cwd=workdir,
             stdout=self.logf, stderr=self.logf, env=e)
         self.port = None
         if wait:
@@ -379,8 +421,8 @@ class Env:
             self.extra_mocks.append(m)
         return m
 
-    def start_relay(self, conf, env=None, args=None, wait=True, wrap=None):
-        r = Relay(self.dir, conf, env, args, wait, wrap)
+    def start_relay(self, conf, env=None, args=None, wait=True, wrap=None, binary=None):
+        r = Relay(self.dir, conf, env, args, wait, wrap, binary)
         self.relays.append(r)
         return r
 

@@ -265,7 +265,6 @@ def test_early_answer_while_the_body_is_still_going_out(env):
 def test_relay_resolves_in_an_empty_root(env):
     """The static binary alone in a chroot with only etc/hosts and
     etc/resolv.conf (no NSS, no CA bundle) resolves a provider name."""
-    import shutil
     if os.geteuid() != 0:
         raise AssertionError('this test needs root for chroot (CI runs as root)')
     m = env.start_mock()
@@ -275,8 +274,8 @@ def test_relay_resolves_in_an_empty_root(env):
         f.write('127.0.0.1 localhost\n127.0.0.1 provider.test\n')
     with open(os.path.join(root, 'etc', 'resolv.conf'), 'w') as f:
         f.write('nameserver 127.0.0.1\n')
-    from harness import RELAY
-    shutil.copy(RELAY, os.path.join(root, 'relay'))
+    from harness import into_root
+    argv = into_root(root)     # the binary, not a wrapper (with its emulator)
     conf = config(m.port, providers=[
         'provider named base=http://provider.test:%d/v1 insecure=yes' % m.port,
         'credential named file:/key'],
@@ -287,7 +286,7 @@ def test_relay_resolves_in_an_empty_root(env):
         f.write('sk-chroot\n')
     logp = os.path.join(env.dir, 'chroot.log')
     lf = open(logp, 'wb')
-    p = subprocess.Popen(['chroot', root, '/relay', '-c', '/relay.conf'], stdout=lf, stderr=lf)
+    p = subprocess.Popen(['chroot', root] + argv + ['-c', '/relay.conf'], stdout=lf, stderr=lf)
     try:
         import re
         from harness import wait_for

@@ -38,7 +38,11 @@ main(int argc, char **argv)
 	}
 	if (argc == 3 && (s = find(argv[2])) != NULL) {
 		if (strcmp(argv[1], "lua") == 0) {
-			fwrite(s->lua, 1, s->len, stdout);
+			size_t n;
+			const char *lua = store_script_lua(
+			    (enum store_script)(s - store_scripts), &n);
+
+			fwrite(lua, 1, n, stdout);
 			return 0;
 		}
 		if (strcmp(argv[1], "nargs") == 0) {

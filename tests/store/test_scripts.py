@@ -498,6 +498,23 @@ def test_rebuild(s):
     eq(s.wallet(w)['bal'], '-7', 'negative balance stored')
 
 
+def test_read(s):
+    """READ (what /v1/wallet will show with a store): the counters and the
+    windows as HOLD sees them, and it writes nothing."""
+    w = 'read'
+    s.credit(w, T0, 'c1', 10 * NANO)
+    s.hold(w, T0, 'r1', 2 * NANO, tokens=10, stream=1, rpm=5)
+    s.hold(w, T0, 'r2', 3 * NANO, tokens=20, rpm=5)
+    s.settle(w, T0 + 1000, 'r2', NANO, tokens=15)
+    before = s.snapshot(w)
+    read = lambda now: s.c.pipeline([call('read', w, now)])[0]
+    eq(read(T0 + 2000), ['ok', str(9 * NANO), str(2 * NANO), '10', '1', str(NANO), '2', '15'],
+       'read: balance, held, held tokens, streams, spent, rpm, tpm')
+    eq(s.snapshot(w), before, 'read writes nothing')
+    eq(read(T0 + 62000)[6:], ['0', '0'], 'read 62 s later: the windows are empty')
+    eq(read(T0 + DAY_MS)[5], '0', 'read the next UTC day: nothing spent yet')
+
+
 # ---- many clients at once --------------------------------------------------
 
 def worker(args):
@@ -631,7 +648,8 @@ def main():
         s = Store(c)
         for t in (test_basic, test_big_money, test_bad_args, test_rpm,
                   test_tpm, test_streams, test_budget, test_several_limits,
-                  test_expiry, test_idempotent, test_clock, test_rebuild):
+                  test_expiry, test_idempotent, test_clock, test_rebuild,
+                  test_read):
             t(s)
         test_concurrent(s, port)
         c.close()

@@ -252,10 +252,12 @@ report(const char *path, const char *by, const char *since, char *out,
 	char *buf = NULL;
 	size_t n = 0;
 	FILE *f = open_memstream(&buf, &n);
+	size_t bad;
 	int rc;
 
 	err[0] = '\0';
-	rc = ledger_report_file(path, by, since, f, err, sizeof err);
+	rc = ledger_report_files(&path, 1, by, since, f, &bad, err,
+	    sizeof err);
 	fclose(f);
 	snprintf(out, cap, "%s", buf);
 	free(buf);

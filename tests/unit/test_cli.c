@@ -52,13 +52,21 @@ ledger_verify_file(const char *path, FILE *out, char *err, size_t errlen)
 }
 
 int
-ledger_report_file(const char *path, const char *by, const char *since,
-    FILE *out, char *err, size_t errlen)
+ledger_report_files(const char *const *paths, size_t npaths,
+    const char *by, const char *since, FILE *out, size_t *bad, char *err,
+    size_t errlen)
 {
-	(void)err;
-	(void)errlen;
-	fprintf(out, "report %s by=%s since=%s\n", path, by,
-	    since ? since : "-");
+	size_t i;
+
+	fprintf(out, "report");
+	for (i = 0; i < npaths; i++) {
+		fprintf(out, " %s", paths[i]);
+		if (strstr(paths[i], "broken") != NULL) {
+			*bad = i;
+			return util_errf(err, errlen, "line 3: bad");
+		}
+	}
+	fprintf(out, " by=%s since=%s\n", by, since ? since : "-");
 	return 0;
 }
 
@@ -222,7 +230,7 @@ test_version_help(void)
 	    has(r.out, "relay models [-c FILE]") &&
 	    has(r.out, "relay key ") &&
 	    has(r.out, "relay ledger verify FILE") &&
-	    has(r.out, "relay ledger report FILE [--by wallet|model|day]") &&
+	    has(r.out, "relay ledger report FILE... [--by wallet|model|day|node]") &&
 	    has(r.out, "relay version | relay -h\n"),
 	    "-h: every command listed");
 	ok_str(r.err, "", "-h: stderr");
@@ -492,8 +500,18 @@ test_ledger_args(void)
 	    strlen(usage_start)) == 0, "ledger audit: usage");
 	RUN(&r, "ledger", "report", "l.jsonl", "--by", "hour");
 	ok_int(r.code, 2, "ledger report --by hour: exit");
-	ok_str(r.err, "relay: --by wallet|model|day\n",
+	ok_str(r.err, "relay: --by wallet|model|day|node\n",
 	    "ledger report --by hour: stderr");
+	RUN(&r, "ledger", "report", "a.jsonl", "b.jsonl", "--by", "node",
+	    "c.jsonl");
+	ok_str(r.out, "report a.jsonl b.jsonl c.jsonl by=node since=-\n",
+	    "ledger report of three files by node");
+	RUN(&r, "ledger", "report", "a.jsonl", "broken.jsonl");
+	ok_int(r.code, 1, "ledger report, a bad second file: exit");
+	ok_str(r.err, "broken.jsonl: line 3: bad\n",
+	    "ledger report names the bad file");
+	RUN(&r, "ledger", "report", "--by", "day");
+	ok_int(r.code, 2, "ledger report without a file");
 	RUN(&r, "ledger", "report", "l.jsonl", "--by");
 	want_usage_error(&r, "relay: unexpected argument '--by'\n",
 	    "ledger report --by without value");

@@ -542,6 +542,53 @@ test_wallets(void)
 	conf_free(c);
 }
 
+/* Wallet limits, store and node (SPEC §12). */
+static void
+test_fleet(void)
+{
+	char text[1024], err[512];
+	const char *h = "0000000000000000000000000000000000000000000000000000"
+	    "000000000001";
+	struct conf *c;
+
+	snprintf(text, sizeof text, "wallet acme key=sha256:%s rpm=60 "
+	    "tpm=100000 max_streams=4 budget_day=12.50\nnode relay-a\n", h);
+	c = want_ok(text);
+	if (c != NULL) {
+		ok_int(c->wallets[0].rpm, 60, "rpm");
+		ok_int(c->wallets[0].tpm, 100000, "tpm");
+		ok_int(c->wallets[0].max_streams, 4, "max_streams");
+		ok(c->wallets[0].budget_day_nano == 12500000000ull,
+		    "budget_day 12.50");
+		ok_str(c->node, "relay-a", "node");
+		conf_free(c);
+	}
+	snprintf(text, sizeof text, "wallet acme key=sha256:%s\n", h);
+	if ((c = want_ok(text)) != NULL) {
+		ok(c->wallets[0].rpm == 0 && c->wallets[0].tpm == 0 &&
+		    c->wallets[0].max_streams == 0 &&
+		    c->wallets[0].budget_day_nano == 0, "no limits: all 0");
+		ok(c->node == NULL, "no node");
+		conf_free(c);
+	}
+	snprintf(text, sizeof text, "wallet acme key=sha256:%s rpm=0\n", h);
+	c = parse(text, err, sizeof err);
+	ok(c == NULL && strstr(err, "rpm") != NULL, "rpm=0: %s", err);
+	conf_free(c);
+	snprintf(text, sizeof text, "wallet acme key=sha256:%s "
+	    "budget_day=0\n", h);
+	c = parse(text, err, sizeof err);
+	ok(c == NULL && strstr(err, "budget_day") != NULL, "budget_day=0: %s",
+	    err);
+	conf_free(c);
+	/* The shared store is not built yet: no half-working directive. */
+	c = parse("store redis://127.0.0.1:6379\n", err, sizeof err);
+	ok(c == NULL && strstr(err, "store") != NULL, "store: %s", err);
+	conf_free(c);
+	want_err("node a/b\n", "t.conf:1: node is written node NAME "
+	    "(letters, digits, '.', '_', '-'; at most 100)");
+}
+
 static void
 test_settings(void)
 {
@@ -689,6 +736,7 @@ main(void)
 	test_providers_routes();
 	test_find_model();
 	test_wallets();
+	test_fleet();
 	test_settings();
 	test_load();
 	for (i = 0; i < sizeof names / sizeof names[0]; i++) {

@@ -486,11 +486,14 @@ test_local(const struct conf *c)
 	consume(&k);
 	request(&k, get("/v1/wallet", ACME));
 	ok_str(plain(k.buf, got, sizeof(got)), "HTTP/1.1 200 OK\r\n"
-	    "Content-Type: application/json\r\nContent-Length: 182\r\n"
+	    "Content-Type: application/json\r\nContent-Length: 309\r\n"
 	    "x-request-id: ID\r\n\r\n{\"wallet\":\"acme\",\"currency\":\"CNY\","
 	    "\"balance\":\"99.50\",\"balance_nano\":99500000000,"
 	    "\"balance_usd\":\"13.819444444\",\"held_nano\":0,\"today\":"
-	    "{\"charged_nano\":0,\"requests\":0},\"overdraft\":\"0.00\"}\n",
+	    "{\"charged_nano\":0,\"requests\":0},\"overdraft\":\"0.00\","
+	    "\"limits\":{\"rpm\":null,\"tpm\":null,\"max_streams\":null,"
+	    "\"budget_day\":null},\"used\":{\"rpm\":0,\"tpm\":0,"
+	    "\"streams\":0,\"budget_day\":\"0.00\"}}\n",
 	    "/v1/wallet");
 
 	/* /metrics: Prometheus text. */

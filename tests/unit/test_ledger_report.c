@@ -188,11 +188,98 @@ test_report(void)
 	    strstr(out, "total         0          0       0            0           0  0.000000  "
 	    "0.00\n") != NULL, "nothing since: %s", out);
 	ok(report(p, "colour", NULL, out, sizeof out) < 0 &&
-	    strcmp(err, "bad --by 'colour' (wallet, model or day)") == 0,
+	    strcmp(err, "bad --by 'colour' (wallet, model, day or node)") == 0,
 	    "bad by");
 	ok(report(p, "day", "21/11/2026", out, sizeof out) < 0 &&
 	    strcmp(err, "bad --since '21/11/2026' (YYYY-MM-DD)") == 0,
 	    "bad since");
+}
+
+/* Several ledgers (a fleet's relays, each its own chain): one table,
+ * by node too; a second file in another currency or with a broken chain
+ * is refused, naming it. */
+static void
+test_several(void)
+{
+	const char *a = path_of("node-a.jsonl"), *b = path_of("node-b.jsonl");
+	const char *c = path_of("node-c.jsonl"), *paths[3];
+	char *buf = NULL, *text;
+	size_t n = 0, bad = 9;
+	FILE *f;
+	int rc;
+
+	unlink(a);
+	unlink(b);
+	unlink(c);
+	append_raw(a, TS "\"type\":\"charge\",\"node\":\"relay-a\",\"id\":"
+	    "\"r1\",\"wallet\":\"acme\",\"model\":\"m\",\"route\":\"p/m\","
+	    "\"status\":200,\"in\":10,\"out\":20,\"usd_nano\":1000000,"
+	    "\"cny_nano\":7200000");
+	append_raw(b, TS "\"type\":\"charge\",\"node\":\"relay-b\",\"id\":"
+	    "\"r2\",\"wallet\":\"acme\",\"model\":\"m\",\"route\":\"p/m\","
+	    "\"status\":200,\"in\":1,\"out\":2,\"usd_nano\":2000000,"
+	    "\"cny_nano\":14400000");
+	append_raw(b, TS "\"type\":\"charge\",\"id\":\"r3\",\"wallet\":"
+	    "\"beta\",\"model\":\"m\",\"route\":\"p/m\",\"status\":200,"
+	    "\"in\":1,\"out\":1,\"usd_nano\":1000000,\"cny_nano\":7200000");
+	paths[0] = a;
+	paths[1] = b;
+	f = open_memstream(&buf, &n);
+	rc = ledger_report_files(paths, 2, "node", NULL, f, &bad, err,
+	    sizeof err);
+	fclose(f);
+	ok(rc == 0, "two files: %s", err);
+	ok_str(buf,
+	    "node     requests  in tokens  cached  cache write  out tokens       USD   CNY\n"
+	    "-               1          1       0            0           1  0.001000  0.01\n"
+	    "relay-a         1         10       0            0          20  0.001000  0.01\n"
+	    "relay-b         1          1       0            0           2  0.002000  0.01\n"
+	    "total           3         12       0            0          23  0.004000  0.03\n",
+	    "by node over two files");
+	free(buf);
+	buf = NULL;
+	f = open_memstream(&buf, &n);
+	rc = ledger_report_files(paths, 2, "wallet", NULL, f, &bad, err,
+	    sizeof err);
+	fclose(f);
+	ok(rc == 0, "by wallet: %s", err);
+	ok_str(buf,
+	    "wallet  requests  in tokens  cached  cache write  out tokens       USD   CNY\n"
+	    "acme           2         11       0            0          22  0.003000  0.02\n"
+	    "beta           1          1       0            0           1  0.001000  0.01\n"
+	    "total          3         12       0            0          23  0.004000  0.03\n",
+	    "by wallet: the two relays' charges of acme add up");
+	free(buf);
+	buf = NULL;
+	append_raw(c, TS "\"type\":\"credit\",\"wallet\":\"w\","
+	    "\"usd_nano\":5000000000,\"note\":\"\"");
+	paths[2] = c;
+	f = open_memstream(&buf, &n);
+	rc = ledger_report_files(paths, 3, NULL, NULL, f, &bad, err,
+	    sizeof err);
+	fclose(f);
+	ok(rc < 0 && bad == 2, "another currency in the third file: %s", err);
+	free(buf);
+	buf = NULL;
+	/* b's second line loses its link to the first. */
+	text = slurp(b, NULL);
+	if (text != NULL) {
+		char *q = strstr(text, "\n") + 1;
+
+		q = strstr(q, "\"prev\":\"") + 8;
+		*q = *q == '0' ? '1' : '0';
+		f = fopen(b, "w");
+		fputs(text, f);
+		fclose(f);
+		free(text);
+	}
+	f = open_memstream(&buf, &n);
+	rc = ledger_report_files(paths, 2, NULL, NULL, f, &bad, err,
+	    sizeof err);
+	fclose(f);
+	ok(rc < 0 && bad == 1 && strstr(err, "line 2") != NULL,
+	    "a broken chain in the second file: file %zu, %s", bad, err);
+	free(buf);
 }
 
 /* Currencies: verify prints the ledger's, upper-case. */
@@ -339,6 +426,7 @@ main(void)
 	test_currencies();
 	test_totals();
 	test_torn();
+	test_several();
 	test_queue_notes();
 	if (t_fail == 0) {
 		remove_dir();

@@ -47,23 +47,38 @@ test_scripts(void)
 
 	for (k = 0; k < STORE_NSCRIPTS; k++) {
 		const struct store_script_def *s = &store_scripts[k];
+		size_t len = 0;
+		const char *lua = store_script_lua((enum store_script)k, &len);
 
-		ok(s->name != NULL && s->lua != NULL, "script %zu", k);
-		ok_int(strlen(s->lua), s->len, s->name);
-		ok(strncmp(s->lua, "local B = ", 10) == 0 &&
-		    s->lua[s->len - 1] == '\n', "%s: prelude, last line",
+		ok(s->name != NULL && lua != NULL, "script %zu", k);
+		if (lua == NULL) {
+			continue;
+		}
+		ok_int(strlen(lua), len, s->name);
+		ok(len > s->body_len && strcmp(lua + len - s->body_len,
+		    s->body) == 0, "%s: the body after the helpers", s->name);
+		ok(store_script_lua((enum store_script)k, &len) == lua,
+		    "%s: built once", s->name);
+		ok(strncmp(lua, "local B = ", 10) == 0 &&
+		    lua[len - 1] == '\n', "%s: prelude, last line",
 		    s->name);
-		ok(strstr(s->lua, "KEYS[8]") == NULL, "%s: seven keys",
+		ok(strstr(lua, "KEYS[8]") == NULL, "%s: seven keys",
 		    s->name);
 		snprintf(arg, sizeof(arg), "ARGV[%u]", s->nargs);
-		ok(strstr(s->lua, arg) != NULL, "%s reads %s", s->name, arg);
+		ok(strstr(lua, arg) != NULL, "%s reads %s", s->name, arg);
 		snprintf(arg, sizeof(arg), "ARGV[%u]", s->nargs + 1);
-		ok(strstr(s->lua, arg) == NULL, "%s does not read %s", s->name,
+		ok(strstr(lua, arg) == NULL, "%s does not read %s", s->name,
 		    arg);
 		/* Redis Lua may not make globals; a tab or a double quote
 		 * would say the text was not written as the others. */
-		ok(strchr(s->lua, '\t') == NULL && strchr(s->lua, '"') == NULL,
+		ok(strchr(lua, '\t') == NULL && strchr(lua, '"') == NULL,
 		    "%s: plain text", s->name);
+	}
+	{
+		size_t len;
+
+		ok(store_script_lua(STORE_NSCRIPTS, &len) == NULL,
+		    "no such script");
 	}
 	ok_str(store_scripts[STORE_HOLD].name, "hold", "hold");
 	ok_str(store_scripts[STORE_SETTLE].name, "settle", "settle");

@@ -509,8 +509,22 @@ test_failures(void)
 		for (i = 0; i < 50 && u->state == UPSTREAM_CONNECTING; i++) {
 			pass(T0, 20);
 		}
-		fails_with(UPSTREAM_FAIL_CONNECT,
-		    "connect failed: Connection refused", "connect refused");
+		/* qemu-user (Debian 12's 7.2) hands a MIPS guest the host's
+		 * SO_ERROR number untranslated (111, not MIPS's 146):
+		 * tests/cross.sh says so with RELAY_EMU_RAW_SO_ERROR, and
+		 * then the host's number is what the relay can name. */
+		if (getenv("RELAY_EMU_RAW_SO_ERROR") != NULL) {
+			char want[80];
+
+			snprintf(want, sizeof(want), "connect failed: %s",
+			    strerror(111));
+			fails_with(UPSTREAM_FAIL_CONNECT, want,
+			    "connect refused (under qemu-user)");
+		} else {
+			fails_with(UPSTREAM_FAIL_CONNECT,
+			    "connect failed: Connection refused",
+			    "connect refused");
+		}
 		ok(!upstream_fail_is_timeout(u->fail), "refused: no timeout");
 		upstream_free(u);
 		u = NULL;
