@@ -39,6 +39,15 @@ buf_compact(struct buf *b)
 	b->end = n;
 }
 
+/* First-size blocks given back, kept for the next buffer that needs one:
+ * a keep-alive request gives its buffers back and takes them again
+ * (client input at the response, output at the wait, the upstream's when
+ * it is parked), and malloc/free of each cost more than the rest of the
+ * buffer work. At most BUF_STASH blocks (32 KiB) wait here. */
+#define BUF_STASH 32
+static unsigned char *stash[BUF_STASH];
+static size_t nstash;
+
 /* Growable: room for need bytes from data[0] (at most max; at least
  * BUF_FIRST; else the next power of two, as util_grow() would, but never
  * past max). Returns 0, or -1 with nothing changed (no memory).
@@ -65,6 +74,11 @@ grow(struct buf *b, size_t need)
 		cap = b->max;
 	}
 	if (cap <= b->cap) {
+		return 0;
+	}
+	if (b->data == NULL && cap == BUF_FIRST && nstash > 0) {
+		b->data = stash[--nstash];
+		b->cap = cap;
 		return 0;
 	}
 	if ((p = realloc(b->data, cap)) == NULL) {
@@ -130,7 +144,11 @@ buf_free(struct buf *b)
 	if (b->max == 0) {
 		return;
 	}
-	free(b->data);
+	if (b->cap == BUF_FIRST && nstash < BUF_STASH) {
+		stash[nstash++] = b->data;	/* holds at least cap bytes */
+	} else {
+		free(b->data);
+	}
 	buf_init_grow(b, b->max);
 }
 

@@ -7,9 +7,10 @@
  * Two kinds: fixed (buf_init: storage it does not own, cap bytes for
  * good) and growable (buf_init_grow: storage it owns, none until the
  * first byte, then BUF_FIRST bytes, doubled as bytes wait, never over max;
- * buf_release() gives it back when the buffer is empty). A growable
- * buffer moves when it grows, which invalidates views as compaction
- * does. Its bound (buf_limit()) is max as a fixed one's is cap: the bytes
+ * buf_release() gives it back when the buffer is empty: a first-size
+ * block to a small stash the next buffer takes it from, a larger one to
+ * the allocator). A growable buffer moves when it grows, which
+ * invalidates views as compaction does. Its bound (buf_limit()) is max as a fixed one's is cap: the bytes
  * a buffer may hold, so backpressure is where it was; only the memory of
  * a buffer that holds little shrinks. */
 #include <stddef.h>

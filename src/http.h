@@ -85,6 +85,12 @@ struct http_response {
  * result for every input. */
 extern int http_fast_fields;
 
+/* Keep a copy of n parsed fields (from the caller's HTTP_MAX_HEADERS
+ * array) in *own, an array of *cap entries grown with util_grow() and
+ * kept for the next copy. Returns the copy, or NULL (no memory). */
+struct http_header *http_fields_keep(struct http_header **own, size_t *cap,
+    const struct http_header *from, size_t n);
+
 /* Forget a parsed response: status 0, no fields. Cheap: the field array
  * is not cleared. */
 void http_response_reset(struct http_response *resp);

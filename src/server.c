@@ -1,13 +1,10 @@
 /* server: the client-facing connection.
  *
- * Two growable buffers per connection (buf.h): the input buffer (a
- * request head of up to max_header plus a window of body or pipelined
- * bytes) and the output buffer (a response head plus a window of body).
- * Each starts small and grows only while bytes wait, up to those bounds;
- * the input buffer is given back while a response is produced and both
- * while a keep-alive connection waits, so an open stream holds only what
- * is in flight. The request head is copied into req.mem together with the
- * body, so the input buffer can move on; its owner then borrows views
+ * Two growable buffers (buf.h), bounded as ever: input (a request head
+ * of up to max_header plus a window of body or pipelined bytes) and output
+ * (a response head plus a window of body); small until bytes wait, given
+ * back while idle. The request head is copied into req.mem together with
+ * the body, so the input buffer can move on; its owner then borrows views
  * into req.mem for the life of the request.
  *
  * Framing follows RFC 9112 strictly (see http.c); after any framing error
@@ -39,49 +36,9 @@
 					 * as it comes (a streamed one is
 					 * never held whole) */
 
-/* The fields of the head being parsed (parsing is synchronous: one
- * array serves every connection); a request that is taken keeps a copy
- * of the ones it has (take_head()). */
+/* The fields of the head being parsed, for every connection (parsing is
+ * synchronous); a request taken keeps a copy of its own (take_head()). */
 static struct http_header head_fields[HTTP_MAX_HEADERS];
-
-static uint64_t id_seed;
-static uint64_t id_counter;
-
-static void
-make_request_id(char *out, size_t cap)
-{
-	/* splitmix64 over a random seed: unique and unguessable enough for
-	 * a correlation id, without a syscall per request. */
-	uint64_t z;
-
-	if (id_seed == 0) {
-		if (util_random(&id_seed, sizeof(id_seed)) < 0) {
-			id_seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
-		}
-		id_seed |= 1;
-	}
-	z = id_seed + 0x9e3779b97f4a7c15ull * ++id_counter;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	/* "req_" + 16 hex of z + 6 hex of the counter, without printf. */
-	if (cap >= 27) {
-		static const char hex[] = "0123456789abcdef";
-		uint64_t c = id_counter;
-		int i;
-
-		memcpy(out, "req_", 4);
-		for (i = 19; i >= 4; i--) {
-			out[i] = hex[z & 15];
-			z >>= 4;
-		}
-		for (i = 25; i >= 20; i--) {
-			out[i] = hex[c & 15];
-			c >>= 4;
-		}
-		out[26] = '\0';
-	}
-}
 
 struct server_conn *
 server_new(int fd, uint64_t id, const struct conf *c,
@@ -129,7 +86,6 @@ reset_request(struct server_conn *sc)
 	} else {
 		free(sc->req.mem);
 	}
-	free(sc->req.fields);
 	memset(&sc->req, 0, sizeof(sc->req));
 	sc->body_ptr = NULL;
 	sc->body_left = 0;
@@ -156,6 +112,7 @@ server_free(struct server_conn *sc)
 	tls_free(sc->tls);
 	reset_request(sc);
 	free(sc->spare_mem);
+	free(sc->fields);
 	buf_free(&sc->in);
 	buf_free(&sc->out);
 	free(sc);
@@ -333,33 +290,25 @@ server_flush(struct server_conn *sc, uint64_t now_ms)
 	return 0;
 }
 
-/* Room for the whole of what the fixed buffer took in one read (max_header
- * + the body window): given to a request whose head outgrew the first
- * size, and to a body still on its way. The room goes back with the
- * buffer once the request is in (server_busy(), keep-alive). */
-static void
-full_room(struct server_conn *sc)
-{
-	(void)buf_reserve(&sc->in, buf_limit(&sc->in) - buf_len(&sc->in));
-}
-
-/* Read into in: once, or while a request's first read filled the first
- * size (then again with the whole room, so a request takes the reads it
- * took with the fixed buffer: a small form held whole, a head too large
- * refused after reading what it was, not reset with its rest unread).
- * Returns 1 when bytes arrived, 0 when nothing more can be read now
- * (EAGAIN or no room), -1 when the connection ended. */
+/* Read into in: once, or again with the whole room (what the fixed
+ * buffer took in one read) while a head fills the first size, and always
+ * for a body on its way: a request takes the reads it took with the fixed
+ * buffer (a small form is held whole, a head too large is refused after
+ * reading it, not reset). The room goes back with the buffer once the
+ * request is in. Returns 1 when bytes arrived, 0 when nothing more can be
+ * read now (EAGAIN or no room), -1 when the connection ended. */
 static int
 read_some(struct server_conn *sc, uint64_t now_ms)
 {
 	int got = 0;
+	ssize_t r;
 
-	if (sc->state == SERVER_READ_BODY && sc->in.cap < buf_limit(&sc->in)) {
-		full_room(sc);
-	}
-	for (;;) {
-		ssize_t r;
-
+	do {
+		if ((got || sc->state == SERVER_READ_BODY) &&
+		    sc->in.cap < buf_limit(&sc->in)) {
+			(void)buf_reserve(&sc->in, buf_limit(&sc->in) -
+			    buf_len(&sc->in));
+		}
 		if (buf_make_room(&sc->in) == 0) {
 			return got;
 		}
@@ -372,26 +321,20 @@ read_some(struct server_conn *sc, uint64_t now_ms)
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			return got;
 		}
-		if (r <= 0 && got) {
-			return 1;	/* the end is seen on the next call */
-		}
-		if (r < 0) {
-			server_close(sc, SERVER_CLOSE_READ_FAILED);
-			return -1;
-		}
-		if (r == 0) {
-			server_close(sc, SERVER_CLOSE_PEER);
+		if (r <= 0) {
+			if (got) {
+				return 1;	/* the end, on the next call */
+			}
+			server_close(sc, r < 0 ? SERVER_CLOSE_READ_FAILED :
+			    SERVER_CLOSE_PEER);
 			return -1;
 		}
 		buf_produced(&sc->in, (size_t)r);
 		sc->last_io_ms = now_ms;
 		got = 1;
-		if (buf_room(&sc->in) > 0 || sc->state != SERVER_READ_HEAD ||
-		    sc->in.cap >= buf_limit(&sc->in)) {
-			return 1;
-		}
-		full_room(sc);
-	}
+	} while (buf_room(&sc->in) == 0 && sc->state == SERVER_READ_HEAD &&
+	    sc->in.cap < buf_limit(&sc->in));
+	return 1;
 }
 
 static void
@@ -431,17 +374,12 @@ take_head(struct server_conn *sc, size_t head_len)
 	rq->mem_cap = cap;
 	memcpy(rq->mem, from, head_len);
 	rq->head_len = head_len;
-	if (h->nheaders > 0) {
-		rq->fields = malloc(h->nheaders * sizeof(*rq->fields));
-		if (rq->fields == NULL) {
-			h->headers = NULL;
-			h->nheaders = 0;
-			return -1;
-		}
-		memcpy(rq->fields, h->headers, h->nheaders *
-		    sizeof(*rq->fields));
+	h->headers = http_fields_keep(&sc->fields, &sc->fields_cap, h->headers,
+	    h->nheaders);
+	if (h->headers == NULL) {
+		h->nheaders = 0;
+		return -1;
 	}
-	h->headers = rq->fields;
 	rebase(&h->method, from, rq->mem);
 	rebase(&h->target, from, rq->mem);
 	rebase(&h->host, from, rq->mem);
@@ -486,14 +424,13 @@ parse_head(struct server_conn *sc, uint64_t now_ms)
 	    buf_len(&sc->in), (size_t)sc->conf->max_header, h);
 	if (r <= 0 || (h->has_content_length &&
 	    h->content_length > sc->conf->max_body)) {
-		/* Not taken: the shared fields are not this request's. */
-		h->headers = NULL;
+		h->headers = NULL;	/* not taken: not its own */
 		h->nheaders = 0;
 	}
 	if (r == HTTP_PARTIAL) {
 		return r;
 	}
-	make_request_id(sc->req.id, sizeof(sc->req.id));
+	util_request_id(sc->req.id, sizeof(sc->req.id));
 	sc->req.started_ms = now_ms;
 	if (r == HTTP_BAD) {
 		sc->close_after = 1;
@@ -811,7 +748,7 @@ server_timeout(struct server_conn *sc, uint64_t now_ms)
 			server_close(sc, SERVER_CLOSE_KEEPALIVE);
 			return;
 		}
-		make_request_id(sc->req.id, sizeof(sc->req.id));
+		util_request_id(sc->req.id, sizeof(sc->req.id));
 		sc->close_after = 1;
 		server_error(sc, 408, "request_timeout",
 		    "the request head did not arrive in time", now_ms);
@@ -875,7 +812,7 @@ server_respond(struct server_conn *sc, int status, const char *content_type,
 		return;
 	}
 	if (sc->req.id[0] == '\0') {
-		make_request_id(sc->req.id, sizeof(sc->req.id));
+		util_request_id(sc->req.id, sizeof(sc->req.id));
 	}
 	if (sc->body_open) {
 		/* The rest of the body is unread: close after the answer,

@@ -26,8 +26,8 @@ enum server_state {
 };
 
 struct server_request {
-	struct http_request head;	/* views into mem; headers is fields */
-	struct http_header *fields;	/* owned: the head's nheaders fields */
+	struct http_request head;	/* views into mem; headers points to
+					 * the connection's fields */
 	char *mem;		/* owned: copy of the head, then the body */
 	size_t mem_cap;
 	size_t head_len;
@@ -55,6 +55,9 @@ struct server_conn {
 	struct server_request req;
 	char *spare_mem;	/* owned: a finished request's block, reused */
 	size_t spare_cap;
+	struct http_header *fields;	/* owned: the current head's fields,
+					 * kept for the next request */
+	size_t fields_cap;
 	struct tls_conn *tls;	/* owned; NULL on a plain listener */
 	const struct conf *conf;	/* borrowed; the config this conn started on */
 	int gated;		/* the owner holds the output back (see

@@ -114,6 +114,7 @@ drop_fields(struct upstream *u)
 {
 	free(u->fields);
 	u->fields = NULL;
+	u->fields_cap = 0;
 	u->resp.headers = NULL;
 	u->resp.nheaders = 0;
 }
@@ -361,19 +362,13 @@ read_some(struct upstream *u)
 static int
 keep_fields(struct upstream *u)
 {
-	size_t n = u->resp.nheaders;
-
-	u->resp.headers = NULL;
-	if (n == 0) {
-		return 0;
-	}
-	if ((u->fields = malloc(n * sizeof(*u->fields))) == NULL) {
+	u->resp.headers = http_fields_keep(&u->fields, &u->fields_cap,
+	    head_fields, u->resp.nheaders);
+	if (u->resp.headers == NULL) {
 		u->resp.nheaders = 0;
 		fail(u, UPSTREAM_FAIL_NO_MEMORY, NULL);
 		return -1;
 	}
-	memcpy(u->fields, head_fields, n * sizeof(*u->fields));
-	u->resp.headers = u->fields;
 	return 0;
 }
 

@@ -78,6 +78,7 @@ struct upstream {
 	struct http_response resp;	/* views into in, valid in HEAD;
 					 * headers is fields */
 	struct http_header *fields;	/* owned in HEAD: the head's fields */
+	size_t fields_cap;
 	size_t head_len;
 	struct view method;	/* borrowed: the request method (no-body rule) */
 	enum upstream_framing framing;

@@ -161,6 +161,39 @@ test_bounds(void)
 	buf_free(&b);
 }
 
+/* A first-size block given back is the next buffer's first block; a
+ * larger one goes back to the allocator. */
+static void
+test_stash(void)
+{
+	struct buf a, b, c;
+	unsigned char *first;
+
+	buf_init_grow(&a, 32768);
+	buf_init_grow(&b, 32768);
+	buf_init_grow(&c, 32768);
+	ok_int(buf_append(&a, "x", 1), 0, "stash: a's first byte");
+	first = a.data;
+	buf_consume(&a, 1);
+	buf_release(&a);
+	ok(a.data == NULL, "stash: a gave its block back");
+	ok_int(buf_append(&b, "yz", 2), 0, "stash: b's first bytes");
+	ok(b.data == first && b.cap == BUF_FIRST &&
+	    memcmp(buf_head(&b), "yz", 2) == 0,
+	    "stash: b took a's block, first size");
+	ok(buf_reserve(&b, 5000) >= 5000 && b.cap == 8192,
+	    "stash: and grows from it (%zu)", b.cap);
+	buf_consume(&b, 2);
+	buf_release(&b);
+	ok_int(buf_append(&c, "w", 1), 0, "stash: c's first byte");
+	ok(c.cap == BUF_FIRST && memcmp(buf_head(&c), "w", 1) == 0,
+	    "stash: c starts at the first size after a larger block went "
+	    "back (%zu)", c.cap);
+	buf_free(&a);
+	buf_free(&b);
+	buf_free(&c);
+}
+
 int
 main(void)
 {
@@ -168,5 +201,6 @@ main(void)
 	test_grow();
 	test_reads();
 	test_bounds();
+	test_stash();
 	return t_done("buf");
 }
