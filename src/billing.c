@@ -339,9 +339,16 @@ billing_charge(const struct conf *c, const struct conf_model *m,
 	}
 	if (ledger_charge(&ledger, ch, err, sizeof(err)) < 0) {
 		log_error("%s ledger write failed: %s", ch->id, err);
+		metrics.ledger_errors++;
 		return -1;
 	}
 	metrics.charges++;
+	{
+		const uint64_t tokens[METRICS_KINDS] = { ch->in, ch->cached,
+		    ch->cache_write, ch->out };
+
+		metrics_charge(m->metrics, tokens, ch->cur_nano);
+	}
 	billing_limits_charged(ch);
 	return 0;
 }
@@ -410,6 +417,7 @@ billing_commit(void)
 
 	if (n > 0 && ledger_commit(&ledger) < 0) {
 		metrics.charges -= n < metrics.charges ? n : metrics.charges;
+		metrics.ledger_errors++;
 	}
 	waiting = NULL;
 	return list;

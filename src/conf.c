@@ -724,6 +724,7 @@ conf_free(struct conf *c)
 	}
 	free(c->direct);
 	free(c->passthrough_name);
+	free(c->access_log);
 	for (i = 0; i < c->nwallets; i++) {
 		free(c->wallets[i].name);
 		free(c->wallets[i].key_hashes);

@@ -49,6 +49,8 @@ struct conf_cred {
 	char *secret;		/* owned; the resolved value, never logged */
 	char *source;		/* owned; "env:NAME" or "file:PATH", for display */
 	int line;
+	size_t metrics;		/* its series in metrics.c, set by
+				 * metrics_config() (not parsed) */
 };
 
 struct conf_provider {
@@ -67,6 +69,8 @@ struct conf_provider {
 	struct conf_cred *creds;	/* owned array, file order */
 	size_t ncreds;
 	int line;
+	size_t metrics;		/* series of its attempts without a
+				 * credential (auth=none): metrics_config() */
 };
 
 struct conf_route {
@@ -94,6 +98,8 @@ struct conf_model {
 	int line;
 	int direct;		/* one of conf.direct: a provider reached
 				 * without a model (no price, no catalog) */
+	size_t metrics;		/* its series in metrics.c, set by
+				 * metrics_config() (not parsed) */
 };
 
 struct conf_wallet {
@@ -154,6 +160,8 @@ struct conf {
 				 * end for its usage (default close) */
 	int metrics_admin;	/* metrics auth=admin: /metrics needs the
 				 * admin key */
+	char *access_log;	/* owned; access_log PATH|stderr|off as
+				 * written, NULL when not set (off) */
 
 	char *ca_file;		/* owned or NULL */
 

@@ -315,16 +315,32 @@ do_metrics(struct parser *ps, char **w, size_t nw)
 	    &ps->c->metrics_admin);
 }
 
+/* A directive of one word that is no option: a copy into *out. */
+static int
+one_word(struct parser *ps, char **w, size_t nw, const char *usage,
+    char **out)
+{
+	if (nw != 2 || strchr(w[1], '=') != NULL) {
+		return conf_perr(ps, "%s", usage);
+	}
+	*out = conf_dups(ps, w[1]);
+	return *out != NULL ? 0 : -1;
+}
+
 /* passthrough PROVIDER (checked against the providers at the end) */
 static int
 do_passthrough(struct parser *ps, char **w, size_t nw)
 {
-	if (nw != 2 || strchr(w[1], '=') != NULL) {
-		return conf_perr(ps, "passthrough is written passthrough "
-		    "PROVIDER");
-	}
-	ps->c->passthrough_name = conf_dups(ps, w[1]);
-	return ps->c->passthrough_name != NULL ? 0 : -1;
+	return one_word(ps, w, nw, "passthrough is written passthrough "
+	    "PROVIDER", &ps->c->passthrough_name);
+}
+
+/* access_log PATH|stderr|off (SPEC §11; "off" is kept as written) */
+static int
+do_access_log(struct parser *ps, char **w, size_t nw)
+{
+	return one_word(ps, w, nw, "access_log is written access_log "
+	    "PATH|stderr|off", &ps->c->access_log);
 }
 
 /* affinity days=N max=N */
@@ -567,6 +583,7 @@ const struct conf_directive conf_directives[] = {
 	{ "metrics", do_metrics, 1 },
 	{ "passthrough", do_passthrough, 1 },
 	{ "affinity", do_affinity, 1 },
+	{ "access_log", do_access_log, 1 },
 	{ "node", conf_do_node, 1 },
 };
 

@@ -68,6 +68,27 @@ cred_label(const struct exchange *ex)
 	return ex->cred == SIZE_MAX ? "(none)" : p->creds[ex->cred].label;
 }
 
+/* The metrics series of the current candidate's credential (or of its
+ * provider, for auth=none). */
+static size_t
+cred_series(const struct exchange *ex)
+{
+	const struct conf_provider *p = &ex->gen->conf->providers[
+	    ex->model->routes[ex->route].provider];
+
+	return ex->cred == SIZE_MAX ? p->metrics : p->creds[ex->cred].metrics;
+}
+
+/* The live attempt ended so: counted once. */
+static void
+attempt_outcome(struct exchange *ex, enum metrics_outcome o)
+{
+	if (ex->attempt_live) {
+		ex->attempt_live = 0;
+		metrics_attempt(cred_series(ex), o);
+	}
+}
+
 static const char *
 route_text(const struct exchange *ex)
 {
@@ -190,21 +211,40 @@ write_charge(struct exchange *ex, const char *cut)
 		ch.estimated = 1;
 		ch.cut = cut;
 	}
-	if (billing_charge(ex->gen->conf, ex->model, &ch) < 0 &&
-	    !ch.estimated) {
+	if (billing_charge(ex->gen->conf, ex->model, &ch) < 0) {
+		if (ch.estimated) {
+			return;
+		}
 		/* Usage whose price does not fit in 64 bits: a charge is
 		 * never dropped (SPEC §8), the hold stands in for it. */
 		ch.in = ex->est_in;
 		ch.cached = ch.cache_write = 0;
 		ch.out = ex->est_out;
 		ch.estimated = 1;
-		(void)billing_charge(ex->gen->conf, ex->model, &ch);
+		if (billing_charge(ex->gen->conf, ex->model, &ch) < 0) {
+			return;
+		}
 	}
+	/* For the access log. */
+	ex->charged = 1;
+	ex->charged_tokens[0] = ch.in;
+	ex->charged_tokens[1] = ch.cached;
+	ex->charged_tokens[2] = ch.cache_write;
+	ex->charged_tokens[3] = ch.out;
+	ex->charged_nano = ch.cur_nano;
 }
 
 void
 exchange_end(struct exchange *ex)
 {
+	if (ex->streaming) {
+		ex->streaming = 0;
+		metrics.open_streams--;
+	}
+	if (ex->attempt_live) {
+		/* The client left before the answer's head. */
+		attempt_outcome(ex, METRICS_CANCELLED);
+	}
 	if (!ex->settled && ex->wallet != NULL) {
 		ex->settled = 1;
 		billing_release(ex->wallet, ex->hold_nano);
@@ -504,10 +544,13 @@ next_attempt(struct exchange *ex, uint64_t now_ms, int fresh)
 			metrics.attempts++;
 		}
 		if (pr == POOL_FAILED) {
+			metrics_attempt(cred_series(ex), METRICS_CONNECT_ERROR);
+			ex->attempt_live = 0;
 			attempt_failed(ex, err, now_ms, 0);
 			continue;
 		}
 		ex->up = u;
+		ex->attempt_live = 1;
 		upstream_send(u, iov, niov, ex->sc->req.head.method, now_ms);
 		if (ex->upload != NULL && !ex->upload->whole) {
 			upstream_expect_more(u);
@@ -641,6 +684,11 @@ forward(struct exchange *ex, uint64_t now_ms)
 	}
 	ex->body.sse = f.sse;
 	ex->body.client_chunked = f.client_chunked;
+	sc->req.status = ex->status;
+	if (f.sse) {
+		ex->streaming = 1;
+		metrics.open_streams++;
+	}
 	ex->body.anthropic = server_anthropic_path(sc->req.path);
 	stream_start(&ex->body);
 	sc->close_after = f.close_after;
@@ -657,6 +705,9 @@ on_head(struct exchange *ex, uint64_t now_ms)
 	size_t prov = ex->model->routes[ex->route].provider;
 	char why[80];
 
+	metrics_ttfb(ex->model->metrics, now_ms - ex->attempt_ms);
+	attempt_outcome(ex, o == ROUTE_OK ? METRICS_OK :
+	    o == ROUTE_REJECTED ? METRICS_REJECTED : METRICS_SERVER_ERROR);
 	if (o == ROUTE_OK) {
 		if (ex->cred != SIZE_MAX) {
 			route_report(&ex->gen->routes, prov, ex->cred,
@@ -708,11 +759,16 @@ on_failed(struct exchange *ex, uint64_t now_ms)
 		/* A pooled connection the peer had already closed: not the
 		 * candidate's fault, try once more on a new connection. */
 		drop_upstream(ex);
+		ex->attempt_live = 0;	/* not counted: not an attempt */
 		ex->fresh_retry = 1;
 		next_attempt(ex, now_ms, 1);
 		ex->fresh_retry = 0;
 		return;
 	}
+	attempt_outcome(ex, upstream_fail_is_timeout(u->fail) ?
+	    METRICS_TIMEOUT : u->fail == UPSTREAM_FAIL_CONNECT ||
+	    u->fail == UPSTREAM_FAIL_TLS ? METRICS_CONNECT_ERROR :
+	    METRICS_BROKEN);
 	attempt_failed(ex, u->error, now_ms, 1);
 	drop_upstream(ex);
 	next_attempt(ex, now_ms, 0);
@@ -911,6 +967,7 @@ exchange_expire(struct exchange *ex, uint64_t now_ms)
 		attempt_note(ex, "%s key %s: total timeout of %llu ms reached",
 		    route_text(ex), cred_label(ex),
 		    (unsigned long long)ex->gen->conf->total_timeout_ms);
+		attempt_outcome(ex, METRICS_TIMEOUT);
 	}
 	fail_all(ex, now_ms);
 }

@@ -87,6 +87,12 @@ struct exchange {
 	int committed;			/* a piece of that body beyond the
 					 * held bytes went to an upstream:
 					 * no other attempt can be made */
+	int streaming;			/* counted in metrics.open_streams */
+	int attempt_live;		/* an attempt whose outcome is not
+					 * counted yet (metrics) */
+	int charged;			/* its charge line is written: */
+	uint64_t charged_tokens[4];	/* in, cached, cache_write, out */
+	uint64_t charged_nano;		/* the debit, wallet currency */
 };
 
 /* A new exchange, or NULL (no memory). */

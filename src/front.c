@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "api.h"
 #include "conf.h"
 #include "exchange.h"
@@ -37,10 +38,10 @@ front_new(struct server_conn *sc)
 	return cl;
 }
 
-/* The exchange is over (or the connection is): settle it and keep it
- * for the next request when the connection goes on. */
+/* The exchange is over (or the connection is): settle it, count it, and
+ * keep it for the next request when the connection goes on. */
 static void
-end_exchange(struct client *cl)
+end_exchange(struct client *cl, uint64_t now_ms)
 {
 	struct exchange *ex = cl->ex;
 
@@ -48,6 +49,8 @@ end_exchange(struct client *cl)
 		return;
 	}
 	exchange_end(ex);
+	access_request(&cl->sc->req, ex, cl->conf, &cl->wallet,
+	    now_ms != 0 ? now_ms : ex->seen_ms);
 	cl->ex = NULL;
 	if (cl->spare == NULL && cl->sc->state != SERVER_CLOSED) {
 		exchange_recycle(ex);
@@ -62,12 +65,14 @@ end_exchange(struct client *cl)
 static void
 reap(struct client *cl, uint64_t now_ms)
 {
-	if (cl->ex == NULL) {
+	if (cl->ex == NULL) {	/* an answer of the relay's own: count it */
+		access_request(&cl->sc->req, NULL, cl->conf, &cl->wallet,
+		    now_ms);
 		return;
 	}
 	if (cl->ex->over || (cl->sc->state == SERVER_CLOSED &&
 	    !cl->ex->draining && !exchange_detach(cl->ex, now_ms))) {
-		end_exchange(cl);
+		end_exchange(cl, now_ms);
 	}
 }
 
@@ -83,7 +88,7 @@ front_free(struct client *cl)
 	if (cl == NULL) {
 		return;
 	}
-	end_exchange(cl);
+	end_exchange(cl, 0);
 	billing_unwait(&cl->wait);
 	exchange_free(cl->spare);
 	if (cl->conf != NULL) {
@@ -334,7 +339,6 @@ on_head(struct client *cl, uint64_t now_ms)
 	const char *why;
 	int ok;
 
-	metrics.requests++;
 	cl->wallet = -1;
 	if (cl->upload != NULL) {
 		cl->upload->on = 0;
@@ -796,7 +800,7 @@ start_model(struct client *cl, const struct conf_model *m,
 	    c->wallets[cl->wallet].overdraft_nano : 0, msg, sizeof(msg));
 	if (hold != BILLING_HELD) {
 		exchange_refuse(ex, hold, msg, now_ms);
-		end_exchange(cl);
+		end_exchange(cl, now_ms);
 		return;
 	}
 	exchange_start(ex, now_ms, ex->pinned);

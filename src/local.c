@@ -280,21 +280,44 @@ serve_usage(struct server_conn *sc, const struct conf *c, const char *w,
 	free(s.p);
 }
 
+/* The exposition is rendered into one buffer kept from scrape to scrape.
+ * An answer larger than the connection's output buffer is sent from it
+ * (borrowed), so a buffer that is outgrown is kept, not freed: a slow
+ * scraper may still be reading it. */
 static void
-serve_metrics(struct server_conn *sc, uint64_t now_ms)
+serve_metrics(struct server_conn *sc, const struct conf *c, uint64_t now_ms)
 {
+	static char *text, *outgrown[24];
+	static size_t cap, nold;
 	const struct ledger *l = billing_ledger();
 	struct metrics_snapshot s;
-	char body[2048];
 	size_t n;
+	char *p;
 
 	s.upstreams = pool_count();
 	s.idle = pool_idle();
 	s.ledger_lines = l->lines;
 	s.ledger_writes = l->writes;
 	s.ledger_fsyncs = l->fsyncs;
-	n = metrics_render(&s, body, sizeof(body));
-	server_respond(sc, 200, "text/plain; version=0.0.4", NULL, body, n, 0,
+	s.conf = c;
+	s.routes = &gen_of(c)->routes;
+	s.now_ms = now_ms;
+	n = metrics_render(&s, text, cap);
+	if (n >= cap) {
+		if (nold == sizeof(outgrown) / sizeof(outgrown[0]) ||
+		    (p = malloc(2 * n)) == NULL) {
+			server_error(sc, 503, "server_busy", "out of memory",
+			    now_ms);
+			return;
+		}
+		if (text != NULL) {
+			outgrown[nold++] = text;
+		}
+		text = p;
+		cap = 2 * n;
+		n = metrics_render(&s, text, cap);
+	}
+	server_respond(sc, 200, "text/plain; version=0.0.4", NULL, text, n, 0,
 	    now_ms);
 }
 
@@ -465,7 +488,7 @@ local_serve(struct server_conn *sc, const struct conf *c, const char *wallet,
 	} else if (path_is(path, "/")) {
 		serve_console(sc, now_ms);
 	} else {
-		serve_metrics(sc, now_ms);
+		serve_metrics(sc, c, now_ms);
 	}
 }
 

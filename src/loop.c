@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "access.h"
 #include "billing.h"
 #include "clock.h"
 #include "conf.h"
@@ -73,13 +74,15 @@ static struct {
 	uint64_t drain_until;		/* stopping: give up at this time */
 } L;
 
-static volatile sig_atomic_t got_term, got_hup;
+static volatile sig_atomic_t got_term, got_hup, got_usr1;
 
 static void
 on_signal(int sig)
 {
 	if (sig == SIGHUP) {
 		got_hup = 1;
+	} else if (sig == SIGUSR1) {
+		got_usr1 = 1;
 	} else {
 		got_term = 1;
 	}
@@ -552,12 +555,24 @@ sweep_rejects(uint64_t now_ms)
 
 /* ---- signals ------------------------------------------------------------ */
 
+/* The config in force gets its metrics series and its access log. */
+static void
+follow_config(struct conf *c)
+{
+	if (metrics_config(c) < 0) {
+		log_warn("metrics: over %d series or no memory: some are "
+		    "counted in none", METRICS_SERIES_MAX);
+	}
+	(void)access_config(c);
+}
+
 static void
 reload(void)
 {
 	if (gen_reload(L.config_path) < 0) {
 		return;
 	}
+	follow_config(gen_current()->conf);
 	/* A resumed session skips certificate checks: new anchors, new
 	 * sessions. Parked connections belong to the old config. */
 	tls_sessions_forget();
@@ -666,6 +681,7 @@ start(struct conf *conf, int allow_broken_ledger)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	/* max_conns client sockets plus their upstreams need descriptors:
 	 * take the hard limit the system allows. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -676,6 +692,7 @@ start(struct conf *conf, int allow_broken_ledger)
 		conf_free(conf);
 		return -1;
 	}
+	follow_config(conf);
 	if (pool_init(err, sizeof(err)) < 0 ||
 	    billing_open(conf, allow_broken_ledger, err, sizeof(err)) < 0) {
 		log_error("%s", err);
@@ -723,6 +740,7 @@ stop(void)
 	free(L.pkind);
 	free(L.lfds);
 	billing_close();
+	access_close();
 	log_info("stopped");
 }
 
@@ -738,6 +756,10 @@ pass(void)
 	if (got_hup) {
 		got_hup = 0;
 		reload();
+	}
+	if (got_usr1) {
+		got_usr1 = 0;
+		access_reopen();
 	}
 	if (got_term && L.drain_until == 0) {
 		start_drain(now_ms);
@@ -765,6 +787,7 @@ pass(void)
 	tasks_tick(now_ms, got_term);
 	handle_timeouts(now_ms);
 	commit_charges(now_ms, rc);
+	access_flush();
 	sweep(now_ms);
 	sweep_rejects(now_ms);
 	ledger_tick(billing_ledger(), now_ms);

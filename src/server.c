@@ -814,6 +814,7 @@ server_respond(struct server_conn *sc, int status, const char *content_type,
 	if (sc->req.id[0] == '\0') {
 		util_request_id(sc->req.id, sizeof(sc->req.id));
 	}
+	sc->req.status = status;
 	if (sc->body_open) {
 		/* The rest of the body is unread: close after the answer,
 		 * draining what still comes (server_take_linger()). */

@@ -37,6 +37,9 @@ struct server_request {
 	struct view path;	/* target without the query, view into mem */
 	struct view query;	/* "?..." or empty, view into mem */
 	uint64_t started_ms;
+	int status;		/* the status its answer has (server_respond(),
+				 * or the relayed head's), 0 before one */
+	int accounted;		/* counted and logged (front.c) */
 };
 
 struct server_conn {

@@ -222,9 +222,19 @@ tasks_settle(const char *id, const struct conf *c, const char *req_id,
 	ch.ms = LEDGER_RECENT_NO_MS;
 	if (ledger_charge(billing_ledger(), &ch, err, sizeof(err)) < 0) {
 		log_error("task %s: ledger write failed: %s", t->id, err);
+		metrics.ledger_errors++;
 		return;
 	}
 	metrics.charges += ok;
+	if (ok) {
+		const struct conf_model *m = t->model != NULL ?
+		    conf_find_model(c, t->model, strlen(t->model)) : NULL;
+		const uint64_t tokens[METRICS_KINDS] = { ch.in, ch.cached,
+		    ch.cache_write, ch.out };
+
+		metrics_charge(m != NULL ? m->metrics : METRICS_NONE, tokens,
+		    ch.cur_nano);
+	}
 	billing_limits_charged(&ch);
 	log_info("task %s %s: %s (out=%llu)", t->id, st,
 	    ok ? "charged" : "closed without charge",

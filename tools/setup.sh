@@ -7,7 +7,8 @@
 #            the roots are compiled from, jsmn's header, and a deb-src
 #            entry plus package lists while BearSSL's source is not cached
 #   test     `make test`: curl, openssl, python3, node + npm, redis-server,
-#            Debian's chromium (the console test), OpenSSL's
+#            Debian's chromium (the console test), promtool (Debian's
+#            prometheus: the metrics test), OpenSSL's
 #            headers (the mock upstream), clang-14 with its sanitizer and
 #            fuzzer runtime
 #   cross    `make cross`, `make test-cross`: the aarch64, armhf and mipsel
@@ -93,6 +94,9 @@ for job in "$@"; do
 		# the store suite's real server; the console's real browser
 		cmd redis-server redis-server test
 		cmd chromium chromium test
+		# promtool checks /metrics and dist/'s alert rules
+		# (test_metrics fails, never skips, without it)
+		cmd promtool prometheus test
 		clients=1
 		;;
 	cross)

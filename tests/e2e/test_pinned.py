@@ -650,7 +650,8 @@ def wallet_body(balance, held, charged, requests):
         usd_s = '-' + usd_s
     return ('{"wallet":"acme","currency":"CNY","balance":"%s","balance_nano":%d,'
             '"balance_usd":"%s","held_nano":%d,"today":{"charged_nano":%d,"requests":%d},'
-            '"overdraft":"0.00"}\n' % (
+            '"overdraft":"0.00","limits":{"rpm":null,"tpm":null,"max_streams":null,'
+            '"budget_day":null},"used":{}}\n' % (
                 fmt_trim(balance), balance, usd_s, held, charged, requests)).encode()
 
 
@@ -669,9 +670,14 @@ def test_pinned_holds_charges_ledger_and_wallet(env):
     auth = {'Authorization': 'Bearer ' + KEY}
 
     def wallet():
+        # The "used" counts (SPEC §12) move with the clock's windows:
+        # their shape is pinned here, the bytes around them exactly.
         res = http('127.0.0.1', r.port, 'GET', '/v1/wallet', None, auth)
         assert res.status == 200
-        return res.body
+        used = re.search(rb'"used":\{"rpm":\d+,"tpm":\d+,"streams":\d+,'
+                         rb'"budget_day":"\d+\.\d\d"\}\}\n$', res.body)
+        assert used, res.body
+        return res.body[:used.start()] + b'"used":{}}\n'
 
     def post(path, body, extra=b''):
         out = raw(r.port, request(path, body, extra), timeout=10)

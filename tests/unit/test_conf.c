@@ -665,6 +665,22 @@ test_settings(void)
 	want_err("metrics auth=guest\n", "t.conf:1: metrics is written "
 	    "metrics auth=none|auth=admin");
 
+	/* access_log PATH|stderr|off (SPEC §11): off unless set. */
+	c = want_ok("");
+	ok(c && c->access_log == NULL, "no access log by default");
+	conf_free(c);
+	c = want_ok("access_log /var/log/relay/access.log\n");
+	ok(c && c->access_log != NULL &&
+	    strcmp(c->access_log, "/var/log/relay/access.log") == 0,
+	    "access_log PATH");
+	conf_free(c);
+	want_err("access_log\n", "t.conf:1: access_log is written access_log "
+	    "PATH|stderr|off");
+	want_err("access_log a b\n", "t.conf:1: access_log is written "
+	    "access_log PATH|stderr|off");
+	want_err("passthrough p=q\n", "t.conf:1: passthrough is written "
+	    "passthrough PROVIDER");
+
 	/* Cache prices anywhere after the two prices (SPEC §8); without
 	 * them cache tokens cost the input price. */
 	c = want_ok(OPENAI "model c text 3.00 15.00 openai/x cached=0.30 "
