@@ -325,7 +325,7 @@ run(struct out *o, const char *fmt, va_list ap)
 }
 
 int
-vsnprintf(char *restrict buf, size_t size, const char *restrict fmt,
+fmt_vsnprintf(char *restrict buf, size_t size, const char *restrict fmt,
     va_list ap)
 {
 	struct out o;
@@ -342,13 +342,32 @@ vsnprintf(char *restrict buf, size_t size, const char *restrict fmt,
 }
 
 int
+fmt_snprintf(char *restrict buf, size_t size, const char *restrict fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = fmt_vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int
+vsnprintf(char *restrict buf, size_t size, const char *restrict fmt,
+    va_list ap)
+{
+	return fmt_vsnprintf(buf, size, fmt, ap);
+}
+
+int
 snprintf(char *restrict buf, size_t size, const char *restrict fmt, ...)
 {
 	va_list ap;
 	int r;
 
 	va_start(ap, fmt);
-	r = vsnprintf(buf, size, fmt, ap);
+	r = fmt_vsnprintf(buf, size, fmt, ap);
 	va_end(ap);
 	return r;
 }

@@ -12,7 +12,7 @@
 #include "clock.h"
 #include "ledger_rec.h"	/* LEDGER_LINE_MAX, LEDGER_RECORD_MAX,
 				 * LEDGER_NAME_MAX */
-#include "ledger_report.h"	/* ledger_verify_file, ledger_report_file */
+#include "ledger_report.h"	/* ledger_verify_file, ledger_report_files */
 #include "ledger_table.h"	/* struct ledger_wallet, ledger_task */
 
 enum {

@@ -1,7 +1,8 @@
 /* libFuzzer harness for src/ledger_report.c and the record grammar and
  * replay under it: `relay ledger verify` and `relay ledger report`
- * (ledger_verify_file, ledger_report_file) on the input as a ledger file. The file is a memfd made once per run, rewritten for
- * each input and opened by the ledger code as /proc/self/fd/N.
+ * (ledger_verify_file, ledger_report_files) on the input as a ledger
+ * file. The file is a memfd made once per run, rewritten for each input
+ * and opened by the ledger code as /proc/self/fd/N.
  *
  * The fuzzer cannot forge SHA-256 chains, so each input is verified
  * twice: as given, and "re-chained": every line ending in
@@ -111,14 +112,16 @@ verify(const char *path, char *err, size_t errlen)
 static void
 reports(const char *path)
 {
-	static const char *const by[] = { NULL, "model", "day" };
+	static const char *const by[] = { NULL, "model", "day", "node" };
+	const char *paths[1];
 	char err[512];
-	size_t i;
+	size_t i, bad;
 
-	for (i = 0; i < 3; i++) {
+	paths[0] = path;
+	for (i = 0; i < 4; i++) {
 		err[0] = '\0';
-		if (ledger_report_file(path, by[i], i == 2 ? "2026-11-20" :
-		    NULL, devnull, err, sizeof err) != 0 &&
+		if (ledger_report_files(paths, 1, by[i], i == 2 ? "2026-11-20" :
+		    NULL, devnull, &bad, err, sizeof err) != 0 &&
 		    strstr(err, ": totals out of range") == NULL) {
 			fprintf(stderr, "report by %s: %s\n",
 			    by[i] ? by[i] : "wallet", err);

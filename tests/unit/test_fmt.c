@@ -51,7 +51,7 @@ check(int line, int want_r, const char *want, size_t size, int r)
 	memset(buf, 'Z', sizeof buf - 1); \
 	buf[sizeof buf - 1] = '\0'; \
 	if ((size) == 0) { buf[0] = '\0'; } \
-	check(__LINE__, r, e, (size), snprintf(buf, (size), __VA_ARGS__)); \
+	check(__LINE__, r, e, (size), fmt_snprintf(buf, (size), __VA_ARGS__)); \
 } while (0);
 #define CASE(r, e, ...) CASEN(r, e, sizeof buf, __VA_ARGS__)
 
@@ -95,7 +95,7 @@ viaf(char *b, size_t n, const char *fmt, ...)
 	int r;
 
 	va_start(ap, fmt);
-	r = vsnprintf(b, n, fmt, ap);
+	r = fmt_vsnprintf(b, n, fmt, ap);
 	va_end(ap);
 	return r;
 }
@@ -156,7 +156,7 @@ long_and_streams(void)
 	ok_str(buf, "va-1234", "vsnprintf: through a va_list, cut");
 
 	p = malloc(1);
-	snprintf(buf, sizeof buf, "%p", (void *)p);
+	fmt_snprintf(buf, sizeof buf, "%p", (void *)p);
 	snprintf(got, sizeof got, "0x%zx", (size_t)(uintptr_t)p);
 	ok_str(buf, got, "%p: 0x and lowercase hex");
 	free(p);
@@ -167,18 +167,18 @@ ours_only(void)
 {
 	const char *nul = NULL;
 
-	ok_int(snprintf(buf, sizeof buf, "[%s]", nul), 8, "NULL %s: length");
+	ok_int(fmt_snprintf(buf, sizeof buf, "[%s]", nul), 8, "NULL %s: length");
 	ok_str(buf, "[(null)]", "NULL %s: (null)");
-	ok_int(snprintf(buf, sizeof buf, "%p", (void *)0), 3, "%p of NULL");
+	ok_int(fmt_snprintf(buf, sizeof buf, "%p", (void *)0), 3, "%p of NULL");
 	ok_str(buf, "0x0", "%p of NULL: 0x0");
 	/* Not supported: copied as written, no argument taken. */
-	ok_int(snprintf(buf, sizeof buf, "a%fb%d", 5), 5, "%f: kept");
+	ok_int(fmt_snprintf(buf, sizeof buf, "a%fb%d", 5), 5, "%f: kept");
 	ok_str(buf, "a%fb5", "%f: kept, the next argument still read");
-	ok_int(snprintf(buf, sizeof buf, "a%+db", 5), 5, "%+d: kept");
+	ok_int(fmt_snprintf(buf, sizeof buf, "a%+db", 5), 5, "%+d: kept");
 	ok_str(buf, "a%+db", "%+d: kept as written");
-	ok_int(snprintf(buf, sizeof buf, "x%05"), 4, "a cut % sequence");
+	ok_int(fmt_snprintf(buf, sizeof buf, "x%05"), 4, "a cut % sequence");
 	ok_str(buf, "x%05", "a cut % sequence: kept");
-	ok_int(snprintf(buf, sizeof buf, "%"), 1, "a lone %");
+	ok_int(fmt_snprintf(buf, sizeof buf, "%"), 1, "a lone %");
 	ok_str(buf, "%", "a lone %: kept");
 	errno = 0;
 	ok_int(snprintf(NULL, 0, "%*d%s", INT_MAX, 1, "x"), -1,
