@@ -67,6 +67,17 @@ conf_perr(struct parser *ps, const char *fmt, ...)
 	return -1;
 }
 
+void *
+conf_grow(struct parser *ps, void *arr, size_t *cap, size_t n, size_t size)
+{
+	void *p = util_grow(arr, cap, n + 1, size);
+
+	if (p == NULL) {
+		conf_perr(ps, "out of memory");
+	}
+	return p;
+}
+
 char *
 conf_dupn(struct parser *ps, const char *s, size_t n)
 {
@@ -98,10 +109,9 @@ conf_pwarn(struct parser *ps, const char *fmt, ...)
 	va_start(ap, fmt);
 	vwhere(ps, msg, sizeof msg, "warning: ", fmt, ap);
 	va_end(ap);
-	p = util_grow(c->warnings, &ps->cap_warnings, c->nwarnings + 1,
-	    sizeof *c->warnings);
-	if (p == NULL) {
-		return conf_perr(ps, "out of memory");
+	if ((p = conf_grow(ps, c->warnings, &ps->cap_warnings, c->nwarnings,
+	    sizeof *c->warnings)) == NULL) {
+		return -1;
 	}
 	c->warnings = p;
 	if ((c->warnings[c->nwarnings] = conf_dups(ps, msg)) == NULL) {

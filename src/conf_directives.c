@@ -40,7 +40,6 @@ do_listen(struct parser *ps, char **w, size_t nw)
 	unsigned char a[16];
 	uint64_t pnum;
 	size_t hn;
-	void *p;
 
 	if (nw < 2 || strchr(w[1], '=')) {
 		return conf_perr(ps, "listen needs ADDR:PORT");
@@ -73,13 +72,9 @@ do_listen(struct parser *ps, char **w, size_t nw)
 	if (conf_scan_opts(ps, w, 2, nw, o, 4) < 0) {
 		return -1;
 	}
-	p = util_grow(c->listens, &ps->cap_listens, c->nlistens + 1,
-	    sizeof *c->listens);
-	if (p == NULL) {
-		return conf_perr(ps, "out of memory");
+	if (CONF_PUSH(ps, c->listens, &ps->cap_listens, c->nlistens, l) < 0) {
+		return -1;
 	}
-	c->listens = p;
-	l = &c->listens[c->nlistens++];
 	l->line = ps->line;
 	l->tls = o[0].val != NULL;
 	snprintf(pbuf, sizeof pbuf, "%u", (unsigned)pnum);
@@ -469,7 +464,6 @@ do_model(struct parser *ps, char **w, size_t nw)
 	const char *slash;
 	uint64_t in, out;
 	size_t i, mod, fam;
-	void *p;
 
 	if (nw < 6) {
 		return conf_perr(ps, "model is written model ALIAS MODALITY "
@@ -509,13 +503,9 @@ do_model(struct parser *ps, char **w, size_t nw)
 			    "provider/upstream-model", w[i]);
 		}
 	}
-	p = util_grow(c->models, &ps->cap_models, c->nmodels + 1,
-	    sizeof *c->models);
-	if (p == NULL) {
-		return conf_perr(ps, "out of memory");
+	if (CONF_PUSH(ps, c->models, &ps->cap_models, c->nmodels, m) < 0) {
+		return -1;
 	}
-	c->models = p;
-	m = &c->models[c->nmodels++];
 	m->line = ps->line;
 	m->modality = (enum conf_modality)mod;
 	m->in_nano_usd = in;

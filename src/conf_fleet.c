@@ -94,7 +94,6 @@ conf_do_wallet(struct parser *ps, char **w, size_t nw)
 	struct conf *c = ps->c;
 	struct conf_wallet *wl;
 	size_t i;
-	void *p;
 
 	if (nw < 2 || !conf_valid_name(w[1])) {
 		return conf_perr(ps, "wallet needs a NAME (letters, digits, "
@@ -113,13 +112,9 @@ conf_do_wallet(struct parser *ps, char **w, size_t nw)
 		return conf_perr(ps, "wallet '%s' needs at least one "
 		    "key=sha256:<hex>", w[1]);
 	}
-	p = util_grow(c->wallets, &ps->cap_wallets, c->nwallets + 1,
-	    sizeof *c->wallets);
-	if (p == NULL) {
-		return conf_perr(ps, "out of memory");
+	if (CONF_PUSH(ps, c->wallets, &ps->cap_wallets, c->nwallets, wl) < 0) {
+		return -1;
 	}
-	c->wallets = p;
-	wl = &c->wallets[c->nwallets++];
 	wl->line = ps->line;
 	if ((wl->name = conf_dups(ps, w[1])) == NULL ||
 	    amount_opt(ps, &o[1], 0, &wl->overdraft_nano) < 0 ||

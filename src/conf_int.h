@@ -58,6 +58,18 @@ extern const size_t conf_ndirectives;
  * ps->err; returns -1, so a handler can `return conf_perr(...)`. */
 int conf_perr(struct parser *ps, const char *fmt, ...) RELAY_PRINTF(2, 3);
 
+/* Array arr of n elements of size bytes, with room for one more (zeroed,
+ * util_grow; *cap its capacity): the array, or NULL after the error. */
+void *conf_grow(struct parser *ps, void *arr, size_t *cap, size_t n,
+    size_t size);
+
+/* Append a zeroed element to array arr of n (a size_t lvalue, counted up)
+ * with capacity *cap; elem, a pointer of the element type, points at it.
+ * 0, or -1 after the error. */
+#define CONF_PUSH(ps, arr, cap, n, elem) \
+	(((elem) = conf_grow((ps), (arr), (cap), (n), sizeof *(arr))) == NULL \
+	    ? -1 : ((arr) = (void *)(elem), (elem) = &(arr)[(n)++], 0))
+
 /* Add "FILE:LINE: warning: message" to the conf's warnings. 0, or -1
  * (out of memory, reported). */
 int conf_pwarn(struct parser *ps, const char *fmt, ...) RELAY_PRINTF(2, 3);

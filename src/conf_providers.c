@@ -164,19 +164,14 @@ conf_do_provider(struct parser *ps, char **w, size_t nw)
 		return conf_perr(ps, "auth must be bearer, x-api-key, api-key "
 		    "or none");
 	}
-	p = util_grow(ps->prov, &ps->cap_prov, c->nproviders + 1,
-	    sizeof *ps->prov);
-	if (p == NULL) {
-		return conf_perr(ps, "out of memory");
+	if ((p = conf_grow(ps, ps->prov, &ps->cap_prov, c->nproviders,
+	    sizeof *ps->prov)) == NULL) {
+		return -1;
 	}
 	ps->prov = p;
-	p = util_grow(c->providers, &ps->cap_providers, c->nproviders + 1,
-	    sizeof *c->providers);
-	if (p == NULL) {
-		return conf_perr(ps, "out of memory");
+	if (CONF_PUSH(ps, c->providers, &ps->cap_providers, c->nproviders, pr) < 0) {
+		return -1;
 	}
-	c->providers = p;
-	pr = &c->providers[c->nproviders++];
 	pr->line = ps->line;
 	pr->auth = (enum conf_auth)auth;
 	if (conf_opt_yesno(ps, &o[3], &pr->insecure) < 0 ||

@@ -353,24 +353,11 @@ fmt_snprintf(char *restrict buf, size_t size, const char *restrict fmt, ...)
 	return r;
 }
 
-int
-vsnprintf(char *restrict buf, size_t size, const char *restrict fmt,
-    va_list ap)
-{
-	return fmt_vsnprintf(buf, size, fmt, ap);
-}
-
-int
-snprintf(char *restrict buf, size_t size, const char *restrict fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = fmt_vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-	return r;
-}
+/* The standard names are the same functions. */
+int vsnprintf(char *restrict buf, size_t size, const char *restrict fmt,
+    va_list ap) __attribute__((alias("fmt_vsnprintf")));
+int snprintf(char *restrict buf, size_t size, const char *restrict fmt, ...)
+    __attribute__((alias("fmt_snprintf")));
 
 /* The FILE forms, through a FMT_CHUNK buffer on the stack. */
 static int

@@ -35,9 +35,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-/* snprintf and vsnprintf under their own names: the unit test calls
- * these, so that it tests this code also where a sanitizer's runtime
- * intercepts the standard names (tests/sanitize.sh). */
+/* Test hook (the relay calls the standard names, aliases of these):
+ * snprintf and vsnprintf under their own names, so that the unit test
+ * tests this code also where a sanitizer's runtime intercepts the
+ * standard names (tests/sanitize.sh). */
 int fmt_snprintf(char *restrict buf, size_t size, const char *restrict fmt,
     ...);
 int fmt_vsnprintf(char *restrict buf, size_t size, const char *restrict fmt,
