@@ -18,6 +18,9 @@
 # dhat       heap bytes live at the relay's peak, by allocation site, per
 #            stream (a glibc build of the same sources: valgrind cannot
 #            replace malloc in a static binary)
+# rss        resident memory per open stream as section (7) reads it
+#            ((VmHWM after the run - VmRSS before it) / N), relay only: a
+#            quick before/after of a memory change (not in the default set)
 #
 # Every process runs SCHED_RR (chrt -r $RT, default 10; RT=0: not), as in
 # the bench's section (7). Output goes to stdout and $OUT (default
@@ -183,6 +186,21 @@ for what in $WHAT; do
 			if ($i ~ /:/) { f=$i; sub(/^\?\?\?:/, "", f) }; printf "     %8d  %s\n", x/n, f}'
 		callgrind_annotate --inclusive=yes "$W/cg.out" > "$W/inclusive.txt" 2>/dev/null || true
 		;;
+	rss)
+		say "rss: resident memory per open stream, relay, $N $MODE streams, $E events, D=$DMS ms"
+		BENCH_SSE_KEY=sse:1:0 RELAY_LOG=warn taskset -c 0 "$D/relay" \
+		    -c "$W/relay.conf" 2>"$W/relay.err" &
+		RPID=$!; PIDS="$PIDS $RPID"
+		wait_up "$RP"
+		taskset -c 1 "$D/sse_client" -c 127.0.0.1 "$RP" /v1/chat/completions 1 0 10 \
+		    "$BODY" "Authorization: Bearer $KEY" "x-sse: sse:1:0" >/dev/null
+		IDLE=$(awk '/^VmRSS/ {print $2}' "/proc/$RPID/status")
+		client "$RP" "$N" "$DMS" "$RAMP" "$E"
+		HWM=$(awk '/^VmHWM/ {print $2}' "/proc/$RPID/status")
+		kill "$RPID"; wait "$RPID" 2>/dev/null || true
+		awk -v i="$IDLE" -v h="$HWM" -v n="$N" 'BEGIN { printf \
+		    "   RSS %.1f -> %.1f MiB = %.1f KiB per open stream\n", i / 1024, h / 1024, (h - i) / n }'
+		;;
 	dhat)
 		say "dhat: heap live at the relay's peak, by allocation site, $N $MODE streams"
 		cc -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 -g \
@@ -227,7 +245,7 @@ for pp in d['pps']:
     total += g
 # Streams open at the peak: client connections' buffers then live (under
 # valgrind not all N streams overlap).
-live = max([b for k, b in blocks.items() if k.startswith('server_new (server.c:87)')] or [n])
+live = max([b for k, b in blocks.items() if k.startswith('server_new (server.c:')] or [n])
 print('   heap bytes live at the global peak: %d, with %d client connections open: '
       '%.1f KiB per open stream' % (total, live, total / 1024.0 / live))
 for k, g in sorted(sites.items(), key=lambda kv: -kv[1])[:15]:

@@ -749,6 +749,21 @@ derive_response(struct http_response *resp)
 	return HEAD_OK;
 }
 
+struct http_header *
+http_fields_keep(struct http_header **own, size_t *cap,
+    const struct http_header *from, size_t n)
+{
+	/* n + 1: util_grow() of nothing to nothing says NULL. */
+	struct http_header *f = util_grow(*own, cap, n + 1, sizeof(*f));
+
+	if (f == NULL) {
+		return NULL;
+	}
+	*own = f;
+	memcpy(f, from, n * sizeof(*f));
+	return f;
+}
+
 void
 http_response_reset(struct http_response *resp)
 {

@@ -25,7 +25,8 @@ struct http_request {
 	struct view method;
 	struct view target;	/* request-target as sent */
 	int minor_version;	/* 0 or 1 (HTTP/1.x only) */
-	struct http_header headers[HTTP_MAX_HEADERS];
+	struct http_header *headers;	/* borrowed: the caller sets room for
+					 * HTTP_MAX_HEADERS before parsing */
 	size_t nheaders;
 
 	/* Derived from the fields: */
@@ -48,8 +49,11 @@ struct http_request {
 	const char *error_message;
 };
 
-/* Parse a request head from buf[0..len). max_header bounds the whole head
- * (request line + fields + CRLFs); a longer head, or more than
+/* Parse a request head from buf[0..len) into req, whose headers must
+ * point to HTTP_MAX_HEADERS entries (the fields land there: a caller that
+ * keeps the request keeps a copy of the nheaders it needs, so that a
+ * connection does not hold 3 KiB of unused entries). max_header bounds
+ * the whole head (request line + fields + CRLFs); a longer head, or more than
  * HTTP_MAX_HEADERS fields, is HTTP_BAD with 431; a request line over
  * HTTP_MAX_REQUEST_LINE is 414. Rejected with 400 (SPEC §7): bare CR or NUL
  * in the head, obs-fold, white space before a colon, bad field name
@@ -65,7 +69,7 @@ struct http_response {
 	int minor_version;
 	int status;		/* 100..999 */
 	struct view reason;
-	struct http_header headers[HTTP_MAX_HEADERS];
+	struct http_header *headers;	/* borrowed: as in http_request */
 	size_t nheaders;
 
 	int has_content_length;
@@ -80,6 +84,12 @@ struct http_response {
  * set 0 to compare it with the general path, which must give the same
  * result for every input. */
 extern int http_fast_fields;
+
+/* Keep a copy of n parsed fields (from the caller's HTTP_MAX_HEADERS
+ * array) in *own, an array of *cap entries grown with util_grow() and
+ * kept for the next copy. Returns the copy, or NULL (no memory). */
+struct http_header *http_fields_keep(struct http_header **own, size_t *cap,
+    const struct http_header *from, size_t n);
 
 /* Forget a parsed response: status 0, no fields. Cheap: the field array
  * is not cleared. */

@@ -294,11 +294,8 @@ rewrite_response_head(const struct rewrite_response *r, struct buf *o,
 	for (i = 0; i < h->nheaders; i++) {
 		need += h->headers[i].name.n + h->headers[i].value.n + 28;
 	}
-	if (buf_room(o) < need) {
-		buf_compact(o);
-		if (buf_room(o) < need) {
-			return -1;
-		}
+	if (buf_reserve(o, need) < need) {
+		return -1;
 	}
 	d = (char *)buf_tail(o);
 	start = d;

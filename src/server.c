@@ -1,11 +1,11 @@
 /* server: the client-facing connection.
  *
- * One fixed allocation per connection holds the input buffer (a request
- * head of up to max_header plus a window of body or pipelined bytes) and
- * the output buffer (a response head plus a window of body). The request
- * head is copied into req.mem together with the body, so the input buffer
- * can move on; its owner then borrows views into req.mem for the life of
- * the request. Nothing else is allocated per request.
+ * Two growable buffers (buf.h), bounded as ever: input (a request head
+ * of up to max_header plus a window of body or pipelined bytes) and output
+ * (a response head plus a window of body); small until bytes wait, given
+ * back while idle. The request head is copied into req.mem together with
+ * the body, so the input buffer can move on; its owner then borrows views
+ * into req.mem for the life of the request.
  *
  * Framing follows RFC 9112 strictly (see http.c); after any framing error
  * the connection is closed, since the relay never guesses where the next
@@ -36,44 +36,9 @@
 					 * as it comes (a streamed one is
 					 * never held whole) */
 
-static uint64_t id_seed;
-static uint64_t id_counter;
-
-static void
-make_request_id(char *out, size_t cap)
-{
-	/* splitmix64 over a random seed: unique and unguessable enough for
-	 * a correlation id, without a syscall per request. */
-	uint64_t z;
-
-	if (id_seed == 0) {
-		if (util_random(&id_seed, sizeof(id_seed)) < 0) {
-			id_seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
-		}
-		id_seed |= 1;
-	}
-	z = id_seed + 0x9e3779b97f4a7c15ull * ++id_counter;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	/* "req_" + 16 hex of z + 6 hex of the counter, without printf. */
-	if (cap >= 27) {
-		static const char hex[] = "0123456789abcdef";
-		uint64_t c = id_counter;
-		int i;
-
-		memcpy(out, "req_", 4);
-		for (i = 19; i >= 4; i--) {
-			out[i] = hex[z & 15];
-			z >>= 4;
-		}
-		for (i = 25; i >= 20; i--) {
-			out[i] = hex[c & 15];
-			c >>= 4;
-		}
-		out[26] = '\0';
-	}
-}
+/* The fields of the head being parsed, for every connection (parsing is
+ * synchronous); a request taken keeps a copy of its own (take_head()). */
+static struct http_header head_fields[HTTP_MAX_HEADERS];
 
 struct server_conn *
 server_new(int fd, uint64_t id, const struct conf *c,
@@ -87,24 +52,18 @@ server_new(int fd, uint64_t id, const struct conf *c,
 	if (sc == NULL) {
 		return NULL;
 	}
-	sc->store = malloc(in_cap + out_cap);
-	if (sc->store == NULL) {
-		free(sc);
-		return NULL;
-	}
 	if (cert != NULL) {
 		char err[160];
 
 		sc->tls = tls_server_new(cert, err, sizeof(err));
 		if (sc->tls == NULL) {
 			log_warn("conn %llu: %s", (unsigned long long)id, err);
-			free(sc->store);
 			free(sc);
 			return NULL;
 		}
 	}
-	buf_init(&sc->in, sc->store, in_cap);
-	buf_init(&sc->out, sc->store + in_cap, out_cap);
+	buf_init_grow(&sc->in, in_cap);
+	buf_init_grow(&sc->out, out_cap);
 	sc->fd = fd;
 	sc->linger_fd = -1;
 	sc->id = id;
@@ -127,13 +86,7 @@ reset_request(struct server_conn *sc)
 	} else {
 		free(sc->req.mem);
 	}
-	/* The header array is only read up to nheaders, which the parser
-	 * sets: clearing the rest of the 3 KiB head per request is waste. */
-	memset(&sc->req.head, 0, offsetof(struct http_request, headers));
-	memset((char *)&sc->req.head + offsetof(struct http_request, nheaders),
-	    0, sizeof(sc->req.head) - offsetof(struct http_request, nheaders));
-	memset((char *)&sc->req + sizeof(sc->req.head), 0,
-	    sizeof(sc->req) - sizeof(sc->req.head));
+	memset(&sc->req, 0, sizeof(sc->req));
 	sc->body_ptr = NULL;
 	sc->body_left = 0;
 	sc->got_bytes = 0;
@@ -159,7 +112,9 @@ server_free(struct server_conn *sc)
 	tls_free(sc->tls);
 	reset_request(sc);
 	free(sc->spare_mem);
-	free(sc->store);
+	free(sc->fields);
+	buf_free(&sc->in);
+	buf_free(&sc->out);
 	free(sc);
 }
 
@@ -225,6 +180,7 @@ server_busy(struct server_conn *sc)
 {
 	sc->state = SERVER_BUSY;
 	sc->deadline_ms = 0;
+	buf_release(&sc->in);	/* read again only to see a hang-up */
 }
 
 void
@@ -264,7 +220,7 @@ plain_interest(const struct server_conn *sc)
 	case SERVER_BUSY:
 		/* In BUSY we still watch for the client going away, so its
 		 * upstream is closed at once; pipelined bytes wait in in. */
-		if (buf_len(&sc->in) < sc->in.cap) {
+		if (buf_len(&sc->in) < buf_limit(&sc->in)) {
 			ev |= POLLIN;
 		}
 		break;
@@ -334,34 +290,50 @@ server_flush(struct server_conn *sc, uint64_t now_ms)
 	return 0;
 }
 
-/* Read once into in. Returns 1 when bytes arrived, 0 when nothing more can
- * be read now (EAGAIN or no room), -1 when the connection ended. */
+/* Read into in: once, or again with the whole room (what the fixed
+ * buffer took in one read) while a head fills the first size, and always
+ * for a body on its way: a request takes the reads it took with the fixed
+ * buffer (a small form is held whole, a head too large is refused after
+ * reading it, not reset). The room goes back with the buffer once the
+ * request is in. Returns 1 when bytes arrived, 0 when nothing more can be
+ * read now (EAGAIN or no room), -1 when the connection ended. */
 static int
 read_some(struct server_conn *sc, uint64_t now_ms)
 {
+	int got = 0;
 	ssize_t r;
 
-	if (buf_make_room(&sc->in) == 0) {
-		return 0;
-	}
 	do {
-		r = sc->tls != NULL ? tls_read(sc->tls, sc->fd, buf_tail(&sc->in),
-		    buf_room(&sc->in)) : recv(sc->fd, buf_tail(&sc->in),
-		    buf_room(&sc->in), 0);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			return 0;
+		if ((got || sc->state == SERVER_READ_BODY) &&
+		    sc->in.cap < buf_limit(&sc->in)) {
+			(void)buf_reserve(&sc->in, buf_limit(&sc->in) -
+			    buf_len(&sc->in));
 		}
-		server_close(sc, SERVER_CLOSE_READ_FAILED);
-		return -1;
-	}
-	if (r == 0) {
-		server_close(sc, SERVER_CLOSE_PEER);
-		return -1;
-	}
-	buf_produced(&sc->in, (size_t)r);
-	sc->last_io_ms = now_ms;
+		if (buf_make_room(&sc->in) == 0) {
+			return got;
+		}
+		do {
+			r = sc->tls != NULL ? tls_read(sc->tls, sc->fd,
+			    buf_tail(&sc->in), buf_room(&sc->in)) :
+			    recv(sc->fd, buf_tail(&sc->in), buf_room(&sc->in),
+			    0);
+		} while (r < 0 && errno == EINTR);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return got;
+		}
+		if (r <= 0) {
+			if (got) {
+				return 1;	/* the end, on the next call */
+			}
+			server_close(sc, r < 0 ? SERVER_CLOSE_READ_FAILED :
+			    SERVER_CLOSE_PEER);
+			return -1;
+		}
+		buf_produced(&sc->in, (size_t)r);
+		sc->last_io_ms = now_ms;
+		got = 1;
+	} while (buf_room(&sc->in) == 0 && sc->state == SERVER_READ_HEAD &&
+	    sc->in.cap < buf_limit(&sc->in));
 	return 1;
 }
 
@@ -402,6 +374,12 @@ take_head(struct server_conn *sc, size_t head_len)
 	rq->mem_cap = cap;
 	memcpy(rq->mem, from, head_len);
 	rq->head_len = head_len;
+	h->headers = http_fields_keep(&sc->fields, &sc->fields_cap, h->headers,
+	    h->nheaders);
+	if (h->headers == NULL) {
+		h->nheaders = 0;
+		return -1;
+	}
 	rebase(&h->method, from, rq->mem);
 	rebase(&h->target, from, rq->mem);
 	rebase(&h->host, from, rq->mem);
@@ -441,12 +419,18 @@ parse_head(struct server_conn *sc, uint64_t now_ms)
 		sc->got_bytes = 1;
 		sc->deadline_ms = now_ms + sc->conf->header_timeout_ms;
 	}
+	h->headers = head_fields;
 	r = http_parse_request((const char *)buf_head(&sc->in),
 	    buf_len(&sc->in), (size_t)sc->conf->max_header, h);
+	if (r <= 0 || (h->has_content_length &&
+	    h->content_length > sc->conf->max_body)) {
+		h->headers = NULL;	/* not taken: not its own */
+		h->nheaders = 0;
+	}
 	if (r == HTTP_PARTIAL) {
 		return r;
 	}
-	make_request_id(sc->req.id, sizeof(sc->req.id));
+	util_request_id(sc->req.id, sizeof(sc->req.id));
 	sc->req.started_ms = now_ms;
 	if (r == HTTP_BAD) {
 		sc->close_after = 1;
@@ -735,6 +719,9 @@ server_step(struct server_conn *sc, short revents, uint64_t now_ms)
 			reset_request(sc);
 			sc->served++;
 			sc->state = SERVER_READ_HEAD;
+			/* Waiting for the next request holds no buffer. */
+			buf_release(&sc->in);
+			buf_release(&sc->out);
 			sc->deadline_ms = now_ms + sc->conf->keepalive_timeout_ms;
 			if (buf_len(&sc->in) > 0) {
 				/* A pipelined request is already here. */
@@ -761,7 +748,7 @@ server_timeout(struct server_conn *sc, uint64_t now_ms)
 			server_close(sc, SERVER_CLOSE_KEEPALIVE);
 			return;
 		}
-		make_request_id(sc->req.id, sizeof(sc->req.id));
+		util_request_id(sc->req.id, sizeof(sc->req.id));
 		sc->close_after = 1;
 		server_error(sc, 408, "request_timeout",
 		    "the request head did not arrive in time", now_ms);
@@ -825,7 +812,7 @@ server_respond(struct server_conn *sc, int status, const char *content_type,
 		return;
 	}
 	if (sc->req.id[0] == '\0') {
-		make_request_id(sc->req.id, sizeof(sc->req.id));
+		util_request_id(sc->req.id, sizeof(sc->req.id));
 	}
 	sc->req.status = status;
 	if (sc->body_open) {
@@ -850,7 +837,7 @@ server_respond(struct server_conn *sc, int status, const char *content_type,
 	if (util_view_eq(sc->req.head.method, "HEAD")) {
 		len = 0;	/* RFC 9110 9.3.2: the head alone */
 	}
-	if (borrow || len > buf_room(&sc->out)) {
+	if (borrow || len > buf_reserve(&sc->out, len)) {
 		sc->body_ptr = body;
 		sc->body_left = len;
 	} else {
@@ -985,5 +972,5 @@ server_tls_buffered(const struct server_conn *sc)
 	return sc->tls != NULL && sc->fd >= 0 &&
 	    (sc->state == SERVER_READ_HEAD || sc->state == SERVER_READ_BODY ||
 	    (sc->state == SERVER_BUSY && sc->body_open)) &&
-	    tls_pending(sc->tls) > 0 && buf_len(&sc->in) < sc->in.cap;
+	    tls_pending(sc->tls) > 0 && buf_len(&sc->in) < buf_limit(&sc->in);
 }

@@ -26,7 +26,8 @@ enum server_state {
 };
 
 struct server_request {
-	struct http_request head;	/* views into mem */
+	struct http_request head;	/* views into mem; headers points to
+					 * the connection's fields */
 	char *mem;		/* owned: copy of the head, then the body */
 	size_t mem_cap;
 	size_t head_len;
@@ -54,10 +55,12 @@ struct server_conn {
 	struct buf out;		/* response bytes not yet written */
 	const char *body_ptr;	/* borrowed: a response body sent after out */
 	size_t body_left;
-	unsigned char *store;	/* owned: storage of in and out */
 	struct server_request req;
 	char *spare_mem;	/* owned: a finished request's block, reused */
 	size_t spare_cap;
+	struct http_header *fields;	/* owned: the current head's fields,
+					 * kept for the next request */
+	size_t fields_cap;
 	struct tls_conn *tls;	/* owned; NULL on a plain listener */
 	const struct conf *conf;	/* borrowed; the config this conn started on */
 	int gated;		/* the owner holds the output back (see
@@ -153,10 +156,11 @@ int server_flush(struct server_conn *sc, uint64_t now_ms);
 void server_accept_head(struct server_conn *sc, uint64_t now_ms);
 
 /* Accept the head of a request whose body the owner streams: the
- * connection reads into its fixed input buffer only (the owner takes the
- * bytes with server_body_take(), which is the backpressure), and stays
- * in SERVER_READ_BODY until the owner moves it on. An answer given
- * while the body is still open closes the connection after it. */
+ * connection reads into its input buffer only (bounded: max_header + 16
+ * KiB; the owner takes the bytes with server_body_take(), which is the
+ * backpressure), and stays in SERVER_READ_BODY until the owner moves it
+ * on. An answer given while the body is still open closes the connection
+ * after it. */
 void server_accept_head_stream(struct server_conn *sc, uint64_t now_ms);
 
 /* Copy up to cap decoded body bytes of a streamed body into dst and

@@ -9,7 +9,7 @@
 #include "stream.h"
 #include "upstream.h"
 
-#define EV_START 2048		/* first size of the SSE event buffer */
+#define EV_START 512		/* first size of the SSE event buffer */
 #define EV_CAP 32768		/* an event larger than this is passed on
 				 * in pieces as it arrives */
 
@@ -120,11 +120,9 @@ emit(struct stream *s, struct buf *o, const char *p, size_t n, int whole)
 	if (n == 0) {
 		return 0;
 	}
-	if (buf_room(o) < n + 16) {
-		buf_compact(o);
-	}
-	room = buf_room(o);
-	if (room <= 16 || (whole && room < n + 16 && n + 16 <= o->cap)) {
+	room = buf_reserve(o, n + 16);
+	if (room <= 16 || (whole && room < n + 16 &&
+	    n + 16 <= buf_limit(o))) {
 		return 0;
 	}
 	if (n > room - 16) {
@@ -359,10 +357,11 @@ pump_once(struct stream *s, struct upstream *u, struct server_conn *sc,
 			}
 			return STREAM_DONE;
 		}
-		if (buf_len(o) == 0 || buf_room(o) < 64) {
-			buf_compact(o);
-		}
-		if (buf_room(o) < 64) {
+		/* Room for what the upstream has buffered, or for a window
+		 * of it when TLS holds decrypted bytes too (out grows only
+		 * as far as bytes wait). */
+		if (buf_reserve(o, (upstream_tls_buffered(u) ?
+		    buf_limit(&u->in) : buf_len(&u->in)) + 64) < 64) {
 			break;
 		}
 		got = pump_plain(s, u, o, buf_room(o), now_ms);

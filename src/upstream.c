@@ -2,7 +2,9 @@
  *
  * The request is written with writev() straight from borrowed pieces (the
  * client's body around a rewritten "model" value), so a 32 MiB request is
- * never copied. The response is read into one fixed buffer; the caller
+ * never copied. The response is read into one growable buffer (buf.h:
+ * small at first, bounded by max_header plus the body window, given back
+ * while the connection is parked); the caller
  * pulls decoded body bytes at its own pace, and we only ask poll() for
  * input while that buffer has room, which is what pushes a slow client's
  * backpressure back to the provider's TCP window.
@@ -58,6 +60,7 @@ static const struct {
 	[UPSTREAM_FAIL_BAD_CHUNKED] = { "malformed chunked body from upstream",
 	    "" },
 	[UPSTREAM_FAIL_CHUNK_BOOKKEEPING] = { "chunk bookkeeping error", "" },
+	[UPSTREAM_FAIL_NO_MEMORY] = { "out of memory", "" },
 	[UPSTREAM_FAIL_TIMEOUT_CONNECT] = { "connect timeout after ", " ms" },
 	[UPSTREAM_FAIL_TIMEOUT_HANDSHAKE] = { "TLS handshake timeout after ",
 	    " ms (connect)" },
@@ -67,6 +70,11 @@ static const struct {
 	    " ms (first_byte)" },
 	[UPSTREAM_FAIL_TIMEOUT_IDLE] = { "upstream idle for ", " ms" },
 };
+
+/* The fields of the head being parsed (parsing is synchronous: one array
+ * serves every connection); a head that is complete keeps a copy of the
+ * ones it has until its body starts (keep_fields()). */
+static struct http_header head_fields[HTTP_MAX_HEADERS];
 
 int
 upstream_fail_is_timeout(enum upstream_fail f)
@@ -100,6 +108,17 @@ fail_ms(struct upstream *u, enum upstream_fail f, uint64_t ms)
 	fail(u, f, n);
 }
 
+/* Forget the head's fields (its body starts, or it is dropped). */
+static void
+drop_fields(struct upstream *u)
+{
+	free(u->fields);
+	u->fields = NULL;
+	u->fields_cap = 0;
+	u->resp.headers = NULL;
+	u->resp.nheaders = 0;
+}
+
 struct upstream *
 upstream_connect(const struct net_addr *a, size_t provider,
     const struct conf *c, const struct tls_anchors *ta,
@@ -113,20 +132,12 @@ upstream_connect(const struct net_addr *a, size_t provider,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	u->store = malloc(cap);
-	if (u->store == NULL) {
-		free(u);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	buf_init(&u->in, u->store, cap);
-	u->store_cap = cap;
+	buf_init_grow(&u->in, cap);
 	u->provider = provider;
 	u->conf = c;
 	if (ta != NULL) {
 		u->tls = tls_client_new(ta, server_name, err, errlen);
 		if (u->tls == NULL) {
-			free(u->store);
 			free(u);
 			return NULL;
 		}
@@ -135,7 +146,6 @@ upstream_connect(const struct net_addr *a, size_t provider,
 	if (u->fd < 0) {
 		snprintf(err, errlen, "connect failed: %s", strerror(errno));
 		tls_free(u->tls);
-		free(u->store);
 		free(u);
 		return NULL;
 	}
@@ -165,7 +175,9 @@ upstream_send(struct upstream *u, const struct iovec *iov, int iovcnt,
 	u->error[0] = '\0';
 	u->read_error[0] = '\0';
 	u->requests++;
-	buf_init(&u->in, u->store, u->store_cap);	/* the head's room back */
+	drop_fields(u);
+	/* The head's room back (the buffer is empty: a new request). */
+	buf_set_max(&u->in, (size_t)u->conf->max_header + UPSTREAM_BODY_WINDOW);
 	http_response_reset(&u->resp);
 	if (u->state == UPSTREAM_IDLE) {
 		u->reused = 1;
@@ -209,7 +221,7 @@ plain_interest(const struct upstream *u)
 		if (u->eof) {
 			return 0;
 		}
-		return buf_room(&u->in) > 0 || u->in.start > 0 ? POLLIN : 0;
+		return buf_len(&u->in) < buf_limit(&u->in) ? POLLIN : 0;
 	default:
 		return 0;
 	}
@@ -345,13 +357,34 @@ read_some(struct upstream *u)
 	return 1;
 }
 
+/* A complete head keeps its own copy of its fields. Returns 0, or -1
+ * (FAILED: no memory). */
+static int
+keep_fields(struct upstream *u)
+{
+	u->resp.headers = http_fields_keep(&u->fields, &u->fields_cap,
+	    head_fields, u->resp.nheaders);
+	if (u->resp.headers == NULL) {
+		u->resp.nheaders = 0;
+		fail(u, UPSTREAM_FAIL_NO_MEMORY, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 parse_head(struct upstream *u, uint64_t now_ms)
 {
 	for (;;) {
-		int r = http_parse_response((const char *)buf_head(&u->in),
-		    buf_len(&u->in), (size_t)u->conf->max_header, &u->resp);
+		int r;
 
+		u->resp.headers = head_fields;
+		r = http_parse_response((const char *)buf_head(&u->in),
+		    buf_len(&u->in), (size_t)u->conf->max_header, &u->resp);
+		if (r == HTTP_PARTIAL || r == HTTP_BAD) {
+			u->resp.headers = NULL;
+			u->resp.nheaders = 0;
+		}
 		if (r == HTTP_PARTIAL) {
 			return;
 		}
@@ -360,6 +393,8 @@ parse_head(struct upstream *u, uint64_t now_ms)
 			return;
 		}
 		if (u->resp.status >= 100 && u->resp.status < 200) {
+			u->resp.headers = NULL;	/* not kept */
+			u->resp.nheaders = 0;
 			if (u->resp.status == 101) {
 				fail(u, UPSTREAM_FAIL_PROTOCOL_SWITCH, NULL);
 				return;
@@ -368,6 +403,9 @@ parse_head(struct upstream *u, uint64_t now_ms)
 			 * forwarded: the client gets the final one. */
 			buf_consume(&u->in, (size_t)r);
 			continue;
+		}
+		if (keep_fields(u) < 0) {
+			return;
 		}
 		u->head_len = (size_t)r;
 		u->state = UPSTREAM_HEAD;
@@ -560,6 +598,7 @@ upstream_start_body(struct upstream *u, uint64_t now_ms)
 {
 	const struct http_response *h = &u->resp;
 
+	drop_fields(u);		/* resp's scalars stay */
 	buf_consume(&u->in, u->head_len);
 	u->head_len = 0;
 	/* The body only passes through: read it in a window of
@@ -568,9 +607,7 @@ upstream_start_body(struct upstream *u, uint64_t now_ms)
 	 * then holds back at most that much here, and a stream never touches
 	 * the rest of the buffer. resp's views die here (the caller is done
 	 * with them). */
-	buf_compact(&u->in);
-	u->in.cap = buf_len(&u->in) > UPSTREAM_BODY_WINDOW ? buf_len(&u->in) :
-	    UPSTREAM_BODY_WINDOW;
+	buf_set_max(&u->in, UPSTREAM_BODY_WINDOW);
 	memset(&u->chunked, 0, sizeof(u->chunked));
 	http_chunked_init(&u->chunked);
 	if (http_response_has_no_body(h->status, u->method)) {
@@ -695,6 +732,7 @@ upstream_park(struct upstream *u, uint64_t now_ms)
 	u->iovcnt = 0;
 	u->idle_since_ms = now_ms;
 	u->deadline_ms = now_ms + u->conf->keepalive_timeout_ms;
+	buf_release(&u->in);	/* parked: empty (upstream_reusable()) */
 }
 
 void
@@ -720,7 +758,8 @@ upstream_free(struct upstream *u)
 	if (u->fd >= 0) {
 		close(u->fd);
 	}
-	free(u->store);
+	buf_free(&u->in);
+	free(u->fields);
 	free(u);
 }
 
@@ -730,6 +769,5 @@ upstream_tls_buffered(const struct upstream *u)
 	return u->tls != NULL && u->fd >= 0 &&
 	    (u->state == UPSTREAM_READ_HEAD || u->state == UPSTREAM_BODY ||
 	    (u->state == UPSTREAM_SENDING && tls_handshake_done(u->tls))) &&
-	    tls_pending(u->tls) > 0 &&
-	    (buf_room(&u->in) > 0 || u->in.start > 0);
+	    tls_pending(u->tls) > 0 && buf_len(&u->in) < buf_limit(&u->in);
 }

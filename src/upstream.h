@@ -58,6 +58,7 @@ enum upstream_fail {
 	UPSTREAM_FAIL_BODY_CUT,		/* closed before the end of the body */
 	UPSTREAM_FAIL_BAD_CHUNKED,	/* malformed chunked body */
 	UPSTREAM_FAIL_CHUNK_BOOKKEEPING,
+	UPSTREAM_FAIL_NO_MEMORY,	/* out of memory (the head's fields) */
 	UPSTREAM_FAIL_TIMEOUT_CONNECT,	/* the timeouts: detail is the ms */
 	UPSTREAM_FAIL_TIMEOUT_HANDSHAKE,
 	UPSTREAM_FAIL_TIMEOUT_SENDING,
@@ -71,10 +72,13 @@ struct upstream {
 	uint64_t deadline_ms;	/* absolute monotonic; 0 = none */
 	size_t provider;	/* conf provider index */
 	const struct conf *conf;	/* borrowed; the config it was made for */
-	struct buf in;		/* response bytes not yet handed out */
-	unsigned char *store;	/* owned storage of in */
-	size_t store_cap;	/* its size: max_header + the body window */
-	struct http_response resp;	/* views into in, valid in HEAD */
+	struct buf in;		/* owned, growable: response bytes not yet
+				 * handed out (max_header + the body window;
+				 * the window alone in BODY) */
+	struct http_response resp;	/* views into in, valid in HEAD;
+					 * headers is fields */
+	struct http_header *fields;	/* owned in HEAD: the head's fields */
+	size_t fields_cap;
 	size_t head_len;
 	struct view method;	/* borrowed: the request method (no-body rule) */
 	enum upstream_framing framing;

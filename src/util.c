@@ -3,8 +3,9 @@
  * Views are borrowed (pointer, length) pairs and are never assumed to be
  * NUL-terminated. Number parsing is bounded and rejects overflow instead of
  * wrapping; money never goes through floating point. Nothing here keeps
- * state; util_grow() is the only allocation, and util_random(),
- * util_open() and util_write_all() the only I/O. */
+ * state but util_request_id()'s seed and counter; util_grow() is the only
+ * allocation, and util_random(), util_open() and util_write_all() the
+ * only I/O. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -447,6 +448,45 @@ util_u64_dec(uint64_t v, char *out)
 		out[i] = tmp[n + i];
 	}
 	return len;
+}
+
+static uint64_t id_seed;
+static uint64_t id_counter;
+
+void
+util_request_id(char *out, size_t cap)
+{
+	/* splitmix64 over a random seed: unique and unguessable enough for
+	 * a correlation id, without a syscall per request. */
+	uint64_t z;
+
+	if (id_seed == 0) {
+		if (util_random(&id_seed, sizeof(id_seed)) < 0) {
+			id_seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
+		}
+		id_seed |= 1;
+	}
+	z = id_seed + 0x9e3779b97f4a7c15ull * ++id_counter;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	/* "req_" + 16 hex of z + 6 hex of the counter, without printf. */
+	if (cap >= 27) {
+		static const char hex[] = "0123456789abcdef";
+		uint64_t c = id_counter;
+		int i;
+
+		memcpy(out, "req_", 4);
+		for (i = 19; i >= 4; i--) {
+			out[i] = hex[z & 15];
+			z >>= 4;
+		}
+		for (i = 25; i >= 20; i--) {
+			out[i] = hex[c & 15];
+			c >>= 4;
+		}
+		out[26] = '\0';
+	}
 }
 
 int

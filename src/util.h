@@ -108,6 +108,11 @@ int util_unhex32(const char *p, size_t n, unsigned char out[32]);
  * Returns 0 or -1. */
 int util_random(void *buf, size_t n);
 
+/* A request id "req_" + 22 hex digits (out: at least 27 bytes, else
+ * nothing is written): splitmix64 of a random seed and a counter, unique
+ * in the process and unguessable enough for a correlation id. */
+void util_request_id(char *out, size_t cap);
+
 /* open(2), made with openat(): musl's open() follows O_CLOEXEC with an
  * fcntl for kernels older than 2.6.23, openat() does not (one syscall
  * less per file). */

@@ -21,8 +21,10 @@
 
 #define MAXH 16384
 
-static struct http_request rq_a, rq_b;
-static struct http_response rs_a, rs_b;
+static struct http_header f_a[HTTP_MAX_HEADERS], f_b[HTTP_MAX_HEADERS];
+static struct http_header g_a[HTTP_MAX_HEADERS], g_b[HTTP_MAX_HEADERS];
+static struct http_request rq_a = { .headers = f_a }, rq_b = { .headers = f_b };
+static struct http_response rs_a = { .headers = g_a }, rs_b = { .headers = g_b };
 
 static void
 request_views(const struct http_request *q, const char *buf, size_t r)

@@ -188,8 +188,10 @@ resp_views_inside(const struct http_response *q, const char *b, size_t n)
 
 static char input[AREA_MIN];
 static char s_whole[FULL], s_got[FULL];
-static struct http_request req;
-static struct http_response resp;
+static struct http_header req_fields[HTTP_MAX_HEADERS];
+static struct http_header resp_fields[HTTP_MAX_HEADERS];
+static struct http_request req = { .headers = req_fields };
+static struct http_response resp = { .headers = resp_fields };
 
 static int parse_raw(int is_resp, const char *in, size_t n, size_t maxh,
     char *out, size_t cap, int full);

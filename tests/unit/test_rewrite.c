@@ -28,8 +28,10 @@ cv(const char *s)
 	return v;
 }
 
-static struct http_request req;
-static struct http_response resp;
+static struct http_header req_fields[HTTP_MAX_HEADERS];
+static struct http_header resp_fields[HTTP_MAX_HEADERS];
+static struct http_request req = { .headers = req_fields };
+static struct http_response resp = { .headers = resp_fields };
 
 /* Parse a client head (the test's own input: it must be valid). */
 static void

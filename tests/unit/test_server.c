@@ -133,6 +133,8 @@ static void
 answer_ok(uint64_t now)
 {
 	server_busy(sc);
+	ok(buf_len(&sc->in) > 0 || sc->in.data == NULL,
+	    "busy: an empty input buffer is given back");
 	server_respond(sc, 200, "text/plain", NULL, "ok", 2, 0, now);
 	server_step(sc, 0, now);
 }
@@ -546,6 +548,10 @@ test_keepalive(void)
 	ok(!eof && sc->state == SERVER_READ_HEAD && sc->fd >= 0,
 	    "1.1: kept alive");
 	ok_int(sc->deadline_ms, T0 + 10 + 5000, "1.1: keep-alive deadline");
+	/* An idle keep-alive connection holds no buffer (memory per open
+	 * connection: buf.h). */
+	ok(sc->in.data == NULL && sc->out.data == NULL,
+	    "1.1: idle: both buffers given back");
 	/* The next request on it. */
 	send_step("GET /v1/b HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n",
 	    T0 + 20);

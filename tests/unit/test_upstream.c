@@ -178,9 +178,14 @@ test_exchange(void)
 	ok_int(u->state, UPSTREAM_HEAD, "answer: HEAD");
 	ok(u->resp.status == 200 && u->resp.content_length == 11 &&
 	    u->resp.nheaders == 3, "answer: status and fields parsed");
+	ok(u->resp.headers != NULL && u->resp.headers[2].value.n == 3 &&
+	    memcmp(u->resp.headers[2].value.p, "abc", 3) == 0,
+	    "answer: the fields readable in HEAD");
 	ok_int(u->got_bytes, 1, "answer: got bytes");
 	upstream_start_body(u, T0 + 3);
 	ok_int(u->state, UPSTREAM_BODY, "body: BODY");
+	ok(u->resp.nheaders == 0 && u->fields == NULL,
+	    "body: the head's fields are let go");
 	ok_int(u->deadline_ms, T0 + 3 + 300000, "body: `idle` deadline");
 	n = read_all(T0 + 4);
 	ok_str(body, "hello world", "body: Content-Length bytes");
@@ -193,6 +198,7 @@ test_exchange(void)
 	upstream_park(u, T0 + 10);
 	ok(u->state == UPSTREAM_IDLE && u->deadline_ms == T0 + 10 + 60000,
 	    "parked: IDLE with the keep-alive deadline");
+	ok(u->in.data == NULL, "parked: its input buffer is given back");
 	ok(upstream_interest(u) == POLLIN, "parked: watched for a close");
 	{
 		struct iovec iov[1];

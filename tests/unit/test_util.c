@@ -385,9 +385,32 @@ test_write_all(void)
 	}
 }
 
+/* Request ids: "req_" and 22 lower-case hex digits, a new one each call;
+ * nothing written into a buffer too small. */
+static void
+test_request_id(void)
+{
+	char a[32], b[32], small[26];
+	size_t i;
+	int hex = 1;
+
+	util_request_id(a, sizeof(a));
+	util_request_id(b, sizeof(b));
+	for (i = 4; i < 26; i++) {
+		hex &= (a[i] >= '0' && a[i] <= '9') || (a[i] >= 'a' && a[i] <= 'f');
+	}
+	ok(strncmp(a, "req_", 4) == 0 && strlen(a) == 26 && hex,
+	    "request id: req_ and 22 hex digits (%s)", a);
+	ok(strcmp(a, b) != 0, "request id: a new one each time");
+	memset(small, 'x', sizeof(small));
+	util_request_id(small, sizeof(small));
+	ok(small[0] == 'x', "request id: nothing written into 26 bytes");
+}
+
 int
 main(void)
 {
+	test_request_id();
 	test_views();
 	test_u64_dec();
 	test_u64_hex();
