@@ -387,12 +387,9 @@ store_key(char *out, size_t cap, const char *prefix, const char *wallet,
     enum store_key k)
 {
 	static const char *const suffix[STORE_NKEYS] = {
-		[STORE_K_WALLET] = "",
-		[STORE_K_HOLDS] = ":holds",
-		[STORE_K_HEXP] = ":hexp",
-		[STORE_K_RPM] = ":rpm",
-		[STORE_K_TPM] = ":tpm",
-		[STORE_K_DONE] = ":done",
+		[STORE_K_WALLET] = "", [STORE_K_HOLDS] = ":holds",
+		[STORE_K_HEXP] = ":hexp", [STORE_K_RPM] = ":rpm",
+		[STORE_K_TPM] = ":tpm", [STORE_K_DONE] = ":done",
 		[STORE_K_CREDITS] = ":credits",
 	};
 	size_t np = strlen(prefix), nw = strlen(wallet), ns, n;

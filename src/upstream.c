@@ -751,16 +751,15 @@ upstream_close(struct upstream *u)
 void
 upstream_free(struct upstream *u)
 {
-	if (u == NULL) {
-		return;
+	if (u != NULL) {
+		tls_free(u->tls);
+		if (u->fd >= 0) {
+			close(u->fd);
+		}
+		buf_free(&u->in);
+		free(u->fields);
+		free(u);
 	}
-	tls_free(u->tls);
-	if (u->fd >= 0) {
-		close(u->fd);
-	}
-	buf_free(&u->in);
-	free(u->fields);
-	free(u);
 }
 
 int
