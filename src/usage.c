@@ -48,29 +48,44 @@ enum {
 	K_CACHE_CREATION, K_CACHE_HIT
 };
 
+/* (Sorted by length: the search stops at the first longer name.) */
+#define KEY(s, id) { s, sizeof(s) - 1, id }
 static const struct {
 	const char *name;
+	unsigned char len;
 	unsigned char id;
 } known_keys[] = {
-	{ "id", K_ID }, { "type", K_TYPE }, { "text", K_TEXT },
-	{ "delta", K_DELTA }, { "usage", K_USAGE }, { "output", K_OUTPUT },
-	{ "status", K_STATUS }, { "choices", K_CHOICES },
-	{ "message", K_MESSAGE }, { "content", K_CONTENT },
-	{ "refusal", K_REFUSAL }, { "response", K_RESPONSE },
-	{ "function", K_FUNCTION }, { "thinking", K_THINKING },
-	{ "reasoning", K_REASONING }, { "arguments", K_ARGUMENTS },
-	{ "tool_calls", K_TOOL_CALLS }, { "partial_json", K_PARTIAL_JSON },
-	{ "input_tokens", K_INPUT_TOKENS }, { "prompt_tokens", K_PROMPT_TOKENS },
-	{ "output_tokens", K_OUTPUT_TOKENS },
-	{ "cached_tokens", K_CACHED_TOKENS },
-	{ "completion_tokens", K_COMPLETION_TOKENS },
-	{ "reasoning_content", K_REASONING_CONTENT },
-	{ "prompt_tokens_details", K_PROMPT_DETAILS },
-	{ "input_tokens_details", K_INPUT_DETAILS },
-	{ "cache_read_input_tokens", K_CACHE_READ },
-	{ "prompt_cache_hit_tokens", K_CACHE_HIT },
-	{ "cache_creation_input_tokens", K_CACHE_CREATION },
+	KEY("id", K_ID),
+	KEY("type", K_TYPE),
+	KEY("text", K_TEXT),
+	KEY("delta", K_DELTA),
+	KEY("usage", K_USAGE),
+	KEY("output", K_OUTPUT),
+	KEY("status", K_STATUS),
+	KEY("choices", K_CHOICES),
+	KEY("message", K_MESSAGE),
+	KEY("content", K_CONTENT),
+	KEY("refusal", K_REFUSAL),
+	KEY("response", K_RESPONSE),
+	KEY("function", K_FUNCTION),
+	KEY("thinking", K_THINKING),
+	KEY("reasoning", K_REASONING),
+	KEY("arguments", K_ARGUMENTS),
+	KEY("tool_calls", K_TOOL_CALLS),
+	KEY("partial_json", K_PARTIAL_JSON),
+	KEY("input_tokens", K_INPUT_TOKENS),
+	KEY("prompt_tokens", K_PROMPT_TOKENS),
+	KEY("output_tokens", K_OUTPUT_TOKENS),
+	KEY("cached_tokens", K_CACHED_TOKENS),
+	KEY("completion_tokens", K_COMPLETION_TOKENS),
+	KEY("reasoning_content", K_REASONING_CONTENT),
+	KEY("input_tokens_details", K_INPUT_DETAILS),
+	KEY("prompt_tokens_details", K_PROMPT_DETAILS),
+	KEY("cache_read_input_tokens", K_CACHE_READ),
+	KEY("prompt_cache_hit_tokens", K_CACHE_HIT),
+	KEY("cache_creation_input_tokens", K_CACHE_CREATION),
 };
+#undef KEY
 
 /* The count fields, per place. */
 enum {
@@ -109,10 +124,9 @@ key_id(const char *raw, size_t n)
 		}
 		k = dec;
 	}
-	for (i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++) {
-		const char *name = known_keys[i].name;
-
-		if (strlen(name) == (size_t)len && memcmp(name, k,
+	for (i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]) &&
+	    known_keys[i].len <= len; i++) {
+		if (known_keys[i].len == len && memcmp(known_keys[i].name, k,
 		    (size_t)len) == 0) {
 			return known_keys[i].id;
 		}
