@@ -353,8 +353,10 @@ cross-units-%: $(BUILD)/mkroots FORCE
 
 # Every foreign binary under qemu-user (tests/cross.sh): unit tests, the
 # money cross-check, an e2e suite, and no FPU instruction in mipsel.
-test-cross: cross relay $(CROSS_ARCHES:%=cross-units-%) $(MOCK) $(BUILD)/relay-faketime
-	sh tests/cross.sh $(CROSS_ARCHES)
+# TEST_CROSS_ARCHES narrows the targets tested (CI: x86_64 mipsel).
+TEST_CROSS_ARCHES = $(CROSS_ARCHES)
+test-cross: cross relay $(TEST_CROSS_ARCHES:%=cross-units-%) $(MOCK) $(BUILD)/relay-faketime
+	sh tests/cross.sh $(TEST_CROSS_ARCHES)
 
 # The FROM scratch image per target, with podman or docker: relay:latest,
 # relay:<arch>, and dist/relay-oci.tar (multi-arch); tools/image.sh.
