@@ -32,6 +32,9 @@ def emulated(path):
     import atexit
     import shutil
     d = tempfile.mkdtemp(prefix='relay-emu-')
+    # Tests may run the relay as another user (setpriv): the script must
+    # be reachable by any.
+    os.chmod(d, 0o755)
     atexit.register(shutil.rmtree, d, True)
     w = os.path.join(d, os.path.basename(path))
     with open(w, 'w') as f:
