@@ -174,7 +174,7 @@ UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 $(BUILD)/test_util: tests/unit/test_util.c $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_sha256: tests/unit/test_sha256.c $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_buf: tests/unit/test_buf.c $(BUILD)/buf.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_http: tests/unit/test_http.c tests/unit/guard_t.h $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_json: tests/unit/test_json.c tests/unit/json_ref.c $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_conf: tests/unit/test_conf.c $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/route.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
@@ -215,7 +215,7 @@ $(BUILD)/test_tasks: tests/unit/test_tasks.c tests/unit/t_rt.h $(BUILD)/tasks.o 
 $(BUILD)/test_exchange: tests/unit/test_exchange.c tests/unit/t_rt.h $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_front: tests/unit/test_front.c tests/unit/t_rt.h $(BUILD)/front.o $(BUILD)/access.o $(BUILD)/path.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_loop: tests/unit/test_loop.c tests/unit/t_rt.h $(BUILD)/loop.o $(BUILD)/peers.o $(BUILD)/front.o $(BUILD)/access.o $(BUILD)/path.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
-$(BUILD)/test_resp: tests/unit/test_resp.c tests/unit/resp_t.h $(BUILD)/resp.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_resp: tests/unit/test_resp.c tests/unit/guard_t.h tests/unit/resp_t.h $(BUILD)/resp.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_store_scripts: tests/unit/test_store_scripts.c $(BUILD)/store_scripts.o
 # The store's tools (tests/store/): the scripts' texts and keys as the
 # relay has them, and the codec against a live server.

@@ -83,6 +83,17 @@ def wait_for(pred, timeout=10.0, what='condition'):
         time.sleep(0.01)
 
 
+def stop_proc(proc, grace=5):
+    """SIGTERM, then SIGKILL after grace seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Mock:
     def __init__(self, workdir, args=None):
         self.log = os.path.join(workdir, 'mock.log')
@@ -125,13 +136,7 @@ class Mock:
         return reqs[-1]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_proc(self.proc)
 
 
 class Relay:
@@ -330,11 +335,17 @@ def http(host, port, method, path, body=None, headers=None, timeout=10):
         s.close()
 
 
-def raw(port, data, timeout=10):
+def raw(port, data, timeout=10, refused_ok=False):
     """Send raw bytes, return everything the relay answers until it closes
-    (or timeout)."""
+    (or timeout: "<timeout>" is appended). refused_ok: a relay that refuses
+    a head before it has read all of it closes with bytes unread, which
+    resets the connection after its answer: keep what came."""
     s = connect(port)
-    s.sendall(data)
+    try:
+        s.sendall(data)
+    except OSError:
+        if not refused_ok:
+            raise
     s.settimeout(timeout)
     out = b''
     try:
@@ -345,6 +356,9 @@ def raw(port, data, timeout=10):
             out += c
     except socket.timeout:
         out += b'<timeout>'
+    except ConnectionResetError:
+        if not refused_ok:
+            raise
     finally:
         s.close()
     return out

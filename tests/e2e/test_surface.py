@@ -19,19 +19,17 @@ import zlib
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from harness import (KEY, KEY2, RELAY, connect, http, ledger_lines, node, read_response,
-                     sha256_hex, wait_for)
+                     sha256_hex, stop_proc, wait_for)
 
-# multipart/form-data request bodies are not relayed yet: today every one is
-# answered 415 unsupported_media_type before anything reaches a provider.
-# Whoever lands multipart relaying flips this to True; then
-# test_multipart_bodies and the SDK test check instead that each upload is
-# relayed: the "model" form field rewritten to the upstream id, every file's
-# bytes untouched at the provider, uploads charged (images, audio) or
-# recorded for affinity (files).
+# multipart/form-data request bodies are relayed (SPEC §9):
+# test_multipart_bodies and the SDK test check that each upload is relayed,
+# the "model" form field rewritten to the upstream id, every file's bytes
+# untouched at the provider, uploads charged (images, audio) or recorded for
+# affinity (files). (False: the checks of the 415 answered before.)
 MULTIPART_RELAYED = True
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CREDS = ('sk-oai-one-0000000000000001', 'sk-oai-two-0000000000000002')
+CREDS = ('fake-oai-one-0000000000000001', 'fake-oai-two-0000000000000002')
 LABEL = {'oai#1': CREDS[0], 'oai#2': CREDS[1]}
 UPSTREAM = 'oai/gpt-5.2-2026-01-01'
 RATE = Decimal('7.2000')
@@ -68,13 +66,7 @@ class ObjMock:
         http('127.0.0.1', self.port, 'POST', '/_mock/reset', body=b'')
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_proc(self.proc)
 
 
 def surface_conf(port, passthrough='oai', extra=''):

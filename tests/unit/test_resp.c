@@ -19,43 +19,7 @@
 #define NODES 256
 #define SUM 8192
 
-static char *area;		/* readable bytes, then one PROT_NONE page */
-static size_t area_len;
-
-static void
-guard_init(void)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	size_t page = pg > 0 ? (size_t)pg : 4096;
-	void *m = NULL;
-
-	area_len = (AREA_MIN + page - 1) / page * page;
-	m = mmap(NULL, area_len + page, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED) {
-		perror("mmap");
-		exit(2);
-	}
-	area = m;
-	if (mprotect(area + area_len, page, PROT_NONE) != 0) {
-		perror("mprotect");
-		exit(2);
-	}
-}
-
-/* Copy n bytes so that they end right before the guard page. */
-static const char *
-at_guard(const char *s, size_t n)
-{
-	char *p = area + area_len - n;
-
-	if (n > area_len) {
-		fprintf(stderr, "input too large for the guard area\n");
-		exit(2);
-	}
-	memmove(p, s, n);
-	return p;
-}
+#include "guard_t.h"
 
 /* Limits of one run. */
 struct lim {
