@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "dns.h"
+#include "exchange.h"
 #include "front.h"
 #include "gen.h"
 #include "ledger.h"
@@ -31,12 +32,12 @@
 #include "tls.h"
 #include "upstream.h"
 #include "util.h"
+#include "watch.h"
 
 #define LOOP_DRAIN_MS 10000
-/* How often clients whose request is with an upstream are polled for a
- * hang-up (see add_all). */
-#define LOOP_HANGUP_CHECK_MS 100
 #define ACCEPT_PAUSE_MS 100
+/* How often every connection is looked at again (see pass()). */
+#define LOOP_RECONCILE_MS 1000
 #define REJECTS_MAX 64
 /* A lingering connection (linger()) is closed after LINGER_IDLE_MS
  * without a byte from the client, and LINGER_MAX_MS at the most. */
@@ -45,34 +46,48 @@
 
 enum { KIND_LISTEN, KIND_CLIENT, KIND_UPSTREAM, KIND_REJECT, KIND_DNS };
 
+
+
+/* A connection answered and closed before its request was read (503
+ * server_busy, an early error): read and discarded until the client
+ * closes or stops sending (linger()), so that our answer is not lost to a
+ * TCP reset for unread request bytes. */
+struct reject {
+	struct ev ev;		/* a free slot: not EV_REG */
+	uint64_t until;		/* idle deadline */
+	uint64_t end;		/* hard deadline */
+};
+
 static struct {
 	const char *config_path;	/* NULL: embedded */
 	int *lfds;			/* owned listening sockets */
+	struct ev *lev;			/* owned: theirs */
 	struct tls_server_cert **lcerts;	/* owned; per listener, or NULL */
 	size_t ncerts;			/* slots in lcerts */
 	size_t nlfds;
 	struct client **clients;	/* owned */
 	size_t nclients, clients_cap;
-	/* The poll set, rebuilt every pass: fd, what it is, whose. */
-	struct pollfd *pfds;		/* owned */
-	void **powner;			/* owned */
-	unsigned char *pkind;		/* owned */
-	size_t pcap, npfds;
+	struct ev **touched;		/* owned: refreshed at the pass's end */
+	size_t touchcap, ntouched;
+	struct ev **pending;		/* owned: TLS holds their bytes */
+	size_t pendcap, npending;
+	int full;			/* refresh every connection */
+	int sweep;			/* something closed: sweep */
+	size_t pool_seen;		/* pool_count() after the last sweep */
+	uint64_t reconcile_ms;		/* next refresh of everything */
+	struct ev dnsev[2];
 	uint64_t nearest;		/* the pass's nearest deadline, 0: none */
 	uint64_t next_conn_id;
 	uint64_t accept_paused_until;	/* EMFILE back-off, or 0 */
-	/* Connections answered and closed before their request was read
-	 * (503 server_busy, an early error): read and discarded until the
-	 * client closes or stops sending (linger()), so that our answer is
-	 * not lost to a TCP reset for unread request bytes. */
-	int reject_fd[REJECTS_MAX];
-	uint64_t reject_until[REJECTS_MAX];	/* idle deadline */
-	uint64_t reject_end[REJECTS_MAX];	/* hard deadline */
-	size_t nrejects;
-	uint64_t hangup_check_ms;	/* next pass that polls busy clients */
+	struct reject rej[REJECTS_MAX];
+	size_t nrejects;		/* slots in use */
 	struct peers peers;		/* open clients per address */
 	uint64_t drain_until;		/* stopping: give up at this time */
 } L;
+
+static void watch(struct ev *e, int fd, short events);
+static void touch(struct ev *e, void *owner, int kind);
+static void pause_accepts(void);
 
 static volatile sig_atomic_t got_term, got_hup, got_usr1;
 
@@ -97,13 +112,22 @@ on_signal(int sig)
 static void
 linger(int fd, uint64_t now_ms)
 {
-	if (L.nrejects < REJECTS_MAX) {
-		L.reject_fd[L.nrejects] = fd;
-		L.reject_until[L.nrejects] = now_ms + LINGER_IDLE_MS;
-		L.reject_end[L.nrejects++] = now_ms + LINGER_MAX_MS;
-	} else {
-		close(fd);
+	size_t i;
+
+	for (i = 0; L.nrejects < REJECTS_MAX && i < REJECTS_MAX; i++) {
+		struct reject *r = &L.rej[i];
+
+		if (!(r->ev.flags & EV_REG)) {
+			r->until = now_ms + LINGER_IDLE_MS;
+			r->end = now_ms + LINGER_MAX_MS;
+			r->ev.owner = r;
+			r->ev.kind = KIND_REJECT;
+			watch(&r->ev, fd, POLLIN);
+			L.nrejects++;
+			return;
+		}
 	}
+	close(fd);
 }
 
 /* Over max_conns (or max_conns_per_ip, per_ip set): answer 503 at once,
@@ -153,6 +177,7 @@ accept_ready(int lfd, const struct tls_server_cert *cert, uint64_t now_ms)
 				    strerror(errno), ACCEPT_PAUSE_MS);
 				L.accept_paused_until = now_ms +
 				    ACCEPT_PAUSE_MS;
+				pause_accepts();
 			}
 			return;
 		}
@@ -188,47 +213,187 @@ accept_ready(int lfd, const struct tls_server_cert *cert, uint64_t now_ms)
 		}
 		memcpy(sc->peer, peer, sizeof(sc->peer));
 		L.clients[L.nclients++] = cl;
+		touch(&cl->ev, cl, KIND_CLIENT);
 		metrics.clients = L.nclients;
 		gen_hold(c);
 	}
 }
 
-/* ---- the poll set ------------------------------------------------------- */
+/* ---- what changed in a pass: refreshed at its end (watch.h) ----------- */
 
-static int
-ensure_pfds(size_t n)
+static void *
+grow(void *arr, size_t *cap, size_t need, size_t elem)
 {
-	struct pollfd *pf;
-	void **po;
-	unsigned char *pk;
+	void *p = need <= *cap ? arr : util_grow(arr, cap, need, elem);
 
-	if (n <= L.pcap) {
-		return 0;
+	if (p == NULL) {
+		L.full = 1;	/* refresh everything at the end instead */
 	}
-	n = n * 2;
-	if ((pf = realloc(L.pfds, n * sizeof(*pf))) == NULL) {
-		return -1;
-	}
-	L.pfds = pf;
-	if ((po = realloc(L.powner, n * sizeof(*po))) == NULL) {
-		return -1;
-	}
-	L.powner = po;
-	if ((pk = realloc(L.pkind, n)) == NULL) {
-		return -1;
-	}
-	L.pkind = pk;
-	L.pcap = n;
-	return 0;
+	return p;
 }
 
 static void
-add_fd(int fd, short events, int kind, void *owner)
+watch(struct ev *e, int fd, short events)
 {
-	L.pfds[L.npfds].fd = fd;
-	L.pfds[L.npfds].events = events;
-	L.pkind[L.npfds] = (unsigned char)kind;
-	L.powner[L.npfds++] = owner;
+	if (watch_set(e, fd, events) < 0) {
+		L.full = 1;
+	}
+}
+
+static void
+deadline(struct ev *e, uint64_t d)
+{
+	if (watch_deadline(e, d) < 0) {
+		L.full = 1;
+	}
+}
+
+static void
+touch(struct ev *e, void *owner, int kind)
+{
+	struct ev **t;
+
+	e->owner = owner;
+	e->kind = (unsigned char)kind;
+	if (e->flags & EV_TOUCHED) {
+		return;
+	}
+	if ((t = grow(L.touched, &L.touchcap, L.ntouched + 1, sizeof(*t))) ==
+	    NULL) {
+		return;
+	}
+	L.touched = t;
+	L.touched[L.ntouched++] = e;
+	e->flags |= EV_TOUCHED;
+}
+
+/* A client's state and its upstream's change together (the exchange
+ * moves bytes from one to the other): both are looked at again. */
+static void
+touch_client(struct client *cl)
+{
+	touch(&cl->ev, cl, KIND_CLIENT);
+	if (cl->ex != NULL && cl->ex->up != NULL) {
+		touch(&cl->ex->up->ev, cl->ex->up, KIND_UPSTREAM);
+	}
+}
+
+static void
+touch_upstream(struct upstream *u)
+{
+	const struct pool_owner *o = u->owner;
+
+	touch(&u->ev, u, KIND_UPSTREAM);
+	if (o != NULL && o->kind == POOL_OWNER_CLIENT) {
+		touch_client(u->owner);
+	}
+}
+
+/* e's connection as it is now: its interest registered, its deadline in
+ * the heap, in L.pending when TLS holds bytes the socket will not
+ * announce. A closed one leaves the set (and the heap, unless a closed
+ * client still drains its upstream); the pass then sweeps. */
+static void
+refresh(struct ev *e)
+{
+	int fd, open = 0, waits, buffered, gone;
+	short want;
+	uint64_t d;
+
+	e->flags &= (unsigned char)~(EV_TOUCHED | EV_SEEN);
+	if (e->kind == KIND_CLIENT) {
+		struct client *cl = e->owner;
+		struct server_conn *sc = cl->sc;
+
+		fd = sc->state == SERVER_CLOSED ? -1 : sc->fd;
+		open = sc->linger_fd >= 0 && sc->linger_fd == e->fd;
+		want = server_interest(sc);
+		/* A busy client still sending a streamed body is read. */
+		waits = sc->state == SERVER_BUSY && !sc->body_open;
+		buffered = server_tls_buffered(sc);
+		d = front_deadline(cl);
+		gone = fd < 0 && !front_draining(cl);
+	} else {
+		struct upstream *u = e->owner;
+
+		fd = u->state == UPSTREAM_CLOSED ? -1 : u->fd;
+		want = upstream_interest(u);
+		waits = u->state == UPSTREAM_IDLE;
+		buffered = upstream_tls_buffered(u);
+		d = u->deadline_ms;
+		gone = fd < 0;
+	}
+	if (fd < 0) {
+		watch_del(e, open);
+		L.sweep = 1;
+	} else {
+		e->flags = (unsigned char)((e->flags & ~EV_WAITS) |
+		    (waits && want == POLLIN && !buffered ? EV_WAITS : 0));
+		watch(e, fd, want);
+	}
+	/* A deadline that moved later, or went, keeps its earlier place:
+	 * when that comes, handle_timeouts() finds nothing due and the
+	 * refresh after it puts the connection where it belongs. Most
+	 * deadlines move later on every read or write; this way they cost
+	 * the heap nothing then. */
+	if (gone || e->heap == 0 || (d != 0 && d < e->deadline)) {
+		deadline(e, gone ? 0 : d);
+	}
+	if (buffered && !gone && !(e->flags & EV_PENDING)) {
+		struct ev **p = grow(L.pending, &L.pendcap, L.npending + 1,
+		    sizeof(*p));
+
+		if (p != NULL) {
+			L.pending = p;
+			L.pending[L.npending++] = e;
+			e->flags |= EV_PENDING;
+		}
+	}
+}
+
+/* Refresh what the pass touched; after a failed allocation, or when
+ * asked (full), every connection. */
+static void
+refresh_touched(int full)
+{
+	size_t i;
+
+	if (full || L.full) {
+		L.full = 0;
+		for (i = 0; i < L.nclients; i++) {
+			L.clients[i]->ev.owner = L.clients[i];
+			L.clients[i]->ev.kind = KIND_CLIENT;
+			refresh(&L.clients[i]->ev);
+		}
+		for (i = 0; i < pool_count(); i++) {
+			pool_at(i)->ev.owner = pool_at(i);
+			pool_at(i)->ev.kind = KIND_UPSTREAM;
+			refresh(&pool_at(i)->ev);
+		}
+	}
+	for (i = 0; i < L.ntouched; i++) {
+		refresh(L.touched[i]);
+	}
+	L.ntouched = 0;
+}
+
+/* A connection about to be freed leaves every structure of the loop. */
+static void
+forget(struct ev *e)
+{
+	size_t i;
+
+	watch_del(e, 0);
+	deadline(e, 0);
+	if (e->flags & EV_PENDING) {
+		for (i = 0; i < L.npending; i++) {
+			if (L.pending[i] == e) {
+				L.pending[i] = L.pending[--L.npending];
+				break;
+			}
+		}
+	}
+	e->flags = 0;
 }
 
 static void
@@ -239,94 +404,47 @@ near(uint64_t d)
 	}
 }
 
-/* One connection's socket, polled for its interest ev. One that only
- * waits (a client whose request is with an upstream, a parked upstream:
- * ev is POLLIN, for a hang-up) joins the set only on a hang-up check
- * pass (see add_all). Returns 1 when it was left out. */
-static int
-add_conn(int fd, short ev, int waits, int tls_buffered, uint64_t deadline,
-    int kind, void *owner, uint64_t now_ms, int check_hangups)
+/* The DNS sockets while queries are in flight. A socket closed and opened
+ * again can have the same number, so each is registered again (epoll:
+ * added, or changed when it is still there) on every such pass. */
+static void
+watch_dns(void)
 {
-	near(deadline);
-	if (waits && ev == POLLIN && !check_hangups && !tls_buffered) {
-		return 1;
+	struct pollfd p[2];
+	int k = dns_fds(pool_dns(), p, 2), j;
+
+	for (j = 0; j < 2; j++) {
+		struct ev *e = &L.dnsev[j];
+
+		e->kind = KIND_DNS;
+		if (j < k) {
+			e->flags &= (unsigned char)(watch_epoll() ? ~EV_REG :
+			    0xff);
+			watch(e, p[j].fd, POLLIN);
+		} else {
+			watch_del(e, 0);
+		}
 	}
-	if (tls_buffered) {
-		L.nearest = now_ms;	/* do not wait */
-	}
-	add_fd(fd, ev, kind, owner);
-	return 0;
 }
 
-/*
- * Every client and upstream connection. A client whose request is with
- * an upstream has nothing to say until its answer is written; it is
- * polled only to see it hang up. The kernel polls every socket of the
- * set on every pass, and under load half the sockets are in this state
- * (busy clients, or pooled upstreams while their clients send the next
- * request), so they join the set once every LOOP_HANGUP_CHECK_MS: an
- * abandoned upstream request is closed that much later, and a write to a
- * client that has gone still fails at once. A pooled connection closed
- * in between checks is retried on a new connection when reused
- * (exchange.c). Returns 1 when a socket was left out.
- */
+/* The nearest deadline as poll's timeout: -1 none, 0 do not sleep. */
 static int
-add_all(uint64_t now_ms, int check_hangups)
+wait_ms(uint64_t now_ms)
 {
-	int skipped = 0;
 	size_t i;
 
-	for (i = 0; i < L.nclients; i++) {
-		struct client *cl = L.clients[i];
-		struct server_conn *sc = cl->sc;
-
-		/* A busy client still sending a streamed body is read. */
-		skipped |= add_conn(sc->fd, server_interest(sc),
-		    sc->state == SERVER_BUSY && !sc->body_open,
-		    server_tls_buffered(sc),
-		    front_deadline(cl), KIND_CLIENT, cl, now_ms,
-		    check_hangups);
-	}
-	for (i = 0; i < pool_count(); i++) {
-		struct upstream *u = pool_at(i);
-
-		skipped |= add_conn(u->fd, upstream_interest(u),
-		    u->state == UPSTREAM_IDLE, upstream_tls_buffered(u),
-		    u->deadline_ms, KIND_UPSTREAM, u, now_ms, check_hangups);
-	}
-	return skipped;
-}
-
-/* Build the poll set and the nearest deadline; returns poll's timeout. */
-static int
-build_pollset(uint64_t now_ms)
-{
-	int check_hangups, skipped, k, j;
-	size_t i;
-
-	L.npfds = 0;
-	L.nearest = 0;
+	L.nearest = watch_next() ? watch_next()->deadline : 0;
 	if (L.accept_paused_until != 0 && now_ms >= L.accept_paused_until) {
 		L.accept_paused_until = 0;
-	}
-	for (i = 0; i < L.nlfds; i++) {
-		add_fd(L.lfds[i], L.accept_paused_until ? 0 : POLLIN,
-		    KIND_LISTEN, L.lcerts[i]);
+		for (i = 0; i < L.nlfds; i++) {
+			watch(&L.lev[i], L.lfds[i], POLLIN);
+		}
 	}
 	near(L.accept_paused_until);
-	check_hangups = now_ms >= L.hangup_check_ms;
-	if (check_hangups) {
-		L.hangup_check_ms = now_ms + LOOP_HANGUP_CHECK_MS;
-	}
-	skipped = add_all(now_ms, check_hangups);
-	for (i = 0; i < L.nrejects; i++) {
-		add_fd(L.reject_fd[i], POLLIN, KIND_REJECT, &L.reject_fd[i]);
-		near(L.reject_until[i]);
-	}
-	k = dns_fds(pool_dns(), L.pfds + L.npfds, 2);
-	for (j = 0; j < k; j++) {
-		L.pkind[L.npfds] = KIND_DNS;
-		L.powner[L.npfds++] = NULL;
+	for (i = 0; L.nrejects && i < REJECTS_MAX; i++) {
+		if (L.rej[i].ev.flags & EV_REG) {
+			near(L.rej[i].until);
+		}
 	}
 	near(dns_deadline(pool_dns()));
 	near(tasks_due_ms());
@@ -336,11 +454,9 @@ build_pollset(uint64_t now_ms)
 		near(due == UINT64_MAX ? 0 : due);
 	}
 	near(L.drain_until);
-	if (skipped) {
-		near(L.hangup_check_ms);
-	}
-	if (billing_busy()) {
-		L.nearest = now_ms;	/* held answers: do not sleep */
+	near(L.reconcile_ms);
+	if (billing_busy() || L.npending > 0) {
+		L.nearest = now_ms;	/* held answers, TLS bytes: do not sleep */
 	}
 	if (L.nearest == 0) {
 		return -1;
@@ -371,74 +487,99 @@ upstream_news(struct upstream *u, uint64_t now_ms)
 }
 
 static void
-reject_event(int *fdp, uint64_t now_ms)
+reject_event(struct reject *r, uint64_t now_ms)
 {
 	static char sink[16384];
-	size_t k = (size_t)(fdp - L.reject_fd);
-	ssize_t r = 0;
+	ssize_t n = 0;
 	int reads;
 
 	/* Up to 256 KiB a pass: a client mid-upload is drained quickly. */
 	for (reads = 0; reads < 16; reads++) {
-		r = read(*fdp, sink, sizeof(sink));
-		if (r <= 0) {
+		n = read(r->ev.fd, sink, sizeof(sink));
+		if (n <= 0) {
 			break;
 		}
-		L.reject_until[k] = now_ms + LINGER_IDLE_MS;
-		if (L.reject_until[k] > L.reject_end[k]) {
-			L.reject_until[k] = L.reject_end[k];
+		r->until = now_ms + LINGER_IDLE_MS;
+		if (r->until > r->end) {
+			r->until = r->end;
 		}
 	}
-	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-		close(*fdp);
-		*fdp = -1;
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		r->until = 0;	/* closed by sweep_rejects() */
 	}
 }
 
 static void
-dispatch(size_t i, uint64_t now_ms)
+pause_accepts(void)
 {
-	short re = L.pfds[i].revents;
+	size_t i;
 
-	/* TLS may hold decrypted bytes the socket no longer announces:
-	 * treat those as readable. */
-	if (re == 0 && L.pkind[i] == KIND_UPSTREAM &&
-	    upstream_tls_buffered(L.powner[i])) {
-		re = POLLIN;
-	} else if (re == 0 && L.pkind[i] == KIND_CLIENT &&
-	    server_tls_buffered(((struct client *)L.powner[i])->sc)) {
-		re = POLLIN;
+	for (i = 0; i < L.nlfds; i++) {
+		watch(&L.lev[i], L.lfds[i], 0);
 	}
-	if (re == 0) {
-		return;
-	}
-	switch (L.pkind[i]) {
+}
+
+static void
+dispatch(struct ev *e, short re, uint64_t now_ms)
+{
+	switch (e->kind) {
 	case KIND_LISTEN:
 		if (!got_term) {
-			accept_ready(L.pfds[i].fd, L.powner[i], now_ms);
+			accept_ready(e->fd, e->owner, now_ms);
 		}
 		break;
 	case KIND_CLIENT: {
-		struct client *cl = L.powner[i];
+		struct client *cl = e->owner;
 
+		touch_client(cl);
 		if (cl->sc->state != SERVER_CLOSED) {
 			server_step(cl->sc, re, now_ms);
 			front_step(cl, now_ms);
 		}
+		touch_client(cl);
 		break;
 	}
 	case KIND_REJECT:
-		reject_event(L.powner[i], now_ms);
+		reject_event(e->owner, now_ms);
 		break;
 	case KIND_UPSTREAM: {
-		struct upstream *u = L.powner[i];
+		struct upstream *u = e->owner;
 
+		touch_upstream(u);
 		if (u->state != UPSTREAM_CLOSED) {
 			upstream_step(u, re, now_ms);
 			upstream_news(u, now_ms);
 		}
+		touch_upstream(u);
 		break;
 	}
+	}
+	e->flags |= EV_SEEN;
+}
+
+/* TLS may hold decrypted bytes the socket no longer announces: the
+ * connections that had some at the end of the last pass and were not
+ * stepped in this one are stepped as readable. */
+static void
+dispatch_pending(uint64_t now_ms)
+{
+	struct ev **p = L.pending;
+	size_t n = L.npending, i;
+
+	for (i = 0; i < n; i++) {
+		p[i]->flags &= (unsigned char)~EV_PENDING;
+	}
+	L.npending = 0;
+	for (i = 0; i < n; i++) {
+		struct ev *e = p[i];
+
+		if (e->flags & (EV_SEEN | EV_PENDING)) {
+			continue;
+		}
+		if (e->kind == KIND_CLIENT ? server_tls_buffered(((struct
+		    client *)e->owner)->sc) : upstream_tls_buffered(e->owner)) {
+			dispatch(e, POLLIN, now_ms);
+		}
 	}
 }
 
@@ -461,24 +602,34 @@ resume_resolving(uint64_t now_ms)
 	for (i = 0, n = L.nclients; i < n; i++) {
 		front_resume(L.clients[i], now_ms);
 	}
+	L.full = 1;
 }
 
+/* The deadlines that passed, nearest first. A deadline that moved since
+ * it was put in the heap is only looked at early: front_timeout() and
+ * the check here act on the deadlines as they are now. */
 static void
 handle_timeouts(uint64_t now_ms)
 {
-	size_t i;
+	struct ev *e;
 
-	for (i = 0; i < pool_count(); i++) {
-		struct upstream *u = pool_at(i);
+	while ((e = watch_next()) != NULL && e->deadline <= now_ms) {
+		deadline(e, 0);
+		if (e->kind == KIND_CLIENT) {
+			touch_client(e->owner);
+			front_timeout(e->owner, now_ms);
+			touch_client(e->owner);
+		} else {
+			struct upstream *u = e->owner;
 
-		if (u->deadline_ms != 0 && u->deadline_ms <= now_ms &&
-		    u->state != UPSTREAM_CLOSED) {
-			upstream_timeout(u, now_ms);
-			upstream_news(u, now_ms);
+			touch_upstream(u);
+			if (u->deadline_ms != 0 && u->deadline_ms <= now_ms &&
+			    u->state != UPSTREAM_CLOSED) {
+				upstream_timeout(u, now_ms);
+				upstream_news(u, now_ms);
+			}
+			touch_upstream(u);
 		}
-	}
-	for (i = 0; i < L.nclients; i++) {
-		front_timeout(L.clients[i], now_ms);
 	}
 }
 
@@ -500,25 +651,34 @@ commit_charges(uint64_t now_ms, int events)
 			struct client *cl = w->owner;
 
 			w = billing_take(w);
+			touch_client(cl);
 			if (cl->sc->state != SERVER_CLOSED) {
 				front_release(cl, now_ms);
 			}
+			touch_client(cl);
 		}
 	}
 	billing_settle();	/* the answers are out: hash now */
 }
 
+/* Free what closed: only on a pass where something did (a refresh saw
+ * it, or the pool has connections the last sweep did not see). */
 static void
 sweep(uint64_t now_ms)
 {
 	size_t i, j;
 
+	if (!L.sweep && pool_count() == L.pool_seen) {
+		return;
+	}
+	L.sweep = 0;
 	for (i = 0, j = 0; i < L.nclients; i++) {
 		struct client *cl = L.clients[i];
 
 		if (cl->sc->state == SERVER_CLOSED && !front_draining(cl)) {
 			int fd = server_take_linger(cl->sc);
 
+			forget(&cl->ev);
 			if (fd >= 0) {
 				linger(fd, now_ms);
 			}
@@ -531,26 +691,29 @@ sweep(uint64_t now_ms)
 	}
 	L.nclients = j;
 	metrics.clients = L.nclients;
+	for (i = 0; i < pool_count(); i++) {
+		if (pool_at(i)->state == UPSTREAM_CLOSED) {
+			forget(&pool_at(i)->ev);
+		}
+	}
 	pool_sweep();
+	L.pool_seen = pool_count();
 }
 
 static void
 sweep_rejects(uint64_t now_ms)
 {
-	size_t i, j;
+	size_t i;
 
-	for (i = 0, j = 0; i < L.nrejects; i++) {
-		if (L.reject_fd[i] >= 0 && L.reject_until[i] <= now_ms) {
-			close(L.reject_fd[i]);
-			L.reject_fd[i] = -1;
-		}
-		if (L.reject_fd[i] >= 0) {
-			L.reject_fd[j] = L.reject_fd[i];
-			L.reject_until[j] = L.reject_until[i];
-			L.reject_end[j++] = L.reject_end[i];
+	for (i = 0; L.nrejects > 0 && i < REJECTS_MAX; i++) {
+		struct reject *r = &L.rej[i];
+
+		if ((r->ev.flags & EV_REG) && r->until <= now_ms) {
+			watch_del(&r->ev, 1);
+			close(r->ev.fd);
+			L.nrejects--;
 		}
 	}
-	L.nrejects = j;
 }
 
 /* ---- signals ------------------------------------------------------------ */
@@ -578,6 +741,7 @@ reload(void)
 	tls_sessions_forget();
 	pool_close_idle();
 	billing_set_node(gen_current()->conf);
+	refresh_touched(1);	/* the parked connections closed */
 }
 
 /* SIGTERM/SIGINT: no new connections; idle keep-alive clients have
@@ -590,6 +754,7 @@ start_drain(uint64_t now_ms)
 	log_info("stopping: no new connections, draining %zu", L.nclients);
 	for (i = 0; i < L.nlfds; i++) {
 		close(L.lfds[i]);
+		watch_del(&L.lev[i], 0);
 	}
 	L.nlfds = 0;
 	L.drain_until = now_ms + LOOP_DRAIN_MS;
@@ -605,6 +770,7 @@ start_drain(uint64_t now_ms)
 			sc->close_after = 1;
 		}
 	}
+	refresh_touched(1);
 	sweep(now_ms);
 }
 
@@ -638,6 +804,9 @@ open_listener(const struct conf *c, const struct conf_listen *l)
 		    strerror(errno));
 		return -1;
 	}
+	L.lev[L.nlfds].owner = L.lcerts[L.nlfds];
+	L.lev[L.nlfds].kind = KIND_LISTEN;
+	watch(&L.lev[L.nlfds], fd, POLLIN);
 	L.lfds[L.nlfds++] = fd;
 	log_info("listening on %s://%s%s%s:%d", l->tls ? "https" : "http",
 	    strchr(l->host, ':') ? "[" : "", l->host,
@@ -652,7 +821,8 @@ open_listeners(const struct conf *c)
 
 	L.lfds = calloc(n, sizeof(*L.lfds));
 	L.lcerts = calloc(n, sizeof(*L.lcerts));
-	if (L.lfds == NULL || L.lcerts == NULL) {
+	L.lev = calloc(n, sizeof(*L.lev));
+	if (L.lfds == NULL || L.lcerts == NULL || L.lev == NULL) {
 		return -1;
 	}
 	L.ncerts = c->nlistens;
@@ -698,7 +868,7 @@ start(struct conf *conf, int allow_broken_ledger)
 		log_error("%s", err);
 		return -1;
 	}
-	if (open_listeners(conf) < 0) {
+	if (watch_open() < 0 || open_listeners(conf) < 0) {
 		billing_close();
 		return -1;
 	}
@@ -729,29 +899,33 @@ stop(void)
 		}
 	}
 	free(L.lcerts);
-	for (i = 0; i < L.nrejects; i++) {
-		close(L.reject_fd[i]);
+	for (i = 0; i < REJECTS_MAX; i++) {
+		if (L.rej[i].ev.flags & EV_REG) {
+			close(L.rej[i].ev.fd);
+		}
 	}
 	gen_free_all();
 	peers_free(&L.peers);
 	free(L.clients);
-	free(L.pfds);
-	free(L.powner);
-	free(L.pkind);
+	free(L.touched);
+	free(L.pending);
 	free(L.lfds);
+	free(L.lev);
+	watch_close();
 	billing_close();
 	access_close();
 	log_info("stopped");
 }
 
-/* One pass: signals, the poll set, poll(), the events, then the end of
- * the pass in its fixed order. Returns 0 to go on, 1 to stop. */
+/* One pass: signals, the wait for ready sockets or the nearest
+ * deadline, the events, then the end of the pass in its fixed order.
+ * Returns 0 to go on, 1 to stop. */
 static int
 pass(void)
 {
 	uint64_t now_ms = clock_mono_ms();
-	int timeout, rc;
-	size_t i;
+	struct watch_ready *ready;
+	int timeout, rc, i;
 
 	if (got_hup) {
 		got_hup = 0;
@@ -768,26 +942,35 @@ pass(void)
 	    now_ms >= L.drain_until)) {
 		return 1;
 	}
-	if (ensure_pfds(L.nlfds + L.nclients + pool_count() + L.nrejects +
-	    3) < 0) {
-		log_error("out of memory for the poll set");
-		return 1;
-	}
-	timeout = build_pollset(now_ms);
-	rc = poll(L.pfds, (nfds_t)L.npfds, timeout);
+	watch_dns();
+	timeout = wait_ms(now_ms);
+	rc = watch_wait(timeout, now_ms, &ready);
 	if (rc < 0 && errno != EINTR) {
-		log_error("poll: %s", strerror(errno));
+		log_error("%s: %s", watch_epoll() ? "epoll_wait" : "poll",
+		    strerror(errno));
 		return 1;
 	}
 	now_ms = clock_mono_ms();
-	for (i = 0; rc >= 0 && i < L.npfds; i++) {
-		dispatch(i, now_ms);
+	for (i = 0; i < rc; i++) {
+		dispatch(ready[i].e, ready[i].re, now_ms);
 	}
+	dispatch_pending(now_ms);
 	resume_resolving(now_ms);
+	if (now_ms >= tasks_due_ms()) {
+		L.full = 1;	/* task polls may start */
+	}
 	tasks_tick(now_ms, got_term);
+	/* Every so often everything is looked at again, whatever the pass
+	 * saw (cheap: once a second). */
+	if (now_ms >= L.reconcile_ms) {
+		L.reconcile_ms = now_ms + LOOP_RECONCILE_MS;
+		L.full = 1;
+	}
+	refresh_touched(0);
 	handle_timeouts(now_ms);
 	commit_charges(now_ms, rc);
 	access_flush();
+	refresh_touched(0);
 	sweep(now_ms);
 	sweep_rejects(now_ms);
 	ledger_tick(billing_ledger(), now_ms);

@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 #include "buf.h"
+#include "ev.h"
 #include "http.h"
 #include "net.h"
 
@@ -102,6 +103,7 @@ struct upstream {
 	struct tls_conn *tls;	/* owned; NULL for plain http */
 	void *owner;		/* borrowed: who uses it (a struct starting
 				 * with pool.h's tag), NULL while parked */
+	struct ev ev;		/* the loop's (ev.h) */
 };
 
 /* 1 when the reason is one of the timeouts. */

@@ -588,6 +588,20 @@ def test_key_checked_on_every_request_of_a_connection(env):
     s.close()
 
 
+def test_event_backend_is_the_one_asked_for(env):
+    """epoll on Linux; RELAY_POLL=1 (tests/run.sh runs this file once
+    more with it) the portable poll() set. Either way a stream goes
+    through."""
+    m, r = start(env)
+    fds = '/proc/%d/fd' % r.proc.pid
+    links = [os.readlink(os.path.join(fds, f)) for f in os.listdir(fds)]
+    want_poll = os.environ.get('RELAY_POLL') == '1'
+    assert any('eventpoll' in l for l in links) != want_poll, (want_poll, links)
+    res = http('127.0.0.1', r.port, 'POST', '/v1/chat/completions',
+               {'model': 'gpt-5.2', 'stream': True, 'messages': []}, auth())
+    assert res.status == 200 and res.body.endswith(b'data: [DONE]\n\n'), res.body[-200:]
+
+
 def test_out_of_descriptors_does_not_spin(env):
     m = env.start_mock()
     conf = config(m.port)

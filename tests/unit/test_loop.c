@@ -4,8 +4,12 @@
  * as the provider behind it: requests are served, max_conns gets the 503
  * server_busy answer, SIGHUP reloads (and refuses a bad config), SIGTERM
  * closes idle keep-alive clients at once, drains an in-flight request,
- * and exits 0 with the ledger intact. Every wait is a poll() on the
- * relay's log pipe or a socket, bounded so only a broken test hits it. */
+ * and exits 0 with the ledger intact. All of it twice: with the epoll
+ * backend (the default on Linux), then with the portable poll() set
+ * (RELAY_POLL=1), each seen in use in the relay's descriptors. Every wait
+ * is a poll() on the relay's log pipe or a socket, bounded so only a
+ * broken test hits it. */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -532,6 +536,68 @@ test_stop(void)
 	ok_str(out, "acme CNY 10.00\n", "acme's balance is printed");
 }
 
+/* The backend in use: an epoll instance among the relay's descriptors
+ * exactly when epoll is wanted. */
+static void
+test_backend(int epoll)
+{
+	char dir[64], path[320], link[128];
+	struct dirent *d;
+	DIR *fds;
+	int found = 0;
+	ssize_t n;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)relay_pid);
+	fds = opendir(dir);
+	ok(fds != NULL, "the relay's descriptors can be listed");
+	while (fds != NULL && (d = readdir(fds)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			found |= strstr(link, "eventpoll") != NULL;
+		}
+	}
+	if (fds != NULL) {
+		closedir(fds);
+	}
+	ok_int(found, epoll, epoll ? "epoll: an epoll instance is open" :
+	    "RELAY_POLL=1: no epoll instance, the poll() set");
+}
+
+/* Every test of the loop against the backend RELAY_POLL selects, on a
+ * ledger of its own. */
+static void
+run_all(int epoll)
+{
+	ledger_path = t_path(epoll ? "ledger.jsonl" : "ledger-poll.jsonl");
+	if (!epoll) {
+		setenv("RELAY_POLL", "1", 1);
+		t_provider_close(&prov);	/* a provider that saw nothing */
+		t_provider_open(&prov);
+	}
+	write_conf("model m1 text 1.00 2.00 p/up1\n");
+	if (logbuf != NULL) {
+		logbuf[0] = '\0';	/* the last relay's log is not this one's */
+	}
+	relay_start();
+	test_backend(epoll);
+	test_serve();
+	test_busy();
+	test_reload();
+	test_hangup();
+	test_stop();
+	if (relay_pid > 0) {
+		kill(relay_pid, SIGKILL);
+		waitpid(relay_pid, NULL, 0);
+		relay_pid = -1;
+	}
+	if (relay_log >= 0) {
+		close(relay_log);
+		relay_log = -1;
+	}
+}
+
 int
 main(void)
 {
@@ -551,18 +617,8 @@ main(void)
 	ok(logbuf != NULL && strstr(logbuf, "/nonexistent/x/l.jsonl") != NULL,
 	    "the error names the ledger");
 
-	write_conf("model m1 text 1.00 2.00 p/up1\n");
-	relay_start();
-	test_serve();
-	test_busy();
-	test_reload();
-	test_hangup();
-	test_stop();
-
-	if (relay_pid > 0) {
-		kill(relay_pid, SIGKILL);
-		waitpid(relay_pid, NULL, 0);
-	}
+	run_all(1);
+	run_all(0);
 	if (t_fail && logbuf != NULL) {
 		printf("--- relay log ---\n%s--- end ---\n", logbuf);
 	}
