@@ -9,7 +9,6 @@
 #include <stdint.h>
 
 #include "billing.h"
-#include "ev.h"
 #include "pool.h"
 
 struct conf;
@@ -36,7 +35,6 @@ struct client {
 	long key_wallet;
 	struct upload *upload;		/* owned, made for the first streamed
 					 * form body (upload.h) */
-	struct ev ev;			/* the loop's (ev.h) */
 };
 
 /* A client for an accepted connection (taken over), or NULL. */

@@ -213,7 +213,7 @@ accept_ready(int lfd, const struct tls_server_cert *cert, uint64_t now_ms)
 		}
 		memcpy(sc->peer, peer, sizeof(sc->peer));
 		L.clients[L.nclients++] = cl;
-		touch(&cl->ev, cl, KIND_CLIENT);
+		touch(&cl->sc->ev, cl, KIND_CLIENT);
 		metrics.clients = L.nclients;
 		gen_hold(c);
 	}
@@ -272,7 +272,7 @@ touch(struct ev *e, void *owner, int kind)
 static void
 touch_client(struct client *cl)
 {
-	touch(&cl->ev, cl, KIND_CLIENT);
+	touch(&cl->sc->ev, cl, KIND_CLIENT);
 	if (cl->ex != NULL && cl->ex->up != NULL) {
 		touch(&cl->ex->up->ev, cl->ex->up, KIND_UPSTREAM);
 	}
@@ -296,7 +296,7 @@ touch_upstream(struct upstream *u)
 static void
 refresh(struct ev *e)
 {
-	int fd, open = 0, waits, buffered, gone;
+	int fd, waits, buffered, gone;
 	short want;
 	uint64_t d;
 
@@ -306,7 +306,6 @@ refresh(struct ev *e)
 		struct server_conn *sc = cl->sc;
 
 		fd = sc->state == SERVER_CLOSED ? -1 : sc->fd;
-		open = sc->linger_fd >= 0 && sc->linger_fd == e->fd;
 		want = server_interest(sc);
 		/* A busy client still sending a streamed body is read. */
 		waits = sc->state == SERVER_BUSY && !sc->body_open;
@@ -324,7 +323,7 @@ refresh(struct ev *e)
 		gone = fd < 0;
 	}
 	if (fd < 0) {
-		watch_del(e, open);
+		watch_del(e, 0);	/* done by the close already */
 		L.sweep = 1;
 	} else {
 		e->flags = (unsigned char)((e->flags & ~EV_WAITS) |
@@ -361,9 +360,9 @@ refresh_touched(int full)
 	if (full || L.full) {
 		L.full = 0;
 		for (i = 0; i < L.nclients; i++) {
-			L.clients[i]->ev.owner = L.clients[i];
-			L.clients[i]->ev.kind = KIND_CLIENT;
-			refresh(&L.clients[i]->ev);
+			L.clients[i]->sc->ev.owner = L.clients[i];
+			L.clients[i]->sc->ev.kind = KIND_CLIENT;
+			refresh(&L.clients[i]->sc->ev);
 		}
 		for (i = 0; i < pool_count(); i++) {
 			pool_at(i)->ev.owner = pool_at(i);
@@ -678,7 +677,7 @@ sweep(uint64_t now_ms)
 		if (cl->sc->state == SERVER_CLOSED && !front_draining(cl)) {
 			int fd = server_take_linger(cl->sc);
 
-			forget(&cl->ev);
+			forget(&cl->sc->ev);
 			if (fd >= 0) {
 				linger(fd, now_ms);
 			}
@@ -753,8 +752,8 @@ start_drain(uint64_t now_ms)
 
 	log_info("stopping: no new connections, draining %zu", L.nclients);
 	for (i = 0; i < L.nlfds; i++) {
+		watch_del(&L.lev[i], 1);
 		close(L.lfds[i]);
-		watch_del(&L.lev[i], 0);
 	}
 	L.nlfds = 0;
 	L.drain_until = now_ms + LOOP_DRAIN_MS;
@@ -911,7 +910,7 @@ stop(void)
 	free(L.pending);
 	free(L.lfds);
 	free(L.lev);
-	watch_close();
+	/* The wait's set and arrays (watch.h) go with the process. */
 	billing_close();
 	access_close();
 	log_info("stopped");

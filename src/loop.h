@@ -1,12 +1,14 @@
 #ifndef RELAY_LOOP_H
 #define RELAY_LOOP_H
-/* The relay's runtime: listeners and the one poll() loop that drives
- * every socket. Each pass builds the poll set from every connection's
- * interest (interest follows buffer levels: a full buffer stops reading,
- * which is the backpressure), waits until the nearest deadline, steps
- * whatever is ready, then handles timers, commits the pass's charges and
- * frees what closed during the pass. Objects are only freed at the end of
- * a pass, so a pointer taken during the pass stays valid. */
+/* The relay's runtime: listeners and the one event loop that drives
+ * every socket. A connection's interest follows its buffer levels (a full
+ * buffer stops reading, which is the backpressure) and is registered with
+ * the wait (watch.h: epoll, or poll() with RELAY_POLL=1) when it changes;
+ * its deadlines go to a heap. A pass waits until a socket is ready or the
+ * nearest deadline, steps what is ready, handles the deadlines due,
+ * commits the pass's charges, then looks again at the connections the
+ * pass touched and frees what closed. Objects are only freed at the end
+ * of a pass, so a pointer taken during the pass stays valid. */
 
 struct conf;
 

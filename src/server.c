@@ -25,6 +25,7 @@
 #include "log.h"
 #include "net.h"
 #include "server.h"
+#include "watch.h"
 #include "tls.h"
 #include "util.h"
 
@@ -155,6 +156,10 @@ server_close(struct server_conn *sc, enum server_close_reason why)
 		(void)tls_shutdown(sc->tls, sc->fd);	/* best effort */
 	}
 	sc->state = SERVER_CLOSED;
+	/* Out of the loop's wait before the close: a copy of the descriptor
+	 * (a child between its fork and its closing them) would keep an
+	 * epoll registration alive past the connection. */
+	watch_del(&sc->ev, sc->fd >= 0);
 	if (sc->fd >= 0 && why == SERVER_CLOSE_DONE && sc->linger &&
 	    shutdown(sc->fd, SHUT_WR) == 0) {
 		sc->linger_fd = sc->fd;		/* server_take_linger() */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "ev.h"
 #include "http.h"
 
 struct conf;
@@ -80,6 +81,7 @@ struct server_conn {
 	uint64_t body_taken;	/* decoded body bytes taken so far */
 	const char *body_error;	/* why server_body_take() failed */
 	int body_error_status;	/* ... 400 or 413 */
+	struct ev ev;		/* the loop's (ev.h); its owner is the client */
 };
 
 /* Why a connection closed, for the log (server_close_text()). */

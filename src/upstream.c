@@ -30,6 +30,7 @@
 #include "net.h"
 #include "tls.h"
 #include "upstream.h"
+#include "watch.h"
 #include "util.h"
 
 #define UPSTREAM_BODY_WINDOW 16384
@@ -740,6 +741,7 @@ upstream_close(struct upstream *u)
 {
 	tls_free(u->tls);
 	u->tls = NULL;
+	watch_del(&u->ev, u->fd >= 0);	/* before the close: see server.c */
 	if (u->fd >= 0) {
 		close(u->fd);
 		u->fd = -1;

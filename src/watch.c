@@ -48,18 +48,6 @@ watch_open(void)
 	return 0;
 }
 
-void
-watch_close(void)
-{
-	free(W.pfds);
-	free(W.pev);
-	free(W.ready);
-	free(W.heap);
-	if (W.epfd >= 0) {
-		close(W.epfd);
-	}
-}
-
 int
 watch_epoll(void)
 {

@@ -26,11 +26,9 @@ struct watch_ready {
 	short re;		/* poll() revents */
 };
 
-/* epoll unless RELAY_POLL=1 or not on Linux. Returns 0, or -1 (logged). */
+/* epoll unless RELAY_POLL=1 or not on Linux. Returns 0, or -1 (logged).
+ * What it allocates lives until the process exits. */
 int watch_open(void);
-
-/* Free everything (the loop has stopped). */
-void watch_close(void);
 
 /* 1 with epoll. */
 int watch_epoll(void);

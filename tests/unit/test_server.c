@@ -17,6 +17,7 @@
 #include "loopback.h"
 #include "server.h"
 #include "t.h"
+#include "watch.h"
 
 #define T0 1000000ull
 
@@ -1211,6 +1212,30 @@ test_listen_addr(void)
 	    strstr(err, "bad port") != NULL, "a port past 65535: %s", err);
 }
 
+/* A closed connection leaves the loop's wait before its descriptor is
+ * closed: a copy of the descriptor elsewhere (a child between its fork and
+ * closing what it inherited, here a dup) keeps the socket alive, and an
+ * epoll registration that lived on with it would report events for a
+ * connection the loop has freed. */
+static void
+test_close_leaves_the_wait(void)
+{
+	struct watch_ready *r;
+	int copy, n;
+
+	ok_int(watch_open(), 0, "the wait opens");
+	open_conn(conf);
+	ok_int(watch_set(&sc->ev, sc->fd, POLLIN), 0, "registered");
+	copy = dup(sc->fd);
+	server_close(sc, SERVER_CLOSE_PEER);
+	ok_int(sc->ev.flags & EV_REG, 0, "out of the wait");
+	lb_puts(peer, "GET / HTTP/1.1\r\n\r\n");	/* the socket is readable */
+	n = watch_wait(50, T0, &r);
+	ok_int(n, 0, "no event for the closed connection");
+	close(copy);
+	close_conn();
+}
+
 int
 main(void)
 {
@@ -1228,6 +1253,7 @@ main(void)
 	test_timeouts();
 	test_output();
 	test_close();
+	test_close_leaves_the_wait();
 	conf_free(conf);
 	return t_done("server");
 }

@@ -16,6 +16,7 @@
 #include "loopback.h"
 #include "t.h"
 #include "upstream.h"
+#include "watch.h"
 
 #define T0 5000000ull
 
@@ -843,6 +844,30 @@ test_timeouts(void)
 	    "timeouts are the TIMEOUT_* reasons only");
 }
 
+/* A closed connection leaves the loop's wait before its descriptor is
+ * closed (see test_server's test_close_leaves_the_wait: a copy of the
+ * descriptor, here a dup, keeps the socket and so an epoll registration
+ * alive). */
+static void
+test_close_leaves_the_wait(void)
+{
+	struct watch_ready *r;
+	int copy;
+
+	ok_int(watch_open(), 0, "the wait opens");
+	start_read();
+	ok_int(watch_set(&u->ev, u->fd, POLLIN), 0, "registered");
+	copy = dup(u->fd);
+	upstream_close(u);
+	ok_int(u->ev.flags & EV_REG, 0, "out of the wait");
+	lb_puts(pfd, "HTTP/1.1 200 OK\r\n");	/* the socket is readable */
+	ok_int(watch_wait(50, T0, &r), 0, "no event for the closed connection");
+	close(copy);
+	close(pfd);
+	upstream_free(u);
+	u = NULL;
+}
+
 int
 main(void)
 {
@@ -855,6 +880,7 @@ main(void)
 	test_failures();
 	test_sending();
 	test_timeouts();
+	test_close_leaves_the_wait();
 	close(lfd);
 	conf_free(conf);
 	return t_done("upstream");
