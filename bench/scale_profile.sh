@@ -150,7 +150,7 @@ for what in $WHAT; do
 			sed 's/^/     /' "$W/irq.txt"
 		else
 			say "syscalls per relayed event: relay, $N $MODE streams"
-			perf stat -e 'syscalls:sys_enter_poll,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_accept4,syscalls:sys_enter_connect,syscalls:sys_enter_write,syscalls:sys_enter_read,syscalls:sys_enter_close,syscalls:sys_enter_getsockopt,syscalls:sys_enter_setsockopt,syscalls:sys_enter_socket,syscalls:sys_enter_mmap,syscalls:sys_enter_munmap,syscalls:sys_enter_brk,syscalls:sys_enter_madvise,syscalls:sys_enter_mremap,exceptions:page_fault_user' \
+			perf stat -e 'syscalls:sys_enter_poll,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_accept4,syscalls:sys_enter_connect,syscalls:sys_enter_write,syscalls:sys_enter_read,syscalls:sys_enter_close,syscalls:sys_enter_getsockopt,syscalls:sys_enter_setsockopt,syscalls:sys_enter_socket,syscalls:sys_enter_mmap,syscalls:sys_enter_munmap,syscalls:sys_enter_brk,syscalls:sys_enter_madvise,syscalls:sys_enter_mremap,exceptions:page_fault_user' \
 			    -p "$RPID" -o "$W/stat.txt" &
 			PP=$!
 			sleep 0.3
