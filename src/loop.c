@@ -72,7 +72,7 @@ static struct {
 	struct ev **pending;		/* owned: TLS holds their bytes */
 	size_t pendcap, npending;
 	int full;			/* refresh every connection */
-	int sweep;			/* something closed: sweep */
+	int sweep;			/* closed: 1 a client, 2 an upstream */
 	size_t pool_seen;		/* pool_count() after the last sweep */
 	uint64_t reconcile_ms;		/* next refresh of everything */
 	struct ev dnsev[2];
@@ -324,7 +324,7 @@ refresh(struct ev *e)
 	}
 	if (fd < 0) {
 		watch_del(e, 0);	/* done by the close already */
-		L.sweep = 1;
+		L.sweep |= e->kind == KIND_CLIENT ? 1 : 2;
 	} else {
 		e->flags = (unsigned char)((e->flags & ~EV_WAITS) |
 		    (waits && want == POLLIN && !buffered ? EV_WAITS : 0));
@@ -660,18 +660,16 @@ commit_charges(uint64_t now_ms, int events)
 	billing_settle();	/* the answers are out: hash now */
 }
 
-/* Free what closed: only on a pass where something did (a refresh saw
- * it, or the pool has connections the last sweep did not see). */
+/* Free what closed: clients on a pass where a refresh saw one close;
+ * upstreams when one did or the pool has connections the last sweep did
+ * not see (one closed unseen, by a client freed here, goes at the next
+ * such pass or the next look at everything). */
 static void
 sweep(uint64_t now_ms)
 {
 	size_t i, j;
 
-	if (!L.sweep && pool_count() == L.pool_seen) {
-		return;
-	}
-	L.sweep = 0;
-	for (i = 0, j = 0; i < L.nclients; i++) {
+	for (i = 0, j = 0; (L.sweep & 1) && i < L.nclients; i++) {
 		struct client *cl = L.clients[i];
 
 		if (cl->sc->state == SERVER_CLOSED && !front_draining(cl)) {
@@ -688,8 +686,15 @@ sweep(uint64_t now_ms)
 		}
 		L.clients[j++] = cl;
 	}
-	L.nclients = j;
-	metrics.clients = L.nclients;
+	if (L.sweep & 1) {
+		L.nclients = j;
+		metrics.clients = L.nclients;
+	}
+	if (!(L.sweep & 2) && pool_count() == L.pool_seen) {
+		L.sweep = 0;
+		return;
+	}
+	L.sweep = 0;
 	for (i = 0; i < pool_count(); i++) {
 		if (pool_at(i)->state == UPSTREAM_CLOSED) {
 			forget(&pool_at(i)->ev);
