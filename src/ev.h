@@ -12,6 +12,7 @@ struct ev {
 	uint64_t deadline;	/* its key in the heap, while heap != 0 */
 	uint32_t heap;		/* index + 1 in the deadline heap; 0: none */
 	uint32_t pidx;		/* poll set: index + 1 there; 0: none */
+	uint32_t idx;		/* loop: a client's place in its array */
 	int fd;			/* the registered socket (flags EV_REG) */
 	short events;		/* the registered interest (POLLIN...) */
 	unsigned char kind;	/* loop.c's KIND_... */

@@ -69,10 +69,12 @@ static struct {
 	size_t nclients, clients_cap;
 	struct ev **touched;		/* owned: refreshed at the pass's end */
 	size_t touchcap, ntouched;
+	struct ev **dead;		/* owned: closed clients to free */
+	size_t deadcap, ndead;
 	struct ev **pending;		/* owned: TLS holds their bytes */
 	size_t pendcap, npending;
 	int full;			/* refresh every connection */
-	int sweep;			/* closed: 1 a client, 2 an upstream */
+	int sweep;			/* an upstream closed */
 	size_t pool_seen;		/* pool_count() after the last sweep */
 	uint64_t reconcile_ms;		/* next refresh of everything */
 	struct ev dnsev[2];
@@ -212,6 +214,7 @@ accept_ready(int lfd, const struct tls_server_cert *cert, uint64_t now_ms)
 			return;
 		}
 		memcpy(sc->peer, peer, sizeof(sc->peer));
+		cl->sc->ev.idx = (uint32_t)L.nclients;
 		L.clients[L.nclients++] = cl;
 		touch(&cl->sc->ev, cl, KIND_CLIENT);
 		metrics.clients = L.nclients;
@@ -230,6 +233,22 @@ grow(void *arr, size_t *cap, size_t need, size_t elem)
 		L.full = 1;	/* refresh everything at the end instead */
 	}
 	return p;
+}
+
+/* e onto the list a (n entries, room for cap) once: flag says it is on. */
+static void
+push(struct ev ***a, size_t *cap, size_t *n, struct ev *e, int flag)
+{
+	struct ev **p;
+
+	if (e->flags & flag) {
+		return;
+	}
+	if ((p = grow(*a, cap, *n + 1, sizeof(*p))) != NULL) {
+		*a = p;
+		p[(*n)++] = e;
+		e->flags |= (unsigned char)flag;
+	}
 }
 
 static void
@@ -251,20 +270,9 @@ deadline(struct ev *e, uint64_t d)
 static void
 touch(struct ev *e, void *owner, int kind)
 {
-	struct ev **t;
-
 	e->owner = owner;
 	e->kind = (unsigned char)kind;
-	if (e->flags & EV_TOUCHED) {
-		return;
-	}
-	if ((t = grow(L.touched, &L.touchcap, L.ntouched + 1, sizeof(*t))) ==
-	    NULL) {
-		return;
-	}
-	L.touched = t;
-	L.touched[L.ntouched++] = e;
-	e->flags |= EV_TOUCHED;
+	push(&L.touched, &L.touchcap, &L.ntouched, e, EV_TOUCHED);
 }
 
 /* A client's state and its upstream's change together (the exchange
@@ -324,7 +332,7 @@ refresh(struct ev *e)
 	}
 	if (fd < 0) {
 		watch_del(e, 0);	/* done by the close already */
-		L.sweep |= e->kind == KIND_CLIENT ? 1 : 2;
+		L.sweep |= e->kind != KIND_CLIENT;
 	} else {
 		e->flags = (unsigned char)((e->flags & ~EV_WAITS) |
 		    (waits && want == POLLIN && !buffered ? EV_WAITS : 0));
@@ -338,15 +346,11 @@ refresh(struct ev *e)
 	if (gone || e->heap == 0 || (d != 0 && d < e->deadline)) {
 		deadline(e, gone ? 0 : d);
 	}
-	if (buffered && !gone && !(e->flags & EV_PENDING)) {
-		struct ev **p = grow(L.pending, &L.pendcap, L.npending + 1,
-		    sizeof(*p));
-
-		if (p != NULL) {
-			L.pending = p;
-			L.pending[L.npending++] = e;
-			e->flags |= EV_PENDING;
-		}
+	if (buffered && !gone) {
+		push(&L.pending, &L.pendcap, &L.npending, e, EV_PENDING);
+	}
+	if (gone && e->kind == KIND_CLIENT) {
+		push(&L.dead, &L.deadcap, &L.ndead, e, EV_DEAD);
 	}
 }
 
@@ -360,9 +364,7 @@ refresh_touched(int full)
 	if (full || L.full) {
 		L.full = 0;
 		for (i = 0; i < L.nclients; i++) {
-			L.clients[i]->sc->ev.owner = L.clients[i];
-			L.clients[i]->sc->ev.kind = KIND_CLIENT;
-			refresh(&L.clients[i]->sc->ev);
+			refresh(&L.clients[i]->sc->ev);	/* touched at accept */
 		}
 		for (i = 0; i < pool_count(); i++) {
 			pool_at(i)->ev.owner = pool_at(i);
@@ -572,7 +574,7 @@ dispatch_pending(uint64_t now_ms)
 	for (i = 0; i < n; i++) {
 		struct ev *e = p[i];
 
-		if (e->flags & (EV_SEEN | EV_PENDING)) {
+		if (e->flags & EV_SEEN) {
 			continue;
 		}
 		if (e->kind == KIND_CLIENT ? server_tls_buffered(((struct
@@ -660,38 +662,34 @@ commit_charges(uint64_t now_ms, int events)
 	billing_settle();	/* the answers are out: hash now */
 }
 
-/* Free what closed: clients on a pass where a refresh saw one close;
- * upstreams when one did or the pool has connections the last sweep did
- * not see (one closed unseen, by a client freed here, goes at the next
- * such pass or the next look at everything). */
+/* Free what closed: the clients a refresh saw close (each takes the last
+ * one's place in the array); upstreams when a refresh saw one close or the
+ * pool has connections the last sweep did not see (one closed unseen, by
+ * a client freed here, goes at the next such pass or the next look at
+ * everything). */
 static void
 sweep(uint64_t now_ms)
 {
-	size_t i, j;
+	size_t i;
 
-	for (i = 0, j = 0; (L.sweep & 1) && i < L.nclients; i++) {
-		struct client *cl = L.clients[i];
+	for (i = 0; i < L.ndead; i++) {
+		struct client *cl = L.dead[i]->owner;
+		uint32_t k = cl->sc->ev.idx;
+		int fd = server_take_linger(cl->sc);
 
-		if (cl->sc->state == SERVER_CLOSED && !front_draining(cl)) {
-			int fd = server_take_linger(cl->sc);
-
-			forget(&cl->sc->ev);
-			if (fd >= 0) {
-				linger(fd, now_ms);
-			}
-			gen_release(cl->sc->conf);
-			peers_del(&L.peers, cl->sc->peer);
-			front_free(cl);
-			continue;
+		forget(&cl->sc->ev);
+		if (fd >= 0) {
+			linger(fd, now_ms);
 		}
-		L.clients[j++] = cl;
+		L.clients[k] = L.clients[--L.nclients];
+		L.clients[k]->sc->ev.idx = k;
+		gen_release(cl->sc->conf);
+		peers_del(&L.peers, cl->sc->peer);
+		front_free(cl);
 	}
-	if (L.sweep & 1) {
-		L.nclients = j;
-		metrics.clients = L.nclients;
-	}
-	if (!(L.sweep & 2) && pool_count() == L.pool_seen) {
-		L.sweep = 0;
+	L.ndead = 0;
+	metrics.clients = L.nclients;
+	if (!L.sweep && pool_count() == L.pool_seen) {
 		return;
 	}
 	L.sweep = 0;
@@ -912,6 +910,7 @@ stop(void)
 	peers_free(&L.peers);
 	free(L.clients);
 	free(L.touched);
+	free(L.dead);
 	free(L.pending);
 	free(L.lfds);
 	free(L.lev);

@@ -18,7 +18,8 @@ enum {
 	EV_TOUCHED = 2,		/* loop: in its list of what a pass touched */
 	EV_PENDING = 4,		/* loop: TLS holds bytes for it */
 	EV_SEEN = 8,		/* loop: stepped this pass */
-	EV_WAITS = 16		/* it only waits for a hang-up (see watch.c) */
+	EV_WAITS = 16,		/* it only waits for a hang-up (see watch.c) */
+	EV_DEAD = 32		/* loop: closed, in its list to free */
 };
 
 struct watch_ready {
