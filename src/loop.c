@@ -75,7 +75,6 @@ static struct {
 	size_t pendcap, npending;
 	int full;			/* refresh every connection */
 	int sweep;			/* an upstream closed */
-	size_t pool_seen;		/* pool_count() after the last sweep */
 	uint64_t reconcile_ms;		/* next refresh of everything */
 	struct ev dnsev[2];
 	uint64_t nearest;		/* the pass's nearest deadline, 0: none */
@@ -663,10 +662,10 @@ commit_charges(uint64_t now_ms, int events)
 }
 
 /* Free what closed: the clients a refresh saw close (each takes the last
- * one's place in the array); upstreams when a refresh saw one close or the
- * pool has connections the last sweep did not see (one closed unseen, by
- * a client freed here, goes at the next such pass or the next look at
- * everything). */
+ * one's place in the array); upstreams on a pass where a refresh saw one
+ * close (one closed unseen, by a client freed here or when its connect
+ * failed at once, goes at the next such pass or after the look at
+ * everything once a second). */
 static void
 sweep(uint64_t now_ms)
 {
@@ -689,7 +688,7 @@ sweep(uint64_t now_ms)
 	}
 	L.ndead = 0;
 	metrics.clients = L.nclients;
-	if (!L.sweep && pool_count() == L.pool_seen) {
+	if (!L.sweep) {
 		return;
 	}
 	L.sweep = 0;
@@ -699,7 +698,6 @@ sweep(uint64_t now_ms)
 		}
 	}
 	pool_sweep();
-	L.pool_seen = pool_count();
 }
 
 static void
