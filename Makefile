@@ -33,7 +33,7 @@ BR_CFLAGS = -W -Wall $(OPT) $(NOUNWIND) $(NOPIE) -ffunction-sections -fdata-sect
 
 MODULES  = util sha256 log clock buf conf conf_directives conf_providers conf_fleet http http_chunked \
            json net dns dns_parse tls tls_certs route money \
-           ledger api server upstream metrics ratelimit gen rewrite pool billing \
+           ledger api server upstream metrics ratelimit store store_rebuild gen rewrite pool billing \
            usage sse path peers stream tasks upload exchange access local front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
 UNITS    = util sha256 buf conf http json route money ledger dns tls usage sse path peers \

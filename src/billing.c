@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "billing.h"
 #include "clock.h"
@@ -40,6 +41,15 @@ billing_open(const struct conf *c, int allow_broken, char *err,
 	char today[16];
 	size_t i;
 
+	if (c->store != NULL) {
+		/* Serving on a shared store is not built yet: refusing is
+		 * honest, where serving on this relay's own balances would
+		 * let a fleet spend each wallet once per relay. */
+		return util_errf(err, errlen, "store %s: serving with a shared "
+		    "store is not supported yet (only relay store rebuild uses "
+		    "it); remove the store line to run this relay on its own "
+		    "ledger", c->store->url);
+	}
 	clock_today(today, sizeof(today));
 	if (ledger_open(&ledger, c->ledger_path,
 	    c->ledger_sync == CONF_SYNC_ALWAYS ? LEDGER_SYNC_ALWAYS :
@@ -62,7 +72,22 @@ billing_open(const struct conf *c, int allow_broken, char *err,
 void
 billing_set_node(const struct conf *c)
 {
-	ledger_set_node(&ledger, c->node);
+	char host[LEDGER_NAME_MAX + 1];
+	size_t n;
+
+	if (c->node != NULL) {
+		ledger_set_node(&ledger, c->node);
+		return;
+	}
+	ledger_set_node(&ledger, NULL);
+	if (c->store != NULL && gethostname(host, sizeof(host)) == 0) {
+		host[sizeof(host) - 1] = '\0';
+		/* A name the ledger can hold unescaped. */
+		n = strspn(host, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+		host[n] = '\0';
+		ledger_set_node(&ledger, n > 0 ? host : NULL);
+	}
 }
 
 void

@@ -19,7 +19,8 @@ int billing_open(const struct conf *c, int allow_broken, char *err,
     size_t errlen);
 
 /* The "node" of the ledger's lines from now on (SPEC §12): c's node
- * NAME, or none. At open and on a reload. */
+ * NAME; without one, the host name when c has a store; else none. At
+ * open and on a reload. */
 void billing_set_node(const struct conf *c);
 
 /* Sync and close the ledger; forget the holds. */

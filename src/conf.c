@@ -519,6 +519,9 @@ finish(struct parser *ps)
 	if (c->nmodels > 1) {
 		qsort(c->models, c->nmodels, sizeof *c->models, cmp_model);
 	}
+	if (conf_fleet_finish(ps) < 0) {
+		return -1;
+	}
 	return finish_direct(ps);
 }
 
