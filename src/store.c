@@ -99,12 +99,14 @@ hash_scripts(void)
 {
 	br_sha1_context ctx;
 	unsigned char h[20];
-	size_t k;
+	size_t k, n;
 
 	for (k = 0; k < STORE_NSCRIPTS; k++) {
+		const char *lua = store_script_lua((enum store_script)k, &n);
+
 		br_sha1_init(&ctx);
-		br_sha1_update(&ctx, store_scripts[k].lua,
-		    store_scripts[k].len);
+		br_sha1_update(&ctx, lua != NULL ? lua : "", lua != NULL ? n :
+		    0);
 		br_sha1_out(&ctx, h);
 		util_hex(h, 20, S.sha[k]);
 	}
@@ -186,11 +188,16 @@ put_call(const struct store_call *c, int eval)
 	char *p = out_room(&cap);
 	int kn;
 	ssize_t n;
+	size_t len;
+	const char *lua;
 
 	resp_cmd_begin(&cmd, p, cap, 3 + STORE_NKEYS + d->nargs);
 	if (eval) {
+		if ((lua = store_script_lua(c->script, &len)) == NULL) {
+			return -1;
+		}
 		resp_cmd_arg(&cmd, "EVAL", 4);
-		resp_cmd_arg(&cmd, d->lua, d->len);
+		resp_cmd_arg(&cmd, lua, len);
 	} else {
 		resp_cmd_arg(&cmd, "EVALSHA", 7);
 		resp_cmd_arg(&cmd, S.sha[c->script], 40);
@@ -279,9 +286,8 @@ put_handshake(uint64_t now_ms)
 	for (k = 0; k < STORE_NSCRIPTS; k++) {
 		v[0] = (struct view){ "SCRIPT", 6 };
 		v[1] = (struct view){ "LOAD", 4 };
-		v[2] = (struct view){ store_scripts[k].lua,
-		    store_scripts[k].len };
-		if (put_plain(v, 3) < 0 ||
+		v[2].p = store_script_lua((enum store_script)k, &v[2].n);
+		if (v[2].p == NULL || put_plain(v, 3) < 0 ||
 		    push(K_LOAD, NULL, (unsigned)k, now_ms) < 0) {
 			return -1;
 		}
