@@ -567,10 +567,8 @@ store_close(void)
 	memset(&S, 0, sizeof S);
 }
 
-/* 1 while calls are accepted (connected, or connecting after a wait),
- * 0 while down. */
-static int
-store_up(void)
+int
+store_accepts(void)
 {
 	return S.state == S_RESOLVING || S.state == S_CONNECTING ||
 	    S.state == S_OPEN;
@@ -585,7 +583,7 @@ store_submit(struct store_call *c, uint64_t now_ms)
 	c->nfields = 0;
 	c->err[0] = '\0';
 	c->next = NULL;
-	if (!store_up()) {
+	if (!store_accepts()) {
 		why = "store unreachable (reconnecting)";
 	} else if ((unsigned)c->script >= STORE_NSCRIPTS) {
 		why = "no such script";

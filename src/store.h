@@ -17,13 +17,13 @@
  * down, store_submit() refuses at once: the caller answers 503
  * store_unavailable, never waits and never lets a request through.
  *
- * Today only `relay store rebuild` drives it (store_rebuild.c, with its
- * own poll()); the serving loop does not use a store yet, and a relay
- * configured with one refuses to start (billing.c).
+ * Two drive it: the serving loop through fleet.c, and `relay store
+ * rebuild` (store_rebuild.c, with its own poll()).
  *
  * One store per process (module state, like the pool). The calls belong
  * to the caller, which keeps each in place until it is finished; the
- * client only links them. Not here: what a reply means (billing.c). */
+ * client only links them. Not here: what a reply means (fleet.c and its
+ * callers). */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,6 +83,10 @@ void store_close(void);
  * full, a wallet the keys cannot hold): its status is then STORE_FAILED
  * and err says why, and it is not on the done list. */
 int store_submit(struct store_call *call, uint64_t now_ms);
+
+/* 1 while calls are accepted (connected, or connecting after a wait),
+ * 0 while down (and before store_open()). */
+int store_accepts(void);
 
 /* The socket to poll and its events into *events, or -1 when none. */
 int store_fd(short *events);
