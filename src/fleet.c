@@ -293,8 +293,8 @@ fleet_step(short revents, uint64_t now_ms)
 	metrics.store_backlog = F.backlog;
 }
 
-uint64_t
-fleet_backlog(void)
+int
+fleet_busy(void)
 {
-	return F.backlog;
+	return F.on && lives != NULL;
 }

@@ -73,7 +73,8 @@ int fleet_fd(short *events);
 uint64_t fleet_deadline(void);
 void fleet_step(short revents, uint64_t now_ms);
 
-/* Settles and credits not yet taken by the store (for /metrics). */
-uint64_t fleet_backlog(void);
+/* 1 while calls are in flight or waiting to be sent again: a relay
+ * that stops waits for them (within its drain time). */
+int fleet_busy(void);
 
 #endif

@@ -785,7 +785,7 @@ pass(void)
 	if (got_term && L.drain_until == 0) {
 		start_drain(now_ms);
 	}
-	if (L.drain_until != 0 && (L.nclients == 0 ||
+	if (L.drain_until != 0 && ((L.nclients == 0 && !fleet_busy()) ||
 	    now_ms >= L.drain_until)) {
 		return 1;
 	}

@@ -332,6 +332,8 @@ def test_store_down_is_503_and_a_restart_loses_nothing(env):
         w = wallet(relays[0])
         assert w.status == 503 and w.json()['error']['code'] == 'store_unavailable'
         assert credit(relays[0], '1').status == 503
+        # ... and wrote nothing: the ledger has the one credit of the start.
+        assert [l['type'] for l in lines(relays[0], 'ledger-0.jsonl')].count('credit') == 1
         redis.start()       # the same data, from its append-only file
         wait_for(lambda: chat(relays[2]).status == 200, 15, 'service back after the restart')
         n = len(results)
@@ -374,3 +376,16 @@ def test_a_store_unreachable_from_the_start(env):
     # Token counting is free: it needs no store.
     assert http('127.0.0.1', r.port, 'GET', '/healthz').status == 200
     assert 'store_unavailable' in e.body.decode() and STORE_PW not in r.log()
+    # A store that refuses the password: 503 too, and the log says why
+    # without the password.
+    redis = Redis(env.dir, password='the-right-one-000000000')
+    try:
+        conf = config(m.port, ledger='second.jsonl sync=none',
+                      extra='store redis://127.0.0.1:%d password=env:STORE_PW\n' % redis.port)
+        r = env.start_relay(conf, env={'MOCK_KEY_1': 'sk-up', 'STORE_PW': STORE_PW})
+        e = chat(r)
+        assert e.status == 503 and e.json()['error']['code'] == 'store_unavailable', e.body
+        wait_for(lambda: 'AUTH refused' in r.log(), 5, 'the refusal logged')
+        assert STORE_PW not in r.log()
+    finally:
+        redis.stop()
