@@ -6,6 +6,9 @@
 #
 #   sh bench/profile.sh [seconds]      # prints instr/request and the top
 #                                      # functions by own cost
+#   PROFILE_STORE=1 sh bench/profile.sh 3
+#                                      # the same with the wallets in a
+#                                      # loopback redis-server (store)
 #
 # valgrind hides SHA-NI from cpuid, so the ledger hash runs BearSSL's
 # portable SHA-256 here (about 18,400 instructions per line instead of
@@ -14,7 +17,8 @@ set -eu
 cd "$(dirname "$0")/.."
 SECS=${1:-3}
 D=$(mktemp -d /tmp/relay-profile.XXXXXX)
-trap 'kill $MOCK $RELAY 2>/dev/null; rm -rf "$D"' EXIT INT TERM
+REDIS=
+trap 'kill $MOCK $RELAY $REDIS 2>/dev/null; rm -rf "$D"' EXIT INT TERM
 OBJS=$(ls build/*.o | grep -v -e '/test_' -e 'mockup' -e 'json_scan')
 musl-gcc -static -Wl,--gc-sections -o "$D/relay" $OBJS build/libbearssl.a
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -38,6 +42,16 @@ credential mock env:BENCH_UPSTREAM_KEY
 model bench-model text 1.00 2.00 mock/bench-upstream
 wallet acme key=sha256:$KH overdraft=1000000.00
 CONF
+if [ "${PROFILE_STORE:-0}" = 1 ]; then
+	SP=$(free_port)
+	redis-server --port "$SP" --bind 127.0.0.1 --save '' --appendonly no \
+	    --dir "$D" >/dev/null & REDIS=$!
+	echo "store redis://127.0.0.1:$SP" >> "$D/relay.conf"
+	i=0
+	until redis-cli -p "$SP" ping >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.1
+	done
+fi
 nginx -p "$D/" -c "$D/mock.conf" -e "$D/mock-error.log" & MOCK=$!
 RELAY_LOG=warn BENCH_UPSTREAM_KEY=sk valgrind --tool=callgrind \
     --callgrind-out-file="$D/cg.out" --instr-atstart=no "$D/relay" \

@@ -120,6 +120,9 @@ void exchange_free(struct exchange *ex);
 int exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
     char *msg, size_t msglen);
 
+/* The hold's tokens, input and output (what tpm counts), saturated. */
+uint64_t exchange_hold_tokens(const struct exchange *ex);
+
 /* Answer a hold that exchange_hold() did not take (hold, its result; msg,
  * its message): 402 insufficient_balance, 429 rate_limited with
  * Retry-After when waiting helps, 503 store_unavailable, or 503

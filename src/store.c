@@ -598,8 +598,9 @@ store_submit(struct store_call *c, uint64_t now_ms)
 		snprintf(c->err, sizeof c->err, "%s", why);
 		return -1;
 	}
+	/* Written by the next store_step(): the calls of one loop pass
+	 * leave together, in one write. */
 	(void)push(K_CALL, c, 0, now_ms);
-	flush(now_ms);
 	return 0;
 }
 

@@ -78,8 +78,8 @@ int store_open(const struct conf_store *cs, struct dns *d, uint64_t now_ms,
 /* Close the connection; calls in flight are dropped unanswered. */
 void store_close(void);
 
-/* Queue call (STORE_WAITING) and write it at once when the connection
- * can take it. Returns 0, or -1 when it cannot be run now (down, queue
+/* Queue call (STORE_WAITING); the next store_step() writes it with the
+ * others queued since (one write for a loop pass's calls). Returns 0, or -1 when it cannot be run now (down, queue
  * full, a wallet the keys cannot hold): its status is then STORE_FAILED
  * and err says why, and it is not on the done list. */
 int store_submit(struct store_call *call, uint64_t now_ms);
