@@ -120,7 +120,7 @@ $(BUILD)/api.o: $(BUILD)/console_html.inc
 # Trust anchors compiled in from the build machine's CA bundle, parsed by
 # the same code that loads ca_file (tools/mkroots includes src/tls_certs.c).
 CA_BUNDLE = /etc/ssl/certs/ca-certificates.crt
-$(BUILD)/mkroots: tools/mkroots.c src/tls_certs.c src/tls.h $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/mkroots: tools/mkroots.c tools/lz.h src/tls_certs.c src/tls.h src/util.h $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -static -o $@ tools/mkroots.c $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 
 # A cross build passes the host's tool (MKROOTS=build/mkroots): the output

@@ -300,12 +300,18 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 {
 	struct tls_conn *t = NULL;
 	br_ssl_engine_context *eng = NULL;
+	const br_x509_trust_anchor *anchors = NULL;
 	struct tls_session *s = NULL;
 	size_t i;
 	int resume = 0;
 
 	if (ta == NULL || ta->n == 0) {
 		util_errf(err, errlen, "no trust anchors loaded (set ca_file)");
+		return NULL;
+	}
+	anchors = tls_anchors_get(ta);
+	if (anchors == NULL) {
+		util_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	if (server_name == NULL || server_name[0] == 0
@@ -341,7 +347,7 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 		util_errf(err, errlen, "out of memory");
 		goto fail;
 	}
-	br_x509_minimal_init(t->xc, &br_sha256_vtable, ta->v, ta->n);
+	br_x509_minimal_init(t->xc, &br_sha256_vtable, anchors, ta->n);
 	br_x509_minimal_set_rsa(t->xc, br_ssl_engine_get_rsavrfy(eng));
 	br_x509_minimal_set_ecdsa(t->xc, br_ssl_engine_get_ec(eng),
 	    br_ssl_engine_get_ecdsa(eng));

@@ -393,6 +393,46 @@ util_grow(void *arr, size_t *cap, size_t need, size_t elem)
 	return p;
 }
 
+/* The next n bits (n <= 16) at bit *bit of in, MSB first. */
+static unsigned
+lz_bits(const unsigned char *in, size_t *bit, int n)
+{
+	unsigned v = 0;
+
+	while (n-- > 0) {
+		v = v << 1 | (in[*bit >> 3] >> (7 - (*bit & 7)) & 1);
+		++*bit;
+	}
+	return v;
+}
+
+int
+util_unlz(const unsigned char *in, size_t inlen, unsigned char *out,
+    size_t outlen)
+{
+	size_t bit = 0, o = 0, dist, len;
+
+	while (o < outlen) {
+		/* A token is at most 20 bits: 3 bytes. */
+		if ((bit >> 3) + 3 > inlen) {
+			return -1;
+		}
+		if (lz_bits(in, &bit, 1) == 0) {
+			out[o++] = (unsigned char)lz_bits(in, &bit, 8);
+			continue;
+		}
+		dist = lz_bits(in, &bit, UTIL_LZ_DIST_BITS) + 1;
+		len = lz_bits(in, &bit, UTIL_LZ_LEN_BITS) + UTIL_LZ_MIN;
+		if (dist > o || len > outlen - o) {
+			return -1;
+		}
+		for (; len > 0; len--, o++) {
+			out[o] = out[o - dist];
+		}
+	}
+	return 0;
+}
+
 void
 util_wipe(void *p, size_t n)
 {
