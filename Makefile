@@ -20,14 +20,25 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wsign-compare
 CFLAGS   = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(NOUNWIND) $(NOPIE) $(WARN) \
            -ffunction-sections -fdata-sections -DRELAY_VERSION='"$(VERSION)"' \
-           -Ivendor/bearssl/inc -Isrc -I$(BUILD)
+           -Ivendor/bearssl/inc -Isrc -I$(BUILD) $(LTO)
 # jsmn is not part of ./relay: only the reference scanner the JSON tests
 # compare against (tests/unit/json_ref.c, included by test_json and the
 # json_diff fuzz target) is built with it.
 JSMN_CFLAGS = -DJSMN_STRICT -DJSMN_PARENT_LINKS -Ivendor/jsmn
+# Link-time optimisation of our objects (not BearSSL's, not musl's):
+# each function keeps its file's -Os or -O2, the link inlines and drops
+# across files (-4.0 KiB, -2.3% instructions per request). gcc's linker
+# plugin makes every link of these objects an LTO link, the unit programs'
+# too (they run the code the release runs); the links repeat the
+# warnings, -Werror included, since LTO finds new paths for
+# -Wmaybe-uninitialized. The objects are fat (bytecode and plain code) so
+# that tools/sizes.sh can link the plain code with -fno-lto and count
+# bytes per object. LTO= LTO_LINK= builds without it.
+LTO      = -flto=auto -ffat-lto-objects
+LTO_LINK = $(LTO) $(OPT) $(WARN)
 # noseparate-code: no page of padding between the headers, code and
 # read-only data of a static binary (~4 KiB).
-LDFLAGS  = -static -Wl,--gc-sections -Wl,-z,noseparate-code -s
+LDFLAGS  = $(LTO_LINK) -static -Wl,--gc-sections -Wl,-z,noseparate-code -s
 BR_CFLAGS = -W -Wall $(OPT) $(NOUNWIND) $(NOPIE) -ffunction-sections -fdata-sections \
            -Ivendor/bearssl/inc -Ivendor/bearssl/src
 

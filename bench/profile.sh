@@ -15,8 +15,12 @@ cd "$(dirname "$0")/.."
 SECS=${1:-3}
 D=$(mktemp -d /tmp/relay-profile.XXXXXX)
 trap 'kill $MOCK $RELAY 2>/dev/null; rm -rf "$D"' EXIT INT TERM
-OBJS=$(ls build/*.o | grep -v -e '/test_' -e 'mockup' -e 'json_scan')
-musl-gcc -static -Wl,--gc-sections -o "$D/relay" $OBJS build/libbearssl.a
+# The release link (the Makefile's, from `make -n relay`: LTO included),
+# without -s.
+cmd=$(make -s -n -W build/relay.o relay | grep -- ' -o relay ' | tail -n 1)
+[ -n "$cmd" ] || { echo "bench/profile.sh: no link command in 'make -n relay'" >&2; exit 1; }
+# shellcheck disable=SC2046,SC2086
+$(echo "$cmd" | sed -e 's/ -s / /' -e "s| -o relay | -o $D/relay |")
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MP=$(free_port); RP=$(free_port)
 mkdir -p "$D/tmp"
