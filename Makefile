@@ -37,8 +37,16 @@ JSMN_CFLAGS = -DJSMN_STRICT -DJSMN_PARENT_LINKS -Ivendor/jsmn
 LTO      = -flto=auto -ffat-lto-objects
 LTO_LINK = $(LTO) $(OPT) $(WARN)
 # noseparate-code: no page of padding between the headers, code and
-# read-only data of a static binary (~4 KiB).
-LDFLAGS  = $(LTO_LINK) -static -Wl,--gc-sections -Wl,-z,noseparate-code -s
+# read-only data of a static binary (~4 KiB). norelro and a small
+# common-page-size: no padding before the writable data either (0 to
+# 4 KiB; with RELRO ld ends that part on a page boundary, without it ld
+# still starts the data on a new page of the file when that saves a page
+# of memory, so the file grew in 4 KiB steps). The data now starts in the
+# file right after the read-only part (its first page is mapped twice).
+# RELRO is applied by a dynamic loader: a static musl binary never makes
+# those pages read-only (/proc/PID/maps shows them rw-p either way).
+LDFLAGS  = $(LTO_LINK) -static -Wl,--gc-sections -Wl,-z,noseparate-code \
+           -Wl,-z,norelro -Wl,-z,common-page-size=64 -s
 BR_CFLAGS = -W -Wall $(OPT) $(NOUNWIND) $(NOPIE) -ffunction-sections -fdata-sections \
            -Ivendor/bearssl/inc -Ivendor/bearssl/src
 
