@@ -117,9 +117,13 @@ $(BUILD)/libbearssl.a: $(VENDOR_OK)
 	$(MAKE) -s -f vendor/bearssl.mk CC="$(CC)" BR_CFLAGS="$(BR_CFLAGS)" \
 	    OUT=$(BUILD)/bearssl LIB=$@
 
-$(BUILD)/default_conf.c: configs/relay.conf src/embed.sh
+# The default config, LZ-packed (2.5 KiB -> 1 KiB; conf_default_text()
+# unpacks it), by a tool built with the host's compiler.
+$(BUILD)/lzpack: tools/lzpack.c tools/lz.h
 	@mkdir -p $(BUILD)
-	sh src/embed.sh configs/relay.conf > $@
+	$(HOSTCC) -std=c99 -O2 -Wall -Wextra -Werror -o $@ tools/lzpack.c
+$(BUILD)/default_conf.c: configs/relay.conf $(BUILD)/lzpack
+	$(BUILD)/lzpack configs/relay.conf conf_default > $@.tmp && mv $@.tmp $@
 
 # The developer console (GET /): src/console.html without its opening
 # comment, leading blanks, empty lines and // comment lines, compressed

@@ -691,11 +691,39 @@ conf_load(const char *path, char *err, size_t errlen)
 	return c;
 }
 
+/* build/default_conf.c, written by tools/lzpack. */
+extern const unsigned char conf_default_lz[];
+extern const size_t conf_default_lz_len, conf_default_len;
+
+char *
+conf_default_text(size_t *len)
+{
+	char *text = malloc(conf_default_len + 1);
+
+	if (text == NULL || util_unlz(conf_default_lz, conf_default_lz_len,
+	    (unsigned char *)text, conf_default_len) < 0) {
+		free(text);
+		return NULL;
+	}
+	text[conf_default_len] = 0;
+	*len = conf_default_len;
+	return text;
+}
+
 struct conf *
 conf_load_default(char *err, size_t errlen)
 {
-	return conf_parse(conf_default_text, conf_default_len, "(embedded)",
-	    err, errlen);
+	struct conf *c = NULL;
+	size_t len;
+	char *text = conf_default_text(&len);
+
+	if (text == NULL) {
+		util_errf(err, errlen, "(embedded): out of memory");
+		return NULL;
+	}
+	c = conf_parse(text, len, "(embedded)", err, errlen);
+	free(text);
+	return c;
 }
 
 static void

@@ -66,15 +66,39 @@ tmpfile_with(const char *name, const char *text)
 static void
 want_warning(const char *got, const char *where, const char *msg)
 {
-	const char *p = strstr(conf_default_text, where), *q;
+	size_t len = 0;
+	char *text = conf_default_text(&len);
+	const char *p = text ? strstr(text, where) : NULL, *q;
 	char want[512];
 	int line = 1;
 
-	for (q = conf_default_text; p && q < p; q++) {
+	ok(text != NULL && strlen(text) == len, "default text unpacked");
+	for (q = text; p && q < p; q++) {
 		line += *q == '\n';
 	}
 	snprintf(want, sizeof want, "(embedded):%d: warning: %s", line, msg);
 	ok_str(got, want, where);
+	free(text);
+}
+
+/* The embedded default (packed at build time) unpacks to the file's
+ * bytes. Run from the repository root, as tests/run.sh does. */
+static void
+same_as_file(const char *path)
+{
+	static char file[64 << 10];
+	size_t len = 0, n = 0;
+	char *text = conf_default_text(&len);
+	FILE *f = fopen(path, "rb");
+
+	ok(f != NULL, "%s: open (run from the repository root)", path);
+	if (f != NULL) {
+		n = fread(file, 1, sizeof file, f);
+		fclose(f);
+	}
+	ok(text != NULL && len == n && memcmp(text, file, n) == 0,
+	    "embedded default = %s (%zu bytes, file %zu)", path, len, n);
+	free(text);
 }
 
 static void
@@ -123,6 +147,7 @@ test_default(void)
 		return;
 	}
 	ok_str(c->source, "(embedded)", "default source");
+	same_as_file("configs/relay.conf");
 	ok_int(c->nmodels, 17, "default models");
 	ok_int(c->nproviders, 4, "default providers");
 	for (i = 0; i < 17 && i < c->nmodels; i++) {
