@@ -34,7 +34,8 @@ JSMN_CFLAGS = -DJSMN_STRICT -DJSMN_PARENT_LINKS -Ivendor/jsmn
 # for -Wmaybe-uninitialized; that covers BearSSL's code too (clean with
 # the pinned version and gcc 12). The objects are fat (bytecode and plain
 # code) so that tools/sizes.sh can link the plain code with -fno-lto and
-# count bytes per object. LTO= LTO_LINK= builds without it.
+# count bytes per object. From a clean tree, LTO= LTO_LINK= builds
+# without it.
 LTO      = -flto=auto -ffat-lto-objects
 LTO_LINK = $(LTO) $(OPT) $(WARN)
 # noseparate-code: no page of padding between the headers, code and
