@@ -196,7 +196,7 @@ run: relay
 # Unit tests: one program per module, linked with that module and the
 # layers below it only.
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
-$(BUILD)/test_util: tests/unit/test_util.c $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_util: tests/unit/test_util.c tools/lz.h $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_sha256: tests/unit/test_sha256.c $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_buf: tests/unit/test_buf.c $(BUILD)/buf.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_http: tests/unit/test_http.c tests/unit/guard_t.h $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a

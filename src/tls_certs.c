@@ -34,6 +34,7 @@ extern const unsigned char tls_roots_lz[], tls_roots_keys[];
 extern const size_t tls_roots_lz_len, tls_roots_meta_len,
     tls_roots_keys_len, tls_roots_dn_len, tls_embedded_count;
 #endif
+
 enum {
 	TLS_MAX_FILE = 16 << 20,	/* larger PEM files are refused */
 	TLS_SERVER_SESSIONS = 128,	/* per server certificate */
