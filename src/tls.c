@@ -309,11 +309,6 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 		util_errf(err, errlen, "no trust anchors loaded (set ca_file)");
 		return NULL;
 	}
-	anchors = tls_anchors_get(ta);
-	if (anchors == NULL) {
-		util_errf(err, errlen, "out of memory");
-		return NULL;
-	}
 	if (server_name == NULL || server_name[0] == 0
 	    || strlen(server_name) >= sizeof t->name) {
 		util_errf(err, errlen, "bad TLS server name");
@@ -341,9 +336,11 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 
 	/* Full chain validation: the minimal engine checks signatures up
 	 * to an anchor, validity dates against time(), and the server name
-	 * (SAN dNSName, wildcards in the first label). */
+	 * (SAN dNSName, wildcards in the first label). The embedded roots
+	 * are unpacked on the first call (tls_anchors_get). */
 	t->xc = malloc(sizeof *t->xc);
-	if (t->xc == NULL) {
+	anchors = tls_anchors_get(ta);
+	if (t->xc == NULL || anchors == NULL) {
 		util_errf(err, errlen, "out of memory");
 		goto fail;
 	}
