@@ -241,8 +241,10 @@ int conf_open_mode(const struct conf *c);
 const char *conf_modality_name(enum conf_modality m);
 const char *conf_auth_name(enum conf_auth a);
 
-/* Embedded default config text (generated at build time). */
-extern const char conf_default_text[];
-extern const size_t conf_default_len;
+/* Test hook (conf_load_default unpacks it itself; test_conf compares it
+ * with configs/relay.conf): the embedded default config, LZ-packed at
+ * build time, as a malloc'd NUL-terminated copy, its length in *len, or
+ * NULL when out of memory. */
+char *conf_default_text(size_t *len);
 
 #endif
