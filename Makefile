@@ -29,7 +29,7 @@ JSMN_CFLAGS = -DJSMN_STRICT -DJSMN_PARENT_LINKS -Ivendor/jsmn
 # function keeps its file's -Os or -O2, the link inlines and drops across
 # files (ours: -4.0 KiB and -2.3% instructions per request; BearSSL's:
 # -3.8 KiB). gcc's linker plugin makes every link of these objects an LTO
-# link, the unit programs' too (they run the code the release runs). The
+# link, but for the unit programs (-fno-lto: their plain code). The
 # links repeat the warnings, -Werror included, since LTO finds new paths
 # for -Wmaybe-uninitialized; that covers BearSSL's code too (clean with
 # the pinned version and gcc 12). The objects are fat (bytecode and plain
@@ -265,8 +265,11 @@ UNIT_CFLAGS_test_json = $(JSMN_CFLAGS)
 # cli is the top: loop_run and the ledger commands are stubs in the test.
 $(BUILD)/test_cli: tests/unit/test_cli.c $(BUILD)/cli.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(UNIT_BINS) $(BUILD)/money_cases: $(BUILD)/fmt.o
+# Linked from the objects' plain code (-fno-lto): an LTO link per unit
+# program took 10-30 s each, minutes of make test; the release binary
+# the e2e tests run is the LTO one.
 $(UNIT_BINS) $(BUILD)/money_cases:
-	$(CC) $(CFLAGS) $(UNIT_CFLAGS_$(@F)) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
+	$(CC) $(CFLAGS) $(UNIT_CFLAGS_$(@F)) -fno-lto -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
 
 MOCK = $(BUILD)/mockup
 $(MOCK): tests/e2e/mockup.c
