@@ -18,6 +18,7 @@
 #include "conf.h"
 #include "dns.h"
 #include "exchange.h"
+#include "fleet.h"
 #include "front.h"
 #include "gen.h"
 #include "ledger.h"
@@ -44,7 +45,8 @@
 #define LINGER_IDLE_MS 1000
 #define LINGER_MAX_MS 10000
 
-enum { KIND_LISTEN, KIND_CLIENT, KIND_UPSTREAM, KIND_REJECT, KIND_DNS };
+enum { KIND_LISTEN, KIND_CLIENT, KIND_UPSTREAM, KIND_REJECT, KIND_DNS,
+	KIND_STORE };
 
 
 
@@ -82,6 +84,8 @@ static struct {
 	uint64_t accept_paused_until;	/* EMFILE back-off, or 0 */
 	struct reject rej[REJECTS_MAX];
 	size_t nrejects;		/* slots in use */
+	short store_revents;		/* the shared store's socket's events */
+	struct ev storeev;		/* its socket in the wait */
 	struct peers peers;		/* open clients per address */
 	uint64_t drain_until;		/* stopping: give up at this time */
 } L;
@@ -447,6 +451,20 @@ wait_ms(uint64_t now_ms)
 		}
 	}
 	near(dns_deadline(pool_dns()));
+	{
+		short ev;
+		int fd = fleet_fd(&ev);
+
+		/* The store reconnects a pass or more after it closed (a
+		 * back-off), so a closed socket has left the set first. */
+		L.storeev.kind = KIND_STORE;
+		if (fd >= 0) {
+			watch(&L.storeev, fd, ev);
+		} else {
+			watch_del(&L.storeev, 0);
+		}
+		near(fleet_deadline());
+	}
 	near(tasks_due_ms());
 	{
 		uint64_t due = ledger_tick_due_ms(billing_ledger());
@@ -541,6 +559,9 @@ dispatch(struct ev *e, short re, uint64_t now_ms)
 	}
 	case KIND_REJECT:
 		reject_event(e->owner, now_ms);
+		break;
+	case KIND_STORE:
+		L.store_revents = re;	/* fleet_step() at the pass's end */
 		break;
 	case KIND_UPSTREAM: {
 		struct upstream *u = e->owner;
@@ -872,6 +893,11 @@ start(struct conf *conf, int allow_broken_ledger)
 		billing_close();
 		return -1;
 	}
+	if (fleet_open(conf, clock_mono_ms(), err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		billing_close();
+		return -1;
+	}
 	tasks_init(clock_mono_ms());
 	log_info("relay %s serving %zu models from %s%s", RELAY_VERSION,
 	    conf->nmodels, conf->source, conf_open_mode(conf) ?
@@ -913,6 +939,7 @@ stop(void)
 	free(L.lfds);
 	free(L.lev);
 	/* The wait's set and arrays (watch.h) go with the process. */
+	fleet_close();
 	billing_close();
 	access_close();
 	log_info("stopped");
@@ -939,7 +966,7 @@ pass(void)
 	if (got_term && L.drain_until == 0) {
 		start_drain(now_ms);
 	}
-	if (L.drain_until != 0 && (L.nclients == 0 ||
+	if (L.drain_until != 0 && ((L.nclients == 0 && !fleet_busy()) ||
 	    now_ms >= L.drain_until)) {
 		return 1;
 	}
@@ -960,6 +987,15 @@ pass(void)
 	if (now_ms >= tasks_due_ms()) {
 		L.full = 1;	/* task polls may start */
 	}
+	/* A store answer goes to its client (front.c), which the loop does
+	 * not see: with a store, a pass where it answered looks at every
+	 * connection again. */
+	if (L.store_revents != 0 || (fleet_deadline() != 0 &&
+	    now_ms >= fleet_deadline())) {
+		L.full = 1;
+	}
+	fleet_step(L.store_revents, now_ms);
+	L.store_revents = 0;
 	tasks_tick(now_ms, got_term);
 	/* Every so often everything is looked at again, whatever the pass
 	 * saw (cheap: once a second). */

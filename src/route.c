@@ -100,19 +100,20 @@ enum route_next_kind
 route_next(struct route_plan *p, struct route_table *t, const struct conf *c,
     uint64_t now_ms, size_t *route, size_t *cred, uint64_t *wait_ms)
 {
+	*route = p->route;
+	*cred = (size_t)-1;
+	*wait_ms = 0;
 	while (p->route < p->model->nroutes) {
 		size_t prov = p->model->routes[p->route].provider;
 		struct route_provider *rp = &t->providers[prov];
 		size_t idx;
 
 		*route = p->route;
-		*wait_ms = 0;
 		if (rp->ncreds == 0) {
 			p->route++;
 			p->entered = 0;
 			p->step = 0;
 			if (c->providers[prov].auth == CONF_AUTH_NONE) {
-				*cred = (size_t)-1;
 				return ROUTE_TRY;
 			}
 			return ROUTE_SKIP_NO_CRED;

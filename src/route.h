@@ -55,9 +55,10 @@ enum route_next_kind {
 
 void route_plan_start(struct route_plan *p, const struct conf_model *m);
 
-/* Advance to the next candidate. For ROUTE_TRY and ROUTE_SKIP_* it sets
- * *route and *cred (cred is meaningless for SKIP_NO_CRED). A provider
- * with auth=none and no credential yields one ROUTE_TRY with cred
+/* Advance to the next candidate. Always sets *route, *cred and *wait_ms
+ * (meaningful for ROUTE_TRY and ROUTE_SKIP_*; cred is (size_t)-1 for
+ * SKIP_NO_CRED, wait_ms 0 but for SKIP_COOLING). A provider with
+ * auth=none and no credential yields one ROUTE_TRY with cred
  * (size_t)-1. */
 enum route_next_kind route_next(struct route_plan *p, struct route_table *t,
     const struct conf *c, uint64_t now_ms, size_t *route, size_t *cred,

@@ -300,6 +300,7 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 {
 	struct tls_conn *t = NULL;
 	br_ssl_engine_context *eng = NULL;
+	const br_x509_trust_anchor *anchors = NULL;
 	struct tls_session *s = NULL;
 	size_t i;
 	int resume = 0;
@@ -335,13 +336,15 @@ tls_client_new(const struct tls_anchors *ta, const char *server_name,
 
 	/* Full chain validation: the minimal engine checks signatures up
 	 * to an anchor, validity dates against time(), and the server name
-	 * (SAN dNSName, wildcards in the first label). */
+	 * (SAN dNSName, wildcards in the first label). The embedded roots
+	 * are unpacked on the first call (tls_anchors_get). */
 	t->xc = malloc(sizeof *t->xc);
-	if (t->xc == NULL) {
+	anchors = tls_anchors_get(ta);
+	if (t->xc == NULL || anchors == NULL) {
 		util_errf(err, errlen, "out of memory");
 		goto fail;
 	}
-	br_x509_minimal_init(t->xc, &br_sha256_vtable, ta->v, ta->n);
+	br_x509_minimal_init(t->xc, &br_sha256_vtable, anchors, ta->n);
 	br_x509_minimal_set_rsa(t->xc, br_ssl_engine_get_rsavrfy(eng));
 	br_x509_minimal_set_ecdsa(t->xc, br_ssl_engine_get_ec(eng),
 	    br_ssl_engine_get_ecdsa(eng));

@@ -18,7 +18,8 @@ struct tls_conn;
 /* Trust anchors for upstream certificate validation. Callers embed the
  * struct; its fields are private. */
 struct tls_anchors {
-	const br_x509_trust_anchor *v;	/* the embedded table, or == owned */
+	const br_x509_trust_anchor *v;	/* == owned, or NULL: the embedded
+					 * roots (tls_anchors_get) */
 	br_x509_trust_anchor *owned;	/* owned array or NULL (embedded); each
 					 * dn.data is one owned block that also
 					 * holds the key bytes */
@@ -35,6 +36,11 @@ struct tls_anchors {
 int tls_anchors_load(struct tls_anchors *ta, const char *ca_file,
     char *err, size_t errlen);
 void tls_anchors_free(struct tls_anchors *ta);
+/* The anchors as BearSSL takes them (tls_anchors_count of them). The
+ * embedded roots are stored packed and unpacked on first use, once per
+ * process (about 24 KiB of heap, kept: only a relay with a TLS upstream
+ * and no ca_file pays it). NULL when out of memory. */
+const br_x509_trust_anchor *tls_anchors_get(const struct tls_anchors *ta);
 size_t tls_anchors_count(const struct tls_anchors *ta);
 /* "embedded (N roots from the build machine's CA bundle)" or the path. */
 const char *tls_anchors_source(const struct tls_anchors *ta);

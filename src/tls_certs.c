@@ -20,15 +20,19 @@
 #include "tls.h"
 #include "util.h"
 
+/* The embedded roots, packed (tools/mkroots writes them in build/roots.c;
+ * roots_unpack() says the form): the keys back to back, the rest
+ * LZ-packed (util_unlz), and the sizes unpacking needs. */
 #ifdef TLS_NO_EMBEDDED_ROOTS
 /* tools/mkroots includes this file to produce the embedded roots, so it
  * cannot link against them. */
-static const br_x509_trust_anchor tls_embedded_anchors[1];
-static const size_t tls_embedded_count = 0;
+static const unsigned char tls_roots_lz[1], tls_roots_keys[1];
+static const size_t tls_roots_lz_len = 0, tls_roots_meta_len = 0,
+    tls_roots_keys_len = 0, tls_roots_dn_len = 0, tls_embedded_count = 0;
 #else
-/* Generated at build time by tools/mkroots (build/roots.c). */
-extern const br_x509_trust_anchor tls_embedded_anchors[];
-extern const size_t tls_embedded_count;
+extern const unsigned char tls_roots_lz[], tls_roots_keys[];
+extern const size_t tls_roots_lz_len, tls_roots_meta_len,
+    tls_roots_keys_len, tls_roots_dn_len, tls_embedded_count;
 #endif
 
 enum {
@@ -349,6 +353,172 @@ add_anchor(void *vctx, const struct pem_file *pf, const char *label,
 	return 0;
 }
 
+/* ---- embedded roots ---- */
+
+/* The common RSA exponent, implied in the packed form. */
+static const unsigned char rsa_e65537[] = { 0x01, 0x00, 0x01 };
+
+/* A DER tag and length (short form, or 0x81/0x82 and 1 or 2 bytes). */
+static unsigned char *
+der_head(unsigned char *p, unsigned tag, size_t len)
+{
+	*p++ = (unsigned char)tag;
+	if (len > 255) {
+		*p++ = 0x82;
+		*p++ = (unsigned char)(len >> 8);
+	} else if (len > 127) {
+		*p++ = 0x81;
+	}
+	*p++ = (unsigned char)len;
+	return p;
+}
+
+/* The length of an attribute's DER in the packed form: OID (tag, one
+ * length byte, the OID), string tag, one length byte, the string. */
+static size_t
+rdn_len(const unsigned char *a)
+{
+	size_t k = 2 + (size_t)a[1];
+
+	return k + 2 + a[k + 1];
+}
+
+/* Rebuild at d the DN packed at *mp (advanced past it); returns d's new
+ * end. Packed: 0, a 2-byte length and the DER as is; or the count of
+ * RDNs (one attribute each, SET and SEQUENCE under 128 bytes) and each
+ * attribute's DER as rdn_len() reads it. mkroots keeps the second form
+ * only when this function gives back the very same bytes. */
+static unsigned char *
+dn_unpack(const unsigned char **mp, unsigned char *d)
+{
+	const unsigned char *m = *mp, *a = NULL;
+	size_t n = *m++, i, len = 0, k;
+
+	if (n == 0) {
+		len = (size_t)m[0] << 8 | m[1];
+		memcpy(d, m + 2, len);
+		*mp = m + 2 + len;
+		return d + len;
+	}
+	for (a = m, i = 0; i < n; i++, a += k) {
+		k = rdn_len(a);
+		len += k + 4;
+	}
+	d = der_head(d, 0x30, len);
+	for (i = 0; i < n; i++, m += k) {
+		k = rdn_len(m);
+		*d++ = 0x31;
+		*d++ = (unsigned char)(k + 2);
+		*d++ = 0x30;
+		*d++ = (unsigned char)k;
+		memcpy(d, m, k);
+		d += k;
+	}
+	*mp = m;
+	return d;
+}
+
+/* Unpack the anchors: one block with count anchors and, after them, their
+ * DNs (dn_len bytes); the keys stay where they are (keys[], read-only).
+ * The description (meta_len bytes once unpacked) has per anchor one byte
+ * (bit 0: BR_X509_TA_CA; bits 1-2: the key, 0 RSA with exponent 65537
+ * and the modulus length, 2 bytes; 1 RSA, modulus length (2 bytes) and
+ * exponent length (1); 2 EC, the curve and the point length (1 byte
+ * each); 3 the key of an earlier anchor, its index in 2 bytes), then
+ * the DN (dn_unpack). Lengths are big-endian. mkroots checks its output
+ * with this very function. Returns NULL when out of memory or when the
+ * sizes do not add up. */
+static br_x509_trust_anchor *
+roots_unpack(const unsigned char *lz, size_t lz_len, size_t meta_len,
+    const unsigned char *keys, size_t keys_len, size_t count, size_t dn_len)
+{
+	br_x509_trust_anchor *v = NULL, *a = NULL;
+	unsigned char *meta = NULL, *d = NULL;
+	unsigned char *k = (unsigned char *)(uintptr_t)keys;	/* read only */
+	const unsigned char *m = NULL;
+	size_t i, len;
+	unsigned t;
+
+	v = malloc(count * sizeof *v + dn_len);
+	meta = malloc(meta_len);
+	if (v == NULL || meta == NULL
+	    || util_unlz(lz, lz_len, meta, meta_len) < 0) {
+		goto fail;
+	}
+	d = (unsigned char *)(v + count);
+	for (m = meta, i = 0; i < count; i++) {
+		a = &v[i];
+		memset(a, 0, sizeof *a);
+		t = *m++;
+		a->flags = t & BR_X509_TA_CA;
+		a->pkey.key_type = BR_KEYTYPE_RSA;
+		len = (size_t)m[0] << 8 | m[1];
+		switch (t >> 1) {
+		case 0:
+		case 1:
+			a->pkey.key.rsa.n = k;
+			a->pkey.key.rsa.nlen = len;
+			k += len;
+			m += 2;
+			a->pkey.key.rsa.e = (unsigned char *)(uintptr_t)rsa_e65537;
+			a->pkey.key.rsa.elen = sizeof rsa_e65537;
+			if (t >> 1) {
+				a->pkey.key.rsa.e = k;
+				a->pkey.key.rsa.elen = *m;
+				k += *m++;
+			}
+			break;
+		case 2:
+			a->pkey.key_type = BR_KEYTYPE_EC;
+			a->pkey.key.ec.curve = m[0];
+			a->pkey.key.ec.q = k;
+			a->pkey.key.ec.qlen = m[1];
+			k += m[1];
+			m += 2;
+			break;
+		default:
+			if (len >= i) {
+				goto fail;
+			}
+			a->pkey = v[len].pkey;
+			m += 2;
+		}
+		a->dn.data = d;
+		d = dn_unpack(&m, d);
+		a->dn.len = (size_t)(d - a->dn.data);
+	}
+	if (m != meta + meta_len || k != keys + keys_len
+	    || d != (unsigned char *)(v + count) + dn_len) {
+		goto fail;
+	}
+	free(meta);
+	return v;
+fail:
+	free(meta);
+	free(v);
+	return NULL;
+}
+
+const br_x509_trust_anchor *
+tls_anchors_get(const struct tls_anchors *ta)
+{
+	/* Unpacked on first use, once per process, and kept: every set
+	 * loaded without a ca_file shares it. */
+	static br_x509_trust_anchor *embedded;
+
+	if (ta->v != NULL || ta->n == 0) {
+		return ta->v;
+	}
+	if (embedded == NULL) {
+		embedded = roots_unpack(tls_roots_lz, tls_roots_lz_len,
+		    tls_roots_meta_len, tls_roots_keys, tls_roots_keys_len,
+		    tls_embedded_count, tls_roots_dn_len);
+	}
+	return embedded;
+}
+
+/* ---- loading ---- */
+
 int
 tls_anchors_load(struct tls_anchors *ta, const char *ca_file,
     char *err, size_t errlen)
@@ -357,7 +527,7 @@ tls_anchors_load(struct tls_anchors *ta, const char *ca_file,
 
 	memset(ta, 0, sizeof *ta);
 	if (ca_file == NULL) {
-		ta->v = tls_embedded_anchors;
+		/* ta->v stays NULL: tls_anchors_get() unpacks them. */
 		ta->n = tls_embedded_count;
 		snprintf(ta->source, sizeof ta->source,
 		    "embedded (%zu roots from the build machine's CA bundle)",

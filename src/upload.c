@@ -141,9 +141,9 @@ upload_next(struct upload *u, struct server_conn *sc, const char **p,
 	int end = 0;
 	size_t len;
 
+	*p = data;
+	*n = 0;
 	if (u->ended) {
-		*p = data;
-		*n = 0;
 		return UPLOAD_LAST;
 	}
 	got = server_body_take(sc, data, UPLOAD_PIECE, &end);

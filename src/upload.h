@@ -65,7 +65,7 @@ enum upload_status upload_hold(struct upload *u, struct server_conn *sc);
 /* After routing: the next piece to send, framed, in *p, *n (a view into
  * u, valid until the next call), UPLOAD_LAST for the one that ends the
  * body (it may be empty); UPLOAD_WAIT when the client has sent nothing
- * more yet. */
+ * more yet. *p and *n are set on every return (empty but for a piece). */
 enum upload_status upload_next(struct upload *u, struct server_conn *sc,
     const char **p, size_t *n);
 

@@ -393,6 +393,76 @@ util_grow(void *arr, size_t *cap, size_t need, size_t elem)
 	return p;
 }
 
+/* Unpacking runs once per process for each packed blob: built for size
+ * (cold), not at util.c's -O2. */
+#if defined(__GNUC__)
+#define LZ_COLD __attribute__((cold))
+#else
+#define LZ_COLD
+#endif
+
+/* An MSB-first bit reader over the packed bytes; bad once it ran past
+ * the end or met a too long gamma code. */
+struct lz_in {
+	const unsigned char *p;
+	size_t n, bit;
+	int bad;
+};
+
+LZ_COLD static size_t
+lz_bits(struct lz_in *r, int n)
+{
+	size_t v = 0;
+
+	while (n-- > 0) {
+		if ((r->bit >> 3) >= r->n) {
+			r->bad = 1;
+			return 0;
+		}
+		v = v << 1 | (r->p[r->bit >> 3] >> (7 - (r->bit & 7)) & 1);
+		r->bit++;
+	}
+	return v;
+}
+
+LZ_COLD static size_t
+lz_gamma(struct lz_in *r)
+{
+	int k = 0;
+
+	while (!r->bad && lz_bits(r, 1) == 0) {
+		if (++k > 24) {
+			r->bad = 1;
+		}
+	}
+	return (size_t)1 << k | lz_bits(r, k);
+}
+
+LZ_COLD int
+util_unlz(const unsigned char *in, size_t inlen, unsigned char *out,
+    size_t outlen)
+{
+	struct lz_in r = { in, inlen, 0, 0 };
+	size_t o = 0, dist, len;
+
+	while (o < outlen && !r.bad) {
+		if (lz_bits(&r, 1) == 0) {
+			out[o++] = (unsigned char)lz_bits(&r, 8);
+			continue;
+		}
+		dist = (lz_gamma(&r) - 1) << 7;
+		dist += lz_bits(&r, 7) + 1;
+		len = lz_gamma(&r) + 1;
+		if (dist > o || len > outlen - o) {
+			return -1;
+		}
+		for (; len > 0; len--, o++) {
+			out[o] = out[o - dist];
+		}
+	}
+	return r.bad ? -1 : 0;
+}
+
 void
 util_wipe(void *p, size_t n)
 {

@@ -123,4 +123,16 @@ int util_open(const char *path, int flags, mode_t mode);
  * *done is the count of bytes written either way. Blocks as fd does. */
 int util_write_all(int fd, const void *p, size_t n, size_t *done);
 
+/* Bytes compressed at build time (tools/lz.h), for data cold enough to
+ * unpack when needed: the embedded trust anchors, the default config.
+ * LZ77 in MSB-first bits: 0 and a literal byte (8 bits), or 1 and a copy
+ * of LEN bytes from DIST back: DIST - 1 as G((DIST - 1) / 128 + 1) and
+ * 7 bits of (DIST - 1) % 128, then G(LEN - 1), LEN >= 2, where G(v),
+ * v >= 1, is Elias gamma: as many 0 bits as v has bits after its first,
+ * then v's bits. */
+/* Unpack in[0..inlen) into exactly outlen bytes of out. Returns 0, or -1
+ * when the input ends early or is not well formed. */
+int util_unlz(const unsigned char *in, size_t inlen, unsigned char *out,
+    size_t outlen);
+
 #endif

@@ -9,7 +9,12 @@
 #   sh tools/sizes.sh -s                   # the 40 largest symbols
 #
 # The link command is the Makefile's own (`make -n relay`), so the flags and
-# objects are the release ones; only -s is dropped and -Map added.
+# objects are the release ones; only -s is dropped and -Map added. The
+# release link is LTO (Makefile: LTO_LINK), whose code comes out of the
+# link's own partitions, not one object each: the per-object views add
+# -fno-lto, linking each object's plain code as compiled (before
+# cross-file inlining; their total is a little above the release
+# binary's), and -s lists the symbols of the LTO link itself.
 set -eu
 cd "$(dirname "$0")/.."
 mode=${1:-}
@@ -19,6 +24,7 @@ cmd=$(make -s -n -W build/relay.o relay | grep -- ' -o relay ' | tail -n 1)
 [ -n "$cmd" ] || { echo "tools/sizes.sh: cannot find the link command in 'make -n relay'" >&2; exit 1; }
 # shellcheck disable=SC2086
 set -- $(echo "$cmd" | sed -e 's/ -s / /' -e "s| -o relay | -o $out -Wl,-Map=$map |")
+[ "$mode" = -s ] || set -- "$@" -fno-lto
 "$@"
 if [ "$mode" = -s ]; then
 	nm --size-sort -S "$out" | tail -n 40
@@ -62,6 +68,6 @@ pending && NF >= 3 && $1 ~ /^0x/ && $2 ~ /^0x/ { add(out, hex($2), $3); pending 
 { pending = 0 }
 END {
 	for (g in seen) { printf "%8d %8d  %s\n", file[g], bss[g], g; tf += file[g]; tb += bss[g] }
-	printf "%8d %8d  total (in the file / .bss)\n", tf, tb > "/dev/stderr"
+	printf "%8d %8d  total (in the file / .bss; objects linked without LTO)\n", tf, tb > "/dev/stderr"
 }' "$map" | sort -rn
-ls -l relay 2>/dev/null | awk '{ printf "./relay: %d bytes (%.1f KiB)\n", $5, $5 / 1024 }'
+ls -l relay 2>/dev/null | awk '{ printf "./relay (LTO): %d bytes (%.1f KiB)\n", $5, $5 / 1024 }'

@@ -38,10 +38,14 @@ main(int argc, char **argv)
 	}
 	if (argc == 3 && (s = find(argv[2])) != NULL) {
 		if (strcmp(argv[1], "lua") == 0) {
-			size_t n;
+			size_t n = 0;
 			const char *lua = store_script_lua(
 			    (enum store_script)(s - store_scripts), &n);
 
+			if (lua == NULL) {
+				fprintf(stderr, "store_dump: out of memory\n");
+				return 1;
+			}
 			fwrite(lua, 1, n, stdout);
 			return 0;
 		}

@@ -66,15 +66,39 @@ tmpfile_with(const char *name, const char *text)
 static void
 want_warning(const char *got, const char *where, const char *msg)
 {
-	const char *p = strstr(conf_default_text, where), *q;
+	size_t len = 0;
+	char *text = conf_default_text(&len);
+	const char *p = text ? strstr(text, where) : NULL, *q;
 	char want[512];
 	int line = 1;
 
-	for (q = conf_default_text; p && q < p; q++) {
+	ok(text != NULL && strlen(text) == len, "default text unpacked");
+	for (q = text; p && q < p; q++) {
 		line += *q == '\n';
 	}
 	snprintf(want, sizeof want, "(embedded):%d: warning: %s", line, msg);
 	ok_str(got, want, where);
+	free(text);
+}
+
+/* The embedded default (packed at build time) unpacks to the file's
+ * bytes. Run from the repository root, as tests/run.sh does. */
+static void
+same_as_file(const char *path)
+{
+	static char file[64 << 10];
+	size_t len = 0, n = 0;
+	char *text = conf_default_text(&len);
+	FILE *f = fopen(path, "rb");
+
+	ok(f != NULL, "%s: open (run from the repository root)", path);
+	if (f != NULL) {
+		n = fread(file, 1, sizeof file, f);
+		fclose(f);
+	}
+	ok(text != NULL && len == n && memcmp(text, file, n) == 0,
+	    "embedded default = %s (%zu bytes, file %zu)", path, len, n);
+	free(text);
 }
 
 static void
@@ -123,6 +147,7 @@ test_default(void)
 		return;
 	}
 	ok_str(c->source, "(embedded)", "default source");
+	same_as_file("configs/relay.conf");
 	ok_int(c->nmodels, 17, "default models");
 	ok_int(c->nproviders, 4, "default providers");
 	for (i = 0; i < 17 && i < c->nmodels; i++) {
@@ -484,6 +509,44 @@ test_providers_routes(void)
 	conf_free(c);
 }
 
+/* 257 models written in a scrambled order (aliases of mixed lengths, so
+ * strcmp order is not the numeric one) come out sorted by alias and each
+ * is found where it sits. */
+static void
+test_many_models(void)
+{
+	enum { N = 257 };
+	static char text[N * 64 + 128];
+	const struct conf_model *m;
+	struct conf *c;
+	char alias[32];
+	size_t i, k, len, bad = 0;
+
+	len = (size_t)snprintf(text, sizeof text,
+	    "provider p base=http://127.0.0.1:1/v1 auth=none\n");
+	for (i = 0; i < N; i++) {
+		k = i * 100 % N;	/* 100 is prime to 257: a permutation */
+		len += (size_t)snprintf(text + len, sizeof text - len,
+		    "model m%zu%s text 1 1 p/x\n", k, k % 3 ? "" : "-b");
+	}
+	c = want_ok(text);
+	if (c == NULL) {
+		return;
+	}
+	ok_int(c->nmodels, N, "many models");
+	for (i = 1; i < c->nmodels; i++) {
+		bad += strcmp(c->models[i - 1].alias, c->models[i].alias) >= 0;
+	}
+	ok(bad == 0, "%zu models out of strcmp order", bad);
+	for (i = 0, bad = 0; i < N; i++) {
+		snprintf(alias, sizeof alias, "m%zu%s", i, i % 3 ? "" : "-b");
+		m = conf_find_model(c, alias, strlen(alias));
+		bad += m == NULL || strcmp(m->alias, alias) != 0;
+	}
+	ok(bad == 0, "%zu of %d models not found", bad, N);
+	conf_free(c);
+}
+
 static void
 test_find_model(void)
 {
@@ -508,6 +571,8 @@ test_find_model(void)
 	ok(conf_find_model(c, "aaa", 3) == NULL, "before first misses");
 	ok(conf_find_model(c, "", 0) == NULL, "empty misses");
 	conf_free(c);
+
+	test_many_models();
 }
 
 static void
@@ -552,7 +617,10 @@ test_fleet(void)
 	struct conf *c;
 
 	snprintf(text, sizeof text, "wallet acme key=sha256:%s rpm=60 "
-	    "tpm=100000 max_streams=4 budget_day=12.50\nnode relay-a\n", h);
+	    "tpm=100000 max_streams=4 budget_day=12.50\n"
+	    "store redis://127.0.0.1:6390/2 password=env:RELAY_T_STORE_PW "
+	    "prefix=t1: timeout=500ms\nnode relay-a\n", h);
+	setenv("RELAY_T_STORE_PW", "s3cret-pw", 1);
 	c = want_ok(text);
 	if (c != NULL) {
 		ok_int(c->wallets[0].rpm, 60, "rpm");
@@ -560,6 +628,15 @@ test_fleet(void)
 		ok_int(c->wallets[0].max_streams, 4, "max_streams");
 		ok(c->wallets[0].budget_day_nano == 12500000000ull,
 		    "budget_day 12.50");
+		ok(c->store != NULL, "store");
+		if (c->store != NULL) {
+			ok_str(c->store->host, "127.0.0.1", "store host");
+			ok_str(c->store->port, "6390", "store port");
+			ok_int(c->store->db, 2, "store db");
+			ok_str(c->store->password, "s3cret-pw", "password");
+			ok_str(c->store->prefix, "t1:", "prefix");
+			ok_int(c->store->timeout_ms, 500, "timeout");
+		}
 		ok_str(c->node, "relay-a", "node");
 		conf_free(c);
 	}
@@ -568,7 +645,7 @@ test_fleet(void)
 		ok(c->wallets[0].rpm == 0 && c->wallets[0].tpm == 0 &&
 		    c->wallets[0].max_streams == 0 &&
 		    c->wallets[0].budget_day_nano == 0, "no limits: all 0");
-		ok(c->node == NULL, "no node");
+		ok(c->store == NULL && c->node == NULL, "no store, no node");
 		conf_free(c);
 	}
 	snprintf(text, sizeof text, "wallet acme key=sha256:%s rpm=0\n", h);
@@ -581,9 +658,22 @@ test_fleet(void)
 	ok(c == NULL && strstr(err, "budget_day") != NULL, "budget_day=0: %s",
 	    err);
 	conf_free(c);
-	/* The shared store is not built yet: no half-working directive. */
-	c = parse("store redis://127.0.0.1:6379\n", err, sizeof err);
-	ok(c == NULL && strstr(err, "store") != NULL, "store: %s", err);
+	c = parse("store redis://user:hunter2@127.0.0.1:6379\n", err,
+	    sizeof err);
+	ok(c == NULL && strstr(err, "hunter2") == NULL &&
+	    strstr(err, "password=env:NAME") != NULL,
+	    "a password in the URL: refused, not echoed: %s", err);
+	conf_free(c);
+	c = parse("store rediss://127.0.0.1:6379\n", err, sizeof err);
+	ok(c == NULL && strstr(err, "TLS") != NULL, "rediss: %s", err);
+	conf_free(c);
+	c = parse("store redis://127.0.0.1:6379 password=sk-plain\n", err,
+	    sizeof err);
+	ok(c == NULL && strstr(err, "sk-plain") == NULL,
+	    "a bare password: refused, not echoed: %s", err);
+	conf_free(c);
+	c = parse("store redis://127.0.0.1:0\n", err, sizeof err);
+	ok(c == NULL && strstr(err, "bad host or port") != NULL, "port 0");
 	conf_free(c);
 	want_err("node a/b\n", "t.conf:1: node is written node NAME "
 	    "(letters, digits, '.', '_', '-'; at most 100)");

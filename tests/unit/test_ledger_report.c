@@ -386,6 +386,9 @@ test_queue_notes(void)
 	len += (size_t)snprintf(q + len, sizeof q - len, "%s\n", line);
 	m = ledger_queue_map(p);
 	ok(m != NULL, "a queue file");
+	if (m == NULL) {
+		return;
+	}
 	memcpy(m + LEDGER_QUEUE_HEAD, q, len);
 	ledger_queue_set_len(m, len);
 	capture_stderr();

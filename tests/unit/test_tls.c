@@ -406,6 +406,62 @@ attempt(const struct tls_anchors *ta, const struct tls_server_cert *sc,
 
 /* ---- tests ---- */
 
+static int
+key_eq(const br_x509_pkey *a, const br_x509_pkey *b)
+{
+	if (a->key_type != b->key_type) {
+		return 0;
+	}
+	if (a->key_type == BR_KEYTYPE_RSA) {
+		return a->key.rsa.nlen == b->key.rsa.nlen
+		    && a->key.rsa.elen == b->key.rsa.elen
+		    && memcmp(a->key.rsa.n, b->key.rsa.n, a->key.rsa.nlen) == 0
+		    && memcmp(a->key.rsa.e, b->key.rsa.e, a->key.rsa.elen) == 0;
+	}
+	return a->key_type == BR_KEYTYPE_EC
+	    && a->key.ec.curve == b->key.ec.curve
+	    && a->key.ec.qlen == b->key.ec.qlen
+	    && memcmp(a->key.ec.q, b->key.ec.q, a->key.ec.qlen) == 0;
+}
+
+/* The embedded roots (stored packed, unpacked on first use) are the
+ * bundle's, anchor for anchor in its order: flags, DN bytes, key. */
+static void
+same_anchors(const struct tls_anchors *emb, const struct tls_anchors *file)
+{
+	const br_x509_trust_anchor *e = tls_anchors_get(emb);
+	const br_x509_trust_anchor *f = tls_anchors_get(file);
+	struct tls_anchors again;
+	char err[256];
+	size_t i, bad = 0, rsa = 0, ec = 0;
+
+	ok(e != NULL && f != NULL, "anchors unpacked");
+	if (e == NULL || f == NULL) {
+		return;
+	}
+	for (i = 0; i < tls_anchors_count(file); i++) {
+		if (e[i].flags != f[i].flags || e[i].dn.len != f[i].dn.len
+		    || memcmp(e[i].dn.data, f[i].dn.data, f[i].dn.len) != 0
+		    || !key_eq(&e[i].pkey, &f[i].pkey)) {
+			if (bad++ == 0) {
+				ok(0, "embedded root #%zu differs from the "
+				    "bundle's", i + 1);
+			}
+		}
+		rsa += f[i].pkey.key_type == BR_KEYTYPE_RSA;
+		ec += f[i].pkey.key_type == BR_KEYTYPE_EC;
+	}
+	ok(bad == 0, "%zu of %zu embedded roots differ from the bundle's", bad,
+	    tls_anchors_count(file));
+	ok(rsa > 0 && ec > 0, "both key types compared (RSA %zu, EC %zu)",
+	    rsa, ec);
+	/* Unpacked once per process: another embedded set shares it. */
+	ok_int(tls_anchors_load(&again, NULL, err, sizeof err), 0,
+	    "embedded again");
+	ok(tls_anchors_get(&again) == e, "embedded roots unpacked once");
+	tls_anchors_free(&again);
+}
+
 static void
 test_anchors(void)
 {
@@ -424,6 +480,7 @@ test_anchors(void)
 	    "system bundle");
 	ok_int(tls_anchors_count(&sys), n, "system bundle = embedded");
 	ok_str(tls_anchors_source(&sys), SYSTEM_BUNDLE, "file source");
+	same_anchors(&ta, &sys);
 	tls_anchors_free(&sys);
 	tls_anchors_free(&ta);
 	ok_int(tls_anchors_count(&ta), 0, "freed");

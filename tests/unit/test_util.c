@@ -10,6 +10,7 @@
 
 #include "t.h"
 #include "util.h"
+#include "../../tools/lz.h"
 
 static struct view
 v(const char *s)
@@ -407,6 +408,55 @@ test_request_id(void)
 	ok(small[0] == 'x', "request id: nothing written into 26 bytes");
 }
 
+/* util_unlz: a hand-made stream, its refusals, and what tools/lz.h packs
+ * coming back byte for byte (text, runs, noise, the empty input). */
+static void
+test_unlz(void)
+{
+	/* 0 01100001 ('a'), then 1 1 0000000 010: a copy of 3 from 1 back. */
+	static const unsigned char aaaa[] = { 0x30, 0xe0, 0x10 };
+	static const unsigned char before[] = { 0x80, 0x00, 0x00 };
+	static const char text[] = "provider openai base=https://api.openai"
+	    ".com/v1\nprovider anthropic base=https://api.anthropic.com/v1\n"
+	    "model gpt-5.5 text 5 30 openai/gpt-5.5\n";
+	static unsigned char in[20000], out[20000];
+	unsigned char *packed = NULL;
+	size_t i, n, plen, bad = 0;
+	uint64_t x = 0x9e3779b97f4a7c15u;
+
+	ok_int(util_unlz(aaaa, sizeof aaaa, out, 4), 0, "unlz: aaaa");
+	ok(memcmp(out, "aaaa", 4) == 0, "unlz: aaaa bytes");
+	ok_int(util_unlz(aaaa, sizeof aaaa, out, 5), -1, "unlz: input ends");
+	ok_int(util_unlz(aaaa, 2, out, 4), -1, "unlz: truncated copy");
+	ok_int(util_unlz(before, sizeof before, out, 4), -1,
+	    "unlz: copy before the start");
+
+	for (i = 0; i < sizeof in; i++) {
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		if (i < 5000) {
+			in[i] = (unsigned char)text[i % (sizeof text - 1)];
+		} else if (i < 9000) {
+			in[i] = (unsigned char)(i < 7000 ? 'x' : x >> 60);
+		} else {
+			in[i] = (unsigned char)(x >> 56);
+		}
+	}
+	for (n = 0; n <= sizeof in; n += n < 300 ? 1 : 4999) {
+		packed = lz_pack(in, n, &plen);
+		if (packed == NULL
+		    || util_unlz(packed, plen, out, n) != 0
+		    || memcmp(in, out, n) != 0) {
+			bad++;
+		}
+		free(packed);
+	}
+	ok(bad == 0, "unlz: %zu packed buffers did not come back", bad);
+	packed = lz_pack(in, 5000, &plen);
+	ok(packed != NULL && plen < 5000 / 10, "unlz: repeated text packs "
+	    "to %zu bytes", plen);
+	free(packed);
+}
+
 int
 main(void)
 {
@@ -423,5 +473,6 @@ main(void)
 	test_utf8();
 	test_random();
 	test_write_all();
+	test_unlz();
 	return t_done("util");
 }
