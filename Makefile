@@ -54,8 +54,8 @@ BR_CFLAGS = -W -Wall $(OPT) $(LTO) $(NOUNWIND) $(NOPIE) -ffunction-sections -fda
 
 MODULES  = util sha256 log clock buf conf conf_directives conf_providers conf_fleet http http_chunked \
            json net dns dns_parse tls tls_certs route money \
-           ledger api server upstream metrics ratelimit gen rewrite pool billing \
-           usage sse path peers stream tasks upload exchange access local front loop cli
+           ledger api server upstream metrics ratelimit store store_rebuild fleet gen rewrite pool billing \
+           usage sse path peers stream tasks upload exchange exchange_hold access local front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
 UNITS    = util sha256 buf conf http json route money ledger dns tls usage sse path peers \
            rewrite server upstream stream gen billing tasks front exchange loop cli \
@@ -232,8 +232,9 @@ $(BUILD)/test_stream: tests/unit/test_stream.c tests/unit/loopback.h $(BUILD)/st
 RT_BASE = $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/json.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 RT_GEN = $(BUILD)/gen.o $(BUILD)/api.o $(BUILD)/rewrite.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/route.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o
 RT_BILLING = $(BUILD)/billing.o $(LEDGER_OBJS) $(BUILD)/money.o $(BUILD)/metrics.o $(BUILD)/ratelimit.o
-RT_POOL = $(BUILD)/pool.o $(BUILD)/upstream.o $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/net.o
-RT_EXCHANGE = $(BUILD)/exchange.o $(BUILD)/upload.o $(BUILD)/multipart.o $(BUILD)/stream.o $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/server.o $(BUILD)/tasks.o
+RT_POOL = $(BUILD)/pool.o $(BUILD)/upstream.o $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/net.o \
+          $(BUILD)/fleet.o $(BUILD)/store.o $(BUILD)/store_scripts.o $(BUILD)/resp.o
+RT_EXCHANGE = $(BUILD)/exchange.o $(BUILD)/exchange_hold.o $(BUILD)/upload.o $(BUILD)/multipart.o $(BUILD)/stream.o $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/server.o $(BUILD)/tasks.o
 $(BUILD)/test_gen: tests/unit/test_gen.c tests/unit/t_rt.h $(RT_GEN) $(RT_BASE)
 $(BUILD)/test_billing: tests/unit/test_billing.c tests/unit/t_rt.h $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_tasks: tests/unit/test_tasks.c tests/unit/t_rt.h $(BUILD)/tasks.o $(BUILD)/usage.o $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)

@@ -95,6 +95,7 @@ STREAM_BODY = ('{"model":"bench-sse","stream":true,"messages":[{"role":"user",'
                '"content":"Count to fifty, one token per event."}]}')
 
 NCPU = os.cpu_count() or 1
+STORE_BENCH = os.environ.get('BENCH_STORE', '1') != '0' and shutil.which('redis-server')
 PROXY_CPU = 0
 LOAD_CPU = 1 if NCPU >= 2 else 0
 CLK_TCK = os.sysconf('SC_CLK_TCK')
@@ -267,6 +268,17 @@ def http_status(port, path='/healthz', method='GET', body=b'', headers=(), timeo
         return None, b''
     finally:
         s.close()
+
+
+def wait_port(port, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError('nothing listens on port %d' % port)
 
 
 def wait_ready(proc, port, path='/healthz', timeout=10.0):
@@ -842,6 +854,36 @@ def main():
                                ['Authorization: Bearer ' + KEY, 'Content-Type: application/json'])
         if st != 200:
             problem('relay: a single chat completion answered %s: %r' % (st, body[:200]))
+
+        # The same relay with its wallets in a shared store (issue 18): a
+        # loopback redis-server on the load's CPU, so the relay's CPU per
+        # request is compared with the in-process one in the same run.
+        if STORE_BENCH:
+            rdir = tempfile.mkdtemp(prefix='redis-', dir=SCRATCH)
+            rport = free_port()
+            rd = Proc('redis', [shutil.which('redis-server'), '--port', str(rport), '--bind',
+                                '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', rdir],
+                      LOAD_CPU, log=os.path.join(rdir, 'redis.log'))
+            wait_port(rport)
+            rs = start_relay('relay-store', mock_port, sse_port,
+                             extra='store redis://127.0.0.1:%d prefix=bench:' % rport)
+            wait_ready(rs, rs.port)
+            ts = Target('relay-store', rs.port, ['Authorization: Bearer ' + KEY])
+            ts.proc = rs
+            ts.cpu_pids = lambda: tree(rs.pid)
+            ts.rss_pid = lambda: rs.pid
+            targets.append(ts)
+            out('  relay-store: %s  (the relay config plus: store redis://127.0.0.1:%d; '
+                '%s)' % (rs.cmdline(), rport, rd.cmdline()))
+            st, body = http_status(rs.port, '/admin/wallets/acme/credit', 'POST',
+                                   b'{"amount":"1000000.00"}',
+                                   ['Authorization: Bearer ' + ADMIN_KEY,
+                                    'Content-Type: application/json'])
+            if st != 200:
+                problem('relay-store: the credit answered %s: %r' % (st, body[:200]))
+        else:
+            out('  relay-store: not run (%s)' % ('BENCH_STORE=0' if shutil.which('redis-server')
+                                                 else 'no redis-server: tools/setup.sh bench'))
 
         pk = None
         if have_portkey:

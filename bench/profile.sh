@@ -6,6 +6,9 @@
 #
 #   sh bench/profile.sh [seconds]      # prints instr/request and the top
 #                                      # functions by own cost
+#   PROFILE_STORE=1 sh bench/profile.sh 3
+#                                      # the same with the wallets in a
+#                                      # loopback redis-server (store)
 #   PROFILE_TLS=1 sh bench/profile.sh  # the same through an HTTPS upstream
 #                                      # (a throwaway CA made with openssl,
 #                                      # given as ca_file): BearSSL's share
@@ -17,7 +20,8 @@ set -eu
 cd "$(dirname "$0")/.."
 SECS=${1:-3}
 D=$(mktemp -d /tmp/relay-profile.XXXXXX)
-trap 'kill $MOCK $RELAY 2>/dev/null; rm -rf "$D"' EXIT INT TERM
+REDIS=
+trap 'kill $MOCK $RELAY $REDIS 2>/dev/null; rm -rf "$D"' EXIT INT TERM
 # The release link (the Makefile's, from `make -n relay`: LTO included),
 # without -s.
 cmd=$(make -s -n -W build/relay.o relay | grep -- ' -o relay ' | tail -n 1)
@@ -64,6 +68,16 @@ credential mock env:BENCH_UPSTREAM_KEY
 model bench-model text 1.00 2.00 mock/bench-upstream
 wallet acme key=sha256:$KH overdraft=1000000.00
 CONF
+if [ "${PROFILE_STORE:-0}" = 1 ]; then
+	SP=$(free_port)
+	redis-server --port "$SP" --bind 127.0.0.1 --save '' --appendonly no \
+	    --dir "$D" >/dev/null & REDIS=$!
+	echo "store redis://127.0.0.1:$SP" >> "$D/relay.conf"
+	i=0
+	until redis-cli -p "$SP" ping >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.1
+	done
+fi
 nginx -p "$D/" -c "$D/mock.conf" -e "$D/mock-error.log" & MOCK=$!
 RELAY_LOG=warn BENCH_UPSTREAM_KEY=sk valgrind --tool=callgrind \
     --callgrind-out-file="$D/cg.out" --instr-atstart=no "$D/relay" \

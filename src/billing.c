@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "billing.h"
 #include "clock.h"
@@ -62,7 +63,22 @@ billing_open(const struct conf *c, int allow_broken, char *err,
 void
 billing_set_node(const struct conf *c)
 {
-	ledger_set_node(&ledger, c->node);
+	char host[LEDGER_NAME_MAX + 1];
+	size_t n;
+
+	if (c->node != NULL) {
+		ledger_set_node(&ledger, c->node);
+		return;
+	}
+	ledger_set_node(&ledger, NULL);
+	if (c->store != NULL && gethostname(host, sizeof(host)) == 0) {
+		host[sizeof(host) - 1] = '\0';
+		/* A name the ledger can hold unescaped. */
+		n = strspn(host, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+		host[n] = '\0';
+		ledger_set_node(&ledger, n > 0 ? host : NULL);
+	}
 }
 
 void
@@ -157,21 +173,30 @@ billing_held(const char *wallet)
 	return 0;
 }
 
+int64_t
+billing_hold_amount(const struct conf *c, const struct conf_model *m,
+    uint64_t est_in, uint64_t est_out)
+{
+	struct billing_tokens t = { est_in, 0, 0, est_out };
+	uint64_t usd, cur;
+
+	if (billing_cost(c, m, &t, &usd, &cur) < 0 ||
+	    cur > (uint64_t)INT64_MAX / 4) {
+		cur = (uint64_t)INT64_MAX / 4;
+	}
+	return (int64_t)cur;
+}
+
 enum billing_hold
 billing_hold(const struct conf *c, const struct conf_model *m,
     const char *wallet, int limited, uint64_t overdraft_nano,
     uint64_t est_in, uint64_t est_out, int64_t *hold_nano, char *msg,
     size_t msglen)
 {
-	struct billing_tokens t = { est_in, 0, 0, est_out };
-	uint64_t usd, cur;
+	uint64_t cur = (uint64_t)billing_hold_amount(c, m, est_in, est_out);
 	int64_t *h = held_of(wallet), balance;
 	char b[MONEY_FMT_MAX], hs[MONEY_FMT_MAX], need[MONEY_FMT_MAX];
 
-	if (billing_cost(c, m, &t, &usd, &cur) < 0 ||
-	    cur > (uint64_t)INT64_MAX / 4) {
-		cur = (uint64_t)INT64_MAX / 4;
-	}
 	if (h == NULL) {
 		return BILLING_NOMEM;
 	}
@@ -202,6 +227,60 @@ billing_release(const char *wallet, int64_t hold_nano)
 
 	if (h != NULL) {
 		*h -= hold_nano;
+	}
+}
+
+void
+billing_refused(const struct conf_wallet *wl, int why, uint64_t tokens,
+    int64_t hold_nano, int64_t spent, int64_t retry_s, char *msg,
+    size_t msglen)
+{
+	metrics.refused_429++;
+	metrics.refused_limit[why]++;
+	switch (why) {
+	case LIMITS_MAX_STREAMS:
+		snprintf(msg, msglen, "wallet '%s' has %llu streams open, its "
+		    "max_streams", wl->name,
+		    (unsigned long long)wl->max_streams);
+		break;
+	case LIMITS_RPM:
+		snprintf(msg, msglen, "wallet '%s' made %llu requests in the "
+		    "last 60 s, its rpm", wl->name,
+		    (unsigned long long)wl->rpm);
+		break;
+	case LIMITS_TPM:
+		snprintf(msg, msglen, retry_s < 0 ? "this request's %llu "
+		    "tokens (input estimate plus max_tokens) are more than "
+		    "wallet '%s' may use in 60 s (tpm %llu); lower max_tokens" :
+		    "this request's %llu tokens (input estimate plus "
+		    "max_tokens) would take wallet '%s' over its tpm of %llu "
+		    "tokens in 60 s (open requests count their estimate)",
+		    (unsigned long long)tokens, wl->name,
+		    (unsigned long long)wl->tpm);
+		break;
+	default: {
+		char b[MONEY_FMT_MAX], sp[MONEY_FMT_MAX], hs[MONEY_FMT_MAX];
+
+		money_format((int64_t)wl->budget_day_nano, 2, b, sizeof(b));
+		money_format(spent, 2, sp, sizeof(sp));
+		money_format(hold_nano, 2, hs, sizeof(hs));
+		if (retry_s < 0) {
+			snprintf(msg, msglen, "this request's hold of %s is more "
+			    "than wallet '%s' may spend in a day (budget_day "
+			    "%s); lower max_tokens", hs, wl->name, b);
+		} else if (spent < 0) {	/* the store's: the fleet's day */
+			snprintf(msg, msglen, "wallet '%s' has spent so much of "
+			    "its budget_day %s today (UTC, the whole fleet) that "
+			    "this request's hold of %s does not fit", wl->name,
+			    b, hs);
+		} else {
+			snprintf(msg, msglen, "wallet '%s' has spent %s of its "
+			    "budget_day %s today (UTC), and this request's hold "
+			    "of %s does not fit beside that and the running "
+			    "requests' holds", wl->name, sp, b, hs);
+		}
+		break;
+	}
 	}
 }
 
@@ -241,48 +320,8 @@ billing_limits(const struct conf_wallet *wl, uint64_t tokens, int stream,
 	if (why == LIMITS_OK) {
 		return limits_admit(&h->lim, &set, &a) < 0 ? -1 : 0;
 	}
-	metrics.refused_429++;
-	metrics.refused_limit[why]++;
-	switch (why) {
-	case LIMITS_MAX_STREAMS:
-		snprintf(msg, msglen, "wallet '%s' has %llu streams open, its "
-		    "max_streams", wl->name,
-		    (unsigned long long)wl->max_streams);
-		break;
-	case LIMITS_RPM:
-		snprintf(msg, msglen, "wallet '%s' made %llu requests in the "
-		    "last 60 s, its rpm", wl->name,
-		    (unsigned long long)wl->rpm);
-		break;
-	case LIMITS_TPM:
-		snprintf(msg, msglen, *retry_s < 0 ? "this request's %llu "
-		    "tokens (input estimate plus max_tokens) are more than "
-		    "wallet '%s' may use in 60 s (tpm %llu); lower max_tokens" :
-		    "this request's %llu tokens (input estimate plus "
-		    "max_tokens) would take wallet '%s' over its tpm of %llu "
-		    "tokens in 60 s (open requests count their estimate)",
-		    (unsigned long long)tokens, wl->name,
-		    (unsigned long long)wl->tpm);
-		break;
-	default: {
-		char b[MONEY_FMT_MAX], sp[MONEY_FMT_MAX], hs[MONEY_FMT_MAX];
-
-		money_format((int64_t)wl->budget_day_nano, 2, b, sizeof(b));
-		money_format(spent, 2, sp, sizeof(sp));
-		money_format(hold_nano, 2, hs, sizeof(hs));
-		if (*retry_s < 0) {
-			snprintf(msg, msglen, "this request's hold of %s is more "
-			    "than wallet '%s' may spend in a day (budget_day "
-			    "%s); lower max_tokens", hs, wl->name, b);
-		} else {
-			snprintf(msg, msglen, "wallet '%s' has spent %s of its "
-			    "budget_day %s today (UTC), and this request's hold "
-			    "of %s does not fit beside that and the running "
-			    "requests' holds", wl->name, sp, b, hs);
-		}
-		break;
-	}
-	}
+	billing_refused(wl, why, tokens, hold_nano, spent, *retry_s, msg,
+	    msglen);
 	return 1;
 }
 

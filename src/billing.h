@@ -19,7 +19,8 @@ int billing_open(const struct conf *c, int allow_broken, char *err,
     size_t errlen);
 
 /* The "node" of the ledger's lines from now on (SPEC §12): c's node
- * NAME, or none. At open and on a reload. */
+ * NAME; without one, the host name when c has a store; else none. At
+ * open and on a reload. */
 void billing_set_node(const struct conf *c);
 
 /* Sync and close the ledger; forget the holds. */
@@ -47,9 +48,19 @@ enum billing_hold {
 	BILLING_HELD,		/* *hold_nano is held */
 	BILLING_REFUSED,	/* does not fit: msg says why (402) */
 	BILLING_NOMEM,
-	BILLING_LIMITED		/* over a wallet limit (429): see
+	BILLING_LIMITED,	/* over a wallet limit (429): see
 				 * billing_limits(); exchange_hold() only */
+	BILLING_UNAVAILABLE,	/* the shared store cannot answer (503
+				 * store_unavailable) */
+	BILLING_PENDING		/* asked the shared store: its answer
+				 * comes later (exchange_fleet_hold()) */
 };
+
+/* The hold for est_in input and est_out output tokens of model m: their
+ * cost in nano-units of the wallet currency (capped far below
+ * INT64_MAX). */
+int64_t billing_hold_amount(const struct conf *c, const struct conf_model *m,
+    uint64_t est_in, uint64_t est_out);
 
 /* Hold the cost of est_in input and est_out output tokens for wallet
  * (limited to balance minus holds plus overdraft_nano when limited is
@@ -75,6 +86,14 @@ void billing_release(const char *wallet, int64_t hold_nano);
  * /metrics. */
 int billing_limits(const struct conf_wallet *wl, uint64_t tokens, int stream,
     int64_t hold_nano, int64_t *retry_s, char *msg, size_t msglen);
+
+/* Count a refusal by limit why (enum limits_reason) of wallet wl and
+ * say it in msg: tokens and hold_nano are the request's, spent the
+ * wallet's charges today (-1: unknown, the store's), retry_s as
+ * billing_limits() gives it. */
+void billing_refused(const struct conf_wallet *wl, int why, uint64_t tokens,
+    int64_t hold_nano, int64_t spent, int64_t retry_s, char *msg,
+    size_t msglen);
 
 /* Charge line ch was written: its tokens (all four buckets) join its
  * wallet's tpm window. billing_charge() calls it; so does a task's

@@ -12,6 +12,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "loop.h"
+#include "store_rebuild.h"
 #include "tls.h"
 #include "util.h"
 
@@ -24,6 +25,8 @@ static const char usage[] =
 "       relay key                       print a new client key and its sha256 word\n"
 "       relay ledger verify FILE        check a ledger's hash chain\n"
 "       relay ledger report FILE... [--by wallet|model|day|node] [--since DATE]\n"
+"       relay store rebuild [-c FILE] LEDGER...\n"
+"                                        set the store's balances from the ledgers\n"
 "       relay version | relay -h\n";
 
 static struct conf *
@@ -272,6 +275,56 @@ cmd_ledger(int argc, char **argv)
 	return 0;
 }
 
+/* relay store rebuild [-c FILE] LEDGER... */
+static int
+cmd_store(int argc, char **argv)
+{
+	const char *path = NULL, **files;
+	char err[512];
+	size_t n = 0;
+	struct conf *c;
+	int i, rc;
+
+	if (argc < 3 || strcmp(argv[2], "rebuild") != 0) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if ((files = (const char **)calloc((size_t)argc,
+	    sizeof(*files))) == NULL) {
+		fprintf(stderr, "relay: out of memory\n");
+		return 1;
+	}
+	for (i = 3; i < argc; i++) {
+		if ((strcmp(argv[i], "-c") == 0 ||
+		    strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+			path = argv[++i];
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "relay: unexpected argument '%s'\n%s",
+			    argv[i], usage);
+			free(files);
+			return 2;
+		} else {
+			files[n++] = argv[i];
+		}
+	}
+	if (n == 0) {
+		fputs(usage, stderr);
+		free(files);
+		return 2;
+	}
+	if ((c = load(path)) == NULL) {
+		free(files);
+		return 1;
+	}
+	rc = store_rebuild(c, files, n, stdout, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "relay: store rebuild: %s\n", err);
+	}
+	conf_free(c);
+	free(files);
+	return rc < 0 ? 1 : 0;
+}
+
 /* -l replaces the config's listen lines with one plain listener; open
  * mode still keeps it to loopback unless the config said open=yes. */
 static int
@@ -386,6 +439,9 @@ cli_main(int argc, char **argv)
 	}
 	if (cmd != NULL && strcmp(cmd, "ledger") == 0) {
 		return cmd_ledger(argc, argv);
+	}
+	if (cmd != NULL && strcmp(cmd, "store") == 0) {
+		return cmd_store(argc, argv);
 	}
 	if (cmd != NULL && cmd[0] != '-') {
 		fprintf(stderr, "relay: unknown command '%s'\n%s", cmd, usage);

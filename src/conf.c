@@ -553,6 +553,9 @@ finish(struct parser *ps)
 		}
 	}
 	sort_models(c->models, c->nmodels);
+	if (conf_fleet_finish(ps) < 0) {
+		return -1;
+	}
 	return finish_direct(ps);
 }
 

@@ -118,6 +118,20 @@ struct conf_wallet {
 	int line;
 };
 
+/* store redis://HOST:PORT[/DB] [password=...] [prefix=...] [timeout=...]:
+ * the shared store of a fleet (SPEC §12). */
+struct conf_store {
+	char *url;		/* owned; as written (no password in it) */
+	char *host;		/* owned; address or name, no brackets */
+	char *port;		/* owned; decimal */
+	unsigned db;		/* SELECT db after connecting (0: none) */
+	char *password;		/* owned secret (wiped), or NULL: no AUTH */
+	char *source;		/* owned; "env:NAME" or "file:PATH", or NULL */
+	char *prefix;		/* owned; key prefix ("relay:") */
+	uint64_t timeout_ms;	/* a command's reply within (3 s) */
+	int line;
+};
+
 struct conf {
 	char *source;		/* owned; FILE as given, or "(embedded)" */
 
@@ -183,7 +197,10 @@ struct conf {
 				 * (100000); the oldest settled go first */
 	struct conf_wallet *wallets;	/* owned array; none means open mode */
 	size_t nwallets;
-	char *node;		/* owned; node NAME, or NULL */
+	struct conf_store *store;	/* owned, or NULL: everything in the
+					 * process */
+	char *node;		/* owned; node NAME, or NULL (with a store:
+				 * the host name) */
 
 	char **warnings;	/* owned; "FILE:LINE: warning: ..." lines */
 	size_t nwarnings;

@@ -574,6 +574,7 @@ const struct conf_directive conf_directives[] = {
 	{ "passthrough", do_passthrough, 1 },
 	{ "affinity", do_affinity, 1 },
 	{ "access_log", do_access_log, 1 },
+	{ "store", conf_do_store, 1 },
 	{ "node", conf_do_node, 1 },
 };
 

@@ -118,10 +118,19 @@ int conf_is_loopback(const char *host);
 int conf_check_readable(struct parser *ps, const char *what,
     const char *path);
 
+/* A secret written ref ("env:NAME" or "file:PATH") into *out
+ * (malloc'd). 0; 1 when the environment variable is not set (nothing
+ * reported); -1 with the error reported (usage: what a ref that is
+ * neither says). Never echoes ref. */
+int conf_secret(struct parser *ps, const char *ref, const char *usage,
+    char **out);
+
 /* The directives of conf_fleet.c: wallet (its key hashes, overdraft and
- * limits) and node; and what they own. */
+ * limits), store and node; and the whole-file checks they need. */
 int conf_do_wallet(struct parser *ps, char **w, size_t nw);
+int conf_do_store(struct parser *ps, char **w, size_t nw);
 int conf_do_node(struct parser *ps, char **w, size_t nw);
+int conf_fleet_finish(struct parser *ps);
 void conf_fleet_free(struct conf *c);
 
 /* Index of the provider named name[0..n), or -1. */

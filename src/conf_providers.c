@@ -281,11 +281,7 @@ valid_env_name(const char *s)
 	return n > 0 && s[n] == '\0' && !(s[0] >= '0' && s[0] <= '9');
 }
 
-/* A secret written ref ("env:NAME" or "file:PATH") into *out
- * (malloc'd). 0; 1 when the environment variable is not set (nothing
- * reported); -1 with the error reported (usage: what a ref that is
- * neither says). Never echoes ref. */
-static int
+int
 conf_secret(struct parser *ps, const char *ref, const char *usage,
     char **out)
 {

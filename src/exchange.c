@@ -8,11 +8,14 @@
 #include "billing.h"
 #include "conf.h"
 #include "exchange.h"
+#include "fleet.h"
 #include "gen.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
+#include "money.h"
 #include "pool.h"
+#include "ratelimit.h"
 #include "rewrite.h"
 #include "server.h"
 #include "tasks.h"
@@ -153,14 +156,6 @@ drop_upstream(struct exchange *ex)
 	}
 }
 
-/* The hold's tokens, input and output (what tpm counts). */
-static uint64_t
-sat_tokens(const struct exchange *ex)
-{
-	return ex->est_in > UINT64_MAX - ex->est_out ? UINT64_MAX :
-	    ex->est_in + ex->est_out;
-}
-
 /* The charge of an answer the client got (SPEC §8): the provider's
  * usage when it gave its last word; else an estimate: invalid usage is
  * charged the hold; an answer without usage (or cut short: cut says by
@@ -245,12 +240,19 @@ exchange_end(struct exchange *ex)
 		/* The client left before the answer's head. */
 		attempt_outcome(ex, METRICS_CANCELLED);
 	}
+	if (ex->fhold != NULL) {	/* the store's answer is not needed */
+		fleet_forget(ex->fhold, ex->seen_ms);
+		ex->fhold = NULL;
+		ex->settled = 1;
+	}
 	if (!ex->settled && ex->wallet != NULL) {
 		ex->settled = 1;
-		billing_release(ex->wallet, ex->hold_nano);
+		if (!ex->fheld) {	/* the store's is settled below */
+			billing_release(ex->wallet, ex->hold_nano);
+		}
 		if (ex->limited) {
 			ex->limited = 0;
-			billing_limits_release(ex->wallet, sat_tokens(ex),
+			billing_limits_release(ex->wallet, exchange_hold_tokens(ex),
 			    ex->jr.stream);
 		}
 		if (ex->head_sent && ex->status >= 200 && ex->status < 300 &&
@@ -259,66 +261,16 @@ exchange_end(struct exchange *ex)
 			write_charge(ex, ex->cut != NULL ? ex->cut :
 			    ex->over ? NULL : "client");
 		}
-	}
-	drop_upstream(ex);
-}
-
-int
-exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
-    char *msg, size_t msglen)
-{
-	const struct conf *c = ex->gen->conf;
-	int r, k;
-
-	ex->est_in = ex->sc->req.body_len / 4;
-	ex->est_out = ex->jr.has_max_tokens ? ex->jr.max_tokens :
-	    c->hold_max_tokens;
-	/* n choices each produce up to the allowance (SPEC §8); no
-	 * overflow: both sides are bounded far below 2^32. */
-	if (ex->jr.n > 1) {
-		ex->est_out = ex->jr.n > UINT32_MAX || ex->est_out > UINT32_MAX ?
-		    UINT64_MAX / 4 : ex->est_out * ex->jr.n;
-	}
-	if (ex->no_charge) {
-		ex->est_in = ex->est_out = 0;	/* free: nothing to hold */
-	}
-	r = billing_hold(c, ex->model, ex->wallet, limited, overdraft_nano,
-	    ex->est_in, ex->est_out, &ex->hold_nano, msg, msglen);
-	if (r == BILLING_HELD && limited && ex->limits != NULL) {
-		k = billing_limits(ex->limits, sat_tokens(ex), ex->jr.stream,
-		    ex->hold_nano, &ex->retry_s, msg, msglen);
-		if (k != 0) {
-			billing_release(ex->wallet, ex->hold_nano);
-			r = k > 0 ? BILLING_LIMITED : BILLING_NOMEM;
-		} else {
-			ex->limited = 1;
+		if (ex->fheld) {
+			ex->fheld = 0;
+			fleet_settle(ex->wallet, ex->fid, ex->charged ?
+			    (int64_t)ex->charged_nano : 0, ex->charged ?
+			    ex->charged_tokens[0] + ex->charged_tokens[1] +
+			    ex->charged_tokens[2] + ex->charged_tokens[3] : 0,
+			    ex->seen_ms);
 		}
 	}
-	if (r != BILLING_HELD) {
-		ex->hold_nano = 0;
-		ex->settled = 1;	/* nothing held, nothing to charge */
-	}
-	return r;
-}
-
-void
-exchange_refuse(struct exchange *ex, int hold, const char *msg,
-    uint64_t now_ms)
-{
-	char extra[48];
-
-	if (hold == BILLING_REFUSED) {
-		server_error(ex->sc, 402, "insufficient_balance", msg, now_ms);
-	} else if (hold == BILLING_LIMITED) {
-		/* Retry-After only when waiting helps (SPEC §12). */
-		snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n",
-		    (long long)(ex->retry_s < 1 ? 1 : ex->retry_s));
-		server_error_with(ex->sc, 429, "rate_limited", msg,
-		    ex->retry_s >= 0 ? extra : NULL, now_ms);
-	} else {
-		server_error(ex->sc, 503, "server_busy", "out of memory",
-		    now_ms);
-	}
+	drop_upstream(ex);
 }
 
 /* Every candidate failed (or none is left, or `total` ran out): 503 with

@@ -23,6 +23,8 @@ struct conf_wallet;
 struct gen;
 struct server_conn;
 struct upload;
+struct fleet_call;
+struct store_call;
 struct upstream;
 
 /* A task id of at most 128 bytes (SPEC §10) and its NUL. */
@@ -93,6 +95,11 @@ struct exchange {
 	int charged;			/* its charge line is written: */
 	uint64_t charged_tokens[4];	/* in, cached, cache_write, out */
 	uint64_t charged_nano;		/* the debit, wallet currency */
+	struct fleet_call *fhold;	/* the shared store's HOLD in flight
+					 * (fleet.h), or NULL */
+	int fheld;			/* the store holds for it: settle
+					 * there at the end */
+	char fid[32];			/* the request id the store knows */
 };
 
 /* A new exchange, or NULL (no memory). */
@@ -113,11 +120,29 @@ void exchange_free(struct exchange *ex);
 int exchange_hold(struct exchange *ex, int limited, uint64_t overdraft_nano,
     char *msg, size_t msglen);
 
+/* The hold's tokens, input and output (what tpm counts), saturated. */
+uint64_t exchange_hold_tokens(const struct exchange *ex);
+
 /* Answer a hold that exchange_hold() did not take (hold, its result; msg,
  * its message): 402 insufficient_balance, 429 rate_limited with
- * Retry-After when waiting helps, or 503 server_busy (no memory). */
+ * Retry-After when waiting helps, 503 store_unavailable, or 503
+ * server_busy (no memory). */
 void exchange_refuse(struct exchange *ex, int hold, const char *msg,
     uint64_t now_ms);
+
+/* With a shared store (fleet_on()): ask it for the hold exchange_hold()
+ * would take in the process, against the balance and limits the fleet
+ * shares. Returns BILLING_PENDING (done(owner, call, now) runs with the
+ * answer: give it to exchange_fleet_held()), or BILLING_UNAVAILABLE with
+ * msg (the store is unreachable: 503 store_unavailable). */
+int exchange_fleet_hold(struct exchange *ex, uint64_t overdraft_nano,
+    void (*done)(void *, const struct store_call *, uint64_t), void *owner,
+    char *msg, size_t msglen, uint64_t now_ms);
+
+/* The store's answer c to ex's HOLD: BILLING_HELD (start it), or a
+ * refusal for exchange_refuse() with msg. */
+int exchange_fleet_held(struct exchange *ex, const struct store_call *c,
+    char *msg, size_t msglen);
 
 /* Start relaying, under the `total` timeout. The client's connection
  * becomes BUSY. fresh: try ex->route and ex->cred as set (pinned) instead

@@ -7,6 +7,7 @@
 #include "api.h"
 #include "conf.h"
 #include "exchange.h"
+#include "fleet.h"
 #include "front.h"
 #include "gen.h"
 #include "local.h"
@@ -24,6 +25,9 @@
 #define path_ends(v, lit) ((v).n >= sizeof(lit) - 1 && \
 	memcmp((v).p + (v).n - (sizeof(lit) - 1), (lit), sizeof(lit) - 1) == 0)
 
+static void store_answer(void *owner, const struct store_call *c,
+    uint64_t now_ms);
+
 struct client *
 front_new(struct server_conn *sc)
 {
@@ -35,6 +39,8 @@ front_new(struct server_conn *sc)
 	cl->tag.kind = POOL_OWNER_CLIENT;
 	cl->sc = sc;
 	cl->wallet = -1;
+	cl->lw.done = store_answer;
+	cl->lw.owner = cl;
 	return cl;
 }
 
@@ -65,6 +71,9 @@ end_exchange(struct client *cl, uint64_t now_ms)
 static void
 reap(struct client *cl, uint64_t now_ms)
 {
+	if (cl->ex == NULL && cl->lw.fc != NULL) {
+		return;		/* it waits for the store */
+	}
 	if (cl->ex == NULL) {	/* an answer of the relay's own: count it */
 		access_request(&cl->sc->req, NULL, cl->conf, &cl->wallet,
 		    now_ms);
@@ -89,6 +98,7 @@ front_free(struct client *cl)
 		return;
 	}
 	end_exchange(cl, 0);
+	fleet_forget(cl->lw.fc, 0);
 	billing_unwait(&cl->wait);
 	exchange_free(cl->spare);
 	if (cl->conf != NULL) {
@@ -796,7 +806,21 @@ start_model(struct client *cl, const struct conf_model *m,
 	    &c->wallets[cl->wallet] : NULL;
 	plan_record(ex, path);
 	pin_previous(cl, ex);
-	hold = exchange_hold(ex, cl->wallet >= 0, cl->wallet >= 0 ?
+	if (fleet_on() && ex->limits != NULL) {
+		/* The fleet's wallets are in the shared store: ask it (token
+		 * counting, free, does not). */
+		hold = exchange_fleet_hold(ex,
+		    c->wallets[cl->wallet].overdraft_nano, store_answer, cl,
+		    msg, sizeof(msg), now_ms);
+		if (hold == BILLING_PENDING) {
+			server_busy(sc);
+			return;
+		}
+		exchange_refuse(ex, hold, msg, now_ms);
+		end_exchange(cl, now_ms);
+		return;
+	}
+	hold = exchange_hold(ex, cl->wallet >= 0 && !fleet_on(), cl->wallet >= 0 ?
 	    c->wallets[cl->wallet].overdraft_nano : 0, msg, sizeof(msg));
 	if (hold != BILLING_HELD) {
 		exchange_refuse(ex, hold, msg, now_ms);
@@ -844,9 +868,9 @@ on_body(struct client *cl, uint64_t now_ms)
 	if (local_is_endpoint(sc->req.path) &&
 	    !util_view_eq(sc->req.head.method, "DELETE")) {
 		/* DELETE /v1/models/<id> is the provider's (on_head). */
-		local_serve(sc, cl->conf, wallet_name(cl), now_ms);
+		local_serve(sc, cl->conf, wallet_name(cl), &cl->lw, now_ms);
 	} else if (path_starts(sc->req.path, "/admin/")) {
-		local_credit(sc, cl->conf, now_ms);
+		local_credit(sc, cl->conf, &cl->lw, now_ms);
 	} else {
 		start_relay(cl, now_ms);
 	}
@@ -910,6 +934,31 @@ after_exchange(struct client *cl, uint64_t now_ms)
 	if (cl->sc->state != SERVER_BUSY) {
 		front_step(cl, now_ms);
 	}
+}
+
+/* The shared store answered what the client waits for: its hold (start
+ * the call or refuse it), or an answer of the relay's own. */
+static void
+store_answer(void *owner, const struct store_call *c, uint64_t now_ms)
+{
+	struct client *cl = owner;
+	struct exchange *ex = cl->ex;
+	char msg[400];
+	int r;
+
+	if (ex != NULL && ex->fhold != NULL) {
+		r = exchange_fleet_held(ex, c, msg, sizeof(msg));
+		if (r == BILLING_HELD) {
+			exchange_start(ex, now_ms, ex->pinned);
+		} else {
+			exchange_refuse(ex, r, msg, now_ms);
+			end_exchange(cl, now_ms);
+		}
+	} else {
+		cl->lw.fc = NULL;
+		local_answer(cl->sc, cl->conf, wallet_name(cl), c, now_ms);
+	}
+	after_exchange(cl, now_ms);
 }
 
 void

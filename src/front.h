@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "billing.h"
+#include "local.h"
 #include "pool.h"
 
 struct conf;
@@ -35,6 +36,8 @@ struct client {
 	long key_wallet;
 	struct upload *upload;		/* owned, made for the first streamed
 					 * form body (upload.h) */
+	struct local_wait lw;		/* an answer of its own waiting for
+					 * the shared store (local.h) */
 };
 
 /* A client for an accepted connection (taken over), or NULL. */

@@ -378,3 +378,54 @@ done:
 	return rc;
 }
 
+int
+ledger_sum_files(const char *const *paths, size_t npaths, const char *today,
+    struct ledger_table *sum, size_t *bad, char *err, size_t errlen)
+{
+	struct ledger_table tab;
+	struct ledger_replay rp;
+	struct ledger_wallet *w;
+	char first[4] = "";
+	size_t f, i;
+
+	memset(sum, 0, sizeof *sum);
+	memset(&tab, 0, sizeof tab);
+	*bad = 0;
+	for (f = 0; f < npaths; f++) {
+		*bad = f;
+		ledger_table_free(&tab);
+		memset(&tab, 0, sizeof tab);
+		ledger_table_new_day(&tab, today);
+		memset(&rp, 0, sizeof rp);
+		rp.mode = LEDGER_REPLAY_VERIFY;
+		rp.tab = &tab;
+		memcpy(rp.cur, first, sizeof rp.cur);
+		if (replay_file(paths[f], &rp, err, errlen) < 0) {
+			goto fail;
+		}
+		if (first[0] == '\0') {
+			memcpy(first, rp.cur, sizeof first);
+		}
+		for (i = 0; i < tab.nwallets; i++) {
+			w = ledger_table_wallet(sum, tab.wallets[i].name);
+			if (w == NULL) {
+				util_errf(err, errlen, "out of memory");
+				goto fail;
+			}
+			if (ledger_table_add(w->balance_nano,
+			    tab.wallets[i].balance_nano, &w->balance_nano) < 0 ||
+			    ledger_table_add(w->today_nano,
+			    tab.wallets[i].today_nano, &w->today_nano) < 0) {
+				util_errf(err, errlen, "the balance of %s is out "
+				    "of range", tab.wallets[i].name);
+				goto fail;
+			}
+		}
+	}
+	ledger_table_free(&tab);
+	return 0;
+fail:
+	ledger_table_free(&tab);
+	ledger_table_free(sum);
+	return -1;
+}

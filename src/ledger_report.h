@@ -33,4 +33,15 @@ int ledger_report_files(const char *const *paths, size_t npaths,
     const char *by, const char *since, FILE *out, size_t *bad, char *err,
     size_t errlen);
 
+struct ledger_table;
+
+/* `relay store rebuild`: the ledgers' sum. Each of the npaths files is
+ * checked as verify checks it (its own chain; all in one currency); sum
+ * gets every wallet's balance over all of them, and in today_nano the
+ * charges of UTC day today ("YYYY-MM-DD"). The caller frees sum with
+ * ledger_table_free(). Returns 0, or -1 with err about file *bad. */
+int ledger_sum_files(const char *const *paths, size_t npaths,
+    const char *today, struct ledger_table *sum, size_t *bad, char *err,
+    size_t errlen);
+
 #endif

@@ -8,6 +8,7 @@
 #include "billing.h"
 #include "clock.h"
 #include "conf.h"
+#include "fleet.h"
 #include "gen.h"
 #include "json.h"
 #include "ledger.h"
@@ -141,29 +142,24 @@ usd_of(const struct conf *c, int64_t amount, char *out, size_t cap)
 	money_format_trim((int64_t)usd, out + (amount < 0), cap - 1);
 }
 
-/* GET /v1/wallet: the balance, holds, today's charges, the overdraft,
- * and the limits (SPEC §12) with what they see in use now (rpm: the
- * admissions of the last 60 s; tpm: settled and open tokens of the last
- * 60 s; streams open; budget_day: today's charges plus open holds). */
+/* What /v1/wallet shows of a wallet. */
+struct wallet_fig {
+	int64_t bal, held, today_nano;
+	uint64_t requests, rpm, tpm, streams;
+};
+
 static void
 serve_wallet(struct server_conn *sc, const struct conf *c, const char *w,
-    uint64_t now_ms)
+    const struct wallet_fig *f, uint64_t now_ms)
 {
-	struct ledger *l = billing_ledger();
 	const struct conf_wallet *wl = wallet_of(c, w);
-	int64_t bal = ledger_balance(l, w), today_nano = 0, held;
-	uint64_t requests = 0, rpm, tpm, streams;
-	char today[16], b[MONEY_FMT_MAX], u[MONEY_FMT_MAX + 1], body[1200];
+	char b[MONEY_FMT_MAX], u[MONEY_FMT_MAX + 1], body[1200];
 	char od[MONEY_FMT_MAX], bd[MONEY_FMT_MAX + 2], bu[MONEY_FMT_MAX];
 	char x1[24], x2[24], x3[24];
 	int n;
 
-	clock_today(today, sizeof(today));
-	ledger_today(l, w, today, &today_nano, &requests);
-	held = billing_held(w);
-	billing_limits_used(w, &rpm, &tpm, &streams);
-	money_format_trim(bal, b, sizeof(b));
-	usd_of(c, bal, u, sizeof(u));
+	money_format_trim(f->bal, b, sizeof(b));
+	usd_of(c, f->bal, u, sizeof(u));
 	money_format(wl != NULL ? (int64_t)wl->overdraft_nano : 0, 2, od,
 	    sizeof(od));
 	snprintf(bd, sizeof(bd), "null");
@@ -173,22 +169,106 @@ serve_wallet(struct server_conn *sc, const struct conf *c, const char *w,
 		    sizeof(bd) - 2);
 		strcat(bd, "\"");
 	}
-	money_format(today_nano + held, 2, bu, sizeof(bu));
+	money_format(f->today_nano + f->held, 2, bu, sizeof(bu));
 	n = snprintf(body, sizeof(body), "{\"wallet\":\"%s\",\"currency\":\"%s\","
 	    "\"balance\":\"%s\",\"balance_nano\":%lld,\"balance_usd\":\"%s\","
 	    "\"held_nano\":%lld,\"today\":{\"charged_nano\":%lld,"
 	    "\"requests\":%llu},\"overdraft\":\"%s\",\"limits\":{\"rpm\":%s,"
 	    "\"tpm\":%s,\"max_streams\":%s,\"budget_day\":%s},\"used\":{"
 	    "\"rpm\":%llu,\"tpm\":%llu,\"streams\":%llu,\"budget_day\":\"%s\"}}\n",
-	    w, c->currency, b, (long long)bal, u, (long long)held,
-	    (long long)today_nano, (unsigned long long)requests, od,
+	    w, c->currency, b, (long long)f->bal, u, (long long)f->held,
+	    (long long)f->today_nano, (unsigned long long)f->requests, od,
 	    limit_json(wl != NULL ? wl->rpm : 0, x1, sizeof(x1)),
 	    limit_json(wl != NULL ? wl->tpm : 0, x2, sizeof(x2)),
 	    limit_json(wl != NULL ? wl->max_streams : 0, x3, sizeof(x3)), bd,
-	    (unsigned long long)rpm, (unsigned long long)tpm,
-	    (unsigned long long)streams, bu);
+	    (unsigned long long)f->rpm, (unsigned long long)f->tpm,
+	    (unsigned long long)f->streams, bu);
 	server_respond(sc, 200, "application/json", NULL, body, (size_t)n, 0,
 	    now_ms);
+}
+
+/* GET /v1/wallet from this process: the balance, holds, today's
+ * charges, the overdraft, and the limits (SPEC §12) with what they see
+ * in use now (rpm: the admissions of the last 60 s; tpm: settled and
+ * open tokens of the last 60 s; streams open; budget_day: today's
+ * charges plus open holds). */
+static void
+serve_wallet_here(struct server_conn *sc, const struct conf *c,
+    const char *w, uint64_t now_ms)
+{
+	struct ledger *l = billing_ledger();
+	struct wallet_fig f;
+	char today[16];
+
+	memset(&f, 0, sizeof(f));
+	f.bal = ledger_balance(l, w);
+	clock_today(today, sizeof(today));
+	ledger_today(l, w, today, &f.today_nano, &f.requests);
+	f.held = billing_held(w);
+	billing_limits_used(w, &f.rpm, &f.tpm, &f.streams);
+	serve_wallet(sc, c, w, &f, now_ms);
+}
+
+/* Ask the store (lw) for script s on wallet w: 0 asked (the connection
+ * waits), -1 answered 503 store_unavailable. */
+static int
+ask_store(struct server_conn *sc, enum store_script s, const char *w,
+    const char *id, const int64_t *arg, struct local_wait *lw,
+    const char *why, uint64_t now_ms)
+{
+	lw->fc = fleet_ask(s, w, id, arg, lw->done, lw->owner, now_ms);
+	if (lw->fc == NULL) {
+		metrics.store_unavailable++;
+		server_error(sc, 503, "store_unavailable", why, now_ms);
+		return -1;
+	}
+	server_busy(sc);
+	return 0;
+}
+
+void
+local_answer(struct server_conn *sc, const struct conf *c, const char *w,
+    const struct store_call *call, uint64_t now_ms)
+{
+	struct wallet_fig f;
+	char today[16], out[300], b[MONEY_FMT_MAX];
+	int64_t unused;
+	int n;
+
+	if (call->status != STORE_REPLIED || call->nfields < 2 ||
+	    strcmp(call->field[0], "ok") != 0) {
+		metrics.store_unavailable++;
+		server_error(sc, 503, "store_unavailable", call->script ==
+		    STORE_CREDIT ? "the credit is written in this relay's "
+		    "ledger and goes to the shared store when it answers: do "
+		    "not send it again" : "the shared store did not answer",
+		    now_ms);
+		return;
+	}
+	if (call->script == STORE_CREDIT) {
+		money_format_trim(strtoll(call->field[1], NULL, 10), b,
+		    sizeof(b));
+		n = snprintf(out, sizeof(out), "{\"wallet\":\"%s\",\"currency\":"
+		    "\"%s\",\"credited_nano\":%lld,\"balance\":\"%s\"}\n", w,
+		    c->currency, (long long)call->arg[2], b);
+		server_respond(sc, 200, "application/json", NULL, out,
+		    (size_t)n, 0, now_ms);
+		return;
+	}
+	memset(&f, 0, sizeof(f));
+	if (call->nfields >= 8) {
+		f.bal = strtoll(call->field[1], NULL, 10);
+		f.held = strtoll(call->field[2], NULL, 10);
+		f.streams = strtoull(call->field[4], NULL, 10);
+		f.today_nano = strtoll(call->field[5], NULL, 10);
+		f.rpm = strtoull(call->field[6], NULL, 10);
+		/* Open holds count with their estimate, as in-process. */
+		f.tpm = strtoull(call->field[7], NULL, 10) +
+		    strtoull(call->field[3], NULL, 10);
+	}
+	clock_today(today, sizeof(today));
+	ledger_today(billing_ledger(), w, today, &unused, &f.requests);
+	serve_wallet(sc, c, w, &f, now_ms);
 }
 
 /* N of "?limit=N" (1..LEDGER_RECENT_MAX; the most when absent or
@@ -461,8 +541,10 @@ serve_console(struct server_conn *sc, uint64_t now_ms)
 
 void
 local_serve(struct server_conn *sc, const struct conf *c, const char *wallet,
-    uint64_t now_ms)
+    struct local_wait *lw, uint64_t now_ms)
 {
+	static const int64_t now0[STORE_ARGS_MAX];
+
 	struct view path = sc->req.path;
 
 	if (path_is(path, "/healthz")) {
@@ -481,8 +563,13 @@ local_serve(struct server_conn *sc, const struct conf *c, const char *wallet,
 		}
 	} else if (local_model_alias(path).n > 0) {
 		serve_model(sc, c, local_model_alias(path), now_ms);
+	} else if (path_is(path, "/v1/wallet") && fleet_on() &&
+	    wallet_of(c, wallet) != NULL) {
+		(void)ask_store(sc, STORE_READ, wallet, NULL, now0, lw,
+		    "the shared store that keeps the wallets is unreachable "
+		    "(reconnecting)", now_ms);
 	} else if (path_is(path, "/v1/wallet")) {
-		serve_wallet(sc, c, wallet, now_ms);
+		serve_wallet_here(sc, c, wallet, now_ms);
 	} else if (path_is(path, "/v1/usage")) {
 		serve_usage(sc, c, wallet, now_ms);
 	} else if (path_is(path, "/")) {
@@ -525,8 +612,11 @@ known_wallet(const struct conf *c, const char *name)
 }
 
 void
-local_credit(struct server_conn *sc, const struct conf *c, uint64_t now_ms)
+local_credit(struct server_conn *sc, const struct conf *c,
+    struct local_wait *lw, uint64_t now_ms)
 {
+	int64_t arg[STORE_ARGS_MAX] = { 0 };
+	char id[48];
 	const char *body = sc->req.mem + sc->req.head_len;
 	struct view target = local_credit_target(sc->req.path), amount, note;
 	char name[128], note_s[128], err[256], out[300], b[MONEY_FMT_MAX];
@@ -560,6 +650,15 @@ local_credit(struct server_conn *sc, const struct conf *c, uint64_t now_ms)
 			return;
 		}
 	}
+	if (fleet_on() && (wallet_of(c, name) == NULL || !store_accepts())) {
+		metrics.store_unavailable++;
+		server_error(sc, 503, "store_unavailable", wallet_of(c, name) ==
+		    NULL ? "the open mode's wallet is not kept in the shared "
+		    "store" : "the shared store that keeps the wallets is "
+		    "unreachable (reconnecting): nothing was credited",
+		    now_ms);
+		return;
+	}
 	if (ledger_credit(billing_ledger(), name, nano, note_s, err,
 	    sizeof(err)) < 0) {
 		server_error(sc, 500, "ledger_error", err, now_ms);
@@ -567,6 +666,16 @@ local_credit(struct server_conn *sc, const struct conf *c, uint64_t now_ms)
 	}
 	log_info("%s credit wallet=%s %s_nano=%lld", sc->req.id, name,
 	    c->currency_lower, (long long)nano);
+	if (fleet_on()) {
+		snprintf(id, sizeof(id), "credit-%s", sc->req.id);
+		arg[2] = nano;
+		arg[3] = 86400000;	/* a retry comes within a day */
+		(void)ask_store(sc, STORE_CREDIT, name, id, arg, lw,
+		    "the credit is written in this relay's ledger and goes "
+		    "to the shared store when it answers: do not send it "
+		    "again", now_ms);
+		return;
+	}
 	money_format_trim(ledger_balance(billing_ledger(), name), b, sizeof(b));
 	n = snprintf(out, sizeof(out), "{\"wallet\":\"%s\",\"currency\":\"%s\","
 	    "\"credited_nano\":%lld,\"balance\":\"%s\"}\n", name, c->currency,

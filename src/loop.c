@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "dns.h"
+#include "fleet.h"
 #include "front.h"
 #include "gen.h"
 #include "ledger.h"
@@ -43,7 +44,8 @@
 #define LINGER_IDLE_MS 1000
 #define LINGER_MAX_MS 10000
 
-enum { KIND_LISTEN, KIND_CLIENT, KIND_UPSTREAM, KIND_REJECT, KIND_DNS };
+enum { KIND_LISTEN, KIND_CLIENT, KIND_UPSTREAM, KIND_REJECT, KIND_DNS,
+	KIND_STORE };
 
 static struct {
 	const char *config_path;	/* NULL: embedded */
@@ -70,6 +72,7 @@ static struct {
 	uint64_t reject_end[REJECTS_MAX];	/* hard deadline */
 	size_t nrejects;
 	uint64_t hangup_check_ms;	/* next pass that polls busy clients */
+	short store_revents;		/* the shared store's socket's events */
 	struct peers peers;		/* open clients per address */
 	uint64_t drain_until;		/* stopping: give up at this time */
 } L;
@@ -329,6 +332,15 @@ build_pollset(uint64_t now_ms)
 		L.powner[L.npfds++] = NULL;
 	}
 	near(dns_deadline(pool_dns()));
+	{
+		short ev;
+		int fd = fleet_fd(&ev);
+
+		if (fd >= 0) {
+			add_fd(fd, ev, KIND_STORE, NULL);
+		}
+		near(fleet_deadline());
+	}
 	near(tasks_due_ms());
 	{
 		uint64_t due = ledger_tick_due_ms(billing_ledger());
@@ -429,6 +441,9 @@ dispatch(size_t i, uint64_t now_ms)
 	}
 	case KIND_REJECT:
 		reject_event(L.powner[i], now_ms);
+		break;
+	case KIND_STORE:
+		L.store_revents = re;	/* fleet_step() at the pass's end */
 		break;
 	case KIND_UPSTREAM: {
 		struct upstream *u = L.powner[i];
@@ -702,6 +717,11 @@ start(struct conf *conf, int allow_broken_ledger)
 		billing_close();
 		return -1;
 	}
+	if (fleet_open(conf, clock_mono_ms(), err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		billing_close();
+		return -1;
+	}
 	tasks_init(clock_mono_ms());
 	log_info("relay %s serving %zu models from %s%s", RELAY_VERSION,
 	    conf->nmodels, conf->source, conf_open_mode(conf) ?
@@ -739,6 +759,7 @@ stop(void)
 	free(L.powner);
 	free(L.pkind);
 	free(L.lfds);
+	fleet_close();
 	billing_close();
 	access_close();
 	log_info("stopped");
@@ -764,7 +785,7 @@ pass(void)
 	if (got_term && L.drain_until == 0) {
 		start_drain(now_ms);
 	}
-	if (L.drain_until != 0 && (L.nclients == 0 ||
+	if (L.drain_until != 0 && ((L.nclients == 0 && !fleet_busy()) ||
 	    now_ms >= L.drain_until)) {
 		return 1;
 	}
@@ -784,6 +805,8 @@ pass(void)
 		dispatch(i, now_ms);
 	}
 	resume_resolving(now_ms);
+	fleet_step(L.store_revents, now_ms);
+	L.store_revents = 0;
 	tasks_tick(now_ms, got_term);
 	handle_timeouts(now_ms);
 	commit_charges(now_ms, rc);

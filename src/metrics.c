@@ -382,12 +382,13 @@ put_hist(struct out *o, const char *name, const char *help, size_t off)
 }
 
 /* The unlabelled families, gauges first: name (after relay_) and help. */
-enum { NGAUGES = 4, NPLAIN = 15 };
+enum { NGAUGES = 5, NPLAIN = 17 };
 static const char *const plain[NPLAIN][2] = {
 	{ "open_streams", "Open SSE answers." },
 	{ "client_connections", "Open client connections." },
 	{ "upstream_connections", "Upstream connections." },
 	{ "upstream_idle_connections", "Idle upstream connections." },
+	{ "store_backlog", "Settles and credits waiting for the store." },
 	{ "relayed_total", "Relayed requests." },
 	{ "upstream_connects_total", "Upstream connects." },
 	{ "upstream_unavailable_total", "503 upstream_unavailable answers." },
@@ -399,16 +400,19 @@ static const char *const plain[NPLAIN][2] = {
 	{ "ledger_fsyncs_total", "Ledger fsync(2) calls." },
 	{ "ledger_write_errors_total", "Ledger writes that failed." },
 	{ "access_log_dropped_total", "Access log lines lost." },
+	{ "store_unavailable_total", "503 store_unavailable answers." },
 };
 
 size_t
 metrics_render(const struct metrics_snapshot *s, char *out, size_t cap)
 {
 	const uint64_t v[NPLAIN] = { metrics.open_streams, metrics.clients,
-	    s->upstreams, s->idle, metrics.relayed, metrics.upstream_conns,
+	    s->upstreams, s->idle, metrics.store_backlog, metrics.relayed,
+	    metrics.upstream_conns,
 	    metrics.unavailable, metrics.charges, metrics.refused_402,
 	    metrics.busy, s->ledger_lines, s->ledger_writes, s->ledger_fsyncs,
-	    metrics.ledger_errors, metrics.access_dropped };
+	    metrics.ledger_errors, metrics.access_dropped,
+	    metrics.store_unavailable };
 	const struct conf *c = s->conf;
 	const char *kv[6] = { "provider", NULL, "credential", NULL, NULL };
 	struct out o;

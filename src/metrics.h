@@ -31,11 +31,14 @@ struct metrics {
 				 * (for tests) */
 	uint64_t refused_429;	/* rate_limited answers (a wallet's limit) */
 	uint64_t refused_limit[5];	/* ... by limit: enum limits_reason */
+	uint64_t store_unavailable;	/* 503 store_unavailable answers */
 	/* gauges, kept current by their owners */
 	size_t clients;		/* open client connections (loop) */
 	size_t open_streams;	/* relayed SSE answers whose head went out
 				 * and whose body is still on its way
 				 * (exchange) */
+	uint64_t store_backlog;	/* settles and credits the shared store
+				 * has not taken yet (fleet) */
 };
 
 extern struct metrics metrics;

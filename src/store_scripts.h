@@ -170,9 +170,7 @@ extern const struct store_script_def store_scripts[STORE_NSCRIPTS];
 /* Script k's whole text (the helpers, then its body), NUL-terminated,
  * with its length in *len: what SCRIPT LOAD and EVAL send and EVALSHA
  * names by its SHA-1. Built on the first call (kept for the process);
- * NULL when out of memory or k is not a script. Test hook until the
- * store client (branch store-wip) is in the binary: the store's tools
- * and tests read the texts through it. */
+ * NULL when out of memory or k is not a script. */
 const char *store_script_lua(enum store_script k, size_t *len);
 
 /* Key k of wallet as "PREFIX{WALLET}SUFFIX" into out[0..cap) with a NUL.

@@ -7,6 +7,7 @@
 #include "billing.h"
 #include "clock.h"
 #include "conf.h"
+#include "fleet.h"
 #include "gen.h"
 #include "json.h"
 #include "ledger.h"
@@ -236,6 +237,13 @@ tasks_settle(const char *id, const struct conf *c, const char *req_id,
 		    ch.cur_nano);
 	}
 	billing_limits_charged(&ch);
+	if (ok) {	/* the store has no hold for it: a settle of its own */
+		char fid[STORE_ID_MAX + 1];
+
+		snprintf(fid, sizeof(fid), "task-%s", req_id);
+		fleet_settle(ch.wallet, fid, (int64_t)ch.cur_nano, ch.in +
+		    ch.cached + ch.cache_write + ch.out, clock_mono_ms());
+	}
 	log_info("task %s %s: %s (out=%llu)", t->id, st,
 	    ok ? "charged" : "closed without charge",
 	    (unsigned long long)ch.out);

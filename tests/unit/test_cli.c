@@ -52,6 +52,23 @@ ledger_verify_file(const char *path, FILE *out, char *err, size_t errlen)
 }
 
 int
+store_rebuild(const struct conf *c, const char *const *paths,
+    size_t npaths, FILE *out, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (c->store == NULL) {
+		return util_errf(err, errlen, "the config has no store line");
+	}
+	fprintf(out, "rebuild %s", c->store->url);
+	for (i = 0; i < npaths; i++) {
+		fprintf(out, " %s", paths[i]);
+	}
+	fprintf(out, "\n");
+	return 0;
+}
+
+int
 ledger_report_files(const char *const *paths, size_t npaths,
     const char *by, const char *since, FILE *out, size_t *bad, char *err,
     size_t errlen)

@@ -617,7 +617,10 @@ test_fleet(void)
 	struct conf *c;
 
 	snprintf(text, sizeof text, "wallet acme key=sha256:%s rpm=60 "
-	    "tpm=100000 max_streams=4 budget_day=12.50\nnode relay-a\n", h);
+	    "tpm=100000 max_streams=4 budget_day=12.50\n"
+	    "store redis://127.0.0.1:6390/2 password=env:RELAY_T_STORE_PW "
+	    "prefix=t1: timeout=500ms\nnode relay-a\n", h);
+	setenv("RELAY_T_STORE_PW", "s3cret-pw", 1);
 	c = want_ok(text);
 	if (c != NULL) {
 		ok_int(c->wallets[0].rpm, 60, "rpm");
@@ -625,6 +628,15 @@ test_fleet(void)
 		ok_int(c->wallets[0].max_streams, 4, "max_streams");
 		ok(c->wallets[0].budget_day_nano == 12500000000ull,
 		    "budget_day 12.50");
+		ok(c->store != NULL, "store");
+		if (c->store != NULL) {
+			ok_str(c->store->host, "127.0.0.1", "store host");
+			ok_str(c->store->port, "6390", "store port");
+			ok_int(c->store->db, 2, "store db");
+			ok_str(c->store->password, "s3cret-pw", "password");
+			ok_str(c->store->prefix, "t1:", "prefix");
+			ok_int(c->store->timeout_ms, 500, "timeout");
+		}
 		ok_str(c->node, "relay-a", "node");
 		conf_free(c);
 	}
@@ -633,7 +645,7 @@ test_fleet(void)
 		ok(c->wallets[0].rpm == 0 && c->wallets[0].tpm == 0 &&
 		    c->wallets[0].max_streams == 0 &&
 		    c->wallets[0].budget_day_nano == 0, "no limits: all 0");
-		ok(c->node == NULL, "no node");
+		ok(c->store == NULL && c->node == NULL, "no store, no node");
 		conf_free(c);
 	}
 	snprintf(text, sizeof text, "wallet acme key=sha256:%s rpm=0\n", h);
@@ -646,9 +658,22 @@ test_fleet(void)
 	ok(c == NULL && strstr(err, "budget_day") != NULL, "budget_day=0: %s",
 	    err);
 	conf_free(c);
-	/* The shared store is not built yet: no half-working directive. */
-	c = parse("store redis://127.0.0.1:6379\n", err, sizeof err);
-	ok(c == NULL && strstr(err, "store") != NULL, "store: %s", err);
+	c = parse("store redis://user:hunter2@127.0.0.1:6379\n", err,
+	    sizeof err);
+	ok(c == NULL && strstr(err, "hunter2") == NULL &&
+	    strstr(err, "password=env:NAME") != NULL,
+	    "a password in the URL: refused, not echoed: %s", err);
+	conf_free(c);
+	c = parse("store rediss://127.0.0.1:6379\n", err, sizeof err);
+	ok(c == NULL && strstr(err, "TLS") != NULL, "rediss: %s", err);
+	conf_free(c);
+	c = parse("store redis://127.0.0.1:6379 password=sk-plain\n", err,
+	    sizeof err);
+	ok(c == NULL && strstr(err, "sk-plain") == NULL,
+	    "a bare password: refused, not echoed: %s", err);
+	conf_free(c);
+	c = parse("store redis://127.0.0.1:0\n", err, sizeof err);
+	ok(c == NULL && strstr(err, "bad host or port") != NULL, "port 0");
 	conf_free(c);
 	want_err("node a/b\n", "t.conf:1: node is written node NAME "
 	    "(letters, digits, '.', '_', '-'; at most 100)");
