@@ -29,7 +29,7 @@ JSMN_CFLAGS = -DJSMN_STRICT -DJSMN_PARENT_LINKS -Ivendor/jsmn
 # function keeps its file's -Os or -O2, the link inlines and drops across
 # files (ours: -4.0 KiB and -2.3% instructions per request; BearSSL's:
 # -3.8 KiB). gcc's linker plugin makes every link of these objects an LTO
-# link, the unit programs' too (they run the code the release runs). The
+# link, but for the unit programs (-fno-lto: their plain code). The
 # links repeat the warnings, -Werror included, since LTO finds new paths
 # for -Wmaybe-uninitialized; that covers BearSSL's code too (clean with
 # the pinned version and gcc 12). The objects are fat (bytecode and plain
@@ -56,7 +56,8 @@ MODULES  = util sha256 log clock buf conf conf_directives conf_providers conf_fl
            json net dns dns_parse tls tls_certs route money \
            ledger api server upstream metrics ratelimit store store_rebuild fleet gen rewrite pool billing \
            usage sse path peers stream tasks upload exchange exchange_hold access local front loop cli
-OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o
+OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o \
+           $(BUILD)/store_lua.o
 UNITS    = util sha256 buf conf http json route money ledger dns tls usage sse path peers \
            rewrite server upstream stream gen billing tasks front exchange loop cli \
            ratelimit metrics access
@@ -157,6 +158,15 @@ $(BUILD)/roots.c: $(MKROOTS)
 $(BUILD)/roots.o: $(BUILD)/roots.c
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $(BUILD)/roots.c
 
+# The store's Lua scripts, packed (tools/mklua.c reads src/store_scripts.c).
+$(BUILD)/mklua: tools/mklua.c tools/lz.h src/store_scripts.c src/store_scripts.h src/util.h
+	@mkdir -p $(BUILD)
+	$(HOSTCC) -std=c99 -O2 -Wall -Wextra -Werror -Isrc -o $@ tools/mklua.c
+$(BUILD)/store_lua.c: $(BUILD)/mklua
+	$(BUILD)/mklua > $@.tmp && mv $@.tmp $@
+$(BUILD)/store_lua.o: $(BUILD)/store_lua.c
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $(BUILD)/store_lua.c
+
 $(BUILD)/default_conf.o: $(BUILD)/default_conf.c
 	$(CC) $(CFLAGS) -c -o $@ $(BUILD)/default_conf.c
 
@@ -233,7 +243,7 @@ RT_BASE = $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $
 RT_GEN = $(BUILD)/gen.o $(BUILD)/api.o $(BUILD)/rewrite.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/route.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o
 RT_BILLING = $(BUILD)/billing.o $(LEDGER_OBJS) $(BUILD)/money.o $(BUILD)/metrics.o $(BUILD)/ratelimit.o
 RT_POOL = $(BUILD)/pool.o $(BUILD)/upstream.o $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/net.o \
-          $(BUILD)/fleet.o $(BUILD)/store.o $(BUILD)/store_scripts.o $(BUILD)/resp.o
+          $(BUILD)/fleet.o $(BUILD)/store.o $(BUILD)/store_scripts.o $(BUILD)/store_lua.o $(BUILD)/resp.o
 RT_EXCHANGE = $(BUILD)/exchange.o $(BUILD)/exchange_hold.o $(BUILD)/upload.o $(BUILD)/multipart.o $(BUILD)/stream.o $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/server.o $(BUILD)/tasks.o
 $(BUILD)/test_gen: tests/unit/test_gen.c tests/unit/t_rt.h $(RT_GEN) $(RT_BASE)
 $(BUILD)/test_billing: tests/unit/test_billing.c tests/unit/t_rt.h $(RT_BILLING) $(RT_BASE)
@@ -242,12 +252,12 @@ $(BUILD)/test_exchange: tests/unit/test_exchange.c tests/unit/t_rt.h $(RT_EXCHAN
 $(BUILD)/test_front: tests/unit/test_front.c tests/unit/t_rt.h $(BUILD)/front.o $(BUILD)/access.o $(BUILD)/path.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_loop: tests/unit/test_loop.c tests/unit/t_rt.h $(BUILD)/loop.o $(BUILD)/peers.o $(BUILD)/front.o $(BUILD)/access.o $(BUILD)/path.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_resp: tests/unit/test_resp.c tests/unit/guard_t.h tests/unit/resp_t.h $(BUILD)/resp.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_store_scripts: tests/unit/test_store_scripts.c $(BUILD)/store_scripts.o
+$(BUILD)/test_store_scripts: tests/unit/test_store_scripts.c $(BUILD)/store_scripts.o $(BUILD)/store_lua.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 # The store's tools (tests/store/): the scripts' texts and keys as the
 # relay has them, and the codec against a live server.
 STORE_TOOLS = $(BUILD)/store_dump $(BUILD)/resp_live
-$(BUILD)/store_dump: tests/store/store_dump.c $(BUILD)/store_scripts.o
-$(BUILD)/resp_live: tests/store/resp_live.c tests/unit/resp_t.h $(BUILD)/resp.o $(BUILD)/store_scripts.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/store_dump: tests/store/store_dump.c $(BUILD)/store_scripts.o $(BUILD)/store_lua.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/resp_live: tests/store/resp_live.c tests/unit/resp_t.h $(BUILD)/resp.o $(BUILD)/store_scripts.o $(BUILD)/store_lua.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(STORE_TOOLS):
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/store/$(@F).c $(filter %.o %.a,$^)
 # Extra flags of one unit program: UNIT_CFLAGS_<program>.
@@ -255,8 +265,11 @@ UNIT_CFLAGS_test_json = $(JSMN_CFLAGS)
 # cli is the top: loop_run and the ledger commands are stubs in the test.
 $(BUILD)/test_cli: tests/unit/test_cli.c $(BUILD)/cli.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(UNIT_BINS) $(BUILD)/money_cases: $(BUILD)/fmt.o
+# Linked from the objects' plain code (-fno-lto): an LTO link per unit
+# program took 10-30 s each, minutes of make test; the release binary
+# the e2e tests run is the LTO one.
 $(UNIT_BINS) $(BUILD)/money_cases:
-	$(CC) $(CFLAGS) $(UNIT_CFLAGS_$(@F)) -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
+	$(CC) $(CFLAGS) $(UNIT_CFLAGS_$(@F)) -fno-lto -Wno-missing-prototypes -Itests/unit -static -o $@ tests/unit/$(@F).c $(filter %.o %.a,$^)
 
 MOCK = $(BUILD)/mockup
 $(MOCK): tests/e2e/mockup.c

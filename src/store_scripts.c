@@ -3,9 +3,11 @@
  * replies, and the reasons for the windows, the clock and the expiry).
  *
  * The scripts are C strings so that the binary stays one file; each
- * starts with the same helpers (PRELUDE), kept once in the binary and put
- * in front of each body when its text is first asked for. Comments are C comments between
- * the lines, so they cost the store nothing. Lua in Redis may not create
+ * starts with the same helpers (PRELUDE). The relay does not compile
+ * them: tools/mklua packs the helpers and the bodies into the build's
+ * store_lua.c, and store_script_lua() unpacks them and puts the helpers
+ * in front of a body when its text is first asked for. Comments are C
+ * comments between the lines, so they cost the store nothing. Lua in Redis may not create
  * globals: everything is local. Each script checks all its arguments
  * before it writes anything, since a script that fails half-way keeps
  * the writes it made.
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "store_scripts.h"
+#include "util.h"
 
 /* The helpers every script starts with. */
 #define PRELUDE \
@@ -133,6 +136,9 @@
 	"end\n" \
 	""
 
+#ifdef STORE_SCRIPTS_TEXTS
+/* The texts: only tools/mklua compiles them (it packs them into the
+ * build's store_lua.c, which the relay unpacks). */
 static const char lua_hold[] =
 	"local now = clock(ARGV[1])\n"
 	"local hid = id(ARGV[2])\n"
@@ -346,37 +352,64 @@ static const char lua_read[] =
 	"    int(math.max(0, tonumber(w[3] or '0'))), int(tonumber(w[4] or '0')),\n"
 	"    spent, int(n), int(sum)}\n";
 
-/* The helpers, once in the binary: each script's text is built from them
- * and its body when first asked for (store_script_lua()). */
 static const char prelude[] = PRELUDE;
 
+static const struct {
+	const char *body;
+	size_t len;
+} texts[STORE_NSCRIPTS] = {
+	{ lua_hold, sizeof(lua_hold) - 1 },
+	{ lua_settle, sizeof(lua_settle) - 1 },
+	{ lua_credit, sizeof(lua_credit) - 1 },
+	{ lua_rebuild, sizeof(lua_rebuild) - 1 },
+	{ lua_read, sizeof(lua_read) - 1 },
+};
+#else
+
+/* build/store_lua.c (tools/mklua): the helpers, then each body. */
+extern const unsigned char store_lua_lz[];
+extern const size_t store_lua_lz_len, store_lua_start;
+extern const size_t store_lua_end[STORE_NSCRIPTS];
+
 const struct store_script_def store_scripts[STORE_NSCRIPTS] = {
-	[STORE_HOLD] = { "hold", lua_hold, sizeof(lua_hold) - 1, 11 },
-	[STORE_SETTLE] = { "settle", lua_settle, sizeof(lua_settle) - 1, 5 },
-	[STORE_CREDIT] = { "credit", lua_credit, sizeof(lua_credit) - 1, 4 },
-	[STORE_REBUILD] = { "rebuild", lua_rebuild, sizeof(lua_rebuild) - 1,
-	    3 },
-	[STORE_READ] = { "read", lua_read, sizeof(lua_read) - 1, 1 },
+	[STORE_HOLD] = { "hold", 11 },
+	[STORE_SETTLE] = { "settle", 5 },
+	[STORE_CREDIT] = { "credit", 4 },
+	[STORE_REBUILD] = { "rebuild", 3 },
+	[STORE_READ] = { "read", 1 },
 };
 
 const char *
 store_script_lua(enum store_script k, size_t *len)
 {
+	static unsigned char *all;
 	static char *text[STORE_NSCRIPTS];
 	static size_t n[STORE_NSCRIPTS];
-	const struct store_script_def *d;
+	size_t total = store_lua_end[STORE_NSCRIPTS - 1], from;
 
 	if ((unsigned)k >= STORE_NSCRIPTS) {
 		return NULL;
 	}
-	d = &store_scripts[k];
+	if (all == NULL) {
+		if ((all = malloc(total)) == NULL) {
+			return NULL;
+		}
+		if (util_unlz(store_lua_lz, store_lua_lz_len, all, total) < 0) {
+			free(all);
+			all = NULL;
+			return NULL;
+		}
+	}
 	if (text[k] == NULL) {
-		n[k] = sizeof(prelude) - 1 + d->body_len;
+		from = k == 0 ? store_lua_start : store_lua_end[k - 1];
+		n[k] = store_lua_start + store_lua_end[k] - from;
 		if ((text[k] = malloc(n[k] + 1)) == NULL) {
 			return NULL;
 		}
-		memcpy(text[k], prelude, sizeof(prelude) - 1);
-		memcpy(text[k] + sizeof(prelude) - 1, d->body, d->body_len + 1);
+		memcpy(text[k], all, store_lua_start);
+		memcpy(text[k] + store_lua_start, all + from,
+		    store_lua_end[k] - from);
+		text[k][n[k]] = '\0';
 	}
 	*len = n[k];
 	return text[k];
@@ -411,3 +444,4 @@ store_key(char *out, size_t cap, const char *prefix, const char *wallet,
 	out[n] = '\0';
 	return (int)n;
 }
+#endif

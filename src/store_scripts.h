@@ -158,9 +158,6 @@ enum store_script {
 
 struct store_script_def {
 	const char *name;	/* "hold", "settle", "credit", "rebuild", "read" */
-	const char *body;	/* static: the script's text after the helpers
-				 * every script starts with */
-	size_t body_len;	/* its length */
 	unsigned nargs;		/* its ARGV count (KEYS: always STORE_NKEYS) */
 };
 
@@ -169,7 +166,8 @@ extern const struct store_script_def store_scripts[STORE_NSCRIPTS];
 
 /* Script k's whole text (the helpers, then its body), NUL-terminated,
  * with its length in *len: what SCRIPT LOAD and EVAL send and EVALSHA
- * names by its SHA-1. Built on the first call (kept for the process);
+ * names by its SHA-1. Unpacked on the first call (the binary keeps the
+ * scripts LZ-packed: tools/mklua), kept for the process;
  * NULL when out of memory or k is not a script. */
 const char *store_script_lua(enum store_script k, size_t *len);
 

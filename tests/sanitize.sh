@@ -84,7 +84,7 @@ fi
 command -v python3 >/dev/null 2>&1 || die "python3 is needed for the e2e subset"
 
 # ---- inputs from the main build -------------------------------------------
-for f in build/roots.c build/default_conf.c build/mockup \
+for f in build/roots.c build/default_conf.c build/store_lua.c build/mockup \
     vendor/bearssl/inc/bearssl.h vendor/jsmn/jsmn.h; do
 	[ -f "$f" ] || die "$f is missing: run 'make relay build/mockup' first"
 done
@@ -169,12 +169,12 @@ if stale "$A/libbearssl.a" vendor/bearssl/inc/bearssl.h vendor/VERSIONS; then
 fi
 
 # ---- sanitized modules ------------------------------------------------------
-# objs DIR "MODULES": "OUT SRC" lines for the stale ones; default_conf
-# and roots come from build/*.c, the others from src/*.c.
+# objs DIR "MODULES": "OUT SRC" lines for the stale ones; default_conf,
+# roots and store_lua come from build/*.c, the others from src/*.c.
 objs() {
 	for m in $2; do
 		case $m in
-		default_conf|roots) s=build/$m.c ;;
+		default_conf|roots|store_lua) s=build/$m.c ;;
 		*) s=src/$m.c ;;
 		esac
 		# shellcheck disable=SC2086
@@ -182,7 +182,7 @@ objs() {
 	done
 }
 echo "sanitize: compiling with $CC"
-MODULES="$MODULES default_conf roots"
+MODULES="$MODULES default_conf roots store_lua"
 FUZZ_MODULES="$FUZZ_MODULES default_conf"
 objs "$A" "$MODULES" | compile "$ASAN_CFLAGS" || die "ASan build of src/ failed"
 objs "$F" "$FUZZ_MODULES" | compile "$FUZZ_CFLAGS" || die "fuzz build of src/ failed"
