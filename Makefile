@@ -113,8 +113,17 @@ $(VENDOR_OK): vendor/VERSIONS vendor/fetch.sh
 	sh vendor/fetch.sh
 	touch $@
 
+# The compiler and flags BearSSL was built with: when they change (LTO
+# on or off, a cross compiler), its objects are built again.
+BR_STAMP = $(BUILD)/bearssl.flags
+$(BR_STAMP): FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(BR_CFLAGS)' | cmp -s - $@ || { \
+	    rm -rf $(BUILD)/bearssl $(BUILD)/libbearssl.a; \
+	    echo '$(CC) $(BR_CFLAGS)' > $@; }
+
 # BearSSL sources are listed after fetching, so this rule recurses once.
-$(BUILD)/libbearssl.a: $(VENDOR_OK)
+$(BUILD)/libbearssl.a: $(VENDOR_OK) $(BR_STAMP)
 	@mkdir -p $(BUILD)/bearssl
 	$(MAKE) -s -f vendor/bearssl.mk CC="$(CC)" BR_CFLAGS="$(BR_CFLAGS)" \
 	    OUT=$(BUILD)/bearssl LIB=$@

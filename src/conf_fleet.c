@@ -137,11 +137,9 @@ conf_do_wallet(struct parser *ps, char **w, size_t nw)
 static int
 store_url(struct parser *ps, struct conf_store *st, const char *url)
 {
-	const char *a, *end, *h, *after;
+	const char *a, *end;
 	char host[256], pbuf[8];
-	unsigned char addr[16];
 	uint64_t port = 6379, db = 0;
-	size_t hn;
 
 	if (strncasecmp(url, "rediss://", 9) == 0) {
 		return conf_perr(ps, "TLS to the store (rediss://) is not "
@@ -160,29 +158,7 @@ store_url(struct parser *ps, struct conf_store *st, const char *url)
 		return conf_perr(ps, "the store URL must not hold a password: "
 		    "write password=env:NAME or password=file:PATH");
 	}
-	if (a[0] == '[') {
-		h = a + 1;
-		after = memchr(a, ']', (size_t)(end - a));
-		hn = after != NULL ? (size_t)(after - h) : 0;
-		after = after != NULL ? after + 1 : a;
-	} else {
-		h = a;
-		hn = strcspn(a, ":/");
-		after = a + hn;
-	}
-	if (hn == 0 || hn >= sizeof host) {
-		goto bad;
-	}
-	memcpy(host, h, hn);
-	host[hn] = '\0';
-	if (a[0] == '[' ? inet_pton(AF_INET6, host, addr) != 1 :
-	    strspn(host, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != hn) {
-		goto bad;
-	}
-	if (after < end && (*after != ':' || util_parse_u64(after + 1,
-	    (size_t)(end - after - 1), &port) < 0 || port == 0 ||
-	    port > 65535)) {
+	if (conf_host_port(a, end, host, sizeof(host), &port) < 0) {
 		goto bad;
 	}
 	if (*end == '/' && end[1] != '\0' && (util_parse_u64(end + 1,

@@ -58,6 +58,13 @@ extern const size_t conf_ndirectives;
  * ps->err; returns -1, so a handler can `return conf_perr(...)`. */
 int conf_perr(struct parser *ps, const char *fmt, ...) RELAY_PRINTF(2, 3);
 
+/* The host and port of a URL's authority a[0..end) ("name", "1.2.3.4",
+ * "[v6]", each with an optional ":PORT" of 1 to 65535) into host[0..cap)
+ * and *port (left as it is without one). Returns 0, or -1 when it is not
+ * one of those. */
+int conf_host_port(const char *a, const char *end, char *host, size_t cap,
+    uint64_t *port);
+
 /* Array arr of n elements of size bytes, with room for one more (zeroed,
  * util_grow; *cap its capacity): the array, or NULL after the error. */
 void *conf_grow(struct parser *ps, void *arr, size_t *cap, size_t n,

@@ -23,10 +23,9 @@
 static int
 parse_base(struct parser *ps, struct conf_provider *pr, const char *s)
 {
-	const char *a, *end, *h, *after;
+	const char *a, *end;
 	char host[256], pbuf[8];
-	unsigned char addr[16];
-	size_t hn, n;
+	size_t n;
 	uint64_t port = 0;
 
 	if (strncasecmp(s, "https://", 8) == 0) {
@@ -46,29 +45,7 @@ parse_base(struct parser *ps, struct conf_provider *pr, const char *s)
 	if (strpbrk(a, "?#")) {
 		return conf_perr(ps, "base must not have a query or fragment");
 	}
-	if (a[0] == '[') {
-		h = a + 1;
-		after = memchr(a, ']', (size_t)(end - a));
-		hn = after ? (size_t)(after - h) : 0;
-		after = after ? after + 1 : a;
-	} else {
-		h = a;
-		hn = strcspn(a, ":/");
-		after = a + hn;
-	}
-	if (hn == 0 || hn >= sizeof host) {
-		goto bad;
-	}
-	memcpy(host, h, hn);
-	host[hn] = '\0';
-	if (a[0] == '[' ? inet_pton(AF_INET6, host, addr) != 1 :
-	    strspn(host, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != hn) {
-		goto bad;
-	}
-	if (after < end && (*after != ':' || util_parse_u64(after + 1,
-	    (size_t)(end - after - 1), &port) < 0 || port == 0 ||
-	    port > 65535)) {
+	if (conf_host_port(a, end, host, sizeof(host), &port) < 0) {
 		goto bad;
 	}
 	if (port == 0) {
@@ -348,6 +325,42 @@ conf_do_credential(struct parser *ps, char **w, size_t nw)
 	    ps->prov[pi].credlines);
 	if ((cr->label = conf_dups(ps, label)) == NULL ||
 	    (cr->source = conf_dups(ps, w[2])) == NULL) {
+		return -1;
+	}
+	return 0;
+}
+
+int
+conf_host_port(const char *a, const char *end, char *host, size_t cap,
+    uint64_t *port)
+{
+	const char *h, *after;
+	unsigned char addr[16];
+	size_t hn;
+
+	if (a[0] == '[') {
+		h = a + 1;
+		after = memchr(a, ']', (size_t)(end - a));
+		hn = after != NULL ? (size_t)(after - h) : 0;
+		after = after != NULL ? after + 1 : a;
+	} else {
+		h = a;
+		hn = strcspn(a, ":/");
+		after = a + hn;
+	}
+	if (hn == 0 || hn >= cap) {
+		return -1;
+	}
+	memcpy(host, h, hn);
+	host[hn] = '\0';
+	if (a[0] == '[' ? inet_pton(AF_INET6, host, addr) != 1 :
+	    strspn(host, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != hn) {
+		return -1;
+	}
+	if (after < end && (*after != ':' || util_parse_u64(after + 1,
+	    (size_t)(end - after - 1), port) < 0 || *port == 0 ||
+	    *port > 65535)) {
 		return -1;
 	}
 	return 0;

@@ -20,6 +20,10 @@
 #include "store_scripts.h"
 #include "util.h"
 
+#ifdef STORE_SCRIPTS_TEXTS
+/* The texts: only tools/mklua compiles them (it packs them into the
+ * build's store_lua.c, which the relay unpacks). */
+
 /* The helpers every script starts with. */
 #define PRELUDE \
 	/* Money: a decimal string of at most maxd digits (canonical: no leading \
@@ -136,9 +140,6 @@
 	"end\n" \
 	""
 
-#ifdef STORE_SCRIPTS_TEXTS
-/* The texts: only tools/mklua compiles them (it packs them into the
- * build's store_lua.c, which the relay unpacks). */
 static const char lua_hold[] =
 	"local now = clock(ARGV[1])\n"
 	"local hid = id(ARGV[2])\n"

@@ -406,6 +406,49 @@ attempt(const struct tls_anchors *ta, const struct tls_server_cert *sc,
 
 /* ---- tests ---- */
 
+/* Roots the Debian bundle does not have, through tools/mkroots (which
+ * unpacks its output with the relay's code and compares every anchor
+ * with the bundle before writing, exiting 1 when they differ): a
+ * multi-valued RDN (kept as raw DER), a DN over 255 bytes (a 2-byte DER
+ * length), RSA exponent 3, and the same root twice (its key stored once).
+ * Run from the repository root (build/mkroots), as tests/run.sh does. */
+static void
+test_mkroots_forms(void)
+{
+	static const char script[] =
+	    "set -e\nexec 2>odd.log >&2\n"
+	    "l=$(printf '%060d' 0)\n"
+	    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+	    "-nodes -keyout m.key -out m.pem -days 3 -multivalue-rdn "
+	    "-subj '/CN=multi+OU=valued/O=Relay Test'\n"
+	    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 "
+	    "-nodes -keyout l.key -out l.pem -days 3 "
+	    "-subj \"/C=US/O=o$l/OU=u$l/OU=v$l/CN=c$l/L=l$l\"\n"
+	    "openssl req -x509 -newkey rsa:1024 -pkeyopt rsa_keygen_pubexp:3 "
+	    "-nodes -keyout e.key -out e.pem -days 3 -subj /CN=exponent-3\n"
+	    "cat m.pem l.pem e.pem m.pem > odd.pem\n";
+	char cmd[512];
+	FILE *f = NULL;
+	char out[8192];
+	size_t n = 0;
+
+	write_text("odd.sh", script);
+	snprintf(cmd, sizeof cmd, "cd %s && sh odd.sh", dir);
+	ok(system(cmd) == 0, "openssl made the odd roots (%s/odd.log)", dir);
+	snprintf(cmd, sizeof cmd, "build/mkroots %s > %s 2>&1", P("odd.pem"),
+	    P("odd.c"));
+	ok(system(cmd) == 0, "mkroots packs and unpacks the odd roots "
+	    "(%s, run from the repository root)", P("odd.c"));
+	f = fopen(P("odd.c"), "r");
+	if (f != NULL) {
+		n = fread(out, 1, sizeof out - 1, f);
+		fclose(f);
+	}
+	out[n] = 0;
+	ok(strstr(out, "tls_embedded_count = 4;") != NULL,
+	    "4 odd roots packed");
+}
+
 static int
 key_eq(const br_x509_pkey *a, const br_x509_pkey *b)
 {
@@ -859,6 +902,7 @@ main(void)
 		return t_done("tls");
 	}
 	test_anchors();
+	test_mkroots_forms();
 	test_server_cert();
 	test_client_new_errors();
 	test_handshakes();
