@@ -211,14 +211,18 @@ took_hold(const struct store_call *c)
 	    strcmp(c->field[0], "dup") == 0));
 }
 
-/* One answered call. */
+/* One answered call; seen(owner) after its owner had the answer. */
 static void
-answered(struct fleet_call *fc, uint64_t now_ms)
+answered(struct fleet_call *fc, uint64_t now_ms, void (*seen)(void *))
 {
 	struct store_call *c = &fc->c;
+	void *owner = fc->owner;
 
 	if (fc->done != NULL) {
-		fc->done(fc->owner, c, now_ms);
+		fc->done(owner, c, now_ms);
+		if (seen != NULL) {
+			seen(owner);
+		}
 		fc->done = NULL;
 		fc->owner = NULL;
 		/* Unknown whether a failed HOLD ran: release it. */
@@ -265,7 +269,7 @@ fleet_deadline(void)
 }
 
 void
-fleet_step(short revents, uint64_t now_ms)
+fleet_step(short revents, uint64_t now_ms, void (*seen)(void *owner))
 {
 	struct store_call *c, *next;
 	struct fleet_call *fc, *list;
@@ -276,7 +280,7 @@ fleet_step(short revents, uint64_t now_ms)
 	store_step(revents, now_ms);
 	for (c = store_done(); c != NULL; c = next) {
 		next = c->next;
-		answered((struct fleet_call *)(void *)c, now_ms);
+		answered((struct fleet_call *)(void *)c, now_ms, seen);
 	}
 	if (F.retry == NULL || now_ms < F.retry_at_ms) {
 		return;

@@ -68,10 +68,11 @@ void fleet_settle(const char *wallet, const char *id, int64_t nano,
 
 /* The loop's side: the socket and its events (-1: none), the nearest
  * deadline (0: none), and a step after poll() that runs the answers'
- * done() and sends again what must go. */
+ * done(), calls seen(owner) (may be NULL) after each, and sends again
+ * what must go. */
 int fleet_fd(short *events);
 uint64_t fleet_deadline(void);
-void fleet_step(short revents, uint64_t now_ms);
+void fleet_step(short revents, uint64_t now_ms, void (*seen)(void *owner));
 
 /* 1 while calls are in flight or waiting to be sent again: a relay
  * that stops waits for them (within its drain time). */

@@ -289,6 +289,13 @@ touch_client(struct client *cl)
 	}
 }
 
+/* The shared store answered client owner (fleet_step()). */
+static void
+store_answered(void *owner)
+{
+	touch_client(owner);
+}
+
 static void
 touch_upstream(struct upstream *u)
 {
@@ -987,14 +994,9 @@ pass(void)
 	if (now_ms >= tasks_due_ms()) {
 		L.full = 1;	/* task polls may start */
 	}
-	/* A store answer goes to its client (front.c), which the loop does
-	 * not see: with a store, a pass where it answered looks at every
-	 * connection again. */
-	if (L.store_revents != 0 || (fleet_deadline() != 0 &&
-	    now_ms >= fleet_deadline())) {
-		L.full = 1;
-	}
-	fleet_step(L.store_revents, now_ms);
+	/* A store answer goes to its client (front.c): fleet_step() names
+	 * each client it answered, to be looked at again. */
+	fleet_step(L.store_revents, now_ms, store_answered);
 	L.store_revents = 0;
 	tasks_tick(now_ms, got_term);
 	/* Every so often everything is looked at again, whatever the pass
