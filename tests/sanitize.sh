@@ -271,7 +271,7 @@ if link "$A/relay" relay.c; then
 	    ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:log_path=$ROOT/$A/logs/asan" \
 	    UBSAN_OPTIONS="$UBSAN_BASE:log_path=$ROOT/$A/logs/ubsan" \
 	    $TIMEOUT python3 "$E2E_RUN" tests/e2e/test_core.py tests/e2e/test_failover.py \
-	    tests/e2e/test_billing.py 2>&1)
+	    tests/e2e/test_billing.py tests/e2e/test_fleet.py 2>&1)
 	rc=$?
 	reports=$(ls "$A"/logs 2>/dev/null)
 	if [ $rc -eq 0 ] && [ -z "$reports" ]; then
