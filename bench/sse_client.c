@@ -15,6 +15,9 @@
  * with percentiles in microseconds. A stream counts as ok when its status
  * is 200 and [DONE] arrived before TIMEOUT_S.
  *
+ * SSE_DUMP=FILE (environment): append one line per stream, "index
+ * start_us conn_us ttfb_us" (start from the first stream's), then "--":
+ * to see when in the ramp the slow first bytes were.
  * -c (complete): a stream counts as ok only when it also ended properly
  * after [DONE]: the last chunk ("0" CRLF CRLF) of a chunked body, or the
  * close of one that is not chunked; it is read to that end before the
@@ -498,6 +501,21 @@ main(int argc, char **argv)
 		}
 	}
 	incomplete += n - next;		/* never started: out of time */
+	{
+		const char *dp = getenv("SSE_DUMP");
+		FILE *df = dp != NULL ? fopen(dp, "a") : NULL;
+
+		for (i = 0; df != NULL && i < n; i++) {
+			fprintf(df, "%d %lld %lld %lld\n", (int)i,
+			    (long long)(cs[i].t_start - t0),
+			    (long long)(cs[i].t_conn - cs[i].t_start),
+			    (long long)(cs[i].t_first - cs[i].t_sent));
+		}
+		if (df != NULL) {
+			fprintf(df, "--\n");
+			fclose(df);
+		}
+	}
 	for (i = 0; i < n; i++) {
 		struct conn *c = &cs[i];
 
