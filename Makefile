@@ -289,8 +289,8 @@ test: relay $(UNIT_BINS) $(BUILD)/money_cases $(BUILD)/dnsprobe $(MOCK)
 	sh tests/run.sh
 
 # The store's scripts against a real redis-server on loopback (a
-# temporary one on a free port; skipped, and said so, when redis-server
-# is not installed: apt-get install redis-server). Part of make test.
+# temporary one on a free port; a failure when redis-server is not
+# installed: tools/setup.sh test installs it). Part of make test.
 test: $(STORE_TOOLS)
 test-store: $(STORE_TOOLS)
 	python3 tests/store/test_scripts.py
