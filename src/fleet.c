@@ -20,7 +20,6 @@ static struct {
 	struct fleet_call *retry;	/* the fleet's calls to send again */
 	uint64_t retry_at_ms;
 	uint64_t backlog;
-	struct fleet_call *live;	/* every call, for fleet_close() */
 } F;
 
 /* Calls are linked twice: live (all) through a hidden header. */
@@ -160,7 +159,11 @@ fleet_ask(enum store_script s, const char *wallet, const char *id,
 	fc->owner = owner;
 	fc->credit = s == STORE_CREDIT;
 	if (store_submit(&fc->c, now_ms) < 0) {
-		call_free(fc);
+		if (fc->credit) {	/* in the ledger already: it must go */
+			keep(fc, now_ms);
+		} else {
+			call_free(fc);
+		}
 		return NULL;
 	}
 	return fc;

@@ -51,7 +51,8 @@ int fleet_on(void);
  * store_scripts.h; arg[1] is the id's place). done(owner, call, now)
  * runs once with the answer; a call the store could not run is
  * STORE_FAILED. Returns the call, or NULL when the store cannot take it
- * now (unreachable: the caller answers 503 store_unavailable). */
+ * now (unreachable: the caller answers 503 store_unavailable); a CREDIT
+ * refused so is kept and sent again, its ledger line being written. */
 struct fleet_call *fleet_ask(enum store_script s, const char *wallet,
     const char *id, const int64_t *arg,
     void (*done)(void *, const struct store_call *, uint64_t), void *owner,
