@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from harness import KEY, RELAY, config, http, sha256_hex, wait_for
+from harness import KEY, RELAY, config, http, node, sha256_hex, wait_for
 
 AUTH = {'Authorization': 'Bearer ' + KEY}
 ADMIN = 'rk-admin-test-0000000000000000000009'
@@ -387,5 +387,39 @@ def test_a_store_unreachable_from_the_start(env):
         assert e.status == 503 and e.json()['error']['code'] == 'store_unavailable', e.body
         wait_for(lambda: 'AUTH refused' in r.log(), 5, 'the refusal logged')
         assert STORE_PW not in r.log()
+    finally:
+        redis.stop()
+
+
+def test_the_official_sdks_through_a_relay_on_the_store(env):
+    """The pinned openai and @anthropic-ai/sdk clients against relays on a
+    store: a call, a stream (max_streams counted and given back), and the
+    store's 503 as the SDK reports it."""
+    m = env.start_mock()
+    redis = Redis(env.dir)
+    try:
+        a, b = fleet_relays(env, m, redis, n=2, wallet_opts='overdraft=0 max_streams=1')
+        assert credit(a, '10').status == 200
+        sdk = {'RELAY_KEY': KEY}
+        out = node('openai_client.mjs', ['chat'], dict(sdk, RELAY_URL='http://127.0.0.1:%d/v1'
+                                                       % a.port))
+        assert out.get('content') == 'hello from mock', out
+        out = node('openai_client.mjs', ['stream'], dict(sdk, RELAY_URL='http://127.0.0.1:%d/v1'
+                                                         % b.port))
+        assert out.get('content') == 'tok0 tok1 tok2 tok3 tok4 ', out
+        out = node('anthropic_client.mjs', ['stream'], dict(
+            sdk, RELAY_BASE='http://127.0.0.1:%d' % a.port))
+        assert out.get('text'), out
+        spent = charged(a, 0) + charged(b, 1)
+        for r in (a, b):
+            w = wallet(r).json()
+            # Every charge of both ledgers is in the store, no hold or
+            # stream left open (max_streams=1 let each stream in turn).
+            assert w['balance_nano'] == 10 * 10**9 - spent and w['held_nano'] == 0, w
+            assert w['used']['streams'] == 0, w
+        redis.stop()
+        out = node('openai_client.mjs', ['error', 'gpt-5.2'], dict(
+            sdk, RELAY_URL='http://127.0.0.1:%d/v1' % b.port))
+        assert out.get('status') == 503 and 'store' in out.get('message', ''), out
     finally:
         redis.stop()
