@@ -419,6 +419,24 @@ def start_relay(name, mock_port, sse_port, extra='', sse_base=None, sse_key=SSE_
     return p
 
 
+def relay_target(targets, name, mock_port, sse_port, extra=''):
+    """A relay as a long-lived target (appended to targets and returned;
+    its process is .proc), its wallet credited through the admin API (the
+    status in .proc.credit)."""
+    p = start_relay(name, mock_port, sse_port, extra=extra)
+    wait_ready(p, p.port)
+    t = Target(name, p.port, ['Authorization: Bearer ' + KEY])
+    t.proc = p
+    t.cpu_pids = lambda: tree(p.pid)
+    t.rss_pid = lambda: p.pid
+    targets.append(t)
+    p.credit, _ = http_status(p.port, '/admin/wallets/acme/credit', 'POST',
+                              b'{"amount":"1000000.00"}',
+                              ['Authorization: Bearer ' + ADMIN_KEY,
+                               'Content-Type: application/json'])
+    return t
+
+
 def start_portkey(name):
     port = free_port()
     d = tempfile.mkdtemp(prefix=name + '-', dir=SCRATCH)
@@ -836,20 +854,12 @@ def main():
         out('  nginx:   %s  (config %s)' % (ng.cmdline(), os.path.relpath(
             os.path.join(ng.dir, 'nginx.conf'), ROOT)))
 
-        rl = start_relay('relay', mock_port, sse_port)
-        wait_ready(rl, rl.port)
-        tr = Target('relay', rl.port, ['Authorization: Bearer ' + KEY])
-        tr.proc = rl
-        tr.cpu_pids = lambda: tree(rl.pid)
-        tr.rss_pid = lambda: rl.pid
-        targets.append(tr)
+        tr = relay_target(targets, 'relay', mock_port, sse_port)
+        rl = tr.proc
         out('  relay:   %s  (config %s)' % (rl.cmdline(), os.path.relpath(
             os.path.join(rl.dir, 'relay.conf'), ROOT)))
-        st, body = http_status(rl.port, '/admin/wallets/acme/credit', 'POST',
-                               b'{"amount":"1000000.00"}', ['Authorization: Bearer ' + ADMIN_KEY,
-                                                           'Content-Type: application/json'])
         out('  relay wallet credit via POST /admin/wallets/acme/credit: HTTP %s%s' % (
-            st, '' if st == 200 else ' (wallet runs on its overdraft=1000000.00)'))
+            rl.credit, '' if rl.credit == 200 else ' (wallet runs on its overdraft=1000000.00)'))
         st, body = http_status(rl.port, PATH, 'POST', b'{"model":"bench-model","messages":[]}',
                                ['Authorization: Bearer ' + KEY, 'Content-Type: application/json'])
         if st != 200:
@@ -865,22 +875,12 @@ def main():
                                 '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', rdir],
                       LOAD_CPU, log=os.path.join(rdir, 'redis.log'))
             wait_port(rport)
-            rs = start_relay('relay-store', mock_port, sse_port,
-                             extra='store redis://127.0.0.1:%d prefix=bench:' % rport)
-            wait_ready(rs, rs.port)
-            ts = Target('relay-store', rs.port, ['Authorization: Bearer ' + KEY])
-            ts.proc = rs
-            ts.cpu_pids = lambda: tree(rs.pid)
-            ts.rss_pid = lambda: rs.pid
-            targets.append(ts)
+            rs = relay_target(targets, 'relay-store', mock_port, sse_port,
+                              extra='store redis://127.0.0.1:%d prefix=bench:' % rport).proc
             out('  relay-store: %s  (the relay config plus: store redis://127.0.0.1:%d; '
                 '%s)' % (rs.cmdline(), rport, rd.cmdline()))
-            st, body = http_status(rs.port, '/admin/wallets/acme/credit', 'POST',
-                                   b'{"amount":"1000000.00"}',
-                                   ['Authorization: Bearer ' + ADMIN_KEY,
-                                    'Content-Type: application/json'])
-            if st != 200:
-                problem('relay-store: the credit answered %s: %r' % (st, body[:200]))
+            if rs.credit != 200:
+                problem('relay-store: the credit answered %s' % rs.credit)
         else:
             out('  relay-store: not run (%s)' % ('BENCH_STORE=0' if shutil.which('redis-server')
                                                  else 'no redis-server: tools/setup.sh bench'))
