@@ -53,9 +53,9 @@ BR_CFLAGS = -W -Wall $(OPT) $(LTO) $(NOUNWIND) $(NOPIE) -ffunction-sections -fda
            -Ivendor/bearssl/inc -Ivendor/bearssl/src
 
 MODULES  = util sha256 log clock buf conf conf_directives conf_providers conf_fleet http http_chunked \
-           json net dns dns_parse tls tls_certs route money \
+           json net dns dns_parse tls tls_errors tls_certs route money \
            ledger api server upstream metrics ratelimit store store_rebuild fleet gen rewrite pool billing watch \
-           usage sse path peers stream tasks upload exchange exchange_hold access local front loop cli
+           usage sse path peers stream tasks upload exchange exchange_hold access local reject admit front loop cli
 OBJS     = $(MODULES:%=$(BUILD)/%.o) $(BUILD)/default_conf.o $(BUILD)/roots.o \
            $(BUILD)/store_lua.o
 UNITS    = util sha256 buf conf http json route money ledger dns tls usage sse path peers \
@@ -241,15 +241,15 @@ $(BUILD)/test_usage: tests/unit/test_usage.c $(BUILD)/usage.o $(BUILD)/json.o $(
 $(BUILD)/test_peers: tests/unit/test_peers.c $(BUILD)/peers.o
 $(BUILD)/test_path: tests/unit/test_path.c $(BUILD)/path.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_sse: tests/unit/test_sse.c $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/json.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_tls: tests/unit/test_tls.c $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
+$(BUILD)/test_tls: tests/unit/test_tls.c $(BUILD)/tls.o $(BUILD)/tls_errors.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/libbearssl.a
 $(BUILD)/test_rewrite: tests/unit/test_rewrite.c $(BUILD)/rewrite.o $(BUILD)/json.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_server: tests/unit/test_server.c tests/unit/loopback.h $(BUILD)/server.o $(BUILD)/watch.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_upstream: tests/unit/test_upstream.c tests/unit/loopback.h $(BUILD)/upstream.o $(BUILD)/watch.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
-$(BUILD)/test_stream: tests/unit/test_stream.c tests/unit/loopback.h $(BUILD)/stream.o $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/server.o $(BUILD)/upstream.o $(BUILD)/watch.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_server: tests/unit/test_server.c tests/unit/loopback.h $(BUILD)/server.o $(BUILD)/watch.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_errors.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_upstream: tests/unit/test_upstream.c tests/unit/loopback.h $(BUILD)/upstream.o $(BUILD)/watch.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_errors.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
+$(BUILD)/test_stream: tests/unit/test_stream.c tests/unit/loopback.h $(BUILD)/stream.o $(BUILD)/sse.o $(BUILD)/usage.o $(BUILD)/server.o $(BUILD)/upstream.o $(BUILD)/watch.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/json.o $(BUILD)/buf.o $(BUILD)/net.o $(BUILD)/tls.o $(BUILD)/tls_errors.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/default_conf.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 # The runtime: gen, billing, tasks (with pool), exchange (with stream and
 # server), front (with local), loop, each with the layers below it.
 RT_BASE = $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/json.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
-RT_GEN = $(BUILD)/gen.o $(BUILD)/api.o $(BUILD)/rewrite.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/route.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o
+RT_GEN = $(BUILD)/gen.o $(BUILD)/api.o $(BUILD)/rewrite.o $(BUILD)/http.o $(BUILD)/http_chunked.o $(BUILD)/buf.o $(BUILD)/route.o $(BUILD)/tls.o $(BUILD)/tls_errors.o $(BUILD)/tls_certs.o $(BUILD)/roots.o
 RT_BILLING = $(BUILD)/billing.o $(LEDGER_OBJS) $(BUILD)/money.o $(BUILD)/metrics.o $(BUILD)/ratelimit.o
 RT_POOL = $(BUILD)/pool.o $(BUILD)/upstream.o $(BUILD)/watch.o $(BUILD)/dns.o $(BUILD)/dns_parse.o $(BUILD)/net.o \
           $(BUILD)/fleet.o $(BUILD)/store.o $(BUILD)/store_scripts.o $(BUILD)/store_lua.o $(BUILD)/resp.o
@@ -258,8 +258,8 @@ $(BUILD)/test_gen: tests/unit/test_gen.c tests/unit/t_rt.h $(RT_GEN) $(RT_BASE)
 $(BUILD)/test_billing: tests/unit/test_billing.c tests/unit/t_rt.h $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_tasks: tests/unit/test_tasks.c tests/unit/t_rt.h $(BUILD)/tasks.o $(BUILD)/usage.o $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_exchange: tests/unit/test_exchange.c tests/unit/t_rt.h $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
-$(BUILD)/test_front: tests/unit/test_front.c tests/unit/t_rt.h $(BUILD)/front.o $(BUILD)/access.o $(BUILD)/path.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
-$(BUILD)/test_loop: tests/unit/test_loop.c tests/unit/t_rt.h $(BUILD)/loop.o $(BUILD)/peers.o $(BUILD)/front.o $(BUILD)/access.o $(BUILD)/path.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
+$(BUILD)/test_front: tests/unit/test_front.c tests/unit/t_rt.h $(BUILD)/front.o $(BUILD)/admit.o $(BUILD)/access.o $(BUILD)/path.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
+$(BUILD)/test_loop: tests/unit/test_loop.c tests/unit/t_rt.h $(BUILD)/loop.o $(BUILD)/reject.o $(BUILD)/peers.o $(BUILD)/front.o $(BUILD)/admit.o $(BUILD)/access.o $(BUILD)/path.o $(BUILD)/local.o $(RT_EXCHANGE) $(RT_POOL) $(RT_GEN) $(RT_BILLING) $(RT_BASE)
 $(BUILD)/test_resp: tests/unit/test_resp.c tests/unit/guard_t.h tests/unit/resp_t.h $(BUILD)/resp.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 $(BUILD)/test_store_scripts: tests/unit/test_store_scripts.c $(BUILD)/store_scripts.o $(BUILD)/store_lua.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/libbearssl.a
 # The store's tools (tests/store/): the scripts' texts and keys as the
@@ -272,7 +272,7 @@ $(STORE_TOOLS):
 # Extra flags of one unit program: UNIT_CFLAGS_<program>.
 UNIT_CFLAGS_test_json = $(JSMN_CFLAGS)
 # cli is the top: loop_run and the ledger commands are stubs in the test.
-$(BUILD)/test_cli: tests/unit/test_cli.c $(BUILD)/cli.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/tls.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
+$(BUILD)/test_cli: tests/unit/test_cli.c $(BUILD)/cli.o $(BUILD)/conf.o $(BUILD)/conf_directives.o $(BUILD)/conf_providers.o $(BUILD)/conf_fleet.o $(BUILD)/tls.o $(BUILD)/tls_errors.o $(BUILD)/tls_certs.o $(BUILD)/roots.o $(BUILD)/log.o $(BUILD)/clock.o $(BUILD)/util.o $(BUILD)/sha256.o $(BUILD)/default_conf.o $(BUILD)/libbearssl.a
 $(UNIT_BINS) $(BUILD)/money_cases: $(BUILD)/fmt.o
 # Linked from the objects' plain code (-fno-lto): an LTO link per unit
 # program took 10-30 s each, minutes of make test; the release binary

@@ -3,8 +3,9 @@
 /* What the loop keeps for one socket it watches (loop.c): the interest
  * it registered with the kernel (epoll) or in its poll set, and the
  * socket's place in the loop's deadline heap. A client connection and an
- * upstream connection each embed one; only loop.c reads or writes it
- * (all zero, from calloc, means "not known to the loop yet"). */
+ * upstream connection each embed one; only loop.c (and reject.c, for
+ * the answered connections it lingers on) reads or writes it, through
+ * watch.h (all zero, from calloc, means "not known to the loop yet"). */
 #include <stdint.h>
 
 struct ev {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "admit.h"
 #include "api.h"
 #include "conf.h"
 #include "exchange.h"
@@ -117,22 +118,6 @@ wallet_name(const struct client *cl)
 	    "default";
 }
 
-/* The token of an "Authorization: Bearer <token>" field (trimmed) into
- * *key. Returns 1 when the field has that scheme. */
-static int
-bearer(const struct http_request *h, struct view *key)
-{
-	if (h->authorization.n <= 7 ||
-	    !util_view_ieq((struct view){ h->authorization.p, 7 },
-	    "Bearer ")) {
-		return 0;
-	}
-	key->p = h->authorization.p + 7;
-	key->n = h->authorization.n - 7;
-	*key = util_view_trim(*key);
-	return 1;
-}
-
 /* The caller's wallet from its key (SPEC §3: Bearer or x-api-key).
  * Returns 0, or -1 after answering 401. Open mode needs no key. */
 static int
@@ -146,7 +131,7 @@ check_key(struct client *cl, uint64_t now_ms)
 	if (conf_open_mode(cl->conf)) {
 		return 0;
 	}
-	if (!bearer(h, &key) && h->x_api_key.n > 0) {
+	if (!admit_bearer(h, &key) && h->x_api_key.n > 0) {
 		key = h->x_api_key;
 	}
 	if (key.n == 0) {
@@ -177,31 +162,6 @@ check_key(struct client *cl, uint64_t now_ms)
 	return 0;
 }
 
-static int
-check_admin(struct server_conn *sc, const struct conf *c, uint64_t now_ms)
-{
-	unsigned char hash[32];
-	struct view key;
-
-	if (!c->has_admin_key) {
-		server_error(sc, 403, "forbidden", "the admin API is off: set "
-		    "admin_key in the config", now_ms);
-		return -1;
-	}
-	if (!bearer(&sc->req.head, &key)) {
-		server_error(sc, 401, "invalid_api_key", "missing admin key",
-		    now_ms);
-		return -1;
-	}
-	util_sha256(key.p, key.n, hash);
-	if (!util_ct_equal(hash, c->admin_key_hash, 32)) {
-		server_error(sc, 401, "invalid_api_key", "wrong admin key",
-		    now_ms);
-		return -1;
-	}
-	return 0;
-}
-
 /* Each request is served on the config in force when its head arrived
  * (SPEC §10): after a reload, also on a keep-alive connection opened
  * before. The request in hand holds its generation; the key cache is
@@ -221,74 +181,6 @@ use_current_config(struct client *cl)
 	cl->conf = now;
 	util_wipe(cl->key, sizeof(cl->key));
 	cl->key_len = 0;
-}
-
-/* 1 when host[0..n) names this machine's loopback: localhost (and
- * *.localhost, RFC 6761), 127.0.0.0/8, [::1]; a port may follow. */
-static int
-loopback_host(struct view h)
-{
-	size_t n = h.n, i, dots = 0;
-
-	if (n > 0 && h.p[0] == '[') {
-		return n >= 5 && memcmp(h.p, "[::1]", 5) == 0 &&
-		    (n == 5 || h.p[5] == ':');
-	}
-	for (i = 0; i < n && h.p[i] != ':'; i++) {
-	}
-	n = i;
-	if (n > 0 && h.p[n - 1] == '.') {
-		n--;	/* a fully qualified "localhost." */
-	}
-	if ((n == 9 || (n > 9 && h.p[n - 10] == '.')) &&
-	    util_mem_ieq(h.p + n - 9, "localhost", 9)) {
-		return 1;
-	}
-	if (n < 7 || memcmp(h.p, "127.", 4) != 0) {
-		return 0;
-	}
-	for (i = 0; i < n; i++) {
-		if (h.p[i] == '.') {
-			dots++;
-		} else if (h.p[i] < '0' || h.p[i] > '9') {
-			return 0;
-		}
-	}
-	return dots == 3;
-}
-
-/* Open mode serves whoever reaches it, so only this machine may, and not
- * through a browser on someone else's behalf (SPEC §10): a Host that is
- * not loopback is DNS rebinding; an Origin other than the relay's own is
- * a cross-site page. Returns why the request is refused, or NULL. */
-static const char *
-open_mode_refusal(const struct http_request *h)
-{
-	struct view origin = rewrite_find_header(h->headers, h->nheaders,
-	    "origin");
-	struct view site = rewrite_find_header(h->headers, h->nheaders,
-	    "sec-fetch-site");
-	size_t k;
-
-	if (h->host.n > 0 && !loopback_host(h->host)) {
-		return "open mode (no wallet in the config) serves only "
-		    "loopback host names; this Host is not one";
-	}
-	if (VIEW_IEQ(site, "cross-site") || VIEW_IEQ(site, "same-site")) {
-		return "open mode refuses requests a browser makes for another "
-		    "site";
-	}
-	if (origin.n == 0) {
-		return NULL;
-	}
-	k = origin.n > 8 && util_mem_ieq(origin.p, "https://", 8) ? 8 :
-	    origin.n > 7 && util_mem_ieq(origin.p, "http://", 7) ? 7 : 0;
-	if (k == 0 || origin.n - k != h->host.n ||
-	    !util_mem_ieq(origin.p + k, h->host.p, h->host.n)) {
-		return "open mode refuses cross-origin requests (Origin is "
-		    "not this relay)";
-	}
-	return NULL;
 }
 
 /* 405 with the methods this path accepts (SPEC §9). */
@@ -358,7 +250,7 @@ on_head(struct client *cl, uint64_t now_ms)
 		server_error(sc, 400, "bad_request", why, now_ms);
 		return;
 	}
-	if (conf_open_mode(cl->conf) && (why = open_mode_refusal(h)) != NULL) {
+	if (conf_open_mode(cl->conf) && (why = admit_open_mode(h)) != NULL) {
 		server_error(sc, 403, "forbidden", why, now_ms);
 		return;
 	}
@@ -378,7 +270,7 @@ on_head(struct client *cl, uint64_t now_ms)
 		}
 		if (cl->conf->metrics_admin &&
 		    util_view_eq(path, "/metrics")) {
-			ok = check_admin(sc, cl->conf, now_ms) == 0;
+			ok = admit_admin(sc, cl->conf, now_ms) == 0;
 			if (ok) {
 				server_accept_head(sc, now_ms);
 			}
@@ -395,7 +287,7 @@ on_head(struct client *cl, uint64_t now_ms)
 			not_allowed(sc, "POST", now_ms);
 			return;
 		}
-		ok = check_admin(sc, cl->conf, now_ms) == 0;
+		ok = admit_admin(sc, cl->conf, now_ms) == 0;
 	} else if (!path_starts(path, "/v1/")) {
 		server_error(sc, 404, "not_found", "unknown path", now_ms);
 		return;

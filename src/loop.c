@@ -28,6 +28,7 @@
 #include "net.h"
 #include "peers.h"
 #include "pool.h"
+#include "reject.h"
 #include "server.h"
 #include "tasks.h"
 #include "tls.h"
@@ -39,26 +40,9 @@
 #define ACCEPT_PAUSE_MS 100
 /* How often every connection is looked at again (see pass()). */
 #define LOOP_RECONCILE_MS 1000
-#define REJECTS_MAX 64
-/* A lingering connection (linger()) is closed after LINGER_IDLE_MS
- * without a byte from the client, and LINGER_MAX_MS at the most. */
-#define LINGER_IDLE_MS 1000
-#define LINGER_MAX_MS 10000
 
 enum { KIND_LISTEN, KIND_CLIENT, KIND_UPSTREAM, KIND_REJECT, KIND_DNS,
 	KIND_STORE };
-
-
-
-/* A connection answered and closed before its request was read (503
- * server_busy, an early error): read and discarded until the client
- * closes or stops sending (linger()), so that our answer is not lost to a
- * TCP reset for unread request bytes. */
-struct reject {
-	struct ev ev;		/* a free slot: not EV_REG */
-	uint64_t until;		/* idle deadline */
-	uint64_t end;		/* hard deadline */
-};
 
 static struct {
 	const char *config_path;	/* NULL: embedded */
@@ -82,8 +66,6 @@ static struct {
 	uint64_t nearest;		/* the pass's nearest deadline, 0: none */
 	uint64_t next_conn_id;
 	uint64_t accept_paused_until;	/* EMFILE back-off, or 0 */
-	struct reject rej[REJECTS_MAX];
-	size_t nrejects;		/* slots in use */
 	short store_revents;		/* the shared store's socket's events */
 	struct ev storeev;		/* its socket in the wait */
 	struct peers peers;		/* open clients per address */
@@ -109,55 +91,6 @@ on_signal(int sig)
 }
 
 /* ---- accept ------------------------------------------------------------- */
-
-/* fd, answered and its write side shut: read and drop what the client
- * still sends until it closes, or sends nothing for LINGER_IDLE_MS, or
- * LINGER_MAX_MS passed; then close it (closing with unread bytes would
- * reset the connection, and the answer with it). Full: closed. */
-static void
-linger(int fd, uint64_t now_ms)
-{
-	size_t i;
-
-	for (i = 0; L.nrejects < REJECTS_MAX && i < REJECTS_MAX; i++) {
-		struct reject *r = &L.rej[i];
-
-		if (!(r->ev.flags & EV_REG)) {
-			r->until = now_ms + LINGER_IDLE_MS;
-			r->end = now_ms + LINGER_MAX_MS;
-			r->ev.owner = r;
-			r->ev.kind = KIND_REJECT;
-			watch(&r->ev, fd, POLLIN);
-			L.nrejects++;
-			return;
-		}
-	}
-	close(fd);
-}
-
-/* Over max_conns (or max_conns_per_ip, per_ip set): answer 503 at once,
- * then read and drop what the client still sends (linger()). */
-static void
-reject_busy(int fd, int per_ip, uint64_t now_ms)
-{
-	char body[160], msg[512];
-	int n, k;
-	ssize_t w;
-
-	metrics.busy++;
-	k = snprintf(body, sizeof(body), "{\"error\":{\"message\":\"too many "
-	    "open connections%s\",\"type\":\"server_error\",\"code\":"
-	    "\"server_busy\"}}\n", per_ip ? " from this address" : "");
-	/* Every Content-Length the relay writes is its body's (it said
-	 * 105 here for 93 bytes). */
-	n = snprintf(msg, sizeof(msg), "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Content-Type: application/json\r\nContent-Length: %d\r\n"
-	    "Retry-After: 1\r\nConnection: close\r\n\r\n%s", k, body);
-	w = write(fd, msg, (size_t)n);
-	(void)w;
-	shutdown(fd, SHUT_WR);
-	linger(fd, now_ms);
-}
 
 static void
 accept_ready(int lfd, const struct tls_server_cert *cert, uint64_t now_ms)
@@ -452,11 +385,7 @@ wait_ms(uint64_t now_ms)
 		}
 	}
 	near(L.accept_paused_until);
-	for (i = 0; L.nrejects && i < REJECTS_MAX; i++) {
-		if (L.rej[i].ev.flags & EV_REG) {
-			near(L.rej[i].until);
-		}
-	}
+	near(reject_next());
 	near(dns_deadline(pool_dns()));
 	{
 		short ev;
@@ -512,29 +441,6 @@ upstream_news(struct upstream *u, uint64_t now_ms)
 }
 
 static void
-reject_event(struct reject *r, uint64_t now_ms)
-{
-	static char sink[16384];
-	ssize_t n = 0;
-	int reads;
-
-	/* Up to 256 KiB a pass: a client mid-upload is drained quickly. */
-	for (reads = 0; reads < 16; reads++) {
-		n = read(r->ev.fd, sink, sizeof(sink));
-		if (n <= 0) {
-			break;
-		}
-		r->until = now_ms + LINGER_IDLE_MS;
-		if (r->until > r->end) {
-			r->until = r->end;
-		}
-	}
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		r->until = 0;	/* closed by sweep_rejects() */
-	}
-}
-
-static void
 pause_accepts(void)
 {
 	size_t i;
@@ -565,7 +471,7 @@ dispatch(struct ev *e, short re, uint64_t now_ms)
 		break;
 	}
 	case KIND_REJECT:
-		reject_event(e->owner, now_ms);
+		reject_read(e->owner, now_ms);
 		break;
 	case KIND_STORE:
 		L.store_revents = re;	/* fleet_step() at the pass's end */
@@ -706,7 +612,7 @@ sweep(uint64_t now_ms)
 
 		forget(&cl->sc->ev);
 		if (fd >= 0) {
-			linger(fd, now_ms);
+			reject_linger(fd, now_ms);
 		}
 		L.clients[k] = L.clients[--L.nclients];
 		L.clients[k]->sc->ev.idx = k;
@@ -726,22 +632,6 @@ sweep(uint64_t now_ms)
 		}
 	}
 	pool_sweep();
-}
-
-static void
-sweep_rejects(uint64_t now_ms)
-{
-	size_t i;
-
-	for (i = 0; L.nrejects > 0 && i < REJECTS_MAX; i++) {
-		struct reject *r = &L.rej[i];
-
-		if ((r->ev.flags & EV_REG) && r->until <= now_ms) {
-			watch_del(&r->ev, 1);
-			close(r->ev.fd);
-			L.nrejects--;
-		}
-	}
 }
 
 /* ---- signals ------------------------------------------------------------ */
@@ -896,6 +786,7 @@ start(struct conf *conf, int allow_broken_ledger)
 		log_error("%s", err);
 		return -1;
 	}
+	reject_init(KIND_REJECT);
 	if (watch_open() < 0 || open_listeners(conf) < 0) {
 		billing_close();
 		return -1;
@@ -932,11 +823,7 @@ stop(void)
 		}
 	}
 	free(L.lcerts);
-	for (i = 0; i < REJECTS_MAX; i++) {
-		if (L.rej[i].ev.flags & EV_REG) {
-			close(L.rej[i].ev.fd);
-		}
-	}
+	reject_close_all();
 	gen_free_all();
 	peers_free(&L.peers);
 	free(L.clients);
@@ -1011,7 +898,7 @@ pass(void)
 	access_flush();
 	refresh_touched(0);
 	sweep(now_ms);
-	sweep_rejects(now_ms);
+	reject_sweep(now_ms);
 	ledger_tick(billing_ledger(), now_ms);
 	return 0;
 }
