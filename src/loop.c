@@ -40,6 +40,7 @@
 #define ACCEPT_PAUSE_MS 100
 /* How often every connection is looked at again (see pass()). */
 #define LOOP_RECONCILE_MS 1000
+#define LOOP_RECONCILE_SLICE 512
 
 enum { KIND_LISTEN, KIND_CLIENT, KIND_UPSTREAM, KIND_REJECT, KIND_DNS,
 	KIND_STORE };
@@ -61,7 +62,9 @@ static struct {
 	size_t pendcap, npending;
 	int full;			/* refresh every connection */
 	int sweep;			/* an upstream closed */
-	uint64_t reconcile_ms;		/* next refresh of everything */
+	uint64_t reconcile_ms;		/* next look at everything */
+	int reconciling;		/* one is under way (reconcile()) */
+	size_t recon_client, recon_pool;	/* its cursors */
 	struct ev dnsev[2];
 	uint64_t nearest;		/* the pass's nearest deadline, 0: none */
 	uint64_t next_conn_id;
@@ -297,28 +300,64 @@ refresh(struct ev *e)
 	}
 }
 
+/* Refresh the clients from *ci and the pool's connections from *pi on,
+ * at most max of them; the cursors move past those done. */
+static void
+refresh_from(size_t *ci, size_t *pi, size_t max)
+{
+	size_t n = 0;
+
+	for (; n < max && *ci < L.nclients; n++) {
+		refresh(&L.clients[(*ci)++]->sc->ev);	/* touched at accept */
+	}
+	for (; n < max && *pi < pool_count(); n++) {
+		struct upstream *u = pool_at((*pi)++);
+
+		u->ev.owner = u;
+		u->ev.kind = KIND_UPSTREAM;
+		refresh(&u->ev);
+	}
+}
+
 /* Refresh what the pass touched; after a failed allocation, or when
  * asked (full), every connection. */
 static void
 refresh_touched(int full)
 {
-	size_t i;
+	size_t i, ci = 0, pi = 0;
 
 	if (full || L.full) {
 		L.full = 0;
-		for (i = 0; i < L.nclients; i++) {
-			refresh(&L.clients[i]->sc->ev);	/* touched at accept */
-		}
-		for (i = 0; i < pool_count(); i++) {
-			pool_at(i)->ev.owner = pool_at(i);
-			pool_at(i)->ev.kind = KIND_UPSTREAM;
-			refresh(&pool_at(i)->ev);
-		}
+		refresh_from(&ci, &pi, SIZE_MAX);
 	}
 	for (i = 0; i < L.ntouched; i++) {
 		refresh(L.touched[i]);
 	}
 	L.ntouched = 0;
+}
+
+/* The look at everything once a second, LOOP_RECONCILE_SLICE connections
+ * a pass: a connection whose change no event or deadline announced is
+ * put right within about a second, and no pass stalls for it (a whole
+ * look took 1-1.5 ms at 10,000 connections here: the streams that
+ * arrived meanwhile waited that long). A client freed meanwhile hands
+ * its place to the last one, which this round may then skip. */
+static void
+reconcile(uint64_t now_ms)
+{
+	if (!L.reconciling) {
+		if (now_ms < L.reconcile_ms) {
+			return;
+		}
+		L.reconciling = 1;
+		L.recon_client = 0;
+		L.recon_pool = 0;
+	}
+	refresh_from(&L.recon_client, &L.recon_pool, LOOP_RECONCILE_SLICE);
+	if (L.recon_client >= L.nclients && L.recon_pool >= pool_count()) {
+		L.reconciling = 0;
+		L.reconcile_ms = now_ms + LOOP_RECONCILE_MS;
+	}
 }
 
 /* A connection about to be freed leaves every structure of the loop. */
@@ -408,7 +447,8 @@ wait_ms(uint64_t now_ms)
 		near(due == UINT64_MAX ? 0 : due);
 	}
 	near(L.drain_until);
-	near(L.reconcile_ms);
+	/* A look at everything under way goes on at once. */
+	near(L.reconciling ? now_ms : L.reconcile_ms);
 	if (billing_busy() || L.npending > 0) {
 		L.nearest = now_ms;	/* held answers, TLS bytes: do not sleep */
 	}
@@ -887,11 +927,8 @@ pass(void)
 	L.store_revents = 0;
 	tasks_tick(now_ms, got_term);
 	/* Every so often everything is looked at again, whatever the pass
-	 * saw (cheap: once a second). */
-	if (now_ms >= L.reconcile_ms) {
-		L.reconcile_ms = now_ms + LOOP_RECONCILE_MS;
-		L.full = 1;
-	}
+	 * saw (once a second, a slice a pass). */
+	reconcile(now_ms);
 	refresh_touched(0);
 	handle_timeouts(now_ms);
 	commit_charges(now_ms, rc);
