@@ -538,6 +538,43 @@ test_stale_pooled(void)
 	pass(&X, 0);
 }
 
+/* A parked connection the provider closes is noticed, leaves the parked
+ * ones and is freed (pool_sweep()); the next request opens a new one.
+ * (The pool keeps its parked connections on a stack of their own: one
+ * freed but still on it would be handed out after its free, which ASan
+ * reports here.) */
+static void
+test_parked_then_closed(void)
+{
+	uint64_t conns;
+	int i;
+
+	t_provider_reset(&prov);
+	t_provider_json(&prov, 200, NULL, "{\"usage\":{\"prompt_tokens\":1,"
+	    "\"completion_tokens\":1}}");
+	x_start(&X, "acme", 1, chat("one", ""));
+	x_await(&X);
+	ok_int(t_status(X.buf), 200, "first answer");
+	ok_int(pool_idle(), 1, "its connection is parked");
+	t_provider_hangup(&prov);
+	for (i = 0; i < 50 && pool_count() > 0; i++) {
+		pass(&X, 10);
+	}
+	ok_int(pool_idle(), 0, "the close is noticed");
+	ok_int(pool_count(), 0, "and the connection freed");
+	t_provider_json(&prov, 200, NULL, "{\"usage\":{\"prompt_tokens\":2,"
+	    "\"completion_tokens\":2}}");
+	conns = metrics.upstream_conns;
+	x_start(&X, "acme", 1, chat("one", ""));
+	x_await(&X);
+	ok_int(t_status(X.buf), 200, "the next request is answered");
+	ok_int(metrics.upstream_conns, conns + 1, "on a new connection");
+	ok_str(hdr("x-relay-attempts"), "1", "in one attempt");
+	ok_int(pool_idle(), 1, "which is parked in turn");
+	pool_close_idle();
+	pass(&X, 0);
+}
+
 static void
 test_streams(void)
 {
@@ -959,6 +996,7 @@ main(void)
 	test_failover();
 	test_cooldown();
 	test_stale_pooled();
+	test_parked_then_closed();
 	test_streams();
 	test_total_timeout();
 	test_first_byte();
