@@ -261,6 +261,28 @@ conn_start(struct tls_conn *t, int resume, char *err, size_t errlen)
 	return t;
 }
 
+/* AES-GCM as br_ssl_engine_set_default_aes_gcm() sets it, which asks
+ * the CPU (cpuid) for AES-NI and PCLMUL on every call: a trap to the
+ * hypervisor on a VM, about 1% of an upstream TLS connection's setup
+ * here. The CPU does not change: the first call's choice is kept. */
+static void
+set_aes_gcm(br_ssl_engine_context *eng)
+{
+	static const br_block_ctr_class *ctr;
+	static br_ghash ghash;
+
+	if (ctr == NULL) {
+		br_ssl_engine_set_default_aes_gcm(eng);
+		ctr = eng->iaes_ctr;
+		ghash = eng->ighash;
+		return;
+	}
+	br_ssl_engine_set_gcm(eng, &br_sslrec_in_gcm_vtable,
+	    &br_sslrec_out_gcm_vtable);
+	br_ssl_engine_set_aes_ctr(eng, ctr);
+	br_ssl_engine_set_ghash(eng, ghash);
+}
+
 static void
 set_common(br_ssl_engine_context *eng, unsigned char *iobuf, size_t iolen,
     int bidi)
@@ -275,7 +297,7 @@ set_common(br_ssl_engine_context *eng, unsigned char *iobuf, size_t iolen,
 	}
 	br_ssl_engine_set_prf_sha256(eng, &br_tls12_sha256_prf);
 	br_ssl_engine_set_prf_sha384(eng, &br_tls12_sha384_prf);
-	br_ssl_engine_set_default_aes_gcm(eng);
+	set_aes_gcm(eng);
 #if defined(__x86_64__)
 	/* What br_ssl_engine_set_default_chapol() picks on x86-64 (SSE2 and
 	 * the 64x64 multiply are part of the ABI, so its _get() calls

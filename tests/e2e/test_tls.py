@@ -307,13 +307,11 @@ def test_relay_resolves_in_an_empty_root(env):
         lf.close()
 
 
-def test_chacha20_poly1305_on_both_sides(env):
-    """ChaCha20-Poly1305 suites only, on the client side (curl) and the
-    provider side (the mock): a 300 KB request and a 2 MB answer go through
-    whole (on x86-64 the relay sets BearSSL's SSE2 ChaCha20 and 64-bit
-    Poly1305 itself instead of the default picks)."""
+def one_suite_family_on_both_sides(env, suites, name, requests=1):
+    """Only the given suites, on the client side (curl) and the provider
+    side (the mock): a 300 KB request and a 2 MB answer go through whole,
+    requests times, each on a TLS connection of its own from curl."""
     d = certs(env)
-    suites = 'ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-CHACHA20-POLY1305'
     m = env.start_mock(['--tls-port', '0', '--tls-cert', os.path.join(d, 'localhost.pem'),
                         '--tls-key', os.path.join(d, 'localhost.key'), '--tls-ciphers', suites])
     conf = config(m.port, providers=[
@@ -327,15 +325,33 @@ def test_chacha20_poly1305_on_both_sides(env):
     body = os.path.join(env.dir, 'body.json')
     with open(body, 'w') as f:
         f.write('{"model":"gpt-5.2","pad":"%s"}' % pad)
-    p = subprocess.run(['curl', '-sS', '-v', '--cacert', os.path.join(d, 'ca.pem'),
-                        '--tlsv1.2', '--tls-max', '1.2', '--ciphers', suites,
-                        '-o', '/dev/null', '-w', '%{http_code} %{size_download}',
-                        '-H', 'Authorization: Bearer ' + KEY, '-H', 'x-mock: big:2000000',
-                        '--data-binary', '@' + body,
-                        'https://localhost:%d/v1/chat/completions' % r.port],
-                       capture_output=True, text=True, timeout=60)
-    assert p.stdout.split() == ['200', '2000000'], (p.stdout, p.stderr[-2000:])
-    assert 'CHACHA20-POLY1305' in p.stderr, p.stderr[-2000:]
-    st = http('127.0.0.1', m.port, 'GET', '/_mock/stats').json()
-    assert 'CHACHA20-POLY1305' in st['last']['tls']['cipher'], st['last']['tls']
-    assert json.loads(st['last']['body'])['pad'] == pad
+    for _ in range(requests):
+        p = subprocess.run(['curl', '-sS', '-v', '--cacert', os.path.join(d, 'ca.pem'),
+                            '--tlsv1.2', '--tls-max', '1.2', '--ciphers', suites,
+                            '-o', '/dev/null', '-w', '%{http_code} %{size_download}',
+                            '-H', 'Authorization: Bearer ' + KEY, '-H', 'x-mock: big:2000000',
+                            '--data-binary', '@' + body,
+                            'https://localhost:%d/v1/chat/completions' % r.port],
+                           capture_output=True, text=True, timeout=60)
+        assert p.stdout.split() == ['200', '2000000'], (p.stdout, p.stderr[-2000:])
+        assert name in p.stderr, p.stderr[-2000:]
+        st = http('127.0.0.1', m.port, 'GET', '/_mock/stats').json()
+        assert name in st['last']['tls']['cipher'], st['last']['tls']
+        assert json.loads(st['last']['body'])['pad'] == pad
+
+
+def test_chacha20_poly1305_on_both_sides(env):
+    """ChaCha20-Poly1305 suites only, both sides (on x86-64 the relay sets
+    BearSSL's SSE2 ChaCha20 and 64-bit Poly1305 itself instead of the
+    default picks)."""
+    one_suite_family_on_both_sides(
+        env, 'ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-CHACHA20-POLY1305', 'CHACHA20-POLY1305')
+
+
+def test_aes_gcm_on_both_sides(env):
+    """AES-GCM suites only, both sides, on three client connections: the
+    relay asks the CPU for AES-NI and PCLMUL at its first TLS connection
+    and every later one, client or provider side, uses that choice."""
+    one_suite_family_on_both_sides(
+        env, 'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256:'
+        'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES256-GCM-SHA384', 'GCM', requests=3)
