@@ -519,8 +519,20 @@ ref_top(const struct rnode *top, struct ref_place *pl, uint64_t *c,
 
 			for (j = 0; v->type == RN_OBJ && j + 1 < v->nkids;
 			    j += 2) {
-				if (ref_key(&v->kids[j], "usage")) {
+				const struct rnode *rk = &v->kids[j];
+
+				if (ref_key(rk, "usage")) {
 					ref_usage(&pl[p], &v->kids[j + 1]);
+				} else if (p == 2 && ref_key(rk, "id")) {
+					/* A Responses stream event names its
+					 * response here (SPEC §9); the last
+					 * id or status of the document wins,
+					 * at either place. */
+					ref_capture(&v->kids[j + 1], d->id,
+					    sizeof(d->id));
+				} else if (p == 2 && ref_key(rk, "status")) {
+					ref_capture(&v->kids[j + 1], d->status,
+					    sizeof(d->status));
 				}
 			}
 		}
