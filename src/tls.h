@@ -44,6 +44,13 @@ const br_x509_trust_anchor *tls_anchors_get(const struct tls_anchors *ta);
 size_t tls_anchors_count(const struct tls_anchors *ta);
 /* "embedded (N roots from the build machine's CA bundle)" or the path. */
 const char *tls_anchors_source(const struct tls_anchors *ta);
+/* 1 when two public keys are the same key; two anchors when flags, DN
+ * bytes and key are the same. For tools/mkroots, which shares keys
+ * between the roots it packs and checks them unpacked, and for the tests
+ * of the embedded set against the bundle (the relay does not call them). */
+int tls_pkey_eq(const br_x509_pkey *a, const br_x509_pkey *b);
+int tls_anchor_eq(const br_x509_trust_anchor *a,
+    const br_x509_trust_anchor *b);
 
 /* Certificate chain and private key for an inbound TLS listener. */
 struct tls_server_cert {

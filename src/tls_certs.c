@@ -844,3 +844,29 @@ tls_server_cert_free(struct tls_server_cert *sc)
 	}
 	util_wipe(sc, sizeof *sc);
 }
+
+int
+tls_pkey_eq(const br_x509_pkey *a, const br_x509_pkey *b)
+{
+	if (a->key_type != b->key_type) {
+		return 0;
+	}
+	if (a->key_type == BR_KEYTYPE_RSA) {
+		return a->key.rsa.nlen == b->key.rsa.nlen
+		    && a->key.rsa.elen == b->key.rsa.elen
+		    && memcmp(a->key.rsa.n, b->key.rsa.n, a->key.rsa.nlen) == 0
+		    && memcmp(a->key.rsa.e, b->key.rsa.e, a->key.rsa.elen) == 0;
+	}
+	return a->key_type == BR_KEYTYPE_EC
+	    && a->key.ec.curve == b->key.ec.curve
+	    && a->key.ec.qlen == b->key.ec.qlen
+	    && memcmp(a->key.ec.q, b->key.ec.q, a->key.ec.qlen) == 0;
+}
+
+int
+tls_anchor_eq(const br_x509_trust_anchor *a, const br_x509_trust_anchor *b)
+{
+	return a->flags == b->flags && a->dn.len == b->dn.len
+	    && memcmp(a->dn.data, b->dn.data, a->dn.len) == 0
+	    && tls_pkey_eq(&a->pkey, &b->pkey);
+}

@@ -129,23 +129,6 @@ put_dn(struct buf *meta, const unsigned char *dn, size_t dnlen)
 	free(f.p);
 }
 
-static int
-key_eq(const br_x509_pkey *a, const br_x509_pkey *b)
-{
-	if (a->key_type != b->key_type) {
-		return 0;
-	}
-	if (a->key_type == BR_KEYTYPE_RSA) {
-		return a->key.rsa.nlen == b->key.rsa.nlen
-		    && a->key.rsa.elen == b->key.rsa.elen
-		    && memcmp(a->key.rsa.n, b->key.rsa.n, a->key.rsa.nlen) == 0
-		    && memcmp(a->key.rsa.e, b->key.rsa.e, a->key.rsa.elen) == 0;
-	}
-	return a->key.ec.curve == b->key.ec.curve
-	    && a->key.ec.qlen == b->key.ec.qlen
-	    && memcmp(a->key.ec.q, b->key.ec.q, a->key.ec.qlen) == 0;
-}
-
 static void
 emit(const char *name, const unsigned char *p, size_t n)
 {
@@ -200,7 +183,8 @@ main(int argc, char **argv)
 	for (i = 0; i < ta.n; i++) {
 		a = &ta.v[i];
 		dn_len += a->dn.len;
-		for (j = 0; j < i && !key_eq(&ta.v[j].pkey, &a->pkey); j++) {
+		for (j = 0; j < i && !tls_pkey_eq(&ta.v[j].pkey, &a->pkey);
+		    j++) {
 		}
 		if (a->dn.len > 0xffff || j > 0xffff) {
 			fprintf(stderr, "mkroots: %s: root #%zu: DN too long\n",
@@ -247,10 +231,7 @@ main(int argc, char **argv)
 		    keys.p, keys.n, ta.n, dn_len);
 		for (i = 0; back != NULL && i < ta.n; i++) {
 			a = &ta.v[i];
-			if (back[i].flags != a->flags
-			    || back[i].dn.len != a->dn.len
-			    || memcmp(back[i].dn.data, a->dn.data, a->dn.len)
-			    || !key_eq(&back[i].pkey, &a->pkey)) {
+			if (!tls_anchor_eq(&back[i], a)) {
 				break;
 			}
 		}

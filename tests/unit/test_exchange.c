@@ -492,6 +492,20 @@ test_cooldown(void)
 	pass(&X, 0);
 }
 
+/* A chat request the provider answers 200 with n tokens each way. */
+static void
+chat_answered(int n, const char *what)
+{
+	char body[96];
+
+	snprintf(body, sizeof(body), "{\"usage\":{\"prompt_tokens\":%d,"
+	    "\"completion_tokens\":%d}}", n, n);
+	t_provider_json(&prov, 200, NULL, body);
+	x_start(&X, "acme", 1, chat("one", ""));
+	x_await(&X);
+	ok_int(t_status(X.buf), 200, what);
+}
+
 static void
 test_stale_pooled(void)
 {
@@ -503,11 +517,7 @@ test_stale_pooled(void)
 	t_provider_reset(&prov);
 	t_provider_hangup(&prov);
 	pass(&X, 0);
-	t_provider_json(&prov, 200, NULL, "{\"usage\":{\"prompt_tokens\":1,"
-	    "\"completion_tokens\":1}}");
-	x_start(&X, "acme", 1, chat("one", ""));
-	x_await(&X);
-	ok_int(t_status(X.buf), 200, "first answer");
+	chat_answered(1, "first answer");
 	ok_int(pool_idle(), 1, "its connection is parked");
 
 	/* The provider closes it; the next request takes it before the
@@ -515,13 +525,9 @@ test_stale_pooled(void)
 	 * new connection: still one attempt. */
 	t_provider_hangup(&prov);
 	ok_int(pool_idle(), 1, "still parked: the relay has not noticed");
-	t_provider_json(&prov, 200, NULL, "{\"usage\":{\"prompt_tokens\":2,"
-	    "\"completion_tokens\":2}}");
 	attempts = metrics.attempts;
 	conns = metrics.upstream_conns;
-	x_start(&X, "acme", 1, chat("one", ""));
-	x_await(&X);
-	ok_int(t_status(X.buf), 200, "answered on a fresh connection");
+	chat_answered(2, "answered on a fresh connection");
 	ok_str(hdr("x-relay-attempts"), "1", "the stale connection is not an "
 	    "attempt");
 	ok_int(metrics.attempts, attempts + 1, "counted once");
@@ -550,11 +556,7 @@ test_parked_then_closed(void)
 	int i;
 
 	t_provider_reset(&prov);
-	t_provider_json(&prov, 200, NULL, "{\"usage\":{\"prompt_tokens\":1,"
-	    "\"completion_tokens\":1}}");
-	x_start(&X, "acme", 1, chat("one", ""));
-	x_await(&X);
-	ok_int(t_status(X.buf), 200, "first answer");
+	chat_answered(1, "first answer");
 	ok_int(pool_idle(), 1, "its connection is parked");
 	t_provider_hangup(&prov);
 	for (i = 0; i < 50 && pool_count() > 0; i++) {
@@ -562,12 +564,8 @@ test_parked_then_closed(void)
 	}
 	ok_int(pool_idle(), 0, "the close is noticed");
 	ok_int(pool_count(), 0, "and the connection freed");
-	t_provider_json(&prov, 200, NULL, "{\"usage\":{\"prompt_tokens\":2,"
-	    "\"completion_tokens\":2}}");
 	conns = metrics.upstream_conns;
-	x_start(&X, "acme", 1, chat("one", ""));
-	x_await(&X);
-	ok_int(t_status(X.buf), 200, "the next request is answered");
+	chat_answered(2, "the next request is answered");
 	ok_int(metrics.upstream_conns, conns + 1, "on a new connection");
 	ok_str(hdr("x-relay-attempts"), "1", "in one attempt");
 	ok_int(pool_idle(), 1, "which is parked in turn");

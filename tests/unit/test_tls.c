@@ -449,24 +449,6 @@ test_mkroots_forms(void)
 	    "4 odd roots packed");
 }
 
-static int
-key_eq(const br_x509_pkey *a, const br_x509_pkey *b)
-{
-	if (a->key_type != b->key_type) {
-		return 0;
-	}
-	if (a->key_type == BR_KEYTYPE_RSA) {
-		return a->key.rsa.nlen == b->key.rsa.nlen
-		    && a->key.rsa.elen == b->key.rsa.elen
-		    && memcmp(a->key.rsa.n, b->key.rsa.n, a->key.rsa.nlen) == 0
-		    && memcmp(a->key.rsa.e, b->key.rsa.e, a->key.rsa.elen) == 0;
-	}
-	return a->key_type == BR_KEYTYPE_EC
-	    && a->key.ec.curve == b->key.ec.curve
-	    && a->key.ec.qlen == b->key.ec.qlen
-	    && memcmp(a->key.ec.q, b->key.ec.q, a->key.ec.qlen) == 0;
-}
-
 /* The embedded roots (stored packed, unpacked on first use) are the
  * bundle's, anchor for anchor in its order: flags, DN bytes, key. */
 static void
@@ -483,9 +465,7 @@ same_anchors(const struct tls_anchors *emb, const struct tls_anchors *file)
 		return;
 	}
 	for (i = 0; i < tls_anchors_count(file); i++) {
-		if (e[i].flags != f[i].flags || e[i].dn.len != f[i].dn.len
-		    || memcmp(e[i].dn.data, f[i].dn.data, f[i].dn.len) != 0
-		    || !key_eq(&e[i].pkey, &f[i].pkey)) {
+		if (!tls_anchor_eq(&e[i], &f[i])) {
 			if (bad++ == 0) {
 				ok(0, "embedded root #%zu differs from the "
 				    "bundle's", i + 1);
