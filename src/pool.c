@@ -136,9 +136,9 @@ pool_get(const struct gen *g, size_t p, int fresh, void *owner,
 void
 pool_release(struct upstream *u, uint64_t now_ms)
 {
-	u->owner = NULL;
 	struct upstream **p = NULL;
 
+	u->owner = NULL;
 	if (upstream_reusable(u) && u->conf == gen_current()->conf &&
 	    !stopping && (p = util_grow(idle, &idle_cap, nidle + 1,
 	    sizeof(*idle))) != NULL) {
